@@ -1,0 +1,91 @@
+//! The one error type of the domain: every failure a caller can act on has its own variant.
+
+use std::fmt;
+
+/// A problem with one input field, named so a form can show it next to the field.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// All field problems of one submitted form.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(pub Vec<FieldError>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.to_string(),
+            message: message.into(),
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(())` when nothing was added, else the collected errors.
+    pub fn into_result(self) -> Result<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(self))
+        }
+    }
+}
+
+impl fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(FieldErrors),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("permission denied")]
+    Forbidden,
+    #[error("{0}")]
+    Conflict(String),
+    /// Deliberately the same for an unknown user, a wrong password and a disabled account.
+    #[error("invalid username or password")]
+    BadCredentials,
+    #[error("too many failed log-in attempts; try again in {0} s")]
+    Throttled(u64),
+    #[cfg(feature = "db")]
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[cfg(feature = "db")]
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("secret store: {0}")]
+    Secret(String),
+}
+
+impl Error {
+    /// One invalid field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = FieldErrors::default();
+        errors.add(field, message);
+        Error::Invalid(errors)
+    }
+
+    /// The per-field errors, when this is a validation failure.
+    pub fn field_errors(&self) -> &[FieldError] {
+        match self {
+            Error::Invalid(errors) => &errors.0,
+            _ => &[],
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,45 @@
+//! The lab's state and the rules over it: users and groups, machines and who may do what with
+//! them, reservations that never overlap, and an audit log of every change.
+//!
+//! Knows nothing of HTTP or the UI: the web app, the REST API, the CLI and the network services
+//! all call [`Lab`] with an [`Actor`], and every authorization decision is made here.
+
+pub mod error;
+pub mod model;
+
+#[cfg(feature = "db")]
+mod actor;
+#[cfg(feature = "db")]
+mod audit;
+#[cfg(feature = "db")]
+mod groups;
+#[cfg(feature = "db")]
+mod machines;
+#[cfg(feature = "db")]
+pub mod password;
+#[cfg(feature = "db")]
+mod permissions;
+#[cfg(feature = "db")]
+mod reservations;
+#[cfg(feature = "db")]
+pub mod secrets;
+#[cfg(feature = "db")]
+mod settings;
+#[cfg(feature = "db")]
+mod store;
+#[cfg(feature = "db")]
+mod throttle;
+#[cfg(feature = "db")]
+mod users;
+#[cfg(feature = "db")]
+pub mod validate;
+
+#[cfg(feature = "db")]
+pub use actor::Actor;
+pub use error::{Error, FieldError, FieldErrors, Result};
+#[cfg(feature = "db")]
+pub use secrets::SecretBox;
+#[cfg(feature = "db")]
+pub use store::{now, Lab};
+#[cfg(feature = "db")]
+pub use users::Bootstrap;

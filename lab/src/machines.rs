@@ -1,0 +1,511 @@
+//! The machine inventory: identity, MAC addresses, platform, BMC (credentials sealed at rest),
+//! location, tags and state.
+
+use std::collections::HashMap;
+
+use sqlx::SqliteConnection;
+
+use crate::audit::record;
+use crate::error::FieldErrors;
+use crate::model::{BmcKind, Holder, Level, Machine, MachineInput, MachineState, Platform};
+use crate::store::is_unique_violation;
+use crate::{validate, Actor, Error, Lab, Result};
+
+const MAX_TAGS: usize = 20;
+
+/// BMC credentials as sealed in `machines.bmc_secret`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BmcCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// A machine form after validation.
+struct ValidMachine {
+    name: String,
+    macs: Vec<String>,
+    platform: Platform,
+    bmc_kind: BmcKind,
+    bmc_address: String,
+    bmc_username: String,
+    bmc_password: String,
+    location: String,
+    tags: Vec<String>,
+    description: String,
+    state: MachineState,
+}
+
+fn validate_input(input: &MachineInput) -> Result<ValidMachine> {
+    let mut errors = FieldErrors::default();
+    let name = validate::identifier(&mut errors, "name", &input.name);
+
+    let mut macs = Vec::new();
+    let written: Vec<&str> = input
+        .macs
+        .split([',', ' ', '\n', '\r', '\t', ';'])
+        .filter(|s| !s.is_empty())
+        .collect();
+    if written.is_empty() {
+        errors.add("macs", "at least one MAC address is required");
+    }
+    for mac in written {
+        match validate::parse_mac(mac) {
+            Some(mac) if macs.contains(&mac) => errors.add("macs", format!("{mac} is listed twice")),
+            Some(mac) => macs.push(mac),
+            None => {
+                let shown: String = mac.chars().take(40).collect();
+                errors.add("macs", format!("'{shown}' is not a MAC address (like 52:54:00:12:34:56)"));
+            }
+        }
+    }
+
+    let platform = Platform::parse(input.platform.trim());
+    if platform.is_none() {
+        errors.add("platform", "must be one of x86_64-bios, x86_64-uefi, arm64-uefi");
+    }
+    let bmc_kind = BmcKind::parse(input.bmc_kind.trim());
+    if bmc_kind.is_none() {
+        errors.add("bmc_kind", "must be one of none, ipmi, redfish");
+    }
+    let bmc_address = validate::text(&mut errors, "bmc_address", &input.bmc_address, validate::MAX_TEXT, false);
+    if bmc_address.contains(char::is_whitespace) {
+        errors.add("bmc_address", "must not contain spaces");
+    }
+    if matches!(bmc_kind, Some(BmcKind::Ipmi | BmcKind::Redfish)) && bmc_address.is_empty() {
+        errors.add("bmc_address", "is required when the machine has a BMC");
+    }
+    let bmc_username = validate::text(&mut errors, "bmc_username", &input.bmc_username, validate::MAX_TEXT, false);
+    if input.bmc_password.chars().count() > validate::MAX_TEXT {
+        errors.add("bmc_password", format!("is longer than {} characters", validate::MAX_TEXT));
+    }
+    let location = validate::text(&mut errors, "location", &input.location, validate::MAX_TEXT, false);
+    let description =
+        validate::text(&mut errors, "description", &input.description, validate::MAX_LONG_TEXT, false);
+
+    let mut tags: Vec<String> = Vec::new();
+    for tag in input.tags.split([',', ' ', '\n']).filter(|t| !t.is_empty()) {
+        let mut tag_errors = FieldErrors::default();
+        let tag = validate::identifier(&mut tag_errors, "tags", tag).to_lowercase();
+        if !tag_errors.is_empty() || tag.len() > 32 {
+            let shown: String = tag.chars().take(40).collect();
+            errors.add("tags", format!("'{shown}' is not a valid tag (letters, digits, . _ -, up to 32)"));
+        } else if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        errors.add("tags", format!("at most {MAX_TAGS} tags"));
+    }
+    let state = MachineState::parse(input.state.trim());
+    if state.is_none() {
+        errors.add("state", "must be one of available, maintenance, retired");
+    }
+    errors.into_result()?;
+    Ok(ValidMachine {
+        name,
+        macs,
+        platform: platform.unwrap_or(Platform::X86_64Uefi),
+        bmc_kind: bmc_kind.unwrap_or(BmcKind::None),
+        bmc_address,
+        bmc_username,
+        bmc_password: input.bmc_password.clone(),
+        location,
+        tags,
+        description,
+        state: state.unwrap_or(MachineState::Available),
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct MachineRow {
+    id: i64,
+    name: String,
+    platform: String,
+    bmc_kind: String,
+    bmc_address: String,
+    bmc_secret: Option<Vec<u8>>,
+    location: String,
+    tags: String,
+    description: String,
+    state: String,
+    level: Option<i64>,
+}
+
+impl Lab {
+    pub async fn create_machine(&self, actor: &Actor, input: MachineInput) -> Result<Machine> {
+        actor.require_admin()?;
+        let machine = validate_input(&input)?;
+        let credentials = BmcCredentials {
+            username: machine.bmc_username.clone(),
+            password: machine.bmc_password.clone(),
+        };
+        let secret = self.seal_credentials(machine.bmc_kind, &credentials)?;
+        let mut tx = self.db.begin().await?;
+        check_macs_free(&mut tx, &machine.macs, None).await?;
+        let now = crate::now();
+        let inserted = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO machines (name, platform, bmc_kind, bmc_address, bmc_secret, location, tags,
+                                   description, state, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+        )
+        .bind(&machine.name)
+        .bind(machine.platform.as_str())
+        .bind(machine.bmc_kind.as_str())
+        .bind(&machine.bmc_address)
+        .bind(secret)
+        .bind(&machine.location)
+        .bind(machine.tags.join(","))
+        .bind(&machine.description)
+        .bind(machine.state.as_str())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await;
+        let id = match inserted {
+            Ok(id) => id,
+            Err(e) if is_unique_violation(&e) => return Err(Error::invalid("name", "is already taken")),
+            Err(e) => return Err(e.into()),
+        };
+        insert_macs(&mut tx, id, &machine.macs).await?;
+        record(
+            &mut tx,
+            actor,
+            "machine.create",
+            &format!("machine:{}", machine.name),
+            &format!("macs={} platform={}", machine.macs.join(","), machine.platform),
+        )
+        .await?;
+        tx.commit().await?;
+        self.machine(actor, id).await
+    }
+
+    /// Edits a machine (manage level). Empty BMC username or password keeps the stored one.
+    pub async fn update_machine(&self, actor: &Actor, id: i64, input: MachineInput) -> Result<Machine> {
+        self.require(actor, id, Level::Manage).await?;
+        let machine = validate_input(&input)?;
+        let mut credentials = self.bmc_credentials(id).await?.unwrap_or_default();
+        if !machine.bmc_username.is_empty() {
+            credentials.username = machine.bmc_username.clone();
+        }
+        if !machine.bmc_password.is_empty() {
+            credentials.password = machine.bmc_password.clone();
+        }
+        let secret = self.seal_credentials(machine.bmc_kind, &credentials)?;
+        let mut tx = self.db.begin().await?;
+        check_macs_free(&mut tx, &machine.macs, Some(id)).await?;
+        let updated = sqlx::query(
+            "UPDATE machines SET name = $1, platform = $2, bmc_kind = $3, bmc_address = $4, bmc_secret = $5,
+                    location = $6, tags = $7, description = $8, state = $9, updated_at = $10
+             WHERE id = $11",
+        )
+        .bind(&machine.name)
+        .bind(machine.platform.as_str())
+        .bind(machine.bmc_kind.as_str())
+        .bind(&machine.bmc_address)
+        .bind(secret)
+        .bind(&machine.location)
+        .bind(machine.tags.join(","))
+        .bind(&machine.description)
+        .bind(machine.state.as_str())
+        .bind(crate::now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await;
+        match updated {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(Error::invalid("name", "is already taken")),
+            Err(e) => return Err(e.into()),
+        }
+        sqlx::query("DELETE FROM machine_macs WHERE machine_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        insert_macs(&mut tx, id, &machine.macs).await?;
+        record(
+            &mut tx,
+            actor,
+            "machine.update",
+            &format!("machine:{}", machine.name),
+            &format!("state={} macs={}", machine.state, machine.macs.join(",")),
+        )
+        .await?;
+        tx.commit().await?;
+        self.machine(actor, id).await
+    }
+
+    pub async fn delete_machine(&self, actor: &Actor, id: i64) -> Result<()> {
+        actor.require_admin()?;
+        let mut tx = self.db.begin().await?;
+        let name: Option<String> = sqlx::query_scalar("DELETE FROM machines WHERE id = $1 RETURNING name")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let name = name.ok_or(Error::NotFound("machine"))?;
+        record(&mut tx, actor, "machine.delete", &format!("machine:{name}"), "").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One machine, if the actor may view it.
+    pub async fn machine(&self, actor: &Actor, id: i64) -> Result<Machine> {
+        self.require(actor, id, Level::View).await?;
+        self.load_machines(actor, Some(id))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(Error::NotFound("machine"))
+    }
+
+    /// Every machine the actor may view, by name, with who holds it now and next.
+    pub async fn machines(&self, actor: &Actor) -> Result<Vec<Machine>> {
+        self.load_machines(actor, None).await
+    }
+
+    /// The decrypted BMC credentials, for the BMC drivers only: never for a browser.
+    pub async fn bmc_credentials(&self, id: i64) -> Result<Option<BmcCredentials>> {
+        let sealed: Option<Option<Vec<u8>>> = sqlx::query_scalar("SELECT bmc_secret FROM machines WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.db)
+            .await?;
+        let sealed = sealed.ok_or(Error::NotFound("machine"))?;
+        match sealed {
+            None => Ok(None),
+            Some(sealed) => {
+                let plain = self.secrets.open(&sealed)?;
+                serde_json::from_slice(&plain)
+                    .map(Some)
+                    .map_err(|e| Error::Secret(format!("stored BMC credentials unreadable: {e}")))
+            }
+        }
+    }
+
+    fn seal_credentials(&self, kind: BmcKind, credentials: &BmcCredentials) -> Result<Option<Vec<u8>>> {
+        if kind == BmcKind::None || (credentials.username.is_empty() && credentials.password.is_empty()) {
+            return Ok(None);
+        }
+        let plain = serde_json::to_vec(credentials).map_err(|e| Error::Secret(e.to_string()))?;
+        self.secrets.seal(&plain).map(Some)
+    }
+
+    async fn load_machines(&self, actor: &Actor, only: Option<i64>) -> Result<Vec<Machine>> {
+        let viewer = actor.user_id.unwrap_or(-1);
+        let rows: Vec<MachineRow> = sqlx::query_as(
+            "SELECT m.id, m.name, m.platform, m.bmc_kind, m.bmc_address, m.bmc_secret, m.location, m.tags,
+                    m.description, m.state,
+                    (SELECT MAX(g.level) FROM grants g
+                     WHERE g.machine_id = m.id
+                       AND (g.user_id = $1 OR g.group_id IN (SELECT group_id FROM group_members WHERE user_id = $1)))
+                    AS level
+             FROM machines m WHERE ($2 IS NULL OR m.id = $2) ORDER BY m.name",
+        )
+        .bind(viewer)
+        .bind(only)
+        .fetch_all(&self.db)
+        .await?;
+        let macs: Vec<(i64, String)> = sqlx::query_as("SELECT machine_id, mac FROM machine_macs ORDER BY mac")
+            .fetch_all(&self.db)
+            .await?;
+        let mut macs_by_machine: HashMap<i64, Vec<String>> = HashMap::new();
+        for (machine_id, mac) in macs {
+            macs_by_machine.entry(machine_id).or_default().push(mac);
+        }
+        let now = crate::now();
+        let holders: Vec<(i64, i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT r.machine_id, r.id, u.username, r.start_at, r.end_at
+             FROM reservations r JOIN users u ON u.id = r.user_id
+             WHERE r.state = 'active' AND r.end_at > $1 ORDER BY r.start_at",
+        )
+        .bind(now)
+        .fetch_all(&self.db)
+        .await?;
+
+        let mut machines = Vec::new();
+        for row in rows {
+            let level = if actor.is_admin {
+                Some(Level::Manage)
+            } else {
+                row.level.and_then(Level::from_i64)
+            };
+            let Some(my_level) = level else { continue };
+            let credentials = match &row.bmc_secret {
+                Some(sealed) => self
+                    .secrets
+                    .open(sealed)
+                    .ok()
+                    .and_then(|plain| serde_json::from_slice::<BmcCredentials>(&plain).ok()),
+                None => None,
+            }
+            .unwrap_or_default();
+            let mut upcoming = holders.iter().filter(|h| h.0 == row.id).map(|h| Holder {
+                reservation_id: h.1,
+                username: h.2.clone(),
+                start_at: h.3,
+                end_at: h.4,
+            });
+            let first = upcoming.next();
+            let (holder, next) = match first {
+                Some(h) if h.start_at <= now => (Some(h), upcoming.next()),
+                other => (None, other),
+            };
+            machines.push(Machine {
+                id: row.id,
+                name: row.name,
+                macs: macs_by_machine.remove(&row.id).unwrap_or_default(),
+                platform: Platform::parse(&row.platform).unwrap_or(Platform::X86_64Uefi),
+                bmc_kind: BmcKind::parse(&row.bmc_kind).unwrap_or(BmcKind::None),
+                bmc_address: row.bmc_address,
+                bmc_username_set: !credentials.username.is_empty(),
+                bmc_password_set: !credentials.password.is_empty(),
+                location: row.location,
+                tags: row.tags.split(',').filter(|t| !t.is_empty()).map(str::to_string).collect(),
+                description: row.description,
+                state: MachineState::parse(&row.state).unwrap_or(MachineState::Maintenance),
+                my_level,
+                holder,
+                next,
+            });
+        }
+        Ok(machines)
+    }
+}
+
+/// Fails with a `macs` field error naming the machine that already has one of `macs`.
+async fn check_macs_free(conn: &mut SqliteConnection, macs: &[String], except: Option<i64>) -> Result<()> {
+    let mut errors = FieldErrors::default();
+    for mac in macs {
+        let owner: Option<(i64, String)> = sqlx::query_as(
+            "SELECT m.id, m.name FROM machine_macs a JOIN machines m ON m.id = a.machine_id WHERE a.mac = $1",
+        )
+        .bind(mac)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some((owner_id, owner_name)) = owner {
+            if Some(owner_id) != except {
+                errors.add("macs", format!("{mac} already belongs to machine {owner_name}"));
+            }
+        }
+    }
+    errors.into_result()
+}
+
+async fn insert_macs(conn: &mut SqliteConnection, machine_id: i64, macs: &[String]) -> Result<()> {
+    for mac in macs {
+        let inserted = sqlx::query("INSERT INTO machine_macs (mac, machine_id) VALUES ($1, $2)")
+            .bind(mac)
+            .bind(machine_id)
+            .execute(&mut *conn)
+            .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::invalid("macs", format!("{mac} already belongs to another machine")))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing;
+
+    fn input() -> MachineInput {
+        MachineInput {
+            name: "node-01".into(),
+            macs: "52:54:00:AA:00:01, 52-54-00-aa-00-02".into(),
+            platform: "x86_64-bios".into(),
+            bmc_kind: "ipmi".into(),
+            bmc_address: "10.0.0.5:623".into(),
+            bmc_username: "root".into(),
+            bmc_password: "calvin-secret".into(),
+            location: "room 101, rack 4".into(),
+            tags: "gpu, big-memory gpu".into(),
+            description: "test box".into(),
+            state: "available".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn machines_keep_canonical_macs_tags_and_sealed_credentials() {
+        let (lab, _dir) = testing::lab().await;
+        let admin = testing::admin();
+        let machine = lab.create_machine(&admin, input()).await.unwrap();
+        assert_eq!(machine.macs, ["52:54:00:aa:00:01", "52:54:00:aa:00:02"]);
+        assert_eq!(machine.tags, ["gpu", "big-memory"]);
+        assert!(machine.bmc_username_set && machine.bmc_password_set);
+
+        let raw: Vec<u8> = sqlx::query_scalar("SELECT bmc_secret FROM machines WHERE id = $1")
+            .bind(machine.id)
+            .fetch_one(lab.pool())
+            .await
+            .unwrap();
+        assert!(!raw.windows(13).any(|w| w == b"calvin-secret"), "password stored in clear");
+        let credentials = lab.bmc_credentials(machine.id).await.unwrap().unwrap();
+        assert_eq!(credentials.password, "calvin-secret");
+
+        let mut edit = input();
+        edit.bmc_password = String::new();
+        edit.state = "maintenance".into();
+        let edited = lab.update_machine(&admin, machine.id, edit).await.unwrap();
+        assert_eq!(edited.state, MachineState::Maintenance);
+        assert_eq!(lab.bmc_credentials(machine.id).await.unwrap().unwrap().password, "calvin-secret");
+    }
+
+    #[tokio::test]
+    async fn bad_machine_forms_name_every_bad_field_and_write_nothing() {
+        let (lab, _dir) = testing::lab().await;
+        let admin = testing::admin();
+        let bad = MachineInput {
+            name: "no spaces allowed".into(),
+            macs: "52:54:00:zz:00:01".into(),
+            platform: "sparc".into(),
+            bmc_kind: "redfish".into(),
+            bmc_address: String::new(),
+            location: "x".repeat(300),
+            state: "on-fire".into(),
+            ..Default::default()
+        };
+        let err = lab.create_machine(&admin, bad).await.unwrap_err();
+        let fields: Vec<&str> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "macs", "platform", "bmc_address", "location", "state"]);
+        assert!(lab.machines(&admin).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn names_and_macs_are_unique_across_machines() {
+        let (lab, _dir) = testing::lab().await;
+        let admin = testing::admin();
+        lab.create_machine(&admin, input()).await.unwrap();
+        let mut same_mac = input();
+        same_mac.name = "node-02".into();
+        same_mac.macs = "52:54:00:aa:00:02".into();
+        let err = lab.create_machine(&admin, same_mac).await.unwrap_err();
+        assert_eq!(err.field_errors()[0].field, "macs");
+        assert!(err.to_string().contains("node-01"));
+        let mut same_name = input();
+        same_name.macs = "52:54:00:aa:00:09".into();
+        let err = lab.create_machine(&admin, same_name).await.unwrap_err();
+        assert_eq!(err.field_errors()[0].field, "name");
+        assert_eq!(lab.machines(&admin).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn only_admins_create_and_managers_edit() {
+        let (lab, _dir) = testing::lab().await;
+        let admin = testing::admin();
+        let alice = testing::user(&lab, "alice").await;
+        assert!(matches!(lab.create_machine(&alice, input()).await, Err(Error::Forbidden)));
+        let machine = lab.create_machine(&admin, input()).await.unwrap();
+        assert!(matches!(lab.update_machine(&alice, machine.id, input()).await, Err(Error::NotFound(_))));
+        lab.grant(&admin, machine.id, crate::model::Subject::User(alice.user_id.unwrap()), Level::Use)
+            .await
+            .unwrap();
+        assert!(matches!(lab.update_machine(&alice, machine.id, input()).await, Err(Error::Forbidden)));
+        lab.grant(&admin, machine.id, crate::model::Subject::User(alice.user_id.unwrap()), Level::Manage)
+            .await
+            .unwrap();
+        assert!(lab.update_machine(&alice, machine.id, input()).await.is_ok());
+        assert!(matches!(lab.delete_machine(&alice, machine.id).await, Err(Error::Forbidden)));
+    }
+}

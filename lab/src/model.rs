@@ -1,0 +1,296 @@
+//! The lab's nouns as plain data: what callers read and submit. Compiles without a database so
+//! the browser half of the UI shares these exact types.
+
+use serde::{Deserialize, Serialize};
+
+/// How much a user may do with one machine. Ordered: each level includes the ones below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Level {
+    /// See the machine and who holds it.
+    View = 1,
+    /// Reserve it; during an own reservation, power-control and boot it.
+    Use = 2,
+    /// Edit it and see all its reservations.
+    Manage = 3,
+}
+
+impl Level {
+    pub fn from_i64(value: i64) -> Option<Level> {
+        match value {
+            1 => Some(Level::View),
+            2 => Some(Level::Use),
+            3 => Some(Level::Manage),
+            _ => None,
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Level> {
+        match value {
+            "view" => Some(Level::View),
+            "use" => Some(Level::Use),
+            "manage" => Some(Level::Manage),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::View => "view",
+            Level::Use => "use",
+            Level::Manage => "manage",
+        }
+    }
+}
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(value: &str) -> Option<Self> {
+                match value { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// CPU architecture and firmware, which decide the network boot program a machine gets.
+    Platform { X86_64Bios => "x86_64-bios", X86_64Uefi => "x86_64-uefi", Arm64Uefi => "arm64-uefi" }
+);
+string_enum!(
+    /// The kind of baseboard management controller, if any.
+    BmcKind { None => "none", Ipmi => "ipmi", Redfish => "redfish" }
+);
+string_enum!(
+    /// Whether a machine can be booked.
+    MachineState { Available => "available", Maintenance => "maintenance", Retired => "retired" }
+);
+string_enum!(
+    /// Life of a reservation: active ones block their slot; the others are history.
+    ReservationState { Active => "active", Released => "released", Cancelled => "cancelled" }
+);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub password: String,
+    pub is_admin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRef {
+    pub id: i64,
+    pub username: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub members: Vec<UserRef>,
+}
+
+/// Who holds (or will next hold) a machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub reservation_id: i64,
+    pub username: String,
+    pub start_at: i64,
+    pub end_at: i64,
+}
+
+/// A machine as one viewer may see it: never its BMC credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Machine {
+    pub id: i64,
+    pub name: String,
+    pub macs: Vec<String>,
+    pub platform: Platform,
+    pub bmc_kind: BmcKind,
+    pub bmc_address: String,
+    pub bmc_username_set: bool,
+    pub bmc_password_set: bool,
+    pub location: String,
+    pub tags: Vec<String>,
+    pub description: String,
+    pub state: MachineState,
+    /// The viewer's effective level on this machine.
+    pub my_level: Level,
+    pub holder: Option<Holder>,
+    pub next: Option<Holder>,
+}
+
+/// A machine form as submitted. Strings so that every bad value comes back as a field error.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineInput {
+    pub name: String,
+    /// One or more MAC addresses separated by commas, spaces or new lines.
+    pub macs: String,
+    pub platform: String,
+    pub bmc_kind: String,
+    pub bmc_address: String,
+    /// Empty keeps the stored value when editing.
+    pub bmc_username: String,
+    /// Empty keeps the stored value when editing.
+    pub bmc_password: String,
+    pub location: String,
+    /// Comma or space separated.
+    pub tags: String,
+    pub description: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Subject {
+    User(i64),
+    Group(i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub id: i64,
+    pub machine_id: i64,
+    pub subject: Subject,
+    pub subject_name: String,
+    pub level: Level,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub id: i64,
+    pub machine_id: i64,
+    pub machine_name: String,
+    pub user_id: i64,
+    pub username: String,
+    pub start_at: i64,
+    pub end_at: i64,
+    pub note: String,
+    pub state: ReservationState,
+    pub created_at: i64,
+}
+
+/// Booking limits set by admins; they bind everyone but admins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub max_duration_hours: i64,
+    pub max_advance_days: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_duration_hours: 72,
+            max_advance_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    pub actor_name: String,
+    pub address: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+/// Substring filters over the audit log; empty means "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditFilter {
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub limit: i64,
+}
+
+/// `2026-11-22 14:05 UTC` for a UNIX time.
+pub fn format_utc(unix: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => unix.to_string(),
+    }
+}
+
+/// The value of an `<input type="datetime-local">` (`2026-11-22T14:05`, read as UTC) for a UNIX time.
+pub fn to_datetime_local(unix: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => String::new(),
+    }
+}
+
+/// Parses `2026-11-22T14:05` (or with seconds) as UTC.
+pub fn parse_datetime_local(value: &str) -> Option<i64> {
+    let value = value.trim();
+    let format_minutes = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let format_seconds = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    time::PrimitiveDateTime::parse(value, &format_minutes)
+        .or_else(|_| time::PrimitiveDateTime::parse(value, &format_seconds))
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetime_local_values_round_trip_as_utc() {
+        let t = parse_datetime_local("2026-11-22T14:05").unwrap();
+        assert_eq!(to_datetime_local(t), "2026-11-22T14:05");
+        assert_eq!(format_utc(t), "2026-11-22 14:05 UTC");
+        assert_eq!(parse_datetime_local("2026-11-22 14:05"), None);
+        assert_eq!(parse_datetime_local("tomorrow"), None);
+    }
+
+    #[test]
+    fn levels_are_ordered_view_use_manage() {
+        assert!(Level::View < Level::Use && Level::Use < Level::Manage);
+        assert_eq!(Level::parse("use"), Some(Level::Use));
+        assert_eq!(Level::from_i64(4), None);
+    }
+}

@@ -1,0 +1,495 @@
+//! Reservations: a user holds a machine for `[start, end)`. Two active reservations of one
+//! machine never overlap: the insert is conditional and a database trigger refuses any overlap.
+
+use crate::audit::record;
+use crate::error::FieldErrors;
+use crate::model::{format_utc, Level, MachineState, Reservation, ReservationState};
+use crate::{validate, Actor, Error, Lab, Result};
+
+/// How far in the past a start may lie (a "from now" booking submitted a little late).
+const START_GRACE_SECONDS: i64 = 5 * 60;
+
+#[derive(sqlx::FromRow)]
+struct ReservationRow {
+    id: i64,
+    machine_id: i64,
+    machine_name: String,
+    user_id: i64,
+    username: String,
+    start_at: i64,
+    end_at: i64,
+    note: String,
+    state: String,
+    created_at: i64,
+}
+
+impl From<ReservationRow> for Reservation {
+    fn from(r: ReservationRow) -> Self {
+        Reservation {
+            id: r.id,
+            machine_id: r.machine_id,
+            machine_name: r.machine_name,
+            user_id: r.user_id,
+            username: r.username,
+            start_at: r.start_at,
+            end_at: r.end_at,
+            note: r.note,
+            state: ReservationState::parse(&r.state).unwrap_or(ReservationState::Cancelled),
+            created_at: r.created_at,
+        }
+    }
+}
+
+const SELECT_RESERVATIONS: &str = "SELECT r.id, r.machine_id, m.name AS machine_name, r.user_id, u.username,
+        r.start_at, r.end_at, r.note, r.state, r.created_at
+     FROM reservations r JOIN machines m ON m.id = r.machine_id JOIN users u ON u.id = r.user_id";
+
+fn is_overlap_error(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.message().contains("overlaps"))
+}
+
+impl Lab {
+    /// Books a machine for `[start, end)`. Needs *use*, an available machine, and (except for
+    /// admins) a slot within the lab's limits.
+    pub async fn reserve(&self, actor: &Actor, machine_id: i64, start: i64, end: i64, note: &str) -> Result<Reservation> {
+        self.require(actor, machine_id, Level::Use).await?;
+        let user_id = actor.user_id.ok_or(Error::Forbidden)?;
+        let note = self.check_slot(actor, start, end, note).await?;
+        let machine = self.machine(actor, machine_id).await?;
+        if machine.state != MachineState::Available {
+            return Err(Error::Conflict(format!(
+                "{} is in state {} and cannot be booked",
+                machine.name, machine.state
+            )));
+        }
+        let now = crate::now();
+        let mut tx = self.db.begin().await?;
+        // A write first, so SQLite takes the write lock before it reads: concurrent bookings queue.
+        let inserted = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO reservations (machine_id, user_id, start_at, end_at, note, state, created_at, updated_at)
+             SELECT $1, $2, $3, $4, $5, 'active', $6, $6
+             WHERE EXISTS (SELECT 1 FROM machines WHERE id = $1 AND state = 'available')
+               AND NOT EXISTS (SELECT 1 FROM reservations
+                               WHERE machine_id = $1 AND state = 'active' AND start_at < $4 AND end_at > $3)
+             RETURNING id",
+        )
+        .bind(machine_id)
+        .bind(user_id)
+        .bind(start)
+        .bind(end)
+        .bind(&note)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await;
+        let id = match inserted {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                drop(tx);
+                return Err(self.explain_conflict(machine_id, start, end, None).await);
+            }
+            Err(e) if is_overlap_error(&e) => {
+                drop(tx);
+                return Err(self.explain_conflict(machine_id, start, end, None).await);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        record(
+            &mut tx,
+            actor,
+            "reservation.create",
+            &format!("machine:{}", machine.name),
+            &format!("#{id} {} → {}", format_utc(start), format_utc(end)),
+        )
+        .await?;
+        tx.commit().await?;
+        self.reservation(actor, id).await
+    }
+
+    /// Moves the end (extend or shorten) and, before it began, the start of an own reservation.
+    pub async fn reschedule(&self, actor: &Actor, id: i64, start: i64, end: i64) -> Result<Reservation> {
+        let current = self.reservation(actor, id).await?;
+        self.require_owner_or_manager(actor, &current).await?;
+        if current.state != ReservationState::Active || current.end_at <= crate::now() {
+            return Err(Error::Conflict("this reservation is over and cannot be changed".into()));
+        }
+        let start = if current.start_at <= crate::now() {
+            if start != current.start_at {
+                return Err(Error::invalid("start", "cannot move the start of a reservation that has begun"));
+            }
+            current.start_at
+        } else {
+            start
+        };
+        self.check_slot(actor, start, end, &current.note).await?;
+        let mut tx = self.db.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE reservations SET start_at = $1, end_at = $2, updated_at = $3
+             WHERE id = $4 AND state = 'active'
+               AND NOT EXISTS (SELECT 1 FROM reservations o
+                               WHERE o.machine_id = $5 AND o.id <> $4 AND o.state = 'active'
+                                 AND o.start_at < $2 AND o.end_at > $1)",
+        )
+        .bind(start)
+        .bind(end)
+        .bind(crate::now())
+        .bind(id)
+        .bind(current.machine_id)
+        .execute(&mut *tx)
+        .await;
+        match updated {
+            Ok(done) if done.rows_affected() == 1 => {}
+            Ok(_) => {
+                drop(tx);
+                return Err(self.explain_conflict(current.machine_id, start, end, Some(id)).await);
+            }
+            Err(e) if is_overlap_error(&e) => {
+                drop(tx);
+                return Err(self.explain_conflict(current.machine_id, start, end, Some(id)).await);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        record(
+            &mut tx,
+            actor,
+            "reservation.reschedule",
+            &format!("machine:{}", current.machine_name),
+            &format!("#{id} {} → {}", format_utc(start), format_utc(end)),
+        )
+        .await?;
+        tx.commit().await?;
+        self.reservation(actor, id).await
+    }
+
+    /// Gives a reservation back early: the machine is free from now on.
+    pub async fn release(&self, actor: &Actor, id: i64) -> Result<()> {
+        let current = self.reservation(actor, id).await?;
+        self.require_owner_or_manager(actor, &current).await?;
+        self.finish(actor, current, ReservationState::Released).await
+    }
+
+    /// Ends any reservation of a machine one manages (admins: any at all).
+    pub async fn cancel(&self, actor: &Actor, id: i64) -> Result<()> {
+        let current = self.reservation(actor, id).await?;
+        self.require(actor, current.machine_id, Level::Manage).await?;
+        self.finish(actor, current, ReservationState::Cancelled).await
+    }
+
+    async fn finish(&self, actor: &Actor, current: Reservation, state: ReservationState) -> Result<()> {
+        let now = crate::now();
+        if current.state != ReservationState::Active || current.end_at <= now {
+            return Err(Error::Conflict("this reservation is already over".into()));
+        }
+        // A reservation that has begun keeps its start and ends now, so history stays truthful.
+        let end = if current.start_at < now { now } else { current.end_at };
+        let mut tx = self.db.begin().await?;
+        sqlx::query("UPDATE reservations SET state = $1, end_at = $2, updated_at = $3 WHERE id = $4")
+            .bind(state.as_str())
+            .bind(end)
+            .bind(now)
+            .bind(current.id)
+            .execute(&mut *tx)
+            .await?;
+        let action = match state {
+            ReservationState::Cancelled => "reservation.cancel",
+            _ => "reservation.release",
+        };
+        record(
+            &mut tx,
+            actor,
+            action,
+            &format!("machine:{}", current.machine_name),
+            &format!("#{} of {}", current.id, current.username),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One reservation: for its owner or anyone who may view its machine.
+    pub async fn reservation(&self, actor: &Actor, id: i64) -> Result<Reservation> {
+        let row: Option<ReservationRow> = sqlx::query_as(&format!("{SELECT_RESERVATIONS} WHERE r.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.db)
+            .await?;
+        let reservation: Reservation = row.ok_or(Error::NotFound("reservation"))?.into();
+        if !actor.is(reservation.user_id) {
+            self.require(actor, reservation.machine_id, Level::View)
+                .await
+                .map_err(|_| Error::NotFound("reservation"))?;
+        }
+        Ok(reservation)
+    }
+
+    /// A machine's calendar. Viewers see active reservations that have not ended; managers see
+    /// the whole history too.
+    pub async fn machine_reservations(&self, actor: &Actor, machine_id: i64) -> Result<Vec<Reservation>> {
+        let level = self.require(actor, machine_id, Level::View).await?;
+        let rows: Vec<ReservationRow> = if level >= Level::Manage {
+            sqlx::query_as(&format!(
+                "{SELECT_RESERVATIONS} WHERE r.machine_id = $1 ORDER BY r.start_at DESC LIMIT 500"
+            ))
+            .bind(machine_id)
+            .fetch_all(&self.db)
+            .await?
+        } else {
+            sqlx::query_as(&format!(
+                "{SELECT_RESERVATIONS} WHERE r.machine_id = $1 AND r.state = 'active' AND r.end_at > $2
+                 ORDER BY r.start_at"
+            ))
+            .bind(machine_id)
+            .bind(crate::now())
+            .fetch_all(&self.db)
+            .await?
+        };
+        Ok(rows.into_iter().map(Reservation::from).collect())
+    }
+
+    /// The actor's own reservations: current and future first, then the last month of history.
+    pub async fn my_reservations(&self, actor: &Actor) -> Result<Vec<Reservation>> {
+        let Some(user_id) = actor.user_id else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<ReservationRow> = sqlx::query_as(&format!(
+            "{SELECT_RESERVATIONS} WHERE r.user_id = $1 AND r.end_at > $2 ORDER BY r.start_at DESC"
+        ))
+        .bind(user_id)
+        .bind(crate::now() - 30 * 24 * 3600)
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows.into_iter().map(Reservation::from).collect())
+    }
+
+    async fn require_owner_or_manager(&self, actor: &Actor, reservation: &Reservation) -> Result<()> {
+        if actor.is(reservation.user_id) {
+            self.require(actor, reservation.machine_id, Level::Use).await?;
+        } else {
+            self.require(actor, reservation.machine_id, Level::Manage).await?;
+        }
+        Ok(())
+    }
+
+    /// Validates a slot and note against the clock and the lab's limits; returns the clean note.
+    async fn check_slot(&self, actor: &Actor, start: i64, end: i64, note: &str) -> Result<String> {
+        let now = crate::now();
+        let mut errors = FieldErrors::default();
+        let note = validate::text(&mut errors, "note", note, validate::MAX_TEXT, false);
+        if end <= start {
+            errors.add("end", "must be after the start");
+        } else if end <= now {
+            errors.add("end", "must be in the future");
+        }
+        if start < now - START_GRACE_SECONDS {
+            errors.add("start", "must not be in the past");
+        }
+        if !actor.is_admin && end > start {
+            let limits = self.limits().await?;
+            if end - start > limits.max_duration_hours * 3600 {
+                errors.add("end", format!("a reservation may last at most {} hours", limits.max_duration_hours));
+            }
+            if start > now + limits.max_advance_days * 24 * 3600 {
+                errors.add("start", format!("may be at most {} days ahead", limits.max_advance_days));
+            }
+        }
+        errors.into_result()?;
+        Ok(note)
+    }
+
+    /// A conflict error that says who holds the clashing slot, so the user can pick another.
+    async fn explain_conflict(&self, machine_id: i64, start: i64, end: i64, except: Option<i64>) -> Error {
+        let clash: std::result::Result<Option<(String, i64, i64)>, sqlx::Error> = sqlx::query_as(
+            "SELECT u.username, r.start_at, r.end_at FROM reservations r JOIN users u ON u.id = r.user_id
+             WHERE r.machine_id = $1 AND r.state = 'active' AND r.start_at < $3 AND r.end_at > $2
+               AND ($4 IS NULL OR r.id <> $4)
+             ORDER BY r.start_at LIMIT 1",
+        )
+        .bind(machine_id)
+        .bind(start)
+        .bind(end)
+        .bind(except)
+        .fetch_optional(&self.db)
+        .await;
+        match clash {
+            Ok(Some((username, from, until))) => Error::Conflict(format!(
+                "the machine is already reserved by {username} from {} to {}",
+                format_utc(from),
+                format_utc(until)
+            )),
+            Ok(None) => Error::Conflict("the machine is not available for that time".into()),
+            Err(e) => Error::Database(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Limits, MachineInput, Subject};
+    use crate::store::testing;
+
+    const HOUR: i64 = 3600;
+
+    async fn machine_for(lab: &Lab, users: &[&Actor]) -> i64 {
+        let admin = testing::admin();
+        let machine = lab
+            .create_machine(
+                &admin,
+                MachineInput {
+                    name: "node1".into(),
+                    macs: "52:54:00:00:00:01".into(),
+                    platform: "x86_64-uefi".into(),
+                    bmc_kind: "none".into(),
+                    state: "available".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        for user in users {
+            lab.grant(&admin, machine.id, Subject::User(user.user_id.unwrap()), Level::Use)
+                .await
+                .unwrap();
+        }
+        machine.id
+    }
+
+    #[tokio::test]
+    async fn overlapping_reservations_are_refused_with_the_holder_named() {
+        let (lab, _dir) = testing::lab().await;
+        let alice = testing::user(&lab, "alice").await;
+        let bob = testing::user(&lab, "bob").await;
+        let machine = machine_for(&lab, &[&alice, &bob]).await;
+        let t = crate::now() + HOUR;
+        lab.reserve(&alice, machine, t, t + 2 * HOUR, "kernel test").await.unwrap();
+        let err = lab.reserve(&bob, machine, t + HOUR, t + 3 * HOUR, "").await.unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)));
+        assert!(err.to_string().contains("alice"), "{err}");
+        // Touching intervals are fine: [start, end) is half open.
+        lab.reserve(&bob, machine, t + 2 * HOUR, t + 3 * HOUR, "").await.unwrap();
+        lab.reserve(&bob, machine, t - HOUR, t, "").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn reversed_past_and_over_limit_ranges_name_the_field() {
+        let (lab, _dir) = testing::lab().await;
+        let alice = testing::user(&lab, "alice").await;
+        let machine = machine_for(&lab, &[&alice]).await;
+        let t = crate::now() + HOUR;
+        let err = lab.reserve(&alice, machine, t, t - HOUR, "").await.unwrap_err();
+        assert_eq!(err.field_errors()[0].field, "end");
+        let err = lab.reserve(&alice, machine, t - 3 * HOUR, t - 2 * HOUR, "").await.unwrap_err();
+        assert!(err.field_errors().iter().any(|e| e.field == "start"));
+        lab.set_limits(&testing::admin(), Limits { max_duration_hours: 4, max_advance_days: 2 }).await.unwrap();
+        let err = lab.reserve(&alice, machine, t, t + 5 * HOUR, "").await.unwrap_err();
+        assert!(err.to_string().contains("at most 4 hours"), "{err}");
+        let err = lab.reserve(&alice, machine, t + 72 * HOUR, t + 73 * HOUR, "").await.unwrap_err();
+        assert!(err.to_string().contains("at most 2 days"), "{err}");
+        let none: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reservations").fetch_one(lab.pool()).await.unwrap();
+        assert_eq!(none, 0);
+    }
+
+    #[tokio::test]
+    async fn machines_in_maintenance_cannot_be_booked() {
+        let (lab, _dir) = testing::lab().await;
+        let alice = testing::user(&lab, "alice").await;
+        let machine = machine_for(&lab, &[&alice]).await;
+        sqlx::query("UPDATE machines SET state = 'maintenance'").execute(lab.pool()).await.unwrap();
+        let t = crate::now() + HOUR;
+        let err = lab.reserve(&alice, machine, t, t + HOUR, "").await.unwrap_err();
+        assert!(err.to_string().contains("maintenance"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn viewers_cannot_book_and_strangers_do_not_see_the_machine() {
+        let (lab, _dir) = testing::lab().await;
+        let viewer = testing::user(&lab, "viewer").await;
+        let stranger = testing::user(&lab, "stranger").await;
+        let machine = machine_for(&lab, &[]).await;
+        lab.grant(&testing::admin(), machine, Subject::User(viewer.user_id.unwrap()), Level::View)
+            .await
+            .unwrap();
+        let t = crate::now() + HOUR;
+        assert!(matches!(lab.reserve(&viewer, machine, t, t + HOUR, "").await, Err(Error::Forbidden)));
+        assert!(matches!(lab.reserve(&stranger, machine, t, t + HOUR, "").await, Err(Error::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn extend_shorten_release_and_cancel() {
+        let (lab, _dir) = testing::lab().await;
+        let alice = testing::user(&lab, "alice").await;
+        let bob = testing::user(&lab, "bob").await;
+        let machine = machine_for(&lab, &[&alice, &bob]).await;
+        let t = crate::now() + HOUR;
+        let mine = lab.reserve(&alice, machine, t, t + HOUR, "").await.unwrap();
+        let theirs = lab.reserve(&bob, machine, t + 3 * HOUR, t + 4 * HOUR, "").await.unwrap();
+        let longer = lab.reschedule(&alice, mine.id, t, t + 2 * HOUR).await.unwrap();
+        assert_eq!(longer.end_at, t + 2 * HOUR);
+        let err = lab.reschedule(&alice, mine.id, t, t + 4 * HOUR).await.unwrap_err();
+        assert!(err.to_string().contains("bob"), "{err}");
+        assert!(matches!(lab.release(&bob, mine.id).await, Err(Error::Forbidden)));
+        lab.release(&alice, mine.id).await.unwrap();
+        assert!(lab.reserve(&bob, machine, t, t + HOUR, "").await.is_ok());
+        assert!(matches!(lab.cancel(&alice, theirs.id).await, Err(Error::Forbidden)));
+        lab.cancel(&testing::admin(), theirs.id).await.unwrap();
+        let calendar = lab.machine_reservations(&alice, machine).await.unwrap();
+        assert_eq!(calendar.len(), 1, "viewers see only active slots");
+        let history = lab.machine_reservations(&testing::admin(), machine).await.unwrap();
+        assert_eq!(history.len(), 3, "managers see the whole history");
+    }
+
+    #[tokio::test]
+    async fn the_database_itself_refuses_an_overlapping_row() {
+        let (lab, _dir) = testing::lab().await;
+        let alice = testing::user(&lab, "alice").await;
+        let machine = machine_for(&lab, &[&alice]).await;
+        let t = crate::now() + HOUR;
+        lab.reserve(&alice, machine, t, t + HOUR, "").await.unwrap();
+        let raw = sqlx::query(
+            "INSERT INTO reservations (machine_id, user_id, start_at, end_at, state, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'active', 0, 0)",
+        )
+        .bind(machine)
+        .bind(alice.user_id.unwrap())
+        .bind(t + 10)
+        .bind(t + 20)
+        .execute(lab.pool())
+        .await;
+        assert!(raw.is_err_and(|e| is_overlap_error(&e)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn many_concurrent_conflicting_bookings_have_exactly_one_winner() {
+        let (lab, _dir) = testing::lab().await;
+        let mut users = Vec::new();
+        for i in 0..12 {
+            users.push(testing::user(&lab, &format!("user{i}")).await);
+        }
+        let refs: Vec<&Actor> = users.iter().collect();
+        let machine = machine_for(&lab, &refs).await;
+        let t = crate::now() + HOUR;
+        let mut tasks = Vec::new();
+        for (i, user) in users.into_iter().enumerate() {
+            for j in 0..4i64 {
+                let lab = lab.clone();
+                let user = user.clone();
+                // Every slot overlaps every other: all start within the first hour, all last 2 h.
+                let start = t + (i as i64 * 4 + j) * 60;
+                tasks.push(tokio::spawn(async move { lab.reserve(&user, machine, start, start + 2 * HOUR, "").await }));
+            }
+        }
+        let mut winners = 0;
+        let mut conflicts = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => winners += 1,
+                Err(Error::Conflict(_)) => conflicts += 1,
+                Err(other) => panic!("unexpected error: {other}"),
+            }
+        }
+        assert_eq!((winners, conflicts), (1, 47));
+        let active: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reservations WHERE state = 'active'")
+            .fetch_one(lab.pool())
+            .await
+            .unwrap();
+        assert_eq!(active, 1);
+    }
+}

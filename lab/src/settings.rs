@@ -1,0 +1,66 @@
+//! Lab-wide settings that admins change at run time: the booking limits.
+
+use crate::audit::record;
+use crate::error::FieldErrors;
+use crate::model::Limits;
+use crate::{Actor, Lab, Result};
+
+const MAX_DURATION_KEY: &str = "reservations.max_duration_hours";
+const MAX_ADVANCE_KEY: &str = "reservations.max_advance_days";
+
+impl Lab {
+    pub async fn limits(&self) -> Result<Limits> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM settings")
+            .fetch_all(&self.db)
+            .await?;
+        let mut limits = Limits::default();
+        for (key, value) in rows {
+            let Ok(value) = value.parse::<i64>() else { continue };
+            match key.as_str() {
+                MAX_DURATION_KEY => limits.max_duration_hours = value,
+                MAX_ADVANCE_KEY => limits.max_advance_days = value,
+                _ => {}
+            }
+        }
+        Ok(limits)
+    }
+
+    pub async fn set_limits(&self, actor: &Actor, limits: Limits) -> Result<()> {
+        actor.require_admin()?;
+        let mut errors = FieldErrors::default();
+        if !(1..=24 * 365).contains(&limits.max_duration_hours) {
+            errors.add("max_duration_hours", "must be between 1 and 8760");
+        }
+        if !(0..=3650).contains(&limits.max_advance_days) {
+            errors.add("max_advance_days", "must be between 0 and 3650");
+        }
+        errors.into_result()?;
+        let mut tx = self.db.begin().await?;
+        for (key, value) in [
+            (MAX_DURATION_KEY, limits.max_duration_hours),
+            (MAX_ADVANCE_KEY, limits.max_advance_days),
+        ] {
+            sqlx::query(
+                "INSERT INTO settings (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(key)
+            .bind(value.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        record(
+            &mut tx,
+            actor,
+            "settings.limits",
+            "settings",
+            &format!(
+                "max_duration_hours={} max_advance_days={}",
+                limits.max_duration_hours, limits.max_advance_days
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

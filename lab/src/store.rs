@@ -1,0 +1,96 @@
+//! The handle on the lab's database: connection pool, migrations, secret box, log-in throttle.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use crate::secrets::SecretBox;
+use crate::throttle::LoginThrottle;
+use crate::Result;
+
+/// The lab. Cheap to clone; every clone shares the pool.
+#[derive(Clone)]
+pub struct Lab {
+    pub(crate) db: SqlitePool,
+    pub(crate) secrets: SecretBox,
+    pub(crate) throttle: Arc<LoginThrottle>,
+}
+
+impl Lab {
+    /// Opens (creating if missing) the database at `database_url` and brings its schema up to date.
+    pub async fn open(database_url: &str, secrets: SecretBox) -> Result<Lab> {
+        let options = SqliteConnectOptions::from_str(database_url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(15));
+        let db = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../migrations").run(&db).await?;
+        Ok(Lab {
+            db,
+            secrets,
+            throttle: Arc::new(LoginThrottle::default()),
+        })
+    }
+
+    /// The pool, for components that keep their own tables beside the lab's (sessions).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.db
+    }
+}
+
+/// Current UNIX time in seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Whether a database error is a uniqueness violation (names, MACs, grants).
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::model::NewUser;
+    use crate::Actor;
+
+    /// A lab on a fresh database in a temporary directory (kept alive by the returned guard).
+    pub async fn lab() -> (Lab, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("lab.db").display());
+        let lab = Lab::open(&url, SecretBox::new([1; 32])).await.expect("open lab");
+        (lab, dir)
+    }
+
+    pub fn admin() -> Actor {
+        Actor::shell()
+    }
+
+    /// Creates a plain user and returns them as an actor.
+    pub async fn user(lab: &Lab, name: &str) -> Actor {
+        let user = lab
+            .create_user(
+                &admin(),
+                NewUser {
+                    username: name.into(),
+                    display_name: name.into(),
+                    password: "password123".into(),
+                    is_admin: false,
+                },
+            )
+            .await
+            .expect("create user");
+        Actor::user(user.id, name, false, "127.0.0.1")
+    }
+}

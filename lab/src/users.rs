@@ -1,0 +1,355 @@
+//! User accounts: creation, log-in, passwords, disabling, and the first admin.
+
+use std::time::Instant;
+
+use crate::audit::record;
+use crate::error::FieldErrors;
+use crate::model::{NewUser, User};
+use crate::store::is_unique_violation;
+use crate::{password, validate, Actor, Error, Lab, Result};
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    username: String,
+    display_name: String,
+    password_hash: String,
+    is_admin: bool,
+    disabled: bool,
+    created_at: i64,
+}
+
+impl UserRow {
+    fn into_user(self, groups: Vec<String>) -> User {
+        User {
+            id: self.id,
+            username: self.username,
+            display_name: self.display_name,
+            is_admin: self.is_admin,
+            disabled: self.disabled,
+            created_at: self.created_at,
+            groups,
+        }
+    }
+}
+
+const USER_COLUMNS: &str = "id, username, display_name, password_hash, is_admin, disabled, created_at";
+
+/// What the first start did about the admin account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// Users exist already; nothing was done.
+    Existing,
+    /// `admin` was created with the password given in the environment.
+    Created,
+    /// `admin` was created with this generated password, to be shown once.
+    Generated(String),
+}
+
+impl Lab {
+    /// Creates `admin` when the database has no user at all.
+    pub async fn bootstrap_admin(&self, password: Option<&str>) -> Result<Bootstrap> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.db)
+            .await?;
+        if count > 0 {
+            return Ok(Bootstrap::Existing);
+        }
+        let (password, outcome) = match password.filter(|p| !p.is_empty()) {
+            Some(p) => (p.to_string(), Bootstrap::Created),
+            None => {
+                let generated = crate::secrets::random_token(15);
+                (generated.clone(), Bootstrap::Generated(generated))
+            }
+        };
+        let new = NewUser {
+            username: "admin".into(),
+            display_name: "Administrator".into(),
+            password,
+            is_admin: true,
+        };
+        self.create_user(&Actor::shell(), new).await?;
+        Ok(outcome)
+    }
+
+    pub async fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User> {
+        actor.require_admin()?;
+        let mut errors = FieldErrors::default();
+        let username = validate::identifier(&mut errors, "username", &new.username);
+        let display_name = validate::text(&mut errors, "display_name", &new.display_name, validate::MAX_TEXT, false);
+        validate::password(&mut errors, "password", &new.password);
+        errors.into_result()?;
+        let hash = password::hash(&new.password)?;
+        let mut tx = self.db.begin().await?;
+        let inserted = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO users (username, display_name, password_hash, is_admin, disabled, created_at)
+             VALUES ($1, $2, $3, $4, FALSE, $5) RETURNING id",
+        )
+        .bind(&username)
+        .bind(&display_name)
+        .bind(&hash)
+        .bind(new.is_admin)
+        .bind(crate::now())
+        .fetch_one(&mut *tx)
+        .await;
+        let id = match inserted {
+            Ok(id) => id,
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::invalid("username", "is already taken"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let role = if new.is_admin { "admin" } else { "user" };
+        record(&mut tx, actor, "user.create", &format!("user:{username}"), role).await?;
+        tx.commit().await?;
+        self.user(id).await?.ok_or(Error::NotFound("user"))
+    }
+
+    /// One user by id, with group names, for resolving sessions. No authorization: internal use.
+    pub async fn user(&self, id: i64) -> Result<Option<User>> {
+        let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.db)
+            .await?;
+        match row {
+            Some(row) => {
+                let groups = self.group_names_of(row.id).await?;
+                Ok(Some(row.into_user(groups)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// One user by name, for admins and the shell.
+    pub async fn user_by_name(&self, actor: &Actor, username: &str) -> Result<User> {
+        actor.require_admin()?;
+        let row: Option<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1"))
+                .bind(username.trim())
+                .fetch_optional(&self.db)
+                .await?;
+        let row = row.ok_or(Error::NotFound("user"))?;
+        let groups = self.group_names_of(row.id).await?;
+        Ok(row.into_user(groups))
+    }
+
+    /// All users, for admins.
+    pub async fn users(&self, actor: &Actor) -> Result<Vec<User>> {
+        actor.require_admin()?;
+        let rows: Vec<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY username"))
+            .fetch_all(&self.db)
+            .await?;
+        let memberships: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT m.user_id, g.name FROM group_members m JOIN groups g ON g.id = m.group_id ORDER BY g.name",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let groups = memberships
+                    .iter()
+                    .filter(|(user_id, _)| *user_id == row.id)
+                    .map(|(_, name)| name.clone())
+                    .collect();
+                row.into_user(groups)
+            })
+            .collect())
+    }
+
+    /// Checks a log-in. Unknown user, wrong password and disabled account fail alike, in alike
+    /// time; repeated failures per name and per address are throttled.
+    pub async fn authenticate(&self, username: &str, password: &str, address: &str) -> Result<User> {
+        let username = username.trim();
+        let user_key = format!("user:{}", username.to_lowercase());
+        let keys = [user_key.clone(), format!("addr:{address}")];
+        if let Some(wait) = self.throttle.wait(&keys, Instant::now()) {
+            return Err(Error::Throttled(wait));
+        }
+        let row: Option<UserRow> = if username.len() <= validate::MAX_NAME && password.len() <= 1024 {
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1"))
+                .bind(username)
+                .fetch_optional(&self.db)
+                .await?
+        } else {
+            None
+        };
+        let stored_hash = row.as_ref().map(|r| r.password_hash.as_str()).unwrap_or(password::decoy());
+        let password = password.to_string();
+        let stored_hash = stored_hash.to_string();
+        let verified = tokio::task::spawn_blocking(move || password::verify(&password, &stored_hash))
+            .await
+            .unwrap_or(false);
+        let attempt = Actor {
+            user_id: row.as_ref().map(|r| r.id),
+            username: username.chars().take(validate::MAX_NAME).collect(),
+            is_admin: false,
+            address: address.to_string(),
+        };
+        match row {
+            Some(row) if verified && !row.disabled => {
+                self.throttle.succeed(&user_key);
+                self.audit_event(&attempt, "session.login", &format!("user:{}", row.username), "").await?;
+                let groups = self.group_names_of(row.id).await?;
+                Ok(row.into_user(groups))
+            }
+            _ => {
+                self.throttle.fail(&keys, Instant::now());
+                self.audit_event(&attempt, "session.login_failed", &format!("user:{}", attempt.username), "")
+                    .await?;
+                Err(Error::BadCredentials)
+            }
+        }
+    }
+
+    /// Sets another user's password (admins) or one's own without the current one (shell).
+    pub async fn set_password(&self, actor: &Actor, user_id: i64, new_password: &str) -> Result<()> {
+        actor.require_admin()?;
+        self.store_password(actor, user_id, new_password, "user.password_reset").await
+    }
+
+    /// A user changes their own password, proving they know the current one.
+    pub async fn change_own_password(&self, actor: &Actor, current: &str, new_password: &str) -> Result<()> {
+        let user_id = actor.user_id.ok_or(Error::Forbidden)?;
+        let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.db)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        let current = current.to_string();
+        let ok = tokio::task::spawn_blocking(move || password::verify(&current, &hash))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            return Err(Error::invalid("current_password", "is not your current password"));
+        }
+        self.store_password(actor, user_id, new_password, "user.password_change").await
+    }
+
+    async fn store_password(&self, actor: &Actor, user_id: i64, new_password: &str, action: &str) -> Result<()> {
+        let mut errors = FieldErrors::default();
+        validate::password(&mut errors, "new_password", new_password);
+        errors.into_result()?;
+        let hash = password::hash(new_password)?;
+        let mut tx = self.db.begin().await?;
+        let username: Option<String> =
+            sqlx::query_scalar("UPDATE users SET password_hash = $1 WHERE id = $2 RETURNING username")
+                .bind(&hash)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let username = username.ok_or(Error::NotFound("user"))?;
+        record(&mut tx, actor, action, &format!("user:{username}"), "").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Disables or re-enables an account. A disabled user cannot log in and loses open sessions.
+    pub async fn set_disabled(&self, actor: &Actor, user_id: i64, disabled: bool) -> Result<()> {
+        actor.require_admin()?;
+        if actor.is(user_id) && disabled {
+            return Err(Error::Conflict("you cannot disable your own account".into()));
+        }
+        let mut tx = self.db.begin().await?;
+        let username: Option<String> =
+            sqlx::query_scalar("UPDATE users SET disabled = $1 WHERE id = $2 RETURNING username")
+                .bind(disabled)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let username = username.ok_or(Error::NotFound("user"))?;
+        let action = if disabled { "user.disable" } else { "user.enable" };
+        record(&mut tx, actor, action, &format!("user:{username}"), "").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing;
+
+    #[tokio::test]
+    async fn first_start_creates_admin_once_with_a_generated_password() {
+        let (lab, _dir) = testing::lab().await;
+        let Bootstrap::Generated(password) = lab.bootstrap_admin(None).await.unwrap() else {
+            panic!("expected a generated password");
+        };
+        assert!(password.len() >= 16);
+        let admin = lab.authenticate("admin", &password, "127.0.0.1").await.unwrap();
+        assert!(admin.is_admin);
+        assert_eq!(lab.bootstrap_admin(Some("other-password")).await.unwrap(), Bootstrap::Existing);
+    }
+
+    #[tokio::test]
+    async fn login_errors_do_not_reveal_whether_the_user_exists() {
+        let (lab, _dir) = testing::lab().await;
+        testing::user(&lab, "alice").await;
+        let unknown = lab.authenticate("mallory", "password123", "10.0.0.1").await.unwrap_err();
+        let wrong = lab.authenticate("alice", "wrong-password", "10.0.0.2").await.unwrap_err();
+        assert_eq!(unknown.to_string(), wrong.to_string());
+        assert!(lab.authenticate("alice", "password123", "10.0.0.3").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn disabled_users_cannot_log_in_until_re_enabled() {
+        let (lab, _dir) = testing::lab().await;
+        let alice = testing::user(&lab, "alice").await;
+        let id = alice.user_id.unwrap();
+        lab.set_disabled(&testing::admin(), id, true).await.unwrap();
+        assert!(matches!(lab.authenticate("alice", "password123", "a").await, Err(Error::BadCredentials)));
+        lab.set_disabled(&testing::admin(), id, false).await.unwrap();
+        assert!(lab.authenticate("alice", "password123", "a").await.is_ok());
+        assert!(matches!(lab.set_disabled(&alice, id, true).await, Err(Error::Forbidden)));
+    }
+
+    #[tokio::test]
+    async fn repeated_failed_logins_are_throttled_even_with_the_right_password() {
+        let (lab, _dir) = testing::lab().await;
+        testing::user(&lab, "alice").await;
+        for _ in 0..5 {
+            let _ = lab.authenticate("alice", "nope-nope", "10.1.1.1").await;
+        }
+        assert!(matches!(
+            lab.authenticate("alice", "password123", "10.9.9.9").await,
+            Err(Error::Throttled(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn own_password_change_needs_the_current_password() {
+        let (lab, _dir) = testing::lab().await;
+        let alice = testing::user(&lab, "alice").await;
+        let err = lab.change_own_password(&alice, "wrong", "new-password-1").await.unwrap_err();
+        assert_eq!(err.field_errors()[0].field, "current_password");
+        let err = lab.change_own_password(&alice, "password123", "short").await.unwrap_err();
+        assert_eq!(err.field_errors()[0].field, "new_password");
+        lab.change_own_password(&alice, "password123", "new-password-1").await.unwrap();
+        assert!(lab.authenticate("alice", "new-password-1", "b").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn usernames_are_unique_and_validated_without_writing_anything() {
+        let (lab, _dir) = testing::lab().await;
+        testing::user(&lab, "alice").await;
+        let duplicate = NewUser {
+            username: "alice".into(),
+            display_name: String::new(),
+            password: "password123".into(),
+            is_admin: false,
+        };
+        let err = lab.create_user(&testing::admin(), duplicate).await.unwrap_err();
+        assert_eq!(err.field_errors()[0].field, "username");
+        let bad = NewUser {
+            username: "bad name".into(),
+            display_name: "x".repeat(500),
+            password: "short".into(),
+            is_admin: false,
+        };
+        let err = lab.create_user(&testing::admin(), bad).await.unwrap_err();
+        let fields: Vec<&str> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["username", "display_name", "password"]);
+        assert_eq!(lab.users(&testing::admin()).await.unwrap().len(), 1);
+    }
+}
