@@ -1,1 +1,65 @@
-pub fn placeholder(){}
+//! The baas web UI: Leptos pages rendered on the server and hydrated in the browser, and the
+//! server functions they call. All lab state and rules live in the `lab` crate.
+
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod auth;
+pub mod components;
+pub mod error;
+pub mod pages;
+pub mod routes;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+use crate::components::Nav;
+use crate::pages::*;
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body class="min-h-screen bg-slate-50 text-slate-900 dark:bg-slate-950 dark:text-slate-100">
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/baas.css"/>
+        <Title text="baas"/>
+        <Router>
+            <Nav/>
+            <main class="mx-auto max-w-6xl px-4 py-6">
+                <Routes fallback=|| view! { <NotFound/> }>
+                    <Route path=path!("/") view=DashboardPage/>
+                    <Route path=path!("/login") view=LoginPage/>
+                    <Route path=path!("/machines/:id") view=MachinePage/>
+                    <Route path=path!("/machines/:id/edit") view=EditMachinePage/>
+                    <Route path=path!("/reservations") view=ReservationsPage/>
+                    <Route path=path!("/account") view=AccountPage/>
+                    <Route path=path!("/admin/machines/new") view=NewMachinePage/>
+                    <Route path=path!("/admin/users") view=UsersPage/>
+                    <Route path=path!("/admin/groups") view=GroupsPage/>
+                    <Route path=path!("/admin/audit") view=AuditPage/>
+                    <Route path=path!("/admin/settings") view=SettingsPage/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}

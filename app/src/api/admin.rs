@@ -1,0 +1,110 @@
+//! Admin-only operations: users, groups, booking limits, audit log.
+
+use lab::model::{AuditEntry, Group, Limits, User};
+use leptos::prelude::*;
+
+use crate::error::AppError;
+
+#[server(endpoint = "admin/users")]
+pub async fn list_users() -> Result<Vec<User>, AppError> {
+    use crate::auth::{admin, lab};
+    Ok(lab()?.users(&admin().await?).await?)
+}
+
+/// `is_admin` is a checkbox: present ("on") when ticked.
+#[server(endpoint = "admin/create_user")]
+pub async fn create_user(
+    username: String,
+    display_name: String,
+    password: String,
+    is_admin: Option<String>,
+) -> Result<User, AppError> {
+    use crate::auth::{admin, lab};
+    let new = lab::model::NewUser {
+        username,
+        display_name,
+        password,
+        is_admin: is_admin.is_some(),
+    };
+    Ok(lab()?.create_user(&admin().await?, new).await?)
+}
+
+#[server(endpoint = "admin/set_user_disabled")]
+pub async fn set_user_disabled(user_id: i64, disabled: bool) -> Result<(), AppError> {
+    use crate::auth::{admin, lab};
+    Ok(lab()?.set_disabled(&admin().await?, user_id, disabled).await?)
+}
+
+#[server(endpoint = "admin/reset_password")]
+pub async fn reset_password(user_id: i64, new_password: String) -> Result<(), AppError> {
+    use crate::auth::{admin, lab};
+    Ok(lab()?.set_password(&admin().await?, user_id, &new_password).await?)
+}
+
+#[server(endpoint = "admin/groups")]
+pub async fn list_groups() -> Result<Vec<Group>, AppError> {
+    use crate::auth::{admin, lab};
+    Ok(lab()?.groups(&admin().await?).await?)
+}
+
+#[server(endpoint = "admin/create_group")]
+pub async fn create_group(name: String, description: String) -> Result<Group, AppError> {
+    use crate::auth::{admin, lab};
+    Ok(lab()?.create_group(&admin().await?, &name, &description).await?)
+}
+
+#[server(endpoint = "admin/delete_group")]
+pub async fn delete_group(group_id: i64) -> Result<(), AppError> {
+    use crate::auth::{admin, lab};
+    Ok(lab()?.delete_group(&admin().await?, group_id).await?)
+}
+
+/// Adds (`member = true`) or removes the user named `username` from a group.
+#[server(endpoint = "admin/set_group_member")]
+pub async fn set_group_member(group_id: i64, username: String, member: bool) -> Result<(), AppError> {
+    use crate::auth::{admin, lab};
+    let admin = admin().await?;
+    let lab = lab()?;
+    let user = lab
+        .user_by_name(&admin, &username)
+        .await
+        .map_err(|_| AppError::invalid("username", "no user has this name"))?;
+    Ok(lab.set_membership(&admin, group_id, user.id, member).await?)
+}
+
+#[server(endpoint = "admin/audit")]
+pub async fn audit_log(actor: String, action: String, target: String) -> Result<Vec<AuditEntry>, AppError> {
+    use crate::auth::{admin, lab};
+    let filter = lab::model::AuditFilter {
+        actor,
+        action,
+        target,
+        limit: 500,
+    };
+    Ok(lab()?.audit_log(&admin().await?, &filter).await?)
+}
+
+#[server(endpoint = "limits")]
+pub async fn get_limits() -> Result<Limits, AppError> {
+    use crate::auth::{actor, lab};
+    actor().await?;
+    Ok(lab()?.limits().await?)
+}
+
+/// Numbers arrive as text so that a bad value is reported against its field.
+#[server(endpoint = "admin/set_limits")]
+pub async fn set_limits(max_duration_hours: String, max_advance_days: String) -> Result<(), AppError> {
+    use crate::auth::{admin, lab};
+    let admin = admin().await?;
+    let parse = |field: &str, value: &str| {
+        value
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| AppError::invalid(field, "must be a whole number"))
+    };
+    let limits = Limits {
+        max_duration_hours: parse("max_duration_hours", &max_duration_hours)?,
+        max_advance_days: parse("max_advance_days", &max_advance_days)?,
+    };
+    Ok(lab()?.set_limits(&admin, limits).await?)
+}

@@ -1,0 +1,119 @@
+//! The inventory as users see it, machine forms, and per-machine grants.
+
+use lab::model::{Grant, Limits, Machine, MachineInput, Reservation};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// Everything the machine page shows, read at one instant `now`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineDetail {
+    pub machine: Machine,
+    pub reservations: Vec<Reservation>,
+    /// Only for those who manage the machine.
+    pub grants: Option<Vec<Grant>>,
+    pub limits: Limits,
+    pub now: i64,
+    pub viewer_id: i64,
+    pub viewer_is_admin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardData {
+    pub machines: Vec<Machine>,
+    pub mine: Vec<Reservation>,
+    pub now: i64,
+}
+
+#[server(endpoint = "dashboard")]
+pub async fn dashboard() -> Result<DashboardData, AppError> {
+    use crate::auth::{actor, lab};
+    let actor = actor().await?;
+    let lab = lab()?;
+    Ok(DashboardData {
+        machines: lab.machines(&actor).await?,
+        mine: lab.my_reservations(&actor).await?,
+        now: lab::now(),
+    })
+}
+
+#[server(endpoint = "machine")]
+pub async fn machine_page(id: i64) -> Result<MachineDetail, AppError> {
+    use crate::auth::{actor, lab};
+    let actor = actor().await?;
+    let lab = lab()?;
+    let machine = lab.machine(&actor, id).await?;
+    let grants = if machine.my_level >= lab::model::Level::Manage {
+        Some(lab.grants(&actor, id).await?)
+    } else {
+        None
+    };
+    Ok(MachineDetail {
+        reservations: lab.machine_reservations(&actor, id).await?,
+        machine,
+        grants,
+        limits: lab.limits().await?,
+        now: lab::now(),
+        viewer_id: actor.user_id.unwrap_or_default(),
+        viewer_is_admin: actor.is_admin,
+    })
+}
+
+#[server(endpoint = "admin/create_machine")]
+pub async fn create_machine(input: MachineInput) -> Result<Machine, AppError> {
+    use crate::auth::{admin, lab};
+    Ok(lab()?.create_machine(&admin().await?, input).await?)
+}
+
+#[server(endpoint = "update_machine")]
+pub async fn update_machine(id: i64, input: MachineInput) -> Result<Machine, AppError> {
+    use crate::auth::{actor, lab};
+    Ok(lab()?.update_machine(&actor().await?, id, input).await?)
+}
+
+#[server(endpoint = "admin/delete_machine")]
+pub async fn delete_machine(id: i64) -> Result<(), AppError> {
+    use crate::auth::{admin, lab};
+    Ok(lab()?.delete_machine(&admin().await?, id).await?)
+}
+
+/// Grants `level` (view, use, manage) to a user or group named in the form.
+#[server(endpoint = "admin/set_grant")]
+pub async fn set_grant(
+    machine_id: i64,
+    subject_kind: String,
+    subject_name: String,
+    level: String,
+) -> Result<(), AppError> {
+    use crate::auth::{admin, lab};
+    use lab::model::{Level, Subject};
+    let admin = admin().await?;
+    let lab = lab()?;
+    let level = Level::parse(&level).ok_or_else(|| AppError::invalid("level", "must be view, use or manage"))?;
+    let name = subject_name.trim();
+    let subject = match subject_kind.as_str() {
+        "user" => Subject::User(
+            lab.user_by_name(&admin, name)
+                .await
+                .map_err(|_| AppError::invalid("subject_name", "no user has this name"))?
+                .id,
+        ),
+        "group" => Subject::Group(
+            lab.groups(&admin)
+                .await?
+                .into_iter()
+                .find(|g| g.name == name)
+                .ok_or_else(|| AppError::invalid("subject_name", "no group has this name"))?
+                .id,
+        ),
+        _ => return Err(AppError::invalid("subject_kind", "must be user or group")),
+    };
+    Ok(lab.grant(&admin, machine_id, subject, level).await?)
+}
+
+#[server(endpoint = "admin/revoke_grant")]
+pub async fn revoke_grant(grant_id: i64) -> Result<(), AppError> {
+    use crate::auth::{admin, lab};
+    Ok(lab()?.revoke(&admin().await?, grant_id).await?)
+}

@@ -1,0 +1,7 @@
+//! Server functions: the UI's API. Each checks its caller through the lab, so a request made by
+//! hand is held to the same rules as a click.
+
+pub mod admin;
+pub mod machines;
+pub mod reservations;
+pub mod session;

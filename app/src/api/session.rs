@@ -1,0 +1,67 @@
+//! Logging in and out, who am I, and changing one's own password.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub is_admin: bool,
+}
+
+#[server(endpoint = "login")]
+pub async fn login(username: String, password: String) -> Result<UserInfo, AppError> {
+    use crate::auth::{client_address, lab, session, USER_ID_KEY};
+    let user = lab()?.authenticate(&username, &password, &client_address()).await?;
+    let session = session().await?;
+    // A new id on log-in, so a session id planted before log-in is worthless.
+    session.cycle_id().await.map_err(AppError::internal)?;
+    session.insert(USER_ID_KEY, user.id).await.map_err(AppError::internal)?;
+    Ok(UserInfo {
+        id: user.id,
+        username: user.username,
+        display_name: user.display_name,
+        is_admin: user.is_admin,
+    })
+}
+
+#[server(endpoint = "logout")]
+pub async fn logout() -> Result<(), AppError> {
+    use crate::auth::{current_actor, lab, session};
+    if let Some(actor) = current_actor().await? {
+        lab()?.audit_event(&actor, "session.logout", &format!("user:{}", actor.username), "").await?;
+    }
+    session().await?.flush().await.map_err(AppError::internal)?;
+    Ok(())
+}
+
+/// The logged-in user, or `None` for anonymous visitors.
+#[server(endpoint = "me")]
+pub async fn current_user() -> Result<Option<UserInfo>, AppError> {
+    use crate::auth::{current_actor, lab};
+    let Some(actor) = current_actor().await? else {
+        return Ok(None);
+    };
+    let user = match actor.user_id {
+        Some(id) => lab()?.user(id).await?,
+        None => None,
+    };
+    Ok(user.map(|u| UserInfo {
+        id: u.id,
+        username: u.username,
+        display_name: u.display_name,
+        is_admin: u.is_admin,
+    }))
+}
+
+#[server(endpoint = "change_password")]
+pub async fn change_password(current_password: String, new_password: String) -> Result<(), AppError> {
+    use crate::auth::{actor, lab};
+    let actor = actor().await?;
+    lab()?.change_own_password(&actor, &current_password, &new_password).await?;
+    Ok(())
+}

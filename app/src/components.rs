@@ -1,0 +1,209 @@
+//! Pieces shared by the pages: navigation, form feedback, badges, the reservation timeline.
+
+use lab::model::{format_utc, Machine, MachineState, Reservation};
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use crate::api::session::{current_user, Logout};
+use crate::error::AppError;
+
+pub const CARD: &str = "rounded-xl border border-slate-200 bg-white p-4 shadow-sm dark:border-slate-800 dark:bg-slate-900";
+pub const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-1 focus:ring-indigo-500 dark:border-slate-700 dark:bg-slate-800";
+pub const LABEL: &str = "block text-sm font-medium text-slate-700 dark:text-slate-300";
+pub const BUTTON: &str = "inline-flex items-center rounded-md bg-indigo-600 px-3 py-2 text-sm font-semibold text-white shadow-sm hover:bg-indigo-500 disabled:opacity-50";
+pub const BUTTON_SECONDARY: &str = "inline-flex items-center rounded-md border border-slate-300 px-3 py-1.5 text-sm hover:bg-slate-100 dark:border-slate-700 dark:hover:bg-slate-800";
+pub const BUTTON_DANGER: &str = "inline-flex items-center rounded-md bg-rose-600 px-3 py-1.5 text-sm font-semibold text-white hover:bg-rose-500";
+pub const H1: &str = "mb-4 text-2xl font-bold tracking-tight";
+pub const H2: &str = "mb-3 text-lg font-semibold";
+pub const TABLE: &str = "min-w-full divide-y divide-slate-200 text-sm dark:divide-slate-800";
+pub const TH: &str = "px-3 py-2 text-left font-semibold text-slate-600 dark:text-slate-400";
+pub const TD: &str = "px-3 py-2 align-top";
+
+/// Top bar: the lab's name, links for the logged-in user, log-out.
+#[component]
+pub fn Nav() -> impl IntoView {
+    let me = Resource::new(|| (), |_| current_user());
+    let logout = ServerAction::<Logout>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = logout.value().get() {
+            let _ = window().location().set_href("/login");
+        }
+    });
+    let link = "rounded-md px-2 py-1 hover:bg-slate-800";
+    view! {
+        <header class="bg-slate-900 text-slate-100">
+            <nav class="mx-auto flex max-w-6xl flex-wrap items-center gap-2 px-4 py-3 text-sm">
+                <a href="/" class="mr-4 text-lg font-bold tracking-tight">"baas"</a>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        match me.await {
+                            Ok(Some(user)) => {
+                                let admin_links = user.is_admin.then(|| view! {
+                                    <A href="/admin/users" attr:class=link>"Users"</A>
+                                    <A href="/admin/groups" attr:class=link>"Groups"</A>
+                                    <A href="/admin/machines/new" attr:class=link>"Add machine"</A>
+                                    <A href="/admin/audit" attr:class=link>"Audit log"</A>
+                                    <A href="/admin/settings" attr:class=link>"Settings"</A>
+                                });
+                                view! {
+                                    <A href="/" attr:class=link>"Machines"</A>
+                                    <A href="/reservations" attr:class=link>"My reservations"</A>
+                                    {admin_links}
+                                    <span class="flex-1"></span>
+                                    <A href="/account" attr:class=link>
+                                        <span data-testid="whoami">{user.username.clone()}</span>
+                                    </A>
+                                    <ActionForm action=logout>
+                                        <button type="submit" class="rounded-md bg-slate-700 px-2 py-1 hover:bg-slate-600">
+                                            "Log out"
+                                        </button>
+                                    </ActionForm>
+                                }.into_any()
+                            }
+                            _ => ().into_any(),
+                        }
+                    })}
+                </Transition>
+            </nav>
+        </header>
+    }
+}
+
+/// A red box for an error that is not about one field.
+#[component]
+pub fn ErrorBox(error: AppError) -> impl IntoView {
+    let login = (error.kind == crate::error::ErrorKind::Unauthenticated)
+        .then(|| view! { " " <a class="underline" href="/login">"Log in"</a> });
+    view! {
+        <div role="alert" class="rounded-md border border-rose-300 bg-rose-50 p-3 text-sm text-rose-800 dark:border-rose-800 dark:bg-rose-950 dark:text-rose-200">
+            {error.error.clone()}
+            {login}
+        </div>
+    }
+}
+
+/// The outcome of a submitted form: an error banner or a success note.
+pub fn form_status<T, S>(value: S, success: &'static str) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    S: Get<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
+{
+    move || match value.get() {
+        Some(Err(error)) => {
+            let message = if error.fields.is_empty() {
+                error.error.clone()
+            } else {
+                "Please correct the fields marked below.".to_string()
+            };
+            view! {
+                <div role="alert" class="mb-3 rounded-md border border-rose-300 bg-rose-50 p-2 text-sm text-rose-800 dark:border-rose-800 dark:bg-rose-950 dark:text-rose-200">
+                    {message}
+                </div>
+            }
+            .into_any()
+        }
+        Some(Ok(_)) if !success.is_empty() => view! {
+            <div role="status" class="mb-3 rounded-md border border-emerald-300 bg-emerald-50 p-2 text-sm text-emerald-800 dark:border-emerald-800 dark:bg-emerald-950 dark:text-emerald-200">
+                {success}
+            </div>
+        }
+        .into_any(),
+        _ => ().into_any(),
+    }
+}
+
+/// The message for one field of a submitted form, shown under the field.
+pub fn field_error<T, S>(value: S, field: &'static str) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    S: Get<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
+{
+    move || {
+        value
+            .get()
+            .and_then(|result| result.err())
+            .and_then(|error| error.field(field))
+            .map(|message| {
+                view! { <p class="mt-1 text-sm text-rose-600 dark:text-rose-400" data-field-error=field>{message}</p> }
+            })
+    }
+}
+
+/// Who holds a machine now, or that it is free; and its state when not available.
+#[component]
+pub fn Availability(machine: Machine) -> impl IntoView {
+    let badge = "inline-flex items-center rounded-full px-2 py-0.5 text-xs font-medium";
+    let state = match machine.state {
+        MachineState::Available => None,
+        other => Some(view! {
+            <span class=format!("{badge} bg-amber-100 text-amber-800 dark:bg-amber-900 dark:text-amber-200")>
+                {other.as_str()}
+            </span>
+        }),
+    };
+    let holder = match (&machine.holder, &machine.next) {
+        (Some(h), _) => view! {
+            <span class=format!("{badge} bg-rose-100 text-rose-800 dark:bg-rose-900 dark:text-rose-200")>
+                {format!("held by {} until {}", h.username, format_utc(h.end_at))}
+            </span>
+        }
+        .into_any(),
+        (None, Some(n)) => view! {
+            <span class=format!("{badge} bg-emerald-100 text-emerald-800 dark:bg-emerald-900 dark:text-emerald-200")>
+                {format!("free until {} ({})", format_utc(n.start_at), n.username)}
+            </span>
+        }
+        .into_any(),
+        (None, None) => view! {
+            <span class=format!("{badge} bg-emerald-100 text-emerald-800 dark:bg-emerald-900 dark:text-emerald-200")>
+                "free"
+            </span>
+        }
+        .into_any(),
+    };
+    view! { <span class="inline-flex flex-wrap gap-1">{state}{holder}</span> }
+}
+
+/// The next seven days as a bar, with each active reservation as a block.
+#[component]
+pub fn Timeline(reservations: Vec<Reservation>, now: i64) -> impl IntoView {
+    const SPAN: i64 = 7 * 24 * 3600;
+    let day_start = now - now.rem_euclid(24 * 3600);
+    let end = day_start + SPAN;
+    let blocks = reservations
+        .into_iter()
+        .filter(|r| r.state == lab::model::ReservationState::Active && r.end_at > day_start && r.start_at < end)
+        .map(|r| {
+            let from = r.start_at.max(day_start) - day_start;
+            let to = r.end_at.min(end) - day_start;
+            let left = from as f64 * 100.0 / SPAN as f64;
+            let width = ((to - from) as f64 * 100.0 / SPAN as f64).max(0.5);
+            let title = format!("{}: {} → {}", r.username, format_utc(r.start_at), format_utc(r.end_at));
+            view! {
+                <div
+                    class="absolute top-1 bottom-1 overflow-hidden rounded bg-indigo-500/80 px-1 text-xs text-white"
+                    style=format!("left:{left:.3}%;width:{width:.3}%")
+                    title=title
+                >
+                    {r.username}
+                </div>
+            }
+        })
+        .collect_view();
+    let now_left = (now - day_start) as f64 * 100.0 / SPAN as f64;
+    let days = (0..7)
+        .map(|d| {
+            let label = format_utc(day_start + d * 24 * 3600);
+            view! { <div class="flex-1 border-l border-slate-300 pl-1 dark:border-slate-700">{label[5..10].to_string()}</div> }
+        })
+        .collect_view();
+    view! {
+        <div aria-label="reservations over the next seven days (UTC)">
+            <div class="flex text-xs text-slate-500">{days}</div>
+            <div class="relative h-8 rounded bg-slate-100 dark:bg-slate-800">
+                {blocks}
+                <div class="absolute top-0 bottom-0 w-0.5 bg-rose-500" style=format!("left:{now_left:.3}%") title="now"></div>
+            </div>
+        </div>
+    }
+}

@@ -1,0 +1,143 @@
+//! The error every server function returns: JSON on the wire (`{"kind":…,"error":…,"fields":[…]}`)
+//! with a matching HTTP status, and readable in the browser.
+
+use lab::FieldError;
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    Invalid,
+    Conflict,
+    Throttled,
+    BadRequest,
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Invalid => 422,
+            ErrorKind::Conflict => 409,
+            ErrorKind::Throttled => 429,
+            ErrorKind::BadRequest => 400,
+            ErrorKind::Internal => 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{error}")]
+pub struct AppError {
+    pub kind: ErrorKind,
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+}
+
+impl AppError {
+    pub fn new(kind: ErrorKind, error: impl Into<String>) -> Self {
+        let error = AppError {
+            kind,
+            error: error.into(),
+            fields: Vec::new(),
+        };
+        error.set_response_status();
+        error
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(ErrorKind::Unauthenticated, "please log in")
+    }
+
+    pub fn invalid(field: &str, message: &str) -> Self {
+        let mut error = Self::new(ErrorKind::Invalid, format!("{field}: {message}"));
+        error.fields.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+        error
+    }
+
+    /// The message for one form field, if this error names it.
+    pub fn field(&self, name: &str) -> Option<String> {
+        let messages: Vec<&str> = self
+            .fields
+            .iter()
+            .filter(|f| f.field == name)
+            .map(|f| f.message.as_str())
+            .collect();
+        (!messages.is_empty()).then(|| messages.join("; "))
+    }
+
+    /// Makes the HTTP response carry this error's status. A server function's response (and an
+    /// SSR page whose data failed) is built after the function returns, so the status is put
+    /// into the response options while the request's context is still current.
+    fn set_response_status(&self) {
+        #[cfg(feature = "ssr")]
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            if let Ok(status) = http::StatusCode::from_u16(self.kind.status()) {
+                response.set_status(status);
+            }
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        let kind = match value {
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) | ServerFnErrorErr::Deserialization(_) => {
+                ErrorKind::BadRequest
+            }
+            _ => ErrorKind::Internal,
+        };
+        AppError::new(kind, value.to_string())
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<lab::Error> for AppError {
+    fn from(error: lab::Error) -> Self {
+        use lab::Error as E;
+        let kind = match &error {
+            E::Invalid(_) => ErrorKind::Invalid,
+            E::NotFound(_) => ErrorKind::NotFound,
+            E::Forbidden => ErrorKind::Forbidden,
+            E::Conflict(_) => ErrorKind::Conflict,
+            E::BadCredentials => ErrorKind::Unauthenticated,
+            E::Throttled(_) => ErrorKind::Throttled,
+            E::Database(_) | E::Migration(_) | E::Secret(_) => ErrorKind::Internal,
+        };
+        let message = if kind == ErrorKind::Internal {
+            tracing::error!(%error, "internal error");
+            "internal error; the administrator can find details in the server log".to_string()
+        } else {
+            error.to_string()
+        };
+        let mut app_error = AppError::new(kind, message);
+        app_error.fields = error.field_errors().to_vec();
+        app_error
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl AppError {
+    /// An infrastructure failure: logged in full, reported without details.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "internal error");
+        AppError::new(
+            ErrorKind::Internal,
+            "internal error; the administrator can find details in the server log",
+        )
+    }
+}

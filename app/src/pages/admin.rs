@@ -1,0 +1,251 @@
+//! Admin pages: users, groups, audit log, booking limits.
+
+use lab::model::format_utc;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::admin::{
+    audit_log, get_limits, list_groups, list_users, CreateGroup, CreateUser, DeleteGroup, ResetPassword,
+    SetGroupMember, SetLimits, SetUserDisabled,
+};
+use crate::components::{
+    field_error, form_status, ErrorBox, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, H1, H2, INPUT, LABEL, TABLE,
+    TD, TH,
+};
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let create = ServerAction::<CreateUser>::new();
+    let disable = ServerAction::<SetUserDisabled>::new();
+    let reset = ServerAction::<ResetPassword>::new();
+    let users = Resource::new(move || (create.version().get(), disable.version().get()), |_| list_users());
+    view! {
+        <Title text="Users · baas"/>
+        <h1 class=H1>"Users"</h1>
+        <div class="grid gap-4 lg:grid-cols-3">
+            <div class=format!("{CARD} lg:col-span-2 overflow-x-auto")>
+                {form_status(disable.value(), "Account updated.")}
+                {form_status(reset.value(), "Password reset.")}
+                {field_error(reset.value(), "new_password")}
+                <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match users.await {
+                            Err(error) => view! { <ErrorBox error/> }.into_any(),
+                            Ok(users) => {
+                                let rows = users.into_iter().map(|u| {
+                                    let toggle = if u.disabled { "Enable" } else { "Disable" };
+                                    view! {
+                                        <tr class=if u.disabled { "opacity-60" } else { "" }>
+                                            <td class=TD><span class="font-medium">{u.username.clone()}</span><br/><span class="text-xs text-slate-500">{u.display_name}</span></td>
+                                            <td class=TD>{if u.is_admin { "admin" } else { "user" }}</td>
+                                            <td class=TD>{u.groups.join(", ")}</td>
+                                            <td class=TD>{if u.disabled { "disabled" } else { "active" }}</td>
+                                            <td class=TD>
+                                                <div class="flex flex-wrap gap-1">
+                                                    <ActionForm action=disable>
+                                                        <input type="hidden" name="user_id" value=u.id/>
+                                                        <input type="hidden" name="disabled" value=(!u.disabled).to_string()/>
+                                                        <button class=BUTTON_SECONDARY type="submit">{toggle}</button>
+                                                    </ActionForm>
+                                                    <ActionForm action=reset attr:class="flex gap-1">
+                                                        <input type="hidden" name="user_id" value=u.id/>
+                                                        <input class="rounded-md border border-slate-300 px-2 text-sm dark:border-slate-700 dark:bg-slate-800" type="password" name="new_password" placeholder="new password" aria-label=format!("new password for {}", u.username)/>
+                                                        <button class=BUTTON_SECONDARY type="submit">"Reset"</button>
+                                                    </ActionForm>
+                                                </div>
+                                            </td>
+                                        </tr>
+                                    }
+                                }).collect_view();
+                                view! {
+                                    <table class=TABLE data-testid="users">
+                                        <thead><tr><th class=TH>"User"</th><th class=TH>"Role"</th><th class=TH>"Groups"</th><th class=TH>"Status"</th><th class=TH></th></tr></thead>
+                                        <tbody>{rows}</tbody>
+                                    </table>
+                                }.into_any()
+                            }
+                        }
+                    })}
+                </Suspense>
+            </div>
+            <div class=CARD>
+                <h2 class=H2>"Create user"</h2>
+                {form_status(create.value(), "User created.")}
+                <ActionForm action=create attr:class="space-y-2" attr:data-testid="create-user-form">
+                    <label class=LABEL>"Username"<input class=INPUT name="username" required maxlength="64"/></label>
+                    {field_error(create.value(), "username")}
+                    <label class=LABEL>"Display name"<input class=INPUT name="display_name"/></label>
+                    {field_error(create.value(), "display_name")}
+                    <label class=LABEL>"Initial password"<input class=INPUT type="password" name="password" autocomplete="new-password"/></label>
+                    {field_error(create.value(), "password")}
+                    <label class="flex items-center gap-2 text-sm"><input type="checkbox" name="is_admin"/>"Administrator"</label>
+                    <button class=BUTTON type="submit">"Create user"</button>
+                </ActionForm>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+pub fn GroupsPage() -> impl IntoView {
+    let create = ServerAction::<CreateGroup>::new();
+    let member = ServerAction::<SetGroupMember>::new();
+    let delete = ServerAction::<DeleteGroup>::new();
+    let groups = Resource::new(
+        move || (create.version().get(), member.version().get(), delete.version().get()),
+        |_| list_groups(),
+    );
+    view! {
+        <Title text="Groups · baas"/>
+        <h1 class=H1>"Groups"</h1>
+        <div class="grid gap-4 lg:grid-cols-3">
+            <div class="space-y-4 lg:col-span-2">
+                {form_status(member.value(), "Membership updated.")}
+                {field_error(member.value(), "username")}
+                {form_status(delete.value(), "Group deleted.")}
+                <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match groups.await {
+                            Err(error) => view! { <ErrorBox error/> }.into_any(),
+                            Ok(groups) if groups.is_empty() => view! { <p class="text-slate-500">"No groups yet."</p> }.into_any(),
+                            Ok(groups) => groups.into_iter().map(|g| {
+                                let group_id = g.id;
+                                let members = g.members.clone().into_iter().map(|m| {
+                                    view! {
+                                        <li class="flex items-center gap-2">
+                                            {m.username.clone()}
+                                            <ActionForm action=member>
+                                                <input type="hidden" name="group_id" value=group_id/>
+                                                <input type="hidden" name="username" value=m.username.clone()/>
+                                                <input type="hidden" name="member" value="false"/>
+                                                <button class="text-xs underline" type="submit">"remove"</button>
+                                            </ActionForm>
+                                        </li>
+                                    }
+                                }).collect_view();
+                                view! {
+                                    <div class=CARD data-testid="group">
+                                        <div class="flex items-center justify-between">
+                                            <h2 class="font-semibold">{g.name.clone()}</h2>
+                                            <ActionForm action=delete>
+                                                <input type="hidden" name="group_id" value=g.id/>
+                                                <button class=BUTTON_DANGER type="submit">"Delete"</button>
+                                            </ActionForm>
+                                        </div>
+                                        <p class="text-sm text-slate-500">{g.description.clone()}</p>
+                                        <ul class="my-2 text-sm">{members}</ul>
+                                        <ActionForm action=member attr:class="flex gap-2">
+                                            <input type="hidden" name="group_id" value=g.id/>
+                                            <input type="hidden" name="member" value="true"/>
+                                            <input class="rounded-md border border-slate-300 px-2 text-sm dark:border-slate-700 dark:bg-slate-800" name="username" placeholder="username" aria-label=format!("add member to {}", g.name)/>
+                                            <button class=BUTTON_SECONDARY type="submit">"Add member"</button>
+                                        </ActionForm>
+                                    </div>
+                                }
+                            }).collect_view().into_any(),
+                        }
+                    })}
+                </Suspense>
+            </div>
+            <div class=CARD>
+                <h2 class=H2>"Create group"</h2>
+                {form_status(create.value(), "Group created.")}
+                <ActionForm action=create attr:class="space-y-2" attr:data-testid="create-group-form">
+                    <label class=LABEL>"Name"<input class=INPUT name="name" required maxlength="64"/></label>
+                    {field_error(create.value(), "name")}
+                    <label class=LABEL>"Description"<input class=INPUT name="description"/></label>
+                    {field_error(create.value(), "description")}
+                    <button class=BUTTON type="submit">"Create group"</button>
+                </ActionForm>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let actor = RwSignal::new(String::new());
+    let action = RwSignal::new(String::new());
+    let target = RwSignal::new(String::new());
+    let entries = Resource::new(
+        move || (actor.get(), action.get(), target.get()),
+        |(actor, action, target)| audit_log(actor, action, target),
+    );
+    let filter = |label: &'static str, signal: RwSignal<String>| {
+        view! {
+            <label class=LABEL>{label}
+                <input class=INPUT name=label bind:value=signal placeholder="any"/>
+            </label>
+        }
+    };
+    view! {
+        <Title text="Audit log · baas"/>
+        <h1 class=H1>"Audit log"</h1>
+        <div class="mb-4 grid gap-2 sm:grid-cols-3">
+            {filter("actor", actor)}
+            {filter("action", action)}
+            {filter("target", target)}
+        </div>
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match entries.await {
+                    Err(error) => view! { <ErrorBox error/> }.into_any(),
+                    Ok(entries) => {
+                        let rows = entries.into_iter().map(|e| view! {
+                            <tr>
+                                <td class=format!("{TD} whitespace-nowrap")>{format_utc(e.at)}</td>
+                                <td class=TD>{e.actor_name}</td>
+                                <td class=TD>{e.address}</td>
+                                <td class=format!("{TD} font-mono")>{e.action}</td>
+                                <td class=TD>{e.target}</td>
+                                <td class=TD>{e.detail}</td>
+                            </tr>
+                        }).collect_view();
+                        view! {
+                            <div class=format!("{CARD} overflow-x-auto")>
+                                <table class=TABLE data-testid="audit">
+                                    <thead><tr><th class=TH>"When"</th><th class=TH>"Who"</th><th class=TH>"From"</th><th class=TH>"Action"</th><th class=TH>"Target"</th><th class=TH>"Detail"</th></tr></thead>
+                                    <tbody>{rows}</tbody>
+                                </table>
+                            </div>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let save = ServerAction::<SetLimits>::new();
+    let limits = Resource::new(move || save.version().get(), |_| get_limits());
+    view! {
+        <Title text="Settings · baas"/>
+        <h1 class=H1>"Booking limits"</h1>
+        <div class=format!("{CARD} max-w-md")>
+            {form_status(save.value(), "Limits saved.")}
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match limits.await {
+                        Err(error) => view! { <ErrorBox error/> }.into_any(),
+                        Ok(limits) => view! {
+                            <ActionForm action=save attr:class="space-y-2">
+                                <label class=LABEL>"Maximum duration of a reservation (hours)"
+                                    <input class=INPUT name="max_duration_hours" inputmode="numeric" value=limits.max_duration_hours/>
+                                </label>
+                                {field_error(save.value(), "max_duration_hours")}
+                                <label class=LABEL>"Maximum advance booking (days)"
+                                    <input class=INPUT name="max_advance_days" inputmode="numeric" value=limits.max_advance_days/>
+                                </label>
+                                {field_error(save.value(), "max_advance_days")}
+                                <p class="text-xs text-slate-500">"Admins are not bound by these limits."</p>
+                                <button class=BUTTON type="submit">"Save"</button>
+                            </ActionForm>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </div>
+    }
+}

@@ -1,0 +1,245 @@
+//! One machine: its details, calendar, booking form, and (for managers and admins) its grants.
+
+use lab::model::{format_utc, to_datetime_local, Level, MachineState, ReservationState};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::machines::{machine_page, DeleteMachine, MachineDetail as Page, RevokeGrant, SetGrant};
+use crate::api::reservations::{Cancel, Release, Reserve};
+use crate::components::{
+    field_error, form_status, Availability, ErrorBox, Timeline, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD,
+    H2, INPUT, LABEL, TABLE, TD, TH,
+};
+
+#[component]
+pub fn MachinePage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").and_then(|id| id.parse::<i64>().ok()).unwrap_or(-1);
+    let reserve = ServerAction::<Reserve>::new();
+    let release = ServerAction::<Release>::new();
+    let cancel = ServerAction::<Cancel>::new();
+    let set_grant = ServerAction::<SetGrant>::new();
+    let revoke = ServerAction::<RevokeGrant>::new();
+    let delete = ServerAction::<DeleteMachine>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete.value().get() {
+            let _ = window().location().set_href("/");
+        }
+    });
+    let page = Resource::new(
+        move || {
+            (
+                id(),
+                reserve.version().get(),
+                release.version().get(),
+                cancel.version().get(),
+                set_grant.version().get(),
+                revoke.version().get(),
+            )
+        },
+        |(id, ..)| machine_page(id),
+    );
+    let actions = Actions { reserve, release, cancel, set_grant, revoke, delete };
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Err(error) => view! { <ErrorBox error/> }.into_any(),
+                    Ok(page) => machine_view(page, actions).into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Actions {
+    reserve: ServerAction<Reserve>,
+    release: ServerAction<Release>,
+    cancel: ServerAction<Cancel>,
+    set_grant: ServerAction<SetGrant>,
+    revoke: ServerAction<RevokeGrant>,
+    delete: ServerAction<DeleteMachine>,
+}
+
+fn machine_view(page: Page, actions: Actions) -> impl IntoView {
+    let Page { machine, reservations, grants, limits, now, viewer_id, viewer_is_admin } = page;
+    let manage = machine.my_level >= Level::Manage;
+    let can_book = machine.my_level >= Level::Use && machine.state == MachineState::Available;
+    let id = machine.id;
+    let title = format!("{} · baas", machine.name);
+    let bmc = if machine.bmc_kind == lab::model::BmcKind::None {
+        "none".to_string()
+    } else {
+        let credentials = if machine.bmc_password_set { "credentials stored" } else { "no credentials" };
+        format!("{} at {} ({credentials})", machine.bmc_kind, machine.bmc_address)
+    };
+    let details = view! {
+        <dl class="grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1 text-sm">
+            <dt class="text-slate-500">"MAC addresses"</dt><dd class="font-mono">{machine.macs.join(", ")}</dd>
+            <dt class="text-slate-500">"Platform"</dt><dd>{machine.platform.as_str()}</dd>
+            <dt class="text-slate-500">"BMC"</dt><dd>{bmc}</dd>
+            <dt class="text-slate-500">"Location"</dt><dd>{machine.location.clone()}</dd>
+            <dt class="text-slate-500">"Tags"</dt><dd>{machine.tags.join(", ")}</dd>
+            <dt class="text-slate-500">"State"</dt><dd>{machine.state.as_str()}</dd>
+            <dt class="text-slate-500">"Your access"</dt><dd>{machine.my_level.as_str()}</dd>
+        </dl>
+        <p class="mt-2 whitespace-pre-line text-sm">{machine.description.clone()}</p>
+    };
+    let booking = if can_book {
+        view! {
+            <div class=CARD>
+                <h2 class=H2>"Reserve"</h2>
+                <p class="mb-2 text-xs text-slate-500">
+                    {format!("Times are UTC. At most {} hours, up to {} days ahead.", limits.max_duration_hours, limits.max_advance_days)}
+                </p>
+                {form_status(actions.reserve.value(), "Reserved.")}
+                <ActionForm action=actions.reserve attr:class="space-y-2" attr:data-testid="reserve-form">
+                    <input type="hidden" name="machine_id" value=id/>
+                    <label class=LABEL>"Start (UTC)"
+                        <input class=INPUT type="datetime-local" name="start" value=to_datetime_local(now + 60)/>
+                    </label>
+                    {field_error(actions.reserve.value(), "start")}
+                    <label class=LABEL>"End (UTC)"
+                        <input class=INPUT type="datetime-local" name="end" value=to_datetime_local(now + 2 * 3600)/>
+                    </label>
+                    {field_error(actions.reserve.value(), "end")}
+                    <label class=LABEL>"Note"
+                        <input class=INPUT name="note" maxlength="200" placeholder="what you will do"/>
+                    </label>
+                    {field_error(actions.reserve.value(), "note")}
+                    <button class=BUTTON type="submit">"Reserve"</button>
+                </ActionForm>
+            </div>
+        }
+        .into_any()
+    } else if machine.my_level >= Level::Use {
+        view! { <p class="text-sm text-amber-700">{format!("This machine is in state {} and cannot be booked.", machine.state)}</p> }.into_any()
+    } else {
+        view! { <p class="text-sm text-slate-500">"You may view this machine but not reserve it."</p> }.into_any()
+    };
+    let rows = reservations
+        .clone()
+        .into_iter()
+        .map(|r| {
+            let active = r.state == ReservationState::Active && r.end_at > now;
+            let own = r.user_id == viewer_id;
+            let end_action = if active && own {
+                view! {
+                    <ActionForm action=actions.release>
+                        <input type="hidden" name="id" value=r.id/>
+                        <button class=BUTTON_SECONDARY type="submit">"Release"</button>
+                    </ActionForm>
+                }
+                .into_any()
+            } else if active && manage {
+                view! {
+                    <ActionForm action=actions.cancel>
+                        <input type="hidden" name="id" value=r.id/>
+                        <button class=BUTTON_DANGER type="submit">"Cancel"</button>
+                    </ActionForm>
+                }
+                .into_any()
+            } else {
+                ().into_any()
+            };
+            let current = r.start_at <= now && active;
+            view! {
+                <tr class=if current { "bg-indigo-50 dark:bg-indigo-950" } else { "" }>
+                    <td class=TD>{r.username}</td>
+                    <td class=TD>{format_utc(r.start_at)}</td>
+                    <td class=TD>{format_utc(r.end_at)}</td>
+                    <td class=TD>{if current { "now".to_string() } else { r.state.as_str().to_string() }}</td>
+                    <td class=TD>{r.note}</td>
+                    <td class=TD>{end_action}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let grants_view = grants.map(|grants| {
+        let rows = grants
+            .into_iter()
+            .map(|g| {
+                let revoke = viewer_is_admin.then(|| view! {
+                    <ActionForm action=actions.revoke>
+                        <input type="hidden" name="grant_id" value=g.id/>
+                        <button class=BUTTON_SECONDARY type="submit">"Revoke"</button>
+                    </ActionForm>
+                });
+                view! { <tr><td class=TD>{g.subject_name}</td><td class=TD>{g.level.as_str()}</td><td class=TD>{revoke}</td></tr> }
+            })
+            .collect_view();
+        let form = viewer_is_admin.then(|| view! {
+            {form_status(actions.set_grant.value(), "Permission granted.")}
+            <ActionForm action=actions.set_grant attr:class="flex flex-wrap items-end gap-2" attr:data-testid="grant-form">
+                <input type="hidden" name="machine_id" value=id/>
+                <label class=LABEL>"Grant to"
+                    <select class=INPUT name="subject_kind">
+                        <option value="user">"user"</option>
+                        <option value="group">"group"</option>
+                    </select>
+                </label>
+                <label class=LABEL>"Name"<input class=INPUT name="subject_name" required/></label>
+                <label class=LABEL>"Level"
+                    <select class=INPUT name="level">
+                        <option value="view">"view"</option>
+                        <option value="use" selected>"use"</option>
+                        <option value="manage">"manage"</option>
+                    </select>
+                </label>
+                <button class=BUTTON type="submit">"Grant"</button>
+            </ActionForm>
+            {field_error(actions.set_grant.value(), "subject_name")}
+        });
+        view! {
+            <div class=CARD>
+                <h2 class=H2>"Permissions"</h2>
+                <table class=TABLE><tbody>{rows}</tbody></table>
+                {form}
+            </div>
+        }
+    });
+    let admin_tools = view! {
+        <div class="flex gap-2">
+            {manage.then(|| view! { <a class=BUTTON_SECONDARY href=format!("/machines/{id}/edit")>"Edit"</a> })}
+            {viewer_is_admin.then(|| view! {
+                <ActionForm action=actions.delete>
+                    <input type="hidden" name="id" value=id/>
+                    <button class=BUTTON_DANGER type="submit">"Delete machine"</button>
+                </ActionForm>
+            })}
+        </div>
+    };
+    view! {
+        <Title text=title/>
+        <div class="mb-4 flex flex-wrap items-center justify-between gap-2">
+            <div>
+                <h1 class="text-2xl font-bold tracking-tight">{machine.name.clone()}</h1>
+                <Availability machine=machine.clone()/>
+            </div>
+            {admin_tools}
+        </div>
+        <div class="grid gap-4 lg:grid-cols-3">
+            <div class=format!("{CARD} lg:col-span-2")>{details}</div>
+            {booking}
+        </div>
+        <div class=format!("{CARD} mt-4")>
+            <h2 class=H2>"Calendar"</h2>
+            <Timeline reservations=reservations now=now/>
+            <div class="mt-3 overflow-x-auto">
+                {form_status(actions.release.value(), "Reservation released.")}
+                {form_status(actions.cancel.value(), "Reservation cancelled.")}
+                <table class=TABLE data-testid="reservations">
+                    <thead><tr>
+                        <th class=TH>"User"</th><th class=TH>"Start"</th><th class=TH>"End"</th>
+                        <th class=TH>"State"</th><th class=TH>"Note"</th><th class=TH></th>
+                    </tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        </div>
+        <div class="mt-4">{grants_view}</div>
+    }
+}
+

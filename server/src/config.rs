@@ -1,0 +1,161 @@
+//! Configuration: built-in defaults, then a TOML file, then `BAAS_*` environment variables.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// What the TOML file may set; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    http_addr: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    session_ttl_minutes: Option<i64>,
+    secure_cookies: Option<bool>,
+    site_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where the web UI, API and boot HTTP listen.
+    pub http_addr: SocketAddr,
+    /// Holds the SQLite database and the secret key.
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    /// A session ends after this much inactivity.
+    pub session_ttl_minutes: i64,
+    /// Mark cookies `Secure` (set when served over HTTPS through a proxy).
+    pub secure_cookies: bool,
+    /// The built site (`pkg/` with wasm, js, css) produced by cargo-leptos.
+    pub site_root: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("parsing {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("{name}: {message}")]
+    Value { name: &'static str, message: String },
+}
+
+/// The environment variables read, for `--help`.
+pub const ENVIRONMENT_HELP: &str = "\
+Configuration (file keys in baas.toml, overridden by the environment):
+  BAAS_CONFIG               TOML file to read (default: ./baas.toml when present)
+  BAAS_HTTP_ADDR            http_addr: listen address (default 127.0.0.1:3000)
+  BAAS_DATA_DIR             data_dir: database and secret key (default ./data)
+  DATABASE_URL              database_url (default sqlite://<data_dir>/baas.db)
+  BAAS_SESSION_TTL_MINUTES  session_ttl_minutes: idle time before a session ends (default 720)
+  BAAS_SECURE_COOKIES       secure_cookies: true behind HTTPS (default false)
+  BAAS_SITE_ROOT            site_root: built web assets (default ./target/site; LEPTOS_SITE_ROOT also read)
+  BAAS_ADMIN_PASSWORD       password for the `admin` account created on first start
+                            (default: generated and printed once)
+  RUST_LOG                  log filter (default info)";
+
+impl Config {
+    /// Loads from `file` (or `BAAS_CONFIG`, or `./baas.toml` if present) and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with(file, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Config::load`], reading variables through `env` (tests pass their own).
+    pub fn load_with(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| env("BAAS_CONFIG").map(PathBuf::from))
+            .or_else(|| Some(PathBuf::from("baas.toml")).filter(|p| p.exists()));
+        let from_file = match &file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            None => FileConfig::default(),
+        };
+
+        let http_addr = env("BAAS_HTTP_ADDR")
+            .or(from_file.http_addr)
+            .unwrap_or_else(|| "127.0.0.1:3000".into());
+        let http_addr = http_addr.parse().map_err(|_| ConfigError::Value {
+            name: "http_addr",
+            message: format!("'{http_addr}' is not an address like 127.0.0.1:3000"),
+        })?;
+        let data_dir = env("BAAS_DATA_DIR")
+            .map(PathBuf::from)
+            .or(from_file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = env("DATABASE_URL")
+            .or(from_file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("baas.db").display()));
+        let session_ttl_minutes = match env("BAAS_SESSION_TTL_MINUTES") {
+            Some(value) => value.parse().map_err(|_| ConfigError::Value {
+                name: "session_ttl_minutes",
+                message: format!("'{value}' is not a whole number of minutes"),
+            })?,
+            None => from_file.session_ttl_minutes.unwrap_or(720),
+        };
+        if session_ttl_minutes < 1 {
+            return Err(ConfigError::Value {
+                name: "session_ttl_minutes",
+                message: "must be at least 1".into(),
+            });
+        }
+        let secure_cookies = match env("BAAS_SECURE_COOKIES") {
+            Some(value) => matches!(value.as_str(), "1" | "true" | "yes"),
+            None => from_file.secure_cookies.unwrap_or(false),
+        };
+        let site_root = env("BAAS_SITE_ROOT")
+            .or_else(|| env("LEPTOS_SITE_ROOT"))
+            .map(PathBuf::from)
+            .or(from_file.site_root)
+            .unwrap_or_else(|| PathBuf::from("target/site"));
+        Ok(Config {
+            http_addr,
+            data_dir,
+            database_url,
+            session_ttl_minutes,
+            secure_cookies,
+            site_root,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("baas.toml");
+        std::fs::write(&file, "http_addr = \"127.0.0.1:4000\"\ndata_dir = \"/srv/baas\"\nsession_ttl_minutes = 5\n").unwrap();
+        let config = Config::load_with(Some(&file), |name| {
+            (name == "BAAS_HTTP_ADDR").then(|| "127.0.0.1:5000".to_string())
+        })
+        .unwrap();
+        assert_eq!(config.http_addr.port(), 5000);
+        assert_eq!(config.data_dir, PathBuf::from("/srv/baas"));
+        assert_eq!(config.database_url, "sqlite:///srv/baas/baas.db");
+        assert_eq!(config.session_ttl_minutes, 5);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let err = Config::load_with(None, |name| (name == "BAAS_HTTP_ADDR").then(|| "nowhere".into())).unwrap_err();
+        assert!(err.to_string().starts_with("http_addr:"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("baas.toml");
+        std::fs::write(&file, "htp_addr = \"x\"\n").unwrap();
+        let err = Config::load_with(Some(&file), |_| None).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+}

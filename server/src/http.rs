@@ -1,0 +1,173 @@
+//! The HTTP front: the Leptos pages and server functions, static assets, and the middleware
+//! every request passes (client address, cross-site refusal, page access, sessions, headers).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use app::auth::{ClientAddress, USER_ID_KEY};
+use app::routes::{page_access, Access};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use lab::Lab;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
+
+use crate::config::Config;
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone, axum::extract::FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub lab: Lab,
+}
+
+/// Builds the whole HTTP service. Sessions live in the lab's database, so they survive restarts.
+pub async fn router(lab: Lab, config: &Config) -> anyhow::Result<Router> {
+    let leptos_options = LeptosOptions::builder()
+        .output_name("baas")
+        .site_root(config.site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(config.http_addr)
+        .env(leptos::config::Env::PROD)
+        .build();
+
+    let store = SqliteStore::new(lab.pool().clone()).with_table_name("sessions").map_err(anyhow::Error::msg)?;
+    store.migrate().await?;
+    tokio::spawn(
+        tower_sessions::session_store::ExpiredDeletion::continuously_delete_expired(
+            store.clone(),
+            tokio::time::Duration::from_secs(600),
+        ),
+    );
+    let sessions = SessionManagerLayer::new(store)
+        .with_name("baas_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.secure_cookies)
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(config.session_ttl_minutes)));
+
+    let state = AppState {
+        leptos_options: leptos_options.clone(),
+        lab: lab.clone(),
+    };
+    let routes = generate_route_list(app::App);
+    let page_lab = lab.clone();
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/{*name}", post(server_function))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(page_lab.clone()),
+            {
+                let options = leptos_options.clone();
+                move || app::shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .layer(middleware::from_fn_with_state(state.clone(), guard_pages))
+        .layer(sessions)
+        .layer(middleware::from_fn(refuse_cross_site))
+        .layer(middleware::from_fn(client_address))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state);
+    Ok(router)
+}
+
+async fn server_function(State(state): State<AppState>, request: Request<Body>) -> impl IntoResponse {
+    let lab = state.lab.clone();
+    handle_server_fns_with_context(move || provide_context(lab.clone()), request).await
+}
+
+/// Records the peer address for the audit log.
+async fn client_address(mut request: Request, next: Next) -> Response {
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
+        .unwrap_or_default();
+    request.extensions_mut().insert(ClientAddress(address));
+    next.run(request).await
+}
+
+/// Refuses state-changing requests that a browser marks as coming from another site. Together
+/// with SameSite cookies this makes forged cross-site form posts and fetches fail.
+async fn refuse_cross_site(request: Request, next: Next) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let same_origin = match headers.get(header::ORIGIN).map(|o| o.to_str().unwrap_or("null")) {
+        Some(origin) => {
+            let authority = origin.split_once("://").map(|(_, rest)| rest);
+            authority.is_some() && authority == host
+        }
+        // No Origin: not a browser's cross-site request unless Fetch Metadata says so.
+        None => headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|site| site != "cross-site"),
+    };
+    if same_origin {
+        next.run(request).await
+    } else {
+        tracing::warn!(path = %request.uri().path(), "refused cross-site request");
+        json_error(StatusCode::FORBIDDEN, "forbidden", "cross-site request refused")
+    }
+}
+
+/// Applies `app::routes::PAGES`: anonymous visitors go to the log-in page, non-admins get 403
+/// on admin pages, logged-in users skip the log-in page.
+async fn guard_pages(State(state): State<AppState>, session: Session, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let Some(access) = page_access(&path) else {
+        return next.run(request).await;
+    };
+    let user_id: Option<i64> = session.get(USER_ID_KEY).await.ok().flatten();
+    let user = match user_id {
+        Some(id) => state.lab.user(id).await.ok().flatten().filter(|u| !u.disabled),
+        None => None,
+    };
+    match (access, user) {
+        (Access::Public, Some(_)) if path == "/login" => Redirect::to("/").into_response(),
+        (Access::Public, _) => next.run(request).await,
+        (_, None) => Redirect::to("/login").into_response(),
+        (Access::Admin, Some(user)) if !user.is_admin => forbidden_page(),
+        (_, Some(_)) => next.run(request).await,
+    }
+}
+
+fn forbidden_page() -> Response {
+    let body = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Forbidden · baas</title></head>\
+        <body style=\"font-family:sans-serif;margin:3rem\"><h1>Forbidden</h1>\
+        <p>This page is for administrators.</p><p><a href=\"/\">Back to the machines</a></p></body></html>";
+    (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+pub fn json_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "kind": kind, "error": message });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let fixed: Arc<[(&str, &str)]> = Arc::new([
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+    ]);
+    for (name, value) in fixed.iter() {
+        headers.insert(*name, HeaderValue::from_static(value));
+    }
+    response
+}

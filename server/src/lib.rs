@@ -1,0 +1,68 @@
+//! The `baas` server: configuration, the HTTP service, the admin CLI. Composes the lab (state and
+//! rules) with the web app; holds no rules of its own.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+
+use std::path::Path;
+
+use anyhow::Context;
+use lab::{Lab, SecretBox};
+
+use crate::config::Config;
+
+/// Opens the lab under the configured data directory, creating it and its secret key if needed.
+pub async fn open_lab(config: &Config) -> anyhow::Result<Lab> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let secrets = SecretBox::load_or_create(&config.data_dir.join("secret.key"))?;
+    Lab::open(&config.database_url, secrets)
+        .await
+        .with_context(|| format!("opening database {}", config.database_url))
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let lab = open_lab(&config).await?;
+    match lab.bootstrap_admin(std::env::var("BAAS_ADMIN_PASSWORD").ok().as_deref()).await? {
+        lab::Bootstrap::Generated(password) => {
+            eprintln!("\n  First start: created user 'admin' with password: {password}\n  (shown once; change it under My account)\n");
+        }
+        lab::Bootstrap::Created => tracing::info!("created user 'admin' with BAAS_ADMIN_PASSWORD"),
+        lab::Bootstrap::Existing => {}
+    }
+    if !Path::new(&config.site_root).join("pkg").exists() {
+        tracing::warn!(site_root = %config.site_root.display(), "no built web assets found; run `cargo leptos build`");
+    }
+    let router = http::router(lab, &config).await?;
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding {}", config.http_addr))?;
+    tracing::info!("baas listening on http://{}", config.http_addr);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
