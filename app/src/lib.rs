@@ -12,7 +12,7 @@ pub mod routes;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 use crate::components::Nav;
 use crate::pages::*;
@@ -47,17 +47,17 @@ pub fn App() -> impl IntoView {
             <Nav/>
             <main class="mx-auto max-w-6xl px-4 py-6">
                 <Routes fallback=|| view! { <NotFound/> }>
-                    <Route path=path!("/") view=DashboardPage/>
-                    <Route path=path!("/login") view=LoginPage/>
-                    <Route path=path!("/machines/:id") view=MachinePage/>
-                    <Route path=path!("/machines/:id/edit") view=EditMachinePage/>
-                    <Route path=path!("/reservations") view=ReservationsPage/>
-                    <Route path=path!("/account") view=AccountPage/>
-                    <Route path=path!("/admin/machines/new") view=NewMachinePage/>
-                    <Route path=path!("/admin/users") view=UsersPage/>
-                    <Route path=path!("/admin/groups") view=GroupsPage/>
-                    <Route path=path!("/admin/audit") view=AuditPage/>
-                    <Route path=path!("/admin/settings") view=SettingsPage/>
+                    <Route path=path!("/") view=DashboardPage ssr=SsrMode::Async/>
+                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/machines/:id") view=MachinePage ssr=SsrMode::Async/>
+                    <Route path=path!("/machines/:id/edit") view=EditMachinePage ssr=SsrMode::Async/>
+                    <Route path=path!("/reservations") view=ReservationsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/machines/new") view=NewMachinePage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/groups") view=GroupsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/audit") view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/settings") view=SettingsPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

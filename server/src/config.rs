@@ -24,8 +24,8 @@ pub struct Config {
     /// Holds the SQLite database and the secret key.
     pub data_dir: PathBuf,
     pub database_url: String,
-    /// A session ends after this much inactivity.
-    pub session_ttl_minutes: i64,
+    /// A session ends after this many seconds of inactivity (configured in minutes).
+    pub session_ttl_seconds: i64,
     /// Mark cookies `Secure` (set when served over HTTPS through a proxy).
     pub secure_cookies: bool,
     /// The built site (`pkg/` with wasm, js, css) produced by cargo-leptos.
@@ -122,7 +122,7 @@ impl Config {
             http_addr,
             data_dir,
             database_url,
-            session_ttl_minutes,
+            session_ttl_seconds: session_ttl_minutes * 60,
             secure_cookies,
             site_root,
         })
@@ -145,7 +145,7 @@ mod tests {
         assert_eq!(config.http_addr.port(), 5000);
         assert_eq!(config.data_dir, PathBuf::from("/srv/baas"));
         assert_eq!(config.database_url, "sqlite:///srv/baas/baas.db");
-        assert_eq!(config.session_ttl_minutes, 5);
+        assert_eq!(config.session_ttl_seconds, 300);
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub async fn router(lab: Lab, config: &Config) -> anyhow::Result<Router> {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(config.secure_cookies)
-        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(config.session_ttl_minutes)));
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(config.session_ttl_seconds)));
 
     let state = AppState {
         leptos_options: leptos_options.clone(),

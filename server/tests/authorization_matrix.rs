@@ -1,0 +1,263 @@
+//! Every page and every server function, tried as anonymous, as a user without permission on the
+//! machine, as a user with permission, and as admin. The lists of routes and server functions
+//! come from the app itself: a new one without an entry here fails the test.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{TestServer, ADMIN_PASSWORD, PASSWORD};
+use lab::model::{Level, MachineInput, Subject};
+use lab::Actor;
+
+#[derive(Clone, Copy, Debug)]
+enum Role {
+    Anonymous,
+    Stranger,
+    Permitted,
+    Admin,
+}
+
+const ROLES: [Role; 4] = [Role::Anonymous, Role::Stranger, Role::Permitted, Role::Admin];
+
+/// Ids the matrix acts on, made before it runs.
+struct Fixture {
+    machine: i64,
+    spare_machine: Vec<i64>,
+    reservation: i64,
+    release_by_role: Vec<i64>,
+    cancel_by_role: Vec<i64>,
+    other_user: i64,
+    group: i64,
+    spare_groups: Vec<i64>,
+    grants: Vec<i64>,
+    slot_base: i64,
+}
+
+fn machine_form(name: &str, mac: &str) -> String {
+    format!(
+        "input[name]={name}&input[macs]={mac}&input[platform]=x86_64-uefi&input[bmc_kind]=none&input[bmc_address]=\
+         &input[bmc_username]=&input[bmc_password]=&input[location]=lab&input[tags]=&input[description]=&input[state]=available"
+    )
+}
+
+fn datetime(unix: i64) -> String {
+    lab::model::to_datetime_local(unix)
+}
+
+/// (server function path, request body for a role, expected status for each role in `ROLES`).
+type Case = (&'static str, fn(&Fixture, usize) -> String, [u16; 4]);
+
+fn server_function_cases() -> Vec<Case> {
+    vec![
+        ("/api/me", |_, _| String::new(), [200, 200, 200, 200]),
+        ("/api/change_password", |_, _| "current_password=wrong-one&new_password=whatever-123".into(), [401, 422, 422, 422]),
+        ("/api/dashboard", |_, _| String::new(), [401, 200, 200, 200]),
+        ("/api/machine", |f, _| format!("id={}", f.machine), [401, 404, 200, 200]),
+        ("/api/update_machine", |f, _| format!("id={}&{}", f.machine, machine_form("node1", "52:54:00:00:00:01")), [401, 404, 403, 200]),
+        ("/api/admin/create_machine", |_, role| machine_form(&format!("new{role}"), &format!("52:54:00:00:01:0{role}")), [401, 403, 403, 200]),
+        ("/api/admin/delete_machine", |f, role| format!("id={}", f.spare_machine[role]), [401, 403, 403, 200]),
+        ("/api/admin/set_grant", |f, _| format!("machine_id={}&subject_kind=group&subject_name=team&level=view", f.machine), [401, 403, 403, 200]),
+        ("/api/admin/revoke_grant", |f, role| format!("grant_id={}", f.grants[role]), [401, 403, 403, 200]),
+        ("/api/reserve", |f, role| {
+            let start = f.slot_base + role as i64 * 7200;
+            format!("machine_id={}&start={}&end={}&note=", f.machine, datetime(start), datetime(start + 3600))
+        }, [401, 404, 200, 200]),
+        ("/api/reschedule", |f, role| {
+            let start = f.slot_base - 20 * 3600;
+            format!("id={}&start={}&end={}", f.reservation, datetime(start), datetime(start + 3600 + role as i64 * 60))
+        }, [401, 404, 200, 200]),
+        ("/api/release", |f, role| format!("id={}", f.release_by_role[role]), [401, 404, 200, 200]),
+        ("/api/cancel", |f, role| format!("id={}", f.cancel_by_role[role]), [401, 404, 403, 200]),
+        ("/api/my_reservations", |_, _| String::new(), [401, 200, 200, 200]),
+        ("/api/admin/users", |_, _| String::new(), [401, 403, 403, 200]),
+        ("/api/admin/create_user", |_, role| format!("username=created{role}&display_name=&password=long-enough-1"), [401, 403, 403, 200]),
+        ("/api/admin/set_user_disabled", |f, _| format!("user_id={}&disabled=false", f.other_user), [401, 403, 403, 200]),
+        ("/api/admin/reset_password", |f, _| format!("user_id={}&new_password=another-one-1", f.other_user), [401, 403, 403, 200]),
+        ("/api/admin/groups", |_, _| String::new(), [401, 403, 403, 200]),
+        ("/api/admin/create_group", |_, role| format!("name=group{role}&description="), [401, 403, 403, 200]),
+        ("/api/admin/delete_group", |f, role| format!("group_id={}", f.spare_groups[role]), [401, 403, 403, 200]),
+        ("/api/admin/set_group_member", |f, _| format!("group_id={}&username=other&member=true", f.group), [401, 403, 403, 200]),
+        ("/api/admin/audit", |_, _| "actor=&action=&target=".into(), [401, 403, 403, 200]),
+        ("/api/limits", |_, _| String::new(), [401, 200, 200, 200]),
+        ("/api/admin/set_limits", |_, _| "max_duration_hours=72&max_advance_days=30".into(), [401, 403, 403, 200]),
+    ]
+}
+
+/// Server functions whose effect is the session itself; each call uses a fresh session.
+fn session_cases() -> Vec<(&'static str, String, [u16; 4])> {
+    vec![
+        ("/api/login", format!("username=permitted&password={PASSWORD}"), [200, 200, 200, 200]),
+        ("/api/logout", String::new(), [200, 200, 200, 200]),
+    ]
+}
+
+/// (page pattern, expected status for each role). 303 is the redirect to the log-in page.
+fn page_cases() -> Vec<(&'static str, [u16; 4])> {
+    vec![
+        ("/", [303, 200, 200, 200]),
+        ("/login", [200, 303, 303, 303]),
+        ("/machines/:id", [303, 404, 200, 200]),
+        ("/machines/:id/edit", [303, 404, 200, 200]),
+        ("/reservations", [303, 200, 200, 200]),
+        ("/account", [303, 200, 200, 200]),
+        ("/admin/machines/new", [303, 403, 403, 200]),
+        ("/admin/users", [303, 403, 403, 200]),
+        ("/admin/groups", [303, 403, 403, 200]),
+        ("/admin/audit", [303, 403, 403, 200]),
+        
+        ("/admin/settings", [303, 403, 403, 200]),
+    ]
+}
+
+async fn fixture(server: &TestServer) -> Fixture {
+    let lab = &server.lab;
+    let shell = Actor::shell();
+    let _stranger = server.add_user("stranger").await;
+    let permitted = server.add_user("permitted").await;
+    let other_user = server.add_user("other").await;
+    let input = |name: &str, mac: &str| MachineInput {
+        name: name.into(),
+        macs: mac.into(),
+        platform: "x86_64-uefi".into(),
+        bmc_kind: "none".into(),
+        location: "lab".into(),
+        state: "available".into(),
+        ..Default::default()
+    };
+    let machine = lab.create_machine(&shell, input("node1", "52:54:00:00:00:01")).await.unwrap().id;
+    lab.grant(&shell, machine, Subject::User(permitted), Level::Use).await.unwrap();
+    let mut spare_machine = Vec::new();
+    let mut grants = Vec::new();
+    let mut spare_groups = Vec::new();
+    for i in 0..4 {
+        let spare = lab.create_machine(&shell, input(&format!("spare{i}"), &format!("52:54:00:00:02:0{i}"))).await.unwrap().id;
+        spare_machine.push(spare);
+        lab.grant(&shell, spare, Subject::User(other_user), Level::View).await.unwrap();
+        spare_groups.push(lab.create_group(&shell, &format!("spare{i}"), "").await.unwrap().id);
+    }
+    for spare in &spare_machine {
+        grants.push(lab.grants(&shell, *spare).await.unwrap()[0].id);
+    }
+    let group = lab.create_group(&shell, "team", "").await.unwrap().id;
+    let permitted_actor = Actor::user(permitted, "permitted", false, "test");
+    let slot_base = lab::now() + 24 * 3600;
+    let reservation = lab.reserve(&permitted_actor, machine, slot_base - 20 * 3600, slot_base - 19 * 3600, "").await.unwrap().id;
+    let mut release_by_role = Vec::new();
+    let mut cancel_by_role = Vec::new();
+    for i in 0..4 {
+        let start = slot_base - 18 * 3600 + i * 4 * 3600;
+        release_by_role.push(lab.reserve(&permitted_actor, machine, start, start + 3600, "").await.unwrap().id);
+        cancel_by_role.push(lab.reserve(&permitted_actor, machine, start + 3600, start + 7200, "").await.unwrap().id);
+    }
+    Fixture {
+        machine,
+        spare_machine,
+        reservation,
+        release_by_role,
+        cancel_by_role,
+        other_user,
+        group,
+        spare_groups,
+        grants,
+        slot_base,
+    }
+}
+
+async fn client_for(server: &TestServer, role: Role) -> common::Client {
+    match role {
+        Role::Anonymous => server.client(),
+        Role::Stranger => server.logged_in("stranger", PASSWORD).await,
+        Role::Permitted => server.logged_in("permitted", PASSWORD).await,
+        Role::Admin => server.logged_in("admin", ADMIN_PASSWORD).await,
+    }
+}
+
+#[tokio::test]
+async fn every_route_and_server_function_answers_each_role_as_designed() {
+    let server = TestServer::start().await;
+    let fixture = fixture(&server).await;
+    let mut failures = Vec::new();
+
+    // Completeness: the app's own lists against this matrix.
+    let registered: BTreeSet<String> = leptos::server_fn::axum::server_fn_paths().map(|(path, _)| path.to_string()).collect();
+    let covered: BTreeSet<String> = server_function_cases()
+        .iter()
+        .map(|(path, _, _)| path.to_string())
+        .chain(session_cases().iter().map(|(path, _, _)| path.to_string()))
+        .collect();
+    assert!(registered.len() >= 20, "server functions were not registered: {registered:?}");
+    for missing in registered.difference(&covered) {
+        failures.push(format!("server function {missing} has no entry in the authorization matrix"));
+    }
+    for stale in covered.difference(&registered) {
+        failures.push(format!("matrix entry {stale} is not a registered server function"));
+    }
+    let pages: BTreeSet<String> = leptos_axum::generate_route_list(app::App)
+        .iter()
+        .map(|route| axum_to_leptos_pattern(route.path()))
+        .collect();
+    let page_entries: BTreeSet<String> = page_cases().iter().map(|(path, _)| path.to_string()).collect();
+    for missing in pages.difference(&page_entries) {
+        failures.push(format!("page {missing} has no entry in the authorization matrix"));
+    }
+    for (pattern, _) in app::routes::PAGES {
+        if !pages.contains(*pattern) {
+            failures.push(format!("access rule for {pattern} names no page of the app"));
+        }
+    }
+
+    for (index, role) in ROLES.iter().enumerate() {
+        let mut client = client_for(&server, *role).await;
+        for (path, body, expected) in server_function_cases() {
+            let reply = client.post_form(path, &body(&fixture, index)).await;
+            if reply.status.as_u16() != expected[index] {
+                failures.push(format!("{role:?} POST {path}: expected {}, got {} {}", expected[index], reply.status, reply.body));
+            } else if reply.status.as_u16() >= 400 {
+                let json = reply.json();
+                if json["error"].as_str().is_none_or(str::is_empty) {
+                    failures.push(format!("{role:?} POST {path}: error without a message: {}", reply.body));
+                }
+            }
+        }
+        for (pattern, expected) in page_cases() {
+            let path = pattern.replace(":id", &fixture.machine.to_string());
+            let reply = client.get(&path).await;
+            if reply.status.as_u16() != expected[index] {
+                failures.push(format!("{role:?} GET {path}: expected {}, got {}", expected[index], reply.status));
+            }
+            if expected[index] == 303 {
+                let target = if pattern == "/login" { "/" } else { "/login" };
+                if reply.location() != Some(target) {
+                    failures.push(format!("{role:?} GET {path}: redirected to {:?}, not {target}", reply.location()));
+                }
+            }
+        }
+        let health = client.get("/healthz").await;
+        if health.status != 200 {
+            failures.push(format!("{role:?} GET /healthz: {}", health.status));
+        }
+    }
+
+    for (index, role) in ROLES.iter().enumerate() {
+        for (path, body, expected) in session_cases() {
+            let mut client = client_for(&server, *role).await;
+            let reply = client.post_form(path, &body).await;
+            if reply.status.as_u16() != expected[index] {
+                failures.push(format!("{role:?} POST {path}: expected {}, got {} {}", expected[index], reply.status, reply.body));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "authorization matrix failures:\n{}", failures.join("\n"));
+}
+
+/// `/machines/{id}` (axum's syntax, as the route list gives it) → `/machines/:id`.
+fn axum_to_leptos_pattern(path: &str) -> String {
+    path.split('/')
+        .map(|segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => format!(":{name}"),
+            None => segment.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}

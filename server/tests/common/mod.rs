@@ -1,0 +1,151 @@
+//! An in-process baas for tests: a fresh database, the real router, and a cookie-keeping client.
+
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use lab::Lab;
+use server::config::Config;
+use tower::ServiceExt;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+pub const PASSWORD: &str = "user-password-1";
+
+pub struct TestServer {
+    pub router: Router,
+    pub lab: Lab,
+    pub config: Config,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn config_in(dir: &std::path::Path, session_ttl_seconds: i64) -> Config {
+    Config {
+        http_addr: "127.0.0.1:3000".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        database_url: format!("sqlite://{}", dir.join("baas.db").display()),
+        session_ttl_seconds,
+        secure_cookies: false,
+        site_root: dir.join("site"),
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with_ttl(3600).await
+    }
+
+    pub async fn start_with_ttl(session_ttl_seconds: i64) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_in(dir.path(), session_ttl_seconds);
+        let lab = server::open_lab(&config).await.unwrap();
+        lab.bootstrap_admin(Some(ADMIN_PASSWORD)).await.unwrap();
+        let router = server::http::router(lab.clone(), &config).await.unwrap();
+        TestServer { router, lab, config, dir }
+    }
+
+    /// The same data directory served by a new router, as after a restart.
+    pub async fn restart(&self) -> Router {
+        let lab = server::open_lab(&self.config).await.unwrap();
+        server::http::router(lab, &self.config).await.unwrap()
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            router: self.router.clone(),
+            cookie: None,
+        }
+    }
+
+    pub async fn logged_in(&self, username: &str, password: &str) -> Client {
+        let mut client = self.client();
+        let response = client.post_form("/api/login", &format!("username={username}&password={password}")).await;
+        assert_eq!(response.status, StatusCode::OK, "log-in of {username}: {}", response.body);
+        client
+    }
+
+    pub async fn add_user(&self, name: &str) -> i64 {
+        self.lab
+            .create_user(
+                &lab::Actor::shell(),
+                lab::model::NewUser {
+                    username: name.into(),
+                    display_name: name.into(),
+                    password: PASSWORD.into(),
+                    is_admin: false,
+                },
+            )
+            .await
+            .unwrap()
+            .id
+    }
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub router: Router,
+    pub cookie: Option<String>,
+}
+
+impl Client {
+    pub async fn send(&mut self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        if let Some(set_cookie) = headers.get(header::SET_COOKIE).and_then(|v| v.to_str().ok()) {
+            let pair = set_cookie.split(';').next().unwrap_or_default().to_string();
+            self.cookie = Some(pair);
+        }
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    fn builder(&self, method: &str, path: &str) -> axum::http::request::Builder {
+        let mut builder = Request::builder().method(method).uri(path).header(header::HOST, "127.0.0.1:3000");
+        if let Some(cookie) = &self.cookie {
+            builder = builder.header(header::COOKIE, cookie);
+        }
+        builder
+    }
+
+    pub async fn get(&mut self, path: &str) -> Reply {
+        let request = self.builder("GET", path).body(Body::empty()).unwrap();
+        self.send(request).await
+    }
+
+    pub async fn post_form(&mut self, path: &str, body: &str) -> Reply {
+        self.post_form_with(path, body, &[]).await
+    }
+
+    pub async fn post_form_with(&mut self, path: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut builder = self
+            .builder("POST", path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "application/json");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        self.send(builder.body(Body::from(body.to_string())).unwrap()).await
+    }
+}
