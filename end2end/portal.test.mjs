@@ -1,0 +1,252 @@
+// The portal in real Chromium: an admin sets up users, a group, machines and a grant; a user
+// reserves; a second user is refused an overlapping slot and told why; the admin audits it all.
+// Screenshots of every page visited go to end2end/artifacts/.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const artifacts = join(root, 'end2end', 'artifacts');
+const binary = process.env.BAAS_BIN ?? join(root, 'target', 'debug', 'baas');
+const siteRoot = process.env.BAAS_SITE_ROOT ?? join(root, 'target', 'site');
+const ADMIN_PASSWORD = 'e2e-admin-password';
+
+let server, browser, base, dataDir;
+let shot = 0;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForServer(url, ms) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server did not answer ${url} within ${ms} ms`);
+}
+
+before(async () => {
+  rmSync(artifacts, { recursive: true, force: true });
+  mkdirSync(artifacts, { recursive: true });
+  dataDir = mkdtempSync(join(tmpdir(), 'baas-e2e-'));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(binary, ['serve'], {
+    env: {
+      ...process.env,
+      BAAS_HTTP_ADDR: `127.0.0.1:${port}`,
+      BAAS_DATA_DIR: dataDir,
+      BAAS_SITE_ROOT: siteRoot,
+      BAAS_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      RUST_LOG: 'warn',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  await waitForServer(`${base}/healthz`, 30_000);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function screenshot(page, name) {
+  shot += 1;
+  await page.screenshot({ path: join(artifacts, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+}
+
+/** Opens `path` and waits until the page is hydrated (interactive). */
+async function open(page, path) {
+  await page.goto(`${base}${path}`);
+  await page.waitForSelector('body[data-hydrated]', { timeout: 30_000 });
+}
+
+async function logIn(username, password) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('pageerror', (error) => { throw error; });
+  await open(page, '/login');
+  await page.fill('input[name=username]', username);
+  await page.fill('input[name=password]', password);
+  await Promise.all([
+    page.waitForURL(`${base}/`),
+    page.click('button[type=submit]'),
+  ]);
+  await page.waitForSelector('body[data-hydrated]');
+  assert.equal(await page.textContent('[data-testid=whoami]'), username);
+  return page;
+}
+
+async function logOut(page) {
+  await Promise.all([page.waitForURL(`${base}/login`), page.click('text=Log out')]);
+  await page.context().close();
+}
+
+/** `YYYY-MM-DDTHH:MM` for a Date, in UTC, as the portal's datetime-local fields expect. */
+function utc(date) {
+  return date.toISOString().slice(0, 16);
+}
+
+test('admin sets up the lab, users book, overlaps are refused, the audit log shows it all', async () => {
+  // Admin: users, group, machines, grants.
+  let page = await logIn('admin', ADMIN_PASSWORD);
+  await screenshot(page, 'admin-dashboard-empty');
+
+  await open(page, '/admin/users');
+  for (const name of ['alice', 'bob']) {
+    const form = page.locator('[data-testid=create-user-form]');
+    await form.locator('input[name=username]').fill(name);
+    await form.locator('input[name=display_name]').fill(`${name[0].toUpperCase()}${name.slice(1)} Tester`);
+    await form.locator('input[name=password]').fill(`${name}-password-1`);
+    await form.locator('button[type=submit]').click();
+    await page.locator('[data-testid=users]').getByText(name, { exact: true }).waitFor();
+  }
+  const shortPassword = page.locator('[data-testid=create-user-form]');
+  await shortPassword.locator('input[name=username]').fill('carol');
+  await shortPassword.locator('input[name=password]').fill('short');
+  await shortPassword.locator('button[type=submit]').click();
+  await page.locator('[data-field-error=password]').getByText('at least 8 characters').waitFor();
+  await screenshot(page, 'admin-users');
+
+  await open(page, '/admin/groups');
+  const groupForm = page.locator('[data-testid=create-group-form]');
+  await groupForm.locator('input[name=name]').fill('kernel-team');
+  await groupForm.locator('input[name=description]').fill('People who test kernels');
+  await groupForm.locator('button[type=submit]').click();
+  const group = page.locator('[data-testid=group]', { hasText: 'kernel-team' });
+  await group.waitFor();
+  await group.locator('input[name=username]').fill('alice');
+  await group.getByRole('button', { name: 'Add member' }).click();
+  await group.locator('li', { hasText: 'alice' }).waitFor();
+  await screenshot(page, 'admin-groups');
+
+  // A bad MAC is refused with a message at the field.
+  await open(page, '/admin/machines/new');
+  const machineForm = page.locator('[data-testid=machine-form]');
+  await machineForm.locator('input[name="input[name]"]').fill('node-01');
+  await machineForm.locator('input[name="input[macs]"]').fill('52:54:00:zz:00:01');
+  await machineForm.locator('button[type=submit]').click();
+  await page.locator('[data-field-error=macs]').getByText('is not a MAC address').waitFor();
+  await screenshot(page, 'admin-machine-bad-mac');
+
+  await machineForm.locator('input[name="input[macs]"]').fill('52:54:00:12:34:01, 52:54:00:12:34:02');
+  await machineForm.locator('select[name="input[platform]"]').selectOption('x86_64-bios');
+  await machineForm.locator('select[name="input[bmc_kind]"]').selectOption('ipmi');
+  await machineForm.locator('input[name="input[bmc_address]"]').fill('127.0.0.1:9623');
+  await machineForm.locator('input[name="input[bmc_username]"]').fill('root');
+  await machineForm.locator('input[name="input[bmc_password]"]').fill('bmc-secret-password');
+  await machineForm.locator('input[name="input[location]"]').fill('Room 101, rack 4');
+  await machineForm.locator('input[name="input[tags]"]').fill('gpu, big-memory');
+  await Promise.all([
+    page.waitForURL(/\/machines\/\d+$/),
+    machineForm.locator('button[type=submit]').click(),
+  ]);
+  await page.waitForSelector('body[data-hydrated]');
+  const machineUrl = page.url();
+  assert.ok(!(await page.content()).includes('bmc-secret-password'), 'BMC password must never reach the browser');
+  await page.getByText('credentials stored').waitFor();
+
+  const grantForm = page.locator('[data-testid=grant-form]');
+  await grantForm.locator('select[name=subject_kind]').selectOption('group');
+  await grantForm.locator('input[name=subject_name]').fill('kernel-team');
+  await grantForm.locator('select[name=level]').selectOption('use');
+  await grantForm.locator('button[type=submit]').click();
+  await page.getByText('group:kernel-team').waitFor();
+  await grantForm.locator('select[name=subject_kind]').selectOption('user');
+  await grantForm.locator('input[name=subject_name]').fill('bob');
+  await grantForm.locator('button[type=submit]').click();
+  await page.getByText('user:bob').waitFor();
+  await screenshot(page, 'admin-machine');
+
+  // A second machine nobody was granted.
+  await open(page, '/admin/machines/new');
+  await machineForm.locator('input[name="input[name]"]').fill('hidden-02');
+  await machineForm.locator('input[name="input[macs]"]').fill('52:54:00:12:34:03');
+  await Promise.all([page.waitForURL(/\/machines\/\d+$/), machineForm.locator('button[type=submit]').click()]);
+  await logOut(page);
+
+  // Alice (through her group) sees exactly one machine and reserves it.
+  const tomorrow = new Date(Date.now() + 24 * 3600 * 1000);
+  tomorrow.setUTCHours(10, 0, 0, 0);
+  const hours = (n) => new Date(tomorrow.getTime() + n * 3600 * 1000);
+  page = await logIn('alice', 'alice-password-1');
+  const cards = page.locator('[data-testid=machine-card]');
+  assert.equal(await cards.count(), 1);
+  assert.match(await cards.first().textContent(), /node-01/);
+  await screenshot(page, 'alice-dashboard');
+  await open(page, new URL(machineUrl).pathname);
+  const reserve = page.locator('[data-testid=reserve-form]');
+  await reserve.locator('input[name=start]').fill(utc(tomorrow));
+  await reserve.locator('input[name=end]').fill(utc(hours(2)));
+  await reserve.locator('input[name=note]').fill('kernel regression run');
+  await reserve.locator('button[type=submit]').click();
+  await page.getByText('Reserved.').waitFor();
+  await page.locator('[data-testid=reservations]').getByText('kernel regression run').waitFor();
+  await screenshot(page, 'alice-reserved');
+  const hidden = await page.request.post(`${base}/api/machine`, { form: { id: '2' } });
+  assert.equal(hidden.status(), 404, 'a machine without grant stays invisible');
+  await open(page, '/reservations');
+  await page.getByText('node-01').waitFor();
+  await screenshot(page, 'alice-reservations');
+  await logOut(page);
+
+  // Bob may use the machine but not take an overlapping slot; he is told who holds it.
+  page = await logIn('bob', 'bob-password-1');
+  await open(page, new URL(machineUrl).pathname);
+  const bobReserve = page.locator('[data-testid=reserve-form]');
+  await bobReserve.locator('input[name=start]').fill(utc(hours(1)));
+  await bobReserve.locator('input[name=end]').fill(utc(hours(3)));
+  await bobReserve.locator('button[type=submit]').click();
+  const refusal = page.getByRole('alert').filter({ hasText: 'already reserved by alice' });
+  await refusal.waitFor();
+  await screenshot(page, 'bob-refused');
+  await bobReserve.locator('input[name=start]').fill(utc(hours(2)));
+  await bobReserve.locator('input[name=end]').fill(utc(hours(4)));
+  await bobReserve.locator('button[type=submit]').click();
+  await page.getByText('Reserved.').waitFor();
+  await logOut(page);
+
+  // The admin sees all of it in the audit log, and can filter it.
+  page = await logIn('admin', ADMIN_PASSWORD);
+  await open(page, '/admin/audit');
+  const audit = page.locator('[data-testid=audit]');
+  for (const action of ['user.create', 'group.create', 'group.add_member', 'machine.create', 'grant.set', 'reservation.create', 'session.login']) {
+    await audit.getByText(action, { exact: true }).first().waitFor();
+  }
+  await page.fill('input[name=actor]', 'alice');
+  await audit.locator('tbody tr').first().waitFor();
+  const actors = await audit.locator('tbody tr td:nth-child(2)').allTextContents();
+  assert.ok(actors.length > 0 && actors.every((a) => a === 'alice'), `filtered actors: ${actors}`);
+  await screenshot(page, 'admin-audit');
+  await open(page, '/admin/settings');
+  await screenshot(page, 'admin-settings');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await open(page, '/');
+  await screenshot(page, 'admin-dashboard-phone');
+  await logOut(page);
+});
