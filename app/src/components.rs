@@ -88,7 +88,8 @@ where
     T: Clone + Send + Sync + 'static,
     S: Get<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
 {
-    move || match value.get() {
+    move || {
+        match value.get() {
         Some(Err(error)) => {
             let message = if error.fields.is_empty() {
                 error.error.clone()
@@ -109,6 +110,7 @@ where
         }
         .into_any(),
         _ => ().into_any(),
+    }
     }
 }
 

@@ -28,7 +28,11 @@ pub const PAGES: &[(&str, Access)] = &[
 
 /// The access rule of a concrete path such as `/machines/3`, if it is a page.
 pub fn page_access(path: &str) -> Option<Access> {
-    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
     PAGES
         .iter()
         .find(|(pattern, _)| matches(pattern, path))

@@ -45,7 +45,11 @@ impl Lab {
     /// Newest first, filtered by substrings of actor, action and target. Admins only.
     pub async fn audit_log(&self, actor: &Actor, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         actor.require_admin()?;
-        let limit = if filter.limit <= 0 { 200 } else { filter.limit.min(1000) };
+        let limit = if filter.limit <= 0 {
+            200
+        } else {
+            filter.limit.min(1000)
+        };
         let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT id, at, actor_name, address, action, target, detail FROM audit_log
              WHERE ($1 = '' OR LOWER(actor_name) LIKE '%' || LOWER($1) || '%')
@@ -74,7 +78,13 @@ impl Lab {
     }
 
     /// Records an event that changes no other table (log-in, log-out).
-    pub async fn audit_event(&self, actor: &Actor, action: &str, target: &str, detail: &str) -> Result<()> {
+    pub async fn audit_event(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> Result<()> {
         let mut conn = self.db.acquire().await?;
         record(&mut conn, actor, action, target, detail).await
     }
@@ -82,8 +92,8 @@ impl Lab {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::testing;
     use crate::model::AuditFilter;
+    use crate::store::testing;
     use crate::Error;
 
     #[tokio::test]
@@ -91,10 +101,19 @@ mod tests {
         let (lab, _dir) = testing::lab().await;
         let alice = testing::user(&lab, "alice").await;
         testing::user(&lab, "bob").await;
-        assert!(matches!(lab.audit_log(&alice, &AuditFilter::default()).await, Err(Error::Forbidden)));
-        let all = lab.audit_log(&testing::admin(), &AuditFilter::default()).await.unwrap();
+        assert!(matches!(
+            lab.audit_log(&alice, &AuditFilter::default()).await,
+            Err(Error::Forbidden)
+        ));
+        let all = lab
+            .audit_log(&testing::admin(), &AuditFilter::default())
+            .await
+            .unwrap();
         assert_eq!(all.len(), 2);
-        let filter = AuditFilter { target: "BOB".into(), ..Default::default() };
+        let filter = AuditFilter {
+            target: "BOB".into(),
+            ..Default::default()
+        };
         let bob = lab.audit_log(&testing::admin(), &filter).await.unwrap();
         assert_eq!(bob.len(), 1);
         assert_eq!(bob[0].action, "user.create");

@@ -7,11 +7,22 @@ use crate::store::is_unique_violation;
 use crate::{validate, Actor, Error, Lab, Result};
 
 impl Lab {
-    pub async fn create_group(&self, actor: &Actor, name: &str, description: &str) -> Result<Group> {
+    pub async fn create_group(
+        &self,
+        actor: &Actor,
+        name: &str,
+        description: &str,
+    ) -> Result<Group> {
         actor.require_admin()?;
         let mut errors = FieldErrors::default();
         let name = validate::identifier(&mut errors, "name", name);
-        let description = validate::text(&mut errors, "description", description, validate::MAX_TEXT, false);
+        let description = validate::text(
+            &mut errors,
+            "description",
+            description,
+            validate::MAX_TEXT,
+            false,
+        );
         errors.into_result()?;
         let mut tx = self.db.begin().await?;
         let id = match sqlx::query_scalar::<_, i64>(
@@ -23,10 +34,19 @@ impl Lab {
         .await
         {
             Ok(id) => id,
-            Err(e) if is_unique_violation(&e) => return Err(Error::invalid("name", "is already taken")),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::invalid("name", "is already taken"))
+            }
             Err(e) => return Err(e.into()),
         };
-        record(&mut tx, actor, "group.create", &format!("group:{name}"), &description).await?;
+        record(
+            &mut tx,
+            actor,
+            "group.create",
+            &format!("group:{name}"),
+            &description,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Group {
             id,
@@ -68,7 +88,13 @@ impl Lab {
     }
 
     /// Adds (`member = true`) or removes a user from a group.
-    pub async fn set_membership(&self, actor: &Actor, group_id: i64, user_id: i64, member: bool) -> Result<()> {
+    pub async fn set_membership(
+        &self,
+        actor: &Actor,
+        group_id: i64,
+        user_id: i64,
+        member: bool,
+    ) -> Result<()> {
         actor.require_admin()?;
         let group: String = sqlx::query_scalar("SELECT name FROM groups WHERE id = $1")
             .bind(group_id)
@@ -86,9 +112,24 @@ impl Lab {
         } else {
             "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2"
         };
-        sqlx::query(sql).bind(group_id).bind(user_id).execute(&mut *tx).await?;
-        let action = if member { "group.add_member" } else { "group.remove_member" };
-        record(&mut tx, actor, action, &format!("group:{group}"), &format!("user:{username}")).await?;
+        sqlx::query(sql)
+            .bind(group_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let action = if member {
+            "group.add_member"
+        } else {
+            "group.remove_member"
+        };
+        record(
+            &mut tx,
+            actor,
+            action,
+            &format!("group:{group}"),
+            &format!("user:{username}"),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -96,10 +137,11 @@ impl Lab {
     pub async fn delete_group(&self, actor: &Actor, group_id: i64) -> Result<()> {
         actor.require_admin()?;
         let mut tx = self.db.begin().await?;
-        let name: Option<String> = sqlx::query_scalar("DELETE FROM groups WHERE id = $1 RETURNING name")
-            .bind(group_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let name: Option<String> =
+            sqlx::query_scalar("DELETE FROM groups WHERE id = $1 RETURNING name")
+                .bind(group_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let name = name.ok_or(Error::NotFound("group"))?;
         record(&mut tx, actor, "group.delete", &format!("group:{name}"), "").await?;
         tx.commit().await?;
@@ -128,11 +170,20 @@ mod tests {
         let admin = testing::admin();
         let group = lab.create_group(&admin, "kernel-team", "").await.unwrap();
         let alice_id = alice.user_id.unwrap();
-        lab.set_membership(&admin, group.id, alice_id, true).await.unwrap();
-        lab.set_membership(&admin, group.id, alice_id, true).await.unwrap();
+        lab.set_membership(&admin, group.id, alice_id, true)
+            .await
+            .unwrap();
+        lab.set_membership(&admin, group.id, alice_id, true)
+            .await
+            .unwrap();
         assert_eq!(lab.groups(&admin).await.unwrap()[0].members.len(), 1);
-        assert_eq!(lab.user(alice_id).await.unwrap().unwrap().groups, ["kernel-team"]);
-        lab.set_membership(&admin, group.id, alice_id, false).await.unwrap();
+        assert_eq!(
+            lab.user(alice_id).await.unwrap().unwrap().groups,
+            ["kernel-team"]
+        );
+        lab.set_membership(&admin, group.id, alice_id, false)
+            .await
+            .unwrap();
         assert!(lab.groups(&admin).await.unwrap()[0].members.is_empty());
         assert!(lab.create_group(&alice, "mine", "").await.is_err());
     }

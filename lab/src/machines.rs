@@ -50,37 +50,71 @@ fn validate_input(input: &MachineInput) -> Result<ValidMachine> {
     }
     for mac in written {
         match validate::parse_mac(mac) {
-            Some(mac) if macs.contains(&mac) => errors.add("macs", format!("{mac} is listed twice")),
+            Some(mac) if macs.contains(&mac) => {
+                errors.add("macs", format!("{mac} is listed twice"))
+            }
             Some(mac) => macs.push(mac),
             None => {
                 let shown: String = mac.chars().take(40).collect();
-                errors.add("macs", format!("'{shown}' is not a MAC address (like 52:54:00:12:34:56)"));
+                errors.add(
+                    "macs",
+                    format!("'{shown}' is not a MAC address (like 52:54:00:12:34:56)"),
+                );
             }
         }
     }
 
     let platform = Platform::parse(input.platform.trim());
     if platform.is_none() {
-        errors.add("platform", "must be one of x86_64-bios, x86_64-uefi, arm64-uefi");
+        errors.add(
+            "platform",
+            "must be one of x86_64-bios, x86_64-uefi, arm64-uefi",
+        );
     }
     let bmc_kind = BmcKind::parse(input.bmc_kind.trim());
     if bmc_kind.is_none() {
         errors.add("bmc_kind", "must be one of none, ipmi, redfish");
     }
-    let bmc_address = validate::text(&mut errors, "bmc_address", &input.bmc_address, validate::MAX_TEXT, false);
+    let bmc_address = validate::text(
+        &mut errors,
+        "bmc_address",
+        &input.bmc_address,
+        validate::MAX_TEXT,
+        false,
+    );
     if bmc_address.contains(char::is_whitespace) {
         errors.add("bmc_address", "must not contain spaces");
     }
     if matches!(bmc_kind, Some(BmcKind::Ipmi | BmcKind::Redfish)) && bmc_address.is_empty() {
         errors.add("bmc_address", "is required when the machine has a BMC");
     }
-    let bmc_username = validate::text(&mut errors, "bmc_username", &input.bmc_username, validate::MAX_TEXT, false);
+    let bmc_username = validate::text(
+        &mut errors,
+        "bmc_username",
+        &input.bmc_username,
+        validate::MAX_TEXT,
+        false,
+    );
     if input.bmc_password.chars().count() > validate::MAX_TEXT {
-        errors.add("bmc_password", format!("is longer than {} characters", validate::MAX_TEXT));
+        errors.add(
+            "bmc_password",
+            format!("is longer than {} characters", validate::MAX_TEXT),
+        );
     }
-    let location = validate::text(&mut errors, "location", &input.location, validate::MAX_TEXT, false);
-    let description =
-        validate::text(&mut errors, "description", &input.description, validate::MAX_LONG_TEXT, false);
+    let location = validate::text(
+        &mut errors,
+        "location",
+        &input.location,
+        validate::MAX_TEXT,
+        false,
+    );
+    let description = validate::text(
+        &mut errors,
+        "description",
+        &input.description,
+        validate::MAX_LONG_TEXT,
+        false,
+    );
 
     let mut tags: Vec<String> = Vec::new();
     for tag in input.tags.split([',', ' ', '\n']).filter(|t| !t.is_empty()) {
@@ -88,7 +122,10 @@ fn validate_input(input: &MachineInput) -> Result<ValidMachine> {
         let tag = validate::identifier(&mut tag_errors, "tags", tag).to_lowercase();
         if !tag_errors.is_empty() || tag.len() > 32 {
             let shown: String = tag.chars().take(40).collect();
-            errors.add("tags", format!("'{shown}' is not a valid tag (letters, digits, . _ -, up to 32)"));
+            errors.add(
+                "tags",
+                format!("'{shown}' is not a valid tag (letters, digits, . _ -, up to 32)"),
+            );
         } else if !tags.contains(&tag) {
             tags.push(tag);
         }
@@ -162,7 +199,9 @@ impl Lab {
         .await;
         let id = match inserted {
             Ok(id) => id,
-            Err(e) if is_unique_violation(&e) => return Err(Error::invalid("name", "is already taken")),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::invalid("name", "is already taken"))
+            }
             Err(e) => return Err(e.into()),
         };
         insert_macs(&mut tx, id, &machine.macs).await?;
@@ -171,7 +210,11 @@ impl Lab {
             actor,
             "machine.create",
             &format!("machine:{}", machine.name),
-            &format!("macs={} platform={}", machine.macs.join(","), machine.platform),
+            &format!(
+                "macs={} platform={}",
+                machine.macs.join(","),
+                machine.platform
+            ),
         )
         .await?;
         tx.commit().await?;
@@ -179,7 +222,12 @@ impl Lab {
     }
 
     /// Edits a machine (manage level). Empty BMC username or password keeps the stored one.
-    pub async fn update_machine(&self, actor: &Actor, id: i64, input: MachineInput) -> Result<Machine> {
+    pub async fn update_machine(
+        &self,
+        actor: &Actor,
+        id: i64,
+        input: MachineInput,
+    ) -> Result<Machine> {
         self.require(actor, id, Level::Manage).await?;
         let machine = validate_input(&input)?;
         let mut credentials = self.bmc_credentials(id).await?.unwrap_or_default();
@@ -212,7 +260,9 @@ impl Lab {
         .await;
         match updated {
             Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Err(Error::invalid("name", "is already taken")),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::invalid("name", "is already taken"))
+            }
             Err(e) => return Err(e.into()),
         }
         sqlx::query("DELETE FROM machine_macs WHERE machine_id = $1")
@@ -235,12 +285,20 @@ impl Lab {
     pub async fn delete_machine(&self, actor: &Actor, id: i64) -> Result<()> {
         actor.require_admin()?;
         let mut tx = self.db.begin().await?;
-        let name: Option<String> = sqlx::query_scalar("DELETE FROM machines WHERE id = $1 RETURNING name")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let name: Option<String> =
+            sqlx::query_scalar("DELETE FROM machines WHERE id = $1 RETURNING name")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let name = name.ok_or(Error::NotFound("machine"))?;
-        record(&mut tx, actor, "machine.delete", &format!("machine:{name}"), "").await?;
+        record(
+            &mut tx,
+            actor,
+            "machine.delete",
+            &format!("machine:{name}"),
+            "",
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -262,10 +320,11 @@ impl Lab {
 
     /// The decrypted BMC credentials, for the BMC drivers only: never for a browser.
     pub async fn bmc_credentials(&self, id: i64) -> Result<Option<BmcCredentials>> {
-        let sealed: Option<Option<Vec<u8>>> = sqlx::query_scalar("SELECT bmc_secret FROM machines WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.db)
-            .await?;
+        let sealed: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT bmc_secret FROM machines WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.db)
+                .await?;
         let sealed = sealed.ok_or(Error::NotFound("machine"))?;
         match sealed {
             None => Ok(None),
@@ -278,8 +337,14 @@ impl Lab {
         }
     }
 
-    fn seal_credentials(&self, kind: BmcKind, credentials: &BmcCredentials) -> Result<Option<Vec<u8>>> {
-        if kind == BmcKind::None || (credentials.username.is_empty() && credentials.password.is_empty()) {
+    fn seal_credentials(
+        &self,
+        kind: BmcKind,
+        credentials: &BmcCredentials,
+    ) -> Result<Option<Vec<u8>>> {
+        if kind == BmcKind::None
+            || (credentials.username.is_empty() && credentials.password.is_empty())
+        {
             return Ok(None);
         }
         let plain = serde_json::to_vec(credentials).map_err(|e| Error::Secret(e.to_string()))?;
@@ -301,9 +366,10 @@ impl Lab {
         .bind(only)
         .fetch_all(&self.db)
         .await?;
-        let macs: Vec<(i64, String)> = sqlx::query_as("SELECT machine_id, mac FROM machine_macs ORDER BY mac")
-            .fetch_all(&self.db)
-            .await?;
+        let macs: Vec<(i64, String)> =
+            sqlx::query_as("SELECT machine_id, mac FROM machine_macs ORDER BY mac")
+                .fetch_all(&self.db)
+                .await?;
         let mut macs_by_machine: HashMap<i64, Vec<String>> = HashMap::new();
         for (machine_id, mac) in macs {
             macs_by_machine.entry(machine_id).or_default().push(mac);
@@ -356,7 +422,12 @@ impl Lab {
                 bmc_username_set: !credentials.username.is_empty(),
                 bmc_password_set: !credentials.password.is_empty(),
                 location: row.location,
-                tags: row.tags.split(',').filter(|t| !t.is_empty()).map(str::to_string).collect(),
+                tags: row
+                    .tags
+                    .split(',')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string)
+                    .collect(),
                 description: row.description,
                 state: MachineState::parse(&row.state).unwrap_or(MachineState::Maintenance),
                 my_level,
@@ -369,7 +440,11 @@ impl Lab {
 }
 
 /// Fails with a `macs` field error naming the machine that already has one of `macs`.
-async fn check_macs_free(conn: &mut SqliteConnection, macs: &[String], except: Option<i64>) -> Result<()> {
+async fn check_macs_free(
+    conn: &mut SqliteConnection,
+    macs: &[String],
+    except: Option<i64>,
+) -> Result<()> {
     let mut errors = FieldErrors::default();
     for mac in macs {
         let owner: Option<(i64, String)> = sqlx::query_as(
@@ -380,7 +455,10 @@ async fn check_macs_free(conn: &mut SqliteConnection, macs: &[String], except: O
         .await?;
         if let Some((owner_id, owner_name)) = owner {
             if Some(owner_id) != except {
-                errors.add("macs", format!("{mac} already belongs to machine {owner_name}"));
+                errors.add(
+                    "macs",
+                    format!("{mac} already belongs to machine {owner_name}"),
+                );
             }
         }
     }
@@ -397,7 +475,10 @@ async fn insert_macs(conn: &mut SqliteConnection, machine_id: i64, macs: &[Strin
         match inserted {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
-                return Err(Error::invalid("macs", format!("{mac} already belongs to another machine")))
+                return Err(Error::invalid(
+                    "macs",
+                    format!("{mac} already belongs to another machine"),
+                ))
             }
             Err(e) => return Err(e.into()),
         }
@@ -440,7 +521,10 @@ mod tests {
             .fetch_one(lab.pool())
             .await
             .unwrap();
-        assert!(!raw.windows(13).any(|w| w == b"calvin-secret"), "password stored in clear");
+        assert!(
+            !raw.windows(13).any(|w| w == b"calvin-secret"),
+            "password stored in clear"
+        );
         let credentials = lab.bmc_credentials(machine.id).await.unwrap().unwrap();
         assert_eq!(credentials.password, "calvin-secret");
 
@@ -449,7 +533,14 @@ mod tests {
         edit.state = "maintenance".into();
         let edited = lab.update_machine(&admin, machine.id, edit).await.unwrap();
         assert_eq!(edited.state, MachineState::Maintenance);
-        assert_eq!(lab.bmc_credentials(machine.id).await.unwrap().unwrap().password, "calvin-secret");
+        assert_eq!(
+            lab.bmc_credentials(machine.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .password,
+            "calvin-secret"
+        );
     }
 
     #[tokio::test]
@@ -467,8 +558,22 @@ mod tests {
             ..Default::default()
         };
         let err = lab.create_machine(&admin, bad).await.unwrap_err();
-        let fields: Vec<&str> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["name", "macs", "platform", "bmc_address", "location", "state"]);
+        let fields: Vec<&str> = err
+            .field_errors()
+            .iter()
+            .map(|e| e.field.as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "name",
+                "macs",
+                "platform",
+                "bmc_address",
+                "location",
+                "state"
+            ]
+        );
         assert!(lab.machines(&admin).await.unwrap().is_empty());
     }
 
@@ -495,17 +600,42 @@ mod tests {
         let (lab, _dir) = testing::lab().await;
         let admin = testing::admin();
         let alice = testing::user(&lab, "alice").await;
-        assert!(matches!(lab.create_machine(&alice, input()).await, Err(Error::Forbidden)));
+        assert!(matches!(
+            lab.create_machine(&alice, input()).await,
+            Err(Error::Forbidden)
+        ));
         let machine = lab.create_machine(&admin, input()).await.unwrap();
-        assert!(matches!(lab.update_machine(&alice, machine.id, input()).await, Err(Error::NotFound(_))));
-        lab.grant(&admin, machine.id, crate::model::Subject::User(alice.user_id.unwrap()), Level::Use)
+        assert!(matches!(
+            lab.update_machine(&alice, machine.id, input()).await,
+            Err(Error::NotFound(_))
+        ));
+        lab.grant(
+            &admin,
+            machine.id,
+            crate::model::Subject::User(alice.user_id.unwrap()),
+            Level::Use,
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            lab.update_machine(&alice, machine.id, input()).await,
+            Err(Error::Forbidden)
+        ));
+        lab.grant(
+            &admin,
+            machine.id,
+            crate::model::Subject::User(alice.user_id.unwrap()),
+            Level::Manage,
+        )
+        .await
+        .unwrap();
+        assert!(lab
+            .update_machine(&alice, machine.id, input())
             .await
-            .unwrap();
-        assert!(matches!(lab.update_machine(&alice, machine.id, input()).await, Err(Error::Forbidden)));
-        lab.grant(&admin, machine.id, crate::model::Subject::User(alice.user_id.unwrap()), Level::Manage)
-            .await
-            .unwrap();
-        assert!(lab.update_machine(&alice, machine.id, input()).await.is_ok());
-        assert!(matches!(lab.delete_machine(&alice, machine.id).await, Err(Error::Forbidden)));
+            .is_ok());
+        assert!(matches!(
+            lab.delete_machine(&alice, machine.id).await,
+            Err(Error::Forbidden)
+        ));
     }
 }

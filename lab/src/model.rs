@@ -267,7 +267,8 @@ pub fn to_datetime_local(unix: i64) -> String {
 pub fn parse_datetime_local(value: &str) -> Option<i64> {
     let value = value.trim();
     let format_minutes = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
-    let format_seconds = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let format_seconds =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
     time::PrimitiveDateTime::parse(value, &format_minutes)
         .or_else(|_| time::PrimitiveDateTime::parse(value, &format_seconds))
         .ok()

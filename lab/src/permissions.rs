@@ -9,6 +9,16 @@ pub(crate) const LEVEL_SQL: &str = "SELECT MAX(g.level) FROM grants g
      WHERE g.machine_id = $1
        AND (g.user_id = $2 OR g.group_id IN (SELECT group_id FROM group_members WHERE user_id = $2))";
 
+#[derive(sqlx::FromRow)]
+struct GrantRow {
+    id: i64,
+    machine_id: i64,
+    user_id: Option<i64>,
+    group_id: Option<i64>,
+    level: i64,
+    subject_name: String,
+}
+
 impl Lab {
     /// The actor's effective level on a machine; `None` when they may not even see it.
     pub async fn level(&self, actor: &Actor, machine_id: i64) -> Result<Option<Level>> {
@@ -28,7 +38,12 @@ impl Lab {
 
     /// Fails unless the actor holds `needed` on the machine. A machine the actor may not see is
     /// reported as not found, so ids do not leak which machines exist.
-    pub(crate) async fn require(&self, actor: &Actor, machine_id: i64, needed: Level) -> Result<Level> {
+    pub(crate) async fn require(
+        &self,
+        actor: &Actor,
+        machine_id: i64,
+        needed: Level,
+    ) -> Result<Level> {
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM machines WHERE id = $1")
             .bind(machine_id)
             .fetch_optional(&self.db)
@@ -44,7 +59,13 @@ impl Lab {
     }
 
     /// Grants `level` on a machine to a user or group, replacing an earlier grant to the same subject.
-    pub async fn grant(&self, actor: &Actor, machine_id: i64, subject: Subject, level: Level) -> Result<()> {
+    pub async fn grant(
+        &self,
+        actor: &Actor,
+        machine_id: i64,
+        subject: Subject,
+        level: Level,
+    ) -> Result<()> {
         actor.require_admin()?;
         let machine: String = sqlx::query_scalar("SELECT name FROM machines WHERE id = $1")
             .bind(machine_id)
@@ -65,7 +86,11 @@ impl Lab {
                 id,
             ),
         };
-        sqlx::query(clear).bind(machine_id).bind(id).execute(&mut *tx).await?;
+        sqlx::query(clear)
+            .bind(machine_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(insert)
             .bind(machine_id)
             .bind(id)
@@ -101,7 +126,14 @@ impl Lab {
             .bind(grant_id)
             .execute(&mut *tx)
             .await?;
-        record(&mut tx, actor, "grant.revoke", &format!("machine:{machine}"), &grant.subject_name).await?;
+        record(
+            &mut tx,
+            actor,
+            "grant.revoke",
+            &format!("machine:{machine}"),
+            &grant.subject_name,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -118,9 +150,9 @@ impl Lab {
     }
 
     async fn all_grants(&self) -> Result<Vec<Grant>> {
-        let rows: Vec<(i64, i64, Option<i64>, Option<i64>, i64, String)> = sqlx::query_as(
+        let rows: Vec<GrantRow> = sqlx::query_as(
             "SELECT g.id, g.machine_id, g.user_id, g.group_id, g.level,
-                    COALESCE('user:' || u.username, 'group:' || gr.name)
+                    COALESCE('user:' || u.username, 'group:' || gr.name) AS subject_name
              FROM grants g LEFT JOIN users u ON u.id = g.user_id LEFT JOIN groups gr ON gr.id = g.group_id
              ORDER BY g.id",
         )
@@ -128,30 +160,53 @@ impl Lab {
         .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, machine_id, user_id, group_id, level, subject_name)| {
-                let subject = match (user_id, group_id) {
-                    (Some(user), _) => Subject::User(user),
-                    (None, Some(group)) => Subject::Group(group),
-                    (None, None) => return None,
-                };
-                Some(Grant {
-                    id,
-                    machine_id,
-                    subject,
-                    subject_name,
-                    level: Level::from_i64(level)?,
-                })
-            })
+            .filter_map(
+                |GrantRow {
+                     id,
+                     machine_id,
+                     user_id,
+                     group_id,
+                     level,
+                     subject_name,
+                 }| {
+                    let subject = match (user_id, group_id) {
+                        (Some(user), _) => Subject::User(user),
+                        (None, Some(group)) => Subject::Group(group),
+                        (None, None) => return None,
+                    };
+                    Some(Grant {
+                        id,
+                        machine_id,
+                        subject,
+                        subject_name,
+                        level: Level::from_i64(level)?,
+                    })
+                },
+            )
             .collect())
     }
 
     async fn subject_name(&self, subject: Subject) -> Result<String> {
         let (sql, id, prefix, what) = match subject {
-            Subject::User(id) => ("SELECT username FROM users WHERE id = $1", id, "user", "user"),
-            Subject::Group(id) => ("SELECT name FROM groups WHERE id = $1", id, "group", "group"),
+            Subject::User(id) => (
+                "SELECT username FROM users WHERE id = $1",
+                id,
+                "user",
+                "user",
+            ),
+            Subject::Group(id) => (
+                "SELECT name FROM groups WHERE id = $1",
+                id,
+                "group",
+                "group",
+            ),
         };
-        let name: Option<String> = sqlx::query_scalar(sql).bind(id).fetch_optional(&self.db).await?;
-        name.map(|n| format!("{prefix}:{n}")).ok_or(Error::NotFound(what))
+        let name: Option<String> = sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_optional(&self.db)
+            .await?;
+        name.map(|n| format!("{prefix}:{n}"))
+            .ok_or(Error::NotFound(what))
     }
 }
 
@@ -178,26 +233,71 @@ mod tests {
         let admin = testing::admin();
         let alice = testing::user(&lab, "alice").await;
         let bob = testing::user(&lab, "bob").await;
-        let machine = lab.create_machine(&admin, input("node1", "52:54:00:00:00:01")).await.unwrap();
+        let machine = lab
+            .create_machine(&admin, input("node1", "52:54:00:00:00:01"))
+            .await
+            .unwrap();
         assert_eq!(lab.level(&alice, machine.id).await.unwrap(), None);
-        assert!(matches!(lab.machine(&alice, machine.id).await, Err(Error::NotFound(_))));
+        assert!(matches!(
+            lab.machine(&alice, machine.id).await,
+            Err(Error::NotFound(_))
+        ));
 
         let team = lab.create_group(&admin, "team", "").await.unwrap();
-        lab.set_membership(&admin, team.id, alice.user_id.unwrap(), true).await.unwrap();
-        lab.grant(&admin, machine.id, Subject::Group(team.id), Level::View).await.unwrap();
-        assert_eq!(lab.level(&alice, machine.id).await.unwrap(), Some(Level::View));
-        lab.grant(&admin, machine.id, Subject::User(alice.user_id.unwrap()), Level::Manage).await.unwrap();
-        assert_eq!(lab.level(&alice, machine.id).await.unwrap(), Some(Level::Manage));
-        lab.grant(&admin, machine.id, Subject::User(alice.user_id.unwrap()), Level::Use).await.unwrap();
-        assert_eq!(lab.level(&alice, machine.id).await.unwrap(), Some(Level::Use));
+        lab.set_membership(&admin, team.id, alice.user_id.unwrap(), true)
+            .await
+            .unwrap();
+        lab.grant(&admin, machine.id, Subject::Group(team.id), Level::View)
+            .await
+            .unwrap();
+        assert_eq!(
+            lab.level(&alice, machine.id).await.unwrap(),
+            Some(Level::View)
+        );
+        lab.grant(
+            &admin,
+            machine.id,
+            Subject::User(alice.user_id.unwrap()),
+            Level::Manage,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            lab.level(&alice, machine.id).await.unwrap(),
+            Some(Level::Manage)
+        );
+        lab.grant(
+            &admin,
+            machine.id,
+            Subject::User(alice.user_id.unwrap()),
+            Level::Use,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            lab.level(&alice, machine.id).await.unwrap(),
+            Some(Level::Use)
+        );
         assert_eq!(lab.level(&bob, machine.id).await.unwrap(), None);
-        assert_eq!(lab.level(&admin, machine.id).await.unwrap(), Some(Level::Manage));
+        assert_eq!(
+            lab.level(&admin, machine.id).await.unwrap(),
+            Some(Level::Manage)
+        );
 
-        assert!(matches!(lab.grants(&alice, machine.id).await, Err(Error::Forbidden)));
+        assert!(matches!(
+            lab.grants(&alice, machine.id).await,
+            Err(Error::Forbidden)
+        ));
         let grants = lab.grants(&admin, machine.id).await.unwrap();
         assert_eq!(grants.len(), 2);
         assert!(matches!(
-            lab.grant(&alice, machine.id, Subject::User(bob.user_id.unwrap()), Level::Use).await,
+            lab.grant(
+                &alice,
+                machine.id,
+                Subject::User(bob.user_id.unwrap()),
+                Level::Use
+            )
+            .await,
             Err(Error::Forbidden)
         ));
         for grant in grants {
@@ -211,10 +311,28 @@ mod tests {
         let (lab, _dir) = testing::lab().await;
         let admin = testing::admin();
         let alice = testing::user(&lab, "alice").await;
-        let seen = lab.create_machine(&admin, input("seen", "52:54:00:00:00:01")).await.unwrap();
-        lab.create_machine(&admin, input("hidden", "52:54:00:00:00:02")).await.unwrap();
-        lab.grant(&admin, seen.id, Subject::User(alice.user_id.unwrap()), Level::View).await.unwrap();
-        let names: Vec<String> = lab.machines(&alice).await.unwrap().into_iter().map(|m| m.name).collect();
+        let seen = lab
+            .create_machine(&admin, input("seen", "52:54:00:00:00:01"))
+            .await
+            .unwrap();
+        lab.create_machine(&admin, input("hidden", "52:54:00:00:00:02"))
+            .await
+            .unwrap();
+        lab.grant(
+            &admin,
+            seen.id,
+            Subject::User(alice.user_id.unwrap()),
+            Level::View,
+        )
+        .await
+        .unwrap();
+        let names: Vec<String> = lab
+            .machines(&alice)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
         assert_eq!(names, ["seen"]);
         assert_eq!(lab.machines(&admin).await.unwrap().len(), 2);
     }

@@ -40,7 +40,8 @@ impl From<ReservationRow> for Reservation {
     }
 }
 
-const SELECT_RESERVATIONS: &str = "SELECT r.id, r.machine_id, m.name AS machine_name, r.user_id, u.username,
+const SELECT_RESERVATIONS: &str =
+    "SELECT r.id, r.machine_id, m.name AS machine_name, r.user_id, u.username,
         r.start_at, r.end_at, r.note, r.state, r.created_at
      FROM reservations r JOIN machines m ON m.id = r.machine_id JOIN users u ON u.id = r.user_id";
 
@@ -51,7 +52,14 @@ fn is_overlap_error(error: &sqlx::Error) -> bool {
 impl Lab {
     /// Books a machine for `[start, end)`. Needs *use*, an available machine, and (except for
     /// admins) a slot within the lab's limits.
-    pub async fn reserve(&self, actor: &Actor, machine_id: i64, start: i64, end: i64, note: &str) -> Result<Reservation> {
+    pub async fn reserve(
+        &self,
+        actor: &Actor,
+        machine_id: i64,
+        start: i64,
+        end: i64,
+        note: &str,
+    ) -> Result<Reservation> {
         self.require(actor, machine_id, Level::Use).await?;
         let user_id = actor.user_id.ok_or(Error::Forbidden)?;
         let note = self.check_slot(actor, start, end, note).await?;
@@ -106,15 +114,26 @@ impl Lab {
     }
 
     /// Moves the end (extend or shorten) and, before it began, the start of an own reservation.
-    pub async fn reschedule(&self, actor: &Actor, id: i64, start: i64, end: i64) -> Result<Reservation> {
+    pub async fn reschedule(
+        &self,
+        actor: &Actor,
+        id: i64,
+        start: i64,
+        end: i64,
+    ) -> Result<Reservation> {
         let current = self.reservation(actor, id).await?;
         self.require_owner_or_manager(actor, &current).await?;
         if current.state != ReservationState::Active || current.end_at <= crate::now() {
-            return Err(Error::Conflict("this reservation is over and cannot be changed".into()));
+            return Err(Error::Conflict(
+                "this reservation is over and cannot be changed".into(),
+            ));
         }
         let start = if current.start_at <= crate::now() {
             if start != current.start_at {
-                return Err(Error::invalid("start", "cannot move the start of a reservation that has begun"));
+                return Err(Error::invalid(
+                    "start",
+                    "cannot move the start of a reservation that has begun",
+                ));
             }
             current.start_at
         } else {
@@ -140,11 +159,15 @@ impl Lab {
             Ok(done) if done.rows_affected() == 1 => {}
             Ok(_) => {
                 drop(tx);
-                return Err(self.explain_conflict(current.machine_id, start, end, Some(id)).await);
+                return Err(self
+                    .explain_conflict(current.machine_id, start, end, Some(id))
+                    .await);
             }
             Err(e) if is_overlap_error(&e) => {
                 drop(tx);
-                return Err(self.explain_conflict(current.machine_id, start, end, Some(id)).await);
+                return Err(self
+                    .explain_conflict(current.machine_id, start, end, Some(id))
+                    .await);
             }
             Err(e) => return Err(e.into()),
         }
@@ -164,31 +187,45 @@ impl Lab {
     pub async fn release(&self, actor: &Actor, id: i64) -> Result<()> {
         let current = self.reservation(actor, id).await?;
         self.require_owner_or_manager(actor, &current).await?;
-        self.finish(actor, current, ReservationState::Released).await
+        self.finish(actor, current, ReservationState::Released)
+            .await
     }
 
     /// Ends any reservation of a machine one manages (admins: any at all).
     pub async fn cancel(&self, actor: &Actor, id: i64) -> Result<()> {
         let current = self.reservation(actor, id).await?;
-        self.require(actor, current.machine_id, Level::Manage).await?;
-        self.finish(actor, current, ReservationState::Cancelled).await
+        self.require(actor, current.machine_id, Level::Manage)
+            .await?;
+        self.finish(actor, current, ReservationState::Cancelled)
+            .await
     }
 
-    async fn finish(&self, actor: &Actor, current: Reservation, state: ReservationState) -> Result<()> {
+    async fn finish(
+        &self,
+        actor: &Actor,
+        current: Reservation,
+        state: ReservationState,
+    ) -> Result<()> {
         let now = crate::now();
         if current.state != ReservationState::Active || current.end_at <= now {
             return Err(Error::Conflict("this reservation is already over".into()));
         }
         // A reservation that has begun keeps its start and ends now, so history stays truthful.
-        let end = if current.start_at < now { now } else { current.end_at };
+        let end = if current.start_at < now {
+            now
+        } else {
+            current.end_at
+        };
         let mut tx = self.db.begin().await?;
-        sqlx::query("UPDATE reservations SET state = $1, end_at = $2, updated_at = $3 WHERE id = $4")
-            .bind(state.as_str())
-            .bind(end)
-            .bind(now)
-            .bind(current.id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE reservations SET state = $1, end_at = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(state.as_str())
+        .bind(end)
+        .bind(now)
+        .bind(current.id)
+        .execute(&mut *tx)
+        .await?;
         let action = match state {
             ReservationState::Cancelled => "reservation.cancel",
             _ => "reservation.release",
@@ -207,10 +244,11 @@ impl Lab {
 
     /// One reservation: for its owner or anyone who may view its machine.
     pub async fn reservation(&self, actor: &Actor, id: i64) -> Result<Reservation> {
-        let row: Option<ReservationRow> = sqlx::query_as(&format!("{SELECT_RESERVATIONS} WHERE r.id = $1"))
-            .bind(id)
-            .fetch_optional(&self.db)
-            .await?;
+        let row: Option<ReservationRow> =
+            sqlx::query_as(&format!("{SELECT_RESERVATIONS} WHERE r.id = $1"))
+                .bind(id)
+                .fetch_optional(&self.db)
+                .await?;
         let reservation: Reservation = row.ok_or(Error::NotFound("reservation"))?.into();
         if !actor.is(reservation.user_id) {
             self.require(actor, reservation.machine_id, Level::View)
@@ -222,7 +260,11 @@ impl Lab {
 
     /// A machine's calendar. Viewers see active reservations that have not ended; managers see
     /// the whole history too.
-    pub async fn machine_reservations(&self, actor: &Actor, machine_id: i64) -> Result<Vec<Reservation>> {
+    pub async fn machine_reservations(
+        &self,
+        actor: &Actor,
+        machine_id: i64,
+    ) -> Result<Vec<Reservation>> {
         let level = self.require(actor, machine_id, Level::View).await?;
         let rows: Vec<ReservationRow> = if level >= Level::Manage {
             sqlx::query_as(&format!(
@@ -259,11 +301,17 @@ impl Lab {
         Ok(rows.into_iter().map(Reservation::from).collect())
     }
 
-    async fn require_owner_or_manager(&self, actor: &Actor, reservation: &Reservation) -> Result<()> {
+    async fn require_owner_or_manager(
+        &self,
+        actor: &Actor,
+        reservation: &Reservation,
+    ) -> Result<()> {
         if actor.is(reservation.user_id) {
-            self.require(actor, reservation.machine_id, Level::Use).await?;
+            self.require(actor, reservation.machine_id, Level::Use)
+                .await?;
         } else {
-            self.require(actor, reservation.machine_id, Level::Manage).await?;
+            self.require(actor, reservation.machine_id, Level::Manage)
+                .await?;
         }
         Ok(())
     }
@@ -284,10 +332,19 @@ impl Lab {
         if !actor.is_admin && end > start {
             let limits = self.limits().await?;
             if end - start > limits.max_duration_hours * 3600 {
-                errors.add("end", format!("a reservation may last at most {} hours", limits.max_duration_hours));
+                errors.add(
+                    "end",
+                    format!(
+                        "a reservation may last at most {} hours",
+                        limits.max_duration_hours
+                    ),
+                );
             }
             if start > now + limits.max_advance_days * 24 * 3600 {
-                errors.add("start", format!("may be at most {} days ahead", limits.max_advance_days));
+                errors.add(
+                    "start",
+                    format!("may be at most {} days ahead", limits.max_advance_days),
+                );
             }
         }
         errors.into_result()?;
@@ -295,7 +352,13 @@ impl Lab {
     }
 
     /// A conflict error that says who holds the clashing slot, so the user can pick another.
-    async fn explain_conflict(&self, machine_id: i64, start: i64, end: i64, except: Option<i64>) -> Error {
+    async fn explain_conflict(
+        &self,
+        machine_id: i64,
+        start: i64,
+        end: i64,
+        except: Option<i64>,
+    ) -> Error {
         let clash: std::result::Result<Option<(String, i64, i64)>, sqlx::Error> = sqlx::query_as(
             "SELECT u.username, r.start_at, r.end_at FROM reservations r JOIN users u ON u.id = r.user_id
              WHERE r.machine_id = $1 AND r.state = 'active' AND r.start_at < $3 AND r.end_at > $2
@@ -345,9 +408,14 @@ mod tests {
             .await
             .unwrap();
         for user in users {
-            lab.grant(&admin, machine.id, Subject::User(user.user_id.unwrap()), Level::Use)
-                .await
-                .unwrap();
+            lab.grant(
+                &admin,
+                machine.id,
+                Subject::User(user.user_id.unwrap()),
+                Level::Use,
+            )
+            .await
+            .unwrap();
         }
         machine.id
     }
@@ -359,12 +427,19 @@ mod tests {
         let bob = testing::user(&lab, "bob").await;
         let machine = machine_for(&lab, &[&alice, &bob]).await;
         let t = crate::now() + HOUR;
-        lab.reserve(&alice, machine, t, t + 2 * HOUR, "kernel test").await.unwrap();
-        let err = lab.reserve(&bob, machine, t + HOUR, t + 3 * HOUR, "").await.unwrap_err();
+        lab.reserve(&alice, machine, t, t + 2 * HOUR, "kernel test")
+            .await
+            .unwrap();
+        let err = lab
+            .reserve(&bob, machine, t + HOUR, t + 3 * HOUR, "")
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::Conflict(_)));
         assert!(err.to_string().contains("alice"), "{err}");
         // Touching intervals are fine: [start, end) is half open.
-        lab.reserve(&bob, machine, t + 2 * HOUR, t + 3 * HOUR, "").await.unwrap();
+        lab.reserve(&bob, machine, t + 2 * HOUR, t + 3 * HOUR, "")
+            .await
+            .unwrap();
         lab.reserve(&bob, machine, t - HOUR, t, "").await.unwrap();
     }
 
@@ -374,16 +449,39 @@ mod tests {
         let alice = testing::user(&lab, "alice").await;
         let machine = machine_for(&lab, &[&alice]).await;
         let t = crate::now() + HOUR;
-        let err = lab.reserve(&alice, machine, t, t - HOUR, "").await.unwrap_err();
+        let err = lab
+            .reserve(&alice, machine, t, t - HOUR, "")
+            .await
+            .unwrap_err();
         assert_eq!(err.field_errors()[0].field, "end");
-        let err = lab.reserve(&alice, machine, t - 3 * HOUR, t - 2 * HOUR, "").await.unwrap_err();
+        let err = lab
+            .reserve(&alice, machine, t - 3 * HOUR, t - 2 * HOUR, "")
+            .await
+            .unwrap_err();
         assert!(err.field_errors().iter().any(|e| e.field == "start"));
-        lab.set_limits(&testing::admin(), Limits { max_duration_hours: 4, max_advance_days: 2 }).await.unwrap();
-        let err = lab.reserve(&alice, machine, t, t + 5 * HOUR, "").await.unwrap_err();
+        lab.set_limits(
+            &testing::admin(),
+            Limits {
+                max_duration_hours: 4,
+                max_advance_days: 2,
+            },
+        )
+        .await
+        .unwrap();
+        let err = lab
+            .reserve(&alice, machine, t, t + 5 * HOUR, "")
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("at most 4 hours"), "{err}");
-        let err = lab.reserve(&alice, machine, t + 72 * HOUR, t + 73 * HOUR, "").await.unwrap_err();
+        let err = lab
+            .reserve(&alice, machine, t + 72 * HOUR, t + 73 * HOUR, "")
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("at most 2 days"), "{err}");
-        let none: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reservations").fetch_one(lab.pool()).await.unwrap();
+        let none: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reservations")
+            .fetch_one(lab.pool())
+            .await
+            .unwrap();
         assert_eq!(none, 0);
     }
 
@@ -392,9 +490,15 @@ mod tests {
         let (lab, _dir) = testing::lab().await;
         let alice = testing::user(&lab, "alice").await;
         let machine = machine_for(&lab, &[&alice]).await;
-        sqlx::query("UPDATE machines SET state = 'maintenance'").execute(lab.pool()).await.unwrap();
+        sqlx::query("UPDATE machines SET state = 'maintenance'")
+            .execute(lab.pool())
+            .await
+            .unwrap();
         let t = crate::now() + HOUR;
-        let err = lab.reserve(&alice, machine, t, t + HOUR, "").await.unwrap_err();
+        let err = lab
+            .reserve(&alice, machine, t, t + HOUR, "")
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("maintenance"), "{err}");
     }
 
@@ -404,12 +508,23 @@ mod tests {
         let viewer = testing::user(&lab, "viewer").await;
         let stranger = testing::user(&lab, "stranger").await;
         let machine = machine_for(&lab, &[]).await;
-        lab.grant(&testing::admin(), machine, Subject::User(viewer.user_id.unwrap()), Level::View)
-            .await
-            .unwrap();
+        lab.grant(
+            &testing::admin(),
+            machine,
+            Subject::User(viewer.user_id.unwrap()),
+            Level::View,
+        )
+        .await
+        .unwrap();
         let t = crate::now() + HOUR;
-        assert!(matches!(lab.reserve(&viewer, machine, t, t + HOUR, "").await, Err(Error::Forbidden)));
-        assert!(matches!(lab.reserve(&stranger, machine, t, t + HOUR, "").await, Err(Error::NotFound(_))));
+        assert!(matches!(
+            lab.reserve(&viewer, machine, t, t + HOUR, "").await,
+            Err(Error::Forbidden)
+        ));
+        assert!(matches!(
+            lab.reserve(&stranger, machine, t, t + HOUR, "").await,
+            Err(Error::NotFound(_))
+        ));
     }
 
     #[tokio::test]
@@ -420,19 +535,37 @@ mod tests {
         let machine = machine_for(&lab, &[&alice, &bob]).await;
         let t = crate::now() + HOUR;
         let mine = lab.reserve(&alice, machine, t, t + HOUR, "").await.unwrap();
-        let theirs = lab.reserve(&bob, machine, t + 3 * HOUR, t + 4 * HOUR, "").await.unwrap();
-        let longer = lab.reschedule(&alice, mine.id, t, t + 2 * HOUR).await.unwrap();
+        let theirs = lab
+            .reserve(&bob, machine, t + 3 * HOUR, t + 4 * HOUR, "")
+            .await
+            .unwrap();
+        let longer = lab
+            .reschedule(&alice, mine.id, t, t + 2 * HOUR)
+            .await
+            .unwrap();
         assert_eq!(longer.end_at, t + 2 * HOUR);
-        let err = lab.reschedule(&alice, mine.id, t, t + 4 * HOUR).await.unwrap_err();
+        let err = lab
+            .reschedule(&alice, mine.id, t, t + 4 * HOUR)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("bob"), "{err}");
-        assert!(matches!(lab.release(&bob, mine.id).await, Err(Error::Forbidden)));
+        assert!(matches!(
+            lab.release(&bob, mine.id).await,
+            Err(Error::Forbidden)
+        ));
         lab.release(&alice, mine.id).await.unwrap();
         assert!(lab.reserve(&bob, machine, t, t + HOUR, "").await.is_ok());
-        assert!(matches!(lab.cancel(&alice, theirs.id).await, Err(Error::Forbidden)));
+        assert!(matches!(
+            lab.cancel(&alice, theirs.id).await,
+            Err(Error::Forbidden)
+        ));
         lab.cancel(&testing::admin(), theirs.id).await.unwrap();
         let calendar = lab.machine_reservations(&alice, machine).await.unwrap();
         assert_eq!(calendar.len(), 1, "viewers see only active slots");
-        let history = lab.machine_reservations(&testing::admin(), machine).await.unwrap();
+        let history = lab
+            .machine_reservations(&testing::admin(), machine)
+            .await
+            .unwrap();
         assert_eq!(history.len(), 3, "managers see the whole history");
     }
 
@@ -473,7 +606,10 @@ mod tests {
                 let user = user.clone();
                 // Every slot overlaps every other: all start within the first hour, all last 2 h.
                 let start = t + (i as i64 * 4 + j) * 60;
-                tasks.push(tokio::spawn(async move { lab.reserve(&user, machine, start, start + 2 * HOUR, "").await }));
+                tasks.push(tokio::spawn(async move {
+                    lab.reserve(&user, machine, start, start + 2 * HOUR, "")
+                        .await
+                }));
             }
         }
         let mut winners = 0;
@@ -486,10 +622,11 @@ mod tests {
             }
         }
         assert_eq!((winners, conflicts), (1, 47));
-        let active: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reservations WHERE state = 'active'")
-            .fetch_one(lab.pool())
-            .await
-            .unwrap();
+        let active: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM reservations WHERE state = 'active'")
+                .fetch_one(lab.pool())
+                .await
+                .unwrap();
         assert_eq!(active, 1);
     }
 }

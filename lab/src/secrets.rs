@@ -35,7 +35,8 @@ impl SecretBox {
         }
         let mut key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut key);
-        write_private(path, &key).map_err(|e| Error::Secret(format!("writing {}: {e}", path.display())))?;
+        write_private(path, &key)
+            .map_err(|e| Error::Secret(format!("writing {}: {e}", path.display())))?;
         Ok(Self::new(key))
     }
 

@@ -15,7 +15,9 @@ impl Lab {
             .await?;
         let mut limits = Limits::default();
         for (key, value) in rows {
-            let Ok(value) = value.parse::<i64>() else { continue };
+            let Ok(value) = value.parse::<i64>() else {
+                continue;
+            };
             match key.as_str() {
                 MAX_DURATION_KEY => limits.max_duration_hours = value,
                 MAX_ADVANCE_KEY => limits.max_advance_days = value,

@@ -69,7 +69,9 @@ pub(crate) mod testing {
     pub async fn lab() -> (Lab, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("lab.db").display());
-        let lab = Lab::open(&url, SecretBox::new([1; 32])).await.expect("open lab");
+        let lab = Lab::open(&url, SecretBox::new([1; 32]))
+            .await
+            .expect("open lab");
         (lab, dir)
     }
 

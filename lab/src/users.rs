@@ -33,7 +33,8 @@ impl UserRow {
     }
 }
 
-const USER_COLUMNS: &str = "id, username, display_name, password_hash, is_admin, disabled, created_at";
+const USER_COLUMNS: &str =
+    "id, username, display_name, password_hash, is_admin, disabled, created_at";
 
 /// What the first start did about the admin account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +77,13 @@ impl Lab {
         actor.require_admin()?;
         let mut errors = FieldErrors::default();
         let username = validate::identifier(&mut errors, "username", &new.username);
-        let display_name = validate::text(&mut errors, "display_name", &new.display_name, validate::MAX_TEXT, false);
+        let display_name = validate::text(
+            &mut errors,
+            "display_name",
+            &new.display_name,
+            validate::MAX_TEXT,
+            false,
+        );
         validate::password(&mut errors, "password", &new.password);
         errors.into_result()?;
         let hash = password::hash(&new.password)?;
@@ -100,17 +107,25 @@ impl Lab {
             Err(e) => return Err(e.into()),
         };
         let role = if new.is_admin { "admin" } else { "user" };
-        record(&mut tx, actor, "user.create", &format!("user:{username}"), role).await?;
+        record(
+            &mut tx,
+            actor,
+            "user.create",
+            &format!("user:{username}"),
+            role,
+        )
+        .await?;
         tx.commit().await?;
         self.user(id).await?.ok_or(Error::NotFound("user"))
     }
 
     /// One user by id, with group names, for resolving sessions. No authorization: internal use.
     pub async fn user(&self, id: i64) -> Result<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.db)
-            .await?;
+        let row: Option<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.db)
+                .await?;
         match row {
             Some(row) => {
                 let groups = self.group_names_of(row.id).await?;
@@ -123,11 +138,12 @@ impl Lab {
     /// One user by name, for admins and the shell.
     pub async fn user_by_name(&self, actor: &Actor, username: &str) -> Result<User> {
         actor.require_admin()?;
-        let row: Option<UserRow> =
-            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1"))
-                .bind(username.trim())
-                .fetch_optional(&self.db)
-                .await?;
+        let row: Option<UserRow> = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username = $1"
+        ))
+        .bind(username.trim())
+        .fetch_optional(&self.db)
+        .await?;
         let row = row.ok_or(Error::NotFound("user"))?;
         let groups = self.group_names_of(row.id).await?;
         Ok(row.into_user(groups))
@@ -136,9 +152,11 @@ impl Lab {
     /// All users, for admins.
     pub async fn users(&self, actor: &Actor) -> Result<Vec<User>> {
         actor.require_admin()?;
-        let rows: Vec<UserRow> = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY username"))
-            .fetch_all(&self.db)
-            .await?;
+        let rows: Vec<UserRow> = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY username"
+        ))
+        .fetch_all(&self.db)
+        .await?;
         let memberships: Vec<(i64, String)> = sqlx::query_as(
             "SELECT m.user_id, g.name FROM group_members m JOIN groups g ON g.id = m.group_id ORDER BY g.name",
         )
@@ -159,27 +177,39 @@ impl Lab {
 
     /// Checks a log-in. Unknown user, wrong password and disabled account fail alike, in alike
     /// time; repeated failures per name and per address are throttled.
-    pub async fn authenticate(&self, username: &str, password: &str, address: &str) -> Result<User> {
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        address: &str,
+    ) -> Result<User> {
         let username = username.trim();
         let user_key = format!("user:{}", username.to_lowercase());
         let keys = [user_key.clone(), format!("addr:{address}")];
         if let Some(wait) = self.throttle.wait(&keys, Instant::now()) {
             return Err(Error::Throttled(wait));
         }
-        let row: Option<UserRow> = if username.len() <= validate::MAX_NAME && password.len() <= 1024 {
-            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1"))
-                .bind(username)
-                .fetch_optional(&self.db)
-                .await?
+        let row: Option<UserRow> = if username.len() <= validate::MAX_NAME && password.len() <= 1024
+        {
+            sqlx::query_as(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE username = $1"
+            ))
+            .bind(username)
+            .fetch_optional(&self.db)
+            .await?
         } else {
             None
         };
-        let stored_hash = row.as_ref().map(|r| r.password_hash.as_str()).unwrap_or(password::decoy());
+        let stored_hash = row
+            .as_ref()
+            .map(|r| r.password_hash.as_str())
+            .unwrap_or(password::decoy());
         let password = password.to_string();
         let stored_hash = stored_hash.to_string();
-        let verified = tokio::task::spawn_blocking(move || password::verify(&password, &stored_hash))
-            .await
-            .unwrap_or(false);
+        let verified =
+            tokio::task::spawn_blocking(move || password::verify(&password, &stored_hash))
+                .await
+                .unwrap_or(false);
         let attempt = Actor {
             user_id: row.as_ref().map(|r| r.id),
             username: username.chars().take(validate::MAX_NAME).collect(),
@@ -189,27 +219,49 @@ impl Lab {
         match row {
             Some(row) if verified && !row.disabled => {
                 self.throttle.succeed(&user_key);
-                self.audit_event(&attempt, "session.login", &format!("user:{}", row.username), "").await?;
+                self.audit_event(
+                    &attempt,
+                    "session.login",
+                    &format!("user:{}", row.username),
+                    "",
+                )
+                .await?;
                 let groups = self.group_names_of(row.id).await?;
                 Ok(row.into_user(groups))
             }
             _ => {
                 self.throttle.fail(&keys, Instant::now());
-                self.audit_event(&attempt, "session.login_failed", &format!("user:{}", attempt.username), "")
-                    .await?;
+                self.audit_event(
+                    &attempt,
+                    "session.login_failed",
+                    &format!("user:{}", attempt.username),
+                    "",
+                )
+                .await?;
                 Err(Error::BadCredentials)
             }
         }
     }
 
     /// Sets another user's password (admins) or one's own without the current one (shell).
-    pub async fn set_password(&self, actor: &Actor, user_id: i64, new_password: &str) -> Result<()> {
+    pub async fn set_password(
+        &self,
+        actor: &Actor,
+        user_id: i64,
+        new_password: &str,
+    ) -> Result<()> {
         actor.require_admin()?;
-        self.store_password(actor, user_id, new_password, "user.password_reset").await
+        self.store_password(actor, user_id, new_password, "user.password_reset")
+            .await
     }
 
     /// A user changes their own password, proving they know the current one.
-    pub async fn change_own_password(&self, actor: &Actor, current: &str, new_password: &str) -> Result<()> {
+    pub async fn change_own_password(
+        &self,
+        actor: &Actor,
+        current: &str,
+        new_password: &str,
+    ) -> Result<()> {
         let user_id = actor.user_id.ok_or(Error::Forbidden)?;
         let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
             .bind(user_id)
@@ -221,23 +273,34 @@ impl Lab {
             .await
             .unwrap_or(false);
         if !ok {
-            return Err(Error::invalid("current_password", "is not your current password"));
+            return Err(Error::invalid(
+                "current_password",
+                "is not your current password",
+            ));
         }
-        self.store_password(actor, user_id, new_password, "user.password_change").await
+        self.store_password(actor, user_id, new_password, "user.password_change")
+            .await
     }
 
-    async fn store_password(&self, actor: &Actor, user_id: i64, new_password: &str, action: &str) -> Result<()> {
+    async fn store_password(
+        &self,
+        actor: &Actor,
+        user_id: i64,
+        new_password: &str,
+        action: &str,
+    ) -> Result<()> {
         let mut errors = FieldErrors::default();
         validate::password(&mut errors, "new_password", new_password);
         errors.into_result()?;
         let hash = password::hash(new_password)?;
         let mut tx = self.db.begin().await?;
-        let username: Option<String> =
-            sqlx::query_scalar("UPDATE users SET password_hash = $1 WHERE id = $2 RETURNING username")
-                .bind(&hash)
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let username: Option<String> = sqlx::query_scalar(
+            "UPDATE users SET password_hash = $1 WHERE id = $2 RETURNING username",
+        )
+        .bind(&hash)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let username = username.ok_or(Error::NotFound("user"))?;
         record(&mut tx, actor, action, &format!("user:{username}"), "").await?;
         tx.commit().await?;
@@ -248,7 +311,9 @@ impl Lab {
     pub async fn set_disabled(&self, actor: &Actor, user_id: i64, disabled: bool) -> Result<()> {
         actor.require_admin()?;
         if actor.is(user_id) && disabled {
-            return Err(Error::Conflict("you cannot disable your own account".into()));
+            return Err(Error::Conflict(
+                "you cannot disable your own account".into(),
+            ));
         }
         let mut tx = self.db.begin().await?;
         let username: Option<String> =
@@ -258,7 +323,11 @@ impl Lab {
                 .fetch_optional(&mut *tx)
                 .await?;
         let username = username.ok_or(Error::NotFound("user"))?;
-        let action = if disabled { "user.disable" } else { "user.enable" };
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
         record(&mut tx, actor, action, &format!("user:{username}"), "").await?;
         tx.commit().await?;
         Ok(())
@@ -277,19 +346,34 @@ mod tests {
             panic!("expected a generated password");
         };
         assert!(password.len() >= 16);
-        let admin = lab.authenticate("admin", &password, "127.0.0.1").await.unwrap();
+        let admin = lab
+            .authenticate("admin", &password, "127.0.0.1")
+            .await
+            .unwrap();
         assert!(admin.is_admin);
-        assert_eq!(lab.bootstrap_admin(Some("other-password")).await.unwrap(), Bootstrap::Existing);
+        assert_eq!(
+            lab.bootstrap_admin(Some("other-password")).await.unwrap(),
+            Bootstrap::Existing
+        );
     }
 
     #[tokio::test]
     async fn login_errors_do_not_reveal_whether_the_user_exists() {
         let (lab, _dir) = testing::lab().await;
         testing::user(&lab, "alice").await;
-        let unknown = lab.authenticate("mallory", "password123", "10.0.0.1").await.unwrap_err();
-        let wrong = lab.authenticate("alice", "wrong-password", "10.0.0.2").await.unwrap_err();
+        let unknown = lab
+            .authenticate("mallory", "password123", "10.0.0.1")
+            .await
+            .unwrap_err();
+        let wrong = lab
+            .authenticate("alice", "wrong-password", "10.0.0.2")
+            .await
+            .unwrap_err();
         assert_eq!(unknown.to_string(), wrong.to_string());
-        assert!(lab.authenticate("alice", "password123", "10.0.0.3").await.is_ok());
+        assert!(lab
+            .authenticate("alice", "password123", "10.0.0.3")
+            .await
+            .is_ok());
     }
 
     #[tokio::test]
@@ -298,10 +382,18 @@ mod tests {
         let alice = testing::user(&lab, "alice").await;
         let id = alice.user_id.unwrap();
         lab.set_disabled(&testing::admin(), id, true).await.unwrap();
-        assert!(matches!(lab.authenticate("alice", "password123", "a").await, Err(Error::BadCredentials)));
-        lab.set_disabled(&testing::admin(), id, false).await.unwrap();
+        assert!(matches!(
+            lab.authenticate("alice", "password123", "a").await,
+            Err(Error::BadCredentials)
+        ));
+        lab.set_disabled(&testing::admin(), id, false)
+            .await
+            .unwrap();
         assert!(lab.authenticate("alice", "password123", "a").await.is_ok());
-        assert!(matches!(lab.set_disabled(&alice, id, true).await, Err(Error::Forbidden)));
+        assert!(matches!(
+            lab.set_disabled(&alice, id, true).await,
+            Err(Error::Forbidden)
+        ));
     }
 
     #[tokio::test]
@@ -321,12 +413,23 @@ mod tests {
     async fn own_password_change_needs_the_current_password() {
         let (lab, _dir) = testing::lab().await;
         let alice = testing::user(&lab, "alice").await;
-        let err = lab.change_own_password(&alice, "wrong", "new-password-1").await.unwrap_err();
+        let err = lab
+            .change_own_password(&alice, "wrong", "new-password-1")
+            .await
+            .unwrap_err();
         assert_eq!(err.field_errors()[0].field, "current_password");
-        let err = lab.change_own_password(&alice, "password123", "short").await.unwrap_err();
+        let err = lab
+            .change_own_password(&alice, "password123", "short")
+            .await
+            .unwrap_err();
         assert_eq!(err.field_errors()[0].field, "new_password");
-        lab.change_own_password(&alice, "password123", "new-password-1").await.unwrap();
-        assert!(lab.authenticate("alice", "new-password-1", "b").await.is_ok());
+        lab.change_own_password(&alice, "password123", "new-password-1")
+            .await
+            .unwrap();
+        assert!(lab
+            .authenticate("alice", "new-password-1", "b")
+            .await
+            .is_ok());
     }
 
     #[tokio::test]
@@ -339,7 +442,10 @@ mod tests {
             password: "password123".into(),
             is_admin: false,
         };
-        let err = lab.create_user(&testing::admin(), duplicate).await.unwrap_err();
+        let err = lab
+            .create_user(&testing::admin(), duplicate)
+            .await
+            .unwrap_err();
         assert_eq!(err.field_errors()[0].field, "username");
         let bad = NewUser {
             username: "bad name".into(),
@@ -348,7 +454,11 @@ mod tests {
             is_admin: false,
         };
         let err = lab.create_user(&testing::admin(), bad).await.unwrap_err();
-        let fields: Vec<&str> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
+        let fields: Vec<&str> = err
+            .field_errors()
+            .iter()
+            .map(|e| e.field.as_str())
+            .collect();
         assert_eq!(fields, ["username", "display_name", "password"]);
         assert_eq!(lab.users(&testing::admin()).await.unwrap().len(), 1);
     }

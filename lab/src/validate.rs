@@ -7,13 +7,22 @@ pub const MAX_TEXT: usize = 200;
 pub const MAX_LONG_TEXT: usize = 4000;
 
 /// Trims `value` and checks it is at most `max` characters (and present when `required`).
-pub fn text(errors: &mut FieldErrors, field: &str, value: &str, max: usize, required: bool) -> String {
+pub fn text(
+    errors: &mut FieldErrors,
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> String {
     let value = value.trim();
     if required && value.is_empty() {
         errors.add(field, "is required");
     } else if value.chars().count() > max {
         errors.add(field, format!("is longer than {max} characters"));
-    } else if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         errors.add(field, "contains control characters");
     }
     value.to_string()
@@ -26,7 +35,10 @@ pub fn identifier(errors: &mut FieldErrors, field: &str, value: &str) -> String 
         errors.add(field, "is required");
     } else if value.len() > MAX_NAME {
         errors.add(field, format!("is longer than {MAX_NAME} characters"));
-    } else if !value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+    } else if !value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
         || !value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
@@ -79,15 +91,35 @@ mod tests {
 
     #[test]
     fn mac_addresses_in_common_notations_are_canonicalised() {
-        assert_eq!(parse_mac("AA:BB:CC:DD:EE:FF").as_deref(), Some("aa:bb:cc:dd:ee:ff"));
-        assert_eq!(parse_mac("aa-bb-cc-dd-ee-01").as_deref(), Some("aa:bb:cc:dd:ee:01"));
-        assert_eq!(parse_mac("aabb.ccdd.ee02").as_deref(), Some("aa:bb:cc:dd:ee:02"));
-        assert_eq!(parse_mac(" 001122334455 ").as_deref(), Some("00:11:22:33:44:55"));
+        assert_eq!(
+            parse_mac("AA:BB:CC:DD:EE:FF").as_deref(),
+            Some("aa:bb:cc:dd:ee:ff")
+        );
+        assert_eq!(
+            parse_mac("aa-bb-cc-dd-ee-01").as_deref(),
+            Some("aa:bb:cc:dd:ee:01")
+        );
+        assert_eq!(
+            parse_mac("aabb.ccdd.ee02").as_deref(),
+            Some("aa:bb:cc:dd:ee:02")
+        );
+        assert_eq!(
+            parse_mac(" 001122334455 ").as_deref(),
+            Some("00:11:22:33:44:55")
+        );
     }
 
     #[test]
     fn malformed_mac_addresses_are_rejected() {
-        for bad in ["", "aa:bb:cc:dd:ee", "aa:bb:cc:dd:ee:gg", "aa:bb:cc:dd:ee:ff:00", "aab:bcc:dd:ee:ff:0", "zz", "a:b:c:d:e:f"] {
+        for bad in [
+            "",
+            "aa:bb:cc:dd:ee",
+            "aa:bb:cc:dd:ee:gg",
+            "aa:bb:cc:dd:ee:ff:00",
+            "aab:bcc:dd:ee:ff:0",
+            "zz",
+            "a:b:c:d:e:f",
+        ] {
             assert_eq!(parse_mac(bad), None, "{bad:?} should be rejected");
         }
     }
@@ -106,7 +138,13 @@ mod tests {
     #[test]
     fn over_long_text_names_the_field() {
         let mut errors = FieldErrors::default();
-        text(&mut errors, "location", &"r".repeat(MAX_TEXT + 1), MAX_TEXT, false);
+        text(
+            &mut errors,
+            "location",
+            &"r".repeat(MAX_TEXT + 1),
+            MAX_TEXT,
+            false,
+        );
         assert_eq!(errors.0[0].field, "location");
         assert!(errors.0[0].message.contains("longer than"));
     }

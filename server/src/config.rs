@@ -35,9 +35,15 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("parsing {path}: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
     #[error("{name}: {message}")]
     Value { name: &'static str, message: String },
 }
@@ -63,7 +69,10 @@ impl Config {
     }
 
     /// As [`Config::load`], reading variables through `env` (tests pass their own).
-    pub fn load_with(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub fn load_with(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let file = file
             .map(Path::to_path_buf)
             .or_else(|| env("BAAS_CONFIG").map(PathBuf::from))
@@ -137,7 +146,11 @@ mod tests {
     fn environment_overrides_file_which_overrides_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("baas.toml");
-        std::fs::write(&file, "http_addr = \"127.0.0.1:4000\"\ndata_dir = \"/srv/baas\"\nsession_ttl_minutes = 5\n").unwrap();
+        std::fs::write(
+            &file,
+            "http_addr = \"127.0.0.1:4000\"\ndata_dir = \"/srv/baas\"\nsession_ttl_minutes = 5\n",
+        )
+        .unwrap();
         let config = Config::load_with(Some(&file), |name| {
             (name == "BAAS_HTTP_ADDR").then(|| "127.0.0.1:5000".to_string())
         })
@@ -150,7 +163,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_setting() {
-        let err = Config::load_with(None, |name| (name == "BAAS_HTTP_ADDR").then(|| "nowhere".into())).unwrap_err();
+        let err = Config::load_with(None, |name| {
+            (name == "BAAS_HTTP_ADDR").then(|| "nowhere".into())
+        })
+        .unwrap_err();
         assert!(err.to_string().starts_with("http_addr:"), "{err}");
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("baas.toml");

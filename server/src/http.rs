@@ -39,7 +39,9 @@ pub async fn router(lab: Lab, config: &Config) -> anyhow::Result<Router> {
         .env(leptos::config::Env::PROD)
         .build();
 
-    let store = SqliteStore::new(lab.pool().clone()).with_table_name("sessions").map_err(anyhow::Error::msg)?;
+    let store = SqliteStore::new(lab.pool().clone())
+        .with_table_name("sessions")
+        .map_err(anyhow::Error::msg)?;
     store.migrate().await?;
     tokio::spawn(
         tower_sessions::session_store::ExpiredDeletion::continuously_delete_expired(
@@ -52,7 +54,9 @@ pub async fn router(lab: Lab, config: &Config) -> anyhow::Result<Router> {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(config.secure_cookies)
-        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(config.session_ttl_seconds)));
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            config.session_ttl_seconds,
+        )));
 
     let state = AppState {
         leptos_options: leptos_options.clone(),
@@ -63,16 +67,13 @@ pub async fn router(lab: Lab, config: &Config) -> anyhow::Result<Router> {
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/{*name}", post(server_function))
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(page_lab.clone()),
-            {
-                let options = leptos_options.clone();
-                move || app::shell(options.clone())
-            },
-        )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .leptos_routes_with_context(&state, routes, move || provide_context(page_lab.clone()), {
+            let options = leptos_options.clone();
+            move || app::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::shell,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), guard_pages))
         .layer(sessions)
         .layer(middleware::from_fn(refuse_cross_site))
@@ -82,7 +83,10 @@ pub async fn router(lab: Lab, config: &Config) -> anyhow::Result<Router> {
     Ok(router)
 }
 
-async fn server_function(State(state): State<AppState>, request: Request<Body>) -> impl IntoResponse {
+async fn server_function(
+    State(state): State<AppState>,
+    request: Request<Body>,
+) -> impl IntoResponse {
     let lab = state.lab.clone();
     handle_server_fns_with_context(move || provide_context(lab.clone()), request).await
 }
@@ -101,12 +105,18 @@ async fn client_address(mut request: Request, next: Next) -> Response {
 /// Refuses state-changing requests that a browser marks as coming from another site. Together
 /// with SameSite cookies this makes forged cross-site form posts and fetches fail.
 async fn refuse_cross_site(request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.run(request).await;
     }
     let headers = request.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let same_origin = match headers.get(header::ORIGIN).map(|o| o.to_str().unwrap_or("null")) {
+    let same_origin = match headers
+        .get(header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or("null"))
+    {
         Some(origin) => {
             let authority = origin.split_once("://").map(|(_, rest)| rest);
             authority.is_some() && authority == host
@@ -121,20 +131,35 @@ async fn refuse_cross_site(request: Request, next: Next) -> Response {
         next.run(request).await
     } else {
         tracing::warn!(path = %request.uri().path(), "refused cross-site request");
-        json_error(StatusCode::FORBIDDEN, "forbidden", "cross-site request refused")
+        json_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "cross-site request refused",
+        )
     }
 }
 
 /// Applies `app::routes::PAGES`: anonymous visitors go to the log-in page, non-admins get 403
 /// on admin pages, logged-in users skip the log-in page.
-async fn guard_pages(State(state): State<AppState>, session: Session, request: Request, next: Next) -> Response {
+async fn guard_pages(
+    State(state): State<AppState>,
+    session: Session,
+    request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path().to_string();
     let Some(access) = page_access(&path) else {
         return next.run(request).await;
     };
     let user_id: Option<i64> = session.get(USER_ID_KEY).await.ok().flatten();
     let user = match user_id {
-        Some(id) => state.lab.user(id).await.ok().flatten().filter(|u| !u.disabled),
+        Some(id) => state
+            .lab
+            .user(id)
+            .await
+            .ok()
+            .flatten()
+            .filter(|u| !u.disabled),
         None => None,
     };
     match (access, user) {
@@ -150,7 +175,12 @@ fn forbidden_page() -> Response {
     let body = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Forbidden · baas</title></head>\
         <body style=\"font-family:sans-serif;margin:3rem\"><h1>Forbidden</h1>\
         <p>This page is for administrators.</p><p><a href=\"/\">Back to the machines</a></p></body></html>";
-    (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 pub fn json_error(status: StatusCode, kind: &str, message: &str) -> Response {

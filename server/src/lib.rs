@@ -25,7 +25,10 @@ pub async fn open_lab(config: &Config) -> anyhow::Result<Lab> {
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let lab = open_lab(&config).await?;
-    match lab.bootstrap_admin(std::env::var("BAAS_ADMIN_PASSWORD").ok().as_deref()).await? {
+    match lab
+        .bootstrap_admin(std::env::var("BAAS_ADMIN_PASSWORD").ok().as_deref())
+        .await?
+    {
         lab::Bootstrap::Generated(password) => {
             eprintln!("\n  First start: created user 'admin' with password: {password}\n  (shown once; change it under My account)\n");
         }
@@ -55,7 +58,9 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             signal.recv().await;
         }
     };

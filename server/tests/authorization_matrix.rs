@@ -18,7 +18,12 @@ enum Role {
     Admin,
 }
 
-const ROLES: [Role; 4] = [Role::Anonymous, Role::Stranger, Role::Permitted, Role::Admin];
+const ROLES: [Role; 4] = [
+    Role::Anonymous,
+    Role::Stranger,
+    Role::Permitted,
+    Role::Admin,
+];
 
 /// Ids the matrix acts on, made before it runs.
 struct Fixture {
@@ -51,43 +56,156 @@ type Case = (&'static str, fn(&Fixture, usize) -> String, [u16; 4]);
 fn server_function_cases() -> Vec<Case> {
     vec![
         ("/api/me", |_, _| String::new(), [200, 200, 200, 200]),
-        ("/api/change_password", |_, _| "current_password=wrong-one&new_password=whatever-123".into(), [401, 422, 422, 422]),
+        (
+            "/api/change_password",
+            |_, _| "current_password=wrong-one&new_password=whatever-123".into(),
+            [401, 422, 422, 422],
+        ),
         ("/api/dashboard", |_, _| String::new(), [401, 200, 200, 200]),
-        ("/api/machine", |f, _| format!("id={}", f.machine), [401, 404, 200, 200]),
-        ("/api/update_machine", |f, _| format!("id={}&{}", f.machine, machine_form("node1", "52:54:00:00:00:01")), [401, 404, 403, 200]),
-        ("/api/admin/create_machine", |_, role| machine_form(&format!("new{role}"), &format!("52:54:00:00:01:0{role}")), [401, 403, 403, 200]),
-        ("/api/admin/delete_machine", |f, role| format!("id={}", f.spare_machine[role]), [401, 403, 403, 200]),
-        ("/api/admin/set_grant", |f, _| format!("machine_id={}&subject_kind=group&subject_name=team&level=view", f.machine), [401, 403, 403, 200]),
-        ("/api/admin/revoke_grant", |f, role| format!("grant_id={}", f.grants[role]), [401, 403, 403, 200]),
-        ("/api/reserve", |f, role| {
-            let start = f.slot_base + role as i64 * 7200;
-            format!("machine_id={}&start={}&end={}&note=", f.machine, datetime(start), datetime(start + 3600))
-        }, [401, 404, 200, 200]),
-        ("/api/reschedule", |f, role| {
-            let start = f.slot_base - 20 * 3600;
-            format!("id={}&start={}&end={}", f.reservation, datetime(start), datetime(start + 3600 + role as i64 * 60))
-        }, [401, 404, 200, 200]),
-        ("/api/release", |f, role| format!("id={}", f.release_by_role[role]), [401, 404, 200, 200]),
-        ("/api/cancel", |f, role| format!("id={}", f.cancel_by_role[role]), [401, 404, 403, 200]),
-        ("/api/my_reservations", |_, _| String::new(), [401, 200, 200, 200]),
-        ("/api/admin/users", |_, _| String::new(), [401, 403, 403, 200]),
-        ("/api/admin/create_user", |_, role| format!("username=created{role}&display_name=&password=long-enough-1"), [401, 403, 403, 200]),
-        ("/api/admin/set_user_disabled", |f, _| format!("user_id={}&disabled=false", f.other_user), [401, 403, 403, 200]),
-        ("/api/admin/reset_password", |f, _| format!("user_id={}&new_password=another-one-1", f.other_user), [401, 403, 403, 200]),
-        ("/api/admin/groups", |_, _| String::new(), [401, 403, 403, 200]),
-        ("/api/admin/create_group", |_, role| format!("name=group{role}&description="), [401, 403, 403, 200]),
-        ("/api/admin/delete_group", |f, role| format!("group_id={}", f.spare_groups[role]), [401, 403, 403, 200]),
-        ("/api/admin/set_group_member", |f, _| format!("group_id={}&username=other&member=true", f.group), [401, 403, 403, 200]),
-        ("/api/admin/audit", |_, _| "actor=&action=&target=".into(), [401, 403, 403, 200]),
+        (
+            "/api/machine",
+            |f, _| format!("id={}", f.machine),
+            [401, 404, 200, 200],
+        ),
+        (
+            "/api/update_machine",
+            |f, _| {
+                format!(
+                    "id={}&{}",
+                    f.machine,
+                    machine_form("node1", "52:54:00:00:00:01")
+                )
+            },
+            [401, 404, 403, 200],
+        ),
+        (
+            "/api/admin/create_machine",
+            |_, role| machine_form(&format!("new{role}"), &format!("52:54:00:00:01:0{role}")),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/delete_machine",
+            |f, role| format!("id={}", f.spare_machine[role]),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/set_grant",
+            |f, _| {
+                format!(
+                    "machine_id={}&subject_kind=group&subject_name=team&level=view",
+                    f.machine
+                )
+            },
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/revoke_grant",
+            |f, role| format!("grant_id={}", f.grants[role]),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/reserve",
+            |f, role| {
+                let start = f.slot_base + role as i64 * 7200;
+                format!(
+                    "machine_id={}&start={}&end={}&note=",
+                    f.machine,
+                    datetime(start),
+                    datetime(start + 3600)
+                )
+            },
+            [401, 404, 200, 200],
+        ),
+        (
+            "/api/reschedule",
+            |f, role| {
+                let start = f.slot_base - 20 * 3600;
+                format!(
+                    "id={}&start={}&end={}",
+                    f.reservation,
+                    datetime(start),
+                    datetime(start + 3600 + role as i64 * 60)
+                )
+            },
+            [401, 404, 200, 200],
+        ),
+        (
+            "/api/release",
+            |f, role| format!("id={}", f.release_by_role[role]),
+            [401, 404, 200, 200],
+        ),
+        (
+            "/api/cancel",
+            |f, role| format!("id={}", f.cancel_by_role[role]),
+            [401, 404, 403, 200],
+        ),
+        (
+            "/api/my_reservations",
+            |_, _| String::new(),
+            [401, 200, 200, 200],
+        ),
+        (
+            "/api/admin/users",
+            |_, _| String::new(),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/create_user",
+            |_, role| format!("username=created{role}&display_name=&password=long-enough-1"),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/set_user_disabled",
+            |f, _| format!("user_id={}&disabled=false", f.other_user),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/reset_password",
+            |f, _| format!("user_id={}&new_password=another-one-1", f.other_user),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/groups",
+            |_, _| String::new(),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/create_group",
+            |_, role| format!("name=group{role}&description="),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/delete_group",
+            |f, role| format!("group_id={}", f.spare_groups[role]),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/set_group_member",
+            |f, _| format!("group_id={}&username=other&member=true", f.group),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/audit",
+            |_, _| "actor=&action=&target=".into(),
+            [401, 403, 403, 200],
+        ),
         ("/api/limits", |_, _| String::new(), [401, 200, 200, 200]),
-        ("/api/admin/set_limits", |_, _| "max_duration_hours=72&max_advance_days=30".into(), [401, 403, 403, 200]),
+        (
+            "/api/admin/set_limits",
+            |_, _| "max_duration_hours=72&max_advance_days=30".into(),
+            [401, 403, 403, 200],
+        ),
     ]
 }
 
 /// Server functions whose effect is the session itself; each call uses a fresh session.
 fn session_cases() -> Vec<(&'static str, String, [u16; 4])> {
     vec![
-        ("/api/login", format!("username=permitted&password={PASSWORD}"), [200, 200, 200, 200]),
+        (
+            "/api/login",
+            format!("username=permitted&password={PASSWORD}"),
+            [200, 200, 200, 200],
+        ),
         ("/api/logout", String::new(), [200, 200, 200, 200]),
     ]
 }
@@ -105,7 +223,6 @@ fn page_cases() -> Vec<(&'static str, [u16; 4])> {
         ("/admin/users", [303, 403, 403, 200]),
         ("/admin/groups", [303, 403, 403, 200]),
         ("/admin/audit", [303, 403, 403, 200]),
-        
         ("/admin/settings", [303, 403, 403, 200]),
     ]
 }
@@ -125,16 +242,36 @@ async fn fixture(server: &TestServer) -> Fixture {
         state: "available".into(),
         ..Default::default()
     };
-    let machine = lab.create_machine(&shell, input("node1", "52:54:00:00:00:01")).await.unwrap().id;
-    lab.grant(&shell, machine, Subject::User(permitted), Level::Use).await.unwrap();
+    let machine = lab
+        .create_machine(&shell, input("node1", "52:54:00:00:00:01"))
+        .await
+        .unwrap()
+        .id;
+    lab.grant(&shell, machine, Subject::User(permitted), Level::Use)
+        .await
+        .unwrap();
     let mut spare_machine = Vec::new();
     let mut grants = Vec::new();
     let mut spare_groups = Vec::new();
     for i in 0..4 {
-        let spare = lab.create_machine(&shell, input(&format!("spare{i}"), &format!("52:54:00:00:02:0{i}"))).await.unwrap().id;
+        let spare = lab
+            .create_machine(
+                &shell,
+                input(&format!("spare{i}"), &format!("52:54:00:00:02:0{i}")),
+            )
+            .await
+            .unwrap()
+            .id;
         spare_machine.push(spare);
-        lab.grant(&shell, spare, Subject::User(other_user), Level::View).await.unwrap();
-        spare_groups.push(lab.create_group(&shell, &format!("spare{i}"), "").await.unwrap().id);
+        lab.grant(&shell, spare, Subject::User(other_user), Level::View)
+            .await
+            .unwrap();
+        spare_groups.push(
+            lab.create_group(&shell, &format!("spare{i}"), "")
+                .await
+                .unwrap()
+                .id,
+        );
     }
     for spare in &spare_machine {
         grants.push(lab.grants(&shell, *spare).await.unwrap()[0].id);
@@ -142,13 +279,33 @@ async fn fixture(server: &TestServer) -> Fixture {
     let group = lab.create_group(&shell, "team", "").await.unwrap().id;
     let permitted_actor = Actor::user(permitted, "permitted", false, "test");
     let slot_base = lab::now() + 24 * 3600;
-    let reservation = lab.reserve(&permitted_actor, machine, slot_base - 20 * 3600, slot_base - 19 * 3600, "").await.unwrap().id;
+    let reservation = lab
+        .reserve(
+            &permitted_actor,
+            machine,
+            slot_base - 20 * 3600,
+            slot_base - 19 * 3600,
+            "",
+        )
+        .await
+        .unwrap()
+        .id;
     let mut release_by_role = Vec::new();
     let mut cancel_by_role = Vec::new();
     for i in 0..4 {
         let start = slot_base - 18 * 3600 + i * 4 * 3600;
-        release_by_role.push(lab.reserve(&permitted_actor, machine, start, start + 3600, "").await.unwrap().id);
-        cancel_by_role.push(lab.reserve(&permitted_actor, machine, start + 3600, start + 7200, "").await.unwrap().id);
+        release_by_role.push(
+            lab.reserve(&permitted_actor, machine, start, start + 3600, "")
+                .await
+                .unwrap()
+                .id,
+        );
+        cancel_by_role.push(
+            lab.reserve(&permitted_actor, machine, start + 3600, start + 7200, "")
+                .await
+                .unwrap()
+                .id,
+        );
     }
     Fixture {
         machine,
@@ -180,30 +337,46 @@ async fn every_route_and_server_function_answers_each_role_as_designed() {
     let mut failures = Vec::new();
 
     // Completeness: the app's own lists against this matrix.
-    let registered: BTreeSet<String> = leptos::server_fn::axum::server_fn_paths().map(|(path, _)| path.to_string()).collect();
+    let registered: BTreeSet<String> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.to_string())
+        .collect();
     let covered: BTreeSet<String> = server_function_cases()
         .iter()
         .map(|(path, _, _)| path.to_string())
         .chain(session_cases().iter().map(|(path, _, _)| path.to_string()))
         .collect();
-    assert!(registered.len() >= 20, "server functions were not registered: {registered:?}");
+    assert!(
+        registered.len() >= 20,
+        "server functions were not registered: {registered:?}"
+    );
     for missing in registered.difference(&covered) {
-        failures.push(format!("server function {missing} has no entry in the authorization matrix"));
+        failures.push(format!(
+            "server function {missing} has no entry in the authorization matrix"
+        ));
     }
     for stale in covered.difference(&registered) {
-        failures.push(format!("matrix entry {stale} is not a registered server function"));
+        failures.push(format!(
+            "matrix entry {stale} is not a registered server function"
+        ));
     }
     let pages: BTreeSet<String> = leptos_axum::generate_route_list(app::App)
         .iter()
         .map(|route| axum_to_leptos_pattern(route.path()))
         .collect();
-    let page_entries: BTreeSet<String> = page_cases().iter().map(|(path, _)| path.to_string()).collect();
+    let page_entries: BTreeSet<String> = page_cases()
+        .iter()
+        .map(|(path, _)| path.to_string())
+        .collect();
     for missing in pages.difference(&page_entries) {
-        failures.push(format!("page {missing} has no entry in the authorization matrix"));
+        failures.push(format!(
+            "page {missing} has no entry in the authorization matrix"
+        ));
     }
     for (pattern, _) in app::routes::PAGES {
         if !pages.contains(*pattern) {
-            failures.push(format!("access rule for {pattern} names no page of the app"));
+            failures.push(format!(
+                "access rule for {pattern} names no page of the app"
+            ));
         }
     }
 
@@ -212,11 +385,17 @@ async fn every_route_and_server_function_answers_each_role_as_designed() {
         for (path, body, expected) in server_function_cases() {
             let reply = client.post_form(path, &body(&fixture, index)).await;
             if reply.status.as_u16() != expected[index] {
-                failures.push(format!("{role:?} POST {path}: expected {}, got {} {}", expected[index], reply.status, reply.body));
+                failures.push(format!(
+                    "{role:?} POST {path}: expected {}, got {} {}",
+                    expected[index], reply.status, reply.body
+                ));
             } else if reply.status.as_u16() >= 400 {
                 let json = reply.json();
                 if json["error"].as_str().is_none_or(str::is_empty) {
-                    failures.push(format!("{role:?} POST {path}: error without a message: {}", reply.body));
+                    failures.push(format!(
+                        "{role:?} POST {path}: error without a message: {}",
+                        reply.body
+                    ));
                 }
             }
         }
@@ -224,12 +403,18 @@ async fn every_route_and_server_function_answers_each_role_as_designed() {
             let path = pattern.replace(":id", &fixture.machine.to_string());
             let reply = client.get(&path).await;
             if reply.status.as_u16() != expected[index] {
-                failures.push(format!("{role:?} GET {path}: expected {}, got {}", expected[index], reply.status));
+                failures.push(format!(
+                    "{role:?} GET {path}: expected {}, got {}",
+                    expected[index], reply.status
+                ));
             }
             if expected[index] == 303 {
                 let target = if pattern == "/login" { "/" } else { "/login" };
                 if reply.location() != Some(target) {
-                    failures.push(format!("{role:?} GET {path}: redirected to {:?}, not {target}", reply.location()));
+                    failures.push(format!(
+                        "{role:?} GET {path}: redirected to {:?}, not {target}",
+                        reply.location()
+                    ));
                 }
             }
         }
@@ -244,20 +429,29 @@ async fn every_route_and_server_function_answers_each_role_as_designed() {
             let mut client = client_for(&server, *role).await;
             let reply = client.post_form(path, &body).await;
             if reply.status.as_u16() != expected[index] {
-                failures.push(format!("{role:?} POST {path}: expected {}, got {} {}", expected[index], reply.status, reply.body));
+                failures.push(format!(
+                    "{role:?} POST {path}: expected {}, got {} {}",
+                    expected[index], reply.status, reply.body
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "authorization matrix failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "authorization matrix failures:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// `/machines/{id}` (axum's syntax, as the route list gives it) → `/machines/:id`.
 fn axum_to_leptos_pattern(path: &str) -> String {
     path.split('/')
-        .map(|segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(name) => format!(":{name}"),
-            None => segment.to_string(),
-        })
+        .map(
+            |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => format!(":{name}"),
+                None => segment.to_string(),
+            },
+        )
         .collect::<Vec<_>>()
         .join("/")
 }

@@ -13,15 +13,29 @@ async fn session_cookie_is_http_only_same_site_and_rotated_at_login() {
     let mut client = server.client();
     client.get("/login").await;
     let before = client.cookie.clone();
-    let reply = client.post_form("/api/login", &format!("username=admin&password={ADMIN_PASSWORD}")).await;
+    let reply = client
+        .post_form(
+            "/api/login",
+            &format!("username=admin&password={ADMIN_PASSWORD}"),
+        )
+        .await;
     assert_eq!(reply.status, 200);
     let set_cookie = reply.headers["set-cookie"].to_str().unwrap().to_string();
     assert!(set_cookie.starts_with("baas_session="), "{set_cookie}");
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
-    assert!(!set_cookie.contains("Secure"), "plain-HTTP default must not set Secure: {set_cookie}");
-    assert_ne!(before, client.cookie, "a session id from before log-in must not survive it");
-    assert_eq!(client.post_form("/api/me", "").await.json()["username"], "admin");
+    assert!(
+        !set_cookie.contains("Secure"),
+        "plain-HTTP default must not set Secure: {set_cookie}"
+    );
+    assert_ne!(
+        before, client.cookie,
+        "a session id from before log-in must not survive it"
+    );
+    assert_eq!(
+        client.post_form("/api/me", "").await.json()["username"],
+        "admin"
+    );
 }
 
 #[tokio::test]
@@ -32,7 +46,10 @@ async fn sessions_survive_a_server_restart() {
         router: server.restart().await,
         cookie: client.cookie.clone(),
     };
-    assert_eq!(after_restart.post_form("/api/me", "").await.json()["username"], "admin");
+    assert_eq!(
+        after_restart.post_form("/api/me", "").await.json()["username"],
+        "admin"
+    );
 }
 
 #[tokio::test]
@@ -54,10 +71,18 @@ async fn disabling_a_user_ends_their_open_session() {
     let mut alice = server.logged_in("alice", PASSWORD).await;
     assert_eq!(alice.post_form("/api/dashboard", "").await.status, 200);
     let mut admin = server.logged_in("admin", ADMIN_PASSWORD).await;
-    let reply = admin.post_form("/api/admin/set_user_disabled", &format!("user_id={id}&disabled=true")).await;
+    let reply = admin
+        .post_form(
+            "/api/admin/set_user_disabled",
+            &format!("user_id={id}&disabled=true"),
+        )
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(alice.post_form("/api/dashboard", "").await.status, 401);
-    let again = server.client().post_form("/api/login", &format!("username=alice&password={PASSWORD}")).await;
+    let again = server
+        .client()
+        .post_form("/api/login", &format!("username=alice&password={PASSWORD}"))
+        .await;
     assert_eq!(again.status, 401);
 }
 
@@ -66,17 +91,32 @@ async fn cross_site_state_changes_are_refused_even_with_a_valid_session() {
     let server = TestServer::start().await;
     let mut admin = server.logged_in("admin", ADMIN_PASSWORD).await;
     let forged = admin
-        .post_form_with("/api/admin/create_group", "name=evil&description=", &[("origin", "http://evil.example")])
+        .post_form_with(
+            "/api/admin/create_group",
+            "name=evil&description=",
+            &[("origin", "http://evil.example")],
+        )
         .await;
     assert_eq!(forged.status, 403);
     assert_eq!(forged.json()["error"], "cross-site request refused");
     let fetch_metadata = admin
-        .post_form_with("/api/admin/create_group", "name=evil&description=", &[("sec-fetch-site", "cross-site")])
+        .post_form_with(
+            "/api/admin/create_group",
+            "name=evil&description=",
+            &[("sec-fetch-site", "cross-site")],
+        )
         .await;
     assert_eq!(fetch_metadata.status, 403);
-    assert!(server.lab.groups(&Actor::shell()).await.unwrap().is_empty(), "nothing may be written");
+    assert!(
+        server.lab.groups(&Actor::shell()).await.unwrap().is_empty(),
+        "nothing may be written"
+    );
     let same_origin = admin
-        .post_form_with("/api/admin/create_group", "name=good&description=", &[("origin", "http://127.0.0.1:3000")])
+        .post_form_with(
+            "/api/admin/create_group",
+            "name=good&description=",
+            &[("origin", "http://127.0.0.1:3000")],
+        )
         .await;
     assert_eq!(same_origin.status, 200, "{}", same_origin.body);
 }
@@ -85,8 +125,14 @@ async fn cross_site_state_changes_are_refused_even_with_a_valid_session() {
 async fn failed_logins_do_not_tell_whether_the_user_exists() {
     let server = TestServer::start().await;
     server.add_user("alice").await;
-    let unknown = server.client().post_form("/api/login", "username=nobody&password=whatever-1").await;
-    let wrong = server.client().post_form("/api/login", "username=alice&password=whatever-1").await;
+    let unknown = server
+        .client()
+        .post_form("/api/login", "username=nobody&password=whatever-1")
+        .await;
+    let wrong = server
+        .client()
+        .post_form("/api/login", "username=alice&password=whatever-1")
+        .await;
     assert_eq!(unknown.status, 401);
     assert_eq!(unknown.body, wrong.body);
 }
@@ -103,9 +149,17 @@ async fn bad_input_gets_a_json_error_naming_the_field_and_writes_nothing() {
     let json = reply.json();
     assert_eq!(json["kind"], "invalid");
     assert_eq!(json["fields"][0]["field"], "macs");
-    assert!(server.lab.machines(&Actor::shell()).await.unwrap().is_empty());
+    assert!(server
+        .lab
+        .machines(&Actor::shell())
+        .await
+        .unwrap()
+        .is_empty());
 
-    let long_name = format!("username={}&display_name=&password=long-enough-1", "x".repeat(100));
+    let long_name = format!(
+        "username={}&display_name=&password=long-enough-1",
+        "x".repeat(100)
+    );
     let reply = admin.post_form("/api/admin/create_user", &long_name).await;
     assert_eq!(reply.status, 422);
     assert_eq!(reply.json()["fields"][0]["field"], "username");
@@ -141,28 +195,65 @@ async fn reversed_and_overlapping_bookings_are_explained() {
         .id;
     for name in ["alice", "bob"] {
         let id = server.add_user(name).await;
-        server.lab.grant(&shell, machine, Subject::User(id), Level::Use).await.unwrap();
+        server
+            .lab
+            .grant(&shell, machine, Subject::User(id), Level::Use)
+            .await
+            .unwrap();
     }
     let t = lab::now() + 3600;
     let at = lab::model::to_datetime_local;
     let mut alice = server.logged_in("alice", PASSWORD).await;
     let reversed = alice
-        .post_form("/api/reserve", &format!("machine_id={machine}&start={}&end={}&note=", at(t + 3600), at(t)))
+        .post_form(
+            "/api/reserve",
+            &format!(
+                "machine_id={machine}&start={}&end={}&note=",
+                at(t + 3600),
+                at(t)
+            ),
+        )
         .await;
     assert_eq!(reversed.status, 422);
     assert_eq!(reversed.json()["fields"][0]["field"], "end");
-    let garbled = alice.post_form("/api/reserve", &format!("machine_id={machine}&start=soon&end=later&note=")).await;
+    let garbled = alice
+        .post_form(
+            "/api/reserve",
+            &format!("machine_id={machine}&start=soon&end=later&note="),
+        )
+        .await;
     assert_eq!(garbled.status, 422);
     assert_eq!(garbled.json()["fields"][0]["field"], "start");
 
     let ok = alice
-        .post_form("/api/reserve", &format!("machine_id={machine}&start={}&end={}&note=", at(t), at(t + 7200)))
+        .post_form(
+            "/api/reserve",
+            &format!(
+                "machine_id={machine}&start={}&end={}&note=",
+                at(t),
+                at(t + 7200)
+            ),
+        )
         .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     let mut bob = server.logged_in("bob", PASSWORD).await;
     let clash = bob
-        .post_form("/api/reserve", &format!("machine_id={machine}&start={}&end={}&note=", at(t + 3600), at(t + 9000)))
+        .post_form(
+            "/api/reserve",
+            &format!(
+                "machine_id={machine}&start={}&end={}&note=",
+                at(t + 3600),
+                at(t + 9000)
+            ),
+        )
         .await;
     assert_eq!(clash.status, 409);
-    assert!(clash.json()["error"].as_str().unwrap().contains("already reserved by alice"), "{}", clash.body);
+    assert!(
+        clash.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("already reserved by alice"),
+        "{}",
+        clash.body
+    );
 }

@@ -32,13 +32,17 @@ pub async fn create_user(
 #[server(endpoint = "admin/set_user_disabled")]
 pub async fn set_user_disabled(user_id: i64, disabled: bool) -> Result<(), AppError> {
     use crate::auth::{admin, lab};
-    Ok(lab()?.set_disabled(&admin().await?, user_id, disabled).await?)
+    Ok(lab()?
+        .set_disabled(&admin().await?, user_id, disabled)
+        .await?)
 }
 
 #[server(endpoint = "admin/reset_password")]
 pub async fn reset_password(user_id: i64, new_password: String) -> Result<(), AppError> {
     use crate::auth::{admin, lab};
-    Ok(lab()?.set_password(&admin().await?, user_id, &new_password).await?)
+    Ok(lab()?
+        .set_password(&admin().await?, user_id, &new_password)
+        .await?)
 }
 
 #[server(endpoint = "admin/groups")]
@@ -50,7 +54,9 @@ pub async fn list_groups() -> Result<Vec<Group>, AppError> {
 #[server(endpoint = "admin/create_group")]
 pub async fn create_group(name: String, description: String) -> Result<Group, AppError> {
     use crate::auth::{admin, lab};
-    Ok(lab()?.create_group(&admin().await?, &name, &description).await?)
+    Ok(lab()?
+        .create_group(&admin().await?, &name, &description)
+        .await?)
 }
 
 #[server(endpoint = "admin/delete_group")]
@@ -61,7 +67,11 @@ pub async fn delete_group(group_id: i64) -> Result<(), AppError> {
 
 /// Adds (`member = true`) or removes the user named `username` from a group.
 #[server(endpoint = "admin/set_group_member")]
-pub async fn set_group_member(group_id: i64, username: String, member: bool) -> Result<(), AppError> {
+pub async fn set_group_member(
+    group_id: i64,
+    username: String,
+    member: bool,
+) -> Result<(), AppError> {
     use crate::auth::{admin, lab};
     let admin = admin().await?;
     let lab = lab()?;
@@ -69,11 +79,17 @@ pub async fn set_group_member(group_id: i64, username: String, member: bool) -> 
         .user_by_name(&admin, &username)
         .await
         .map_err(|_| AppError::invalid("username", "no user has this name"))?;
-    Ok(lab.set_membership(&admin, group_id, user.id, member).await?)
+    Ok(lab
+        .set_membership(&admin, group_id, user.id, member)
+        .await?)
 }
 
 #[server(endpoint = "admin/audit")]
-pub async fn audit_log(actor: String, action: String, target: String) -> Result<Vec<AuditEntry>, AppError> {
+pub async fn audit_log(
+    actor: String,
+    action: String,
+    target: String,
+) -> Result<Vec<AuditEntry>, AppError> {
     use crate::auth::{admin, lab};
     let filter = lab::model::AuditFilter {
         actor,
@@ -93,7 +109,10 @@ pub async fn get_limits() -> Result<Limits, AppError> {
 
 /// Numbers arrive as text so that a bad value is reported against its field.
 #[server(endpoint = "admin/set_limits")]
-pub async fn set_limits(max_duration_hours: String, max_advance_days: String) -> Result<(), AppError> {
+pub async fn set_limits(
+    max_duration_hours: String,
+    max_advance_days: String,
+) -> Result<(), AppError> {
     use crate::auth::{admin, lab};
     let admin = admin().await?;
     let parse = |field: &str, value: &str| {

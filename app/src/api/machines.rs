@@ -90,7 +90,8 @@ pub async fn set_grant(
     use lab::model::{Level, Subject};
     let admin = admin().await?;
     let lab = lab()?;
-    let level = Level::parse(&level).ok_or_else(|| AppError::invalid("level", "must be view, use or manage"))?;
+    let level = Level::parse(&level)
+        .ok_or_else(|| AppError::invalid("level", "must be view, use or manage"))?;
     let name = subject_name.trim();
     let subject = match subject_kind.as_str() {
         "user" => Subject::User(

@@ -12,11 +12,18 @@ fn parse_time(field: &str, value: &str) -> Result<i64, AppError> {
 }
 
 #[server(endpoint = "reserve")]
-pub async fn reserve(machine_id: i64, start: String, end: String, note: String) -> Result<Reservation, AppError> {
+pub async fn reserve(
+    machine_id: i64,
+    start: String,
+    end: String,
+    note: String,
+) -> Result<Reservation, AppError> {
     use crate::auth::{actor, lab};
     let start = parse_time("start", &start)?;
     let end = parse_time("end", &end)?;
-    Ok(lab()?.reserve(&actor().await?, machine_id, start, end, &note).await?)
+    Ok(lab()?
+        .reserve(&actor().await?, machine_id, start, end, &note)
+        .await?)
 }
 
 #[server(endpoint = "reschedule")]

@@ -16,11 +16,16 @@ pub struct UserInfo {
 #[server(endpoint = "login")]
 pub async fn login(username: String, password: String) -> Result<UserInfo, AppError> {
     use crate::auth::{client_address, lab, session, USER_ID_KEY};
-    let user = lab()?.authenticate(&username, &password, &client_address()).await?;
+    let user = lab()?
+        .authenticate(&username, &password, &client_address())
+        .await?;
     let session = session().await?;
     // A new id on log-in, so a session id planted before log-in is worthless.
     session.cycle_id().await.map_err(AppError::internal)?;
-    session.insert(USER_ID_KEY, user.id).await.map_err(AppError::internal)?;
+    session
+        .insert(USER_ID_KEY, user.id)
+        .await
+        .map_err(AppError::internal)?;
     Ok(UserInfo {
         id: user.id,
         username: user.username,
@@ -33,7 +38,14 @@ pub async fn login(username: String, password: String) -> Result<UserInfo, AppEr
 pub async fn logout() -> Result<(), AppError> {
     use crate::auth::{current_actor, lab, session};
     if let Some(actor) = current_actor().await? {
-        lab()?.audit_event(&actor, "session.logout", &format!("user:{}", actor.username), "").await?;
+        lab()?
+            .audit_event(
+                &actor,
+                "session.logout",
+                &format!("user:{}", actor.username),
+                "",
+            )
+            .await?;
     }
     session().await?.flush().await.map_err(AppError::internal)?;
     Ok(())
@@ -59,9 +71,14 @@ pub async fn current_user() -> Result<Option<UserInfo>, AppError> {
 }
 
 #[server(endpoint = "change_password")]
-pub async fn change_password(current_password: String, new_password: String) -> Result<(), AppError> {
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+) -> Result<(), AppError> {
     use crate::auth::{actor, lab};
     let actor = actor().await?;
-    lab()?.change_own_password(&actor, &current_password, &new_password).await?;
+    lab()?
+        .change_own_password(&actor, &current_password, &new_password)
+        .await?;
     Ok(())
 }

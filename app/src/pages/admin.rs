@@ -5,12 +5,12 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::admin::{
-    audit_log, get_limits, list_groups, list_users, CreateGroup, CreateUser, DeleteGroup, ResetPassword,
-    SetGroupMember, SetLimits, SetUserDisabled,
+    audit_log, get_limits, list_groups, list_users, CreateGroup, CreateUser, DeleteGroup,
+    ResetPassword, SetGroupMember, SetLimits, SetUserDisabled,
 };
 use crate::components::{
-    field_error, form_status, ErrorBox, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, H1, H2, INPUT, LABEL, TABLE,
-    TD, TH,
+    field_error, form_status, ErrorBox, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, H1, H2,
+    INPUT, LABEL, TABLE, TD, TH,
 };
 
 #[component]
@@ -18,7 +18,10 @@ pub fn UsersPage() -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
     let disable = ServerAction::<SetUserDisabled>::new();
     let reset = ServerAction::<ResetPassword>::new();
-    let users = Resource::new(move || (create.version().get(), disable.version().get()), |_| list_users());
+    let users = Resource::new(
+        move || (create.version().get(), disable.version().get()),
+        |_| list_users(),
+    );
     view! {
         <Title text="Users · baas"/>
         <h1 class=H1>"Users"</h1>
@@ -92,7 +95,13 @@ pub fn GroupsPage() -> impl IntoView {
     let member = ServerAction::<SetGroupMember>::new();
     let delete = ServerAction::<DeleteGroup>::new();
     let groups = Resource::new(
-        move || (create.version().get(), member.version().get(), delete.version().get()),
+        move || {
+            (
+                create.version().get(),
+                member.version().get(),
+                delete.version().get(),
+            )
+        },
         |_| list_groups(),
     );
     view! {

@@ -5,17 +5,25 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::machines::{machine_page, DeleteMachine, MachineDetail as Page, RevokeGrant, SetGrant};
+use crate::api::machines::{
+    machine_page, DeleteMachine, MachineDetail as Page, RevokeGrant, SetGrant,
+};
 use crate::api::reservations::{Cancel, Release, Reserve};
 use crate::components::{
-    field_error, form_status, Availability, ErrorBox, Timeline, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD,
-    H2, INPUT, LABEL, TABLE, TD, TH,
+    field_error, form_status, Availability, ErrorBox, Timeline, BUTTON, BUTTON_DANGER,
+    BUTTON_SECONDARY, CARD, H2, INPUT, LABEL, TABLE, TD, TH,
 };
 
 #[component]
 pub fn MachinePage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.read().get("id").and_then(|id| id.parse::<i64>().ok()).unwrap_or(-1);
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<i64>().ok())
+            .unwrap_or(-1)
+    };
     let reserve = ServerAction::<Reserve>::new();
     let release = ServerAction::<Release>::new();
     let cancel = ServerAction::<Cancel>::new();
@@ -40,7 +48,14 @@ pub fn MachinePage() -> impl IntoView {
         },
         |(id, ..)| machine_page(id),
     );
-    let actions = Actions { reserve, release, cancel, set_grant, revoke, delete };
+    let actions = Actions {
+        reserve,
+        release,
+        cancel,
+        set_grant,
+        revoke,
+        delete,
+    };
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -64,7 +79,15 @@ struct Actions {
 }
 
 fn machine_view(page: Page, actions: Actions) -> impl IntoView {
-    let Page { machine, reservations, grants, limits, now, viewer_id, viewer_is_admin } = page;
+    let Page {
+        machine,
+        reservations,
+        grants,
+        limits,
+        now,
+        viewer_id,
+        viewer_is_admin,
+    } = page;
     let manage = machine.my_level >= Level::Manage;
     let can_book = machine.my_level >= Level::Use && machine.state == MachineState::Available;
     let id = machine.id;
@@ -72,8 +95,15 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
     let bmc = if machine.bmc_kind == lab::model::BmcKind::None {
         "none".to_string()
     } else {
-        let credentials = if machine.bmc_password_set { "credentials stored" } else { "no credentials" };
-        format!("{} at {} ({credentials})", machine.bmc_kind, machine.bmc_address)
+        let credentials = if machine.bmc_password_set {
+            "credentials stored"
+        } else {
+            "no credentials"
+        };
+        format!(
+            "{} at {} ({credentials})",
+            machine.bmc_kind, machine.bmc_address
+        )
     };
     let details = view! {
         <dl class="grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1 text-sm">
@@ -242,4 +272,3 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
         <div class="mt-4">{grants_view}</div>
     }
 }
-

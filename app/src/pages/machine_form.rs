@@ -14,7 +14,9 @@ pub fn NewMachinePage() -> impl IntoView {
     let create = ServerAction::<CreateMachine>::new();
     Effect::new(move |_| {
         if let Some(Ok(machine)) = create.value().get() {
-            let _ = window().location().set_href(&format!("/machines/{}", machine.id));
+            let _ = window()
+                .location()
+                .set_href(&format!("/machines/{}", machine.id));
         }
     });
     view! {
@@ -33,9 +35,18 @@ pub fn NewMachinePage() -> impl IntoView {
 #[component]
 pub fn EditMachinePage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.read().get("id").and_then(|id| id.parse::<i64>().ok()).unwrap_or(-1);
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<i64>().ok())
+            .unwrap_or(-1)
+    };
     let update = ServerAction::<UpdateMachine>::new();
-    let page = Resource::new(move || (id(), update.version().get()), |(id, _)| machine_page(id));
+    let page = Resource::new(
+        move || (id(), update.version().get()),
+        |(id, _)| machine_page(id),
+    );
     view! {
         <Title text="Edit machine · baas"/>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -69,7 +80,10 @@ pub fn EditMachinePage() -> impl IntoView {
 
 /// The inputs of a machine form, pre-filled when editing. Names follow `MachineInput`.
 #[component]
-fn MachineFields(machine: Option<Machine>, errors: Signal<Option<Result<Machine, AppError>>>) -> impl IntoView {
+fn MachineFields(
+    machine: Option<Machine>,
+    errors: Signal<Option<Result<Machine, AppError>>>,
+) -> impl IntoView {
     let editing = machine.is_some();
     let m = machine.unwrap_or(Machine {
         id: 0,
@@ -88,10 +102,20 @@ fn MachineFields(machine: Option<Machine>, errors: Signal<Option<Result<Machine,
         holder: None,
         next: None,
     });
-    let platforms = options(Platform::ALL.iter().map(|p| p.as_str()), m.platform.as_str());
+    let platforms = options(
+        Platform::ALL.iter().map(|p| p.as_str()),
+        m.platform.as_str(),
+    );
     let bmc_kinds = options(BmcKind::ALL.iter().map(|k| k.as_str()), m.bmc_kind.as_str());
-    let states = options(MachineState::ALL.iter().map(|s| s.as_str()), m.state.as_str());
-    let keep = if editing { " (leave empty to keep)" } else { "" };
+    let states = options(
+        MachineState::ALL.iter().map(|s| s.as_str()),
+        m.state.as_str(),
+    );
+    let keep = if editing {
+        " (leave empty to keep)"
+    } else {
+        ""
+    };
     view! {
         <div>
             <label class=LABEL>"Name"<input class=INPUT name="input[name]" value=m.name required maxlength="64"/></label>

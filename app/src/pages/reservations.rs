@@ -5,7 +5,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::reservations::{my_reservations, Release, Reschedule};
-use crate::components::{form_status, ErrorBox, BUTTON_DANGER, BUTTON_SECONDARY, H1, INPUT, TABLE, TD, TH};
+use crate::components::{
+    form_status, ErrorBox, BUTTON_DANGER, BUTTON_SECONDARY, H1, INPUT, TABLE, TD, TH,
+};
 
 #[component]
 pub fn ReservationsPage() -> impl IntoView {

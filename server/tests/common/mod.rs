@@ -42,7 +42,12 @@ impl TestServer {
         let lab = server::open_lab(&config).await.unwrap();
         lab.bootstrap_admin(Some(ADMIN_PASSWORD)).await.unwrap();
         let router = server::http::router(lab.clone(), &config).await.unwrap();
-        TestServer { router, lab, config, dir }
+        TestServer {
+            router,
+            lab,
+            config,
+            dir,
+        }
     }
 
     /// The same data directory served by a new router, as after a restart.
@@ -60,8 +65,18 @@ impl TestServer {
 
     pub async fn logged_in(&self, username: &str, password: &str) -> Client {
         let mut client = self.client();
-        let response = client.post_form("/api/login", &format!("username={username}&password={password}")).await;
-        assert_eq!(response.status, StatusCode::OK, "log-in of {username}: {}", response.body);
+        let response = client
+            .post_form(
+                "/api/login",
+                &format!("username={username}&password={password}"),
+            )
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "log-in of {username}: {}",
+            response.body
+        );
         client
     }
 
@@ -94,7 +109,9 @@ impl Reply {
     }
 
     pub fn location(&self) -> Option<&str> {
-        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
     }
 }
 
@@ -109,7 +126,10 @@ impl Client {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        if let Some(set_cookie) = headers.get(header::SET_COOKIE).and_then(|v| v.to_str().ok()) {
+        if let Some(set_cookie) = headers
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+        {
             let pair = set_cookie.split(';').next().unwrap_or_default().to_string();
             self.cookie = Some(pair);
         }
@@ -122,7 +142,10 @@ impl Client {
     }
 
     fn builder(&self, method: &str, path: &str) -> axum::http::request::Builder {
-        let mut builder = Request::builder().method(method).uri(path).header(header::HOST, "127.0.0.1:3000");
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "127.0.0.1:3000");
         if let Some(cookie) = &self.cookie {
             builder = builder.header(header::COOKIE, cookie);
         }
@@ -138,7 +161,12 @@ impl Client {
         self.post_form_with(path, body, &[]).await
     }
 
-    pub async fn post_form_with(&mut self, path: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
+    pub async fn post_form_with(
+        &mut self,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut builder = self
             .builder("POST", path)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -146,6 +174,7 @@ impl Client {
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        self.send(builder.body(Body::from(body.to_string())).unwrap()).await
+        self.send(builder.body(Body::from(body.to_string())).unwrap())
+            .await
     }
 }
