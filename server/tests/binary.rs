@@ -1,0 +1,202 @@
+//! The real `baas` binary: first start creates `admin` and prints a generated password once,
+//! `baas user …` manages accounts on the configured database, and `serve` answers over TCP.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn baas(data_dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_baas"));
+    command
+        .env_remove("BAAS_ADMIN_PASSWORD")
+        .env_remove("DATABASE_URL")
+        .env_remove("BAAS_CONFIG")
+        .env("BAAS_DATA_DIR", data_dir)
+        .env("RUST_LOG", "warn");
+    command
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.1 request on a fresh connection; returns status line, headers and body as text.
+fn http(port: u16, request: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn wait_until_up(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("baas did not start listening on {port}");
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn first_start_prints_a_generated_admin_password_that_logs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = baas(dir.path())
+        .arg("serve")
+        .env("BAAS_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server(child);
+    // Read stderr on a thread for the server's whole life: a closed pipe would kill its logging.
+    let (found, password) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some((_, rest)) = line.split_once("with password: ") {
+                let _ = found.send(rest.trim().to_string());
+            }
+        }
+    });
+    let password = password
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the generated password is printed");
+    wait_until_up(port);
+    assert!(http(
+        port,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ends_with("ok"));
+    let body = format!("username=admin&password={password}");
+    let login = http(
+        port,
+        &format!(
+            "POST /api/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Accept: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(login.starts_with("HTTP/1.1 200"), "{login}");
+    assert!(login.contains("\"is_admin\":true"), "{login}");
+    drop(server);
+
+    // A second start keeps the account and prints no new password.
+    let output = baas(dir.path()).args(["user", "list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("admin"));
+}
+
+#[test]
+fn user_commands_manage_accounts_on_the_configured_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut add = baas(dir.path())
+        .args([
+            "user",
+            "add",
+            "alice",
+            "--display-name",
+            "Alice",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"alice-password-1\n")
+        .unwrap();
+    let added = add.wait_with_output().unwrap();
+    assert!(added.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&added.stdout).trim(),
+        "created alice"
+    );
+
+    let generated = baas(dir.path())
+        .args(["user", "add", "bob", "--admin"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&generated.stdout).contains("created bob with password: "));
+
+    let duplicate = baas(dir.path())
+        .args(["user", "add", "alice"])
+        .output()
+        .unwrap();
+    assert!(!duplicate.status.success());
+    assert!(String::from_utf8_lossy(&duplicate.stderr).contains("username: is already taken"));
+
+    let disabled = baas(dir.path())
+        .args(["user", "disable", "alice"])
+        .output()
+        .unwrap();
+    assert!(disabled.status.success());
+    let list = String::from_utf8_lossy(
+        &baas(dir.path())
+            .args(["user", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .to_string();
+    let alice = list
+        .lines()
+        .find(|l| l.starts_with("alice"))
+        .unwrap()
+        .to_string();
+    assert!(alice.contains("disabled"), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("bob") && l.contains("admin")),
+        "{list}"
+    );
+
+    let passwd = baas(dir.path())
+        .args(["user", "passwd", "alice"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&passwd.stdout).starts_with("new password for alice: "));
+    let unknown = baas(dir.path())
+        .args(["user", "passwd", "nobody"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("user not found"));
+}
+
+#[test]
+fn help_documents_the_environment() {
+    let output = Command::new(env!("CARGO_BIN_EXE_baas"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for name in [
+        "BAAS_HTTP_ADDR",
+        "BAAS_DATA_DIR",
+        "DATABASE_URL",
+        "BAAS_ADMIN_PASSWORD",
+    ] {
+        assert!(help.contains(name), "--help lacks {name}");
+    }
+}
