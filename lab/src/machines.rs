@@ -179,31 +179,7 @@ impl Lab {
         let secret = self.seal_credentials(machine.bmc_kind, &credentials)?;
         let mut tx = self.db.begin().await?;
         check_macs_free(&mut tx, &machine.macs, None).await?;
-        let now = crate::now();
-        let inserted = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO machines (name, platform, bmc_kind, bmc_address, bmc_secret, location, tags,
-                                   description, state, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
-        )
-        .bind(&machine.name)
-        .bind(machine.platform.as_str())
-        .bind(machine.bmc_kind.as_str())
-        .bind(&machine.bmc_address)
-        .bind(secret)
-        .bind(&machine.location)
-        .bind(machine.tags.join(","))
-        .bind(&machine.description)
-        .bind(machine.state.as_str())
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await;
-        let id = match inserted {
-            Ok(id) => id,
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::invalid("name", "is already taken"))
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let id = store_machine(&mut tx, None, &machine, secret).await?;
         insert_macs(&mut tx, id, &machine.macs).await?;
         record(
             &mut tx,
@@ -240,31 +216,7 @@ impl Lab {
         let secret = self.seal_credentials(machine.bmc_kind, &credentials)?;
         let mut tx = self.db.begin().await?;
         check_macs_free(&mut tx, &machine.macs, Some(id)).await?;
-        let updated = sqlx::query(
-            "UPDATE machines SET name = $1, platform = $2, bmc_kind = $3, bmc_address = $4, bmc_secret = $5,
-                    location = $6, tags = $7, description = $8, state = $9, updated_at = $10
-             WHERE id = $11",
-        )
-        .bind(&machine.name)
-        .bind(machine.platform.as_str())
-        .bind(machine.bmc_kind.as_str())
-        .bind(&machine.bmc_address)
-        .bind(secret)
-        .bind(&machine.location)
-        .bind(machine.tags.join(","))
-        .bind(&machine.description)
-        .bind(machine.state.as_str())
-        .bind(crate::now())
-        .bind(id)
-        .execute(&mut *tx)
-        .await;
-        match updated {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::invalid("name", "is already taken"))
-            }
-            Err(e) => return Err(e.into()),
-        }
+        store_machine(&mut tx, Some(id), &machine, secret).await?;
         sqlx::query("DELETE FROM machine_macs WHERE machine_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -436,6 +388,47 @@ impl Lab {
             });
         }
         Ok(machines)
+    }
+}
+
+/// Inserts (`existing = None`) or updates a machine row and returns its id.
+async fn store_machine(
+    conn: &mut SqliteConnection,
+    existing: Option<i64>,
+    machine: &ValidMachine,
+    secret: Option<Vec<u8>>,
+) -> Result<i64> {
+    let sql = match existing {
+        None => {
+            "INSERT INTO machines (name, platform, bmc_kind, bmc_address, bmc_secret, location, tags,
+                                   description, state, updated_at, created_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10 WHERE $11 IS NULL RETURNING id"
+        }
+        Some(_) => {
+            "UPDATE machines SET name = $1, platform = $2, bmc_kind = $3, bmc_address = $4, bmc_secret = $5,
+                    location = $6, tags = $7, description = $8, state = $9, updated_at = $10
+             WHERE id = $11 RETURNING id"
+        }
+    };
+    let stored = sqlx::query_scalar::<_, i64>(sql)
+        .bind(&machine.name)
+        .bind(machine.platform.as_str())
+        .bind(machine.bmc_kind.as_str())
+        .bind(&machine.bmc_address)
+        .bind(secret)
+        .bind(&machine.location)
+        .bind(machine.tags.join(","))
+        .bind(&machine.description)
+        .bind(machine.state.as_str())
+        .bind(crate::now())
+        .bind(existing)
+        .fetch_optional(&mut *conn)
+        .await;
+    match stored {
+        Ok(Some(id)) => Ok(id),
+        Ok(None) => Err(Error::NotFound("machine")),
+        Err(e) if is_unique_violation(&e) => Err(Error::invalid("name", "is already taken")),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -235,32 +235,27 @@ pub struct AuditFilter {
 
 /// `2026-11-22 14:05 UTC` for a UNIX time.
 pub fn format_utc(unix: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(unix) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute()
-        ),
-        Err(_) => unix.to_string(),
-    }
+    utc_minutes(unix, ' ')
+        .map(|t| format!("{t} UTC"))
+        .unwrap_or_else(|| unix.to_string())
 }
 
 /// The value of an `<input type="datetime-local">` (`2026-11-22T14:05`, read as UTC) for a UNIX time.
 pub fn to_datetime_local(unix: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(unix) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute()
-        ),
-        Err(_) => String::new(),
-    }
+    utc_minutes(unix, 'T').unwrap_or_default()
+}
+
+/// `2026-11-22<separator>14:05` in UTC, if `unix` is a representable time.
+fn utc_minutes(unix: i64, separator: char) -> Option<String> {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix).ok()?;
+    Some(format!(
+        "{:04}-{:02}-{:02}{separator}{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    ))
 }
 
 /// Parses `2026-11-22T14:05` (or with seconds) as UTC.

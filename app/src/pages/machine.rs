@@ -3,7 +3,6 @@
 use lab::model::{format_utc, to_datetime_local, Level, MachineState, ReservationState};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
 
 use crate::api::machines::{
     machine_page, DeleteMachine, MachineDetail as Page, RevokeGrant, SetGrant,
@@ -16,14 +15,7 @@ use crate::components::{
 
 #[component]
 pub fn MachinePage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|id| id.parse::<i64>().ok())
-            .unwrap_or(-1)
-    };
+    let id = super::id_param();
     let reserve = ServerAction::<Reserve>::new();
     let release = ServerAction::<Release>::new();
     let cancel = ServerAction::<Cancel>::new();

@@ -3,7 +3,6 @@
 use lab::model::{BmcKind, Machine, MachineState, Platform};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
 
 use crate::api::machines::{machine_page, CreateMachine, UpdateMachine};
 use crate::components::{field_error, form_status, ErrorBox, BUTTON, CARD, H1, INPUT, LABEL};
@@ -34,14 +33,7 @@ pub fn NewMachinePage() -> impl IntoView {
 
 #[component]
 pub fn EditMachinePage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|id| id.parse::<i64>().ok())
-            .unwrap_or(-1)
-    };
+    let id = super::id_param();
     let update = ServerAction::<UpdateMachine>::new();
     let page = Resource::new(
         move || (id(), update.version().get()),

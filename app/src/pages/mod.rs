@@ -17,6 +17,19 @@ pub use machine_form::{EditMachinePage, NewMachinePage};
 pub use reservations::ReservationsPage;
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+/// The `:id` of the current route as a number (-1, which matches nothing, when malformed).
+pub(crate) fn id_param() -> impl Fn() -> i64 + Copy + Send + Sync + 'static {
+    let params = use_params_map();
+    move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<i64>().ok())
+            .unwrap_or(-1)
+    }
+}
 
 #[leptos::component]
 pub fn NotFound() -> impl IntoView {
