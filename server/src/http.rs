@@ -6,16 +6,15 @@ use std::sync::Arc;
 
 use app::auth::{ClientAddress, USER_ID_KEY};
 use app::routes::{page_access, Access};
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get};
 use axum::Router;
 use lab::Lab;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 use tower_sessions_sqlx_store::SqliteStore;
@@ -66,7 +65,7 @@ pub async fn router(lab: Lab, config: &Config) -> anyhow::Result<Router> {
     let page_lab = lab.clone();
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/api/{*name}", post(server_function))
+        .route("/api/{*name}", any(unknown_api_function))
         .leptos_routes_with_context(&state, routes, move || provide_context(page_lab.clone()), {
             let options = leptos_options.clone();
             move || app::shell(options.clone())
@@ -83,12 +82,10 @@ pub async fn router(lab: Lab, config: &Config) -> anyhow::Result<Router> {
     Ok(router)
 }
 
-async fn server_function(
-    State(state): State<AppState>,
-    request: Request<Body>,
-) -> impl IntoResponse {
-    let lab = state.lab.clone();
-    handle_server_fns_with_context(move || provide_context(lab.clone()), request).await
+/// Server functions are routed one by one (by `leptos_routes_with_context`); anything else
+/// under `/api/` is an unknown function, answered in the API's JSON error format.
+async fn unknown_api_function() -> Response {
+    json_error(StatusCode::NOT_FOUND, "not_found", "no such API function")
 }
 
 /// Records the peer address for the audit log.

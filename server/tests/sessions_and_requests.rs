@@ -168,6 +168,10 @@ async fn bad_input_gets_a_json_error_naming_the_field_and_writes_nothing() {
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert_eq!(reply.json()["kind"], "bad_request");
 
+    let reply = admin.post_form("/api/no_such_function", "").await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    assert_eq!(reply.json()["error"], "no such API function");
+
     let reply = admin.post_form("/api/machine", "id=999999").await;
     assert_eq!(reply.status, 404);
     assert_eq!(reply.json()["error"], "machine not found");
