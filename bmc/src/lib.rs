@@ -1,0 +1,156 @@
+//! Talking to baseboard management controllers: power and next boot device.
+//!
+//! One trait, [`Bmc`], and one driver per protocol. Callers hand in an address and credentials;
+//! deciding who may press a button is the lab's job, not this crate's.
+
+mod ipmi;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use ipmi::Ipmi;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PowerState {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PowerAction {
+    On,
+    /// Hard power off.
+    Off,
+    /// Ask the operating system to shut down (ACPI).
+    SoftOff,
+    /// Off, then on.
+    Cycle,
+    /// Hard reset.
+    Reset,
+}
+
+impl PowerAction {
+    pub const ALL: [PowerAction; 5] = [
+        PowerAction::On,
+        PowerAction::Off,
+        PowerAction::SoftOff,
+        PowerAction::Cycle,
+        PowerAction::Reset,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerAction::On => "on",
+            PowerAction::Off => "off",
+            PowerAction::SoftOff => "soft-off",
+            PowerAction::Cycle => "cycle",
+            PowerAction::Reset => "reset",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == value)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BootDevice {
+    Pxe,
+    Disk,
+    Cdrom,
+    BiosSetup,
+}
+
+impl BootDevice {
+    pub const ALL: [BootDevice; 4] = [
+        BootDevice::Pxe,
+        BootDevice::Disk,
+        BootDevice::Cdrom,
+        BootDevice::BiosSetup,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BootDevice::Pxe => "pxe",
+            BootDevice::Disk => "disk",
+            BootDevice::Cdrom => "cdrom",
+            BootDevice::BiosSetup => "bios-setup",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == value)
+    }
+}
+
+/// The next boot: which device, for one boot or every boot, in UEFI or legacy mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootOverride {
+    pub device: BootDevice,
+    pub persistent: bool,
+    pub uefi: bool,
+}
+
+/// What the BMC says about itself (IPMI Get Device ID), for "test connection".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub device_id: u8,
+    pub firmware: String,
+    pub ipmi_version: String,
+    pub manufacturer_id: u32,
+    pub product_id: u16,
+}
+
+/// Where a BMC is and how to log in. The password lives only as long as one operation.
+#[derive(Clone)]
+pub struct Target {
+    /// `host` or `host:port`.
+    pub address: String,
+    pub username: String,
+    pub password: String,
+    /// Upper bound for one whole operation (connect, authenticate, command).
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("address", &self.address)
+            .field("username", &self.username)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("BMC at {address} did not answer within {seconds} s")]
+    Timeout { address: String, seconds: u64 },
+    #[error("BMC at {address} is unreachable: {reason}")]
+    Unreachable { address: String, reason: String },
+    #[error("BMC at {address} refused the log-in of {username} (wrong user name or password?)")]
+    Authentication { address: String, username: String },
+    #[error("BMC at {address} rejected {command}: completion code {code:#04x} ({meaning})")]
+    Command {
+        address: String,
+        command: &'static str,
+        code: u8,
+        meaning: &'static str,
+    },
+    #[error("BMC at {address}: {message}")]
+    Protocol { address: String, message: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One BMC protocol.
+pub trait Bmc {
+    fn power_state(&self) -> impl Future<Output = Result<PowerState>> + Send;
+    fn power(&self, action: PowerAction) -> impl Future<Output = Result<()>> + Send;
+    fn set_boot(&self, boot: BootOverride) -> impl Future<Output = Result<()>> + Send;
+    fn device_info(&self) -> impl Future<Output = Result<DeviceInfo>> + Send;
+}
