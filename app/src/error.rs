@@ -16,6 +16,8 @@ pub enum ErrorKind {
     Conflict,
     Throttled,
     BadRequest,
+    /// A BMC (or another device baas talks to) failed or did not answer.
+    Upstream,
     Internal,
 }
 
@@ -29,6 +31,7 @@ impl ErrorKind {
             ErrorKind::Conflict => 409,
             ErrorKind::Throttled => 429,
             ErrorKind::BadRequest => 400,
+            ErrorKind::Upstream => 502,
             ErrorKind::Internal => 500,
         }
     }
@@ -112,7 +115,7 @@ impl From<lab::Error> for AppError {
         let kind = match &error {
             E::Invalid(_) => ErrorKind::Invalid,
             E::NotFound(_) => ErrorKind::NotFound,
-            E::Forbidden => ErrorKind::Forbidden,
+            E::Forbidden | E::NotNow(_) => ErrorKind::Forbidden,
             E::Conflict(_) => ErrorKind::Conflict,
             E::BadCredentials => ErrorKind::Unauthenticated,
             E::Throttled(_) => ErrorKind::Throttled,

@@ -54,6 +54,9 @@ pub enum Error {
     NotFound(&'static str),
     #[error("permission denied")]
     Forbidden,
+    /// Allowed in general, but not at this moment (e.g. outside one's reservation).
+    #[error("{0}")]
+    NotNow(String),
     #[error("{0}")]
     Conflict(String),
     /// Deliberately the same for an unknown user, a wrong password and a disabled account.

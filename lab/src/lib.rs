@@ -12,6 +12,8 @@ mod actor;
 #[cfg(feature = "db")]
 mod audit;
 #[cfg(feature = "db")]
+mod bmc;
+#[cfg(feature = "db")]
 mod groups;
 #[cfg(feature = "db")]
 mod machines;
@@ -36,7 +38,11 @@ pub mod validate;
 
 #[cfg(feature = "db")]
 pub use actor::Actor;
+#[cfg(feature = "db")]
+pub use bmc::BmcAccess;
 pub use error::{Error, FieldError, FieldErrors, Result};
+#[cfg(feature = "db")]
+pub use machines::BmcCredentials;
 #[cfg(feature = "db")]
 pub use secrets::SecretBox;
 #[cfg(feature = "db")]

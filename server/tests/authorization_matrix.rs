@@ -190,6 +190,27 @@ fn server_function_cases() -> Vec<Case> {
             [401, 403, 403, 200],
         ),
         ("/api/limits", |_, _| String::new(), [401, 200, 200, 200]),
+        // The fixture machine has no BMC: admins learn that (409); a use holder outside their reservation gets 403.
+        (
+            "/api/bmc/power_state",
+            |f, _| format!("machine_id={}", f.machine),
+            [401, 404, 403, 409],
+        ),
+        (
+            "/api/bmc/power",
+            |f, _| format!("machine_id={}&action=on", f.machine),
+            [401, 404, 403, 409],
+        ),
+        (
+            "/api/bmc/boot_device",
+            |f, _| format!("machine_id={}&device=pxe", f.machine),
+            [401, 404, 403, 409],
+        ),
+        (
+            "/api/bmc/test",
+            |f, _| format!("machine_id={}", f.machine),
+            [401, 404, 403, 409],
+        ),
         (
             "/api/admin/set_limits",
             |_, _| "max_duration_hours=72&max_advance_days=30".into(),

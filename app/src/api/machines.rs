@@ -17,6 +17,8 @@ pub struct MachineDetail {
     pub now: i64,
     pub viewer_id: i64,
     pub viewer_is_admin: bool,
+    /// Whether the viewer may use the BMC now (admin, manager, or during their own reservation).
+    pub can_control_power: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +59,7 @@ pub async fn machine_page(id: i64) -> Result<MachineDetail, AppError> {
         now: lab::now(),
         viewer_id: actor.user_id.unwrap_or_default(),
         viewer_is_admin: actor.is_admin,
+        can_control_power: lab.may_control_power(&actor, id).await?,
     })
 }
 

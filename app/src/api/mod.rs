@@ -2,6 +2,7 @@
 //! hand is held to the same rules as a click.
 
 pub mod admin;
+pub mod bmc;
 pub mod machines;
 pub mod reservations;
 pub mod session;

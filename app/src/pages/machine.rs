@@ -4,6 +4,7 @@ use lab::model::{format_utc, to_datetime_local, Level, MachineState, Reservation
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::api::bmc::{power_state, Power, SetBootDevice, TestBmc};
 use crate::api::machines::{
     machine_page, DeleteMachine, MachineDetail as Page, RevokeGrant, SetGrant,
 };
@@ -79,6 +80,7 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
         now,
         viewer_id,
         viewer_is_admin,
+        can_control_power,
     } = page;
     let manage = machine.my_level >= Level::Manage;
     let can_book = machine.my_level >= Level::Use && machine.state == MachineState::Available;
@@ -246,6 +248,9 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
             <div class=format!("{CARD} lg:col-span-2")>{details}</div>
             {booking}
         </div>
+        {(machine.bmc_kind != lab::model::BmcKind::None).then(|| view! {
+            <PowerPanel machine_id=id allowed=can_control_power/>
+        })}
         <div class=format!("{CARD} mt-4")>
             <h2 class=H2>"Calendar"</h2>
             <Timeline reservations=reservations now=now/>
@@ -263,4 +268,87 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
         </div>
         <div class="mt-4">{grants_view}</div>
     }
+}
+
+/// Power state and buttons, for those who may use the BMC now. The state is read from the BMC
+/// after the page has loaded, so a slow BMC never delays the page.
+#[component]
+fn PowerPanel(machine_id: i64, allowed: bool) -> impl IntoView {
+    if !allowed {
+        return view! {
+            <div class=format!("{CARD} mt-4")>
+                <h2 class=H2>"Power"</h2>
+                <p class="text-sm text-slate-500">"Power and boot control is available during your own reservation."</p>
+            </div>
+        }
+        .into_any();
+    }
+    let power = ServerAction::<Power>::new();
+    let boot = ServerAction::<SetBootDevice>::new();
+    let test = ServerAction::<TestBmc>::new();
+    // Local: fetched by the browser after hydration, never awaited by the server's render.
+    let status = LocalResource::new(move || {
+        power.version().track();
+        power_state(machine_id)
+    });
+    let button = |action: &'static str, label: &'static str| {
+        view! {
+            <ActionForm action=power>
+                <input type="hidden" name="machine_id" value=machine_id/>
+                <input type="hidden" name="action" value=action/>
+                <button class=BUTTON_SECONDARY type="submit">{label}</button>
+            </ActionForm>
+        }
+    };
+    view! {
+        <div class=format!("{CARD} mt-4") data-testid="power-panel">
+            <h2 class=H2>"Power"</h2>
+            <p class="mb-2 text-sm">
+                "State: "
+                <Transition fallback=|| view! { <span>"asking the BMC…"</span> }>
+                    {move || Suspend::new(async move {
+                        match status.await {
+                            Ok(s) => view! {
+                                <span class="font-semibold" data-testid="power-state">{s.state}</span>
+                                <span class="text-xs text-slate-500">{format!(" (read {})", format_utc(s.checked_at))}</span>
+                            }.into_any(),
+                            Err(error) => view! { <span class="text-rose-600">{error.error}</span> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </p>
+            {form_status(power.value(), "Done.")}
+            <div class="flex flex-wrap gap-2">
+                {button("on", "Power on")}
+                {button("soft-off", "Shut down")}
+                {button("off", "Power off")}
+                {button("cycle", "Power cycle")}
+                {button("reset", "Reset")}
+            </div>
+            {form_status(boot.value(), "Next boot device set.")}
+            <ActionForm action=boot attr:class="mt-3 flex flex-wrap items-center gap-2">
+                <input type="hidden" name="machine_id" value=machine_id/>
+                <label class="text-sm">"Next boot from "
+                    <select class="rounded-md border border-slate-300 px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-800" name="device">
+                        <option value="pxe">"network (PXE)"</option>
+                        <option value="disk">"disk"</option>
+                        <option value="cdrom">"CD/DVD"</option>
+                        <option value="bios-setup">"BIOS setup"</option>
+                    </select>
+                </label>
+                <label class="flex items-center gap-1 text-sm"><input type="checkbox" name="uefi" checked/>"UEFI"</label>
+                <label class="flex items-center gap-1 text-sm"><input type="checkbox" name="persistent"/>"every boot"</label>
+                <button class=BUTTON_SECONDARY type="submit">"Set"</button>
+            </ActionForm>
+            <ActionForm action=test attr:class="mt-3">
+                <input type="hidden" name="machine_id" value=machine_id/>
+                <button class=BUTTON_SECONDARY type="submit">"Test BMC connection"</button>
+            </ActionForm>
+            {move || test.value().get().map(|result| match result {
+                Ok(message) => view! { <p class="mt-1 text-sm text-emerald-700" data-testid="bmc-test">{message}</p> }.into_any(),
+                Err(error) => view! { <p class="mt-1 text-sm text-rose-600" data-testid="bmc-test">{error.error}</p> }.into_any(),
+            })}
+        </div>
+    }
+    .into_any()
 }

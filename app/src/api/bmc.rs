@@ -1,0 +1,163 @@
+//! Power and boot-device control through the machine's BMC. The lab decides who may; the `bmc`
+//! crate does the talking; every action is audited with its outcome.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// The power state as the BMC reported it, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerStatus {
+    /// "on" or "off".
+    pub state: String,
+    pub checked_at: i64,
+}
+
+#[cfg(feature = "ssr")]
+mod control {
+    use std::time::Duration;
+
+    use bmc::{Bmc, BootOverride, DeviceInfo, Ipmi, PowerAction, PowerState, Target};
+    use lab::model::BmcKind;
+    use lab::{Actor, BmcAccess};
+
+    use crate::error::{AppError, ErrorKind};
+
+    /// Upper bound for one BMC operation, so a dead BMC never hangs a request.
+    const BMC_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// An operation on a machine's BMC.
+    pub enum Operation {
+        Status,
+        Power(PowerAction),
+        Boot(BootOverride),
+        Identify,
+    }
+
+    pub enum Outcome {
+        Power(PowerState),
+        Done,
+        Device(DeviceInfo),
+    }
+
+    /// Authorizes, runs and audits `operation` on machine `machine_id` for `actor`.
+    pub async fn run(
+        actor: &Actor,
+        machine_id: i64,
+        operation: Operation,
+    ) -> Result<Outcome, AppError> {
+        let lab = crate::auth::lab()?;
+        let access = lab.bmc_access(actor, machine_id).await?;
+        let driver = driver(&access)?;
+        let (name, result) = match operation {
+            Operation::Status => ("status", driver.power_state().await.map(Outcome::Power)),
+            Operation::Power(action) => {
+                ("power", driver.power(action).await.map(|_| Outcome::Done))
+            }
+            Operation::Boot(boot) => (
+                "boot_device",
+                driver.set_boot(boot).await.map(|_| Outcome::Done),
+            ),
+            Operation::Identify => ("test", driver.device_info().await.map(Outcome::Device)),
+        };
+        let detail = match &result {
+            Ok(Outcome::Device(info)) => {
+                format!("ok: firmware {} IPMI {}", info.firmware, info.ipmi_version)
+            }
+            Ok(_) => "ok".to_string(),
+            Err(error) => format!("failed: {error}"),
+        };
+        // Reading the power state changes nothing; only actions go to the audit log.
+        if name != "status" {
+            lab.record_bmc_action(actor, &access, name, &detail).await?;
+        }
+        result.map_err(|error| AppError::new(ErrorKind::Upstream, error.to_string()))
+    }
+
+    fn driver(access: &BmcAccess) -> Result<Ipmi, AppError> {
+        match access.kind {
+            BmcKind::Ipmi => Ok(Ipmi::new(Target {
+                address: access.address.clone(),
+                username: access.credentials.username.clone(),
+                password: access.credentials.password.clone(),
+                timeout: BMC_TIMEOUT,
+            })),
+            BmcKind::Redfish => Err(AppError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{}: Redfish control is not available in this version of baas",
+                    access.machine_name
+                ),
+            )),
+            BmcKind::None => Err(AppError::new(
+                ErrorKind::Conflict,
+                format!("{} has no BMC configured", access.machine_name),
+            )),
+        }
+    }
+}
+
+#[server(endpoint = "bmc/power_state")]
+pub async fn power_state(machine_id: i64) -> Result<PowerStatus, AppError> {
+    use control::{run, Operation, Outcome};
+    let actor = crate::auth::actor().await?;
+    match run(&actor, machine_id, Operation::Status).await? {
+        Outcome::Power(state) => Ok(PowerStatus {
+            state: if state == bmc::PowerState::On {
+                "on"
+            } else {
+                "off"
+            }
+            .into(),
+            checked_at: lab::now(),
+        }),
+        _ => Err(AppError::internal("unexpected BMC answer")),
+    }
+}
+
+/// `action`: on, off, soft-off, cycle, reset.
+#[server(endpoint = "bmc/power")]
+pub async fn power(machine_id: i64, action: String) -> Result<(), AppError> {
+    use control::{run, Operation};
+    let action = bmc::PowerAction::parse(&action)
+        .ok_or_else(|| AppError::invalid("action", "must be on, off, soft-off, cycle or reset"))?;
+    let actor = crate::auth::actor().await?;
+    run(&actor, machine_id, Operation::Power(action)).await?;
+    Ok(())
+}
+
+/// `device`: pxe, disk, cdrom, bios-setup; `persistent` and `uefi` are checkboxes.
+#[server(endpoint = "bmc/boot_device")]
+pub async fn set_boot_device(
+    machine_id: i64,
+    device: String,
+    persistent: Option<String>,
+    uefi: Option<String>,
+) -> Result<(), AppError> {
+    use control::{run, Operation};
+    let device = bmc::BootDevice::parse(&device)
+        .ok_or_else(|| AppError::invalid("device", "must be pxe, disk, cdrom or bios-setup"))?;
+    let boot = bmc::BootOverride {
+        device,
+        persistent: persistent.is_some(),
+        uefi: uefi.is_some(),
+    };
+    let actor = crate::auth::actor().await?;
+    run(&actor, machine_id, Operation::Boot(boot)).await?;
+    Ok(())
+}
+
+/// Talks to the BMC and reports what it says about itself.
+#[server(endpoint = "bmc/test")]
+pub async fn test_bmc(machine_id: i64) -> Result<String, AppError> {
+    use control::{run, Operation, Outcome};
+    let actor = crate::auth::actor().await?;
+    match run(&actor, machine_id, Operation::Identify).await? {
+        Outcome::Device(info) => Ok(format!(
+            "BMC answered: device {:#04x}, firmware {}, IPMI {}, manufacturer {}, product {:#06x}",
+            info.device_id, info.firmware, info.ipmi_version, info.manufacturer_id, info.product_id
+        )),
+        _ => Err(AppError::internal("unexpected BMC answer")),
+    }
+}

@@ -1,0 +1,148 @@
+//! Who may press a machine's power and boot buttons, and what a BMC driver needs to do it.
+//! The drivers themselves live in the `bmc` crate; this module only decides and records.
+
+use crate::machines::BmcCredentials;
+use crate::model::{BmcKind, Level};
+use crate::{Actor, Error, Lab, Result};
+
+/// A machine's BMC as handed to a driver, after authorization. Never serialised.
+#[derive(Debug, Clone)]
+pub struct BmcAccess {
+    pub machine_id: i64,
+    pub machine_name: String,
+    pub kind: BmcKind,
+    pub address: String,
+    pub credentials: BmcCredentials,
+}
+
+impl Lab {
+    /// Admins and managers always; *use* holders only during their own active reservation.
+    pub async fn may_control_power(&self, actor: &Actor, machine_id: i64) -> Result<bool> {
+        let level = self.require(actor, machine_id, Level::View).await?;
+        if level >= Level::Manage {
+            return Ok(true);
+        }
+        if level < Level::Use {
+            return Ok(false);
+        }
+        let now = crate::now();
+        let holding: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM reservations
+             WHERE machine_id = $1 AND user_id = $2 AND state = 'active' AND start_at <= $3 AND end_at > $3",
+        )
+        .bind(machine_id)
+        .bind(actor.user_id)
+        .bind(now)
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(holding.is_some())
+    }
+
+    /// The BMC of a machine, for an actor allowed to control it.
+    pub async fn bmc_access(&self, actor: &Actor, machine_id: i64) -> Result<BmcAccess> {
+        if !self.may_control_power(actor, machine_id).await? {
+            return Err(Error::NotNow(
+                "power and boot control is available during your own reservation of this machine"
+                    .into(),
+            ));
+        }
+        let (name, kind, address): (String, String, String) =
+            sqlx::query_as("SELECT name, bmc_kind, bmc_address FROM machines WHERE id = $1")
+                .bind(machine_id)
+                .fetch_one(&self.db)
+                .await?;
+        let kind = BmcKind::parse(&kind).unwrap_or(BmcKind::None);
+        if kind == BmcKind::None || address.is_empty() {
+            return Err(Error::Conflict(format!("{name} has no BMC configured")));
+        }
+        let credentials = self.bmc_credentials(machine_id).await?.unwrap_or_default();
+        Ok(BmcAccess {
+            machine_id,
+            machine_name: name,
+            kind,
+            address,
+            credentials,
+        })
+    }
+
+    /// Audits one BMC action and its outcome ("ok" or the error).
+    pub async fn record_bmc_action(
+        &self,
+        actor: &Actor,
+        access: &BmcAccess,
+        action: &str,
+        outcome: &str,
+    ) -> Result<()> {
+        self.audit_event(
+            actor,
+            &format!("bmc.{action}"),
+            &format!("machine:{}", access.machine_name),
+            outcome,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Level, MachineInput, Subject};
+    use crate::store::testing;
+    use crate::Error;
+
+    #[tokio::test]
+    async fn power_control_needs_manage_or_an_own_running_reservation() {
+        let (lab, _dir) = testing::lab().await;
+        let admin = testing::admin();
+        let holder = testing::user(&lab, "holder").await;
+        let waiting = testing::user(&lab, "waiting").await;
+        let manager = testing::user(&lab, "manager").await;
+        let machine = lab
+            .create_machine(
+                &admin,
+                MachineInput {
+                    name: "node1".into(),
+                    macs: "52:54:00:00:00:01".into(),
+                    platform: "x86_64-uefi".into(),
+                    bmc_kind: "ipmi".into(),
+                    bmc_address: "127.0.0.1:623".into(),
+                    bmc_username: "admin".into(),
+                    bmc_password: "secret-pw".into(),
+                    state: "available".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        for (user, level) in [
+            (&holder, Level::Use),
+            (&waiting, Level::Use),
+            (&manager, Level::Manage),
+        ] {
+            lab.grant(&admin, machine, Subject::User(user.user_id.unwrap()), level)
+                .await
+                .unwrap();
+        }
+        let now = crate::now();
+        lab.reserve(&holder, machine, now, now + 3600, "")
+            .await
+            .unwrap();
+        lab.reserve(&waiting, machine, now + 7200, now + 9000, "")
+            .await
+            .unwrap();
+
+        let access = lab.bmc_access(&holder, machine).await.unwrap();
+        assert_eq!(access.credentials.password, "secret-pw");
+        assert!(lab.bmc_access(&manager, machine).await.is_ok());
+        assert!(lab.bmc_access(&admin, machine).await.is_ok());
+        assert!(matches!(
+            lab.bmc_access(&waiting, machine).await,
+            Err(Error::NotNow(_))
+        ));
+        let stranger = testing::user(&lab, "stranger").await;
+        assert!(matches!(
+            lab.bmc_access(&stranger, machine).await,
+            Err(Error::NotFound(_))
+        ));
+    }
+}
