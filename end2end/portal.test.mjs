@@ -5,7 +5,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -18,7 +19,7 @@ const binary = process.env.BAAS_BIN ?? join(root, 'target', 'debug', 'baas');
 const siteRoot = process.env.BAAS_SITE_ROOT ?? join(root, 'target', 'site');
 const ADMIN_PASSWORD = 'e2e-admin-password';
 
-let server, browser, base, dataDir;
+let server, browser, base, dataDir, ipmiSim, ipmiDir;
 let shot = 0;
 
 function freePort() {
@@ -72,6 +73,8 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.kill('SIGTERM');
+  ipmiSim?.kill('SIGTERM');
+  if (ipmiDir) rmSync(ipmiDir, { recursive: true, force: true });
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -248,5 +251,85 @@ test('admin sets up the lab, users book, overlaps are refused, the audit log sho
   await page.setViewportSize({ width: 390, height: 844 });
   await open(page, '/');
   await screenshot(page, 'admin-dashboard-phone');
+  await logOut(page);
+});
+
+function freeUdpPort() {
+  return new Promise((resolve) => {
+    const probe = createSocket('udp4');
+    probe.bind(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** OpenIPMI's ipmi_sim with the same files the Rust BMC tests use (bmc/testdata/ipmi_sim). */
+async function startIpmiSim() {
+  const files = join(root, 'bmc', 'testdata', 'ipmi_sim');
+  ipmiDir = mkdtempSync(join(tmpdir(), 'baas-ipmi-'));
+  const port = await freeUdpPort();
+  const hook = join(ipmiDir, 'chassis.sh');
+  copyFileSync(join(files, 'chassis.sh'), hook);
+  chmodSync(hook, 0o755);
+  const lan = readFileSync(join(files, 'lan.conf.in'), 'utf8').replaceAll('@PORT@', String(port)).replaceAll('@HOOK@', hook);
+  writeFileSync(join(ipmiDir, 'lan.conf'), lan);
+  copyFileSync(join(files, 'bmc.emu'), join(ipmiDir, 'bmc.emu'));
+  mkdirSync(join(ipmiDir, 'simstate'));
+  ipmiSim = spawn('ipmi_sim', ['-c', 'lan.conf', '-f', 'bmc.emu', '-s', 'simstate', '-n'], { cwd: ipmiDir, stdio: 'ignore' });
+  return port;
+}
+
+function simState(name) {
+  try { return readFileSync(join(ipmiDir, 'state', name), 'utf8').trim(); } catch { return ''; }
+}
+
+test('the holder of a running reservation powers the machine through baas; others cannot', async () => {
+  const port = await startIpmiSim();
+  const admin = await logIn('admin', ADMIN_PASSWORD);
+  const api = async (path, form) => {
+    const res = await admin.request.post(`${base}/api/${path}`, { form });
+    assert.equal(res.status(), 200, `${path}: ${await res.text()}`);
+    return res.json();
+  };
+  const machine = await api('admin/create_machine', {
+    'input[name]': 'bmc-01', 'input[macs]': '52:54:00:aa:bb:01', 'input[platform]': 'x86_64-uefi',
+    'input[bmc_kind]': 'ipmi', 'input[bmc_address]': `127.0.0.1:${port}`, 'input[bmc_username]': 'admin',
+    'input[bmc_password]': 'password', 'input[location]': '', 'input[tags]': '', 'input[description]': '',
+    'input[state]': 'available',
+  });
+  for (const name of ['carol', 'dave']) {
+    await api('admin/create_user', { username: name, display_name: '', password: `${name}-password-1` });
+    await api('admin/set_grant', { machine_id: String(machine.id), subject_kind: 'user', subject_name: name, level: 'use' });
+  }
+  await logOut(admin);
+
+  let page = await logIn('carol', 'carol-password-1');
+  const now = new Date(Date.now() + 60 * 1000);
+  const reserved = await page.request.post(`${base}/api/reserve`, {
+    form: { machine_id: String(machine.id), start: utc(new Date(Date.now() - 60 * 1000)), end: utc(new Date(now.getTime() + 3600 * 1000)), note: 'power test' },
+  });
+  assert.equal(reserved.status(), 200, await reserved.text());
+  await open(page, `/machines/${machine.id}`);
+  const panel = page.locator('[data-testid=power-panel]');
+  await panel.locator('[data-testid=power-state]', { hasText: 'off' }).waitFor();
+  await panel.getByRole('button', { name: 'Power on' }).click();
+  await panel.locator('[data-testid=power-state]', { hasText: 'on' }).waitFor();
+  assert.equal(simState('power'), '1');
+  await panel.locator('select[name=device]').selectOption('pxe');
+  await panel.getByRole('button', { name: 'Set', exact: true }).click();
+  await panel.getByText('Next boot device set.').waitFor();
+  assert.equal(simState('boot'), 'pxe');
+  await screenshot(page, 'carol-power-on');
+  await logOut(page);
+
+  page = await logIn('dave', 'dave-password-1');
+  await open(page, `/machines/${machine.id}`);
+  await page.getByText('Power and boot control is available during your own reservation.').waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Power on' }).count(), 0);
+  const refused = await page.request.post(`${base}/api/bmc/power`, { form: { machine_id: String(machine.id), action: 'off' } });
+  assert.equal(refused.status(), 403);
+  assert.equal(simState('power'), '1');
+  await screenshot(page, 'dave-no-power');
   await logOut(page);
 });

@@ -6,34 +6,10 @@ use std::time::{Duration, Instant};
 
 use crate::{Bmc, Ipmi, Target};
 
-const HOOK: &str = r#"#!/bin/sh
-# chassis_control hook: ipmi_sim runs "<hook> <mc> get power|boot" and "<hook> <mc> set <param> <value> ...".
-STATE="$(dirname "$0")/state"
-mkdir -p "$STATE"
-mc=$1; shift; op=$1; shift
-case $op in
-get)
-  for p in "$@"; do
-    case $p in
-      power) echo "power:$(cat "$STATE/power" 2>/dev/null || echo 0)";;
-      boot) echo "boot:$(cat "$STATE/boot" 2>/dev/null || echo default)";;
-      *) exit 1;;
-    esac
-  done;;
-set)
-  while [ $# -gt 0 ]; do
-    p=$1; v=$2; shift 2
-    case $p in
-      power) echo "$v" > "$STATE/power";;
-      shutdown) echo 0 > "$STATE/power";;
-      boot) echo "$v" > "$STATE/boot";;
-    esac
-    echo "$p $v" >> "$STATE/events.log"
-  done;;
-*) exit 1;;
-esac
-exit 0
-"#;
+/// The simulator's files, shared with the browser tests (end2end/), which start their own.
+const HOOK: &str = include_str!("../testdata/ipmi_sim/chassis.sh");
+const LAN_CONF: &str = include_str!("../testdata/ipmi_sim/lan.conf.in");
+const BMC_EMU: &str = include_str!("../testdata/ipmi_sim/bmc.emu");
 
 /// A running `ipmi_sim` with one admin user (`admin`/`password`) on a free loopback UDP port;
 /// its chassis hook keeps power and boot device in files a test can read. Killed on drop.
@@ -60,20 +36,11 @@ impl Simulator {
         std::fs::write(&hook, HOOK).unwrap();
         std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
-        let lan = format!(
-            "name \"testbmc\"\nset_working_mc 0x20\n  startlan 1\n    addr 127.0.0.1 {port}\n    priv_limit admin\n\
-             \x20   allowed_auths_callback none md2 md5 straight\n    allowed_auths_user none md2 md5 straight\n\
-             \x20   allowed_auths_operator none md2 md5 straight\n    allowed_auths_admin none md2 md5 straight\n\
-             \x20   guid a123456789abcdefa123456789abcdef\n  endlan\n  chassis_control \"{} 0x20\"\n\
-             \x20 user 2 true \"admin\" \"password\" admin 10 none md2 md5 straight\n",
-            hook.display()
-        );
+        let lan = LAN_CONF
+            .replace("@PORT@", &port.to_string())
+            .replace("@HOOK@", &hook.display().to_string());
         std::fs::write(dir.path().join("lan.conf"), lan).unwrap();
-        std::fs::write(
-            dir.path().join("bmc.emu"),
-            "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02\nmc_enable 0x20\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("bmc.emu"), BMC_EMU).unwrap();
         std::fs::create_dir(dir.path().join("simstate")).unwrap();
         let child = Command::new(binary)
             .args(["-c", "lan.conf", "-f", "bmc.emu", "-s", "simstate", "-n"])

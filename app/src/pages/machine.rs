@@ -4,7 +4,7 @@ use lab::model::{format_utc, to_datetime_local, Level, MachineState, Reservation
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::bmc::{power_state, Power, SetBootDevice, TestBmc};
+use crate::api::bmc::{power_state, Power, PowerStatus, SetBootDevice, TestBmc};
 use crate::api::machines::{
     machine_page, DeleteMachine, MachineDetail as Page, RevokeGrant, SetGrant,
 };
@@ -13,6 +13,7 @@ use crate::components::{
     field_error, form_status, Availability, ErrorBox, Timeline, BUTTON, BUTTON_DANGER,
     BUTTON_SECONDARY, CARD, H2, INPUT, LABEL, TABLE, TD, TH,
 };
+use crate::error::AppError;
 
 #[component]
 pub fn MachinePage() -> impl IntoView {
@@ -41,6 +42,29 @@ pub fn MachinePage() -> impl IntoView {
         },
         |(id, ..)| machine_page(id),
     );
+    // Actions and the power state live here, outside the Suspense: the page body below is
+    // rebuilt on every refetch, and state created inside it would be disposed under its forms.
+    let power_action = ServerAction::<Power>::new();
+    // Set by the power panel once it is shown to someone allowed to use it.
+    let power_wanted = RwSignal::new(false);
+    let power = PowerControls {
+        power: power_action,
+        boot: ServerAction::<SetBootDevice>::new(),
+        test: ServerAction::<TestBmc>::new(),
+        wanted: power_wanted,
+        status: LocalResource::new(move || {
+            power_action.version().track();
+            let machine = id();
+            let wanted = power_wanted.get();
+            async move {
+                if wanted {
+                    Some(power_state(machine).await)
+                } else {
+                    None
+                }
+            }
+        }),
+    };
     let actions = Actions {
         reserve,
         release,
@@ -48,6 +72,7 @@ pub fn MachinePage() -> impl IntoView {
         set_grant,
         revoke,
         delete,
+        power,
     };
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -69,6 +94,16 @@ struct Actions {
     set_grant: ServerAction<SetGrant>,
     revoke: ServerAction<RevokeGrant>,
     delete: ServerAction<DeleteMachine>,
+    power: PowerControls,
+}
+
+#[derive(Clone, Copy)]
+struct PowerControls {
+    power: ServerAction<Power>,
+    boot: ServerAction<SetBootDevice>,
+    test: ServerAction<TestBmc>,
+    wanted: RwSignal<bool>,
+    status: LocalResource<Option<Result<PowerStatus, AppError>>>,
 }
 
 fn machine_view(page: Page, actions: Actions) -> impl IntoView {
@@ -249,7 +284,7 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
             {booking}
         </div>
         {(machine.bmc_kind != lab::model::BmcKind::None).then(|| view! {
-            <PowerPanel machine_id=id allowed=can_control_power/>
+            <PowerPanel machine_id=id allowed=can_control_power controls=actions.power/>
         })}
         <div class=format!("{CARD} mt-4")>
             <h2 class=H2>"Calendar"</h2>
@@ -273,7 +308,7 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
 /// Power state and buttons, for those who may use the BMC now. The state is read from the BMC
 /// after the page has loaded, so a slow BMC never delays the page.
 #[component]
-fn PowerPanel(machine_id: i64, allowed: bool) -> impl IntoView {
+fn PowerPanel(machine_id: i64, allowed: bool, controls: PowerControls) -> impl IntoView {
     if !allowed {
         return view! {
             <div class=format!("{CARD} mt-4")>
@@ -283,14 +318,14 @@ fn PowerPanel(machine_id: i64, allowed: bool) -> impl IntoView {
         }
         .into_any();
     }
-    let power = ServerAction::<Power>::new();
-    let boot = ServerAction::<SetBootDevice>::new();
-    let test = ServerAction::<TestBmc>::new();
-    // Local: fetched by the browser after hydration, never awaited by the server's render.
-    let status = LocalResource::new(move || {
-        power.version().track();
-        power_state(machine_id)
-    });
+    let PowerControls {
+        power,
+        boot,
+        test,
+        wanted,
+        status,
+    } = controls;
+    Effect::new(move |_| wanted.set(true));
     let button = |action: &'static str, label: &'static str| {
         view! {
             <ActionForm action=power>
@@ -303,20 +338,17 @@ fn PowerPanel(machine_id: i64, allowed: bool) -> impl IntoView {
     view! {
         <div class=format!("{CARD} mt-4") data-testid="power-panel">
             <h2 class=H2>"Power"</h2>
-            <p class="mb-2 text-sm">
+            <div class="mb-2 text-sm">
                 "State: "
-                <Transition fallback=|| view! { <span>"asking the BMC…"</span> }>
-                    {move || Suspend::new(async move {
-                        match status.await {
-                            Ok(s) => view! {
-                                <span class="font-semibold" data-testid="power-state">{s.state}</span>
-                                <span class="text-xs text-slate-500">{format!(" (read {})", format_utc(s.checked_at))}</span>
-                            }.into_any(),
-                            Err(error) => view! { <span class="text-rose-600">{error.error}</span> }.into_any(),
-                        }
-                    })}
-                </Transition>
-            </p>
+                {move || match status.get().flatten() {
+                    None => view! { <span>"asking the BMC…"</span> }.into_any(),
+                    Some(Ok(s)) => view! {
+                        <span class="font-semibold" data-testid="power-state">{s.state}</span>
+                        <span class="text-xs text-slate-500">{format!(" (read {})", format_utc(s.checked_at))}</span>
+                    }.into_any(),
+                    Some(Err(error)) => view! { <span class="text-rose-600" data-testid="power-state">{error.error}</span> }.into_any(),
+                }}
+            </div>
             {form_status(power.value(), "Done.")}
             <div class="flex flex-wrap gap-2">
                 {button("on", "Power on")}
