@@ -100,15 +100,11 @@ mod tests {
             .create_machine(
                 &admin,
                 MachineInput {
-                    name: "node1".into(),
-                    macs: "52:54:00:00:00:01".into(),
-                    platform: "x86_64-uefi".into(),
                     bmc_kind: "ipmi".into(),
                     bmc_address: "127.0.0.1:623".into(),
                     bmc_username: "admin".into(),
                     bmc_password: "secret-pw".into(),
-                    state: "available".into(),
-                    ..Default::default()
+                    ..testing::machine_input("node1", "52:54:00:00:00:01")
                 },
             )
             .await

@@ -212,20 +212,9 @@ impl Lab {
 
 #[cfg(test)]
 mod tests {
-    use crate::model::{Level, MachineInput, Subject};
+    use crate::model::{Level, Subject};
     use crate::store::testing;
     use crate::Error;
-
-    pub(crate) fn input(name: &str, mac: &str) -> MachineInput {
-        MachineInput {
-            name: name.into(),
-            macs: mac.into(),
-            platform: "x86_64-uefi".into(),
-            bmc_kind: "none".into(),
-            state: "available".into(),
-            ..Default::default()
-        }
-    }
 
     #[tokio::test]
     async fn effective_level_is_the_best_of_direct_and_group_grants() {
@@ -234,7 +223,7 @@ mod tests {
         let alice = testing::user(&lab, "alice").await;
         let bob = testing::user(&lab, "bob").await;
         let machine = lab
-            .create_machine(&admin, input("node1", "52:54:00:00:00:01"))
+            .create_machine(&admin, testing::machine_input("node1", "52:54:00:00:00:01"))
             .await
             .unwrap();
         assert_eq!(lab.level(&alice, machine.id).await.unwrap(), None);
@@ -312,12 +301,15 @@ mod tests {
         let admin = testing::admin();
         let alice = testing::user(&lab, "alice").await;
         let seen = lab
-            .create_machine(&admin, input("seen", "52:54:00:00:00:01"))
+            .create_machine(&admin, testing::machine_input("seen", "52:54:00:00:00:01"))
             .await
             .unwrap();
-        lab.create_machine(&admin, input("hidden", "52:54:00:00:00:02"))
-            .await
-            .unwrap();
+        lab.create_machine(
+            &admin,
+            testing::machine_input("hidden", "52:54:00:00:00:02"),
+        )
+        .await
+        .unwrap();
         lab.grant(
             &admin,
             seen.id,

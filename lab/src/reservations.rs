@@ -386,7 +386,7 @@ impl Lab {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Limits, MachineInput, Subject};
+    use crate::model::{Limits, Subject};
     use crate::store::testing;
 
     const HOUR: i64 = 3600;
@@ -394,17 +394,7 @@ mod tests {
     async fn machine_for(lab: &Lab, users: &[&Actor]) -> i64 {
         let admin = testing::admin();
         let machine = lab
-            .create_machine(
-                &admin,
-                MachineInput {
-                    name: "node1".into(),
-                    macs: "52:54:00:00:00:01".into(),
-                    platform: "x86_64-uefi".into(),
-                    bmc_kind: "none".into(),
-                    state: "available".into(),
-                    ..Default::default()
-                },
-            )
+            .create_machine(&admin, testing::machine_input("node1", "52:54:00:00:00:01"))
             .await
             .unwrap();
         for user in users {

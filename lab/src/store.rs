@@ -75,6 +75,18 @@ pub(crate) mod testing {
         (lab, dir)
     }
 
+    /// An available x86_64-uefi machine without BMC.
+    pub fn machine_input(name: &str, mac: &str) -> crate::model::MachineInput {
+        crate::model::MachineInput {
+            name: name.into(),
+            macs: mac.into(),
+            platform: "x86_64-uefi".into(),
+            bmc_kind: "none".into(),
+            state: "available".into(),
+            ..Default::default()
+        }
+    }
+
     pub fn admin() -> Actor {
         Actor::shell()
     }

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{TestServer, ADMIN_PASSWORD, PASSWORD};
-use lab::model::{Level, MachineInput, Subject};
+use lab::model::{Level, Subject};
 use lab::Actor;
 
 #[derive(Clone, Copy, Debug)]
@@ -254,20 +254,7 @@ async fn fixture(server: &TestServer) -> Fixture {
     let _stranger = server.add_user("stranger").await;
     let permitted = server.add_user("permitted").await;
     let other_user = server.add_user("other").await;
-    let input = |name: &str, mac: &str| MachineInput {
-        name: name.into(),
-        macs: mac.into(),
-        platform: "x86_64-uefi".into(),
-        bmc_kind: "none".into(),
-        location: "lab".into(),
-        state: "available".into(),
-        ..Default::default()
-    };
-    let machine = lab
-        .create_machine(&shell, input("node1", "52:54:00:00:00:01"))
-        .await
-        .unwrap()
-        .id;
+    let machine = server.add_machine("node1", "52:54:00:00:00:01", None).await;
     lab.grant(&shell, machine, Subject::User(permitted), Level::Use)
         .await
         .unwrap();
@@ -275,14 +262,9 @@ async fn fixture(server: &TestServer) -> Fixture {
     let mut grants = Vec::new();
     let mut spare_groups = Vec::new();
     for i in 0..4 {
-        let spare = lab
-            .create_machine(
-                &shell,
-                input(&format!("spare{i}"), &format!("52:54:00:00:02:0{i}")),
-            )
-            .await
-            .unwrap()
-            .id;
+        let spare = server
+            .add_machine(&format!("spare{i}"), &format!("52:54:00:00:02:0{i}"), None)
+            .await;
         spare_machine.push(spare);
         lab.grant(&shell, spare, Subject::User(other_user), Level::View)
             .await

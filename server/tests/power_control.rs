@@ -6,7 +6,7 @@ mod common;
 
 use bmc::testing::Simulator;
 use common::{TestServer, PASSWORD};
-use lab::model::{AuditFilter, Level, MachineInput, Subject};
+use lab::model::{AuditFilter, Level, Subject};
 use lab::Actor;
 
 #[tokio::test]
@@ -15,25 +15,14 @@ async fn reservation_holders_control_power_and_boot_others_are_refused() {
     sim.ready().await;
     let server = TestServer::start().await;
     let shell = Actor::shell();
+    let bmc_address = format!("127.0.0.1:{}", sim.port);
     let machine = server
-        .lab
-        .create_machine(
-            &shell,
-            MachineInput {
-                name: "node1".into(),
-                macs: "52:54:00:00:00:01".into(),
-                platform: "x86_64-uefi".into(),
-                bmc_kind: "ipmi".into(),
-                bmc_address: format!("127.0.0.1:{}", sim.port),
-                bmc_username: "admin".into(),
-                bmc_password: "password".into(),
-                state: "available".into(),
-                ..Default::default()
-            },
+        .add_machine(
+            "node1",
+            "52:54:00:00:00:01",
+            Some((&bmc_address, "admin", "password")),
         )
-        .await
-        .unwrap()
-        .id;
+        .await;
     let alice = server.add_user("alice").await;
     let bob = server.add_user("bob").await;
     for user in [alice, bob] {
@@ -142,26 +131,14 @@ async fn a_wrong_bmc_password_comes_back_as_a_clear_upstream_error() {
     let sim = Simulator::start();
     sim.ready().await;
     let server = TestServer::start().await;
-    let shell = Actor::shell();
+    let bmc_address = format!("127.0.0.1:{}", sim.port);
     let machine = server
-        .lab
-        .create_machine(
-            &shell,
-            MachineInput {
-                name: "node2".into(),
-                macs: "52:54:00:00:00:02".into(),
-                platform: "x86_64-bios".into(),
-                bmc_kind: "ipmi".into(),
-                bmc_address: format!("127.0.0.1:{}", sim.port),
-                bmc_username: "admin".into(),
-                bmc_password: "wrong-password".into(),
-                state: "available".into(),
-                ..Default::default()
-            },
+        .add_machine(
+            "node2",
+            "52:54:00:00:00:02",
+            Some((&bmc_address, "admin", "wrong-password")),
         )
-        .await
-        .unwrap()
-        .id;
+        .await;
     let mut admin = server.logged_in("admin", common::ADMIN_PASSWORD).await;
     let reply = admin
         .post_form("/api/bmc/power", &format!("machine_id={machine}&action=on"))

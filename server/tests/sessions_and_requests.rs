@@ -4,7 +4,7 @@
 mod common;
 
 use common::{TestServer, ADMIN_PASSWORD, PASSWORD};
-use lab::model::{Level, MachineInput, Subject};
+use lab::model::{Level, Subject};
 use lab::Actor;
 
 #[tokio::test]
@@ -181,22 +181,7 @@ async fn bad_input_gets_a_json_error_naming_the_field_and_writes_nothing() {
 async fn reversed_and_overlapping_bookings_are_explained() {
     let server = TestServer::start().await;
     let shell = Actor::shell();
-    let machine = server
-        .lab
-        .create_machine(
-            &shell,
-            MachineInput {
-                name: "node1".into(),
-                macs: "52:54:00:00:00:01".into(),
-                platform: "x86_64-bios".into(),
-                bmc_kind: "none".into(),
-                state: "available".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .id;
+    let machine = server.add_machine("node1", "52:54:00:00:00:01", None).await;
     for name in ["alice", "bob"] {
         let id = server.add_user(name).await;
         server

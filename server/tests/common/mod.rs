@@ -80,6 +80,31 @@ impl TestServer {
         client
     }
 
+    /// Adds an available x86_64-uefi machine; `bmc` is (address, username, password) of an IPMI BMC.
+    pub async fn add_machine(&self, name: &str, mac: &str, bmc: Option<(&str, &str, &str)>) -> i64 {
+        let (bmc_kind, address, username, password) = match bmc {
+            Some((address, username, password)) => ("ipmi", address, username, password),
+            None => ("none", "", "", ""),
+        };
+        let input = lab::model::MachineInput {
+            name: name.into(),
+            macs: mac.into(),
+            platform: "x86_64-uefi".into(),
+            bmc_kind: bmc_kind.into(),
+            bmc_address: address.into(),
+            bmc_username: username.into(),
+            bmc_password: password.into(),
+            location: "lab".into(),
+            state: "available".into(),
+            ..Default::default()
+        };
+        self.lab
+            .create_machine(&lab::Actor::shell(), input)
+            .await
+            .unwrap()
+            .id
+    }
+
     pub async fn add_user(&self, name: &str) -> i64 {
         self.lab
             .create_user(
