@@ -7,6 +7,8 @@ pub mod auth;
 pub mod components;
 pub mod error;
 pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod power;
 pub mod routes;
 
 use leptos::prelude::*;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use app::auth::{ClientAddress, USER_ID_KEY};
+use app::power::PowerCache;
 use app::routes::{page_access, Access};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -29,7 +30,8 @@ pub struct AppState {
 }
 
 /// Builds the whole HTTP service. Sessions live in the lab's database, so they survive restarts.
-pub async fn router(lab: Lab, config: &Config) -> anyhow::Result<Router> {
+/// `power` is the power-state cache shared with the background refresher.
+pub async fn router(lab: Lab, config: &Config, power: PowerCache) -> anyhow::Result<Router> {
     let leptos_options = LeptosOptions::builder()
         .output_name("baas")
         .site_root(config.site_root.display().to_string())
@@ -63,13 +65,22 @@ pub async fn router(lab: Lab, config: &Config) -> anyhow::Result<Router> {
     };
     let routes = generate_route_list(app::App);
     let page_lab = lab.clone();
+    let page_power = power.clone();
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/{*name}", any(unknown_api_function))
-        .leptos_routes_with_context(&state, routes, move || provide_context(page_lab.clone()), {
-            let options = leptos_options.clone();
-            move || app::shell(options.clone())
-        })
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || {
+                provide_context(page_lab.clone());
+                provide_context(page_power.clone());
+            },
+            {
+                let options = leptos_options.clone();
+                move || app::shell(options.clone())
+            },
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))

@@ -38,7 +38,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if !Path::new(&config.site_root).join("pkg").exists() {
         tracing::warn!(site_root = %config.site_root.display(), "no built web assets found; run `cargo leptos build`");
     }
-    let router = http::router(lab, &config).await?;
+    let power = app::power::PowerCache::default();
+    tokio::spawn(refresh_power_states(lab.clone(), power.clone()));
+    let router = http::router(lab, &config, power).await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding {}", config.http_addr))?;
@@ -50,6 +52,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     Ok(())
+}
+
+/// Keeps the power-state cache fresh: one pass over the BMCs every half freshness period.
+async fn refresh_power_states(lab: Lab, power: app::power::PowerCache) {
+    let period = std::time::Duration::from_secs((app::power::FRESH_SECONDS / 2) as u64);
+    loop {
+        app::power::refresh_all(&lab, &power).await;
+        tokio::time::sleep(period).await;
+    }
 }
 
 async fn shutdown_signal() {

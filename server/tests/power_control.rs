@@ -149,3 +149,58 @@ async fn a_wrong_bmc_password_comes_back_as_a_clear_upstream_error() {
     assert!(!message.contains("wrong-password"));
     assert_eq!(sim.state("power"), "");
 }
+
+#[tokio::test]
+async fn power_state_is_served_from_a_cache_that_the_refresher_keeps_fresh() {
+    use bmc::Bmc;
+    let sim = Simulator::start();
+    let behind_our_back = sim.ready().await;
+    let server = TestServer::start().await;
+    let bmc_address = format!("127.0.0.1:{}", sim.port);
+    let machine = server
+        .add_machine(
+            "node3",
+            "52:54:00:00:00:03",
+            Some((&bmc_address, "admin", "password")),
+        )
+        .await;
+    let mut admin = server.logged_in("admin", common::ADMIN_PASSWORD).await;
+    let read = |reply: common::Reply| {
+        (
+            reply.json()["state"].as_str().unwrap().to_string(),
+            reply.json()["checked_at"].as_i64().unwrap(),
+        )
+    };
+
+    let on = admin
+        .post_form("/api/bmc/power", &format!("machine_id={machine}&action=on"))
+        .await;
+    assert_eq!(on.status, 200, "{}", on.body);
+    let (state, first_read) = read(
+        admin
+            .post_form("/api/bmc/power_state", &format!("machine_id={machine}"))
+            .await,
+    );
+    assert_eq!(
+        state, "on",
+        "an action drops the cached reading, so the next read asks the BMC"
+    );
+
+    // Someone else switches the machine off at the BMC: the page keeps the cached reading and its time.
+    behind_our_back.power(bmc::PowerAction::Off).await.unwrap();
+    let (state, cached_at) = read(
+        admin
+            .post_form("/api/bmc/power_state", &format!("machine_id={machine}"))
+            .await,
+    );
+    assert_eq!((state.as_str(), cached_at), ("on", first_read));
+
+    // The background refresher notices.
+    app::power::refresh_all(&server.lab, &server.power).await;
+    let (state, _) = read(
+        admin
+            .post_form("/api/bmc/power_state", &format!("machine_id={machine}"))
+            .await,
+    );
+    assert_eq!(state, "off");
+}

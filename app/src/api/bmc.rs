@@ -16,16 +16,13 @@ pub struct PowerStatus {
 
 #[cfg(feature = "ssr")]
 mod control {
-    use std::time::Duration;
-
-    use bmc::{Bmc, BootOverride, DeviceInfo, Ipmi, PowerAction, PowerState, Target};
+    use bmc::{Bmc, BootOverride, DeviceInfo, PowerAction, PowerState};
     use lab::model::BmcKind;
     use lab::{Actor, BmcAccess};
+    use leptos::prelude::use_context;
 
     use crate::error::{AppError, ErrorKind};
-
-    /// Upper bound for one BMC operation, so a dead BMC never hangs a request.
-    const BMC_TIMEOUT: Duration = Duration::from_secs(5);
+    use crate::power::PowerCache;
 
     /// An operation on a machine's BMC.
     pub enum Operation {
@@ -36,7 +33,8 @@ mod control {
     }
 
     pub enum Outcome {
-        Power(PowerState),
+        /// The state and the UNIX time it was read.
+        Power(PowerState, i64),
         Done,
         Device(DeviceInfo),
     }
@@ -50,8 +48,20 @@ mod control {
         let lab = crate::auth::lab()?;
         let access = lab.bmc_access(actor, machine_id).await?;
         let driver = driver(&access)?;
+        let cache = use_context::<PowerCache>();
+        if let (Operation::Status, Some(cache)) = (&operation, &cache) {
+            if let Some((state, at)) = cache.fresh(machine_id, lab::now()) {
+                return Ok(Outcome::Power(state, at));
+            }
+        }
         let (name, result) = match operation {
-            Operation::Status => ("status", driver.power_state().await.map(Outcome::Power)),
+            Operation::Status => (
+                "status",
+                driver
+                    .power_state()
+                    .await
+                    .map(|state| Outcome::Power(state, lab::now())),
+            ),
             Operation::Power(action) => {
                 ("power", driver.power(action).await.map(|_| Outcome::Done))
             }
@@ -68,6 +78,11 @@ mod control {
             Ok(_) => "ok".to_string(),
             Err(error) => format!("failed: {error}"),
         };
+        match (&result, &cache) {
+            (Ok(Outcome::Power(state, at)), Some(cache)) => cache.put(machine_id, *state, *at),
+            (_, Some(cache)) if name == "power" => cache.forget(machine_id),
+            _ => {}
+        }
         // Reading the power state changes nothing; only actions go to the audit log.
         if name != "status" {
             lab.record_bmc_action(actor, &access, name, &detail).await?;
@@ -75,25 +90,21 @@ mod control {
         result.map_err(|error| AppError::new(ErrorKind::Upstream, error.to_string()))
     }
 
-    fn driver(access: &BmcAccess) -> Result<Ipmi, AppError> {
+    fn driver(access: &BmcAccess) -> Result<bmc::Ipmi, AppError> {
         match access.kind {
-            BmcKind::Ipmi => Ok(Ipmi::new(Target {
-                address: access.address.clone(),
-                username: access.credentials.username.clone(),
-                password: access.credentials.password.clone(),
-                timeout: BMC_TIMEOUT,
-            })),
-            BmcKind::Redfish => Err(AppError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "{}: Redfish control is not available in this version of baas",
-                    access.machine_name
-                ),
-            )),
             BmcKind::None => Err(AppError::new(
                 ErrorKind::Conflict,
                 format!("{} has no BMC configured", access.machine_name),
             )),
+            _ => crate::power::driver(access).ok_or_else(|| {
+                AppError::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "{}: Redfish control is not available in this version of baas",
+                        access.machine_name
+                    ),
+                )
+            }),
         }
     }
 }
@@ -103,14 +114,14 @@ pub async fn power_state(machine_id: i64) -> Result<PowerStatus, AppError> {
     use control::{run, Operation, Outcome};
     let actor = crate::auth::actor().await?;
     match run(&actor, machine_id, Operation::Status).await? {
-        Outcome::Power(state) => Ok(PowerStatus {
+        Outcome::Power(state, checked_at) => Ok(PowerStatus {
             state: if state == bmc::PowerState::On {
                 "on"
             } else {
                 "off"
             }
             .into(),
-            checked_at: lab::now(),
+            checked_at,
         }),
         _ => Err(AppError::internal("unexpected BMC answer")),
     }

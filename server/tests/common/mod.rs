@@ -15,6 +15,7 @@ pub const PASSWORD: &str = "user-password-1";
 
 pub struct TestServer {
     pub router: Router,
+    pub power: app::power::PowerCache,
     pub lab: Lab,
     pub config: Config,
     pub dir: tempfile::TempDir,
@@ -41,9 +42,13 @@ impl TestServer {
         let config = config_in(dir.path(), session_ttl_seconds);
         let lab = server::open_lab(&config).await.unwrap();
         lab.bootstrap_admin(Some(ADMIN_PASSWORD)).await.unwrap();
-        let router = server::http::router(lab.clone(), &config).await.unwrap();
+        let power = app::power::PowerCache::default();
+        let router = server::http::router(lab.clone(), &config, power.clone())
+            .await
+            .unwrap();
         TestServer {
             router,
+            power,
             lab,
             config,
             dir,
@@ -53,7 +58,9 @@ impl TestServer {
     /// The same data directory served by a new router, as after a restart.
     pub async fn restart(&self) -> Router {
         let lab = server::open_lab(&self.config).await.unwrap();
-        server::http::router(lab, &self.config).await.unwrap()
+        server::http::router(lab, &self.config, self.power.clone())
+            .await
+            .unwrap()
     }
 
     pub fn client(&self) -> Client {
