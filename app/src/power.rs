@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bmc::{Bmc, Ipmi, PowerState, Target};
+use bmc::{Bmc, Driver, Ipmi, PowerState, Redfish, Target, Tls};
 use lab::model::BmcKind;
 use lab::{Actor, Lab};
 
@@ -42,19 +42,22 @@ impl PowerCache {
     }
 }
 
-/// The driver for a machine's BMC, if baas can drive its kind.
-pub fn driver(access: &lab::BmcAccess) -> Option<Ipmi> {
-    (access.kind == BmcKind::Ipmi).then(|| {
-        Ipmi::new(Target {
-            address: access.address.clone(),
-            username: access.credentials.username.clone(),
-            password: access.credentials.password.clone(),
-            timeout: BMC_TIMEOUT,
-        })
-    })
+/// The driver for a machine's BMC. Redfish certificates are verified against the web PKI until
+/// machines can carry a pinned fingerprint.
+pub fn driver(access: &lab::BmcAccess) -> bmc::Result<Driver> {
+    let target = Target {
+        address: access.address.clone(),
+        username: access.credentials.username.clone(),
+        password: access.credentials.password.clone(),
+        timeout: BMC_TIMEOUT,
+    };
+    match access.kind {
+        BmcKind::Redfish => Redfish::new(target, Tls::Verify).map(Driver::Redfish),
+        _ => Ok(Driver::Ipmi(Ipmi::new(target))),
+    }
 }
 
-/// Reads every IPMI machine's power state once, one after the other (a modest rate for BMCs).
+/// Reads every BMC machine's power state once, one after the other (a modest rate for BMCs).
 /// Failures are logged and leave the old reading to age out.
 pub async fn refresh_all(lab: &Lab, cache: &PowerCache) {
     let system = Actor::shell();
@@ -65,11 +68,11 @@ pub async fn refresh_all(lab: &Lab, cache: &PowerCache) {
             return;
         }
     };
-    for machine in machines.into_iter().filter(|m| m.bmc_kind == BmcKind::Ipmi) {
+    for machine in machines.into_iter().filter(|m| m.bmc_kind != BmcKind::None) {
         let Ok(access) = lab.bmc_access(&system, machine.id).await else {
             continue;
         };
-        let Some(driver) = driver(&access) else {
+        let Ok(driver) = driver(&access) else {
             continue;
         };
         match driver.power_state().await {

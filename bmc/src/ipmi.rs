@@ -128,11 +128,17 @@ fn parse_device_id(data: &[u8]) -> Option<DeviceInfo> {
         return None;
     }
     Some(DeviceInfo {
-        device_id: data[0],
+        protocol: format!("IPMI {}.{}", data[4] & 0x0f, data[4] >> 4),
+        vendor: format!(
+            "IANA {}",
+            u32::from_le_bytes([data[6], data[7], data[8], 0])
+        ),
+        model: format!(
+            "product {:#06x}, device {:#04x}",
+            u16::from_le_bytes([data[9], data[10]]),
+            data[0]
+        ),
         firmware: format!("{}.{:02x}", data[2] & 0x7f, data[3]),
-        ipmi_version: format!("{}.{}", data[4] & 0x0f, data[4] >> 4),
-        manufacturer_id: u32::from_le_bytes([data[6], data[7], data[8], 0]),
-        product_id: u16::from_le_bytes([data[9], data[10]]),
     })
 }
 
@@ -278,9 +284,9 @@ mod tests {
         ];
         let info = parse_device_id(&data).unwrap();
         assert_eq!(info.firmware, "2.09");
-        assert_eq!(info.ipmi_version, "1.5");
-        assert_eq!(info.manufacturer_id, 0x1291);
-        assert_eq!(info.product_id, 0x0f02);
+        assert_eq!(info.protocol, "IPMI 1.5");
+        assert_eq!(info.vendor, "IANA 4753");
+        assert_eq!(info.model, "product 0x0f02, device 0x20");
         assert!(parse_device_id(&data[..5]).is_none());
     }
 }

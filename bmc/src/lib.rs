@@ -4,6 +4,7 @@
 //! deciding who may press a button is the lab's job, not this crate's.
 
 mod ipmi;
+mod redfish;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use ipmi::Ipmi;
+pub use redfish::{Redfish, Tls};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PowerState {
@@ -95,14 +97,24 @@ pub struct BootOverride {
     pub uefi: bool,
 }
 
-/// What the BMC says about itself (IPMI Get Device ID), for "test connection".
+/// What the BMC says about itself, for "test connection".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceInfo {
-    pub device_id: u8,
+    /// "IPMI 2.0", "Redfish 1.6.0", …
+    pub protocol: String,
+    pub vendor: String,
+    pub model: String,
     pub firmware: String,
-    pub ipmi_version: String,
-    pub manufacturer_id: u32,
-    pub product_id: u16,
+}
+
+impl std::fmt::Display for DeviceInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}, {} {}, firmware {}",
+            self.protocol, self.vendor, self.model, self.firmware
+        )
+    }
 }
 
 /// Where a BMC is and how to log in. The password lives only as long as one operation.
@@ -153,4 +165,41 @@ pub trait Bmc {
     fn power(&self, action: PowerAction) -> impl Future<Output = Result<()>> + Send;
     fn set_boot(&self, boot: BootOverride) -> impl Future<Output = Result<()>> + Send;
     fn device_info(&self) -> impl Future<Output = Result<DeviceInfo>> + Send;
+}
+
+/// Any of the drivers, chosen per machine at run time.
+#[derive(Debug, Clone)]
+pub enum Driver {
+    Ipmi(Ipmi),
+    Redfish(Redfish),
+}
+
+impl Bmc for Driver {
+    async fn power_state(&self) -> Result<PowerState> {
+        match self {
+            Driver::Ipmi(d) => d.power_state().await,
+            Driver::Redfish(d) => d.power_state().await,
+        }
+    }
+
+    async fn power(&self, action: PowerAction) -> Result<()> {
+        match self {
+            Driver::Ipmi(d) => d.power(action).await,
+            Driver::Redfish(d) => d.power(action).await,
+        }
+    }
+
+    async fn set_boot(&self, boot: BootOverride) -> Result<()> {
+        match self {
+            Driver::Ipmi(d) => d.set_boot(boot).await,
+            Driver::Redfish(d) => d.set_boot(boot).await,
+        }
+    }
+
+    async fn device_info(&self) -> Result<DeviceInfo> {
+        match self {
+            Driver::Ipmi(d) => d.device_info().await,
+            Driver::Redfish(d) => d.device_info().await,
+        }
+    }
 }

@@ -12,8 +12,8 @@ async fn power_and_boot_device_changes_reach_the_simulated_chassis() {
     let driver = sim.ready().await;
 
     let info = driver.device_info().await.unwrap();
-    assert_eq!(info.manufacturer_id, 0x1291);
-    assert_eq!(info.product_id, 0x0f02);
+    assert_eq!(info.vendor, "IANA 4753");
+    assert!(info.model.starts_with("product 0x0f02"), "{info}");
 
     driver.power(PowerAction::On).await.unwrap();
     assert_eq!(sim.state("power"), "1");

@@ -204,3 +204,35 @@ async fn power_state_is_served_from_a_cache_that_the_refresher_keeps_fresh() {
     );
     assert_eq!(state, "off");
 }
+
+#[tokio::test]
+async fn a_redfish_bmc_with_an_unverifiable_certificate_is_refused_not_trusted() {
+    let emulator = bmc::testing::RedfishEmulator::start();
+    emulator.ready().await;
+    let server = TestServer::start().await;
+    let address = format!("127.0.0.1:{}", emulator.port);
+    let input = lab::model::MachineInput {
+        name: "redfish1".into(),
+        macs: "52:54:00:00:00:04".into(),
+        platform: "x86_64-uefi".into(),
+        bmc_kind: "redfish".into(),
+        bmc_address: address,
+        bmc_username: "admin".into(),
+        bmc_password: "password".into(),
+        state: "available".into(),
+        ..Default::default()
+    };
+    let machine = server
+        .lab
+        .create_machine(&Actor::shell(), input)
+        .await
+        .unwrap()
+        .id;
+    let mut admin = server.logged_in("admin", common::ADMIN_PASSWORD).await;
+    let reply = admin
+        .post_form("/api/bmc/power", &format!("machine_id={machine}&action=on"))
+        .await;
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    let message = reply.json()["error"].as_str().unwrap().to_lowercase();
+    assert!(message.contains("certificate"), "{message}");
+}

@@ -73,7 +73,7 @@ mod control {
         };
         let detail = match &result {
             Ok(Outcome::Device(info)) => {
-                format!("ok: firmware {} IPMI {}", info.firmware, info.ipmi_version)
+                format!("ok: {info}")
             }
             Ok(_) => "ok".to_string(),
             Err(error) => format!("failed: {error}"),
@@ -90,21 +90,14 @@ mod control {
         result.map_err(|error| AppError::new(ErrorKind::Upstream, error.to_string()))
     }
 
-    fn driver(access: &BmcAccess) -> Result<bmc::Ipmi, AppError> {
+    fn driver(access: &BmcAccess) -> Result<bmc::Driver, AppError> {
         match access.kind {
             BmcKind::None => Err(AppError::new(
                 ErrorKind::Conflict,
                 format!("{} has no BMC configured", access.machine_name),
             )),
-            _ => crate::power::driver(access).ok_or_else(|| {
-                AppError::new(
-                    ErrorKind::Conflict,
-                    format!(
-                        "{}: Redfish control is not available in this version of baas",
-                        access.machine_name
-                    ),
-                )
-            }),
+            _ => crate::power::driver(access)
+                .map_err(|error| AppError::new(ErrorKind::Upstream, error.to_string())),
         }
     }
 }
@@ -165,10 +158,7 @@ pub async fn test_bmc(machine_id: i64) -> Result<String, AppError> {
     use control::{run, Operation, Outcome};
     let actor = crate::auth::actor().await?;
     match run(&actor, machine_id, Operation::Identify).await? {
-        Outcome::Device(info) => Ok(format!(
-            "BMC answered: device {:#04x}, firmware {}, IPMI {}, manufacturer {}, product {:#06x}",
-            info.device_id, info.firmware, info.ipmi_version, info.manufacturer_id, info.product_id
-        )),
+        Outcome::Device(info) => Ok(format!("BMC answered: {info}")),
         _ => Err(AppError::internal("unexpected BMC answer")),
     }
 }
