@@ -42,8 +42,8 @@ impl PowerCache {
     }
 }
 
-/// The driver for a machine's BMC. Redfish certificates are verified against the web PKI until
-/// machines can carry a pinned fingerprint.
+/// The driver for a machine's BMC. A Redfish BMC's certificate is checked against the machine's
+/// pinned fingerprint when it has one, else verified against the web PKI.
 pub fn driver(access: &lab::BmcAccess) -> bmc::Result<Driver> {
     let target = Target {
         address: access.address.clone(),
@@ -52,7 +52,10 @@ pub fn driver(access: &lab::BmcAccess) -> bmc::Result<Driver> {
         timeout: BMC_TIMEOUT,
     };
     match access.kind {
-        BmcKind::Redfish => Redfish::new(target, Tls::Verify).map(Driver::Redfish),
+        BmcKind::Redfish => {
+            let tls = access.tls_pin.map_or(Tls::Verify, Tls::Pinned);
+            Redfish::new(target, tls).map(Driver::Redfish)
+        }
         _ => Ok(Driver::Ipmi(Ipmi::new(target))),
     }
 }

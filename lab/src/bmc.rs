@@ -13,6 +13,8 @@ pub struct BmcAccess {
     pub kind: BmcKind,
     pub address: String,
     pub credentials: BmcCredentials,
+    /// SHA-256 of the BMC's certificate to accept instead of a verified one.
+    pub tls_pin: Option<[u8; 32]>,
 }
 
 impl Lab {
@@ -46,11 +48,12 @@ impl Lab {
                     .into(),
             ));
         }
-        let (name, kind, address): (String, String, String) =
-            sqlx::query_as("SELECT name, bmc_kind, bmc_address FROM machines WHERE id = $1")
-                .bind(machine_id)
-                .fetch_one(&self.db)
-                .await?;
+        let (name, kind, address, pin): (String, String, String, String) = sqlx::query_as(
+            "SELECT name, bmc_kind, bmc_address, bmc_tls_pin FROM machines WHERE id = $1",
+        )
+        .bind(machine_id)
+        .fetch_one(&self.db)
+        .await?;
         let kind = BmcKind::parse(&kind).unwrap_or(BmcKind::None);
         if kind == BmcKind::None || address.is_empty() {
             return Err(Error::Conflict(format!("{name} has no BMC configured")));
@@ -62,6 +65,7 @@ impl Lab {
             kind,
             address,
             credentials,
+            tls_pin: decode_pin(&pin),
         })
     }
 
@@ -81,6 +85,18 @@ impl Lab {
         )
         .await
     }
+}
+
+/// 64 hex digits (as validated on input) to 32 bytes.
+fn decode_pin(pin: &str) -> Option<[u8; 32]> {
+    if pin.len() != 64 {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(pin.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(bytes)
 }
 
 #[cfg(test)]
@@ -129,6 +145,7 @@ mod tests {
 
         let access = lab.bmc_access(&holder, machine).await.unwrap();
         assert_eq!(access.credentials.password, "secret-pw");
+        assert_eq!(access.tls_pin, None);
         assert!(lab.bmc_access(&manager, machine).await.is_ok());
         assert!(lab.bmc_access(&admin, machine).await.is_ok());
         assert!(matches!(
@@ -140,5 +157,42 @@ mod tests {
             lab.bmc_access(&stranger, machine).await,
             Err(Error::NotFound(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod pin_tests {
+    use super::decode_pin;
+    use crate::store::testing;
+
+    #[tokio::test]
+    async fn certificate_pins_are_normalised_validated_and_decoded() {
+        let (lab, _dir) = testing::lab().await;
+        let admin = testing::admin();
+        let colons = (0..32)
+            .map(|i| format!("{i:02X}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        let input = crate::model::MachineInput {
+            bmc_kind: "redfish".into(),
+            bmc_address: "https://bmc.example:8443".into(),
+            bmc_tls_pin: colons,
+            ..testing::machine_input("rf1", "52:54:00:00:00:01")
+        };
+        let machine = lab.create_machine(&admin, input).await.unwrap();
+        assert_eq!(
+            machine.bmc_tls_pin,
+            (0..32).map(|i| format!("{i:02x}")).collect::<String>()
+        );
+        let access = lab.bmc_access(&admin, machine.id).await.unwrap();
+        assert_eq!(access.tls_pin.unwrap()[31], 31);
+
+        let bad = crate::model::MachineInput {
+            bmc_tls_pin: "abc".into(),
+            ..testing::machine_input("rf2", "52:54:00:00:00:02")
+        };
+        let err = lab.create_machine(&admin, bad).await.unwrap_err();
+        assert_eq!(err.field_errors()[0].field, "bmc_tls_pin");
+        assert_eq!(decode_pin("zz"), None);
     }
 }

@@ -29,6 +29,7 @@ struct ValidMachine {
     bmc_address: String,
     bmc_username: String,
     bmc_password: String,
+    bmc_tls_pin: String,
     location: String,
     tags: Vec<String>,
     description: String,
@@ -101,6 +102,21 @@ fn validate_input(input: &MachineInput) -> Result<ValidMachine> {
             format!("is longer than {} characters", validate::MAX_TEXT),
         );
     }
+    let bmc_tls_pin: String = input
+        .bmc_tls_pin
+        .trim()
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if !bmc_tls_pin.is_empty()
+        && (bmc_tls_pin.len() != 64 || !bmc_tls_pin.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        errors.add(
+            "bmc_tls_pin",
+            "must be a SHA-256 fingerprint: 64 hex digits, colons allowed",
+        );
+    }
     let location = validate::text(
         &mut errors,
         "location",
@@ -146,6 +162,7 @@ fn validate_input(input: &MachineInput) -> Result<ValidMachine> {
         bmc_address,
         bmc_username,
         bmc_password: input.bmc_password.clone(),
+        bmc_tls_pin,
         location,
         tags,
         description,
@@ -161,6 +178,7 @@ struct MachineRow {
     bmc_kind: String,
     bmc_address: String,
     bmc_secret: Option<Vec<u8>>,
+    bmc_tls_pin: String,
     location: String,
     tags: String,
     description: String,
@@ -306,7 +324,7 @@ impl Lab {
     async fn load_machines(&self, actor: &Actor, only: Option<i64>) -> Result<Vec<Machine>> {
         let viewer = actor.user_id.unwrap_or(-1);
         let rows: Vec<MachineRow> = sqlx::query_as(
-            "SELECT m.id, m.name, m.platform, m.bmc_kind, m.bmc_address, m.bmc_secret, m.location, m.tags,
+            "SELECT m.id, m.name, m.platform, m.bmc_kind, m.bmc_address, m.bmc_secret, m.bmc_tls_pin, m.location, m.tags,
                     m.description, m.state,
                     (SELECT MAX(g.level) FROM grants g
                      WHERE g.machine_id = m.id
@@ -373,6 +391,7 @@ impl Lab {
                 bmc_address: row.bmc_address,
                 bmc_username_set: !credentials.username.is_empty(),
                 bmc_password_set: !credentials.password.is_empty(),
+                bmc_tls_pin: row.bmc_tls_pin,
                 location: row.location,
                 tags: row
                     .tags
@@ -401,12 +420,13 @@ async fn store_machine(
     let sql = match existing {
         None => {
             "INSERT INTO machines (name, platform, bmc_kind, bmc_address, bmc_secret, location, tags,
-                                   description, state, updated_at, created_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10 WHERE $11 IS NULL RETURNING id"
+                                   description, state, updated_at, bmc_tls_pin, created_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $10 WHERE $11 IS NULL RETURNING id"
         }
         Some(_) => {
             "UPDATE machines SET name = $1, platform = $2, bmc_kind = $3, bmc_address = $4, bmc_secret = $5,
-                    location = $6, tags = $7, description = $8, state = $9, updated_at = $10
+                    location = $6, tags = $7, description = $8, state = $9, updated_at = $10,
+                    bmc_tls_pin = $12
              WHERE id = $11 RETURNING id"
         }
     };
@@ -422,6 +442,7 @@ async fn store_machine(
         .bind(machine.state.as_str())
         .bind(crate::now())
         .bind(existing)
+        .bind(&machine.bmc_tls_pin)
         .fetch_optional(&mut *conn)
         .await;
     match stored {
@@ -493,6 +514,7 @@ mod tests {
             bmc_address: "10.0.0.5:623".into(),
             bmc_username: "root".into(),
             bmc_password: "calvin-secret".into(),
+            bmc_tls_pin: String::new(),
             location: "room 101, rack 4".into(),
             tags: "gpu, big-memory gpu".into(),
             description: "test box".into(),

@@ -138,6 +138,8 @@ pub struct Machine {
     pub bmc_address: String,
     pub bmc_username_set: bool,
     pub bmc_password_set: bool,
+    /// SHA-256 of the BMC's TLS certificate (64 lower-case hex digits), or empty.
+    pub bmc_tls_pin: String,
     pub location: String,
     pub tags: Vec<String>,
     pub description: String,
@@ -148,8 +150,10 @@ pub struct Machine {
     pub next: Option<Holder>,
 }
 
-/// A machine form as submitted. Strings so that every bad value comes back as a field error.
+/// A machine form as submitted. Strings so that every bad value comes back as a field error;
+/// a field left out counts as empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MachineInput {
     pub name: String,
     /// One or more MAC addresses separated by commas, spaces or new lines.
@@ -161,6 +165,8 @@ pub struct MachineInput {
     pub bmc_username: String,
     /// Empty keeps the stored value when editing.
     pub bmc_password: String,
+    /// SHA-256 fingerprint of a self-signed Redfish certificate, hex with or without colons.
+    pub bmc_tls_pin: String,
     pub location: String,
     /// Comma or space separated.
     pub tags: String,

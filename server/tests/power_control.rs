@@ -206,7 +206,7 @@ async fn power_state_is_served_from_a_cache_that_the_refresher_keeps_fresh() {
 }
 
 #[tokio::test]
-async fn a_redfish_bmc_with_an_unverifiable_certificate_is_refused_not_trusted() {
+async fn a_redfish_bmc_is_driven_through_its_pinned_certificate_and_refused_without_one() {
     let emulator = bmc::testing::RedfishEmulator::start();
     emulator.ready().await;
     let server = TestServer::start().await;

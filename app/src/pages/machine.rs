@@ -129,8 +129,13 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
         } else {
             "no credentials"
         };
+        let pinned = if machine.bmc_tls_pin.is_empty() {
+            ""
+        } else {
+            ", certificate pinned"
+        };
         format!(
-            "{} at {} ({credentials})",
+            "{} at {} ({credentials}{pinned})",
             machine.bmc_kind, machine.bmc_address
         )
     };

@@ -86,6 +86,7 @@ fn MachineFields(
         bmc_address: String::new(),
         bmc_username_set: false,
         bmc_password_set: false,
+        bmc_tls_pin: String::new(),
         location: String::new(),
         tags: Vec::new(),
         description: String::new(),
@@ -146,6 +147,12 @@ fn MachineFields(
                 <input class=INPUT type="password" name="input[bmc_password]" autocomplete="new-password"/>
             </label>
             {field_error(errors, "bmc_password")}
+        </div>
+        <div class="md:col-span-2">
+            <label class=LABEL>"Redfish certificate SHA-256 (for a self-signed BMC certificate; empty = verify normally)"
+                <input class=INPUT name="input[bmc_tls_pin]" value=m.bmc_tls_pin placeholder="AB:CD:…" autocomplete="off"/>
+            </label>
+            {field_error(errors, "bmc_tls_pin")}
         </div>
         <div>
             <label class=LABEL>"Location"<input class=INPUT name="input[location]" value=m.location placeholder="room, rack, slot"/></label>
