@@ -242,8 +242,12 @@ test('admin sets up the lab, users book, overlaps are refused, the audit log sho
     await audit.getByText(action, { exact: true }).first().waitFor();
   }
   await page.fill('input[name=actor]', 'alice');
-  await audit.locator('tbody tr').first().waitFor();
-  const actors = await audit.locator('tbody tr td:nth-child(2)').allTextContents();
+  // The table refreshes when the filtered list arrives; wait for it rather than reading the old one.
+  let actors = [];
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await page.waitForTimeout(100)) {
+    actors = await audit.locator('tbody tr td:nth-child(2)').allTextContents();
+    if (actors.length > 0 && actors.every((a) => a === 'alice')) break;
+  }
   assert.ok(actors.length > 0 && actors.every((a) => a === 'alice'), `filtered actors: ${actors}`);
   await screenshot(page, 'admin-audit');
   await open(page, '/admin/settings');

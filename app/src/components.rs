@@ -88,8 +88,9 @@ where
     T: Clone + Send + Sync + 'static,
     S: Get<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
 {
+    // try_get: a server render whose request has gone away may run this after its owner is disposed.
     move || {
-        match value.get() {
+        match value.try_get().flatten() {
         Some(Err(error)) => {
             let message = if error.fields.is_empty() {
                 error.error.clone()
@@ -122,7 +123,8 @@ where
 {
     move || {
         value
-            .get()
+            .try_get()
+            .flatten()
             .and_then(|result| result.err())
             .and_then(|error| error.field(field))
             .map(|message| {

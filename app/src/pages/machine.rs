@@ -47,10 +47,15 @@ pub fn MachinePage() -> impl IntoView {
     let power_action = ServerAction::<Power>::new();
     // Set by the power panel once it is shown to someone allowed to use it.
     let power_wanted = RwSignal::new(false);
+    let boot_action = ServerAction::<SetBootDevice>::new();
+    let test_action = ServerAction::<TestBmc>::new();
     let power = PowerControls {
         power: power_action,
-        boot: ServerAction::<SetBootDevice>::new(),
-        test: ServerAction::<TestBmc>::new(),
+        power_result: power_action.value().into(),
+        boot_result: boot_action.value().into(),
+        test_result: test_action.value().into(),
+        boot: boot_action,
+        test: test_action,
         wanted: power_wanted,
         status: LocalResource::new(move || {
             power_action.version().track();
@@ -102,6 +107,10 @@ struct PowerControls {
     power: ServerAction<Power>,
     boot: ServerAction<SetBootDevice>,
     test: ServerAction<TestBmc>,
+    // The actions' results, read through signals owned by the page, not by its re-rendered body.
+    power_result: Signal<Option<Result<(), AppError>>>,
+    boot_result: Signal<Option<Result<(), AppError>>>,
+    test_result: Signal<Option<Result<String, AppError>>>,
     wanted: RwSignal<bool>,
     status: LocalResource<Option<Result<PowerStatus, AppError>>>,
 }
@@ -289,7 +298,7 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
             {booking}
         </div>
         {(machine.bmc_kind != lab::model::BmcKind::None).then(|| view! {
-            <PowerPanel machine_id=id allowed=can_control_power controls=actions.power/>
+            {power_panel(id, can_control_power, actions.power)}
         })}
         <div class=format!("{CARD} mt-4")>
             <h2 class=H2>"Calendar"</h2>
@@ -312,8 +321,10 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
 
 /// Power state and buttons, for those who may use the BMC now. The state is read from the BMC
 /// after the page has loaded, so a slow BMC never delays the page.
-#[component]
-fn PowerPanel(machine_id: i64, allowed: bool, controls: PowerControls) -> impl IntoView {
+///
+/// A plain function rather than a component: a component's owner would be disposed between the
+/// server's two render passes while the views below still read the actions' values.
+fn power_panel(machine_id: i64, allowed: bool, controls: PowerControls) -> impl IntoView {
     if !allowed {
         return view! {
             <div class=format!("{CARD} mt-4")>
@@ -327,6 +338,9 @@ fn PowerPanel(machine_id: i64, allowed: bool, controls: PowerControls) -> impl I
         power,
         boot,
         test,
+        power_result,
+        boot_result,
+        test_result,
         wanted,
         status,
     } = controls;
@@ -345,7 +359,7 @@ fn PowerPanel(machine_id: i64, allowed: bool, controls: PowerControls) -> impl I
             <h2 class=H2>"Power"</h2>
             <div class="mb-2 text-sm">
                 "State: "
-                {move || match status.get().flatten() {
+                {move || match status.try_get().flatten().flatten() {
                     None => view! { <span>"asking the BMC…"</span> }.into_any(),
                     Some(Ok(s)) => view! {
                         <span class="font-semibold" data-testid="power-state">{s.state}</span>
@@ -354,7 +368,7 @@ fn PowerPanel(machine_id: i64, allowed: bool, controls: PowerControls) -> impl I
                     Some(Err(error)) => view! { <span class="text-rose-600" data-testid="power-state">{error.error}</span> }.into_any(),
                 }}
             </div>
-            {form_status(power.value(), "Done.")}
+            {form_status(power_result, "Done.")}
             <div class="flex flex-wrap gap-2">
                 {button("on", "Power on")}
                 {button("soft-off", "Shut down")}
@@ -362,7 +376,7 @@ fn PowerPanel(machine_id: i64, allowed: bool, controls: PowerControls) -> impl I
                 {button("cycle", "Power cycle")}
                 {button("reset", "Reset")}
             </div>
-            {form_status(boot.value(), "Next boot device set.")}
+            {form_status(boot_result, "Next boot device set.")}
             <ActionForm action=boot attr:class="mt-3 flex flex-wrap items-center gap-2">
                 <input type="hidden" name="machine_id" value=machine_id/>
                 <label class="text-sm">"Next boot from "
@@ -381,7 +395,7 @@ fn PowerPanel(machine_id: i64, allowed: bool, controls: PowerControls) -> impl I
                 <input type="hidden" name="machine_id" value=machine_id/>
                 <button class=BUTTON_SECONDARY type="submit">"Test BMC connection"</button>
             </ActionForm>
-            {move || test.value().get().map(|result| match result {
+            {move || test_result.try_get().flatten().map(|result| match result {
                 Ok(message) => view! { <p class="mt-1 text-sm text-emerald-700" data-testid="bmc-test">{message}</p> }.into_any(),
                 Err(error) => view! { <p class="mt-1 text-sm text-rose-600" data-testid="bmc-test">{error.error}</p> }.into_any(),
             })}
