@@ -47,13 +47,13 @@ mod control {
     ) -> Result<Outcome, AppError> {
         let lab = crate::auth::lab()?;
         let access = lab.bmc_access(actor, machine_id).await?;
-        let driver = driver(&access)?;
         let cache = use_context::<PowerCache>();
         if let (Operation::Status, Some(cache)) = (&operation, &cache) {
             if let Some((state, at)) = cache.fresh(machine_id, lab::now()) {
                 return Ok(Outcome::Power(state, at));
             }
         }
+        let driver = driver(&access)?;
         let (name, result) = match operation {
             Operation::Status => (
                 "status",
