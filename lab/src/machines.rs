@@ -337,7 +337,8 @@ impl Lab {
         .fetch_all(&self.db)
         .await?;
         let macs: Vec<(i64, String)> =
-            sqlx::query_as("SELECT machine_id, mac FROM machine_macs ORDER BY mac")
+            sqlx::query_as("SELECT machine_id, mac FROM machine_macs WHERE ($1 IS NULL OR machine_id = $1) ORDER BY mac")
+                .bind(only)
                 .fetch_all(&self.db)
                 .await?;
         let mut macs_by_machine: HashMap<i64, Vec<String>> = HashMap::new();
@@ -348,9 +349,11 @@ impl Lab {
         let holders: Vec<(i64, i64, String, i64, i64)> = sqlx::query_as(
             "SELECT r.machine_id, r.id, u.username, r.start_at, r.end_at
              FROM reservations r JOIN users u ON u.id = r.user_id
-             WHERE r.state = 'active' AND r.end_at > $1 ORDER BY r.start_at",
+             WHERE r.state = 'active' AND r.end_at > $1 AND ($2 IS NULL OR r.machine_id = $2)
+             ORDER BY r.start_at",
         )
         .bind(now)
+        .bind(only)
         .fetch_all(&self.db)
         .await?;
 

@@ -112,10 +112,9 @@ impl Lab {
     pub async fn revoke(&self, actor: &Actor, grant_id: i64) -> Result<()> {
         actor.require_admin()?;
         let grant = self
-            .all_grants()
+            .grants_where(None, Some(grant_id))
             .await?
-            .into_iter()
-            .find(|g| g.id == grant_id)
+            .pop()
             .ok_or(Error::NotFound("grant"))?;
         let mut tx = self.db.begin().await?;
         let machine: String = sqlx::query_scalar("SELECT name FROM machines WHERE id = $1")
@@ -141,21 +140,24 @@ impl Lab {
     /// Grants on one machine, for those who manage it.
     pub async fn grants(&self, actor: &Actor, machine_id: i64) -> Result<Vec<Grant>> {
         self.require(actor, machine_id, Level::Manage).await?;
-        Ok(self
-            .all_grants()
-            .await?
-            .into_iter()
-            .filter(|g| g.machine_id == machine_id)
-            .collect())
+        self.grants_where(Some(machine_id), None).await
     }
 
-    async fn all_grants(&self) -> Result<Vec<Grant>> {
+    /// Grants of one machine and/or one grant id (`None` matches any).
+    async fn grants_where(
+        &self,
+        machine_id: Option<i64>,
+        grant_id: Option<i64>,
+    ) -> Result<Vec<Grant>> {
         let rows: Vec<GrantRow> = sqlx::query_as(
             "SELECT g.id, g.machine_id, g.user_id, g.group_id, g.level,
                     COALESCE('user:' || u.username, 'group:' || gr.name) AS subject_name
              FROM grants g LEFT JOIN users u ON u.id = g.user_id LEFT JOIN groups gr ON gr.id = g.group_id
+             WHERE ($1 IS NULL OR g.machine_id = $1) AND ($2 IS NULL OR g.id = $2)
              ORDER BY g.id",
         )
+        .bind(machine_id)
+        .bind(grant_id)
         .fetch_all(&self.db)
         .await?;
         Ok(rows

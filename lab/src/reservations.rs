@@ -63,11 +63,15 @@ impl Lab {
         self.require(actor, machine_id, Level::Use).await?;
         let user_id = actor.user_id.ok_or(Error::Forbidden)?;
         let note = self.check_slot(actor, start, end, note).await?;
-        let machine = self.machine(actor, machine_id).await?;
-        if machine.state != MachineState::Available {
+        // Name and state only: the full view would decrypt BMC secrets and load MACs for nothing.
+        let (machine_name, state): (String, String) =
+            sqlx::query_as("SELECT name, state FROM machines WHERE id = $1")
+                .bind(machine_id)
+                .fetch_one(&self.db)
+                .await?;
+        if MachineState::parse(&state) != Some(MachineState::Available) {
             return Err(Error::Conflict(format!(
-                "{} is in state {} and cannot be booked",
-                machine.name, machine.state
+                "{machine_name} is in state {state} and cannot be booked"
             )));
         }
         let now = crate::now();
@@ -105,7 +109,7 @@ impl Lab {
             &mut tx,
             actor,
             "reservation.create",
-            &format!("machine:{}", machine.name),
+            &format!("machine:{machine_name}"),
             &format!("#{id} {} → {}", format_utc(start), format_utc(end)),
         )
         .await?;
