@@ -72,6 +72,29 @@ pub enum Error {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("secret store: {0}")]
     Secret(String),
+    /// An API token that is unknown, revoked or whose user is disabled.
+    #[error("invalid or revoked API token")]
+    InvalidToken,
+    /// Storing this would exceed the owner's image quota.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// The image store's filesystem is full.
+    #[error("no space left on the image store; nothing was kept")]
+    NoSpace,
+    /// A file operation failed (details for the log).
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+#[cfg(feature = "db")]
+impl From<std::io::Error> for Error {
+    fn from(error: std::io::Error) -> Self {
+        if error.raw_os_error() == Some(28) || error.kind() == std::io::ErrorKind::StorageFull {
+            Error::NoSpace
+        } else {
+            Error::Storage(error.to_string())
+        }
+    }
 }
 
 impl Error {

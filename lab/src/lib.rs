@@ -1,5 +1,5 @@
 //! The lab's state and the rules over it: users and groups, machines and who may do what with
-//! them, reservations that never overlap, and an audit log of every change.
+//! them, reservations that never overlap, the image library, and an audit log of every change.
 //!
 //! Knows nothing of HTTP or the UI: the web app, the REST API, the CLI and the network services
 //! all call [`Lab`] with an [`Actor`], and every authorization decision is made here.
@@ -15,6 +15,8 @@ mod audit;
 mod bmc;
 #[cfg(feature = "db")]
 mod groups;
+#[cfg(feature = "db")]
+mod images;
 #[cfg(feature = "db")]
 mod machines;
 #[cfg(feature = "db")]
@@ -32,6 +34,8 @@ mod store;
 #[cfg(feature = "db")]
 mod throttle;
 #[cfg(feature = "db")]
+mod tokens;
+#[cfg(feature = "db")]
 mod users;
 #[cfg(feature = "db")]
 pub mod validate;
@@ -41,6 +45,8 @@ pub use actor::Actor;
 #[cfg(feature = "db")]
 pub use bmc::BmcAccess;
 pub use error::{Error, FieldError, FieldErrors, Result};
+#[cfg(feature = "db")]
+pub use images::{Ending, ImageFile, UPLOAD_IDLE_SECONDS};
 #[cfg(feature = "db")]
 pub use machines::BmcCredentials;
 #[cfg(feature = "db")]

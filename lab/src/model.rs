@@ -296,3 +296,128 @@ mod tests {
         assert_eq!(Level::from_i64(4), None);
     }
 }
+
+string_enum!(
+    /// Who besides its owner (and admins) sees an image.
+    Visibility { Private => "private", Group => "group", Public => "public" }
+);
+string_enum!(
+    /// What the image's (decompressed) bytes are.
+    ImageFormat { Raw => "raw", Qcow2 => "qcow2", Iso => "iso" }
+);
+string_enum!(
+    /// How the stored bytes are compressed; told by their magic bytes, never by a file name.
+    Compression { None => "none", Gzip => "gzip", Xz => "xz", Zstd => "zstd" }
+);
+
+/// One version of an image in the library.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub id: i64,
+    pub name: String,
+    pub version: i64,
+    pub owner: UserRef,
+    pub visibility: Visibility,
+    /// The group that sees a `Group`-visible image.
+    pub group: Option<String>,
+    pub description: String,
+    pub format: ImageFormat,
+    pub compression: Compression,
+    /// Bytes on disk, which are the bytes machines receive.
+    pub stored_size: i64,
+    /// Uncompressed or virtual size, where the content tells it.
+    pub content_size: Option<i64>,
+    pub sha256: String,
+    /// `upload` or the URL it was imported from.
+    pub source: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    /// Whether the caller may change or delete it.
+    pub can_manage: bool,
+}
+
+/// Filter for the library list; empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageFilter {
+    /// Part of the name or description.
+    pub search: String,
+    /// `raw`, `qcow2`, `iso` or empty.
+    pub format: String,
+    /// Only the caller's own images.
+    pub mine: bool,
+    /// Every version rather than only the newest of each name.
+    pub all_versions: bool,
+}
+
+/// What a new upload (or import) will become.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NewUpload {
+    pub name: String,
+    pub description: String,
+    /// `private`, `group` or `public`.
+    pub visibility: String,
+    /// The group's name, for `group` visibility.
+    pub group: String,
+    /// Total bytes, when the client knows them up front (needed to resume).
+    pub length: Option<i64>,
+    /// Hex SHA-256 the client expects; the upload fails if the bytes differ.
+    pub sha256: String,
+    /// The client's file name, used only to catch a name that promises another compression.
+    pub filename: String,
+    /// For imports: where the server fetches the bytes.
+    pub source_url: String,
+}
+
+string_enum!(
+    /// Where an upload stands.
+    UploadState { Receiving => "receiving", Processing => "processing", Done => "done", Failed => "failed" }
+);
+
+/// An upload as its owner sees it: how far it got and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    pub id: String,
+    pub owner_id: i64,
+    pub name: String,
+    pub length: Option<i64>,
+    pub received: i64,
+    pub state: UploadState,
+    pub error: String,
+    pub image_id: Option<i64>,
+    pub source_url: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A user's image storage: used (images plus uploads in progress) against the quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageUsage {
+    pub used: i64,
+    pub quota: i64,
+}
+
+/// An API token as listed; the secret itself is shown once, at creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// Byte count for people: `1.5 GiB`.
+pub fn format_bytes(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value.abs() >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

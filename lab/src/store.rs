@@ -7,6 +7,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+use crate::images::ImageStore;
 use crate::secrets::SecretBox;
 use crate::throttle::LoginThrottle;
 use crate::Result;
@@ -17,11 +18,17 @@ pub struct Lab {
     pub(crate) db: SqlitePool,
     pub(crate) secrets: SecretBox,
     pub(crate) throttle: Arc<LoginThrottle>,
+    pub(crate) images: Arc<ImageStore>,
 }
 
 impl Lab {
-    /// Opens (creating if missing) the database at `database_url` and brings its schema up to date.
-    pub async fn open(database_url: &str, secrets: SecretBox) -> Result<Lab> {
+    /// Opens (creating if missing) the database at `database_url` and brings its schema up to
+    /// date; images are stored under `image_dir`.
+    pub async fn open(
+        database_url: &str,
+        secrets: SecretBox,
+        image_dir: impl Into<std::path::PathBuf>,
+    ) -> Result<Lab> {
         let options = SqliteConnectOptions::from_str(database_url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -33,10 +40,12 @@ impl Lab {
             .connect_with(options)
             .await?;
         sqlx::migrate!("../migrations").run(&db).await?;
+        let images = ImageStore::open(image_dir.into())?;
         Ok(Lab {
             db,
             secrets,
             throttle: Arc::new(LoginThrottle::default()),
+            images: Arc::new(images),
         })
     }
 
@@ -69,7 +78,7 @@ pub(crate) mod testing {
     pub async fn lab() -> (Lab, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("lab.db").display());
-        let lab = Lab::open(&url, SecretBox::new([1; 32]))
+        let lab = Lab::open(&url, SecretBox::new([1; 32]), dir.path().join("images"))
             .await
             .expect("open lab");
         (lab, dir)
