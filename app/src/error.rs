@@ -16,8 +16,12 @@ pub enum ErrorKind {
     Conflict,
     Throttled,
     BadRequest,
+    /// Over the user's quota.
+    TooLarge,
     /// A BMC (or another device baas talks to) failed or did not answer.
     Upstream,
+    /// The server's storage is full.
+    NoSpace,
     Internal,
 }
 
@@ -31,7 +35,9 @@ impl ErrorKind {
             ErrorKind::Conflict => 409,
             ErrorKind::Throttled => 429,
             ErrorKind::BadRequest => 400,
+            ErrorKind::TooLarge => 413,
             ErrorKind::Upstream => 502,
+            ErrorKind::NoSpace => 507,
             ErrorKind::Internal => 500,
         }
     }
@@ -117,9 +123,11 @@ impl From<lab::Error> for AppError {
             E::NotFound(_) => ErrorKind::NotFound,
             E::Forbidden | E::NotNow(_) => ErrorKind::Forbidden,
             E::Conflict(_) => ErrorKind::Conflict,
-            E::BadCredentials => ErrorKind::Unauthenticated,
+            E::BadCredentials | E::InvalidToken => ErrorKind::Unauthenticated,
             E::Throttled(_) => ErrorKind::Throttled,
-            E::Database(_) | E::Migration(_) | E::Secret(_) => ErrorKind::Internal,
+            E::QuotaExceeded(_) => ErrorKind::TooLarge,
+            E::NoSpace => ErrorKind::NoSpace,
+            E::Database(_) | E::Migration(_) | E::Secret(_) | E::Storage(_) => ErrorKind::Internal,
         };
         let message = if kind == ErrorKind::Internal {
             tracing::error!(%error, "internal error");

@@ -39,7 +39,14 @@ impl Lab {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        record(&mut tx, actor, "token.create", &format!("token:{id}"), &name).await?;
+        record(
+            &mut tx,
+            actor,
+            "token.create",
+            &format!("token:{id}"),
+            &name,
+        )
+        .await?;
         tx.commit().await?;
         Ok((
             ApiToken {
@@ -126,8 +133,13 @@ mod tests {
         let (token, secret) = lab.create_api_token(&alice, "laptop").await.unwrap();
         assert!(secret.starts_with("baas_") && secret.len() > 40);
         let actor = lab.token_actor(&secret, "10.0.0.1").await.unwrap();
-        assert_eq!((actor.user_id, actor.username.as_str()), (alice.user_id, "alice"));
-        assert!(lab.api_tokens(&alice).await.unwrap()[0].last_used_at.is_some());
+        assert_eq!(
+            (actor.user_id, actor.username.as_str()),
+            (alice.user_id, "alice")
+        );
+        assert!(lab.api_tokens(&alice).await.unwrap()[0]
+            .last_used_at
+            .is_some());
         assert!(matches!(
             lab.token_actor("baas_not-a-token", "x").await,
             Err(Error::InvalidToken)
@@ -139,12 +151,16 @@ mod tests {
             Err(Error::NotFound(_))
         ));
         let admin = crate::store::testing::admin();
-        lab.set_disabled(&admin, alice.user_id.unwrap(), true).await.unwrap();
+        lab.set_disabled(&admin, alice.user_id.unwrap(), true)
+            .await
+            .unwrap();
         assert!(matches!(
             lab.token_actor(&secret, "x").await,
             Err(Error::InvalidToken)
         ));
-        lab.set_disabled(&admin, alice.user_id.unwrap(), false).await.unwrap();
+        lab.set_disabled(&admin, alice.user_id.unwrap(), false)
+            .await
+            .unwrap();
         lab.revoke_api_token(&alice, token.id).await.unwrap();
         assert!(matches!(
             lab.token_actor(&secret, "x").await,

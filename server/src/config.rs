@@ -15,6 +15,7 @@ struct FileConfig {
     session_ttl_minutes: Option<i64>,
     secure_cookies: Option<bool>,
     site_root: Option<PathBuf>,
+    image_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +31,8 @@ pub struct Config {
     pub secure_cookies: bool,
     /// The built site (`pkg/` with wasm, js, css) produced by cargo-leptos.
     pub site_root: PathBuf,
+    /// The image library's files (and unfinished uploads, under `.partial/`).
+    pub image_dir: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +60,7 @@ Configuration (file keys in baas.toml, overridden by the environment):
   DATABASE_URL              database_url (default sqlite://<data_dir>/baas.db)
   BAAS_SESSION_TTL_MINUTES  session_ttl_minutes: idle time before a session ends (default 720)
   BAAS_SECURE_COOKIES       secure_cookies: true behind HTTPS (default false)
+  BAAS_IMAGE_DIR            image_dir: image library files (default <data_dir>/images)
   BAAS_SITE_ROOT            site_root: built web assets (default ./target/site; LEPTOS_SITE_ROOT also read)
   BAAS_ADMIN_PASSWORD       password for the `admin` account created on first start
                             (default: generated and printed once)
@@ -127,7 +131,12 @@ impl Config {
             .map(PathBuf::from)
             .or(from_file.site_root)
             .unwrap_or_else(|| PathBuf::from("target/site"));
+        let image_dir = env("BAAS_IMAGE_DIR")
+            .map(PathBuf::from)
+            .or(from_file.image_dir)
+            .unwrap_or_else(|| data_dir.join("images"));
         Ok(Config {
+            image_dir,
             http_addr,
             data_dir,
             database_url,

@@ -27,6 +27,8 @@ use crate::config::Config;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub lab: Lab,
+    /// For image imports.
+    pub http_client: reqwest::Client,
 }
 
 /// Builds the whole HTTP service. Sessions live in the lab's database, so they survive restarts.
@@ -62,6 +64,7 @@ pub async fn router(lab: Lab, config: &Config, power: PowerCache) -> anyhow::Res
     let state = AppState {
         leptos_options: leptos_options.clone(),
         lab: lab.clone(),
+        http_client: crate::rest::imports_client(),
     };
     let routes = generate_route_list(app::App);
     let page_lab = lab.clone();
@@ -69,6 +72,7 @@ pub async fn router(lab: Lab, config: &Config, power: PowerCache) -> anyhow::Res
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/{*name}", any(unknown_api_function))
+        .merge(crate::rest::routes())
         .leptos_routes_with_context(
             &state,
             routes,

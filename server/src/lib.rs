@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod rest;
 
 use std::path::Path;
 
@@ -17,7 +18,7 @@ pub async fn open_lab(config: &Config) -> anyhow::Result<Lab> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let secrets = SecretBox::load_or_create(&config.data_dir.join("secret.key"))?;
-    Lab::open(&config.database_url, secrets)
+    Lab::open(&config.database_url, secrets, config.image_dir.clone())
         .await
         .with_context(|| format!("opening database {}", config.database_url))
 }
@@ -38,6 +39,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if !Path::new(&config.site_root).join("pkg").exists() {
         tracing::warn!(site_root = %config.site_root.display(), "no built web assets found; run `cargo leptos build`");
     }
+    let cleaned = lab.recover_uploads().await?;
+    if cleaned > 0 {
+        tracing::info!(cleaned, "removed unfinished uploads and stray image files");
+    }
+    tokio::spawn(expire_uploads(lab.clone()));
     let power = app::power::PowerCache::default();
     tokio::spawn(refresh_power_states(lab.clone(), power.clone()));
     let router = http::router(lab, &config, power).await?;
@@ -60,6 +66,16 @@ async fn refresh_power_states(lab: Lab, power: app::power::PowerCache) {
     loop {
         app::power::refresh_all(&lab, &power).await;
         tokio::time::sleep(period).await;
+    }
+}
+
+/// Hourly: abandoned uploads give their space back.
+async fn expire_uploads(lab: Lab) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        if let Err(e) = lab.recover_uploads().await {
+            tracing::warn!(error = %e, "cleaning up uploads failed");
+        }
     }
 }
 

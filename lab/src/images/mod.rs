@@ -286,26 +286,33 @@ impl Lab {
             return Err(Error::invalid("quota", "must not be negative"));
         }
         let mut tx = self.db.begin().await?;
-        let name: Option<String> =
-            sqlx::query_scalar("UPDATE users SET image_quota_bytes = $1 WHERE id = $2 RETURNING username")
-                .bind(quota)
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let name: Option<String> = sqlx::query_scalar(
+            "UPDATE users SET image_quota_bytes = $1 WHERE id = $2 RETURNING username",
+        )
+        .bind(quota)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let name = name.ok_or(Error::NotFound("user"))?;
         let detail = quota.map_or("default".to_string(), |q| q.to_string());
-        record(&mut tx, actor, "image.quota", &format!("user:{name}"), &detail).await?;
+        record(
+            &mut tx,
+            actor,
+            "image.quota",
+            &format!("user:{name}"),
+            &detail,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// The quota of users without their own.
     pub async fn default_image_quota(&self) -> Result<i64> {
-        let value: Option<String> =
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-                .bind(DEFAULT_QUOTA_KEY)
-                .fetch_optional(&self.db)
-                .await?;
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(DEFAULT_QUOTA_KEY)
+            .fetch_optional(&self.db)
+            .await?;
         Ok(value
             .and_then(|v| v.parse().ok())
             .unwrap_or(DEFAULT_QUOTA_BYTES))
@@ -325,7 +332,14 @@ impl Lab {
         .bind(quota.to_string())
         .execute(&mut *tx)
         .await?;
-        record(&mut tx, actor, "image.default_quota", "settings", &quota.to_string()).await?;
+        record(
+            &mut tx,
+            actor,
+            "image.default_quota",
+            "settings",
+            &quota.to_string(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -391,7 +405,10 @@ impl Lab {
 }
 
 fn image_target(image: &Image) -> String {
-    format!("image:{}/{}:v{}", image.owner.username, image.name, image.version)
+    format!(
+        "image:{}/{}:v{}",
+        image.owner.username, image.name, image.version
+    )
 }
 
 /// Flushes a directory so a rename inside it survives a crash.

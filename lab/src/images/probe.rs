@@ -142,7 +142,9 @@ fn refuse_external_references(header: &[u8]) -> Result<(), String> {
         .and_then(|b| <[u8; 4]>::try_from(b).ok())
         .map(u32::from_be_bytes);
     if field(8) != Some(0) {
-        return Err("qcow2 images with a backing file are refused; upload a flattened image".into());
+        return Err(
+            "qcow2 images with a backing file are refused; upload a flattened image".into(),
+        );
     }
     const EXTERNAL_DATA_FILE: u64 = 1 << 2;
     if version.is_some_and(|v| v >= 3) && field(72).is_none_or(|f| f & EXTERNAL_DATA_FILE != 0) {
@@ -176,7 +178,8 @@ fn format_of(content: &[u8]) -> Option<(ImageFormat, Option<i64>)> {
         return Some((ImageFormat::Iso, size));
     }
     let mbr = content.get(510..512) == Some(&[0x55, 0xaa][..]);
-    let gpt = content.get(512..520) == Some(b"EFI PART") || content.get(4096..4104) == Some(b"EFI PART");
+    let gpt =
+        content.get(512..520) == Some(b"EFI PART") || content.get(4096..4104) == Some(b"EFI PART");
     (mbr || gpt).then_some((ImageFormat::Raw, None))
 }
 
@@ -277,13 +280,22 @@ pub(crate) mod tests {
         let mut fake_zstd = vec![0x28, 0xb5, 0x2f, 0xfd];
         fake_zstd.extend_from_slice(&noise);
         let err = probe(&fake_zstd, fake_zstd.len() as u64).unwrap_err();
-        assert!(err.contains("starts like zstd but does not decompress"), "{err}");
+        assert!(
+            err.contains("starts like zstd but does not decompress"),
+            "{err}"
+        );
     }
 
     #[test]
     fn file_names_only_claim_a_compression() {
-        assert_eq!(compression_claimed_by("disk.raw.ZST"), Some(Compression::Zstd));
-        assert_eq!(compression_claimed_by("disk.img.gz"), Some(Compression::Gzip));
+        assert_eq!(
+            compression_claimed_by("disk.raw.ZST"),
+            Some(Compression::Zstd)
+        );
+        assert_eq!(
+            compression_claimed_by("disk.img.gz"),
+            Some(Compression::Gzip)
+        );
         assert_eq!(compression_claimed_by("disk.iso"), None);
     }
 }

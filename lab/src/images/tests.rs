@@ -2,9 +2,7 @@ use sha2::{Digest, Sha256};
 
 use super::probe::tests::{iso, raw_disk};
 use super::Ending;
-use crate::model::{
-    Compression, ImageFilter, ImageFormat, NewUpload, UploadState, Visibility,
-};
+use crate::model::{Compression, ImageFilter, ImageFormat, NewUpload, UploadState, Visibility};
 use crate::store::testing::{admin, lab, user};
 use crate::{Actor, Error, Lab};
 
@@ -22,7 +20,12 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 /// Uploads `bytes` in one whole body; returns the new image's id.
-async fn upload_whole(lab: &Lab, actor: &Actor, new: NewUpload, bytes: &[u8]) -> crate::Result<i64> {
+async fn upload_whole(
+    lab: &Lab,
+    actor: &Actor,
+    new: NewUpload,
+    bytes: &[u8],
+) -> crate::Result<i64> {
     let upload = lab.create_upload(actor, new).await?;
     let done = lab
         .append_upload(actor, &upload.id, 0, bytes, Ending::Whole)
@@ -57,8 +60,15 @@ async fn a_resumable_upload_survives_a_restart_and_lands_whole_with_its_checksum
         .append_upload(&alice, &upload.id, 0, &disk[..1 << 20], Ending::Resumable)
         .await
         .unwrap();
-    assert_eq!((first.received, first.state), (1 << 20, UploadState::Receiving));
-    assert!(lab.images(&alice, &ImageFilter::default()).await.unwrap().is_empty());
+    assert_eq!(
+        (first.received, first.state),
+        (1 << 20, UploadState::Receiving)
+    );
+    assert!(lab
+        .images(&alice, &ImageFilter::default())
+        .await
+        .unwrap()
+        .is_empty());
 
     // A client that lost track and resends from 0 is told where the upload stands.
     let err = lab
@@ -69,19 +79,34 @@ async fn a_resumable_upload_survives_a_restart_and_lands_whole_with_its_checksum
 
     // After a restart (a new Lab on the same files) the checksum is rebuilt from disk.
     let url = format!("sqlite://{}", dir.path().join("lab.db").display());
-    let lab = Lab::open(&url, crate::SecretBox::new([1; 32]), dir.path().join("images"))
-        .await
-        .unwrap();
+    let lab = Lab::open(
+        &url,
+        crate::SecretBox::new([1; 32]),
+        dir.path().join("images"),
+    )
+    .await
+    .unwrap();
     lab.recover_uploads().await.unwrap();
     let done = lab
-        .append_upload(&alice, &upload.id, 1 << 20, &disk[1 << 20..], Ending::Resumable)
+        .append_upload(
+            &alice,
+            &upload.id,
+            1 << 20,
+            &disk[1 << 20..],
+            Ending::Resumable,
+        )
         .await
         .unwrap();
     assert_eq!(done.state, UploadState::Done);
     let image = lab.image(&alice, done.image_id.unwrap()).await.unwrap();
     assert_eq!(image.sha256, sha256(&disk));
     assert_eq!(
-        (image.format, image.compression, image.stored_size, image.version),
+        (
+            image.format,
+            image.compression,
+            image.stored_size,
+            image.version
+        ),
         (ImageFormat::Raw, Compression::None, disk.len() as i64, 1)
     );
     let file = lab.open_image(&alice, image.id).await.unwrap();
@@ -103,7 +128,11 @@ async fn the_same_name_makes_a_new_version_and_old_versions_stay() {
     let numbers: Vec<(i64, i64)> = versions.iter().map(|i| (i.id, i.version)).collect();
     assert_eq!(numbers, vec![(second, 2), (first, 1)]);
     let listed = lab.images(&alice, &ImageFilter::default()).await.unwrap();
-    assert_eq!(listed.len(), 1, "the list shows the newest version of a name");
+    assert_eq!(
+        listed.len(),
+        1,
+        "the list shows the newest version of a name"
+    );
     assert_eq!(listed[0].format, ImageFormat::Iso);
     let all = ImageFilter {
         all_versions: true,
@@ -121,8 +150,12 @@ async fn others_see_public_and_group_images_only() {
     let carol = user(&lab, "carol").await;
     lab.create_group(&shell, "team", "").await.unwrap();
     let team = lab.groups(&shell).await.unwrap()[0].id;
-    lab.set_membership(&shell, team, alice.user_id.unwrap(), true).await.unwrap();
-    lab.set_membership(&shell, team, bob.user_id.unwrap(), true).await.unwrap();
+    lab.set_membership(&shell, team, alice.user_id.unwrap(), true)
+        .await
+        .unwrap();
+    lab.set_membership(&shell, team, bob.user_id.unwrap(), true)
+        .await
+        .unwrap();
 
     let disk = raw_disk(4096);
     let private = upload_whole(&lab, &alice, new_upload("private", None), &disk)
@@ -157,13 +190,28 @@ async fn others_see_public_and_group_images_only() {
         names
     };
     let filter = ImageFilter::default();
-    assert_eq!(names(lab.images(&bob, &filter).await.unwrap()), ["public", "shared"]);
-    assert_eq!(names(lab.images(&carol, &filter).await.unwrap()), ["public"]);
+    assert_eq!(
+        names(lab.images(&bob, &filter).await.unwrap()),
+        ["public", "shared"]
+    );
+    assert_eq!(
+        names(lab.images(&carol, &filter).await.unwrap()),
+        ["public"]
+    );
     assert_eq!(lab.images(&shell, &filter).await.unwrap().len(), 3);
-    assert!(matches!(lab.image(&carol, shared).await, Err(Error::NotFound(_))));
-    assert!(matches!(lab.open_image(&bob, private).await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        lab.image(&carol, shared).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        lab.open_image(&bob, private).await,
+        Err(Error::NotFound(_))
+    ));
     assert!(!lab.image(&bob, public).await.unwrap().can_manage);
-    assert!(matches!(lab.delete_image(&bob, public).await, Err(Error::Forbidden)));
+    assert!(matches!(
+        lab.delete_image(&bob, public).await,
+        Err(Error::Forbidden)
+    ));
 
     // Carol is not in the team, so she cannot share with it.
     let err = lab
@@ -182,9 +230,15 @@ async fn others_see_public_and_group_images_only() {
     lab.update_image(&alice, private, "now for everyone", "public", "")
         .await
         .unwrap();
-    assert_eq!(lab.image(&carol, private).await.unwrap().visibility, Visibility::Public);
+    assert_eq!(
+        lab.image(&carol, private).await.unwrap().visibility,
+        Visibility::Public
+    );
     lab.delete_image(&alice, private).await.unwrap();
-    assert!(matches!(lab.image(&alice, private).await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        lab.image(&alice, private).await,
+        Err(Error::NotFound(_))
+    ));
 }
 
 #[tokio::test]
@@ -197,7 +251,9 @@ async fn bad_content_fails_the_upload_and_leaves_nothing() {
         sha256: "ab".repeat(32),
         ..new_upload("disk", None)
     };
-    let err = upload_whole(&lab, &alice, wrong_sum, &disk).await.unwrap_err();
+    let err = upload_whole(&lab, &alice, wrong_sum, &disk)
+        .await
+        .unwrap_err();
     assert_eq!(err.field_errors()[0].field, "sha256", "{err}");
 
     let noise: Vec<u8> = (0..8192u32).map(|i| (i * 13 % 256) as u8).collect();
@@ -210,9 +266,12 @@ async fn bad_content_fails_the_upload_and_leaves_nothing() {
         filename: "disk.raw.zst".into(),
         ..new_upload("disk", None)
     };
-    let err = upload_whole(&lab, &alice, claims_zstd, &disk).await.unwrap_err();
+    let err = upload_whole(&lab, &alice, claims_zstd, &disk)
+        .await
+        .unwrap_err();
     assert!(
-        err.to_string().contains("promises zstd compression, but the content is not compressed"),
+        err.to_string()
+            .contains("promises zstd compression, but the content is not compressed"),
         "{err}"
     );
 
@@ -224,7 +283,10 @@ async fn bad_content_fails_the_upload_and_leaves_nothing() {
         .append_upload(&alice, &truncated.id, 0, &disk[..1000], Ending::Whole)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("truncated: 1000 of 65536"), "{err}");
+    assert!(
+        err.to_string().contains("truncated: 1000 of 65536"),
+        "{err}"
+    );
     assert_eq!(
         lab.upload(&alice, &truncated.id).await.unwrap().state,
         UploadState::Failed
@@ -238,7 +300,11 @@ async fn bad_content_fails_the_upload_and_leaves_nothing() {
         .append_upload(&alice, &too_long.id, 0, &disk[..], Ending::Resumable)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("more bytes than the declared length"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("more bytes than the declared length"),
+        "{err}"
+    );
 
     for bad_name in ["../etc", "a/b", "a\\b", ".hidden", ""] {
         let err = lab
@@ -295,14 +361,19 @@ async fn quotas_refuse_what_does_not_fit_whether_declared_or_streamed() {
         super::DEFAULT_QUOTA_BYTES
     );
     assert!(matches!(
-        lab.set_image_quota(&alice, alice.user_id.unwrap(), Some(1 << 40)).await,
+        lab.set_image_quota(&alice, alice.user_id.unwrap(), Some(1 << 40))
+            .await,
         Err(Error::Forbidden)
     ));
 }
 
 #[tokio::test]
 async fn qcow2_is_converted_to_zstd_raw_at_ingest() {
-    if std::process::Command::new("qemu-img").arg("--version").output().is_err() {
+    if std::process::Command::new("qemu-img")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("SKIPPED: qemu-img (Debian qemu-utils) is not installed");
         return;
     }
@@ -329,7 +400,11 @@ async fn qcow2_is_converted_to_zstd_raw_at_ingest() {
         (ImageFormat::Raw, Compression::Zstd, Some(disk.len() as i64))
     );
     let stored = std::fs::read(lab.open_image(&alice, id).await.unwrap().path).unwrap();
-    assert_eq!(image.sha256, sha256(&stored), "the checksum is of the bytes served");
+    assert_eq!(
+        image.sha256,
+        sha256(&stored),
+        "the checksum is of the bytes served"
+    );
     assert_eq!(zstd::decode_all(&stored[..]).unwrap(), disk);
     assert!(partial_files(&dir).is_empty());
 }
@@ -362,9 +437,13 @@ async fn recovery_removes_orphans_and_cuts_uncommitted_bytes() {
         .unwrap();
 
     let url = format!("sqlite://{}", dir.path().join("lab.db").display());
-    let lab = Lab::open(&url, crate::SecretBox::new([1; 32]), dir.path().join("images"))
-        .await
-        .unwrap();
+    let lab = Lab::open(
+        &url,
+        crate::SecretBox::new([1; 32]),
+        dir.path().join("images"),
+    )
+    .await
+    .unwrap();
     assert_eq!(lab.recover_uploads().await.unwrap(), 2);
     assert_eq!(std::fs::metadata(&part).unwrap().len(), 4096);
     assert!(!dir.path().join("images/999.img").exists());

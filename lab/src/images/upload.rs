@@ -125,9 +125,8 @@ impl Lab {
             errors.add("sha256", "must be 64 hexadecimal digits");
         }
         let source_url = new.source_url.trim().to_string();
-        if !source_url.is_empty()
-            && !(source_url.starts_with("http://") || source_url.starts_with("https://"))
-        {
+        let web_url = source_url.starts_with("http://") || source_url.starts_with("https://");
+        if !source_url.is_empty() && !web_url {
             errors.add("url", "must be an http:// or https:// URL");
         }
         errors.into_result()?;
@@ -246,7 +245,10 @@ impl Lab {
                 break;
             }
             if let Some(room) = room.filter(|room| after > *room) {
-                refusal = Some(over_quota(0, after, room));
+                refusal = Some(Error::QuotaExceeded(format!(
+                    "over quota: the upload went past the {} left of the quota",
+                    crate::model::format_bytes(room)
+                )));
                 break;
             }
             if let Err(e) = file.write_all(&buffer[..n]).await {
@@ -365,11 +367,7 @@ impl Lab {
         .fetch_all(&self.db)
         .await?;
         for row in stale {
-            let busy = self
-                .receiving_slot(&row.id)
-                .try_lock()
-                .map(drop)
-                .is_err();
+            let busy = self.receiving_slot(&row.id).try_lock().map(drop).is_err();
             if busy || self.processing_now(&row.id) {
                 continue;
             }
@@ -399,7 +397,8 @@ impl Lab {
                     Some(committed) => {
                         let len = entry.metadata().await?.len() as i64;
                         if len > *committed && self.receiving_slot(id).try_lock().is_ok() {
-                            let file = std::fs::OpenOptions::new().write(true).open(entry.path())?;
+                            let file =
+                                std::fs::OpenOptions::new().write(true).open(entry.path())?;
                             file.set_len(*committed as u64)?;
                         }
                         true
@@ -493,14 +492,18 @@ impl Lab {
         let committed = row.received;
         let (hasher, offset) = tokio::task::spawn_blocking(move || -> Result<(Sha256, i64)> {
             use std::io::Read;
-            let file = std::fs::OpenOptions::new().read(true).write(true).open(&part)?;
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&part)?;
             let len = file.metadata()?.len() as i64;
             let offset = len.min(committed);
             if len > offset {
                 file.set_len(offset as u64)?;
             }
             let mut hasher = Sha256::new();
-            let mut reader = std::io::BufReader::with_capacity(READ_CHUNK, file).take(offset as u64);
+            let mut reader =
+                std::io::BufReader::with_capacity(READ_CHUNK, file).take(offset as u64);
             std::io::copy(&mut reader, &mut hasher)?;
             Ok((hasher, offset))
         })
@@ -695,7 +698,10 @@ impl Lab {
             }
             return Err(Error::invalid(
                 "content",
-                format!("qemu-img could not convert the qcow2 image: {}", stderr.trim()),
+                format!(
+                    "qemu-img could not convert the qcow2 image: {}",
+                    stderr.trim()
+                ),
             ));
         }
         let zst = self.images.work_path(id, "zst");

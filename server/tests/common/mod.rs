@@ -29,6 +29,7 @@ pub fn config_in(dir: &std::path::Path, session_ttl_seconds: i64) -> Config {
         session_ttl_seconds,
         secure_cookies: false,
         site_root: dir.join("site"),
+        image_dir: dir.join("images"),
     }
 }
 
@@ -38,8 +39,14 @@ impl TestServer {
     }
 
     pub async fn start_with_ttl(session_ttl_seconds: i64) -> TestServer {
+        Self::start_with(|config| config.session_ttl_seconds = session_ttl_seconds).await
+    }
+
+    /// A server whose configuration `adjust` changes first.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let config = config_in(dir.path(), session_ttl_seconds);
+        let mut config = config_in(dir.path(), 3600);
+        adjust(&mut config);
         let lab = server::open_lab(&config).await.unwrap();
         lab.bootstrap_admin(Some(ADMIN_PASSWORD)).await.unwrap();
         let power = app::power::PowerCache::default();
@@ -187,6 +194,43 @@ impl Client {
     pub async fn get(&mut self, path: &str) -> Reply {
         let request = self.builder("GET", path).body(Body::empty()).unwrap();
         self.send(request).await
+    }
+
+    /// Any request; `headers` are added to the host and cookie headers.
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> Reply {
+        let mut builder = self.builder(method, path);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        self.send(builder.body(body).unwrap()).await
+    }
+
+    /// The raw response, for bodies that are not text.
+    pub async fn request_bytes(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let mut builder = self.builder(method, path);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(builder.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes().to_vec();
+        (parts.status, parts.headers, bytes)
     }
 
     pub async fn post_form(&mut self, path: &str, body: &str) -> Reply {

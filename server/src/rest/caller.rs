@@ -1,0 +1,64 @@
+//! Who is calling the API: a bearer API token, else the browser session.
+
+use app::auth::{ClientAddress, USER_ID_KEY};
+use app::error::ErrorKind;
+use axum::extract::FromRequestParts;
+use axum::http::{header, request::Parts};
+use axum::Json;
+use lab::Actor;
+use tower_sessions::Session;
+
+use super::{ApiError, ApiResult};
+use crate::http::AppState;
+
+/// The authenticated caller of an API route.
+pub struct Caller(pub Actor);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let address = parts
+            .extensions
+            .get::<ClientAddress>()
+            .map(|a| a.0.clone())
+            .unwrap_or_default();
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorKind::Unauthenticated,
+                        "the Authorization header must be 'Bearer <API token>'",
+                    )
+                })?;
+            return Ok(Caller(state.lab.token_actor(token.trim(), &address).await?));
+        }
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::new(ErrorKind::Internal, "sessions are not configured"))?;
+        let user_id: Option<i64> = session.get(USER_ID_KEY).await.ok().flatten();
+        let user = match user_id {
+            Some(id) => state.lab.user(id).await?.filter(|u| !u.disabled),
+            None => None,
+        };
+        user.map(|u| Caller(Actor::user(u.id, &u.username, u.is_admin, &address)))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::Unauthenticated,
+                    "log in, or send an API token as 'Authorization: Bearer <token>'",
+                )
+            })
+    }
+}
+
+/// `GET /api/v1/whoami`: the caller's name, to check a token.
+pub async fn whoami(Caller(actor): Caller) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "id": actor.user_id,
+        "username": actor.username,
+        "is_admin": actor.is_admin,
+    }))
+}

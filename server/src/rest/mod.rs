@@ -1,0 +1,69 @@
+//! The REST API for scripts and the browser's upload code (`/api/v1/…`) and image streaming
+//! (`/images/{id}/content`). Callers authenticate with a bearer API token or a session cookie;
+//! every decision is the lab's.
+
+mod caller;
+mod content;
+mod imports;
+mod uploads;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::http::AppState;
+
+pub use caller::Caller;
+pub use imports::http_client as imports_client;
+
+/// The API routes, merged into the main router (which adds sessions and the other layers).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/images", get(uploads::list_images))
+        .route(
+            "/api/v1/images/{id}",
+            get(uploads::get_image)
+                .delete(uploads::delete_image)
+                .put(uploads::put_whole_image),
+        )
+        .route(
+            "/api/v1/uploads",
+            post(uploads::create_upload).options(uploads::tus_options),
+        )
+        .route(
+            "/api/v1/uploads/{id}",
+            get(uploads::upload_status)
+                .head(uploads::upload_offset)
+                .patch(uploads::append_upload)
+                .delete(uploads::cancel_upload),
+        )
+        .route("/api/v1/imports", post(imports::start_import))
+        .route("/images/{id}/content", get(content::image_content))
+        .route("/api/v1/whoami", get(caller::whoami))
+}
+
+/// An API failure as JSON `{kind, error, fields}` with the matching status.
+pub struct ApiError(app::error::AppError);
+
+impl From<lab::Error> for ApiError {
+    fn from(error: lab::Error) -> Self {
+        ApiError(error.into())
+    }
+}
+
+impl ApiError {
+    pub fn new(kind: app::error::ErrorKind, message: impl Into<String>) -> Self {
+        ApiError(app::error::AppError::new(kind, message))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(self.0)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
