@@ -17,6 +17,23 @@ use crate::http::AppState;
 pub use caller::Caller;
 pub use imports::http_client as imports_client;
 
+/// Every (method, path) the API serves; the authorization matrix test needs a case for each.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/whoami"),
+    ("GET", "/api/v1/images"),
+    ("GET", "/api/v1/images/{id}"),
+    ("PUT", "/api/v1/images/{name}"),
+    ("DELETE", "/api/v1/images/{id}"),
+    ("OPTIONS", "/api/v1/uploads"),
+    ("POST", "/api/v1/uploads"),
+    ("GET", "/api/v1/uploads/{id}"),
+    ("HEAD", "/api/v1/uploads/{id}"),
+    ("PATCH", "/api/v1/uploads/{id}"),
+    ("DELETE", "/api/v1/uploads/{id}"),
+    ("POST", "/api/v1/imports"),
+    ("GET", "/images/{id}/content"),
+];
+
 /// The API routes, merged into the main router (which adds sessions and the other layers).
 pub fn routes() -> Router<AppState> {
     Router::new()
