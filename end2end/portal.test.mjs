@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
@@ -335,5 +336,57 @@ test('the holder of a running reservation powers the machine through baas; other
   assert.equal(refused.status(), 403);
   assert.equal(simState('power'), '1');
   await screenshot(page, 'dave-no-power');
+  await logOut(page);
+});
+
+test('a user uploads an image with live progress, the connection drops and the upload resumes, the library shows the right checksum', async () => {
+  // 20 MiB raw disk (MBR signature) = three 8 MiB PATCH chunks; the second one is dropped.
+  const bytes = Buffer.alloc(20 * 1024 * 1024);
+  for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32LE(i, i);
+  bytes[510] = 0x55;
+  bytes[511] = 0xaa;
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+
+  const page = await logIn('admin', ADMIN_PASSWORD);
+  let patches = 0;
+  let dropped = 0;
+  await page.route('**/api/v1/uploads/*', async (route) => {
+    if (route.request().method() === 'PATCH' && ++patches === 2) {
+      dropped += 1;
+      return route.abort('connectionreset');
+    }
+    return route.continue();
+  });
+  await open(page, '/images/upload');
+  await page.waitForSelector('html[data-upload-ready]');
+  const form = page.locator('form[data-upload=file]');
+  await form.locator('input[name=file]').setInputFiles({ name: 'e2e-disk.img', mimeType: 'application/octet-stream', buffer: bytes });
+  await form.locator('input[name=name]').fill('e2e-disk');
+  await form.locator('textarea[name=description]').fill('uploaded by the browser test');
+  await form.getByRole('button', { name: 'Upload' }).click();
+
+  await page.waitForSelector('form[data-upload=file][data-interruptions="1"]');
+  assert.match(await form.locator('[data-testid=upload-status]').textContent(), /Connection lost at 8\.0 MiB/);
+  assert.match(await form.locator('[data-testid=upload-numbers]').textContent(), /of 20\.0 MiB/);
+  await screenshot(page, 'upload-interrupted');
+  await form.locator('[data-testid=uploaded-image]').waitFor({ timeout: 60_000 });
+  assert.equal(await form.getAttribute('data-resumes'), '1');
+  assert.match(await form.locator('[data-testid=upload-numbers]').textContent(), /20\.0 MiB of 20\.0 MiB \(100%\)/);
+  assert.equal(dropped, 1);
+  await screenshot(page, 'upload-done');
+
+  await open(page, '/images');
+  const row = page.locator('[data-testid=images] tr', { hasText: 'e2e-disk' });
+  assert.match(await row.textContent(), /v1.*raw · none.*20\.0 MiB/);
+  await screenshot(page, 'image-library');
+  await row.getByRole('link', { name: 'e2e-disk' }).click();
+  await page.locator('[data-testid=sha256]').waitFor();
+  assert.equal((await page.locator('[data-testid=sha256]').textContent()).trim(), sha256);
+  await screenshot(page, 'image-detail');
+
+  // The bytes served back are the bytes uploaded.
+  const content = await page.request.get(`${base}${new URL(page.url()).pathname}/content`);
+  assert.equal(content.status(), 200);
+  assert.equal(createHash('sha256').update(await content.body()).digest('hex'), sha256);
   await logOut(page);
 });

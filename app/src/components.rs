@@ -48,6 +48,7 @@ pub fn Nav() -> impl IntoView {
                                 view! {
                                     <A href="/" attr:class=link>"Machines"</A>
                                     <A href="/reservations" attr:class=link>"My reservations"</A>
+                                    <A href="/images" attr:class=link>"Images"</A>
                                     {admin_links}
                                     <span class="flex-1"></span>
                                     <A href="/account" attr:class=link>

@@ -54,6 +54,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/machines/:id") view=MachinePage ssr=SsrMode::Async/>
                     <Route path=path!("/machines/:id/edit") view=EditMachinePage ssr=SsrMode::Async/>
                     <Route path=path!("/reservations") view=ReservationsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/images") view=ImagesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/images/upload") view=UploadPage ssr=SsrMode::Async/>
+                    <Route path=path!("/images/:id") view=ImagePage ssr=SsrMode::Async/>
                     <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/machines/new") view=NewMachinePage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async/>

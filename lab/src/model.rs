@@ -109,6 +109,9 @@ pub struct User {
     pub is_admin: bool,
     pub disabled: bool,
     pub created_at: i64,
+    /// Own image quota; `None` means the lab's default.
+    #[serde(default)]
+    pub image_quota_bytes: Option<i64>,
     pub groups: Vec<String>,
 }
 
@@ -224,6 +227,9 @@ pub struct Reservation {
 pub struct Limits {
     pub max_duration_hours: i64,
     pub max_advance_days: i64,
+    /// Image storage of users without their own quota (changed with its own call).
+    #[serde(default)]
+    pub default_image_quota_bytes: i64,
 }
 
 impl Default for Limits {
@@ -231,6 +237,7 @@ impl Default for Limits {
         Limits {
             max_duration_hours: 72,
             max_advance_days: 30,
+            default_image_quota_bytes: 50 << 30,
         }
     }
 }

@@ -458,6 +458,7 @@ mod tests {
             Limits {
                 max_duration_hours: 4,
                 max_advance_days: 2,
+                ..Limits::default()
             },
         )
         .await

@@ -1,4 +1,5 @@
-//! Lab-wide settings that admins change at run time: the booking limits.
+//! Lab-wide settings that admins change at run time: the booking limits (and, read here for
+//! the settings page, the default image quota that `images` owns).
 
 use crate::audit::record;
 use crate::error::FieldErrors;
@@ -21,6 +22,7 @@ impl Lab {
             match key.as_str() {
                 MAX_DURATION_KEY => limits.max_duration_hours = value,
                 MAX_ADVANCE_KEY => limits.max_advance_days = value,
+                crate::images::DEFAULT_QUOTA_KEY => limits.default_image_quota_bytes = value,
                 _ => {}
             }
         }

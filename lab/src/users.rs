@@ -17,6 +17,7 @@ struct UserRow {
     is_admin: bool,
     disabled: bool,
     created_at: i64,
+    image_quota_bytes: Option<i64>,
 }
 
 impl UserRow {
@@ -28,13 +29,14 @@ impl UserRow {
             is_admin: self.is_admin,
             disabled: self.disabled,
             created_at: self.created_at,
+            image_quota_bytes: self.image_quota_bytes,
             groups,
         }
     }
 }
 
 const USER_COLUMNS: &str =
-    "id, username, display_name, password_hash, is_admin, disabled, created_at";
+    "id, username, display_name, password_hash, is_admin, disabled, created_at, image_quota_bytes";
 
 /// What the first start did about the admin account.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -41,6 +41,7 @@ struct Fixture {
     spare_images: Vec<i64>,
     uploads: Vec<String>,
     spare_uploads: Vec<String>,
+    tokens: Vec<i64>,
 }
 
 fn machine_form(name: &str, mac: &str) -> String {
@@ -216,6 +217,47 @@ fn server_function_cases() -> Vec<Case> {
             [401, 404, 403, 409],
         ),
         (
+            "/api/images",
+            |_, _| "search=&format=&mine=false&all_versions=false".into(),
+            [401, 200, 200, 200],
+        ),
+        (
+            "/api/image",
+            |f, _| format!("id={}", f.image),
+            [401, 404, 200, 200],
+        ),
+        (
+            "/api/update_image",
+            |f, _| format!("id={}&description=d&visibility=private&group=", f.image),
+            [401, 404, 200, 200],
+        ),
+        (
+            "/api/delete_image",
+            |f, role| format!("id={}", f.spare_images[4 + role]),
+            [401, 404, 200, 200],
+        ),
+        ("/api/tokens", |_, _| String::new(), [401, 200, 200, 200]),
+        (
+            "/api/create_token",
+            |_, _| "name=script".into(),
+            [401, 200, 200, 200],
+        ),
+        (
+            "/api/revoke_token",
+            |f, role| format!("id={}", f.tokens[role]),
+            [401, 404, 200, 200],
+        ),
+        (
+            "/api/admin/set_image_quota",
+            |f, _| format!("user_id={}&quota_gib=10", f.other_user),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/set_default_image_quota",
+            |_, _| "quota_gib=60".into(),
+            [401, 403, 403, 200],
+        ),
+        (
             "/api/admin/set_limits",
             |_, _| "max_duration_hours=72&max_advance_days=30".into(),
             [401, 403, 403, 200],
@@ -379,6 +421,10 @@ fn page_cases() -> Vec<(&'static str, [u16; 4])> {
         ("/machines/:id", [303, 404, 200, 200]),
         ("/machines/:id/edit", [303, 404, 200, 200]),
         ("/reservations", [303, 200, 200, 200]),
+        ("/images", [303, 200, 200, 200]),
+        ("/images/upload", [303, 200, 200, 200]),
+        // The fixture image is private to the permitted user.
+        ("/images/:id", [303, 404, 200, 200]),
         ("/account", [303, 200, 200, 200]),
         ("/admin/machines/new", [303, 403, 403, 200]),
         ("/admin/users", [303, 403, 403, 200]),
@@ -474,7 +520,8 @@ async fn fixture(server: &TestServer) -> Fixture {
     let mut spare_images = Vec::new();
     let mut uploads = Vec::new();
     let mut spare_uploads = Vec::new();
-    for i in 0..4 {
+    let mut tokens = Vec::new();
+    for i in 0..8 {
         let spare = lab
             .create_upload(&permitted_actor, upload_as(&format!("spare{i}"), None))
             .await
@@ -492,6 +539,16 @@ async fn fixture(server: &TestServer) -> Fixture {
             .image_id
             .unwrap(),
         );
+        if i >= 4 {
+            continue;
+        }
+        tokens.push(
+            lab.create_api_token(&permitted_actor, &format!("t{i}"))
+                .await
+                .unwrap()
+                .0
+                .id,
+        );
         for list in [&mut uploads, &mut spare_uploads] {
             list.push(
                 lab.create_upload(&permitted_actor, upload_as(&format!("up{i}"), Some(1000)))
@@ -502,6 +559,7 @@ async fn fixture(server: &TestServer) -> Fixture {
         }
     }
     Fixture {
+        tokens,
         image,
         spare_images,
         uploads,
@@ -615,7 +673,12 @@ async fn every_route_and_server_function_answers_each_role_as_designed() {
             }
         }
         for (pattern, expected) in page_cases() {
-            let path = pattern.replace(":id", &fixture.machine.to_string());
+            let id = if pattern.starts_with("/images/") {
+                fixture.image
+            } else {
+                fixture.machine
+            };
+            let path = pattern.replace(":id", &id.to_string());
             let reply = client.get(&path).await;
             if reply.status.as_u16() != expected[index] {
                 failures.push(format!(

@@ -124,6 +124,7 @@ pub async fn set_limits(
     let limits = Limits {
         max_duration_hours: parse("max_duration_hours", &max_duration_hours)?,
         max_advance_days: parse("max_advance_days", &max_advance_days)?,
+        ..Limits::default()
     };
     Ok(lab()?.set_limits(&admin, limits).await?)
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod bmc;
+pub mod images;
 pub mod machines;
 pub mod reservations;
 pub mod session;

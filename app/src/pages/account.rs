@@ -1,14 +1,34 @@
-//! The user's own account: change password.
+//! The user's own account: change password, API tokens for scripts.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use lab::model::format_utc;
+
+use crate::api::images::{api_tokens, CreateApiToken, RevokeApiToken};
 use crate::api::session::ChangePassword;
-use crate::components::{field_error, form_status, BUTTON, CARD, H1, INPUT, LABEL};
+use crate::components::{
+    field_error, form_status, ErrorBox, BUTTON, BUTTON_DANGER, CARD, H1, H2, INPUT, LABEL, TABLE,
+    TD, TH,
+};
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
     let change = ServerAction::<ChangePassword>::new();
+    let create = ServerAction::<CreateApiToken>::new();
+    let revoke = ServerAction::<RevokeApiToken>::new();
+    let tokens = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| api_tokens(),
+    );
+    let new_secret = move || {
+        create.value().try_get().flatten().and_then(Result::ok).map(|secret| view! {
+            <div role="status" class="mb-3 rounded-md border border-emerald-300 bg-emerald-50 p-2 text-sm dark:border-emerald-800 dark:bg-emerald-950">
+                "Your new token (shown only now; copy it):"
+                <code class="mt-1 block break-all font-mono text-xs" data-testid="new-token">{secret}</code>
+            </div>
+        })
+    };
     view! {
         <Title text="Account · baas"/>
         <h1 class=H1>"My account"</h1>
@@ -28,6 +48,45 @@ pub fn AccountPage() -> impl IntoView {
                 {field_error(change.value(), "new_password")}
                 <button class=BUTTON type="submit">"Change password"</button>
             </ActionForm>
+        </div>
+        <div class=format!("{CARD} mt-4 max-w-2xl")>
+            <h2 class=H2>"API tokens"</h2>
+            <p class="mb-3 text-sm text-slate-500">"For scripts and curl: send 'Authorization: Bearer <token>'. A token acts as you."</p>
+            {new_secret}
+            {form_status(revoke.value(), "Token revoked.")}
+            <ActionForm action=create attr:class="mb-3 flex items-end gap-2">
+                <label class=LABEL>"Name"<input class=INPUT name="name" required maxlength="64" placeholder="laptop"/></label>
+                <button class=BUTTON type="submit">"Create token"</button>
+            </ActionForm>
+            {field_error(create.value(), "name")}
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match tokens.await {
+                        Err(error) => view! { <ErrorBox error/> }.into_any(),
+                        Ok(tokens) => {
+                            let rows = tokens.into_iter().map(|t| view! {
+                                <tr>
+                                    <td class=TD>{t.name}</td>
+                                    <td class=TD>{format_utc(t.created_at)}</td>
+                                    <td class=TD>{t.last_used_at.map_or("never".to_string(), format_utc)}</td>
+                                    <td class=TD>
+                                        <ActionForm action=revoke>
+                                            <input type="hidden" name="id" value=t.id/>
+                                            <button class=BUTTON_DANGER type="submit">"Revoke"</button>
+                                        </ActionForm>
+                                    </td>
+                                </tr>
+                            }).collect_view();
+                            view! {
+                                <table class=TABLE>
+                                    <thead><tr><th class=TH>"Name"</th><th class=TH>"Created (UTC)"</th><th class=TH>"Last used"</th><th class=TH></th></tr></thead>
+                                    <tbody>{rows}</tbody>
+                                </table>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
         </div>
     }
 }

@@ -8,6 +8,7 @@ use crate::api::admin::{
     audit_log, get_limits, list_groups, list_users, CreateGroup, CreateUser, DeleteGroup,
     ResetPassword, SetGroupMember, SetLimits, SetUserDisabled,
 };
+use crate::api::images::{SetDefaultImageQuota, SetImageQuota};
 use crate::components::{
     field_error, form_status, ErrorBox, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, H1, H2,
     INPUT, LABEL, TABLE, TD, TH,
@@ -18,8 +19,15 @@ pub fn UsersPage() -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
     let disable = ServerAction::<SetUserDisabled>::new();
     let reset = ServerAction::<ResetPassword>::new();
+    let quota = ServerAction::<SetImageQuota>::new();
     let users = Resource::new(
-        move || (create.version().get(), disable.version().get()),
+        move || {
+            (
+                create.version().get(),
+                disable.version().get(),
+                quota.version().get(),
+            )
+        },
         |_| list_users(),
     );
     view! {
@@ -30,6 +38,8 @@ pub fn UsersPage() -> impl IntoView {
                 {form_status(disable.value(), "Account updated.")}
                 {form_status(reset.value(), "Password reset.")}
                 {field_error(reset.value(), "new_password")}
+                {form_status(quota.value(), "Image quota set.")}
+                {field_error(quota.value(), "quota_gib")}
                 <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match users.await {
@@ -37,6 +47,7 @@ pub fn UsersPage() -> impl IntoView {
                             Ok(users) => {
                                 let rows = users.into_iter().map(|u| {
                                     let toggle = if u.disabled { "Enable" } else { "Disable" };
+                                    let quota_label = format!("image quota of {} in GiB", u.username);
                                     view! {
                                         <tr class=if u.disabled { "opacity-60" } else { "" }>
                                             <td class=TD><span class="font-medium">{u.username.clone()}</span><br/><span class="text-xs text-slate-500">{u.display_name}</span></td>
@@ -54,6 +65,13 @@ pub fn UsersPage() -> impl IntoView {
                                                         <input type="hidden" name="user_id" value=u.id/>
                                                         <input class="rounded-md border border-slate-300 px-2 text-sm dark:border-slate-700 dark:bg-slate-800" type="password" name="new_password" placeholder="new password" aria-label=format!("new password for {}", u.username)/>
                                                         <button class=BUTTON_SECONDARY type="submit">"Reset"</button>
+                                                    </ActionForm>
+                                                    <ActionForm action=quota attr:class="flex gap-1">
+                                                        <input type="hidden" name="user_id" value=u.id/>
+                                                        <input class="w-24 rounded-md border border-slate-300 px-2 text-sm dark:border-slate-700 dark:bg-slate-800" name="quota_gib" inputmode="decimal" placeholder="default"
+                                                            value=u.image_quota_bytes.map(|q| format!("{}", q as f64 / (1u64 << 30) as f64)).unwrap_or_default()
+                                                            aria-label=quota_label.clone()/>
+                                                        <button class=BUTTON_SECONDARY type="submit">"Set quota (GiB)"</button>
                                                     </ActionForm>
                                                 </div>
                                             </td>
@@ -228,10 +246,11 @@ pub fn AuditPage() -> impl IntoView {
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let save = ServerAction::<SetLimits>::new();
+    let quota = ServerAction::<SetDefaultImageQuota>::new();
     let limits = Resource::new(move || save.version().get(), |_| get_limits());
     view! {
         <Title text="Settings · baas"/>
-        <h1 class=H1>"Booking limits"</h1>
+        <h1 class=H1>"Settings"</h1>
         <div class=format!("{CARD} max-w-md")>
             {form_status(save.value(), "Limits saved.")}
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -250,6 +269,16 @@ pub fn SettingsPage() -> impl IntoView {
                                 {field_error(save.value(), "max_advance_days")}
                                 <p class="text-xs text-slate-500">"Admins are not bound by these limits."</p>
                                 <button class=BUTTON type="submit">"Save"</button>
+                            </ActionForm>
+                            <h2 class=format!("{H2} mt-6")>"Image storage"</h2>
+                            {form_status(quota.value(), "Default quota saved.")}
+                            <ActionForm action=quota attr:class="space-y-2">
+                                <label class=LABEL>"Default image quota per user (GiB)"
+                                    <input class=INPUT name="quota_gib" inputmode="decimal" value=format!("{}", limits.default_image_quota_bytes as f64 / (1u64 << 30) as f64)/>
+                                </label>
+                                {field_error(quota.value(), "quota_gib")}
+                                <p class="text-xs text-slate-500">"Users with their own quota (set on the Users page) keep it."</p>
+                                <button class=BUTTON type="submit">"Save quota"</button>
                             </ActionForm>
                         }.into_any(),
                     }

@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod dashboard;
+mod images;
 mod login;
 mod machine;
 mod machine_form;
@@ -11,6 +12,7 @@ mod reservations;
 pub use account::AccountPage;
 pub use admin::{AuditPage, GroupsPage, SettingsPage, UsersPage};
 pub use dashboard::DashboardPage;
+pub use images::{ImagePage, ImagesPage, UploadPage};
 pub use login::LoginPage;
 pub use machine::MachinePage;
 pub use machine_form::{EditMachinePage, NewMachinePage};

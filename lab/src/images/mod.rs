@@ -20,7 +20,7 @@ pub use upload::{Ending, UPLOAD_IDLE_SECONDS};
 
 /// Quota of a user without one of their own, unless an admin changed the lab's default.
 pub const DEFAULT_QUOTA_BYTES: i64 = 50 << 30;
-const DEFAULT_QUOTA_KEY: &str = "images.default_quota_bytes";
+pub(crate) const DEFAULT_QUOTA_KEY: &str = "images.default_quota_bytes";
 
 /// An image and where its bytes are, for streaming them out.
 #[derive(Debug, Clone)]
