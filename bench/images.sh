@@ -48,7 +48,10 @@ echo "preparing a ${SIZE_GIB} GiB image and a ${UPLOAD_GIB} GiB upload file unde
 make_disk "$WORK/www/disk.img" "$SIZE_GIB"
 make_disk "$WORK/upload.img" "$UPLOAD_GIB"
 
+# Started as root, nginx's workers would drop to nobody, who cannot read under root's home.
+NGINX_USER=""; [ "$(id -u)" -eq 0 ] && NGINX_USER="user root;"
 cat > "$WORK/nginx/nginx.conf" <<CONF
+$NGINX_USER
 daemon off;
 worker_processes 2;
 pid $WORK/nginx/nginx.pid;

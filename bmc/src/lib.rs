@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use ipmi::Ipmi;
-pub use redfish::{Redfish, Tls};
+pub use redfish::{MediaSlot, Redfish, Tls};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PowerState {

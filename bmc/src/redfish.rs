@@ -1,5 +1,6 @@
 //! Redfish over HTTPS with reqwest: finds the computer system behind the service root, powers it
-//! with the reset types the BMC advertises, and sets the boot override.
+//! with the reset types the BMC advertises, sets the boot override, and inserts and ejects
+//! virtual media wherever the BMC keeps it (under the system, or under its managers).
 //!
 //! BMC certificates are usually self-signed, so besides ordinary verification a machine can pin
 //! its BMC's certificate by SHA-256 fingerprint.
@@ -71,10 +72,22 @@ impl Redfish {
     }
 
     async fn request(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
+        self.request_within(method, path, body, self.target.timeout)
+            .await
+    }
+
+    async fn request_within(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        timeout: std::time::Duration,
+    ) -> Result<Value> {
         let url = format!("{}{path}", self.base);
         let mut request = self
             .client
             .request(method.clone(), &url)
+            .timeout(timeout)
             .basic_auth(&self.target.username, Some(&self.target.password))
             .header("Accept", "application/json");
         if let Some(body) = body {
@@ -112,6 +125,73 @@ impl Redfish {
             .and_then(|member| member["@odata.id"].as_str())
             .map(str::to_string)
             .ok_or_else(|| self.protocol("the Systems collection is empty".into()))
+    }
+
+    /// The BMC's virtual media devices: the system's own collection (newer BMCs, sushy) and those
+    /// of the managers that manage it (older BMCs), whichever exist.
+    pub async fn virtual_media(&self) -> Result<Vec<MediaSlot>> {
+        let system_path = self.system_path().await?;
+        let system = self.request(Method::GET, &system_path, None).await?;
+        let mut collections: Vec<String> = link(&system, "VirtualMedia").into_iter().collect();
+        let managers: Vec<String> = system["Links"]["ManagedBy"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|m| m["@odata.id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for manager in managers {
+            if let Ok(body) = self.request(Method::GET, &manager, None).await {
+                collections.extend(link(&body, "VirtualMedia"));
+            }
+        }
+        let mut slots = Vec::new();
+        for collection in collections {
+            let body = self.request(Method::GET, &collection, None).await?;
+            let members: Vec<String> = body["Members"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|m| m["@odata.id"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for member in members {
+                let body = self.request(Method::GET, &member, None).await?;
+                slots.push(MediaSlot::from_json(&member, &body));
+            }
+        }
+        Ok(slots)
+    }
+
+    /// Inserts the image at `url` into the first CD/DVD slot, write-protected. The BMC usually
+    /// fetches (part of) the image before answering, hence the longer `timeout`.
+    pub async fn insert_media(&self, url: &str, timeout: std::time::Duration) -> Result<MediaSlot> {
+        let slots = self.virtual_media().await?;
+        let slot = slots
+            .iter()
+            .find(|s| s.takes_cd())
+            .or_else(|| slots.first())
+            .cloned()
+            .ok_or_else(|| self.protocol("the BMC offers no virtual media device".into()))?;
+        let body = json!({ "Image": url, "Inserted": true, "WriteProtected": true });
+        self.request_within(Method::POST, &slot.insert_target, Some(body), timeout)
+            .await?;
+        Ok(slot)
+    }
+
+    /// Ejects whatever is inserted in any slot; returns the slots it ejected.
+    pub async fn eject_media(&self) -> Result<Vec<MediaSlot>> {
+        let mut ejected = Vec::new();
+        for slot in self.virtual_media().await? {
+            if slot.inserted || slot.image.is_some() {
+                self.request(Method::POST, &slot.eject_target, Some(json!({})))
+                    .await?;
+                ejected.push(slot);
+            }
+        }
+        Ok(ejected)
     }
 
     fn transport_error(&self, error: reqwest::Error) -> Error {
@@ -205,6 +285,48 @@ impl Bmc for Redfish {
             model: text(&body["Model"]),
             firmware: text(&body["BiosVersion"]),
         })
+    }
+}
+
+/// One virtual media device (a virtual CD drive, say) as the BMC describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaSlot {
+    pub path: String,
+    pub id: String,
+    pub media_types: Vec<String>,
+    pub inserted: bool,
+    pub image: Option<String>,
+    insert_target: String,
+    eject_target: String,
+}
+
+impl MediaSlot {
+    fn from_json(path: &str, body: &Value) -> MediaSlot {
+        let action = |name: &str| {
+            body["Actions"][format!("#VirtualMedia.{name}")]["target"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{path}/Actions/VirtualMedia.{name}"))
+        };
+        MediaSlot {
+            path: path.to_string(),
+            id: body["Id"].as_str().unwrap_or_default().to_string(),
+            media_types: body["MediaTypes"]
+                .as_array()
+                .map(|t| t.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default(),
+            inserted: body["Inserted"].as_bool().unwrap_or(false),
+            image: body["Image"]
+                .as_str()
+                .filter(|image| !image.is_empty())
+                .map(str::to_string),
+            insert_target: action("InsertMedia"),
+            eject_target: action("EjectMedia"),
+        }
+    }
+
+    fn takes_cd(&self) -> bool {
+        self.media_types.iter().any(|t| t == "CD" || t == "DVD")
     }
 }
 

@@ -48,6 +48,11 @@ impl Lab {
                     .into(),
             ));
         }
+        self.machine_bmc(machine_id).await
+    }
+
+    /// The machine's BMC, without a permission check: for the lab's own housekeeping.
+    pub(crate) async fn machine_bmc(&self, machine_id: i64) -> Result<BmcAccess> {
         let (name, kind, address, pin): (String, String, String, String) = sqlx::query_as(
             "SELECT name, bmc_kind, bmc_address, bmc_tls_pin FROM machines WHERE id = $1",
         )

@@ -20,6 +20,8 @@ mod images;
 #[cfg(feature = "db")]
 mod machines;
 #[cfg(feature = "db")]
+mod media;
+#[cfg(feature = "db")]
 pub mod password;
 #[cfg(feature = "db")]
 mod permissions;
@@ -49,6 +51,8 @@ pub use error::{Error, FieldError, FieldErrors, Result};
 pub use images::{Ending, ImageFile, UPLOAD_IDLE_SECONDS};
 #[cfg(feature = "db")]
 pub use machines::BmcCredentials;
+#[cfg(feature = "db")]
+pub use media::{MediaGrant, MediaRelease, MEDIA_MAX_SECONDS};
 #[cfg(feature = "db")]
 pub use secrets::SecretBox;
 #[cfg(feature = "db")]

@@ -445,3 +445,26 @@ pub fn format_bytes(bytes: i64) -> String {
         format!("{value:.1} {}", UNITS[unit])
     }
 }
+
+string_enum!(
+    /// Where a virtual media attachment stands.
+    MediaState { Attaching => "attaching", Attached => "attached", Failed => "failed", Detached => "detached" }
+);
+
+/// An ISO inserted (or once inserted) into a machine's BMC as virtual media.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaAttachment {
+    pub id: i64,
+    pub machine_id: i64,
+    /// `None` once the image has been deleted.
+    pub image_id: Option<i64>,
+    /// `name vN` of the image.
+    pub image: String,
+    pub username: String,
+    pub state: MediaState,
+    /// What the BMC said to the insert or eject, or why it failed.
+    pub bmc_answer: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub detached_at: Option<i64>,
+}

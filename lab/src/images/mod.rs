@@ -53,7 +53,7 @@ impl ImageStore {
         })
     }
 
-    fn image_path(&self, id: i64) -> PathBuf {
+    pub(crate) fn image_path(&self, id: i64) -> PathBuf {
         self.dir.join(format!("{id}.img"))
     }
 
@@ -242,6 +242,13 @@ impl Lab {
         if !image.can_manage {
             return Err(Error::Forbidden);
         }
+        let machines = self.image_attached_to(id).await?;
+        if !machines.is_empty() {
+            return Err(Error::Conflict(format!(
+                "the image is attached as virtual media to {}; detach it first",
+                machines.join(", ")
+            )));
+        }
         let mut tx = self.db.begin().await?;
         sqlx::query("DELETE FROM images WHERE id = $1")
             .bind(id)
@@ -418,3 +425,6 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+pub(crate) use probe::tests::{iso as test_iso, raw_disk as test_disk};

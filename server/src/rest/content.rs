@@ -15,8 +15,9 @@ use tokio_util::io::ReaderStream;
 use super::{ApiError, ApiResult, Caller};
 use crate::http::AppState;
 
-/// Bytes per read from disk and per body frame.
-const BLOCK: usize = 1 << 20;
+/// Bytes per read from disk and per body frame: large enough for full speed, small enough that
+/// many concurrent clients cost little memory.
+const BLOCK: usize = 256 << 10;
 
 pub async fn image_content(
     State(state): State<AppState>,
