@@ -1,5 +1,6 @@
 //! The last power state read from each machine's BMC, with its age. Pages read it from here, so a
-//! slow or dead BMC never holds up a request; a background task keeps it fresh.
+//! slow or dead BMC never holds up a request; a background task keeps it fresh. Also the BMC
+//! settings, driver construction, retries, and the background ejection of expired media.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,8 +12,60 @@ use lab::{Actor, Lab};
 
 /// A reading younger than this is served without asking the BMC again.
 pub const FRESH_SECONDS: i64 = 60;
-/// Upper bound for one BMC operation, so a dead BMC never hangs a request.
+/// Default upper bound for one BMC operation, so a dead BMC never hangs a request.
 pub const BMC_TIMEOUT: Duration = Duration::from_secs(5);
+/// Upper bound for a virtual media insert: BMCs fetch (part of) the image before answering.
+pub const MEDIA_INSERT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Attempts of an idempotent BMC operation whose BMC did not answer or could not be reached.
+pub const BMC_ATTEMPTS: u32 = 3;
+
+/// How baas talks to BMCs, from the server's configuration; put into the request context.
+#[derive(Debug, Clone)]
+pub struct BmcSettings {
+    /// Bound for one operation.
+    pub timeout: Duration,
+    /// The URL BMCs use to reach this server (virtual media URLs start with it).
+    pub public_url: String,
+}
+
+impl Default for BmcSettings {
+    fn default() -> Self {
+        BmcSettings {
+            timeout: BMC_TIMEOUT,
+            public_url: "http://127.0.0.1:3000".into(),
+        }
+    }
+}
+
+impl BmcSettings {
+    /// From the request context, or the defaults.
+    pub fn current() -> BmcSettings {
+        leptos::prelude::use_context::<BmcSettings>().unwrap_or_default()
+    }
+}
+
+/// Runs an idempotent BMC operation, trying again after 250 ms, then 500 ms, when the BMC did
+/// not answer or could not be reached. Other errors (wrong password, refused command) return at once.
+pub async fn with_retries<T, F, Fut>(mut operation: F) -> bmc::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bmc::Result<T>>,
+{
+    let mut delay = Duration::from_millis(250);
+    let mut attempt = 1;
+    loop {
+        match operation().await {
+            Err(bmc::Error::Timeout { .. } | bmc::Error::Unreachable { .. })
+                if attempt < BMC_ATTEMPTS =>
+            {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
 
 /// Shared between the request handlers and the refresher. Cheap to clone.
 #[derive(Clone, Default)]
@@ -44,12 +97,12 @@ impl PowerCache {
 
 /// The driver for a machine's BMC. A Redfish BMC's certificate is checked against the machine's
 /// pinned fingerprint when it has one, else verified against the web PKI.
-pub fn driver(access: &lab::BmcAccess) -> bmc::Result<Driver> {
+pub fn driver(access: &lab::BmcAccess, timeout: Duration) -> bmc::Result<Driver> {
     let target = Target {
         address: access.address.clone(),
         username: access.credentials.username.clone(),
         password: access.credentials.password.clone(),
-        timeout: BMC_TIMEOUT,
+        timeout,
     };
     match access.kind {
         BmcKind::Redfish => {
@@ -62,7 +115,7 @@ pub fn driver(access: &lab::BmcAccess) -> bmc::Result<Driver> {
 
 /// Reads every BMC machine's power state once, one after the other (a modest rate for BMCs).
 /// Failures are logged and leave the old reading to age out.
-pub async fn refresh_all(lab: &Lab, cache: &PowerCache) {
+pub async fn refresh_all(lab: &Lab, cache: &PowerCache, settings: &BmcSettings) {
     let system = Actor::shell();
     let machines = match lab.machines(&system).await {
         Ok(machines) => machines,
@@ -75,12 +128,38 @@ pub async fn refresh_all(lab: &Lab, cache: &PowerCache) {
         let Ok(access) = lab.bmc_access(&system, machine.id).await else {
             continue;
         };
-        let Ok(driver) = driver(&access) else {
+        let Ok(driver) = driver(&access, settings.timeout) else {
             continue;
         };
         match driver.power_state().await {
             Ok(state) => cache.put(machine.id, state, lab::now()),
             Err(error) => tracing::debug!(machine = %machine.name, %error, "power refresh failed"),
+        }
+    }
+}
+
+/// Ends virtual media whose reservation ended or whose URL expired: the lab closes the URL,
+/// this asks the BMC to eject and records its answer.
+pub async fn expire_media(lab: &Lab, settings: &BmcSettings) {
+    let released = match lab.expire_media().await {
+        Ok(released) => released,
+        Err(error) => {
+            tracing::warn!(%error, "expiring virtual media failed");
+            return;
+        }
+    };
+    for release in released {
+        let answer = match driver(&release.bmc, settings.timeout) {
+            Ok(Driver::Redfish(redfish)) => match with_retries(|| redfish.eject_media()).await {
+                Ok(slots) => format!("{}; ejected {} device(s)", release.reason, slots.len()),
+                Err(error) => format!("{}; eject failed: {error}", release.reason),
+            },
+            Ok(_) => format!("{}; the BMC has no virtual media", release.reason),
+            Err(error) => format!("{}; eject failed: {error}", release.reason),
+        };
+        tracing::info!(machine = %release.bmc.machine_name, %answer, "virtual media expired");
+        if let Err(error) = lab.finish_detach(release.attachment.id, &answer).await {
+            tracing::warn!(%error, "recording an eject failed");
         }
     }
 }

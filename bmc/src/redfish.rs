@@ -313,7 +313,12 @@ impl MediaSlot {
             id: body["Id"].as_str().unwrap_or_default().to_string(),
             media_types: body["MediaTypes"]
                 .as_array()
-                .map(|t| t.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .map(|t| {
+                    t.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default(),
             inserted: body["Inserted"].as_bool().unwrap_or(false),
             image: body["Image"]

@@ -225,6 +225,30 @@ impl RedfishEmulator {
         }
     }
 
+    /// Files the emulator downloaded for virtual media (InsertMedia fetches the image into a
+    /// fresh temporary directory under its TMPDIR).
+    pub fn downloads(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for dir in std::fs::read_dir(self._dir.path().join("tmp"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if dir.path().is_dir() {
+                for file in std::fs::read_dir(dir.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    if file.path().is_file() {
+                        files.push(file.path());
+                    }
+                }
+            }
+        }
+        files
+    }
+
     /// Waits until the emulator answers, and returns a driver pinned to its certificate.
     pub async fn ready(&self) -> crate::Redfish {
         let driver = crate::Redfish::new(

@@ -155,7 +155,11 @@ impl Lab {
     }
 
     /// Records the BMC's answer to an insert: attached, or failed with its error.
-    pub async fn finish_attach(&self, id: i64, outcome: std::result::Result<String, String>) -> Result<MediaAttachment> {
+    pub async fn finish_attach(
+        &self,
+        id: i64,
+        outcome: std::result::Result<String, String>,
+    ) -> Result<MediaAttachment> {
         let (state, answer) = match outcome {
             Ok(answer) => (MediaState::Attached, answer),
             Err(error) => (MediaState::Failed, error),
@@ -176,8 +180,14 @@ impl Lab {
         self.require(actor, attachment.machine_id, crate::model::Level::View)
             .await?;
         let bmc = self.bmc_access(actor, attachment.machine_id).await?;
-        if !matches!(attachment.state, MediaState::Attaching | MediaState::Attached) {
-            return Err(Error::Conflict(format!("the medium is already {}", attachment.state)));
+        if !matches!(
+            attachment.state,
+            MediaState::Attaching | MediaState::Attached
+        ) {
+            return Err(Error::Conflict(format!(
+                "the medium is already {}",
+                attachment.state
+            )));
         }
         self.audit_event(
             actor,
@@ -186,7 +196,8 @@ impl Lab {
             &attachment.image,
         )
         .await?;
-        self.end_attachment(attachment_id, "detached on request").await?;
+        self.end_attachment(attachment_id, "detached on request")
+            .await?;
         Ok(MediaRelease {
             attachment: self.attachment(attachment_id).await?,
             bmc,
@@ -235,14 +246,20 @@ impl Lab {
                     bmc,
                     reason,
                 }),
-                Err(e) => tracing::warn!(attachment = id, error = %e, "expired medium has no BMC to eject from"),
+                Err(e) => {
+                    tracing::warn!(attachment = id, error = %e, "expired medium has no BMC to eject from")
+                }
             }
         }
         Ok(released)
     }
 
     /// The machine's attachments, newest first, for anyone who may view the machine.
-    pub async fn media_attachments(&self, actor: &Actor, machine_id: i64) -> Result<Vec<MediaAttachment>> {
+    pub async fn media_attachments(
+        &self,
+        actor: &Actor,
+        machine_id: i64,
+    ) -> Result<Vec<MediaAttachment>> {
         self.require(actor, machine_id, crate::model::Level::View)
             .await?;
         let rows: Vec<AttachmentRow> = sqlx::query_as(&format!(
@@ -362,15 +379,26 @@ mod tests {
             .await
             .unwrap()
             .id;
-        lab.grant(&admin, machine, Subject::User(holder.user_id.unwrap()), Level::Use)
-            .await
-            .unwrap();
+        lab.grant(
+            &admin,
+            machine,
+            Subject::User(holder.user_id.unwrap()),
+            Level::Use,
+        )
+        .await
+        .unwrap();
         let now = crate::now();
         let reservation = lab
             .reserve(&holder, machine, now - 60, now + 3600, "")
             .await
             .unwrap();
-        let iso = upload(&lab, &holder, "installer", &crate::images::test_iso(64 * 2048)).await;
+        let iso = upload(
+            &lab,
+            &holder,
+            "installer",
+            &crate::images::test_iso(64 * 2048),
+        )
+        .await;
         let disk = upload(&lab, &holder, "disk", &crate::images::test_disk(8192)).await;
 
         let err = lab.begin_attach(&holder, machine, disk).await.unwrap_err();
@@ -395,9 +423,16 @@ mod tests {
             Err(Error::Conflict(_))
         ));
         let err = lab.delete_image(&holder, iso).await.unwrap_err();
-        assert!(err.to_string().contains("attached as virtual media to node1"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("attached as virtual media to node1"),
+            "{err}"
+        );
 
-        let release = lab.begin_detach(&holder, grant.attachment.id).await.unwrap();
+        let release = lab
+            .begin_detach(&holder, grant.attachment.id)
+            .await
+            .unwrap();
         assert_eq!(release.attachment.state, MediaState::Detached);
         assert!(lab.media_for_token(&grant.token).await.is_err());
 

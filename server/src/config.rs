@@ -16,6 +16,8 @@ struct FileConfig {
     secure_cookies: Option<bool>,
     site_root: Option<PathBuf>,
     image_dir: Option<PathBuf>,
+    public_url: Option<String>,
+    bmc_timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +35,10 @@ pub struct Config {
     pub site_root: PathBuf,
     /// The image library's files (and unfinished uploads, under `.partial/`).
     pub image_dir: PathBuf,
+    /// The URL machines and BMCs use to reach this server (virtual media, later boot scripts).
+    pub public_url: String,
+    /// Bound for one BMC operation.
+    pub bmc_timeout: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +67,8 @@ Configuration (file keys in baas.toml, overridden by the environment):
   BAAS_SESSION_TTL_MINUTES  session_ttl_minutes: idle time before a session ends (default 720)
   BAAS_SECURE_COOKIES       secure_cookies: true behind HTTPS (default false)
   BAAS_IMAGE_DIR            image_dir: image library files (default <data_dir>/images)
+  BAAS_PUBLIC_URL           public_url: URL machines and BMCs reach baas at (default http://<http_addr>)
+  BAAS_BMC_TIMEOUT_SECONDS  bmc_timeout_seconds: bound for one BMC operation (default 5)
   BAAS_SITE_ROOT            site_root: built web assets (default ./target/site; LEPTOS_SITE_ROOT also read)
   BAAS_ADMIN_PASSWORD       password for the `admin` account created on first start
                             (default: generated and printed once)
@@ -135,7 +143,31 @@ impl Config {
             .map(PathBuf::from)
             .or(from_file.image_dir)
             .unwrap_or_else(|| data_dir.join("images"));
+        let public_url = env("BAAS_PUBLIC_URL")
+            .or(from_file.public_url)
+            .unwrap_or_else(|| format!("http://{http_addr}"));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(ConfigError::Value {
+                name: "public_url",
+                message: format!("'{public_url}' is not an http:// or https:// URL"),
+            });
+        }
+        let bmc_timeout_seconds = match env("BAAS_BMC_TIMEOUT_SECONDS") {
+            Some(value) => value.parse().map_err(|_| ConfigError::Value {
+                name: "bmc_timeout_seconds",
+                message: format!("'{value}' is not a whole number of seconds"),
+            })?,
+            None => from_file.bmc_timeout_seconds.unwrap_or(5),
+        };
+        if !(1..=300).contains(&bmc_timeout_seconds) {
+            return Err(ConfigError::Value {
+                name: "bmc_timeout_seconds",
+                message: "must be between 1 and 300".into(),
+            });
+        }
         Ok(Config {
+            public_url: public_url.trim_end_matches('/').to_string(),
+            bmc_timeout: std::time::Duration::from_secs(bmc_timeout_seconds),
             image_dir,
             http_addr,
             data_dir,

@@ -69,6 +69,10 @@ pub async fn router(lab: Lab, config: &Config, power: PowerCache) -> anyhow::Res
     let routes = generate_route_list(app::App);
     let page_lab = lab.clone();
     let page_power = power.clone();
+    let bmc_settings = app::power::BmcSettings {
+        timeout: config.bmc_timeout,
+        public_url: config.public_url.clone(),
+    };
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/{*name}", any(unknown_api_function))
@@ -79,6 +83,7 @@ pub async fn router(lab: Lab, config: &Config, power: PowerCache) -> anyhow::Res
             move || {
                 provide_context(page_lab.clone());
                 provide_context(page_power.clone());
+                provide_context(bmc_settings.clone());
             },
             {
                 let options = leptos_options.clone();

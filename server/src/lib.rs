@@ -45,7 +45,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tokio::spawn(expire_uploads(lab.clone()));
     let power = app::power::PowerCache::default();
-    tokio::spawn(refresh_power_states(lab.clone(), power.clone()));
+    let bmc_settings = app::power::BmcSettings {
+        timeout: config.bmc_timeout,
+        public_url: config.public_url.clone(),
+    };
+    tokio::spawn(refresh_power_states(
+        lab.clone(),
+        power.clone(),
+        bmc_settings.clone(),
+    ));
+    tokio::spawn(expire_media(lab.clone(), bmc_settings));
     let router = http::router(lab, &config, power).await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
@@ -61,11 +70,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// Keeps the power-state cache fresh: one pass over the BMCs every half freshness period.
-async fn refresh_power_states(lab: Lab, power: app::power::PowerCache) {
+async fn refresh_power_states(
+    lab: Lab,
+    power: app::power::PowerCache,
+    settings: app::power::BmcSettings,
+) {
     let period = std::time::Duration::from_secs((app::power::FRESH_SECONDS / 2) as u64);
     loop {
-        app::power::refresh_all(&lab, &power).await;
+        app::power::refresh_all(&lab, &power, &settings).await;
         tokio::time::sleep(period).await;
+    }
+}
+
+/// Every 15 s: virtual media whose reservation ended or whose URL expired is ejected.
+async fn expire_media(lab: Lab, settings: app::power::BmcSettings) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+        app::power::expire_media(&lab, &settings).await;
     }
 }
 

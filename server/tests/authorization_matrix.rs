@@ -258,6 +258,23 @@ fn server_function_cases() -> Vec<Case> {
             [401, 403, 403, 200],
         ),
         (
+            "/api/media/panel",
+            |f, _| format!("machine_id={}", f.machine),
+            [401, 404, 200, 200],
+        ),
+        // No BMC on the fixture machine: as for power, admins learn that, a holder outside
+        // their reservation is refused.
+        (
+            "/api/media/attach",
+            |f, _| format!("machine_id={}&image_id={}", f.machine, f.image),
+            [401, 404, 403, 409],
+        ),
+        (
+            "/api/media/detach",
+            |_, _| "attachment_id=999999".into(),
+            [401, 404, 404, 404],
+        ),
+        (
             "/api/admin/set_limits",
             |_, _| "max_duration_hours=72&max_advance_days=30".into(),
             [401, 403, 403, 200],
@@ -397,6 +414,15 @@ fn rest_cases() -> Vec<RestCase> {
             &[],
             Vec::new,
             [401, 404, 200, 200],
+        ),
+        // Only a live attachment's token opens a medium, whoever asks.
+        (
+            "GET",
+            "/media/{token}/{file}",
+            |_, _| "/media/not-a-token/x.iso".into(),
+            &[],
+            Vec::new,
+            [404, 404, 404, 404],
         ),
     ]
 }

@@ -196,7 +196,7 @@ async fn power_state_is_served_from_a_cache_that_the_refresher_keeps_fresh() {
     assert_eq!((state.as_str(), cached_at), ("on", first_read));
 
     // The background refresher notices.
-    app::power::refresh_all(&server.lab, &server.power).await;
+    app::power::refresh_all(&server.lab, &server.power, &Default::default()).await;
     let (state, _) = read(
         admin
             .post_form("/api/bmc/power_state", &format!("machine_id={machine}"))

@@ -15,7 +15,7 @@ pub struct PowerStatus {
 }
 
 #[cfg(feature = "ssr")]
-mod control {
+pub(crate) mod control {
     use bmc::{Bmc, BootOverride, DeviceInfo, PowerAction, PowerState};
     use lab::model::BmcKind;
     use lab::{Actor, BmcAccess};
@@ -57,8 +57,7 @@ mod control {
         let (name, result) = match operation {
             Operation::Status => (
                 "status",
-                driver
-                    .power_state()
+                crate::power::with_retries(|| driver.power_state())
                     .await
                     .map(|state| Outcome::Power(state, lab::now())),
             ),
@@ -67,9 +66,16 @@ mod control {
             }
             Operation::Boot(boot) => (
                 "boot_device",
-                driver.set_boot(boot).await.map(|_| Outcome::Done),
+                crate::power::with_retries(|| driver.set_boot(boot))
+                    .await
+                    .map(|_| Outcome::Done),
             ),
-            Operation::Identify => ("test", driver.device_info().await.map(Outcome::Device)),
+            Operation::Identify => (
+                "test",
+                crate::power::with_retries(|| driver.device_info())
+                    .await
+                    .map(Outcome::Device),
+            ),
         };
         let detail = match &result {
             Ok(Outcome::Device(info)) => {
@@ -90,13 +96,13 @@ mod control {
         result.map_err(|error| AppError::new(ErrorKind::Upstream, error.to_string()))
     }
 
-    fn driver(access: &BmcAccess) -> Result<bmc::Driver, AppError> {
+    pub(crate) fn driver(access: &BmcAccess) -> Result<bmc::Driver, AppError> {
         match access.kind {
             BmcKind::None => Err(AppError::new(
                 ErrorKind::Conflict,
                 format!("{} has no BMC configured", access.machine_name),
             )),
-            _ => crate::power::driver(access)
+            _ => crate::power::driver(access, crate::power::BmcSettings::current().timeout)
                 .map_err(|error| AppError::new(ErrorKind::Upstream, error.to_string())),
         }
     }

@@ -5,5 +5,6 @@ pub mod admin;
 pub mod bmc;
 pub mod images;
 pub mod machines;
+pub mod media;
 pub mod reservations;
 pub mod session;

@@ -1,4 +1,5 @@
-//! `GET /images/{id}/content`: an image's stored bytes, with Range, ETag and Content-Length.
+//! `GET /images/{id}/content` (users, agents) and `GET /media/{token}/{name}` (BMCs): an image's
+//! stored bytes, with Range, ETag and Content-Length.
 //! The file is read in large blocks on the blocking pool and streamed with backpressure, so
 //! memory stays flat whatever the image size and however many machines pull at once.
 
@@ -29,6 +30,26 @@ pub async fn image_content(
         .parse()
         .map_err(|_| ApiError::new(ErrorKind::BadRequest, "the image id must be a number"))?;
     let file = state.lab.open_image(&actor, id).await?;
+    serve(&file, &headers).await
+}
+
+/// `GET /media/{token}/{name}.iso`: a virtual medium for a BMC. The token is the only
+/// credential (BMCs cannot log in); anything but a live attachment's token is "not found".
+pub async fn media_content(
+    State(state): State<AppState>,
+    Path((token, _file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let file = state
+        .lab
+        .media_for_token(&token)
+        .await
+        .map_err(|_| ApiError::new(ErrorKind::NotFound, "no such medium"))?;
+    serve(&file, &headers).await
+}
+
+/// The stored bytes of `file`, honouring Range, If-Range and If-None-Match.
+async fn serve(file: &lab::ImageFile, headers: &HeaderMap) -> ApiResult<Response> {
     let image = &file.image;
     let etag = format!("\"{}\"", image.sha256);
     let length = image.stored_size as u64;

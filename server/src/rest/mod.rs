@@ -32,6 +32,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/uploads/{id}"),
     ("POST", "/api/v1/imports"),
     ("GET", "/images/{id}/content"),
+    ("GET", "/media/{token}/{file}"),
 ];
 
 /// The API routes, merged into the main router (which adds sessions and the other layers).
@@ -57,6 +58,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/imports", post(imports::start_import))
         .route("/images/{id}/content", get(content::image_content))
+        .route("/media/{token}/{file}", get(content::media_content))
         .route("/api/v1/whoami", get(caller::whoami))
 }
 
