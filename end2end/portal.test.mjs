@@ -4,9 +4,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { X509Certificate, createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,7 @@ const binary = process.env.BAAS_BIN ?? join(root, 'target', 'debug', 'baas');
 const siteRoot = process.env.BAAS_SITE_ROOT ?? join(root, 'target', 'site');
 const ADMIN_PASSWORD = 'e2e-admin-password';
 
-let server, browser, base, dataDir, ipmiSim, ipmiDir;
+let server, browser, base, dataDir, ipmiSim, ipmiDir, sushy, sushyDir;
 let shot = 0;
 
 function freePort() {
@@ -75,6 +75,8 @@ after(async () => {
   await browser?.close();
   server?.kill('SIGTERM');
   ipmiSim?.kill('SIGTERM');
+  sushy?.kill('SIGTERM');
+  if (sushyDir) rmSync(sushyDir, { recursive: true, force: true });
   if (ipmiDir) rmSync(ipmiDir, { recursive: true, force: true });
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
@@ -388,5 +390,129 @@ test('a user uploads an image with live progress, the connection drops and the u
   const content = await page.request.get(`${base}${new URL(page.url()).pathname}/content`);
   assert.equal(content.status(), 200);
   assert.equal(createHash('sha256').update(await content.body()).digest('hex'), sha256);
+  await logOut(page);
+});
+
+/** sushy-emulator (fake driver) over HTTPS with a fresh self-signed certificate; returns its port
+ *  and the certificate's SHA-256 fingerprint for pinning. */
+async function startSushy() {
+  const emulator = process.env.BAAS_SUSHY_EMULATOR ?? join(process.env.HOME, '.cache', 'baas', 'sushy-venv', 'bin', 'sushy-emulator');
+  sushyDir = mkdtempSync(join(tmpdir(), 'baas-sushy-'));
+  const port = await freePort();
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '2',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { cwd: sushyDir, stdio: 'ignore' });
+  const fingerprint = new X509Certificate(readFileSync(join(sushyDir, 'cert.pem'))).fingerprint256;
+  const python = join(dirname(emulator), 'python');
+  const htpasswd = execFileSync(python, ['-c', "import bcrypt; print('admin:' + bcrypt.hashpw(b'password', bcrypt.gensalt()).decode())"]);
+  writeFileSync(join(sushyDir, 'htpasswd'), htpasswd);
+  mkdirSync(join(sushyDir, 'state'));
+  mkdirSync(join(sushyDir, 'tmp'));
+  writeFileSync(join(sushyDir, 'emulator.conf'), [
+    "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'", `SUSHY_EMULATOR_LISTEN_PORT = ${port}`, 'SUSHY_EMULATOR_FAKE_DRIVER = True',
+    `SUSHY_EMULATOR_STATE_DIR = '${join(sushyDir, 'state')}'`, `SUSHY_EMULATOR_AUTH_FILE = '${join(sushyDir, 'htpasswd')}'`,
+    "SUSHY_EMULATOR_FAKE_SYSTEMS = [{'uuid': '27946b59-9e44-4fa7-8e91-f3527a1ef094', 'name': 'node-1', 'power_state': 'Off', 'nics': [{'mac': '52:54:00:12:34:57', 'ip': '10.99.0.11'}]}]",
+  ].join('\n') + '\n');
+  sushy = spawn(emulator, ['--config', 'emulator.conf', '--ssl-certificate', 'cert.pem', '--ssl-key', 'key.pem'],
+    { cwd: sushyDir, env: { ...process.env, TMPDIR: join(sushyDir, 'tmp') }, stdio: 'ignore' });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      execFileSync('curl', ['-sfk', '-o', '/dev/null', `https://127.0.0.1:${port}/redfish/v1/`]);
+      return { port, fingerprint };
+    } catch {
+      if (Date.now() > deadline) throw new Error('sushy-emulator did not come up');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** The files sushy downloaded for InsertMedia (one temporary directory per insert). */
+function sushyDownloads() {
+  const tmp = join(sushyDir, 'tmp');
+  return readdirSync(tmp, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && !d.name.startsWith('sushy'))
+    .flatMap((d) => readdirSync(join(tmp, d.name)).map((f) => join(tmp, d.name, f)))
+    .filter((f) => existsSync(f));
+}
+
+test('a reservation holder powers a Redfish machine on and attaches an ISO from the library through baas; a user without a reservation cannot', async () => {
+  const { port, fingerprint } = await startSushy();
+  const admin = await logIn('admin', ADMIN_PASSWORD);
+  const api = async (path, form) => {
+    const res = await admin.request.post(`${base}/api/${path}`, { form });
+    assert.equal(res.status(), 200, `${path}: ${await res.text()}`);
+    return res.json();
+  };
+  const machine = await api('admin/create_machine', {
+    'input[name]': 'redfish-01', 'input[macs]': '52:54:00:aa:bb:02', 'input[platform]': 'x86_64-uefi',
+    'input[bmc_kind]': 'redfish', 'input[bmc_address]': `127.0.0.1:${port}`, 'input[bmc_username]': 'admin',
+    'input[bmc_password]': 'password', 'input[bmc_tls_pin]': fingerprint, 'input[location]': '', 'input[tags]': '',
+    'input[description]': '', 'input[state]': 'available',
+  });
+  for (const name of ['erin', 'frank']) {
+    await api('admin/create_user', { username: name, display_name: '', password: `${name}-password-1` });
+    await api('admin/set_grant', { machine_id: String(machine.id), subject_kind: 'user', subject_name: name, level: 'use' });
+  }
+  await logOut(admin);
+
+  // An ISO in the library (4 MiB, ISO 9660 descriptor at 32 KiB), uploaded with erin's session.
+  const iso = Buffer.alloc(4 * 1024 * 1024);
+  for (let i = 0; i < iso.length; i += 2048) iso.writeUInt32LE(i, i);
+  iso[0x8000] = 1;
+  iso.write('CD001', 0x8001, 'latin1');
+  iso.writeUInt32LE(iso.length / 2048, 0x8050);
+  iso.writeUInt16LE(2048, 0x8080);
+  const isoSha = createHash('sha256').update(iso).digest('hex');
+
+  let page = await logIn('erin', 'erin-password-1');
+  const put = await page.request.put(`${base}/api/v1/images/rescue-cd?visibility=public`, { data: iso });
+  assert.equal(put.status(), 201, await put.text());
+  const reserved = await page.request.post(`${base}/api/reserve`, {
+    form: { machine_id: String(machine.id), start: utc(new Date(Date.now() - 60 * 1000)), end: utc(new Date(Date.now() + 3600 * 1000)), note: 'media test' },
+  });
+  assert.equal(reserved.status(), 200, await reserved.text());
+  await open(page, `/machines/${machine.id}`);
+
+  // Power on: sushy applies it 1–11 s later, so the page is asked again until it reads "on".
+  const power = page.locator('[data-testid=power-panel]');
+  await power.locator('[data-testid=power-state]', { hasText: 'off' }).waitFor({ timeout: 20_000 });
+  await power.getByRole('button', { name: 'Power on' }).click();
+  await power.getByText('Done.').waitFor();
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    await open(page, `/machines/${machine.id}`);
+    const state = page.locator('[data-testid=power-panel] [data-testid=power-state]');
+    await state.waitFor({ timeout: 20_000 });
+    if ((await state.textContent()).trim() === 'on') break;
+    assert.ok(Date.now() < deadline, 'the BMC never reported power on');
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+
+  const media = page.locator('[data-testid=media-panel]');
+  await media.locator('select[name=image_id]').selectOption({ label: 'rescue-cd v1 (erin)' });
+  await media.getByRole('button', { name: 'Attach' }).click();
+  await media.locator('[data-testid=media-state]', { hasText: 'attached' }).waitFor({ timeout: 60_000 });
+  const downloads = sushyDownloads();
+  assert.equal(downloads.length, 1, String(downloads));
+  assert.equal(createHash('sha256').update(readFileSync(downloads[0])).digest('hex'), isoSha);
+  await screenshot(page, 'erin-media-attached');
+  await logOut(page);
+
+  page = await logIn('frank', 'frank-password-1');
+  await open(page, `/machines/${machine.id}`);
+  const frankMedia = page.locator('[data-testid=media-panel]');
+  await frankMedia.getByText('Attaching media is available during your own reservation.').waitFor();
+  assert.equal(await frankMedia.getByRole('button', { name: 'Attach' }).count(), 0);
+  assert.equal(await frankMedia.getByRole('button', { name: 'Detach' }).count(), 0);
+  await frankMedia.locator('[data-testid=media-state]', { hasText: 'attached' }).waitFor();
+  const refused = await page.request.post(`${base}/api/media/attach`, { form: { machine_id: String(machine.id), image_id: '1' } });
+  assert.equal(refused.status(), 403);
+  await screenshot(page, 'frank-media-refused');
+  await logOut(page);
+
+  page = await logIn('erin', 'erin-password-1');
+  await open(page, `/machines/${machine.id}`);
+  await page.locator('[data-testid=media-panel]').getByRole('button', { name: 'Detach' }).click();
+  await page.locator('[data-testid=media-panel] [data-testid=media-state]', { hasText: 'detached' }).first().waitFor();
   await logOut(page);
 });
