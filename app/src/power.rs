@@ -109,7 +109,7 @@ pub fn driver(access: &lab::BmcAccess, timeout: Duration) -> bmc::Result<Driver>
             let tls = access.tls_pin.map_or(Tls::Verify, Tls::Pinned);
             Redfish::new(target, tls).map(Driver::Redfish)
         }
-        _ => Ok(Driver::Ipmi(Ipmi::new(target))),
+        _ => Ipmi::with_cipher_suite(target, access.ipmi_cipher_suite).map(Driver::Ipmi),
     }
 }
 

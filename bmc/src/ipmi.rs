@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use ipmi_rs::connection::{IpmiConnection, LogicalUnit, Message, Request, RequestTargetAddress};
-use ipmi_rs::rmcp::{ActivationError, Rmcp, V2_0ActivationError};
+use ipmi_rs::rmcp::{ActivationError, CipherSuite, Rmcp, V2_0ActivationError};
 
 use crate::{
     Bmc, BootDevice, BootOverride, DeviceInfo, Error, PowerAction, PowerState, Result, Target,
@@ -17,15 +17,33 @@ const DEFAULT_PORT: u16 = 623;
 const NETFN_CHASSIS: u8 = 0x00;
 const NETFN_APP: u8 = 0x06;
 
-/// A BMC spoken to over IPMI lanplus (cipher suite 3: HMAC-SHA1, AES-CBC-128).
+/// A BMC spoken to over IPMI lanplus (RMCP+), with cipher suite 3 (HMAC-SHA1, AES-CBC-128)
+/// unless told otherwise. The suite is asked for directly: BMCs such as `ipmi_sim` do not
+/// answer Get Channel Cipher Suites.
 #[derive(Debug, Clone)]
 pub struct Ipmi {
     target: Target,
+    cipher_suite: CipherSuite,
 }
 
 impl Ipmi {
     pub fn new(target: Target) -> Self {
-        Ipmi { target }
+        Ipmi {
+            target,
+            cipher_suite: CipherSuite::Suite3,
+        }
+    }
+
+    /// With RMCP+ cipher suite `suite` (1, 2 or 3: the SHA1-based suites ipmi-rs implements).
+    pub fn with_cipher_suite(target: Target, suite: u8) -> Result<Self> {
+        let cipher_suite = CipherSuite::from_id(suite).ok_or_else(|| Error::Protocol {
+            address: target.address.clone(),
+            message: format!("cipher suite {suite} is not supported (1, 2 and 3 are)"),
+        })?;
+        Ok(Ipmi {
+            target,
+            cipher_suite,
+        })
     }
 
     /// Opens an authenticated administrator session and runs `operation` in it, off the runtime.
@@ -35,10 +53,11 @@ impl Ipmi {
         F: FnOnce(&mut Session) -> Result<T> + Send + 'static,
     {
         let target = self.target.clone();
+        let suite = self.cipher_suite;
         let address = target.address.clone();
         let limit = target.timeout;
         let work = tokio::task::spawn_blocking(move || {
-            let mut session = Session::open(&target)?;
+            let mut session = Session::open(&target, suite)?;
             operation(&mut session)
         });
         match tokio::time::timeout(limit, work).await {
@@ -166,7 +185,7 @@ struct Session {
 }
 
 impl Session {
-    fn open(target: &Target) -> Result<Session> {
+    fn open(target: &Target, suite: CipherSuite) -> Result<Session> {
         let address = if target.address.contains(':') {
             target.address.clone()
         } else {
@@ -179,10 +198,11 @@ impl Session {
                 address: address.clone(),
                 reason: e.to_string(),
             })?;
-        rmcp.activate(
+        rmcp.activate_with_cipher_suite(
             true,
             Some(&target.username),
             Some(target.password.as_bytes()),
+            suite,
         )
         .map_err(|e| activation_error(&address, &target.username, e))?;
         let mut session = Session { rmcp, address };

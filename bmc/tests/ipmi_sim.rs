@@ -86,3 +86,29 @@ async fn a_bmc_that_does_not_answer_fails_within_the_timeout() {
     );
     assert!(err.to_string().contains("127.0.0.1"), "{err}");
 }
+
+#[tokio::test]
+async fn every_supported_cipher_suite_negotiates_with_ipmi_sim_and_others_are_refused() {
+    let sim = Simulator::start();
+    sim.ready().await;
+    for suite in [1, 2, 3] {
+        let driver = Ipmi::with_cipher_suite(sim.target("password"), suite).unwrap();
+        driver
+            .power(PowerAction::On)
+            .await
+            .unwrap_or_else(|e| panic!("suite {suite}: {e}"));
+        assert_eq!(
+            driver.power_state().await.unwrap(),
+            bmc::PowerState::On,
+            "suite {suite}"
+        );
+        driver.power(PowerAction::Off).await.unwrap();
+        assert_eq!(sim.state("power"), "0", "suite {suite}");
+    }
+    // Suite 17 (SHA-256) is not implemented by ipmi-rs; asking for it fails before any packet.
+    let err = Ipmi::with_cipher_suite(sim.target("password"), 17).unwrap_err();
+    assert!(
+        err.to_string().contains("cipher suite 17 is not supported"),
+        "{err}"
+    );
+}

@@ -15,6 +15,8 @@ pub struct BmcAccess {
     pub credentials: BmcCredentials,
     /// SHA-256 of the BMC's certificate to accept instead of a verified one.
     pub tls_pin: Option<[u8; 32]>,
+    /// RMCP+ cipher suite for IPMI.
+    pub ipmi_cipher_suite: u8,
 }
 
 impl Lab {
@@ -53,8 +55,8 @@ impl Lab {
 
     /// The machine's BMC, without a permission check: for the lab's own housekeeping.
     pub(crate) async fn machine_bmc(&self, machine_id: i64) -> Result<BmcAccess> {
-        let (name, kind, address, pin): (String, String, String, String) = sqlx::query_as(
-            "SELECT name, bmc_kind, bmc_address, bmc_tls_pin FROM machines WHERE id = $1",
+        let (name, kind, address, pin, suite): (String, String, String, String, i64) = sqlx::query_as(
+            "SELECT name, bmc_kind, bmc_address, bmc_tls_pin, ipmi_cipher_suite FROM machines WHERE id = $1",
         )
         .bind(machine_id)
         .fetch_one(&self.db)
@@ -71,6 +73,7 @@ impl Lab {
             address,
             credentials,
             tls_pin: decode_pin(&pin),
+            ipmi_cipher_suite: u8::try_from(suite).unwrap_or(3),
         })
     }
 

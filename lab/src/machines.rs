@@ -30,6 +30,7 @@ struct ValidMachine {
     bmc_username: String,
     bmc_password: String,
     bmc_tls_pin: String,
+    ipmi_cipher_suite: i64,
     location: String,
     tags: Vec<String>,
     description: String,
@@ -117,6 +118,19 @@ fn validate_input(input: &MachineInput) -> Result<ValidMachine> {
             "must be a SHA-256 fingerprint: 64 hex digits, colons allowed",
         );
     }
+    let ipmi_cipher_suite = match input.ipmi_cipher_suite.trim() {
+        "" => 3,
+        value => match value.parse::<i64>() {
+            Ok(suite @ 1..=3) => suite,
+            _ => {
+                errors.add(
+                    "ipmi_cipher_suite",
+                    "must be 1, 2 or 3 (RAKP-HMAC-SHA1; 3 adds AES-CBC-128 encryption)",
+                );
+                3
+            }
+        },
+    };
     let location = validate::text(
         &mut errors,
         "location",
@@ -163,6 +177,7 @@ fn validate_input(input: &MachineInput) -> Result<ValidMachine> {
         bmc_username,
         bmc_password: input.bmc_password.clone(),
         bmc_tls_pin,
+        ipmi_cipher_suite,
         location,
         tags,
         description,
@@ -179,6 +194,7 @@ struct MachineRow {
     bmc_address: String,
     bmc_secret: Option<Vec<u8>>,
     bmc_tls_pin: String,
+    ipmi_cipher_suite: i64,
     location: String,
     tags: String,
     description: String,
@@ -324,7 +340,7 @@ impl Lab {
     async fn load_machines(&self, actor: &Actor, only: Option<i64>) -> Result<Vec<Machine>> {
         let viewer = actor.user_id.unwrap_or(-1);
         let rows: Vec<MachineRow> = sqlx::query_as(
-            "SELECT m.id, m.name, m.platform, m.bmc_kind, m.bmc_address, m.bmc_secret, m.bmc_tls_pin, m.location, m.tags,
+            "SELECT m.id, m.name, m.platform, m.bmc_kind, m.bmc_address, m.bmc_secret, m.bmc_tls_pin, m.ipmi_cipher_suite, m.location, m.tags,
                     m.description, m.state,
                     (SELECT MAX(g.level) FROM grants g
                      WHERE g.machine_id = m.id
@@ -395,6 +411,7 @@ impl Lab {
                 bmc_username_set: !credentials.username.is_empty(),
                 bmc_password_set: !credentials.password.is_empty(),
                 bmc_tls_pin: row.bmc_tls_pin,
+                ipmi_cipher_suite: row.ipmi_cipher_suite,
                 location: row.location,
                 tags: row
                     .tags
@@ -423,13 +440,13 @@ async fn store_machine(
     let sql = match existing {
         None => {
             "INSERT INTO machines (name, platform, bmc_kind, bmc_address, bmc_secret, location, tags,
-                                   description, state, updated_at, bmc_tls_pin, created_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $10 WHERE $11 IS NULL RETURNING id"
+                                   description, state, updated_at, bmc_tls_pin, ipmi_cipher_suite, created_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $10 WHERE $11 IS NULL RETURNING id"
         }
         Some(_) => {
             "UPDATE machines SET name = $1, platform = $2, bmc_kind = $3, bmc_address = $4, bmc_secret = $5,
                     location = $6, tags = $7, description = $8, state = $9, updated_at = $10,
-                    bmc_tls_pin = $12
+                    bmc_tls_pin = $12, ipmi_cipher_suite = $13
              WHERE id = $11 RETURNING id"
         }
     };
@@ -446,6 +463,7 @@ async fn store_machine(
         .bind(crate::now())
         .bind(existing)
         .bind(&machine.bmc_tls_pin)
+        .bind(machine.ipmi_cipher_suite)
         .fetch_optional(&mut *conn)
         .await;
     match stored {
@@ -518,6 +536,7 @@ mod tests {
             bmc_username: "root".into(),
             bmc_password: "calvin-secret".into(),
             bmc_tls_pin: String::new(),
+            ipmi_cipher_suite: String::new(),
             location: "room 101, rack 4".into(),
             tags: "gpu, big-memory gpu".into(),
             description: "test box".into(),
@@ -573,6 +592,7 @@ mod tests {
             bmc_address: String::new(),
             location: "x".repeat(300),
             state: "on-fire".into(),
+            ipmi_cipher_suite: "17".into(),
             ..Default::default()
         };
         let err = lab.create_machine(&admin, bad).await.unwrap_err();
@@ -588,6 +608,7 @@ mod tests {
                 "macs",
                 "platform",
                 "bmc_address",
+                "ipmi_cipher_suite",
                 "location",
                 "state"
             ]

@@ -159,6 +159,8 @@ pub struct Machine {
     pub bmc_password_set: bool,
     /// SHA-256 of the BMC's TLS certificate (64 lower-case hex digits), or empty.
     pub bmc_tls_pin: String,
+    /// RMCP+ cipher suite for IPMI BMCs.
+    pub ipmi_cipher_suite: i64,
     pub location: String,
     pub tags: Vec<String>,
     pub description: String,
@@ -186,6 +188,8 @@ pub struct MachineInput {
     pub bmc_password: String,
     /// SHA-256 fingerprint of a self-signed Redfish certificate, hex with or without colons.
     pub bmc_tls_pin: String,
+    /// RMCP+ cipher suite for IPMI BMCs: 1, 2 or 3; empty means 3.
+    pub ipmi_cipher_suite: String,
     pub location: String,
     /// Comma or space separated.
     pub tags: String,

@@ -174,10 +174,10 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
         } else {
             "no credentials"
         };
-        let pinned = if machine.bmc_tls_pin.is_empty() {
-            ""
-        } else {
-            ", certificate pinned"
+        let pinned = match machine.bmc_kind {
+            lab::model::BmcKind::Ipmi => format!(", cipher suite {}", machine.ipmi_cipher_suite),
+            _ if machine.bmc_tls_pin.is_empty() => String::new(),
+            _ => ", certificate pinned".to_string(),
         };
         format!(
             "{} at {} ({credentials}{pinned})",

@@ -87,6 +87,7 @@ fn MachineFields(
         bmc_username_set: false,
         bmc_password_set: false,
         bmc_tls_pin: String::new(),
+        ipmi_cipher_suite: 3,
         location: String::new(),
         tags: Vec::new(),
         description: String::new(),
@@ -153,6 +154,19 @@ fn MachineFields(
                 <input class=INPUT name="input[bmc_tls_pin]" value=m.bmc_tls_pin placeholder="AB:CD:…" autocomplete="off"/>
             </label>
             {field_error(errors, "bmc_tls_pin")}
+        </div>
+        <div class="md:col-span-2">
+            <label class=LABEL>"IPMI cipher suite"
+                <select class=INPUT name="input[ipmi_cipher_suite]">
+                    {[(3, "3 — HMAC-SHA1 authentication and integrity, AES-CBC-128 encryption (default)"),
+                      (2, "2 — HMAC-SHA1 authentication and integrity, no encryption"),
+                      (1, "1 — HMAC-SHA1 authentication only")]
+                        .into_iter()
+                        .map(|(suite, label)| view! { <option value=suite selected=m.ipmi_cipher_suite == suite>{label}</option> })
+                        .collect_view()}
+                </select>
+            </label>
+            {field_error(errors, "ipmi_cipher_suite")}
         </div>
         <div>
             <label class=LABEL>"Location"<input class=INPUT name="input[location]" value=m.location placeholder="room, rack, slot"/></label>
