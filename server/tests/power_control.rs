@@ -146,6 +146,10 @@ async fn a_wrong_bmc_password_comes_back_as_a_clear_upstream_error() {
     assert_eq!(reply.status, 502, "{}", reply.body);
     let message = reply.json()["error"].as_str().unwrap().to_string();
     assert!(message.contains("refused the log-in of admin"), "{message}");
+    assert!(
+        message.starts_with("node2: power failed: BMC at 127.0.0.1:"),
+        "the error names the machine, the action and the BMC: {message}"
+    );
     assert!(!message.contains("wrong-password"));
     assert_eq!(sim.state("power"), "");
 }

@@ -93,7 +93,12 @@ pub(crate) mod control {
         if name != "status" {
             lab.record_bmc_action(actor, &access, name, &detail).await?;
         }
-        result.map_err(|error| AppError::new(ErrorKind::Upstream, error.to_string()))
+        result.map_err(|error| {
+            AppError::new(
+                ErrorKind::Upstream,
+                format!("{}: {name} failed: {error}", access.machine_name),
+            )
+        })
     }
 
     pub(crate) fn driver(access: &BmcAccess) -> Result<bmc::Driver, AppError> {

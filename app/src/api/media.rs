@@ -61,7 +61,7 @@ pub async fn attach_media(machine_id: i64, image_id: i64) -> Result<MediaAttachm
             .insert_media(&url, MEDIA_INSERT_TIMEOUT)
             .await
             .map(|slot| format!("inserted into {} ({})", slot.id, slot.path))
-            .map_err(|error| error.to_string()),
+            .map_err(|error| format!("{}: insert failed: {error}", grant.bmc.machine_name)),
         bmc::Driver::Ipmi(_) => Err("IPMI has no virtual media".to_string()),
     };
     let detail = match &outcome {
