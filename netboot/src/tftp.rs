@@ -1,0 +1,197 @@
+//! Read-only TFTP rooted at one directory (async-tftp: RFC 1350, option negotiation with
+//! blksize, tsize, timeout and windowsize — RFC 7440, which EDK2 asks for). Write requests are
+//! refused; client paths cannot leave the root (`..`, absolute and prefixed paths are refused
+//! before any file is touched). Symbolic links placed in the root by the admin are followed:
+//! Debian's `/usr/lib/ipxe/ipxe.efi` is one.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_tftp::packet;
+use async_tftp::server::handlers::{DirHandler, DirHandlerMode};
+use async_tftp::server::{Handler, TftpServerBuilder};
+
+/// Where and how to serve.
+#[derive(Debug, Clone)]
+pub struct TftpConfig {
+    pub addr: SocketAddr,
+    pub root: PathBuf,
+    /// Largest block size granted to a client that asks for one (RFC 2348).
+    pub max_block_size: u16,
+    /// Largest window granted to a client that asks for one (RFC 7440).
+    pub max_window_size: u16,
+}
+
+impl TftpConfig {
+    pub fn new(addr: SocketAddr, root: impl Into<PathBuf>) -> Self {
+        TftpConfig {
+            addr,
+            root: root.into(),
+            max_block_size: 65464,
+            max_window_size: 64,
+        }
+    }
+}
+
+/// One read or write request as the server answered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferReport {
+    pub client: SocketAddr,
+    /// The path as the client sent it.
+    pub path: String,
+    /// The file's size when it is being sent; `None` when refused.
+    pub size: Option<u64>,
+    /// Why the request was refused, if it was.
+    pub refused: Option<String>,
+}
+
+/// Counters since start.
+#[derive(Debug, Default)]
+pub struct TftpCounters {
+    pub served: AtomicU64,
+    pub refused: AtomicU64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TftpError {
+    #[error("TFTP root {path}: {reason}")]
+    Root { path: PathBuf, reason: String },
+    #[error("TFTP cannot listen on {addr}: {reason}")]
+    Bind { addr: SocketAddr, reason: String },
+}
+
+type Reporter = Arc<dyn Fn(TransferReport) + Send + Sync>;
+
+/// A running TFTP server; dropping the handle does not stop it (it runs until the process ends
+/// or [`TftpServer::abort`]).
+pub struct TftpServer {
+    pub local_addr: SocketAddr,
+    pub counters: Arc<TftpCounters>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TftpServer {
+    /// Binds and starts serving; `report` hears of every request.
+    pub async fn start(
+        config: TftpConfig,
+        report: impl Fn(TransferReport) + Send + Sync + 'static,
+    ) -> Result<TftpServer, TftpError> {
+        let inner = DirHandler::new(&config.root, DirHandlerMode::ReadOnly).map_err(|e| {
+            TftpError::Root {
+                path: config.root.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let counters = Arc::new(TftpCounters::default());
+        let handler = ReportingHandler {
+            inner,
+            report: Arc::new(report),
+            counters: counters.clone(),
+        };
+        let socket = std::net::UdpSocket::bind(config.addr).map_err(|e| TftpError::Bind {
+            addr: config.addr,
+            reason: e.to_string(),
+        })?;
+        let local_addr = socket.local_addr().map_err(|e| TftpError::Bind {
+            addr: config.addr,
+            reason: e.to_string(),
+        })?;
+        let bind_error = |e: async_tftp::Error| TftpError::Bind {
+            addr: config.addr,
+            reason: e.to_string(),
+        };
+        let server = TftpServerBuilder::with_handler(handler)
+            .std_socket(socket)
+            .map_err(bind_error)?
+            .block_size_limit(config.max_block_size)
+            .window_size_limit(config.max_window_size)
+            .build()
+            .await
+            .map_err(bind_error)?;
+        let task = tokio::spawn(async move {
+            if let Err(e) = server.serve().await {
+                tracing::error!(error = %e, "TFTP server stopped");
+            }
+        });
+        tracing::info!(%local_addr, root = %config.root.display(), "TFTP serving");
+        Ok(TftpServer {
+            local_addr,
+            counters,
+            task,
+        })
+    }
+
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+}
+
+/// The directory handler, refusing writes and reporting every request.
+struct ReportingHandler {
+    inner: DirHandler,
+    report: Reporter,
+    counters: Arc<TftpCounters>,
+}
+
+impl ReportingHandler {
+    fn tell(
+        &self,
+        client: &SocketAddr,
+        path: &Path,
+        size: Option<u64>,
+        refused: Option<&packet::Error>,
+    ) {
+        let counter = if refused.is_some() {
+            &self.counters.refused
+        } else {
+            &self.counters.served
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        (self.report)(TransferReport {
+            client: *client,
+            path: path.display().to_string(),
+            size,
+            refused: refused.map(describe),
+        });
+    }
+}
+
+impl Handler for ReportingHandler {
+    type Reader = <DirHandler as Handler>::Reader;
+    type Writer = <DirHandler as Handler>::Writer;
+
+    async fn read_req_open(
+        &mut self,
+        client: &SocketAddr,
+        path: &Path,
+    ) -> Result<(Self::Reader, Option<u64>), packet::Error> {
+        let opened = self.inner.read_req_open(client, path).await;
+        match &opened {
+            Ok((_, size)) => self.tell(client, path, *size, None),
+            Err(error) => self.tell(client, path, None, Some(error)),
+        }
+        opened
+    }
+
+    async fn write_req_open(
+        &mut self,
+        client: &SocketAddr,
+        path: &Path,
+        _size: Option<u64>,
+    ) -> Result<Self::Writer, packet::Error> {
+        let refusal = packet::Error::IllegalOperation;
+        self.tell(client, path, None, Some(&refusal));
+        Err(refusal)
+    }
+}
+
+fn describe(error: &packet::Error) -> String {
+    match error {
+        packet::Error::FileNotFound => "file not found".into(),
+        packet::Error::PermissionDenied => "outside the TFTP root".into(),
+        packet::Error::IllegalOperation => "writes are refused".into(),
+        other => format!("{other:?}"),
+    }
+}
