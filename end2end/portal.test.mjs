@@ -59,6 +59,7 @@ before(async () => {
       BAAS_DATA_DIR: dataDir,
       BAAS_SITE_ROOT: siteRoot,
       BAAS_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      BAAS_TFTP_ADDR: 'off',
       RUST_LOG: 'warn',
     },
     stdio: ['ignore', 'inherit', 'inherit'],

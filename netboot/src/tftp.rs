@@ -128,6 +128,30 @@ impl TftpServer {
     }
 }
 
+/// Files up to this size are read whole when a transfer starts and sent from memory: boot
+/// programs are small, and sending them block by block from the file costs a thread hop per
+/// block. Larger files stream from disk.
+const IN_MEMORY_LIMIT: u64 = 64 << 20;
+
+/// The bytes of one transfer: from memory or streamed from the file.
+pub enum TransferReader {
+    Memory(futures_lite::io::Cursor<Vec<u8>>),
+    File(<DirHandler as Handler>::Reader),
+}
+
+impl futures_lite::AsyncRead for TransferReader {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            TransferReader::Memory(cursor) => std::pin::Pin::new(cursor).poll_read(cx, buf),
+            TransferReader::File(file) => std::pin::Pin::new(file).poll_read(cx, buf),
+        }
+    }
+}
+
 /// The directory handler, refusing writes and reporting every request.
 struct ReportingHandler {
     inner: DirHandler,
@@ -159,7 +183,7 @@ impl ReportingHandler {
 }
 
 impl Handler for ReportingHandler {
-    type Reader = <DirHandler as Handler>::Reader;
+    type Reader = TransferReader;
     type Writer = <DirHandler as Handler>::Writer;
 
     async fn read_req_open(
@@ -167,7 +191,22 @@ impl Handler for ReportingHandler {
         client: &SocketAddr,
         path: &Path,
     ) -> Result<(Self::Reader, Option<u64>), packet::Error> {
-        let opened = self.inner.read_req_open(client, path).await;
+        // The directory handler checks the path and opens the file; small files are then read
+        // whole through the same handle.
+        let opened = match self.inner.read_req_open(client, path).await {
+            Ok((mut file, Some(size))) if size <= IN_MEMORY_LIMIT => {
+                let mut bytes = Vec::with_capacity(size as usize);
+                match futures_lite::AsyncReadExt::read_to_end(&mut file, &mut bytes).await {
+                    Ok(_) => Ok((
+                        TransferReader::Memory(futures_lite::io::Cursor::new(bytes)),
+                        Some(size),
+                    )),
+                    Err(e) => Err(packet::Error::Msg(format!("reading failed: {e}"))),
+                }
+            }
+            Ok((file, size)) => Ok((TransferReader::File(file), size)),
+            Err(error) => Err(error),
+        };
         match &opened {
             Ok((_, size)) => self.tell(client, path, *size, None),
             Err(error) => self.tell(client, path, None, Some(error)),

@@ -18,6 +18,8 @@ struct FileConfig {
     image_dir: Option<PathBuf>,
     public_url: Option<String>,
     bmc_timeout_seconds: Option<u64>,
+    tftp_addr: Option<String>,
+    tftp_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +41,10 @@ pub struct Config {
     pub public_url: String,
     /// Bound for one BMC operation.
     pub bmc_timeout: std::time::Duration,
+    /// Where TFTP listens; `None` when turned off.
+    pub tftp_addr: Option<SocketAddr>,
+    /// What TFTP serves: the iPXE binaries.
+    pub tftp_root: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +75,10 @@ Configuration (file keys in baas.toml, overridden by the environment):
   BAAS_IMAGE_DIR            image_dir: image library files (default <data_dir>/images)
   BAAS_PUBLIC_URL           public_url: URL machines and BMCs reach baas at (default http://<http_addr>)
   BAAS_BMC_TIMEOUT_SECONDS  bmc_timeout_seconds: bound for one BMC operation (default 5)
+  BAAS_TFTP_ADDR            tftp_addr: TFTP listen address, or off (default 0.0.0.0:69; port 69 needs
+                            root or CAP_NET_BIND_SERVICE)
+  BAAS_TFTP_ROOT            tftp_root: directory TFTP serves read-only (default /usr/lib/ipxe,
+                            Debian's ipxe package)
   BAAS_SITE_ROOT            site_root: built web assets (default ./target/site; LEPTOS_SITE_ROOT also read)
   BAAS_ADMIN_PASSWORD       password for the `admin` account created on first start
                             (default: generated and printed once)
@@ -165,7 +175,23 @@ impl Config {
                 message: "must be between 1 and 300".into(),
             });
         }
+        let tftp_addr = env("BAAS_TFTP_ADDR")
+            .or(from_file.tftp_addr)
+            .unwrap_or_else(|| "0.0.0.0:69".into());
+        let tftp_addr = match tftp_addr.trim() {
+            "off" => None,
+            text => Some(text.parse().map_err(|_| ConfigError::Value {
+                name: "tftp_addr",
+                message: format!("'{text}' is neither an address like 0.0.0.0:69 nor off"),
+            })?),
+        };
+        let tftp_root = env("BAAS_TFTP_ROOT")
+            .map(PathBuf::from)
+            .or(from_file.tftp_root)
+            .unwrap_or_else(|| PathBuf::from("/usr/lib/ipxe"));
         Ok(Config {
+            tftp_addr,
+            tftp_root,
             public_url: public_url.trim_end_matches('/').to_string(),
             bmc_timeout: std::time::Duration::from_secs(bmc_timeout_seconds),
             image_dir,
@@ -200,6 +226,23 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/srv/baas"));
         assert_eq!(config.database_url, "sqlite:///srv/baas/baas.db");
         assert_eq!(config.session_ttl_seconds, 300);
+    }
+
+    #[test]
+    fn each_boot_service_can_be_turned_off() {
+        let config = Config::load_with(None, |name| {
+            (name == "BAAS_TFTP_ADDR").then(|| "off".to_string())
+        })
+        .unwrap();
+        assert_eq!(config.tftp_addr, None);
+        let config = Config::load_with(None, |_| None).unwrap();
+        assert_eq!(config.tftp_addr, Some("0.0.0.0:69".parse().unwrap()));
+        assert_eq!(config.tftp_root, PathBuf::from("/usr/lib/ipxe"));
+        let err = Config::load_with(None, |name| {
+            (name == "BAAS_TFTP_ADDR").then(|| "everywhere".to_string())
+        })
+        .unwrap_err();
+        assert!(err.to_string().starts_with("tftp_addr:"), "{err}");
     }
 
     #[test]

@@ -55,6 +55,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         bmc_settings.clone(),
     ));
     tokio::spawn(expire_media(lab.clone(), bmc_settings));
+    let _tftp = match config.tftp_addr {
+        Some(addr) => Some(start_tftp(addr, &config.tftp_root).await?),
+        None => None,
+    };
     let router = http::router(lab, &config, power).await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
@@ -67,6 +71,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     Ok(())
+}
+
+/// TFTP for the network boot programs. Every request is logged; a bind failure names the port.
+async fn start_tftp(
+    addr: std::net::SocketAddr,
+    root: &Path,
+) -> anyhow::Result<netboot::TftpServer> {
+    let config = netboot::TftpConfig::new(addr, root);
+    netboot::TftpServer::start(config, |report| match &report.refused {
+        None => tracing::info!(client = %report.client, path = %report.path, size = ?report.size, "TFTP sending"),
+        Some(why) => tracing::info!(client = %report.client, path = %report.path, %why, "TFTP refused"),
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "starting TFTP on port {} (ports below 1024 need root or CAP_NET_BIND_SERVICE; \
+             BAAS_TFTP_ADDR=off turns TFTP off, BAAS_TFTP_ROOT names the directory)",
+            addr.port()
+        )
+    })
 }
 
 /// Keeps the power-state cache fresh: one pass over the BMCs every half freshness period.

@@ -13,6 +13,7 @@ fn baas(data_dir: &std::path::Path) -> Command {
         .env_remove("DATABASE_URL")
         .env_remove("BAAS_CONFIG")
         .env("BAAS_DATA_DIR", data_dir)
+        .env("BAAS_TFTP_ADDR", "off")
         .env("RUST_LOG", "warn");
     command
 }
@@ -196,7 +197,66 @@ fn help_documents_the_environment() {
         "BAAS_DATA_DIR",
         "DATABASE_URL",
         "BAAS_ADMIN_PASSWORD",
+        "BAAS_TFTP_ADDR",
+        "BAAS_TFTP_ROOT",
     ] {
         assert!(help.contains(name), "--help lacks {name}");
     }
+}
+
+#[test]
+fn serve_starts_tftp_beside_http_and_a_taken_port_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("undionly.kpxe"), b"iPXE for BIOS").unwrap();
+    let http_port = free_port();
+    let tftp_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = baas(dir.path())
+        .arg("serve")
+        .env("BAAS_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+        .env("BAAS_TFTP_ADDR", format!("127.0.0.1:{tftp_port}"))
+        .env("BAAS_TFTP_ROOT", &root)
+        .env("BAAS_ADMIN_PASSWORD", "admin-password-1")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", http_port)).is_err() {
+        assert!(Instant::now() < deadline, "baas did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = dir.path().join("fetched");
+    let fetched = Command::new("curl")
+        .args(["-sS", "-o"])
+        .arg(&out)
+        .arg(format!("tftp://127.0.0.1:{tftp_port}/undionly.kpxe"))
+        .status();
+    match fetched {
+        Ok(status) => {
+            assert!(status.success());
+            assert_eq!(std::fs::read(&out).unwrap(), b"iPXE for BIOS");
+        }
+        Err(_) => eprintln!("SKIPPED: curl is not installed"),
+    }
+
+    // A second server on the same TFTP port fails at start and says which port.
+    let second = baas(dir.path())
+        .arg("serve")
+        .env("BAAS_HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("BAAS_TFTP_ADDR", format!("127.0.0.1:{tftp_port}"))
+        .env("BAAS_TFTP_ROOT", &root)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains(&format!("starting TFTP on port {tftp_port}")),
+        "{stderr}"
+    );
 }
