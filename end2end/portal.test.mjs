@@ -517,3 +517,28 @@ test('a reservation holder powers a Redfish machine on and attaches an ISO from 
   await page.locator('[data-testid=media-panel] [data-testid=media-state]', { hasText: 'detached' }).first().waitFor();
   await logOut(page);
 });
+
+test('a machine that network-boots unknown shows up as discovered and an admin adopts it in one step', async () => {
+  // What iPXE asks when it chains to baas; the MAC in dash notation, as some firmware prints it.
+  const script = await fetch(`${base}/boot/52-54-00-d1-5c-01.ipxe?arch=x86_64&platform=efi`);
+  assert.equal(script.status, 200);
+  assert.match(await script.text(), /^#!ipxe\n[\s\S]*not in the inventory[\s\S]*exit\n$/);
+
+  const page = await logIn('admin', ADMIN_PASSWORD);
+  await open(page, '/admin/discovered');
+  const row = page.locator('[data-testid=discovered] tr', { hasText: '52:54:00:d1:5c:01' });
+  assert.match(await row.textContent(), /x86_64 efi/);
+  assert.equal(await row.locator('select[name=platform]').inputValue(), 'x86_64-uefi');
+  await screenshot(page, 'discovered');
+  await row.locator('input[name=name]').fill('found-01');
+  await row.getByRole('button', { name: 'Adopt' }).click();
+  await page.getByRole('link', { name: 'found-01' }).click();
+  await page.waitForURL(/\/machines\/\d+$/);
+  await page.locator('[data-testid=boot-events]').waitFor();
+  assert.match(await page.locator('[data-testid=boot-events]').textContent(), /52:54:00:d1:5c:01.*script/);
+  assert.match(await page.textContent('main'), /x86_64-uefi/);
+  await screenshot(page, 'adopted');
+  await open(page, '/admin/discovered');
+  await page.getByText('None at the moment.').waitFor();
+  await logOut(page);
+});

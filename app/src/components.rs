@@ -42,6 +42,7 @@ pub fn Nav() -> impl IntoView {
                                     <A href="/admin/users" attr:class=link>"Users"</A>
                                     <A href="/admin/groups" attr:class=link>"Groups"</A>
                                     <A href="/admin/machines/new" attr:class=link>"Add machine"</A>
+                                    <A href="/admin/discovered" attr:class=link>"Discovered"</A>
                                     <A href="/admin/audit" attr:class=link>"Audit log"</A>
                                     <A href="/admin/settings" attr:class=link>"Settings"</A>
                                 });

@@ -63,6 +63,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/groups") view=GroupsPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/audit") view=AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/settings") view=SettingsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/discovered") view=DiscoveredPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -27,6 +27,7 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/admin/groups", Access::Admin),
     ("/admin/audit", Access::Admin),
     ("/admin/settings", Access::Admin),
+    ("/admin/discovered", Access::Admin),
 ];
 
 /// The access rule of a concrete path such as `/machines/3`, if it is a page.

@@ -14,6 +14,8 @@ mod audit;
 #[cfg(feature = "db")]
 mod bmc;
 #[cfg(feature = "db")]
+pub mod boot;
+#[cfg(feature = "db")]
 mod groups;
 #[cfg(feature = "db")]
 mod images;

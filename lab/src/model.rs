@@ -88,6 +88,19 @@ string_enum!(
     /// CPU architecture and firmware, which decide the network boot program a machine gets.
     Platform { X86_64Bios => "x86_64-bios", X86_64Uefi => "x86_64-uefi", Arm64Uefi => "arm64-uefi" }
 );
+impl Platform {
+    /// The platform a boot request suggests: iPXE's `${buildarch}` and `${platform}` (or the
+    /// DHCP client architecture and vendor class).
+    pub fn guess(architecture: &str, vendor_class: &str) -> Platform {
+        let efi = vendor_class.to_ascii_lowercase().contains("efi");
+        match architecture {
+            "arm64" | "aarch64" => Platform::Arm64Uefi,
+            _ if efi => Platform::X86_64Uefi,
+            _ => Platform::X86_64Bios,
+        }
+    }
+}
+
 string_enum!(
     /// The kind of baseboard management controller, if any.
     BmcKind { None => "none", Ipmi => "ipmi", Redfish => "redfish" }
@@ -471,4 +484,27 @@ pub struct MediaAttachment {
     pub created_at: i64,
     pub expires_at: i64,
     pub detached_at: Option<i64>,
+}
+
+/// A machine that asked to boot but is not in the inventory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveredMachine {
+    pub mac: String,
+    /// As the client told it (iPXE `${buildarch}`, DHCP option 93).
+    pub architecture: String,
+    pub vendor_class: String,
+    pub address: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub times_seen: i64,
+}
+
+/// One step of a network boot, as the boot services saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootEvent {
+    pub at: i64,
+    pub mac: String,
+    /// `dhcp`, `tftp`, `script`.
+    pub kind: String,
+    pub detail: String,
 }

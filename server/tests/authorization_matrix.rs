@@ -275,6 +275,16 @@ fn server_function_cases() -> Vec<Case> {
             [401, 404, 404, 404],
         ),
         (
+            "/api/admin/discovered",
+            |_, _| String::new(),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/adopt",
+            |_, _| "mac=52:54:00:ff:ff:ff&name=adopted&platform=".into(),
+            [401, 403, 403, 404],
+        ),
+        (
             "/api/admin/set_limits",
             |_, _| "max_duration_hours=72&max_advance_days=30".into(),
             [401, 403, 403, 200],
@@ -415,6 +425,15 @@ fn rest_cases() -> Vec<RestCase> {
             Vec::new,
             [401, 404, 200, 200],
         ),
+        // Machines cannot log in: boot scripts are open to all.
+        (
+            "GET",
+            "/boot/{file}",
+            |_, _| "/boot/52:54:00:00:00:01.ipxe".into(),
+            &[],
+            Vec::new,
+            [200, 200, 200, 200],
+        ),
         // Only a live attachment's token opens a medium, whoever asks.
         (
             "GET",
@@ -457,6 +476,7 @@ fn page_cases() -> Vec<(&'static str, [u16; 4])> {
         ("/admin/groups", [303, 403, 403, 200]),
         ("/admin/audit", [303, 403, 403, 200]),
         ("/admin/settings", [303, 403, 403, 200]),
+        ("/admin/discovered", [303, 403, 403, 200]),
     ]
 }
 

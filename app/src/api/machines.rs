@@ -19,6 +19,8 @@ pub struct MachineDetail {
     pub viewer_is_admin: bool,
     /// Whether the viewer may use the BMC now (admin, manager, or during their own reservation).
     pub can_control_power: bool,
+    /// Network boot steps seen for this machine, newest first.
+    pub boot_events: Vec<lab::model::BootEvent>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +62,28 @@ pub async fn machine_page(id: i64) -> Result<MachineDetail, AppError> {
         viewer_id: actor.user_id.unwrap_or_default(),
         viewer_is_admin: actor.is_admin,
         can_control_power: lab.may_control_power(&actor, id).await?,
+        boot_events: lab.boot_events(&actor, id).await?,
     })
+}
+
+/// Machines that asked to network-boot and are not in the inventory.
+#[server(endpoint = "admin/discovered")]
+pub async fn discovered_machines() -> Result<Vec<lab::model::DiscoveredMachine>, AppError> {
+    use crate::auth::{admin, lab};
+    Ok(lab()?.discovered_machines(&admin().await?).await?)
+}
+
+/// Takes a discovered machine into the inventory in one step.
+#[server(endpoint = "admin/adopt")]
+pub async fn adopt_machine(
+    mac: String,
+    name: String,
+    platform: String,
+) -> Result<Machine, AppError> {
+    use crate::auth::{admin, lab};
+    Ok(lab()?
+        .adopt_machine(&admin().await?, &mac, &name, &platform)
+        .await?)
 }
 
 #[server(endpoint = "admin/create_machine")]

@@ -287,3 +287,73 @@ pub fn SettingsPage() -> impl IntoView {
         </div>
     }
 }
+
+/// Machines that network-booted without being in the inventory; adopted in one step.
+#[component]
+pub fn DiscoveredPage() -> impl IntoView {
+    let adopt = ServerAction::<crate::api::machines::AdoptMachine>::new();
+    let machines = Resource::new(
+        move || adopt.version().get(),
+        |_| crate::api::machines::discovered_machines(),
+    );
+    let adopted = move || {
+        adopt.value().try_get().flatten().and_then(Result::ok).map(|m| view! {
+            <div role="status" class="mb-3 rounded-md border border-emerald-300 bg-emerald-50 p-2 text-sm dark:border-emerald-800 dark:bg-emerald-950">
+                "Adopted as " <a class="underline" href=format!("/machines/{}", m.id)>{m.name}</a> "."
+            </div>
+        })
+    };
+    view! {
+        <Title text="Discovered machines · baas"/>
+        <h1 class=H1>"Discovered machines"</h1>
+        <p class="mb-3 text-sm text-slate-500">"Machines that asked baas for a boot script but are not in the inventory."</p>
+        {adopted}
+        {move || adopt.value().try_get().flatten().and_then(Result::err).map(|error| view! { <ErrorBox error/> })}
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match machines.await {
+                    Err(error) => view! { <ErrorBox error/> }.into_any(),
+                    Ok(list) if list.is_empty() => view! { <p class="text-slate-500">"None at the moment."</p> }.into_any(),
+                    Ok(list) => {
+                        let rows = list.into_iter().map(|d| {
+                            let guess = lab::model::Platform::guess(&d.architecture, &d.vendor_class);
+                            let platforms = lab::model::Platform::ALL
+                                .iter()
+                                .map(|p| view! { <option value=p.as_str() selected=*p == guess>{p.as_str()}</option> })
+                                .collect_view();
+                            view! {
+                                <tr>
+                                    <td class=format!("{TD} font-mono")>{d.mac.clone()}</td>
+                                    <td class=TD>{format!("{} {}", d.architecture, d.vendor_class)}</td>
+                                    <td class=TD>{d.address}</td>
+                                    <td class=format!("{TD} whitespace-nowrap")>{format_utc(d.first_seen)}</td>
+                                    <td class=format!("{TD} whitespace-nowrap")>{format_utc(d.last_seen)}</td>
+                                    <td class=TD>{d.times_seen}</td>
+                                    <td class=TD>
+                                        <ActionForm action=adopt attr:class="flex flex-wrap gap-1">
+                                            <input type="hidden" name="mac" value=d.mac/>
+                                            <input class="w-32 rounded-md border border-slate-300 px-2 text-sm dark:border-slate-700 dark:bg-slate-800" name="name" placeholder="name" aria-label="name for the new machine" required/>
+                                            <select class="rounded-md border border-slate-300 px-1 text-sm dark:border-slate-700 dark:bg-slate-800" name="platform" aria-label="platform">{platforms}</select>
+                                            <button class=BUTTON_SECONDARY type="submit">"Adopt"</button>
+                                        </ActionForm>
+                                    </td>
+                                </tr>
+                            }
+                        }).collect_view();
+                        view! {
+                            <div class=format!("{CARD} overflow-x-auto")>
+                                <table class=TABLE data-testid="discovered">
+                                    <thead><tr>
+                                        <th class=TH>"MAC"</th><th class=TH>"Told"</th><th class=TH>"Address"</th><th class=TH>"First seen"</th>
+                                        <th class=TH>"Last seen"</th><th class=TH>"Times"</th><th class=TH></th>
+                                    </tr></thead>
+                                    <tbody>{rows}</tbody>
+                                </table>
+                            </div>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}

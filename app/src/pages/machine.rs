@@ -161,6 +161,7 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
         viewer_id,
         viewer_is_admin,
         can_control_power,
+        boot_events,
     } = page;
     let manage = machine.my_level >= Level::Manage;
     let can_book = machine.my_level >= Level::Use && machine.state == MachineState::Available;
@@ -353,6 +354,42 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
             </div>
         </div>
         <div class="mt-4">{grants_view}</div>
+        {boot_events_view(boot_events)}
+    }
+}
+
+/// The machine's network boot steps, newest first.
+fn boot_events_view(events: Vec<lab::model::BootEvent>) -> impl IntoView {
+    let body = if events.is_empty() {
+        view! { <p class="text-sm text-slate-500">"No network boots seen yet."</p> }.into_any()
+    } else {
+        let rows = events
+            .into_iter()
+            .map(|e| {
+                view! {
+                    <tr>
+                        <td class=format!("{TD} whitespace-nowrap")>{format_utc(e.at)}</td>
+                        <td class=format!("{TD} font-mono")>{e.mac}</td>
+                        <td class=TD>{e.kind}</td>
+                        <td class=TD>{e.detail}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <div class="overflow-x-auto">
+                <table class=TABLE data-testid="boot-events">
+                    <thead><tr><th class=TH>"When (UTC)"</th><th class=TH>"MAC"</th><th class=TH>"Step"</th><th class=TH>"Detail"</th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        }.into_any()
+    };
+    view! {
+        <div class=format!("{CARD} mt-4")>
+            <h2 class=H2>"Network boot"</h2>
+            {body}
+        </div>
     }
 }
 

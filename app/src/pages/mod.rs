@@ -10,7 +10,7 @@ mod machine_form;
 mod reservations;
 
 pub use account::AccountPage;
-pub use admin::{AuditPage, GroupsPage, SettingsPage, UsersPage};
+pub use admin::{AuditPage, DiscoveredPage, GroupsPage, SettingsPage, UsersPage};
 pub use dashboard::DashboardPage;
 pub use images::{ImagePage, ImagesPage, UploadPage};
 pub use login::LoginPage;

@@ -1,7 +1,8 @@
-//! The REST API for scripts and the browser's upload code (`/api/v1/…`) and image streaming
-//! (`/images/{id}/content`). Callers authenticate with a bearer API token or a session cookie;
+//! The REST API for scripts and the browser's upload code (`/api/v1/…`), image streaming
+//! (`/images/{id}/content`, `/media/…`) and boot scripts (`/boot/{mac}.ipxe`). Callers authenticate with a bearer API token or a session cookie;
 //! every decision is the lab's.
 
+mod boot;
 mod caller;
 mod content;
 mod imports;
@@ -33,6 +34,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/imports"),
     ("GET", "/images/{id}/content"),
     ("GET", "/media/{token}/{file}"),
+    ("GET", "/boot/{file}"),
 ];
 
 /// The API routes, merged into the main router (which adds sessions and the other layers).
@@ -59,6 +61,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/imports", post(imports::start_import))
         .route("/images/{id}/content", get(content::image_content))
         .route("/media/{token}/{file}", get(content::media_content))
+        .route("/boot/{file}", get(boot::boot_script))
         .route("/api/v1/whoami", get(caller::whoami))
 }
 

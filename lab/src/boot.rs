@@ -1,0 +1,275 @@
+//! Boot policy: what a machine that asks to boot gets, which machines are new to the lab, and
+//! the record of every boot step. The protocols (DHCP, TFTP, iPXE) live in `netboot`; they ask
+//! here and report here.
+
+use crate::model::{BootEvent, DiscoveredMachine, Level, Machine, MachineInput, Platform};
+use crate::validate::parse_mac;
+use crate::{Actor, Error, Lab, Result};
+
+/// What a booting machine told about itself.
+#[derive(Debug, Clone, Default)]
+pub struct BootRequest {
+    /// In any common notation.
+    pub mac: String,
+    /// iPXE `${buildarch}` (`i386`, `x86_64`, `arm64`) or the DHCP client architecture.
+    pub architecture: String,
+    /// iPXE `${platform}` (`pcbios`, `efi`) or the DHCP vendor class.
+    pub vendor_class: String,
+    pub address: String,
+}
+
+/// What the machine should boot next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootPlan {
+    /// A machine of the inventory with nothing to do: boot from its own disk.
+    LocalDisk { machine: String, platform: Platform },
+    /// Not in the inventory: recorded as discovered, and (until the inventory OS exists) sent
+    /// on to its local disk, as told by its own firmware.
+    Unknown { uefi: bool },
+}
+
+impl Lab {
+    /// Decides a boot for `request`, recording the request as a boot event and unknown MACs as
+    /// discovered machines.
+    pub async fn boot_plan(&self, request: &BootRequest) -> Result<BootPlan> {
+        let mac =
+            parse_mac(&request.mac).ok_or_else(|| Error::invalid("mac", "is not a MAC address"))?;
+        let machine: Option<(i64, String, String)> = sqlx::query_as(
+            "SELECT m.id, m.name, m.platform FROM machine_macs a JOIN machines m ON m.id = a.machine_id
+             WHERE a.mac = $1",
+        )
+        .bind(&mac)
+        .fetch_optional(&self.db)
+        .await?;
+        let now = crate::now();
+        let plan = match machine {
+            Some((_, name, platform)) => BootPlan::LocalDisk {
+                machine: name,
+                platform: Platform::parse(&platform).unwrap_or(Platform::X86_64Uefi),
+            },
+            None => {
+                sqlx::query(
+                    "INSERT INTO discovered_machines (mac, architecture, vendor_class, address, first_seen, last_seen)
+                     VALUES ($1, $2, $3, $4, $5, $5)
+                     ON CONFLICT (mac) DO UPDATE SET architecture = excluded.architecture,
+                        vendor_class = excluded.vendor_class, address = excluded.address,
+                        last_seen = excluded.last_seen, times_seen = discovered_machines.times_seen + 1",
+                )
+                .bind(&mac)
+                .bind(clip(&request.architecture))
+                .bind(clip(&request.vendor_class))
+                .bind(clip(&request.address))
+                .bind(now)
+                .execute(&self.db)
+                .await?;
+                BootPlan::Unknown {
+                    uefi: request.vendor_class.contains("efi"),
+                }
+            }
+        };
+        let detail = match &plan {
+            BootPlan::LocalDisk { .. } => "script: boot from local disk".to_string(),
+            BootPlan::Unknown { .. } => {
+                "script: unknown machine, recorded as discovered".to_string()
+            }
+        };
+        self.record_boot_event(
+            &mac,
+            "script",
+            &format!("{detail} (from {})", clip(&request.address)),
+        )
+        .await?;
+        Ok(plan)
+    }
+
+    /// Appends a boot event for `mac` (canonical), tied to its machine when it has one.
+    pub async fn record_boot_event(&self, mac: &str, kind: &str, detail: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO boot_events (at, mac, machine_id, kind, detail)
+             VALUES ($1, $2, (SELECT machine_id FROM machine_macs WHERE mac = $2), $3, $4)",
+        )
+        .bind(crate::now())
+        .bind(mac)
+        .bind(kind)
+        .bind(clip(detail))
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// A machine's boot events, newest first, for anyone who may view it.
+    pub async fn boot_events(&self, actor: &Actor, machine_id: i64) -> Result<Vec<BootEvent>> {
+        self.require(actor, machine_id, Level::View).await?;
+        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT at, mac, kind, detail FROM boot_events WHERE machine_id = $1
+             ORDER BY id DESC LIMIT 50",
+        )
+        .bind(machine_id)
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(at, mac, kind, detail)| BootEvent {
+                at,
+                mac,
+                kind,
+                detail,
+            })
+            .collect())
+    }
+
+    /// Machines that asked to boot and are not in the inventory, newest first. Admins only.
+    pub async fn discovered_machines(&self, actor: &Actor) -> Result<Vec<DiscoveredMachine>> {
+        actor.require_admin()?;
+        let rows: Vec<(String, String, String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT mac, architecture, vendor_class, address, first_seen, last_seen, times_seen
+             FROM discovered_machines ORDER BY last_seen DESC",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(mac, architecture, vendor_class, address, first_seen, last_seen, times_seen)| {
+                    DiscoveredMachine {
+                        mac,
+                        architecture,
+                        vendor_class,
+                        address,
+                        first_seen,
+                        last_seen,
+                        times_seen,
+                    }
+                },
+            )
+            .collect())
+    }
+
+    /// Takes a discovered machine into the inventory under `name`, with the platform its boot
+    /// request told (unless `platform` says otherwise). Its earlier boot events join it.
+    pub async fn adopt_machine(
+        &self,
+        actor: &Actor,
+        mac: &str,
+        name: &str,
+        platform: &str,
+    ) -> Result<Machine> {
+        actor.require_admin()?;
+        let mac = parse_mac(mac).ok_or_else(|| Error::invalid("mac", "is not a MAC address"))?;
+        let found: Option<(String, String)> = sqlx::query_as(
+            "SELECT architecture, vendor_class FROM discovered_machines WHERE mac = $1",
+        )
+        .bind(&mac)
+        .fetch_optional(&self.db)
+        .await?;
+        let (architecture, vendor_class) = found.ok_or(Error::NotFound("discovered machine"))?;
+        let platform = match platform.trim() {
+            "" => Platform::guess(&architecture, &vendor_class)
+                .as_str()
+                .to_string(),
+            chosen => chosen.to_string(),
+        };
+        let machine = self
+            .create_machine(
+                actor,
+                MachineInput {
+                    name: name.into(),
+                    macs: mac.clone(),
+                    platform,
+                    bmc_kind: "none".into(),
+                    state: "available".into(),
+                    description: format!("adopted from discovery ({architecture} {vendor_class})"),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        sqlx::query("DELETE FROM discovered_machines WHERE mac = $1")
+            .bind(&mac)
+            .execute(&self.db)
+            .await?;
+        sqlx::query("UPDATE boot_events SET machine_id = $1 WHERE mac = $2 AND machine_id IS NULL")
+            .bind(machine.id)
+            .bind(&mac)
+            .execute(&self.db)
+            .await?;
+        Ok(machine)
+    }
+}
+
+/// Client-supplied text, bounded.
+fn clip(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing;
+
+    #[tokio::test]
+    async fn unknown_macs_are_discovered_and_adopted_with_their_history() {
+        let (lab, _dir) = testing::lab().await;
+        let admin = testing::admin();
+        let known = lab
+            .create_machine(&admin, testing::machine_input("node1", "52:54:00:00:00:01"))
+            .await
+            .unwrap();
+        let plan = lab
+            .boot_plan(&BootRequest {
+                mac: "52-54-00-00-00-01".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            plan,
+            BootPlan::LocalDisk {
+                machine: "node1".into(),
+                platform: Platform::X86_64Uefi
+            }
+        );
+        assert_eq!(lab.boot_events(&admin, known.id).await.unwrap().len(), 1);
+
+        let stranger = BootRequest {
+            mac: "5254.00aa.bb01".into(),
+            architecture: "x86_64".into(),
+            vendor_class: "pcbios".into(),
+            address: "10.99.0.50".into(),
+        };
+        for _ in 0..2 {
+            assert_eq!(
+                lab.boot_plan(&stranger).await.unwrap(),
+                BootPlan::Unknown { uefi: false }
+            );
+        }
+        let discovered = lab.discovered_machines(&admin).await.unwrap();
+        assert_eq!(discovered.len(), 1);
+        assert_eq!(
+            (discovered[0].mac.as_str(), discovered[0].times_seen),
+            ("52:54:00:aa:bb:01", 2)
+        );
+        let alice = testing::user(&lab, "alice").await;
+        assert!(matches!(
+            lab.discovered_machines(&alice).await,
+            Err(Error::Forbidden)
+        ));
+        assert!(lab.boot_plan(&BootRequest::default()).await.is_err());
+
+        let adopted = lab
+            .adopt_machine(&admin, "52:54:00:aa:bb:01", "node2", "")
+            .await
+            .unwrap();
+        assert_eq!(adopted.platform, Platform::X86_64Bios);
+        assert!(lab.discovered_machines(&admin).await.unwrap().is_empty());
+        assert_eq!(lab.boot_events(&admin, adopted.id).await.unwrap().len(), 2);
+        assert!(matches!(
+            lab.boot_plan(&stranger).await.unwrap(),
+            BootPlan::LocalDisk { .. }
+        ));
+        assert!(matches!(
+            lab.adopt_machine(&admin, "52:54:00:aa:bb:01", "again", "")
+                .await,
+            Err(Error::NotFound(_))
+        ));
+    }
+}
