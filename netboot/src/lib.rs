@@ -1,7 +1,8 @@
 //! The boot plane's protocols, apart from policy: a read-only TFTP server for the network boot
-//! programs (iPXE) and the iPXE scripts. Callers learn of every TFTP request through a
+//! programs (iPXE), the ProxyDHCP answers that point PXE clients at them, and the iPXE scripts. Callers learn of every TFTP request through a
 //! [`TransferReport`] callback and decide themselves what to record.
 
+pub mod dhcp;
 pub mod ipxe;
 pub mod tftp;
 

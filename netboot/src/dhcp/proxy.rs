@@ -1,0 +1,384 @@
+//! ProxyDHCP (PXE 2.1; RFC 4578): tells PXE clients where their boot program is, alongside the
+//! site's own DHCP server, and never hands out an address.
+//!
+//! A firmware PXE client (EDK2, a NIC's PXE ROM) gets the iPXE binary for its architecture
+//! (option 93) to fetch over TFTP; a client that is already iPXE (user class `iPXE`, option 77,
+//! or iPXE's encapsulated option 175) gets the HTTP URL of its boot script instead, so the
+//! chain ends after one TFTP transfer. EDK2 repeats its request to port 4011 and gets an ACK
+//! there. Relayed requests (giaddr set) are answered to the relay, as load testers like
+//! perfdhcp need.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use dhcproto::v4::{
+    Architecture, DhcpOption, DhcpOptions, Message, MessageType, Opcode, OptionCode,
+};
+use dhcproto::{Decodable, Decoder, Encodable};
+
+/// Which of the proxy's ports a request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerPort {
+    /// 67, shared with the site's DHCP server: broadcast DISCOVERs.
+    Dhcp,
+    /// 4011: the PXE client's unicast boot server request.
+    Pxe,
+}
+
+/// The boot program file names per client architecture, as found in the TFTP root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootFiles {
+    pub bios: String,
+    pub x86_64_efi: String,
+    pub arm64_efi: String,
+}
+
+impl Default for BootFiles {
+    /// Debian's `ipxe` package (`/usr/lib/ipxe`); arm64 from `ipxe` on arm64 hosts.
+    fn default() -> Self {
+        BootFiles {
+            bios: "undionly.kpxe".into(),
+            x86_64_efi: "ipxe.efi".into(),
+            arm64_efi: "ipxe-arm64.efi".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// The address clients reach this server at: siaddr (iPXE drops a proxy offer whose siaddr
+    /// is 0) and the server identifier.
+    pub server: Ipv4Addr,
+    /// Base of the boot script URL iPXE clients get, e.g. `http://10.99.0.2:3000`.
+    pub http_base: String,
+    pub files: BootFiles,
+}
+
+/// Where a reply goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// 255.255.255.255:68, for clients without an address yet.
+    Broadcast,
+    /// Straight back to where the request came from (port 4011 requests).
+    Unicast(SocketAddrV4),
+    /// To the relay agent at giaddr, port 67.
+    Relay(Ipv4Addr),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub message: Message,
+    pub to: Destination,
+    /// The boot file or URL handed out, for the boot event.
+    pub boot: String,
+}
+
+/// Why a datagram got no answer; each is counted by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Ignored {
+    #[error("not a DHCP packet: {0}")]
+    Malformed(String),
+    #[error("not a PXE client")]
+    NotPxe,
+    #[error("not a request")]
+    NotRequest,
+    #[error("DHCP message type {0} needs no proxy answer")]
+    Uninteresting(String),
+    #[error("client architecture {0} has no boot program here")]
+    UnknownArchitecture(u16),
+}
+
+/// Parses a datagram; anything that is not a well-formed BOOTP/DHCP message is refused.
+pub fn decode(datagram: &[u8]) -> Result<Message, Ignored> {
+    Message::decode(&mut Decoder::new(datagram)).map_err(|e| Ignored::Malformed(e.to_string()))
+}
+
+/// The proxy's answer to one request that arrived on `port` from `source`.
+pub fn answer(
+    request: &Message,
+    port: ServerPort,
+    source: SocketAddrV4,
+    config: &ProxyConfig,
+) -> Result<Reply, Ignored> {
+    if request.opcode() != Opcode::BootRequest {
+        return Err(Ignored::NotRequest);
+    }
+    let opts = request.opts();
+    let vendor_class = match opts.get(OptionCode::ClassIdentifier) {
+        Some(DhcpOption::ClassIdentifier(class)) if class.starts_with(b"PXEClient") => class,
+        _ => return Err(Ignored::NotPxe),
+    };
+    let kind = match (opts.msg_type(), port) {
+        (Some(MessageType::Discover), ServerPort::Dhcp) => MessageType::Offer,
+        (Some(MessageType::Request), ServerPort::Pxe) => MessageType::Ack,
+        (other, _) => {
+            return Err(Ignored::Uninteresting(format!("{other:?}")));
+        }
+    };
+    let architecture = match opts.get(OptionCode::ClientSystemArchitecture) {
+        Some(DhcpOption::ClientSystemArchitecture(arch)) => *arch,
+        _ => architecture_from_class(vendor_class),
+    };
+    let is_ipxe = matches!(opts.get(OptionCode::UserClass), Some(DhcpOption::UserClass(class)) if class.windows(4).any(|w| w == b"iPXE"))
+        || opts.get(OptionCode::Unknown(175)).is_some();
+    let mac = format_mac(request.chaddr());
+    let boot = if is_ipxe {
+        format!(
+            "{}/boot/{mac}.ipxe?arch={}&platform={}",
+            config.http_base.trim_end_matches('/'),
+            arch_name(architecture),
+            if architecture == Architecture::X86_Bios {
+                "pcbios"
+            } else {
+                "efi"
+            }
+        )
+    } else {
+        boot_file(architecture, &config.files)
+            .ok_or(Ignored::UnknownArchitecture(architecture.into()))?
+            .to_string()
+    };
+
+    let mut reply = Message::default();
+    reply
+        .set_opcode(Opcode::BootReply)
+        .set_htype(request.htype())
+        .set_xid(request.xid())
+        .set_flags(request.flags())
+        .set_chaddr(request.chaddr())
+        .set_giaddr(request.giaddr())
+        .set_ciaddr(Ipv4Addr::UNSPECIFIED)
+        .set_yiaddr(Ipv4Addr::UNSPECIFIED)
+        .set_siaddr(config.server)
+        .set_fname_str(&boot);
+    let mut options = DhcpOptions::new();
+    options.insert(DhcpOption::MessageType(kind));
+    options.insert(DhcpOption::ServerIdentifier(config.server));
+    options.insert(DhcpOption::ClassIdentifier(b"PXEClient".to_vec()));
+    if let Some(DhcpOption::ClientMachineIdentifier(uuid)) =
+        opts.get(OptionCode::ClientMachineIdentifier)
+    {
+        options.insert(DhcpOption::ClientMachineIdentifier(uuid.clone()));
+    }
+    if !is_ipxe {
+        // PXE discovery control: boot the file named here, no menu, no multicast discovery.
+        options.insert(DhcpOption::VendorExtensions(vec![6, 1, 8, 255]));
+    }
+    reply.set_opts(options);
+
+    let to = if request.giaddr() != Ipv4Addr::UNSPECIFIED {
+        Destination::Relay(request.giaddr())
+    } else if port == ServerPort::Pxe {
+        Destination::Unicast(source)
+    } else {
+        Destination::Broadcast
+    };
+    Ok(Reply {
+        message: reply,
+        to,
+        boot,
+    })
+}
+
+/// Encodes a reply for the wire.
+pub fn encode(reply: &Reply) -> Vec<u8> {
+    reply.message.to_vec().unwrap_or_default()
+}
+
+/// `PXEClient:Arch:00007:UNDI:003000` → 7, for clients that send no option 93.
+fn architecture_from_class(class: &[u8]) -> Architecture {
+    std::str::from_utf8(class)
+        .ok()
+        .and_then(|text| text.split(':').skip_while(|p| *p != "Arch").nth(1))
+        .and_then(|digits| digits.parse::<u16>().ok())
+        .map(Architecture::from)
+        .unwrap_or(Architecture::X86_Bios)
+}
+
+fn boot_file(architecture: Architecture, files: &BootFiles) -> Option<&str> {
+    match u16::from(architecture) {
+        0 => Some(&files.bios),
+        6 | 7 | 9 => Some(&files.x86_64_efi),
+        11 => Some(&files.arm64_efi),
+        _ => None,
+    }
+}
+
+fn arch_name(architecture: Architecture) -> &'static str {
+    match u16::from(architecture) {
+        0 => "i386",
+        11 => "arm64",
+        _ => "x86_64",
+    }
+}
+
+fn format_mac(chaddr: &[u8]) -> String {
+    chaddr
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+
+    fn config() -> ProxyConfig {
+        ProxyConfig {
+            server: Ipv4Addr::new(10, 99, 0, 2),
+            http_base: "http://10.99.0.2:3000".into(),
+            files: BootFiles::default(),
+        }
+    }
+
+    fn client() -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::new(10, 99, 0, 50), 4011)
+    }
+
+    /// A request as a PXE client sends it, through the encoder and decoder like a real one.
+    fn pxe_request(
+        kind: MessageType,
+        class: &str,
+        arch: Option<u16>,
+        user_class: Option<&str>,
+    ) -> Message {
+        let mut message = Message::default();
+        message.set_xid(0x1234_5678).set_chaddr(&MAC);
+        let opts = message.opts_mut();
+        opts.insert(DhcpOption::MessageType(kind));
+        opts.insert(DhcpOption::ClassIdentifier(class.as_bytes().to_vec()));
+        if let Some(arch) = arch {
+            opts.insert(DhcpOption::ClientSystemArchitecture(Architecture::from(
+                arch,
+            )));
+        }
+        if let Some(user_class) = user_class {
+            opts.insert(DhcpOption::UserClass(user_class.as_bytes().to_vec()));
+        }
+        opts.insert(DhcpOption::ClientMachineIdentifier(vec![0; 17]));
+        decode(&message.to_vec().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn firmware_pxe_gets_the_ipxe_binary_for_its_architecture() {
+        for (class, arch, file) in [
+            ("PXEClient:Arch:00000:UNDI:002001", Some(0), "undionly.kpxe"),
+            ("PXEClient:Arch:00007:UNDI:003000", Some(7), "ipxe.efi"),
+            ("PXEClient:Arch:00007:UNDI:003000", None, "ipxe.efi"),
+            (
+                "PXEClient:Arch:00011:UNDI:003000",
+                Some(11),
+                "ipxe-arm64.efi",
+            ),
+        ] {
+            let request = pxe_request(MessageType::Discover, class, arch, None);
+            let reply = answer(&request, ServerPort::Dhcp, client(), &config()).unwrap();
+            let offer = decode(&encode(&reply)).unwrap();
+            assert_eq!(offer.opts().msg_type(), Some(MessageType::Offer));
+            let fname = offer.fname_str().unwrap().unwrap().trim_end_matches('\0');
+            assert_eq!(fname, file, "{class}");
+            assert_eq!(offer.siaddr(), Ipv4Addr::new(10, 99, 0, 2));
+            assert_eq!(
+                offer.yiaddr(),
+                Ipv4Addr::UNSPECIFIED,
+                "a proxy hands out no address"
+            );
+            assert_eq!(offer.xid(), 0x1234_5678);
+            assert_eq!(offer.chaddr(), MAC);
+            assert!(matches!(
+                offer.opts().get(OptionCode::ClassIdentifier),
+                Some(DhcpOption::ClassIdentifier(c)) if c == b"PXEClient"
+            ));
+            assert!(offer
+                .opts()
+                .get(OptionCode::ClientMachineIdentifier)
+                .is_some());
+            assert_eq!(reply.to, Destination::Broadcast);
+        }
+    }
+
+    #[test]
+    fn ipxe_gets_its_script_url_and_port_4011_requests_get_an_ack_back_to_the_sender() {
+        let request = pxe_request(
+            MessageType::Discover,
+            "PXEClient:Arch:00000:UNDI:002001",
+            Some(0),
+            Some("iPXE"),
+        );
+        let reply = answer(&request, ServerPort::Dhcp, client(), &config()).unwrap();
+        assert_eq!(
+            reply.boot,
+            "http://10.99.0.2:3000/boot/52:54:00:12:34:56.ipxe?arch=i386&platform=pcbios"
+        );
+        let request = pxe_request(
+            MessageType::Request,
+            "PXEClient:Arch:00007:UNDI:003000",
+            Some(7),
+            None,
+        );
+        let reply = answer(&request, ServerPort::Pxe, client(), &config()).unwrap();
+        assert_eq!(reply.message.opts().msg_type(), Some(MessageType::Ack));
+        assert_eq!(reply.to, Destination::Unicast(client()));
+        assert_eq!(reply.boot, "ipxe.efi");
+    }
+
+    #[test]
+    fn relayed_requests_are_answered_to_the_relay() {
+        let mut request = pxe_request(
+            MessageType::Discover,
+            "PXEClient:Arch:00000:UNDI:002001",
+            Some(0),
+            None,
+        );
+        request.set_giaddr(Ipv4Addr::new(10, 1, 2, 1));
+        let reply = answer(&request, ServerPort::Dhcp, client(), &config()).unwrap();
+        assert_eq!(reply.to, Destination::Relay(Ipv4Addr::new(10, 1, 2, 1)));
+        assert_eq!(reply.message.giaddr(), Ipv4Addr::new(10, 1, 2, 1));
+    }
+
+    #[test]
+    fn other_clients_messages_and_garbage_get_no_answer() {
+        let plain = pxe_request(MessageType::Discover, "dhcpcd-9.4.1", None, None);
+        assert_eq!(
+            answer(&plain, ServerPort::Dhcp, client(), &config()),
+            Err(Ignored::NotPxe)
+        );
+        let request_on_67 = pxe_request(
+            MessageType::Request,
+            "PXEClient:Arch:00000:UNDI:002001",
+            Some(0),
+            None,
+        );
+        assert!(matches!(
+            answer(&request_on_67, ServerPort::Dhcp, client(), &config()),
+            Err(Ignored::Uninteresting(_))
+        ));
+        let odd_arch = pxe_request(
+            MessageType::Discover,
+            "PXEClient:Arch:00002:UNDI:003000",
+            Some(2),
+            None,
+        );
+        assert_eq!(
+            answer(&odd_arch, ServerPort::Dhcp, client(), &config()),
+            Err(Ignored::UnknownArchitecture(2))
+        );
+        for short in [&b""[..], &[0u8; 10][..], &[1u8; 200][..]] {
+            assert!(matches!(decode(short), Err(Ignored::Malformed(_))));
+        }
+        // Header-sized noise may parse; it is still never answered.
+        let noise = [0xffu8; 300];
+        if let Ok(message) = decode(&noise) {
+            assert!(answer(&message, ServerPort::Dhcp, client(), &config()).is_err());
+        }
+        let mut reply_packet = plain.clone();
+        reply_packet.set_opcode(Opcode::BootReply);
+        assert_eq!(
+            answer(&reply_packet, ServerPort::Dhcp, client(), &config()),
+            Err(Ignored::NotRequest)
+        );
+    }
+}
