@@ -60,6 +60,7 @@ before(async () => {
       BAAS_SITE_ROOT: siteRoot,
       BAAS_ADMIN_PASSWORD: ADMIN_PASSWORD,
       BAAS_TFTP_ADDR: 'off',
+      BAAS_DHCP_MODE: 'off',
       RUST_LOG: 'warn',
     },
     stdio: ['ignore', 'inherit', 'inherit'],

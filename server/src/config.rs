@@ -20,6 +20,11 @@ struct FileConfig {
     bmc_timeout_seconds: Option<u64>,
     tftp_addr: Option<String>,
     tftp_root: Option<PathBuf>,
+    dhcp_mode: Option<String>,
+    dhcp_addr: Option<String>,
+    pxe_addr: Option<String>,
+    dhcp_interface: Option<String>,
+    boot_server_ip: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +50,15 @@ pub struct Config {
     pub tftp_addr: Option<SocketAddr>,
     /// What TFTP serves: the iPXE binaries.
     pub tftp_root: PathBuf,
+    /// ProxyDHCP on UDP 67 (`None`: off, or DHCP mode off).
+    pub dhcp_addr: Option<SocketAddr>,
+    /// ProxyDHCP's PXE port 4011 (`None`: off).
+    pub pxe_addr: Option<SocketAddr>,
+    /// Only this interface for DHCP.
+    pub dhcp_interface: Option<String>,
+    /// The IPv4 address PXE clients reach baas at (siaddr), from `boot_server_ip` or the
+    /// public URL's host.
+    pub boot_server_ip: std::net::Ipv4Addr,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +93,13 @@ Configuration (file keys in baas.toml, overridden by the environment):
                             root or CAP_NET_BIND_SERVICE)
   BAAS_TFTP_ROOT            tftp_root: directory TFTP serves read-only (default /usr/lib/ipxe,
                             Debian's ipxe package)
+  BAAS_DHCP_MODE            dhcp_mode: proxy (answer PXE clients beside the site's DHCP server) or off
+                            (default proxy; authoritative is not available yet)
+  BAAS_DHCP_ADDR            dhcp_addr: ProxyDHCP listen address, or off (default 0.0.0.0:67)
+  BAAS_PXE_ADDR             pxe_addr: PXE boot server port, or off (default 0.0.0.0:4011)
+  BAAS_DHCP_INTERFACE       dhcp_interface: answer only on this network interface
+  BAAS_BOOT_SERVER_IP       boot_server_ip: IPv4 address PXE clients reach baas at (default: the
+                            host of BAAS_PUBLIC_URL)
   BAAS_SITE_ROOT            site_root: built web assets (default ./target/site; LEPTOS_SITE_ROOT also read)
   BAAS_ADMIN_PASSWORD       password for the `admin` account created on first start
                             (default: generated and printed once)
@@ -189,7 +210,74 @@ impl Config {
             .map(PathBuf::from)
             .or(from_file.tftp_root)
             .unwrap_or_else(|| PathBuf::from("/usr/lib/ipxe"));
+        let listen = |name: &'static str, variable: &str, file: Option<String>, default: &str| {
+            let text = env(variable).or(file).unwrap_or_else(|| default.into());
+            match text.trim() {
+                "off" => Ok(None),
+                text => text.parse().map(Some).map_err(|_| ConfigError::Value {
+                    name,
+                    message: format!("'{text}' is neither an address like {default} nor off"),
+                }),
+            }
+        };
+        let dhcp_mode = env("BAAS_DHCP_MODE")
+            .or(from_file.dhcp_mode)
+            .unwrap_or_else(|| "proxy".into());
+        let (dhcp_addr, pxe_addr) = match dhcp_mode.trim() {
+            "proxy" => (
+                listen(
+                    "dhcp_addr",
+                    "BAAS_DHCP_ADDR",
+                    from_file.dhcp_addr,
+                    "0.0.0.0:67",
+                )?,
+                listen(
+                    "pxe_addr",
+                    "BAAS_PXE_ADDR",
+                    from_file.pxe_addr,
+                    "0.0.0.0:4011",
+                )?,
+            ),
+            "off" => (None, None),
+            "authoritative" => {
+                return Err(ConfigError::Value {
+                    name: "dhcp_mode",
+                    message: "authoritative mode is not available yet; use proxy or off".into(),
+                })
+            }
+            other => {
+                return Err(ConfigError::Value {
+                    name: "dhcp_mode",
+                    message: format!("'{other}' is not proxy, authoritative or off"),
+                })
+            }
+        };
+        let dhcp_interface = env("BAAS_DHCP_INTERFACE")
+            .or(from_file.dhcp_interface)
+            .filter(|i| !i.trim().is_empty());
+        let url_host = public_url
+            .split_once("://")
+            .map(|(_, rest)| {
+                rest.split(['/', ':'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let boot_server_ip = env("BAAS_BOOT_SERVER_IP")
+            .or(from_file.boot_server_ip)
+            .unwrap_or(url_host);
+        let boot_server_ip = boot_server_ip.trim().parse().map_err(|_| ConfigError::Value {
+            name: "boot_server_ip",
+            message: format!(
+                "'{boot_server_ip}' is not an IPv4 address; set BAAS_BOOT_SERVER_IP or give BAAS_PUBLIC_URL an IPv4 host"
+            ),
+        })?;
         Ok(Config {
+            dhcp_addr,
+            pxe_addr,
+            dhcp_interface,
+            boot_server_ip,
             tftp_addr,
             tftp_root,
             public_url: public_url.trim_end_matches('/').to_string(),
@@ -238,6 +326,22 @@ mod tests {
         let config = Config::load_with(None, |_| None).unwrap();
         assert_eq!(config.tftp_addr, Some("0.0.0.0:69".parse().unwrap()));
         assert_eq!(config.tftp_root, PathBuf::from("/usr/lib/ipxe"));
+        assert_eq!(config.dhcp_addr, Some("0.0.0.0:67".parse().unwrap()));
+        assert_eq!(config.pxe_addr, Some("0.0.0.0:4011".parse().unwrap()));
+        assert_eq!(config.boot_server_ip, std::net::Ipv4Addr::LOCALHOST);
+        let config = Config::load_with(None, |name| match name {
+            "BAAS_DHCP_MODE" => Some("off".into()),
+            "BAAS_PUBLIC_URL" => Some("http://10.99.0.2:3000".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!((config.dhcp_addr, config.pxe_addr), (None, None));
+        assert_eq!(config.boot_server_ip, std::net::Ipv4Addr::new(10, 99, 0, 2));
+        let err = Config::load_with(None, |name| {
+            (name == "BAAS_DHCP_MODE").then(|| "authoritative".to_string())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("not available yet"), "{err}");
         let err = Config::load_with(None, |name| {
             (name == "BAAS_TFTP_ADDR").then(|| "everywhere".to_string())
         })

@@ -59,6 +59,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Some(addr) => Some(start_tftp(addr, &config.tftp_root).await?),
         None => None,
     };
+    let _proxy_dhcp = start_proxy_dhcp(&config, &lab).await?;
     let router = http::router(lab, &config, power).await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
@@ -91,6 +92,46 @@ async fn start_tftp(
             addr.port()
         )
     })
+}
+
+/// ProxyDHCP on 67 and 4011 when configured; every answer becomes a boot event of its MAC.
+async fn start_proxy_dhcp(
+    config: &Config,
+    lab: &Lab,
+) -> anyhow::Result<Option<netboot::dhcp::ProxyServer>> {
+    if config.dhcp_addr.is_none() && config.pxe_addr.is_none() {
+        return Ok(None);
+    }
+    let listen = netboot::dhcp::ProxyListen {
+        dhcp: config.dhcp_addr,
+        pxe: config.pxe_addr,
+        interface: config.dhcp_interface.clone(),
+    };
+    let answers = netboot::dhcp::ProxyConfig {
+        server: config.boot_server_ip,
+        http_base: config.public_url.clone(),
+        files: netboot::dhcp::BootFiles::default(),
+    };
+    let events = lab.clone();
+    let server = netboot::dhcp::ProxyServer::start(listen, answers, move |report| {
+        tracing::info!(mac = %report.mac, kind = report.kind, boot = %report.boot, client = %report.client, "ProxyDHCP answered");
+        let lab = events.clone();
+        tokio::spawn(async move {
+            let detail = format!("{} {} (to {})", report.kind, report.boot, report.client);
+            if let Err(e) = lab.record_boot_event(&report.mac, "dhcp", &detail).await {
+                tracing::warn!(error = %e, "recording a DHCP boot event failed");
+            }
+        });
+    })
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "starting ProxyDHCP: {e} (ports below 1024 need root or CAP_NET_BIND_SERVICE; \
+             BAAS_DHCP_MODE=off turns DHCP off)"
+        )
+    })?;
+    tracing::info!(addresses = ?server.local_addrs, server_ip = %config.boot_server_ip, "ProxyDHCP listening");
+    Ok(Some(server))
 }
 
 /// Keeps the power-state cache fresh: one pass over the BMCs every half freshness period.

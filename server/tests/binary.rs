@@ -14,6 +14,7 @@ fn baas(data_dir: &std::path::Path) -> Command {
         .env_remove("BAAS_CONFIG")
         .env("BAAS_DATA_DIR", data_dir)
         .env("BAAS_TFTP_ADDR", "off")
+        .env("BAAS_DHCP_MODE", "off")
         .env("RUST_LOG", "warn");
     command
 }
@@ -199,6 +200,10 @@ fn help_documents_the_environment() {
         "BAAS_ADMIN_PASSWORD",
         "BAAS_TFTP_ADDR",
         "BAAS_TFTP_ROOT",
+        "BAAS_DHCP_MODE",
+        "BAAS_DHCP_ADDR",
+        "BAAS_PXE_ADDR",
+        "BAAS_BOOT_SERVER_IP",
     ] {
         assert!(help.contains(name), "--help lacks {name}");
     }

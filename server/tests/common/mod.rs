@@ -34,6 +34,10 @@ pub fn config_in(dir: &std::path::Path, session_ttl_seconds: i64) -> Config {
         bmc_timeout: std::time::Duration::from_secs(5),
         tftp_addr: None,
         tftp_root: dir.join("tftp"),
+        dhcp_addr: None,
+        pxe_addr: None,
+        dhcp_interface: None,
+        boot_server_ip: std::net::Ipv4Addr::LOCALHOST,
     }
 }
 
