@@ -1,6 +1,7 @@
 //! The `baas` server: configuration, the HTTP service, the admin CLI. Composes the lab (state and
 //! rules) with the web app; holds no rules of its own.
 
+mod boot_clients;
 pub mod cli;
 pub mod config;
 pub mod http;
@@ -55,11 +56,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         bmc_settings.clone(),
     ));
     tokio::spawn(expire_media(lab.clone(), bmc_settings));
+    let clients = boot_clients::BootClients::default();
     let _tftp = match config.tftp_addr {
-        Some(addr) => Some(start_tftp(addr, &config.tftp_root).await?),
+        Some(addr) => Some(start_tftp(addr, &config.tftp_root, &lab, &clients).await?),
         None => None,
     };
-    let _proxy_dhcp = start_proxy_dhcp(&config, &lab).await?;
+    let _proxy_dhcp = start_proxy_dhcp(&config, &lab, &clients).await?;
     let router = http::router(lab, &config, power).await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
@@ -74,15 +76,35 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// TFTP for the network boot programs. Every request is logged; a bind failure names the port.
+/// TFTP for the network boot programs. Every request is logged, and becomes a boot event when
+/// DHCP told which MAC is at the client's address; a bind failure names the port.
 async fn start_tftp(
     addr: std::net::SocketAddr,
     root: &Path,
+    lab: &Lab,
+    clients: &boot_clients::BootClients,
 ) -> anyhow::Result<netboot::TftpServer> {
     let config = netboot::TftpConfig::new(addr, root);
-    netboot::TftpServer::start(config, |report| match &report.refused {
-        None => tracing::info!(client = %report.client, path = %report.path, size = ?report.size, "TFTP sending"),
-        Some(why) => tracing::info!(client = %report.client, path = %report.path, %why, "TFTP refused"),
+    let (lab, clients) = (lab.clone(), clients.clone());
+    netboot::TftpServer::start(config, move |report| {
+        let detail = match &report.refused {
+            None => {
+                tracing::info!(client = %report.client, path = %report.path, size = ?report.size, "TFTP sending");
+                format!("sent {} ({} bytes)", report.path, report.size.unwrap_or(0))
+            }
+            Some(why) => {
+                tracing::info!(client = %report.client, path = %report.path, %why, "TFTP refused");
+                format!("refused {}: {why}", report.path)
+            }
+        };
+        if let Some(mac) = clients.mac_of(report.client.ip()) {
+            let lab = lab.clone();
+            tokio::spawn(async move {
+                if let Err(e) = lab.record_boot_event(&mac, "tftp", &detail).await {
+                    tracing::warn!(error = %e, "recording a TFTP boot event failed");
+                }
+            });
+        }
     })
     .await
     .with_context(|| {
@@ -98,6 +120,7 @@ async fn start_tftp(
 async fn start_proxy_dhcp(
     config: &Config,
     lab: &Lab,
+    clients: &boot_clients::BootClients,
 ) -> anyhow::Result<Option<netboot::dhcp::ProxyServer>> {
     if config.dhcp_addr.is_none() && config.pxe_addr.is_none() {
         return Ok(None);
@@ -112,8 +135,9 @@ async fn start_proxy_dhcp(
         http_base: config.public_url.clone(),
         files: netboot::dhcp::BootFiles::default(),
     };
-    let events = lab.clone();
+    let (events, clients) = (lab.clone(), clients.clone());
     let server = netboot::dhcp::ProxyServer::start(listen, answers, move |report| {
+        clients.learn(report.client.ip(), &report.mac);
         tracing::info!(mac = %report.mac, kind = report.kind, boot = %report.boot, client = %report.client, "ProxyDHCP answered");
         let lab = events.clone();
         tokio::spawn(async move {

@@ -1,0 +1,54 @@
+//! Which MAC address is behind which IP address, as the boot services learn it: a PXE client's
+//! port-4011 request comes from its new address, so TFTP transfers from that address can be
+//! recorded as boot events of the right machine.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Long enough for a PXE client to go from its DHCP answer to its TFTP transfer.
+const REMEMBER: Duration = Duration::from_secs(600);
+
+#[derive(Clone, Default)]
+pub struct BootClients {
+    seen: Arc<Mutex<HashMap<IpAddr, (String, Instant)>>>,
+}
+
+impl BootClients {
+    pub fn learn(&self, address: IpAddr, mac: &str) {
+        if address.is_unspecified() {
+            return;
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.retain(|_, (_, at)| at.elapsed() < REMEMBER);
+        seen.insert(address, (mac.to_string(), Instant::now()));
+    }
+
+    pub fn mac_of(&self, address: IpAddr) -> Option<String> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(&address)
+            .filter(|(_, at)| at.elapsed() < REMEMBER)
+            .map(|(mac, _)| mac.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_map_to_the_mac_last_seen_there() {
+        let clients = BootClients::default();
+        let address: IpAddr = "10.99.0.50".parse().unwrap();
+        assert_eq!(clients.mac_of(address), None);
+        clients.learn("0.0.0.0".parse().unwrap(), "52:54:00:00:00:09");
+        clients.learn(address, "52:54:00:00:00:01");
+        clients.learn(address, "52:54:00:00:00:02");
+        assert_eq!(
+            clients.mac_of(address).as_deref(),
+            Some("52:54:00:00:00:02")
+        );
+        assert_eq!(clients.mac_of("0.0.0.0".parse().unwrap()), None);
+    }
+}
