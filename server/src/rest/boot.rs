@@ -64,6 +64,7 @@ pub async fn boot_script(
             );
         }
     };
+    tracing::info!(mac, client = %request.address, ?script, "boot script served");
     plain(StatusCode::OK, &script.render())
 }
 
