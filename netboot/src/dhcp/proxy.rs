@@ -159,10 +159,9 @@ pub fn answer(
     {
         options.insert(DhcpOption::ClientMachineIdentifier(uuid.clone()));
     }
-    if !is_ipxe {
-        // PXE discovery control: boot the file named here, no menu, no multicast discovery.
-        options.insert(DhcpOption::VendorExtensions(vec![6, 1, 8, 255]));
-    }
+    // No PXE vendor options (43): with them EDK2 would take the file from this offer and skip
+    // the port-4011 request; without them it asks the boot server at siaddr:4011, as PXE
+    // firmware expects to, and gets the same answer there.
     reply.set_opts(options);
 
     let to = if request.giaddr() != Ipv4Addr::UNSPECIFIED {
