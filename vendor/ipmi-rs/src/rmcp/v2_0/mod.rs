@@ -155,6 +155,8 @@ pub enum WriteError {
     Io(std::io::Error),
     PayloadTooLong,
     EncryptedPayloadTooLong,
+    /// An integrity or confidentiality algorithm this crate does not implement (baas patch).
+    UnsupportedAlgorithm,
 }
 
 impl From<std::io::Error> for WriteError {
@@ -496,7 +498,9 @@ impl State {
         let session_sequence_number = self.session_sequence_number.get();
 
         if session_sequence_number == u32::MAX {
-            todo!("Handle wrapping session number by re-activating?");
+            // The session's sequence numbers are used up: it must be activated anew (baas patch;
+            // upstream panicked).
+            return Err(super::RmcpIpmiError::NotActive);
         }
 
         self.session_sequence_number =

@@ -19,4 +19,6 @@ pub enum CryptoUnwrapError {
     AuthCodeMismatch,
     IncorrectIntegrityTrailerLen,
     UnknownNextHeader(u8),
+    /// An integrity or confidentiality algorithm this crate does not implement (baas patch).
+    UnsupportedAlgorithm,
 }

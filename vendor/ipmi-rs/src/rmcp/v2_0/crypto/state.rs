@@ -50,10 +50,12 @@ impl CryptoState {
 
     pub fn calculate_rakp3_data(&mut self, osr: &OSR, m1: &RM1, m2: &RM2) -> Option<Vec<u8>> {
         match osr.authentication_payload {
-            AuthenticationAlgorithm::RakpNone => todo!(),
             AuthenticationAlgorithm::RakpHmacSha1 => self.validate_hmac_sha1(osr, m1, m2),
-            AuthenticationAlgorithm::RakpHmacMd5 => todo!(),
-            AuthenticationAlgorithm::RakpHmacSha256 => todo!(),
+            // Not implemented: the session is refused as if the key exchange failed (baas patch;
+            // upstream panicked here on a BMC's choice).
+            AuthenticationAlgorithm::RakpNone
+            | AuthenticationAlgorithm::RakpHmacMd5
+            | AuthenticationAlgorithm::RakpHmacSha256 => None,
         }
     }
 
@@ -76,8 +78,8 @@ impl CryptoState {
 
                 integrity_check_value == integrity
             }
-            AuthenticationAlgorithm::RakpHmacMd5 => todo!(),
-            AuthenticationAlgorithm::RakpHmacSha256 => todo!(),
+            // Not implemented: never verifies (baas patch; upstream panicked).
+            AuthenticationAlgorithm::RakpHmacMd5 | AuthenticationAlgorithm::RakpHmacSha256 => false,
         }
     }
 

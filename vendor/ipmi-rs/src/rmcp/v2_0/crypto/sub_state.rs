@@ -71,9 +71,11 @@ impl SubState {
 
                     buffer.extend_from_slice(&integrity_data[..12]);
                 }
-                IntegrityAlgorithm::HmacMd5_128 => todo!(),
-                IntegrityAlgorithm::Md5_128 => todo!(),
-                IntegrityAlgorithm::HmacSha256_128 => todo!(),
+                IntegrityAlgorithm::HmacMd5_128
+                | IntegrityAlgorithm::Md5_128
+                | IntegrityAlgorithm::HmacSha256_128 => {
+                    return Err(WriteError::UnsupportedAlgorithm)
+                }
             }
         }
 
@@ -113,9 +115,9 @@ impl SubState {
 
                 Ok(data)
             }
-            IntegrityAlgorithm::HmacMd5_128 => todo!(),
-            IntegrityAlgorithm::Md5_128 => todo!(),
-            IntegrityAlgorithm::HmacSha256_128 => todo!(),
+            IntegrityAlgorithm::HmacMd5_128
+            | IntegrityAlgorithm::Md5_128
+            | IntegrityAlgorithm::HmacSha256_128 => Err(CryptoUnwrapError::UnsupportedAlgorithm),
         }
     }
 
@@ -182,8 +184,9 @@ impl SubState {
 
                 assert_eq!(16 + encrypted.len(), padded_len);
             }
-            ConfidentialityAlgorithm::Xrc4_128 => todo!(),
-            ConfidentialityAlgorithm::Xrc4_40 => todo!(),
+            ConfidentialityAlgorithm::Xrc4_128 | ConfidentialityAlgorithm::Xrc4_40 => {
+                return Err(WriteError::UnsupportedAlgorithm)
+            }
         }
 
         Ok(())
@@ -208,9 +211,11 @@ impl SubState {
                 let decryptor: cbc::Decryptor<aes::Aes128> =
                     cbc::Decryptor::<aes::Aes128>::new(self.keys.aes_key(), &(*iv).into());
 
+                // A ciphertext that is not whole blocks comes from a broken or hostile BMC
+                // (baas patch: upstream unwrapped this).
                 decryptor
                     .decrypt_padded_mut::<NoPadding>(data_and_trailer)
-                    .unwrap();
+                    .map_err(|_| CryptoUnwrapError::IncorrectPayloadLen)?;
 
                 let (confidentiality_pad_len, payload_and_confidentiality_pad) = data_and_trailer
                     .split_last_mut()
@@ -230,8 +235,9 @@ impl SubState {
 
                 (payload, &*confidentiality_pad)
             }
-            ConfidentialityAlgorithm::Xrc4_128 => todo!(),
-            ConfidentialityAlgorithm::Xrc4_40 => todo!(),
+            ConfidentialityAlgorithm::Xrc4_128 | ConfidentialityAlgorithm::Xrc4_40 => {
+                return Err(CryptoUnwrapError::UnsupportedAlgorithm)
+            }
         };
 
         if confidentiality_pad.iter().zip(1..).any(|(l, r)| *l != r) {
