@@ -119,11 +119,9 @@ impl Redfish {
         let systems = link(&root, "Systems")
             .ok_or_else(|| self.protocol("service root lists no Systems".into()))?;
         let collection = self.request(Method::GET, &systems, None).await?;
-        collection["Members"]
-            .as_array()
-            .and_then(|members| members.first())
-            .and_then(|member| member["@odata.id"].as_str())
-            .map(str::to_string)
+        links(&collection["Members"])
+            .into_iter()
+            .next()
             .ok_or_else(|| self.protocol("the Systems collection is empty".into()))
     }
 
@@ -133,15 +131,7 @@ impl Redfish {
         let system_path = self.system_path().await?;
         let system = self.request(Method::GET, &system_path, None).await?;
         let mut collections: Vec<String> = link(&system, "VirtualMedia").into_iter().collect();
-        let managers: Vec<String> = system["Links"]["ManagedBy"]
-            .as_array()
-            .map(|list| {
-                list.iter()
-                    .filter_map(|m| m["@odata.id"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for manager in managers {
+        for manager in links(&system["Links"]["ManagedBy"]) {
             if let Ok(body) = self.request(Method::GET, &manager, None).await {
                 collections.extend(link(&body, "VirtualMedia"));
             }
@@ -149,15 +139,7 @@ impl Redfish {
         let mut slots = Vec::new();
         for collection in collections {
             let body = self.request(Method::GET, &collection, None).await?;
-            let members: Vec<String> = body["Members"]
-                .as_array()
-                .map(|list| {
-                    list.iter()
-                        .filter_map(|m| m["@odata.id"].as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            for member in members {
+            for member in links(&body["Members"]) {
                 let body = self.request(Method::GET, &member, None).await?;
                 slots.push(MediaSlot::from_json(&member, &body));
             }
@@ -349,6 +331,17 @@ fn choose_reset_type(action: PowerAction, allowed: &[&str]) -> Option<&'static s
         return preferences.first().copied();
     }
     preferences.iter().copied().find(|p| allowed.contains(p))
+}
+
+/// The `@odata.id`s of a list of links (`Members`, `Links.ManagedBy`).
+fn links(list: &Value) -> Vec<String> {
+    list.as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|m| m["@odata.id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn link(body: &Value, name: &str) -> Option<String> {

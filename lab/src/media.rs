@@ -338,27 +338,19 @@ fn token_hash(token: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::images::Ending;
-    use crate::model::{Level, MachineInput, MediaState, NewUpload, Subject};
+    use crate::model::{Level, MachineInput, MediaState, Subject};
     use crate::store::testing;
     use crate::{Actor, Error, Lab};
 
     async fn upload(lab: &Lab, actor: &Actor, name: &str, bytes: &[u8]) -> i64 {
-        let upload = lab
-            .create_upload(
-                actor,
-                NewUpload {
-                    name: name.into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        lab.append_upload(actor, &upload.id, 0, bytes, Ending::Whole)
-            .await
-            .unwrap()
-            .image_id
-            .unwrap()
+        crate::images::tests::upload_whole(
+            lab,
+            actor,
+            crate::images::tests::new_upload(name, None),
+            bytes,
+        )
+        .await
+        .unwrap()
     }
 
     #[tokio::test]

@@ -1,6 +1,8 @@
 //! Lab-wide settings that admins change at run time: the booking limits (and, read here for
 //! the settings page, the default image quota that `images` owns).
 
+use sqlx::SqliteConnection;
+
 use crate::audit::record;
 use crate::error::FieldErrors;
 use crate::model::Limits;
@@ -8,6 +10,19 @@ use crate::{Actor, Lab, Result};
 
 const MAX_DURATION_KEY: &str = "reservations.max_duration_hours";
 const MAX_ADVANCE_KEY: &str = "reservations.max_advance_days";
+
+/// Stores one numeric setting on `conn` (normally the change's transaction).
+pub(crate) async fn put_setting(conn: &mut SqliteConnection, key: &str, value: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO settings (key, value) VALUES ($1, $2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key)
+    .bind(value.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
 
 impl Lab {
     pub async fn limits(&self) -> Result<Limits> {
@@ -44,14 +59,7 @@ impl Lab {
             (MAX_DURATION_KEY, limits.max_duration_hours),
             (MAX_ADVANCE_KEY, limits.max_advance_days),
         ] {
-            sqlx::query(
-                "INSERT INTO settings (key, value) VALUES ($1, $2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(key)
-            .bind(value.to_string())
-            .execute(&mut *tx)
-            .await?;
+            put_setting(&mut tx, key, value).await?;
         }
         record(
             &mut tx,

@@ -3,83 +3,41 @@
 //! The client must receive the offer (it selects the proxy's server), and baas must have named
 //! `ipxe.efi` for that MAC.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-fn sh(script: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", script])
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-fn have(tool: &str) -> bool {
-    sh(&format!("command -v {tool} >/dev/null"))
-}
-
-/// Two namespaces joined by a veth pair; removed on drop.
-struct Lab {
-    server: String,
-    client: String,
-    client_if: String,
-}
-
-impl Lab {
-    fn create() -> Option<Lab> {
-        let id = std::process::id() % 100_000;
-        let lab = Lab {
-            server: format!("baas-s{id}"),
-            client: format!("baas-c{id}"),
-            client_if: format!("vc{id}"),
-        };
-        let (s, c, ci) = (&lab.server, &lab.client, &lab.client_if);
-        let made = sh(&format!(
-            "ip netns add {s} && ip netns add {c} && ip link add vs{id} type veth peer name {ci} && \
-             ip link set vs{id} netns {s} && ip link set {ci} netns {c} && \
-             ip -n {s} addr add 10.231.0.1/24 dev vs{id} && ip -n {s} link set vs{id} up && ip -n {s} link set lo up && \
-             ip -n {c} link set {ci} address 52:54:00:be:ef:01 && ip -n {c} link set {ci} up && ip -n {c} link set lo up"
-        ));
-        made.then_some(lab)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        sh(&format!(
-            "ip netns del {} 2>/dev/null; ip netns del {} 2>/dev/null",
-            self.server, self.client
-        ));
-    }
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::process::{have, sh, Killed, LogLines, Namespaces};
 
 #[test]
 fn a_pxe_discover_from_udhcpc_gets_a_proxy_offer_naming_ipxe_efi() {
-    for tool in ["ip", "udhcpc"] {
-        if !have(tool) {
-            eprintln!("SKIPPED: {tool} is not installed (./dev test installs it)");
-            return;
-        }
+    if !have("ip") || !have("udhcpc") {
+        return;
     }
-    let Some(lab) = Lab::create() else {
+    let id = std::process::id() % 100_000;
+    let (server, client, client_if) = (
+        format!("baas-s{id}"),
+        format!("baas-c{id}"),
+        format!("vc{id}"),
+    );
+    let _namespaces = Namespaces(vec![server.clone(), client.clone()]);
+    let made = sh(&format!(
+        "ip netns add {server} && ip netns add {client} && ip link add vs{id} type veth peer name {client_if} && \
+         ip link set vs{id} netns {server} && ip link set {client_if} netns {client} && \
+         ip -n {server} addr add 10.231.0.1/24 dev vs{id} && ip -n {server} link set vs{id} up && ip -n {server} link set lo up && \
+         ip -n {client} link set {client_if} address 52:54:00:be:ef:01 && ip -n {client} link set {client_if} up && ip -n {client} link set lo up"
+    ));
+    if !made {
         eprintln!("SKIPPED: cannot create network namespaces here (needs root)");
         return;
-    };
+    }
     let data = tempfile::tempdir().unwrap();
     let mut baas = Command::new("ip")
         .args([
             "netns",
             "exec",
-            &lab.server,
+            &server,
             env!("CARGO_BIN_EXE_baas"),
             "serve",
         ])
@@ -97,33 +55,17 @@ fn a_pxe_discover_from_udhcpc_gets_a_proxy_offer_naming_ipxe_efi() {
         .spawn()
         .unwrap();
     // The log goes to stderr.
-    let stdout = baas.stderr.take().unwrap();
+    let log = LogLines::follow(baas.stderr.take().unwrap());
     let _baas = Killed(baas);
-    let (lines, log) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    let wait_for = |needle: &str, within: Duration| -> Option<String> {
-        let deadline = Instant::now() + within;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match log.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return Some(line),
-                Ok(_) => {}
-                Err(_) => return None,
-            }
-        }
-        None
-    };
     assert!(
-        wait_for("ProxyDHCP listening", Duration::from_secs(20)).is_some(),
+        log.wait_for("ProxyDHCP listening", Duration::from_secs(20))
+            .is_some(),
         "baas did not start its ProxyDHCP"
     );
 
     let uuid = "00".repeat(17);
-    let client = Command::new("ip")
-        .args(["netns", "exec", &lab.client, "udhcpc", "-i", &lab.client_if])
+    let answer = Command::new("ip")
+        .args(["netns", "exec", &client, "udhcpc", "-i", &client_if])
         .args(["-f", "-q", "-n", "-t", "2", "-T", "1", "-s", "/bin/true"])
         .args(["-V", "PXEClient:Arch:00007:UNDI:003016"])
         .args([
@@ -138,13 +80,14 @@ fn a_pxe_discover_from_udhcpc_gets_a_proxy_offer_naming_ipxe_efi() {
         .unwrap();
     // udhcpc takes the proxy's address-less offer (it names the server it selects) and then,
     // as expected of a proxy, never gets a lease.
-    let said = String::from_utf8_lossy(&client.stderr);
+    let said = String::from_utf8_lossy(&answer.stderr);
     assert!(
         said.contains("select for 0.0.0.0, server 10.231.0.1"),
         "the client did not receive the proxy offer:\n{said}"
     );
 
-    let answered = wait_for("ProxyDHCP answered", Duration::from_secs(10))
+    let answered = log
+        .wait_for("ProxyDHCP answered", Duration::from_secs(10))
         .expect("baas logged no answer to the PXE DISCOVER");
     assert!(answered.contains("52:54:00:be:ef:01"), "{answered}");
     assert!(answered.contains("ipxe.efi"), "{answered}");

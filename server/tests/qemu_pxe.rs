@@ -5,40 +5,12 @@
 //! ProxyDHCP and fetch the script over HTTP; the UEFI VM (OVMF, EDK2's own PXE) must get
 //! `ipxe.efi` named, ask port 4011, fetch it over baas' TFTP and chain to its script.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn sh(script: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", script])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `lab` (bridge 10.99.0.1 + tap for the VM) and `srv` (10.99.0.2, baas); removed on drop.
-struct Namespaces {
-    lab: String,
-    srv: String,
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        sh(&format!(
-            "ip netns del {} 2>/dev/null; ip netns del {} 2>/dev/null",
-            self.lab, self.srv
-        ));
-    }
-}
+use common::process::{have, sh, Killed, LogLines, Namespaces};
 
 static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
@@ -47,29 +19,27 @@ static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0)
 struct PxeLab {
     _baas: Killed,
     _dnsmasq: Killed,
-    ns: Namespaces,
-    log: std::sync::mpsc::Receiver<String>,
+    _namespaces: Namespaces,
+    lab: String,
+    log: LogLines,
     dir: tempfile::TempDir,
 }
 
 impl PxeLab {
     fn start() -> Option<PxeLab> {
-        for tool in ["ip", "qemu-system-x86_64", "dnsmasq"] {
-            if !sh(&format!("command -v {tool} >/dev/null")) {
-                eprintln!("SKIPPED: {tool} is not installed (./dev test installs it)");
-                return None;
-            }
+        if !["ip", "qemu-system-x86_64", "dnsmasq"]
+            .into_iter()
+            .all(have)
+        {
+            return None;
         }
         let id = format!(
             "{}x{}",
             std::process::id() % 100_000,
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
-        let ns = Namespaces {
-            lab: format!("pxelab{id}"),
-            srv: format!("pxesrv{id}"),
-        };
-        let (lab, srv) = (&ns.lab, &ns.srv);
+        let (lab, srv) = (&format!("pxelab{id}"), &format!("pxesrv{id}"));
+        let namespaces = Namespaces(vec![lab.clone(), srv.clone()]);
         let made = sh(&format!(
             "set -e; ip netns add {lab}; ip netns add {srv}; ip -n {lab} link set lo up; ip -n {srv} link set lo up; \
              ip -n {lab} link add br0 type bridge; ip -n {lab} link set br0 type bridge forward_delay 0 stp_state 0; \
@@ -130,17 +100,12 @@ impl PxeLab {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = baas.stderr.take().unwrap();
-        let (lines, log) = std::sync::mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
+        let log = LogLines::follow(baas.stderr.take().unwrap());
         let pxe = PxeLab {
             _baas: Killed(baas),
             _dnsmasq: dnsmasq,
-            ns,
+            _namespaces: namespaces,
+            lab: lab.clone(),
             log,
             dir,
         };
@@ -154,15 +119,7 @@ impl PxeLab {
 
     /// The next log line of baas containing `needle`.
     fn wait_for(&self, needle: &str, within: Duration) -> Option<String> {
-        let deadline = Instant::now() + within;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.log.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return Some(line),
-                Ok(_) => {}
-                Err(_) => return None,
-            }
-        }
-        None
+        self.log.wait_for(needle, within)
     }
 
     /// Network-boots a VM on the tap device.
@@ -172,7 +129,7 @@ impl PxeLab {
                 .args([
                     "netns",
                     "exec",
-                    &self.ns.lab,
+                    &self.lab,
                     "qemu-system-x86_64",
                     "-accel",
                     "tcg",

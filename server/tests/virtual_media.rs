@@ -20,6 +20,15 @@ fn iso(blocks: usize) -> Vec<u8> {
     iso
 }
 
+async fn nothing_inserted(redfish: &bmc::Redfish) -> bool {
+    redfish
+        .virtual_media()
+        .await
+        .unwrap()
+        .iter()
+        .all(|slot| !slot.inserted)
+}
+
 /// baas on a real loopback listener, because the BMC fetches the medium over HTTP.
 async fn listening_server() -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -168,12 +177,10 @@ async fn a_holder_attaches_an_iso_the_bmc_downloads_it_and_detaching_ends_the_ur
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["state"], "detached");
-    assert!(redfish
-        .virtual_media()
-        .await
-        .unwrap()
-        .iter()
-        .all(|s| !s.inserted));
+    assert!(
+        nothing_inserted(&redfish).await,
+        "the BMC still has a medium inserted"
+    );
     let (status, _, _) = anyone.request_bytes("GET", path, &[]).await;
     assert_eq!(status.as_u16(), 404);
 
@@ -204,12 +211,10 @@ async fn a_holder_attaches_an_iso_the_bmc_downloads_it_and_detaching_ends_the_ur
         public_url: server.config.public_url.clone(),
     };
     app::power::expire_media(&server.lab, &settings).await;
-    assert!(redfish
-        .virtual_media()
-        .await
-        .unwrap()
-        .iter()
-        .all(|s| !s.inserted));
+    assert!(
+        nothing_inserted(&redfish).await,
+        "the BMC still has a medium inserted"
+    );
     let (status, _, _) = anyone.request_bytes("GET", second_path, &[]).await;
     assert_eq!(status.as_u16(), 404);
     let reply = holder

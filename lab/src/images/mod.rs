@@ -18,8 +18,6 @@ use crate::{validate, Actor, Error, Lab, Result};
 
 pub use upload::{Ending, UPLOAD_IDLE_SECONDS};
 
-/// Quota of a user without one of their own, unless an admin changed the lab's default.
-pub const DEFAULT_QUOTA_BYTES: i64 = 50 << 30;
 pub(crate) const DEFAULT_QUOTA_KEY: &str = "images.default_quota_bytes";
 
 /// An image and where its bytes are, for streaming them out.
@@ -178,11 +176,15 @@ impl Lab {
     /// The image's file for streaming; counts as a use.
     pub async fn open_image(&self, actor: &Actor, id: i64) -> Result<ImageFile> {
         let image = self.image(actor, id).await?;
-        sqlx::query("UPDATE images SET last_used_at = $1 WHERE id = $2")
-            .bind(crate::now())
-            .bind(id)
-            .execute(&self.db)
-            .await?;
+        // A client reading an image in many Range requests writes the row at most once a minute.
+        sqlx::query(
+            "UPDATE images SET last_used_at = $1
+             WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1 - 60)",
+        )
+        .bind(crate::now())
+        .bind(id)
+        .execute(&self.db)
+        .await?;
         Ok(ImageFile {
             path: self.images.image_path(id),
             image,
@@ -314,15 +316,9 @@ impl Lab {
         Ok(())
     }
 
-    /// The quota of users without their own.
+    /// The quota of users without their own (kept with the other settings).
     pub async fn default_image_quota(&self) -> Result<i64> {
-        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-            .bind(DEFAULT_QUOTA_KEY)
-            .fetch_optional(&self.db)
-            .await?;
-        Ok(value
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(DEFAULT_QUOTA_BYTES))
+        Ok(self.limits().await?.default_image_quota_bytes)
     }
 
     pub async fn set_default_image_quota(&self, actor: &Actor, quota: i64) -> Result<()> {
@@ -331,14 +327,7 @@ impl Lab {
             return Err(Error::invalid("quota", "must not be negative"));
         }
         let mut tx = self.db.begin().await?;
-        sqlx::query(
-            "INSERT INTO settings (key, value) VALUES ($1, $2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(DEFAULT_QUOTA_KEY)
-        .bind(quota.to_string())
-        .execute(&mut *tx)
-        .await?;
+        crate::settings::put_setting(&mut tx, DEFAULT_QUOTA_KEY, quota).await?;
         record(
             &mut tx,
             actor,
@@ -424,7 +413,7 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 #[cfg(test)]
 pub(crate) use probe::tests::{iso as test_iso, raw_disk as test_disk};

@@ -6,7 +6,7 @@ use crate::model::{Compression, ImageFilter, ImageFormat, NewUpload, UploadState
 use crate::store::testing::{admin, lab, user};
 use crate::{Actor, Error, Lab};
 
-fn new_upload(name: &str, length: Option<usize>) -> NewUpload {
+pub(crate) fn new_upload(name: &str, length: Option<usize>) -> NewUpload {
     NewUpload {
         name: name.into(),
         visibility: "private".into(),
@@ -20,7 +20,7 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 /// Uploads `bytes` in one whole body; returns the new image's id.
-async fn upload_whole(
+pub(crate) async fn upload_whole(
     lab: &Lab,
     actor: &Actor,
     new: NewUpload,
@@ -358,7 +358,7 @@ async fn quotas_refuse_what_does_not_fit_whether_declared_or_streamed() {
         .unwrap();
     assert_eq!(
         lab.image_usage(&alice).await.unwrap().quota,
-        super::DEFAULT_QUOTA_BYTES
+        crate::model::Limits::default().default_image_quota_bytes
     );
     assert!(matches!(
         lab.set_image_quota(&alice, alice.user_id.unwrap(), Some(1 << 40))

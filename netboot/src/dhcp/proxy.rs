@@ -68,6 +68,8 @@ pub enum Destination {
 pub struct Reply {
     pub message: Message,
     pub to: Destination,
+    /// The client's MAC, `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
     /// The boot file or URL handed out, for the boot event.
     pub boot: String,
 }
@@ -174,6 +176,7 @@ pub fn answer(
     Ok(Reply {
         message: reply,
         to,
+        mac,
         boot,
     })
 }

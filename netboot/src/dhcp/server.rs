@@ -206,14 +206,7 @@ async fn serve(
                     "ack"
                 };
                 report(DhcpReport {
-                    mac: reply
-                        .message
-                        .chaddr()
-                        .iter()
-                        .take(6)
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<Vec<_>>()
-                        .join(":"),
+                    mac: reply.mac,
                     kind,
                     boot: reply.boot,
                     client: SocketAddr::V4(source),
