@@ -20,6 +20,8 @@ mod groups;
 #[cfg(feature = "db")]
 mod images;
 #[cfg(feature = "db")]
+pub mod leases;
+#[cfg(feature = "db")]
 mod machines;
 #[cfg(feature = "db")]
 mod media;

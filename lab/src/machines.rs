@@ -31,6 +31,7 @@ struct ValidMachine {
     bmc_password: String,
     bmc_tls_pin: String,
     ipmi_cipher_suite: i64,
+    ip_address: String,
     location: String,
     tags: Vec<String>,
     description: String,
@@ -131,6 +132,21 @@ fn validate_input(input: &MachineInput) -> Result<ValidMachine> {
             }
         },
     };
+    let ip_address = match input.ip_address.trim() {
+        "" => String::new(),
+        text => match text.parse::<std::net::Ipv4Addr>() {
+            Ok(ip) if !ip.is_unspecified() && !ip.is_broadcast() && !ip.is_multicast() => {
+                ip.to_string()
+            }
+            _ => {
+                errors.add(
+                    "ip_address",
+                    "must be an IPv4 address like 10.0.0.21 (or empty)",
+                );
+                String::new()
+            }
+        },
+    };
     let location = validate::text(
         &mut errors,
         "location",
@@ -178,6 +194,7 @@ fn validate_input(input: &MachineInput) -> Result<ValidMachine> {
         bmc_password: input.bmc_password.clone(),
         bmc_tls_pin,
         ipmi_cipher_suite,
+        ip_address,
         location,
         tags,
         description,
@@ -195,6 +212,7 @@ struct MachineRow {
     bmc_secret: Option<Vec<u8>>,
     bmc_tls_pin: String,
     ipmi_cipher_suite: i64,
+    ip_address: String,
     location: String,
     tags: String,
     description: String,
@@ -212,7 +230,7 @@ impl Lab {
         };
         let secret = self.seal_credentials(machine.bmc_kind, &credentials)?;
         let mut tx = self.db.begin().await?;
-        check_macs_free(&mut tx, &machine.macs, None).await?;
+        check_addresses_free(&mut tx, &machine, None).await?;
         let id = store_machine(&mut tx, None, &machine, secret).await?;
         insert_macs(&mut tx, id, &machine.macs).await?;
         record(
@@ -249,7 +267,7 @@ impl Lab {
         }
         let secret = self.seal_credentials(machine.bmc_kind, &credentials)?;
         let mut tx = self.db.begin().await?;
-        check_macs_free(&mut tx, &machine.macs, Some(id)).await?;
+        check_addresses_free(&mut tx, &machine, Some(id)).await?;
         store_machine(&mut tx, Some(id), &machine, secret).await?;
         sqlx::query("DELETE FROM machine_macs WHERE machine_id = $1")
             .bind(id)
@@ -340,7 +358,7 @@ impl Lab {
     async fn load_machines(&self, actor: &Actor, only: Option<i64>) -> Result<Vec<Machine>> {
         let viewer = actor.user_id.unwrap_or(-1);
         let rows: Vec<MachineRow> = sqlx::query_as(
-            "SELECT m.id, m.name, m.platform, m.bmc_kind, m.bmc_address, m.bmc_secret, m.bmc_tls_pin, m.ipmi_cipher_suite, m.location, m.tags,
+            "SELECT m.id, m.name, m.platform, m.bmc_kind, m.bmc_address, m.bmc_secret, m.bmc_tls_pin, m.ipmi_cipher_suite, m.ip_address, m.location, m.tags,
                     m.description, m.state,
                     (SELECT MAX(g.level) FROM grants g
                      WHERE g.machine_id = m.id
@@ -412,6 +430,7 @@ impl Lab {
                 bmc_password_set: !credentials.password.is_empty(),
                 bmc_tls_pin: row.bmc_tls_pin,
                 ipmi_cipher_suite: row.ipmi_cipher_suite,
+                ip_address: row.ip_address,
                 location: row.location,
                 tags: row
                     .tags
@@ -440,13 +459,13 @@ async fn store_machine(
     let sql = match existing {
         None => {
             "INSERT INTO machines (name, platform, bmc_kind, bmc_address, bmc_secret, location, tags,
-                                   description, state, updated_at, bmc_tls_pin, ipmi_cipher_suite, created_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $10 WHERE $11 IS NULL RETURNING id"
+                                   description, state, updated_at, bmc_tls_pin, ipmi_cipher_suite, ip_address, created_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $10 WHERE $11 IS NULL RETURNING id"
         }
         Some(_) => {
             "UPDATE machines SET name = $1, platform = $2, bmc_kind = $3, bmc_address = $4, bmc_secret = $5,
                     location = $6, tags = $7, description = $8, state = $9, updated_at = $10,
-                    bmc_tls_pin = $12, ipmi_cipher_suite = $13
+                    bmc_tls_pin = $12, ipmi_cipher_suite = $13, ip_address = $14
              WHERE id = $11 RETURNING id"
         }
     };
@@ -464,6 +483,7 @@ async fn store_machine(
         .bind(existing)
         .bind(&machine.bmc_tls_pin)
         .bind(machine.ipmi_cipher_suite)
+        .bind(&machine.ip_address)
         .fetch_optional(&mut *conn)
         .await;
     match stored {
@@ -474,14 +494,32 @@ async fn store_machine(
     }
 }
 
-/// Fails with a `macs` field error naming the machine that already has one of `macs`.
-async fn check_macs_free(
+/// Fails with a `macs` or `ip_address` field error naming the machine that already has one of
+/// the machine's MACs or its fixed address.
+async fn check_addresses_free(
     conn: &mut SqliteConnection,
-    macs: &[String],
+    machine: &ValidMachine,
     except: Option<i64>,
 ) -> Result<()> {
     let mut errors = FieldErrors::default();
-    for mac in macs {
+    if !machine.ip_address.is_empty() {
+        let owner: Option<(i64, String)> =
+            sqlx::query_as("SELECT id, name FROM machines WHERE ip_address = $1")
+                .bind(&machine.ip_address)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if let Some((owner_id, owner_name)) = owner.filter(|(id, _)| Some(*id) != except) {
+            let _ = owner_id;
+            errors.add(
+                "ip_address",
+                format!(
+                    "{} already belongs to machine {owner_name}",
+                    machine.ip_address
+                ),
+            );
+        }
+    }
+    for mac in &machine.macs {
         let owner: Option<(i64, String)> = sqlx::query_as(
             "SELECT m.id, m.name FROM machine_macs a JOIN machines m ON m.id = a.machine_id WHERE a.mac = $1",
         )
@@ -537,6 +575,7 @@ mod tests {
             bmc_password: "calvin-secret".into(),
             bmc_tls_pin: String::new(),
             ipmi_cipher_suite: String::new(),
+            ip_address: String::new(),
             location: "room 101, rack 4".into(),
             tags: "gpu, big-memory gpu".into(),
             description: "test box".into(),

@@ -174,6 +174,8 @@ pub struct Machine {
     pub bmc_tls_pin: String,
     /// RMCP+ cipher suite for IPMI BMCs.
     pub ipmi_cipher_suite: i64,
+    /// Fixed IPv4 address handed out when baas is the lab subnet's DHCP server, or empty.
+    pub ip_address: String,
     pub location: String,
     pub tags: Vec<String>,
     pub description: String,
@@ -203,6 +205,8 @@ pub struct MachineInput {
     pub bmc_tls_pin: String,
     /// RMCP+ cipher suite for IPMI BMCs: 1, 2 or 3; empty means 3.
     pub ipmi_cipher_suite: String,
+    /// Fixed IPv4 address for authoritative DHCP; empty for none.
+    pub ip_address: String,
     pub location: String,
     /// Comma or space separated.
     pub tags: String,
@@ -484,6 +488,19 @@ pub struct MediaAttachment {
     pub created_at: i64,
     pub expires_at: i64,
     pub detached_at: Option<i64>,
+}
+
+/// An address baas handed out as the lab subnet's DHCP server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpLease {
+    pub address: String,
+    /// Empty for a declined (quarantined) address.
+    pub mac: String,
+    /// `offered`, `bound` or `declined`.
+    pub state: String,
+    pub expires_at: i64,
+    /// The inventory machine with that MAC.
+    pub machine: Option<String>,
 }
 
 /// A machine that asked to boot but is not in the inventory.

@@ -1,6 +1,6 @@
 //! Configuration: built-in defaults, then a TOML file, then `BAAS_*` environment variables.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -25,6 +25,20 @@ struct FileConfig {
     pxe_addr: Option<String>,
     dhcp_interface: Option<String>,
     boot_server_ip: Option<String>,
+    dhcp_subnet: Option<String>,
+    dhcp_pool: Option<String>,
+    dhcp_router: Option<String>,
+    dhcp_dns: Option<String>,
+    dhcp_lease_seconds: Option<i64>,
+}
+
+/// What baas hands out as the subnet's authoritative DHCP server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthoritativeDhcp {
+    /// Subnet, dynamic pool, lease time; the boot server's and router's addresses are reserved.
+    pub plan: lab::leases::AddressPlan,
+    pub router: Option<std::net::Ipv4Addr>,
+    pub dns: Vec<std::net::Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +73,8 @@ pub struct Config {
     /// The IPv4 address PXE clients reach baas at (siaddr), from `boot_server_ip` or the
     /// public URL's host.
     pub boot_server_ip: std::net::Ipv4Addr,
+    /// Set in authoritative DHCP mode: UDP 67 hands out addresses.
+    pub dhcp_authoritative: Option<AuthoritativeDhcp>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,13 +109,19 @@ Configuration (file keys in baas.toml, overridden by the environment):
                             root or CAP_NET_BIND_SERVICE)
   BAAS_TFTP_ROOT            tftp_root: directory TFTP serves read-only (default /usr/lib/ipxe,
                             Debian's ipxe package)
-  BAAS_DHCP_MODE            dhcp_mode: proxy (answer PXE clients beside the site's DHCP server) or off
-                            (default proxy; authoritative is not available yet)
-  BAAS_DHCP_ADDR            dhcp_addr: ProxyDHCP listen address, or off (default 0.0.0.0:67)
+  BAAS_DHCP_MODE            dhcp_mode: proxy (answer PXE clients beside the site's DHCP server),
+                            authoritative (baas is the subnet's DHCP server) or off (default proxy)
+  BAAS_DHCP_ADDR            dhcp_addr: DHCP listen address, or off (default 0.0.0.0:67)
   BAAS_PXE_ADDR             pxe_addr: PXE boot server port, or off (default 0.0.0.0:4011)
   BAAS_DHCP_INTERFACE       dhcp_interface: answer only on this network interface
   BAAS_BOOT_SERVER_IP       boot_server_ip: IPv4 address PXE clients reach baas at (default: the
                             host of BAAS_PUBLIC_URL)
+  BAAS_DHCP_SUBNET          dhcp_subnet: authoritative mode: the subnet served, like 10.0.0.0/24
+  BAAS_DHCP_POOL            dhcp_pool: authoritative mode: dynamic addresses for machines not in the
+                            inventory, like 10.0.0.100-10.0.0.199 (default: none, only fixed addresses)
+  BAAS_DHCP_ROUTER          dhcp_router: authoritative mode: default gateway handed out (default none)
+  BAAS_DHCP_DNS             dhcp_dns: authoritative mode: DNS servers, comma separated (default none)
+  BAAS_DHCP_LEASE_SECONDS   dhcp_lease_seconds: authoritative mode: lease time (default 3600)
   BAAS_SITE_ROOT            site_root: built web assets (default ./target/site; LEPTOS_SITE_ROOT also read)
   BAAS_ADMIN_PASSWORD       password for the `admin` account created on first start
                             (default: generated and printed once)
@@ -224,7 +246,7 @@ impl Config {
             .or(from_file.dhcp_mode)
             .unwrap_or_else(|| "proxy".into());
         let (dhcp_addr, pxe_addr) = match dhcp_mode.trim() {
-            "proxy" => (
+            "proxy" | "authoritative" => (
                 listen(
                     "dhcp_addr",
                     "BAAS_DHCP_ADDR",
@@ -239,12 +261,6 @@ impl Config {
                 )?,
             ),
             "off" => (None, None),
-            "authoritative" => {
-                return Err(ConfigError::Value {
-                    name: "dhcp_mode",
-                    message: "authoritative mode is not available yet; use proxy or off".into(),
-                })
-            }
             other => {
                 return Err(ConfigError::Value {
                     name: "dhcp_mode",
@@ -273,7 +289,26 @@ impl Config {
                 "'{boot_server_ip}' is not an IPv4 address; set BAAS_BOOT_SERVER_IP or give BAAS_PUBLIC_URL an IPv4 host"
             ),
         })?;
+        let dhcp_authoritative = if dhcp_mode.trim() == "authoritative" {
+            let settings = AuthoritativeSettings {
+                subnet: env("BAAS_DHCP_SUBNET").or(from_file.dhcp_subnet),
+                pool: env("BAAS_DHCP_POOL").or(from_file.dhcp_pool),
+                router: env("BAAS_DHCP_ROUTER").or(from_file.dhcp_router),
+                dns: env("BAAS_DHCP_DNS").or(from_file.dhcp_dns),
+                lease_seconds: match env("BAAS_DHCP_LEASE_SECONDS") {
+                    Some(value) => Some(value.trim().parse().map_err(|_| ConfigError::Value {
+                        name: "dhcp_lease_seconds",
+                        message: format!("'{value}' is not a whole number of seconds"),
+                    })?),
+                    None => from_file.dhcp_lease_seconds,
+                },
+            };
+            Some(settings.resolve(boot_server_ip)?)
+        } else {
+            None
+        };
         Ok(Config {
+            dhcp_authoritative,
             dhcp_addr,
             pxe_addr,
             dhcp_interface,
@@ -290,6 +325,106 @@ impl Config {
             secure_cookies,
             site_root,
         })
+    }
+}
+
+/// The authoritative DHCP settings as written, before checking.
+struct AuthoritativeSettings {
+    subnet: Option<String>,
+    pool: Option<String>,
+    router: Option<String>,
+    dns: Option<String>,
+    lease_seconds: Option<i64>,
+}
+
+impl AuthoritativeSettings {
+    fn resolve(self, server: Ipv4Addr) -> Result<AuthoritativeDhcp, ConfigError> {
+        let value = |name: &'static str, message: String| ConfigError::Value { name, message };
+        let subnet = self.subnet.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+            value(
+                "dhcp_subnet",
+                "authoritative DHCP needs the subnet to serve, like 10.0.0.0/24 (BAAS_DHCP_SUBNET)".into(),
+            )
+        })?;
+        let (network, prefix_len) = subnet
+            .trim()
+            .split_once('/')
+            .and_then(|(network, len)| {
+                Some((network.parse::<Ipv4Addr>().ok()?, len.parse::<u8>().ok()?))
+            })
+            .filter(|(_, len)| (8..=30).contains(len))
+            .ok_or_else(|| {
+                value(
+                    "dhcp_subnet",
+                    format!("'{subnet}' is not a subnet like 10.0.0.0/24 (prefix 8 to 30)"),
+                )
+            })?;
+        let mut plan = lab::leases::AddressPlan {
+            network,
+            prefix_len,
+            pool: None,
+            lease_seconds: self.lease_seconds.unwrap_or(3600),
+            reserved: vec![server],
+        };
+        if !(60..=7 * 86_400).contains(&plan.lease_seconds) {
+            return Err(value(
+                "dhcp_lease_seconds",
+                "must be between 60 and 604800".into(),
+            ));
+        }
+        if !plan.contains(server) {
+            return Err(value(
+                "dhcp_subnet",
+                format!("{subnet} does not contain the boot server address {server} (BAAS_BOOT_SERVER_IP)"),
+            ));
+        }
+        let subnet_plan = plan.clone();
+        let address = |name: &'static str, text: &str| {
+            text.trim()
+                .parse::<Ipv4Addr>()
+                .ok()
+                .filter(|a| subnet_plan.contains(*a))
+                .ok_or_else(|| {
+                    value(
+                        name,
+                        format!("'{}' is not an address in {subnet}", text.trim()),
+                    )
+                })
+        };
+        if let Some(pool) = self.pool.filter(|p| !p.trim().is_empty()) {
+            let (first, last) = pool.split_once('-').ok_or_else(|| {
+                value(
+                    "dhcp_pool",
+                    format!("'{pool}' is not a range like 10.0.0.100-10.0.0.199"),
+                )
+            })?;
+            let (first, last) = (address("dhcp_pool", first)?, address("dhcp_pool", last)?);
+            if u32::from(first) > u32::from(last) {
+                return Err(value(
+                    "dhcp_pool",
+                    format!("'{pool}' ends before it starts"),
+                ));
+            }
+            plan.pool = Some((first, last));
+        }
+        let router = match self.router.filter(|r| !r.trim().is_empty()) {
+            Some(router) => Some(address("dhcp_router", &router)?),
+            None => None,
+        };
+        plan.reserved.extend(router);
+        let dns = match self.dns {
+            Some(list) => list
+                .split(',')
+                .filter(|a| !a.trim().is_empty())
+                .map(|a| {
+                    a.trim().parse::<Ipv4Addr>().map_err(|_| {
+                        value("dhcp_dns", format!("'{}' is not an IPv4 address", a.trim()))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
+        Ok(AuthoritativeDhcp { plan, router, dns })
     }
 }
 
@@ -341,12 +476,79 @@ mod tests {
             (name == "BAAS_DHCP_MODE").then(|| "authoritative".to_string())
         })
         .unwrap_err();
-        assert!(err.to_string().contains("not available yet"), "{err}");
+        assert!(err.to_string().starts_with("dhcp_subnet:"), "{err}");
         let err = Config::load_with(None, |name| {
             (name == "BAAS_TFTP_ADDR").then(|| "everywhere".to_string())
         })
         .unwrap_err();
         assert!(err.to_string().starts_with("tftp_addr:"), "{err}");
+    }
+
+    #[test]
+    fn authoritative_dhcp_reads_subnet_pool_router_and_dns_and_names_bad_ones() {
+        let authoritative = |overrides: &'static [(&'static str, &'static str)]| {
+            Config::load_with(None, move |name| {
+                let base = [
+                    ("BAAS_DHCP_MODE", "authoritative"),
+                    ("BAAS_PUBLIC_URL", "http://10.99.0.2:3000"),
+                    ("BAAS_DHCP_SUBNET", "10.99.0.0/24"),
+                ];
+                overrides
+                    .iter()
+                    .chain(base.iter())
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| value.to_string())
+            })
+        };
+        let config = authoritative(&[
+            ("BAAS_DHCP_POOL", "10.99.0.100-10.99.0.150"),
+            ("BAAS_DHCP_ROUTER", "10.99.0.1"),
+            ("BAAS_DHCP_DNS", "10.99.0.1, 9.9.9.9"),
+            ("BAAS_DHCP_LEASE_SECONDS", "600"),
+        ])
+        .unwrap();
+        let dhcp = config.dhcp_authoritative.unwrap();
+        assert_eq!(dhcp.plan.prefix_len, 24);
+        assert_eq!(
+            dhcp.plan.pool,
+            Some((
+                "10.99.0.100".parse().unwrap(),
+                "10.99.0.150".parse().unwrap()
+            ))
+        );
+        assert_eq!(dhcp.plan.lease_seconds, 600);
+        assert_eq!(
+            dhcp.plan.reserved,
+            [
+                "10.99.0.2".parse::<Ipv4Addr>().unwrap(),
+                "10.99.0.1".parse().unwrap()
+            ]
+        );
+        assert_eq!(dhcp.dns.len(), 2);
+        assert_eq!(config.dhcp_addr, Some("0.0.0.0:67".parse().unwrap()));
+        let only_fixed = authoritative(&[]).unwrap().dhcp_authoritative.unwrap();
+        assert_eq!(only_fixed.plan.pool, None);
+        for (bad, setting) in [
+            (&[("BAAS_DHCP_SUBNET", "10.99.0.0")][..], "dhcp_subnet:"),
+            (&[("BAAS_DHCP_SUBNET", "10.98.0.0/24")][..], "dhcp_subnet:"),
+            (
+                &[("BAAS_DHCP_POOL", "10.99.0.150-10.99.0.100")][..],
+                "dhcp_pool:",
+            ),
+            (
+                &[("BAAS_DHCP_POOL", "10.99.1.1-10.99.1.9")][..],
+                "dhcp_pool:",
+            ),
+            (&[("BAAS_DHCP_ROUTER", "router")][..], "dhcp_router:"),
+            (&[("BAAS_DHCP_DNS", "1.1.1.1,x")][..], "dhcp_dns:"),
+            (
+                &[("BAAS_DHCP_LEASE_SECONDS", "5")][..],
+                "dhcp_lease_seconds:",
+            ),
+        ] {
+            let err = authoritative(bad).unwrap_err();
+            assert!(err.to_string().starts_with(setting), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod boot_clients;
 pub mod cli;
 pub mod config;
 pub mod http;
+mod lease_book;
 pub mod rest;
 
 use std::path::Path;
@@ -61,7 +62,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Some(addr) => Some(start_tftp(addr, &config.tftp_root, &lab, &clients).await?),
         None => None,
     };
-    let _proxy_dhcp = start_proxy_dhcp(&config, &lab, &clients).await?;
+    let _dhcp = start_dhcp(&config, &lab, &clients).await?;
     let router = http::router(lab, &config, power).await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
@@ -116,32 +117,61 @@ async fn start_tftp(
     })
 }
 
-/// ProxyDHCP on 67 and 4011 when configured; every answer becomes a boot event of its MAC.
-async fn start_proxy_dhcp(
+/// DHCP on 67 (ProxyDHCP, or the subnet's authoritative server) and the PXE boot server on
+/// 4011 when configured; every answer becomes a boot event of its MAC.
+async fn start_dhcp(
     config: &Config,
     lab: &Lab,
     clients: &boot_clients::BootClients,
-) -> anyhow::Result<Option<netboot::dhcp::ProxyServer>> {
+) -> anyhow::Result<Option<netboot::dhcp::DhcpServer>> {
     if config.dhcp_addr.is_none() && config.pxe_addr.is_none() {
         return Ok(None);
     }
-    let listen = netboot::dhcp::ProxyListen {
+    let listen = netboot::dhcp::DhcpListen {
         dhcp: config.dhcp_addr,
         pxe: config.pxe_addr,
         interface: config.dhcp_interface.clone(),
     };
-    let answers = netboot::dhcp::ProxyConfig {
+    let boot = netboot::dhcp::ProxyConfig {
         server: config.boot_server_ip,
         http_base: config.public_url.clone(),
         files: netboot::dhcp::BootFiles::default(),
     };
+    let (mode, name) = match &config.dhcp_authoritative {
+        None => (netboot::dhcp::DhcpMode::Proxy(boot), "ProxyDHCP"),
+        Some(dhcp) => {
+            let network = netboot::dhcp::NetworkConfig {
+                boot,
+                netmask: dhcp.plan.netmask(),
+                router: dhcp.router,
+                dns: dhcp.dns.clone(),
+                lease_seconds: u32::try_from(dhcp.plan.lease_seconds).unwrap_or(3600),
+            };
+            let leases = lease_book::LabLeases {
+                lab: lab.clone(),
+                plan: dhcp.plan.clone(),
+            };
+            (
+                netboot::dhcp::DhcpMode::Authoritative(network, std::sync::Arc::new(leases)),
+                "DHCP (authoritative)",
+            )
+        }
+    };
     let (events, clients) = (lab.clone(), clients.clone());
-    let server = netboot::dhcp::ProxyServer::start(listen, answers, move |report| {
-        clients.learn(report.client.ip(), &report.mac);
-        tracing::info!(mac = %report.mac, kind = report.kind, boot = %report.boot, client = %report.client, "ProxyDHCP answered");
+    let server = netboot::dhcp::DhcpServer::start(listen, mode, move |report| {
+        let seen_at = report.leased.map(std::net::IpAddr::V4).unwrap_or(report.client.ip());
+        clients.learn(seen_at, &report.mac);
+        tracing::info!(mac = %report.mac, kind = %report.kind, boot = %report.boot, leased = ?report.leased, client = %report.client, "DHCP answered");
         let lab = events.clone();
         tokio::spawn(async move {
-            let detail = format!("{} {} (to {})", report.kind, report.boot, report.client);
+            let mut detail = report.kind.clone();
+            if let Some(address) = report.leased {
+                detail.push_str(&format!(" {address}"));
+            }
+            if !report.boot.is_empty() {
+                detail.push_str(&format!(" boot {}", report.boot));
+            }
+            detail.push_str(&format!(" (from {})", report.client));
             if let Err(e) = lab.record_boot_event(&report.mac, "dhcp", &detail).await {
                 tracing::warn!(error = %e, "recording a DHCP boot event failed");
             }
@@ -150,11 +180,11 @@ async fn start_proxy_dhcp(
     .await
     .map_err(|e| {
         anyhow::anyhow!(
-            "starting ProxyDHCP: {e} (ports below 1024 need root or CAP_NET_BIND_SERVICE; \
+            "starting {name}: {e} (ports below 1024 need root or CAP_NET_BIND_SERVICE; \
              BAAS_DHCP_MODE=off turns DHCP off)"
         )
     })?;
-    tracing::info!(addresses = ?server.local_addrs, server_ip = %config.boot_server_ip, "ProxyDHCP listening");
+    tracing::info!(addresses = ?server.local_addrs, server_ip = %config.boot_server_ip, "{name} listening");
     Ok(Some(server))
 }
 

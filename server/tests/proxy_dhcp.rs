@@ -87,7 +87,7 @@ fn a_pxe_discover_from_udhcpc_gets_a_proxy_offer_naming_ipxe_efi() {
     );
 
     let answered = log
-        .wait_for("ProxyDHCP answered", Duration::from_secs(10))
+        .wait_for("DHCP answered", Duration::from_secs(10))
         .expect("baas logged no answer to the PXE DISCOVER");
     assert!(answered.contains("52:54:00:be:ef:01"), "{answered}");
     assert!(answered.contains("ipxe.efi"), "{answered}");

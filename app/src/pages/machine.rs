@@ -191,6 +191,7 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
             <dt class="text-slate-500">"Platform"</dt><dd>{machine.platform.as_str()}</dd>
             <dt class="text-slate-500">"BMC"</dt><dd>{bmc}</dd>
             <dt class="text-slate-500">"Location"</dt><dd>{machine.location.clone()}</dd>
+            <dt class="text-slate-500">"Fixed IP address"</dt><dd>{if machine.ip_address.is_empty() { "none".to_string() } else { machine.ip_address.clone() }}</dd>
             <dt class="text-slate-500">"Tags"</dt><dd>{machine.tags.join(", ")}</dd>
             <dt class="text-slate-500">"State"</dt><dd>{machine.state.as_str()}</dd>
             <dt class="text-slate-500">"Your access"</dt><dd>{machine.my_level.as_str()}</dd>

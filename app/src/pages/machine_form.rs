@@ -88,6 +88,7 @@ fn MachineFields(
         bmc_password_set: false,
         bmc_tls_pin: String::new(),
         ipmi_cipher_suite: 3,
+        ip_address: String::new(),
         location: String::new(),
         tags: Vec::new(),
         description: String::new(),
@@ -167,6 +168,10 @@ fn MachineFields(
                 </select>
             </label>
             {field_error(errors, "ipmi_cipher_suite")}
+        </div>
+        <div>
+            <label class=LABEL>"Fixed IP address (when baas is the lab's DHCP server)"<input class=INPUT name="input[ip_address]" value=m.ip_address placeholder="10.0.0.21"/></label>
+            {field_error(errors, "ip_address")}
         </div>
         <div>
             <label class=LABEL>"Location"<input class=INPUT name="input[location]" value=m.location placeholder="room, rack, slot"/></label>

@@ -1,8 +1,12 @@
-//! DHCP for network boot: the ProxyDHCP answers PXE clients get (`proxy`, packets in, packets
-//! out) and the UDP listeners that send them (`server`).
+//! DHCP for network boot: the ProxyDHCP answers PXE clients get beside the site's DHCP server
+//! (`proxy`), the authoritative server's answers for a lab subnet without one
+//! (`authoritative`), both pure packets-in, packets-out, and the UDP listeners (`server`).
 
+pub mod authoritative;
+mod limiter;
 pub mod proxy;
 pub mod server;
 
+pub use authoritative::{LeaseBook, LeaseError, LeaseFuture, NetworkConfig};
 pub use proxy::{answer, decode, BootFiles, Destination, Ignored, ProxyConfig, Reply, ServerPort};
-pub use server::{DhcpCounters, DhcpError, DhcpReport, ProxyListen, ProxyServer};
+pub use server::{DhcpCounters, DhcpError, DhcpListen, DhcpMode, DhcpReport, DhcpServer};

@@ -87,6 +87,10 @@ pub enum Ignored {
     Uninteresting(String),
     #[error("client architecture {0} has no boot program here")]
     UnknownArchitecture(u16),
+    #[error("no address for this client")]
+    NoAddress,
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Parses a datagram; anything that is not a well-formed BOOTP/DHCP message is refused.
@@ -105,10 +109,9 @@ pub fn answer(
         return Err(Ignored::NotRequest);
     }
     let opts = request.opts();
-    let vendor_class = match opts.get(OptionCode::ClassIdentifier) {
-        Some(DhcpOption::ClassIdentifier(class)) if class.starts_with(b"PXEClient") => class,
-        _ => return Err(Ignored::NotPxe),
-    };
+    if !is_pxe_client(request) {
+        return Err(Ignored::NotPxe);
+    }
     let kind = match (opts.msg_type(), port) {
         (Some(MessageType::Discover), ServerPort::Dhcp) => MessageType::Offer,
         (Some(MessageType::Request), ServerPort::Pxe) => MessageType::Ack,
@@ -116,29 +119,8 @@ pub fn answer(
             return Err(Ignored::Uninteresting(format!("{other:?}")));
         }
     };
-    let architecture = match opts.get(OptionCode::ClientSystemArchitecture) {
-        Some(DhcpOption::ClientSystemArchitecture(arch)) => *arch,
-        _ => architecture_from_class(vendor_class),
-    };
-    let is_ipxe = matches!(opts.get(OptionCode::UserClass), Some(DhcpOption::UserClass(class)) if class.windows(4).any(|w| w == b"iPXE"))
-        || opts.get(OptionCode::Unknown(175)).is_some();
     let mac = format_mac(request.chaddr());
-    let boot = if is_ipxe {
-        format!(
-            "{}/boot/{mac}.ipxe?arch={}&platform={}",
-            config.http_base.trim_end_matches('/'),
-            arch_name(architecture),
-            if architecture == Architecture::X86_Bios {
-                "pcbios"
-            } else {
-                "efi"
-            }
-        )
-    } else {
-        boot_file(architecture, &config.files)
-            .ok_or(Ignored::UnknownArchitecture(architecture.into()))?
-            .to_string()
-    };
+    let boot = boot_target(request, &mac, config)?;
 
     let mut reply = Message::default();
     reply
@@ -181,6 +163,47 @@ pub fn answer(
     })
 }
 
+/// Whether the request comes from PXE firmware or iPXE (vendor class `PXEClient…`).
+pub(crate) fn is_pxe_client(request: &Message) -> bool {
+    matches!(request.opts().get(OptionCode::ClassIdentifier),
+        Some(DhcpOption::ClassIdentifier(class)) if class.starts_with(b"PXEClient"))
+}
+
+/// What a PXE client is told to boot: iPXE (user class `iPXE`, or option 175) gets the URL of
+/// its boot script, PXE firmware the iPXE binary for its architecture (option 93, or the Arch
+/// field of the vendor class).
+pub(crate) fn boot_target(
+    request: &Message,
+    mac: &str,
+    config: &ProxyConfig,
+) -> Result<String, Ignored> {
+    let opts = request.opts();
+    let architecture = match opts.get(OptionCode::ClientSystemArchitecture) {
+        Some(DhcpOption::ClientSystemArchitecture(arch)) => *arch,
+        _ => match opts.get(OptionCode::ClassIdentifier) {
+            Some(DhcpOption::ClassIdentifier(class)) => architecture_from_class(class),
+            _ => Architecture::X86_Bios,
+        },
+    };
+    let is_ipxe = matches!(opts.get(OptionCode::UserClass), Some(DhcpOption::UserClass(class)) if class.windows(4).any(|w| w == b"iPXE"))
+        || opts.get(OptionCode::Unknown(175)).is_some();
+    if is_ipxe {
+        return Ok(format!(
+            "{}/boot/{mac}.ipxe?arch={}&platform={}",
+            config.http_base.trim_end_matches('/'),
+            arch_name(architecture),
+            if architecture == Architecture::X86_Bios {
+                "pcbios"
+            } else {
+                "efi"
+            }
+        ));
+    }
+    boot_file(architecture, &config.files)
+        .map(str::to_string)
+        .ok_or(Ignored::UnknownArchitecture(architecture.into()))
+}
+
 /// Encodes a reply for the wire.
 pub fn encode(reply: &Reply) -> Vec<u8> {
     reply.message.to_vec().unwrap_or_default()
@@ -213,7 +236,7 @@ fn arch_name(architecture: Architecture) -> &'static str {
     }
 }
 
-fn format_mac(chaddr: &[u8]) -> String {
+pub(crate) fn format_mac(chaddr: &[u8]) -> String {
     chaddr
         .iter()
         .take(6)

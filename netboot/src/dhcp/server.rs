@@ -1,6 +1,7 @@
-//! The ProxyDHCP listeners: UDP 67 (beside the site's DHCP server, so the socket shares the
-//! port) and 4011, answering with [`super::proxy::answer`]. Malformed and uninteresting
-//! datagrams are dropped and counted; one bad packet never stops the loop.
+//! The DHCP listeners: UDP 67 — as ProxyDHCP beside the site's DHCP server (so the socket
+//! shares the port), or as the subnet's authoritative server — and the PXE boot server port
+//! 4011. Malformed, uninteresting and over-rate datagrams are dropped and counted; one bad
+//! packet never stops the loop.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,11 +9,13 @@ use std::sync::Arc;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::authoritative::{self, LeaseBook, NetworkConfig, Outcome};
+use super::limiter::ClientLimiter;
 use super::proxy::{self, Destination, Ignored, ProxyConfig, ServerPort};
 
 /// Where to listen.
 #[derive(Debug, Clone)]
-pub struct ProxyListen {
+pub struct DhcpListen {
     /// UDP 67; `None` turns it off.
     pub dhcp: Option<SocketAddr>,
     /// UDP 4011; `None` turns it off.
@@ -21,15 +24,35 @@ pub struct ProxyListen {
     pub interface: Option<String>,
 }
 
-/// One answer sent, for the boot events.
+/// What UDP 67 does.
+#[derive(Clone)]
+pub enum DhcpMode {
+    /// Boot information only, beside the site's DHCP server.
+    Proxy(ProxyConfig),
+    /// Addresses from `leases` and boot information, for a subnet without a DHCP server.
+    Authoritative(NetworkConfig, Arc<dyn LeaseBook>),
+}
+
+impl DhcpMode {
+    fn boot(&self) -> &ProxyConfig {
+        match self {
+            DhcpMode::Proxy(config) => config,
+            DhcpMode::Authoritative(network, _) => &network.boot,
+        }
+    }
+}
+
+/// One request handled, for the boot events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DhcpReport {
     /// `aa:bb:cc:dd:ee:ff`.
     pub mac: String,
-    /// `offer` or `ack`.
-    pub kind: &'static str,
-    /// The boot file or script URL handed out.
+    /// `offer`, `ack`, `nak`, or what was noted (`released 10.0.0.5`, …).
+    pub kind: String,
+    /// The boot file or script URL handed out (empty when none).
     pub boot: String,
+    /// The address leased (authoritative mode).
+    pub leased: Option<Ipv4Addr>,
     pub client: SocketAddr,
 }
 
@@ -40,23 +63,25 @@ pub struct DhcpCounters {
     pub answered: AtomicU64,
     pub malformed: AtomicU64,
     pub ignored: AtomicU64,
+    /// Dropped because their client sent more than its share.
+    pub rate_limited: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("ProxyDHCP cannot listen on {addr}: {reason}")]
+#[error("DHCP cannot listen on {addr}: {reason}")]
 pub struct DhcpError {
     pub addr: SocketAddr,
     pub reason: String,
 }
 
 /// The running listeners.
-pub struct ProxyServer {
+pub struct DhcpServer {
     pub counters: Arc<DhcpCounters>,
     pub local_addrs: Vec<SocketAddr>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl Drop for ProxyServer {
+impl Drop for DhcpServer {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
@@ -66,15 +91,27 @@ impl Drop for ProxyServer {
 
 type Reporter = Arc<dyn Fn(DhcpReport) + Send + Sync>;
 
-impl ProxyServer {
+/// What every listener task shares.
+struct Shared {
+    mode: DhcpMode,
+    counters: Arc<DhcpCounters>,
+    limiter: ClientLimiter,
+    report: Reporter,
+}
+
+impl DhcpServer {
     pub async fn start(
-        listen: ProxyListen,
-        config: ProxyConfig,
+        listen: DhcpListen,
+        mode: DhcpMode,
         report: impl Fn(DhcpReport) + Send + Sync + 'static,
-    ) -> Result<ProxyServer, DhcpError> {
+    ) -> Result<DhcpServer, DhcpError> {
         let counters = Arc::new(DhcpCounters::default());
-        let report: Reporter = Arc::new(report);
-        let config = Arc::new(config);
+        let shared = Arc::new(Shared {
+            mode,
+            counters: counters.clone(),
+            limiter: ClientLimiter::default(),
+            report: Arc::new(report),
+        });
         let mut tasks = Vec::new();
         let mut local_addrs = Vec::new();
         // A broadcast reply must leave through the interface its request came in on, and a
@@ -107,16 +144,10 @@ impl ProxyServer {
                     addr,
                     reason: e.to_string(),
                 })?);
-                tasks.push(tokio::spawn(serve(
-                    socket,
-                    port,
-                    config.clone(),
-                    counters.clone(),
-                    report.clone(),
-                )));
+                tasks.push(tokio::spawn(serve(socket, port, shared.clone())));
             }
         }
-        Ok(ProxyServer {
+        Ok(DhcpServer {
             counters,
             local_addrs,
             tasks,
@@ -156,19 +187,14 @@ fn bind(addr: SocketAddr, interface: Option<&str>) -> Result<tokio::net::UdpSock
     tokio::net::UdpSocket::from_std(socket.into()).map_err(error)
 }
 
-async fn serve(
-    socket: tokio::net::UdpSocket,
-    port: ServerPort,
-    config: Arc<ProxyConfig>,
-    counters: Arc<DhcpCounters>,
-    report: Reporter,
-) {
+async fn serve(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shared>) {
+    let counters = &shared.counters;
     let mut buffer = vec![0u8; 1500];
     loop {
         let (len, source) = match socket.recv_from(&mut buffer).await {
             Ok(received) => received,
             Err(e) => {
-                tracing::warn!(error = %e, "ProxyDHCP receive failed");
+                tracing::warn!(error = %e, "DHCP receive failed");
                 continue;
             }
         };
@@ -177,18 +203,58 @@ async fn serve(
             counters.ignored.fetch_add(1, Ordering::Relaxed);
             continue;
         };
-        let reply = proxy::decode(&buffer[..len])
-            .and_then(|request| proxy::answer(&request, port, source, &config));
-        let reply = match reply {
-            Ok(reply) => reply,
+        let request = match proxy::decode(&buffer[..len]) {
+            Ok(request) => request,
+            Err(reason) => {
+                counters.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%source, %reason, "DHCP dropped a malformed datagram");
+                continue;
+            }
+        };
+        let mut mac = [0u8; 6];
+        for (to, from) in mac.iter_mut().zip(request.chaddr()) {
+            *to = *from;
+        }
+        if !shared.limiter.allow(mac) {
+            counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let outcome = match (&shared.mode, port) {
+            (DhcpMode::Authoritative(network, leases), ServerPort::Dhcp) => {
+                authoritative::answer(&request, network, leases.as_ref()).await
+            }
+            (mode, port) => {
+                proxy::answer(&request, port, source, mode.boot()).map(|reply| Outcome::Reply {
+                    reply,
+                    leased: None,
+                })
+            }
+        };
+        let (reply, leased) = match outcome {
+            Ok(Outcome::Reply { reply, leased }) => (reply, leased),
+            Ok(Outcome::Noted { mac, what }) => {
+                (shared.report)(DhcpReport {
+                    mac,
+                    kind: what,
+                    boot: String::new(),
+                    leased: None,
+                    client: SocketAddr::V4(source),
+                });
+                continue;
+            }
             Err(Ignored::Malformed(reason)) => {
                 counters.malformed.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%source, %reason, "ProxyDHCP dropped a malformed datagram");
+                tracing::debug!(%source, %reason, "DHCP dropped a malformed datagram");
+                continue;
+            }
+            Err(Ignored::Unavailable(reason)) => {
+                counters.ignored.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%source, %reason, "DHCP could not answer");
                 continue;
             }
             Err(reason) => {
                 counters.ignored.fetch_add(1, Ordering::Relaxed);
-                tracing::trace!(%source, %reason, "ProxyDHCP ignored a datagram");
+                tracing::trace!(%source, %reason, "DHCP ignored a datagram");
                 continue;
             }
         };
@@ -200,19 +266,20 @@ async fn serve(
         match socket.send_to(&proxy::encode(&reply), destination).await {
             Ok(_) => {
                 counters.answered.fetch_add(1, Ordering::Relaxed);
-                let kind = if port == ServerPort::Dhcp {
-                    "offer"
-                } else {
-                    "ack"
+                let kind = match reply.message.opts().msg_type() {
+                    Some(dhcproto::v4::MessageType::Offer) => "offer",
+                    Some(dhcproto::v4::MessageType::Nak) => "nak",
+                    _ => "ack",
                 };
-                report(DhcpReport {
+                (shared.report)(DhcpReport {
                     mac: reply.mac,
-                    kind,
+                    kind: kind.to_string(),
                     boot: reply.boot,
+                    leased,
                     client: SocketAddr::V4(source),
                 });
             }
-            Err(e) => tracing::warn!(%destination, error = %e, "ProxyDHCP send failed"),
+            Err(e) => tracing::warn!(%destination, error = %e, "DHCP send failed"),
         }
     }
 }

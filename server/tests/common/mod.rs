@@ -40,6 +40,7 @@ pub fn config_in(dir: &std::path::Path, session_ttl_seconds: i64) -> Config {
         pxe_addr: None,
         dhcp_interface: None,
         boot_server_ip: std::net::Ipv4Addr::LOCALHOST,
+        dhcp_authoritative: None,
     }
 }
 

@@ -1,0 +1,51 @@
+//! The DHCP server's lease questions answered by the lab's leases: the glue between
+//! `netboot`'s protocol and `lab`'s address policy.
+
+use std::net::Ipv4Addr;
+
+use lab::leases::AddressPlan;
+use lab::Lab;
+use netboot::dhcp::{LeaseBook, LeaseError, LeaseFuture};
+
+pub struct LabLeases {
+    pub lab: Lab,
+    pub plan: AddressPlan,
+}
+
+fn store(e: lab::Error) -> LeaseError {
+    LeaseError(e.to_string())
+}
+
+impl LeaseBook for LabLeases {
+    fn offer<'a>(
+        &'a self,
+        mac: &'a str,
+        requested: Option<Ipv4Addr>,
+    ) -> LeaseFuture<'a, Option<Ipv4Addr>> {
+        Box::pin(async move {
+            let leased = self.lab.offer_lease(&self.plan, mac, requested).await;
+            Ok(leased.map_err(store)?.map(|lease| lease.address))
+        })
+    }
+
+    fn bind<'a>(&'a self, mac: &'a str, address: Ipv4Addr) -> LeaseFuture<'a, bool> {
+        Box::pin(async move {
+            let bound = self.lab.bind_lease(&self.plan, mac, address).await;
+            Ok(bound.map_err(store)?.is_some())
+        })
+    }
+
+    fn release<'a>(&'a self, mac: &'a str, address: Option<Ipv4Addr>) -> LeaseFuture<'a, ()> {
+        Box::pin(async move {
+            self.lab.release_lease(mac, address).await.map_err(store)?;
+            Ok(())
+        })
+    }
+
+    fn decline<'a>(&'a self, mac: &'a str, address: Ipv4Addr) -> LeaseFuture<'a, ()> {
+        Box::pin(async move {
+            self.lab.decline_lease(mac, address).await.map_err(store)?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,211 @@
+//! The real `baas` binary as the authoritative DHCP server of a subnet in a network namespace,
+//! with busybox udhcpc in a second namespace over a veth pair: an inventory machine gets its
+//! fixed address, an unknown client one from the pool, a release frees it, and an address the
+//! client finds in use (udhcpc's ARP check) is declined, quarantined and replaced.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::process::{have, sh, Killed, LogLines, Namespaces};
+
+/// The udhcpc hook: configure the address it leased (a RELEASE is sent from it) and remove it
+/// again.
+const HOOK: &str = "#!/bin/sh
+case \"$1\" in
+  deconfig) ip addr flush dev \"$interface\" ;;
+  bound|renew) ip addr add \"$ip/$mask\" dev \"$interface\" && echo \"configured $ip\" >&2 ;;
+esac
+";
+
+/// A udhcpc running in `namespace` with the address it was bound to, if any.
+struct Client {
+    process: Killed,
+    address: Option<String>,
+}
+
+/// Starts udhcpc and waits for its lease.
+fn lease(namespace: &str, interface: &str, hook: &std::path::Path, extra: &[&str]) -> Client {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", namespace, "udhcpc", "-i", interface])
+        .args(["-f", "-n", "-t", "4", "-T", "1"])
+        .arg("-s")
+        .arg(hook)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let said = LogLines::follow(child.stderr.take().unwrap());
+    // The hook says "configured 10.232.0.100" once the address is on the interface.
+    let address = said
+        .wait_for("configured ", Duration::from_secs(30))
+        .and_then(|line| line.split_whitespace().nth(1).map(str::to_string));
+    Client {
+        process: Killed(child),
+        address,
+    }
+}
+
+#[test]
+fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_client() {
+    if !have("ip") || !have("udhcpc") {
+        eprintln!("SKIPPED: needs ip and udhcpc (./dev test installs them)");
+        return;
+    }
+    let id = std::process::id() % 100_000;
+    let (server, client, client_if) = (
+        format!("baas-as{id}"),
+        format!("baas-ac{id}"),
+        format!("va{id}"),
+    );
+    let _namespaces = Namespaces(vec![server.clone(), client.clone()]);
+    let made = sh(&format!(
+        "ip netns add {server} && ip netns add {client} && ip link add vs{id} type veth peer name {client_if} && \
+         ip link set vs{id} netns {server} && ip link set {client_if} netns {client} && \
+         ip -n {server} addr add 10.232.0.2/24 dev vs{id} && ip -n {server} link set vs{id} up && ip -n {server} link set lo up && \
+         ip -n {client} link set {client_if} address 52:54:00:be:ef:02 && ip -n {client} link set {client_if} up && ip -n {client} link set lo up"
+    ));
+    if !made {
+        eprintln!("SKIPPED: cannot create network namespaces here (needs root)");
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let hook = data.path().join("udhcpc-hook");
+    std::fs::write(&hook, HOOK).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let env = |name: &str| -> Option<String> {
+        match name {
+            "BAAS_DATA_DIR" => Some(data.path().display().to_string()),
+            "BAAS_PUBLIC_URL" => Some("http://10.232.0.2:3000".into()),
+            "BAAS_DHCP_MODE" => Some("authoritative".into()),
+            "BAAS_DHCP_SUBNET" => Some("10.232.0.0/24".into()),
+            "BAAS_DHCP_POOL" => Some("10.232.0.100-10.232.0.101".into()),
+            "BAAS_DHCP_ROUTER" => Some("10.232.0.1".into()),
+            "BAAS_DHCP_LEASE_SECONDS" => Some("600".into()),
+            "BAAS_TFTP_ADDR" => Some("off".into()),
+            "BAAS_HTTP_ADDR" => Some("127.0.0.1:3000".into()),
+            _ => None,
+        }
+    };
+    let config = server::config::Config::load_with(None, env).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let lab = runtime.block_on(async {
+        let lab = server::open_lab(&config).await.unwrap();
+        let input = lab::model::MachineInput {
+            name: "node7".into(),
+            macs: "52:54:00:be:ef:07".into(),
+            platform: "x86_64-bios".into(),
+            bmc_kind: "none".into(),
+            ip_address: "10.232.0.21".into(),
+            state: "available".into(),
+            ..Default::default()
+        };
+        lab.create_machine(&lab::Actor::shell(), input)
+            .await
+            .unwrap();
+        lab
+    });
+
+    let mut command = Command::new("ip");
+    command
+        .args([
+            "netns",
+            "exec",
+            &server,
+            env!("CARGO_BIN_EXE_baas"),
+            "serve",
+        ])
+        .env_remove("BAAS_CONFIG")
+        .env("BAAS_ADMIN_PASSWORD", "admin-password-1")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for name in [
+        "BAAS_DATA_DIR",
+        "BAAS_PUBLIC_URL",
+        "BAAS_DHCP_MODE",
+        "BAAS_DHCP_SUBNET",
+        "BAAS_DHCP_POOL",
+        "BAAS_DHCP_ROUTER",
+        "BAAS_DHCP_LEASE_SECONDS",
+        "BAAS_TFTP_ADDR",
+        "BAAS_HTTP_ADDR",
+    ] {
+        command.env(name, env(name).unwrap());
+    }
+    let mut baas = command.spawn().unwrap();
+    let log = LogLines::follow(baas.stderr.take().unwrap());
+    let _baas = Killed(baas);
+    assert!(
+        log.wait_for("DHCP (authoritative) listening", Duration::from_secs(20))
+            .is_some(),
+        "baas did not start its DHCP server"
+    );
+
+    // An unknown client gets the first pool address, and gives it back (SIGUSR2: release).
+    let first = lease(&client, &client_if, &hook, &[]);
+    assert_eq!(first.address.as_deref(), Some("10.232.0.100"));
+    // udhcpc enters its bound state only after the hook returned; a signal before is lost.
+    std::thread::sleep(Duration::from_millis(500));
+    sh(&format!("kill -USR2 {}", first.process.0.id()));
+    let released = log
+        .wait_for("released 10.232.0.100", Duration::from_secs(10))
+        .expect("baas logged no release");
+    assert!(released.contains("52:54:00:be:ef:02"), "{released}");
+
+    // The inventory machine's MAC gets its fixed address and keeps it.
+    sh(&format!(
+        "ip -n {client} addr flush dev {client_if} && ip -n {client} link set {client_if} address 52:54:00:be:ef:07"
+    ));
+    drop(first);
+    let fixed = lease(&client, &client_if, &hook, &[]);
+    assert_eq!(fixed.address.as_deref(), Some("10.232.0.21"));
+    drop(fixed);
+
+    // Someone else answers ARP for the pool's first address: the client declines it and gets
+    // the next one (udhcpc waits 10 s after a DECLINE).
+    sh(&format!(
+        "ip -n {client} addr flush dev {client_if} && ip -n {client} link set {client_if} address 52:54:00:be:ef:02 && \
+         ip -n {server} addr add 10.232.0.100/24 dev vs{id}"
+    ));
+    let checked = lease(&client, &client_if, &hook, &["-a"]);
+    assert_eq!(checked.address.as_deref(), Some("10.232.0.101"));
+    drop(checked);
+    assert!(
+        log.wait_for("declined 10.232.0.100", Duration::from_secs(5))
+            .is_some(),
+        "baas logged no DECLINE"
+    );
+
+    // What the lab remembers: the bound leases, the quarantined address, the boot events.
+    let (leases, events) = runtime.block_on(async {
+        let admin = lab::Actor::shell();
+        let leases = lab.dhcp_leases(&admin).await.unwrap();
+        let machine = lab.machines(&admin).await.unwrap().remove(0);
+        (leases, lab.boot_events(&admin, machine.id).await.unwrap())
+    });
+    let leases: Vec<(String, String, String)> = leases
+        .into_iter()
+        .map(|l| (l.address, l.state, l.machine.unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        leases,
+        [
+            ("10.232.0.21".into(), "bound".into(), "node7".into()),
+            ("10.232.0.100".into(), "declined".into(), String::new()),
+            ("10.232.0.101".into(), "bound".into(), String::new()),
+        ]
+    );
+    let kinds: Vec<&str> = events.iter().map(|e| e.detail.as_str()).collect();
+    assert!(
+        kinds.iter().any(|d| d.starts_with("ack 10.232.0.21")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.iter().any(|d| d.starts_with("offer 10.232.0.21")),
+        "{kinds:?}"
+    );
+}
