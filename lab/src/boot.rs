@@ -68,9 +68,9 @@ impl Lab {
             }
         };
         let detail = match &plan {
-            BootPlan::LocalDisk { .. } => "script: boot from local disk".to_string(),
+            BootPlan::LocalDisk { .. } => "boot from local disk".to_string(),
             BootPlan::Unknown { .. } => {
-                "script: unknown machine, recorded as discovered".to_string()
+                "unknown machine, recorded as discovered".to_string()
             }
         };
         self.record_boot_event(

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::process::{have, sh, Killed, LogLines, Namespaces};
+use common::LabBeside;
 
 /// The udhcpc hook: configure the address it leased (a RELEASE is sent from it) and remove it
 /// again.
@@ -89,24 +90,8 @@ fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_cli
             _ => None,
         }
     };
-    let config = server::config::Config::load_with(None, env).unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let lab = runtime.block_on(async {
-        let lab = server::open_lab(&config).await.unwrap();
-        let input = lab::model::MachineInput {
-            name: "node7".into(),
-            macs: "52:54:00:be:ef:07".into(),
-            platform: "x86_64-bios".into(),
-            bmc_kind: "none".into(),
-            ip_address: "10.232.0.21".into(),
-            state: "available".into(),
-            ..Default::default()
-        };
-        lab.create_machine(&lab::Actor::shell(), input)
-            .await
-            .unwrap();
-        lab
-    });
+    let beside = LabBeside::open(data.path());
+    let node7 = beside.add_machine("node7", "52:54:00:be:ef:07", "x86_64-bios", "10.232.0.21");
 
     let mut command = Command::new("ip");
     command
@@ -181,13 +166,8 @@ fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_cli
     );
 
     // What the lab remembers: the bound leases, the quarantined address, the boot events.
-    let (leases, events) = runtime.block_on(async {
-        let admin = lab::Actor::shell();
-        let leases = lab.dhcp_leases(&admin).await.unwrap();
-        let machine = lab.machines(&admin).await.unwrap().remove(0);
-        (leases, lab.boot_events(&admin, machine.id).await.unwrap())
-    });
-    let leases: Vec<(String, String, String)> = leases
+    let leases: Vec<(String, String, String)> = beside
+        .leases()
         .into_iter()
         .map(|l| (l.address, l.state, l.machine.unwrap_or_default()))
         .collect();
@@ -199,13 +179,17 @@ fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_cli
             ("10.232.0.101".into(), "bound".into(), String::new()),
         ]
     );
-    let kinds: Vec<&str> = events.iter().map(|e| e.detail.as_str()).collect();
+    let events = beside.boot_events(node7);
     assert!(
-        kinds.iter().any(|d| d.starts_with("ack 10.232.0.21")),
-        "{kinds:?}"
+        events
+            .iter()
+            .any(|e| e.starts_with("dhcp: offer 10.232.0.21")),
+        "{events:?}"
     );
     assert!(
-        kinds.iter().any(|d| d.starts_with("offer 10.232.0.21")),
-        "{kinds:?}"
+        events
+            .iter()
+            .any(|e| e.starts_with("dhcp: ack 10.232.0.21")),
+        "{events:?}"
     );
 }

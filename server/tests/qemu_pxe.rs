@@ -3,7 +3,10 @@
 //! advertisement, which spares iPXE a 15 s wait), and the real `baas` binary in a second
 //! namespace as ProxyDHCP, TFTP and HTTP. The BIOS VM must take its script URL from baas'
 //! ProxyDHCP and fetch the script over HTTP; the UEFI VM (OVMF, EDK2's own PXE) must get
-//! `ipxe.efi` named, ask port 4011, fetch it over baas' TFTP and chain to its script.
+//! `ipxe.efi` named, ask port 4011, fetch it over baas' TFTP and chain to its script. A third
+//! run has no dnsmasq: baas is the subnet's authoritative DHCP server and gives the VM, an
+//! inventory machine, its fixed address with the script URL. Each test reads the boot events
+//! baas recorded for the machine.
 
 mod common;
 
@@ -11,6 +14,24 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::process::{have, sh, Killed, LogLines, Namespaces};
+use common::LabBeside;
+
+/// Who hands out addresses on the VM's network.
+#[derive(PartialEq)]
+enum AddressServer {
+    /// dnsmasq as the site's DHCP server; baas is ProxyDHCP.
+    SiteDnsmasq,
+    /// baas itself, authoritative for 10.99.0.0/24.
+    Baas,
+}
+
+/// The VM, known to the inventory before baas starts.
+struct Inventory<'a> {
+    name: &'a str,
+    mac: &'a str,
+    platform: &'a str,
+    ip_address: &'a str,
+}
 
 static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
@@ -18,19 +39,25 @@ static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0)
 /// (fields drop in order: processes first, then the namespaces).
 struct PxeLab {
     _baas: Killed,
-    _dnsmasq: Killed,
+    _dnsmasq: Option<Killed>,
     _namespaces: Namespaces,
     lab: String,
     log: LogLines,
+    /// The lab database beside baas, and the VM's machine id there.
+    beside: LabBeside,
+    machine: i64,
     dir: tempfile::TempDir,
 }
 
 impl PxeLab {
-    fn start() -> Option<PxeLab> {
+    fn start(addresses: AddressServer, vm: Inventory) -> Option<PxeLab> {
         if !["ip", "qemu-system-x86_64", "dnsmasq"]
             .into_iter()
             .all(have)
         {
+            eprintln!(
+                "SKIPPED: needs ip, qemu-system-x86_64 and dnsmasq (./dev test installs them)"
+            );
             return None;
         }
         let id = format!(
@@ -56,42 +83,52 @@ impl PxeLab {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
-        let dnsmasq = Killed(
-            Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    lab,
-                    "dnsmasq",
-                    "--no-daemon",
-                    "--conf-file=/dev/null",
-                ])
-                .args(["--port=0", "--interface=br0", "--bind-interfaces"])
-                .args([
-                    "--dhcp-range=10.99.0.100,10.99.0.150,255.255.255.0,1h",
-                    "--enable-ra",
-                ])
-                .args(["--dhcp-range=::,constructor:br0,ra-only,64,1h"])
-                .arg(format!(
-                    "--dhcp-leasefile={}",
-                    dir.path().join("leases").display()
-                ))
-                .arg(format!(
-                    "--pid-file={}",
-                    dir.path().join("dnsmasq.pid").display()
-                ))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
+        let beside = LabBeside::open(&dir.path().join("data"));
+        let machine = beside.add_machine(vm.name, vm.mac, vm.platform, vm.ip_address);
+        let dnsmasq = (addresses == AddressServer::SiteDnsmasq).then(|| {
+            Killed(
+                Command::new("ip")
+                    .args([
+                        "netns",
+                        "exec",
+                        lab,
+                        "dnsmasq",
+                        "--no-daemon",
+                        "--conf-file=/dev/null",
+                    ])
+                    .args(["--port=0", "--interface=br0", "--bind-interfaces"])
+                    .args([
+                        "--dhcp-range=10.99.0.100,10.99.0.150,255.255.255.0,1h",
+                        "--enable-ra",
+                    ])
+                    .args(["--dhcp-range=::,constructor:br0,ra-only,64,1h"])
+                    .arg(format!(
+                        "--dhcp-leasefile={}",
+                        dir.path().join("leases").display()
+                    ))
+                    .arg(format!(
+                        "--pid-file={}",
+                        dir.path().join("dnsmasq.pid").display()
+                    ))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        });
+        let mode = match addresses {
+            AddressServer::SiteDnsmasq => "proxy",
+            AddressServer::Baas => "authoritative",
+        };
         let mut baas = Command::new("ip")
             .args(["netns", "exec", srv, env!("CARGO_BIN_EXE_baas"), "serve"])
             .env("BAAS_HTTP_ADDR", "0.0.0.0:3000")
             .env("BAAS_PUBLIC_URL", "http://10.99.0.2:3000")
             .env("BAAS_DATA_DIR", dir.path().join("data"))
             .env("BAAS_ADMIN_PASSWORD", "admin-password-1")
-            .env("BAAS_DHCP_MODE", "proxy")
+            .env("BAAS_DHCP_MODE", mode)
+            .env("BAAS_DHCP_SUBNET", "10.99.0.0/24")
+            .env("BAAS_DHCP_ROUTER", "10.99.0.1")
             .env("BAAS_TFTP_ADDR", "0.0.0.0:69")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
@@ -107,6 +144,8 @@ impl PxeLab {
             _namespaces: namespaces,
             lab: lab.clone(),
             log,
+            beside,
+            machine,
             dir,
         };
         assert!(
@@ -120,6 +159,11 @@ impl PxeLab {
     /// The next log line of baas containing `needle`.
     fn wait_for(&self, needle: &str, within: Duration) -> Option<String> {
         self.log.wait_for(needle, within)
+    }
+
+    /// The VM's boot events, oldest first, as `kind: detail`.
+    fn boot_events(&self) -> Vec<String> {
+        self.beside.boot_events(self.machine)
     }
 
     /// Network-boots a VM on the tap device.
@@ -158,7 +202,15 @@ impl PxeLab {
 
 #[test]
 fn a_bios_vm_gets_its_script_url_from_baas_proxydhcp_and_fetches_the_script() {
-    let Some(pxe) = PxeLab::start() else { return };
+    let vm = Inventory {
+        name: "bios-vm",
+        mac: "52:54:00:12:34:56",
+        platform: "x86_64-bios",
+        ip_address: "",
+    };
+    let Some(pxe) = PxeLab::start(AddressServer::SiteDnsmasq, vm) else {
+        return;
+    };
     let started = Instant::now();
     let _vm = pxe.boot(&[], "e1000,netdev=n0,mac=52:54:00:12:34:56");
     let offered = pxe
@@ -177,6 +229,70 @@ fn a_bios_vm_gets_its_script_url_from_baas_proxydhcp_and_fetches_the_script() {
         "BIOS VM: QEMU start to boot script in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    let events = pxe.boot_events();
+    assert!(
+        events[0].starts_with("dhcp: offer boot http://10.99.0.2:3000/boot/52:54:00:12:34:56.ipxe"),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("script: boot from local disk")),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn a_bios_vm_boots_with_baas_as_the_only_dhcp_server_at_its_fixed_address() {
+    let vm = Inventory {
+        name: "fixed-vm",
+        mac: "52:54:00:12:34:58",
+        platform: "x86_64-bios",
+        ip_address: "10.99.0.21",
+    };
+    let Some(pxe) = PxeLab::start(AddressServer::Baas, vm) else {
+        return;
+    };
+    let started = Instant::now();
+    let _vm = pxe.boot(&[], "e1000,netdev=n0,mac=52:54:00:12:34:58");
+    let acked = pxe
+        .wait_for("kind=ack", Duration::from_secs(90))
+        .expect("the VM's iPXE never got an address from baas");
+    assert!(acked.contains("leased=Some(10.99.0.21)"), "{acked}");
+    let served = pxe
+        .wait_for("boot script served", Duration::from_secs(90))
+        .expect("the VM never fetched its boot script");
+    assert!(served.contains("52:54:00:12:34:58"), "{served}");
+    assert!(
+        served.contains("10.99.0.21"),
+        "fetched from its fixed address: {served}"
+    );
+    eprintln!(
+        "BIOS VM, baas authoritative: QEMU start to boot script in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let events = pxe.boot_events();
+    let expected = "boot http://10.99.0.2:3000/boot/52:54:00:12:34:58.ipxe";
+    assert!(
+        events[0].starts_with("dhcp: offer 10.99.0.21") && events[0].contains(expected),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| e.starts_with("dhcp: ack 10.99.0.21")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("script: boot from local disk")),
+        "{events:?}"
+    );
+    let leases = pxe.beside.leases();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(
+        (leases[0].address.as_str(), leases[0].state.as_str()),
+        ("10.99.0.21", "bound")
+    );
 }
 
 #[test]
@@ -190,7 +306,15 @@ fn a_uefi_vm_chains_from_edk2_pxe_through_port_4011_and_tftp_to_its_script() {
         );
         return;
     }
-    let Some(pxe) = PxeLab::start() else { return };
+    let vm = Inventory {
+        name: "uefi-vm",
+        mac: "52:54:00:12:34:57",
+        platform: "x86_64-uefi",
+        ip_address: "",
+    };
+    let Some(pxe) = PxeLab::start(AddressServer::SiteDnsmasq, vm) else {
+        return;
+    };
     let vars = pxe.dir.path().join("OVMF_VARS.fd");
     std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars).unwrap();
     let firmware = vec![
@@ -229,4 +353,18 @@ fn a_uefi_vm_chains_from_edk2_pxe_through_port_4011_and_tftp_to_its_script() {
         "UEFI VM: QEMU start to boot script in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    // Every step is a boot event of the machine, in order: the TFTP transfer is tied to it by
+    // the address its port-4011 request came from.
+    let events = pxe.boot_events();
+    let step = |prefix: &str| {
+        events
+            .iter()
+            .position(|e| e.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no '{prefix}' event in {events:?}"))
+    };
+    let offer = step("dhcp: offer boot ipxe.efi");
+    let ack = step("dhcp: ack boot ipxe.efi");
+    let tftp = step("tftp: sent ipxe.efi");
+    let script = step("script: boot from local disk");
+    assert!(offer < ack && ack < tftp && tftp < script, "{events:?}");
 }

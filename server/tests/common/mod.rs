@@ -265,3 +265,55 @@ impl Client {
             .await
     }
 }
+
+/// The lab database of a `baas` process a test started, opened beside it (SQLite allows it),
+/// to set the inventory up before the start and to read what the boot services recorded.
+pub struct LabBeside {
+    pub runtime: tokio::runtime::Runtime,
+    pub lab: Lab,
+}
+
+impl LabBeside {
+    pub fn open(data_dir: &std::path::Path) -> LabBeside {
+        let config = config_in(data_dir, 3600);
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let lab = runtime.block_on(server::open_lab(&config)).unwrap();
+        LabBeside { runtime, lab }
+    }
+
+    /// Adds a machine without BMC; `ip_address` may be empty.
+    pub fn add_machine(&self, name: &str, mac: &str, platform: &str, ip_address: &str) -> i64 {
+        let input = lab::model::MachineInput {
+            name: name.into(),
+            macs: mac.into(),
+            platform: platform.into(),
+            bmc_kind: "none".into(),
+            ip_address: ip_address.into(),
+            state: "available".into(),
+            ..Default::default()
+        };
+        let created = self
+            .runtime
+            .block_on(self.lab.create_machine(&lab::Actor::shell(), input));
+        created.unwrap().id
+    }
+
+    /// The machine's boot events, oldest first, as `kind: detail`.
+    pub fn boot_events(&self, machine_id: i64) -> Vec<String> {
+        let events = self
+            .runtime
+            .block_on(self.lab.boot_events(&lab::Actor::shell(), machine_id))
+            .unwrap();
+        events
+            .into_iter()
+            .rev()
+            .map(|event| format!("{}: {}", event.kind, event.detail))
+            .collect()
+    }
+
+    pub fn leases(&self) -> Vec<lab::model::DhcpLease> {
+        self.runtime
+            .block_on(self.lab.dhcp_leases(&lab::Actor::shell()))
+            .unwrap()
+    }
+}
