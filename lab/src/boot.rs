@@ -2,7 +2,10 @@
 //! the record of every boot step. The protocols (DHCP, TFTP, iPXE) live in `netboot`; they ask
 //! here and report here.
 
-use crate::model::{BootEvent, DiscoveredMachine, Level, Machine, MachineInput, Platform};
+use crate::model::{
+    BootEvent, DiscoveredMachine, DiscoveryPolicy, Level, Machine, MachineInput, Platform,
+};
+use crate::secrets::{random_token, token_sha256};
 use crate::validate::parse_mac;
 use crate::{Actor, Error, Lab, Result};
 
@@ -16,6 +19,9 @@ pub struct BootRequest {
     /// iPXE `${platform}` (`pcbios`, `efi`) or the DHCP vendor class.
     pub vendor_class: String,
     pub address: String,
+    /// Whether a management OS is configured to boot: without one, boot jobs wait and unknown
+    /// machines are not enlisted.
+    pub management_os: bool,
 }
 
 /// What the machine should boot next.
@@ -23,9 +29,35 @@ pub struct BootRequest {
 pub enum BootPlan {
     /// A machine of the inventory with nothing to do: boot from its own disk.
     LocalDisk { machine: String, platform: Platform },
-    /// Not in the inventory: recorded as discovered, and (until the inventory OS exists) sent
-    /// on to its local disk, as told by its own firmware.
+    /// The management OS, with a one-time enrolment token for its command line.
+    ManagementOs {
+        /// The inventory machine, or `None` for an unknown machine being enlisted.
+        machine: Option<String>,
+        purpose: Purpose,
+        enrolment_token: String,
+    },
+    /// Not in the inventory and the discovery policy is to ignore: recorded as discovered and
+    /// sent on to its local disk, as told by its own firmware.
     Unknown { uefi: bool },
+}
+
+/// Why the management OS boots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A boot job of the inventory machine.
+    Job(i64),
+    /// The discovery policy enlists unknown machines: the management OS takes their inventory.
+    Enlist,
+}
+
+impl Purpose {
+    /// As the management OS's command line says it (`baas.purpose=`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Purpose::Job(_) => "job",
+            Purpose::Enlist => "enlist",
+        }
+    }
 }
 
 impl Lab {
@@ -42,10 +74,21 @@ impl Lab {
         .fetch_optional(&self.db)
         .await?;
         let now = crate::now();
+        let job = match &machine {
+            Some((id, _, _)) if request.management_os => self.start_boot_job(*id).await?,
+            _ => None,
+        };
         let plan = match machine {
-            Some((_, name, platform)) => BootPlan::LocalDisk {
-                machine: name,
-                platform: Platform::parse(&platform).unwrap_or(Platform::X86_64Uefi),
+            Some((_, name, platform)) => match job {
+                Some(job) => BootPlan::ManagementOs {
+                    machine: Some(name),
+                    purpose: Purpose::Job(job.job_id),
+                    enrolment_token: job.enrolment_token,
+                },
+                None => BootPlan::LocalDisk {
+                    machine: name,
+                    platform: Platform::parse(&platform).unwrap_or(Platform::X86_64Uefi),
+                },
             },
             None => {
                 sqlx::query(
@@ -62,16 +105,41 @@ impl Lab {
                 .bind(now)
                 .execute(&self.db)
                 .await?;
-                BootPlan::Unknown {
-                    uefi: request.vendor_class.contains("efi"),
+                match self.discovery_policy().await? {
+                    _ if !request.management_os => BootPlan::Unknown {
+                        uefi: request.vendor_class.contains("efi"),
+                    },
+                    DiscoveryPolicy::Ignore => BootPlan::Unknown {
+                        uefi: request.vendor_class.contains("efi"),
+                    },
+                    DiscoveryPolicy::Enlist => {
+                        let token = random_token(32);
+                        sqlx::query(
+                            "UPDATE discovered_machines SET enrolment_token_sha256 = $2 WHERE mac = $1",
+                        )
+                        .bind(&mac)
+                        .bind(token_sha256(&token))
+                        .execute(&self.db)
+                        .await?;
+                        BootPlan::ManagementOs {
+                            machine: None,
+                            purpose: Purpose::Enlist,
+                            enrolment_token: token,
+                        }
+                    }
                 }
             }
         };
         let detail = match &plan {
             BootPlan::LocalDisk { .. } => "boot from local disk".to_string(),
-            BootPlan::Unknown { .. } => {
-                "unknown machine, recorded as discovered".to_string()
+            BootPlan::ManagementOs {
+                purpose: Purpose::Job(id),
+                ..
+            } => format!("management OS for boot job {id}"),
+            BootPlan::ManagementOs { .. } => {
+                "unknown machine, recorded as discovered; enlisting: management OS".to_string()
             }
+            BootPlan::Unknown { .. } => "unknown machine, recorded as discovered".to_string(),
         };
         self.record_boot_event(
             &mac,
@@ -235,6 +303,7 @@ mod tests {
             architecture: "x86_64".into(),
             vendor_class: "pcbios".into(),
             address: "10.99.0.50".into(),
+            management_os: true,
         };
         for _ in 0..2 {
             assert_eq!(
@@ -271,5 +340,75 @@ mod tests {
                 .await,
             Err(Error::NotFound(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn pending_jobs_and_the_enlist_policy_boot_the_management_os() {
+        let (lab, _dir) = testing::lab().await;
+        let admin = testing::admin();
+        let node = lab
+            .create_machine(&admin, testing::machine_input("node1", "52:54:00:00:00:01"))
+            .await
+            .unwrap();
+        let job = lab.request_management_boot(&admin, node.id).await.unwrap();
+        let request = |mac: &str| BootRequest {
+            mac: mac.into(),
+            management_os: true,
+            ..Default::default()
+        };
+        // Without a management OS to boot, the job waits.
+        let plan = lab
+            .boot_plan(&BootRequest {
+                management_os: false,
+                ..request("52:54:00:00:00:01")
+            })
+            .await
+            .unwrap();
+        assert!(matches!(plan, BootPlan::LocalDisk { .. }), "{plan:?}");
+        let plan = lab.boot_plan(&request("52:54:00:00:00:01")).await.unwrap();
+        let BootPlan::ManagementOs {
+            machine,
+            purpose,
+            enrolment_token,
+        } = plan
+        else {
+            panic!("expected the management OS, got {plan:?}");
+        };
+        assert_eq!(
+            (machine.as_deref(), purpose),
+            (Some("node1"), Purpose::Job(job.id))
+        );
+        assert!(!enrolment_token.is_empty());
+        let events = lab.boot_events(&admin, node.id).await.unwrap();
+        assert!(events[0]
+            .detail
+            .starts_with(&format!("management OS for boot job {}", job.id)));
+
+        assert_eq!(
+            lab.discovery_policy().await.unwrap(),
+            DiscoveryPolicy::Ignore
+        );
+        let alice = testing::user(&lab, "alice").await;
+        assert!(matches!(
+            lab.set_discovery_policy(&alice, DiscoveryPolicy::Enlist)
+                .await,
+            Err(Error::Forbidden)
+        ));
+        lab.set_discovery_policy(&admin, DiscoveryPolicy::Enlist)
+            .await
+            .unwrap();
+        let plan = lab.boot_plan(&request("52:54:00:00:00:99")).await.unwrap();
+        assert!(
+            matches!(
+                plan,
+                BootPlan::ManagementOs {
+                    machine: None,
+                    purpose: Purpose::Enlist,
+                    ..
+                }
+            ),
+            "{plan:?}"
+        );
+        assert_eq!(lab.discovered_machines(&admin).await.unwrap().len(), 1);
     }
 }

@@ -16,6 +16,8 @@ mod bmc;
 #[cfg(feature = "db")]
 pub mod boot;
 #[cfg(feature = "db")]
+mod boot_jobs;
+#[cfg(feature = "db")]
 mod groups;
 #[cfg(feature = "db")]
 mod images;

@@ -3,8 +3,6 @@
 //! request, when its reservation ends, when its token expires). Talking to the BMC is the
 //! caller's part, between `begin_*` and `finish_*`.
 
-use sha2::{Digest, Sha256};
-
 use crate::audit::record;
 use crate::bmc::BmcAccess;
 use crate::images::ImageFile;
@@ -108,7 +106,7 @@ impl Lab {
             Some((_, end)) => end.min(now + MEDIA_MAX_SECONDS),
             None => now + MEDIA_MAX_SECONDS,
         };
-        let token = random_token();
+        let token = crate::secrets::random_token(32);
         let mut tx = self.db.begin().await?;
         let busy: Option<String> = sqlx::query_scalar(
             "SELECT image_label FROM media_attachments
@@ -133,7 +131,7 @@ impl Lab {
         .bind(format!("{} v{}", image.name, image.version))
         .bind(actor.user_id)
         .bind(reservation.map(|(id, _)| id))
-        .bind(token_hash(&token))
+        .bind(crate::secrets::token_sha256(&token))
         .bind(expires_at)
         .bind(now)
         .fetch_one(&mut *tx)
@@ -278,7 +276,7 @@ impl Lab {
             "SELECT image_id FROM media_attachments
              WHERE token_hash = $1 AND state IN ('attaching', 'attached') AND expires_at > $2",
         )
-        .bind(token_hash(token))
+        .bind(crate::secrets::token_sha256(token))
         .bind(crate::now())
         .fetch_optional(&self.db)
         .await?;
@@ -322,18 +320,6 @@ impl Lab {
         .await?;
         Ok(())
     }
-}
-
-fn random_token() -> String {
-    use base64::Engine;
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 #[cfg(test)]

@@ -516,6 +516,28 @@ pub struct DiscoveredMachine {
     pub times_seen: i64,
 }
 
+string_enum!(
+    /// Life of a boot job: waiting for the machine's next network boot, handed to it (until
+    /// the management OS reports back), or called off.
+    BootJobState { Pending => "pending", Booting => "booting", Cancelled => "cancelled" }
+);
+string_enum!(
+    /// What an unknown machine that network-boots gets: its own disk, or the inventory OS.
+    DiscoveryPolicy { Ignore => "ignore", Enlist => "enlist" }
+);
+
+/// A request to boot a machine into the management OS at its next network boot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootJob {
+    pub id: i64,
+    pub machine_id: i64,
+    pub requested_by: Option<String>,
+    pub state: BootJobState,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+}
+
 /// One step of a network boot, as the boot services saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BootEvent {

@@ -5,11 +5,12 @@ use sqlx::SqliteConnection;
 
 use crate::audit::record;
 use crate::error::FieldErrors;
-use crate::model::Limits;
+use crate::model::{DiscoveryPolicy, Limits};
 use crate::{Actor, Lab, Result};
 
 const MAX_DURATION_KEY: &str = "reservations.max_duration_hours";
 const MAX_ADVANCE_KEY: &str = "reservations.max_advance_days";
+const ENLIST_UNKNOWN_KEY: &str = "boot.enlist_unknown";
 
 /// Stores one numeric setting on `conn` (normally the change's transaction).
 pub(crate) async fn put_setting(conn: &mut SqliteConnection, key: &str, value: i64) -> Result<()> {
@@ -42,6 +43,39 @@ impl Lab {
             }
         }
         Ok(limits)
+    }
+
+    /// What unknown machines that network-boot get (default: their own disk).
+    pub async fn discovery_policy(&self) -> Result<DiscoveryPolicy> {
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(ENLIST_UNKNOWN_KEY)
+            .fetch_optional(&self.db)
+            .await?;
+        Ok(match value.as_deref() {
+            Some("1") => DiscoveryPolicy::Enlist,
+            _ => DiscoveryPolicy::Ignore,
+        })
+    }
+
+    pub async fn set_discovery_policy(&self, actor: &Actor, policy: DiscoveryPolicy) -> Result<()> {
+        actor.require_admin()?;
+        let mut tx = self.db.begin().await?;
+        put_setting(
+            &mut tx,
+            ENLIST_UNKNOWN_KEY,
+            i64::from(policy == DiscoveryPolicy::Enlist),
+        )
+        .await?;
+        record(
+            &mut tx,
+            actor,
+            "settings.discovery",
+            "settings",
+            &format!("policy={policy}"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn set_limits(&self, actor: &Actor, limits: Limits) -> Result<()> {

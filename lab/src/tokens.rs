@@ -1,8 +1,6 @@
 //! API tokens: how scripts and `curl` act as a user without a browser session. The secret is
 //! shown once; only its SHA-256 is stored, so a leaked database does not leak tokens.
 
-use sha2::{Digest, Sha256};
-
 use crate::audit::record;
 use crate::error::FieldErrors;
 use crate::model::ApiToken;
@@ -17,16 +15,7 @@ impl Lab {
         let mut errors = FieldErrors::default();
         let name = validate::text(&mut errors, "name", name, validate::MAX_NAME, true);
         errors.into_result()?;
-        let secret = {
-            use base64::Engine;
-            use rand::RngCore;
-            let mut bytes = [0u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut bytes);
-            format!(
-                "{PREFIX}{}",
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-            )
-        };
+        let secret = format!("{PREFIX}{}", crate::secrets::random_token(32));
         let now = crate::now();
         let mut tx = self.db.begin().await?;
         let id: i64 = sqlx::query_scalar(
@@ -35,7 +24,7 @@ impl Lab {
         )
         .bind(user_id)
         .bind(&name)
-        .bind(token_hash(&secret))
+        .bind(crate::secrets::token_sha256(&secret))
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
@@ -104,7 +93,7 @@ impl Lab {
             "SELECT t.id, u.id, u.username, u.is_admin FROM api_tokens t JOIN users u ON u.id = t.user_id
              WHERE t.token_hash = $1 AND NOT u.disabled",
         )
-        .bind(token_hash(secret))
+        .bind(crate::secrets::token_sha256(secret))
         .fetch_optional(&self.db)
         .await?;
         let (token_id, user_id, username, is_admin) = row.ok_or(Error::InvalidToken)?;
@@ -115,10 +104,6 @@ impl Lab {
             .await?;
         Ok(Actor::user(user_id, &username, is_admin, address))
     }
-}
-
-fn token_hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 #[cfg(test)]

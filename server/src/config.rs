@@ -30,6 +30,18 @@ struct FileConfig {
     dhcp_router: Option<String>,
     dhcp_dns: Option<String>,
     dhcp_lease_seconds: Option<i64>,
+    mgmt_kernel: Option<PathBuf>,
+    mgmt_initrd: Option<PathBuf>,
+    mgmt_cmdline: Option<String>,
+}
+
+/// The management OS that boot jobs (and enlisted machines) boot: a kernel and initrd served
+/// at `/boot/mgmt/kernel` and `/boot/mgmt/initrd`, and extra kernel command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagementOs {
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    pub cmdline: String,
 }
 
 /// What baas hands out as the subnet's authoritative DHCP server.
@@ -75,6 +87,8 @@ pub struct Config {
     pub boot_server_ip: std::net::Ipv4Addr,
     /// Set in authoritative DHCP mode: UDP 67 hands out addresses.
     pub dhcp_authoritative: Option<AuthoritativeDhcp>,
+    /// `None` until a kernel is configured: boot jobs then wait.
+    pub management_os: Option<ManagementOs>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +136,11 @@ Configuration (file keys in baas.toml, overridden by the environment):
   BAAS_DHCP_ROUTER          dhcp_router: authoritative mode: default gateway handed out (default none)
   BAAS_DHCP_DNS             dhcp_dns: authoritative mode: DNS servers, comma separated (default none)
   BAAS_DHCP_LEASE_SECONDS   dhcp_lease_seconds: authoritative mode: lease time (default 3600)
+  BAAS_MGMT_KERNEL          mgmt_kernel: kernel of the management OS that boot jobs boot (default none:
+                            jobs wait, unknown machines are not enlisted)
+  BAAS_MGMT_INITRD          mgmt_initrd: its initrd (default none)
+  BAAS_MGMT_CMDLINE         mgmt_cmdline: extra kernel command line (default console=tty0
+                            console=ttyS0,115200); baas adds baas.url, baas.token, baas.purpose
   BAAS_SITE_ROOT            site_root: built web assets (default ./target/site; LEPTOS_SITE_ROOT also read)
   BAAS_ADMIN_PASSWORD       password for the `admin` account created on first start
                             (default: generated and printed once)
@@ -307,7 +326,46 @@ impl Config {
         } else {
             None
         };
+        let management_os = match env("BAAS_MGMT_KERNEL")
+            .map(PathBuf::from)
+            .or(from_file.mgmt_kernel)
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            None => None,
+            Some(kernel) => {
+                let initrd = env("BAAS_MGMT_INITRD")
+                    .map(PathBuf::from)
+                    .or(from_file.mgmt_initrd)
+                    .filter(|p| !p.as_os_str().is_empty());
+                for (name, path) in [
+                    ("mgmt_kernel", Some(&kernel)),
+                    ("mgmt_initrd", initrd.as_ref()),
+                ] {
+                    if let Some(path) = path.filter(|p| !p.is_file()) {
+                        return Err(ConfigError::Value {
+                            name,
+                            message: format!("{} is not a readable file", path.display()),
+                        });
+                    }
+                }
+                let cmdline = env("BAAS_MGMT_CMDLINE")
+                    .or(from_file.mgmt_cmdline)
+                    .unwrap_or_else(|| "console=tty0 console=ttyS0,115200".into());
+                if cmdline.chars().any(char::is_control) {
+                    return Err(ConfigError::Value {
+                        name: "mgmt_cmdline",
+                        message: "must be one line".into(),
+                    });
+                }
+                Some(ManagementOs {
+                    kernel,
+                    initrd,
+                    cmdline,
+                })
+            }
+        };
         Ok(Config {
+            management_os,
             dhcp_authoritative,
             dhcp_addr,
             pxe_addr,

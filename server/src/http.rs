@@ -29,6 +29,10 @@ pub struct AppState {
     pub lab: Lab,
     /// For image imports.
     pub http_client: reqwest::Client,
+    /// What boot jobs boot; `None` until configured.
+    pub management_os: Option<std::sync::Arc<crate::config::ManagementOs>>,
+    /// The URL machines reach baas at, for the management OS's command line.
+    pub public_url: String,
 }
 
 /// Builds the whole HTTP service. Sessions live in the lab's database, so they survive restarts.
@@ -65,6 +69,8 @@ pub async fn router(lab: Lab, config: &Config, power: PowerCache) -> anyhow::Res
         leptos_options: leptos_options.clone(),
         lab: lab.clone(),
         http_client: crate::rest::imports_client(),
+        management_os: config.management_os.clone().map(std::sync::Arc::new),
+        public_url: config.public_url.clone(),
     };
     let routes = generate_route_list(app::App);
     let page_lab = lab.clone();

@@ -42,6 +42,8 @@ struct Fixture {
     uploads: Vec<String>,
     spare_uploads: Vec<String>,
     tokens: Vec<i64>,
+    /// One open boot job per role, on the spare machines.
+    boot_jobs: Vec<i64>,
 }
 
 fn machine_form(name: &str, mac: &str) -> String {
@@ -280,6 +282,27 @@ fn server_function_cases() -> Vec<Case> {
             [401, 403, 403, 200],
         ),
         (
+            "/api/admin/discovery",
+            |_, _| String::new(),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/set_discovery_policy",
+            |_, _| "policy=ignore".into(),
+            [401, 403, 403, 200],
+        ),
+        // A use holder outside their reservation may not boot the machine.
+        (
+            "/api/boot_job",
+            |f, _| format!("machine_id={}", f.machine),
+            [401, 404, 403, 200],
+        ),
+        (
+            "/api/cancel_boot_job",
+            |f, role| format!("job_id={}", f.boot_jobs[role]),
+            [401, 404, 404, 200],
+        ),
+        (
             "/api/admin/adopt",
             |_, _| "mac=52:54:00:ff:ff:ff&name=adopted&platform=".into(),
             [401, 403, 403, 404],
@@ -434,6 +457,15 @@ fn rest_cases() -> Vec<RestCase> {
             Vec::new,
             [200, 200, 200, 200],
         ),
+        // Open to all machines too; this server has no management OS configured.
+        (
+            "GET",
+            "/boot/mgmt/{file}",
+            |_, _| "/boot/mgmt/kernel".into(),
+            &[],
+            Vec::new,
+            [404, 404, 404, 404],
+        ),
         // Only a live attachment's token opens a medium, whoever asks.
         (
             "GET",
@@ -508,8 +540,11 @@ async fn fixture(server: &TestServer) -> Fixture {
                 .id,
         );
     }
+    let mut boot_jobs = Vec::new();
     for spare in &spare_machine {
         grants.push(lab.grants(&shell, *spare).await.unwrap()[0].id);
+        let job = lab.request_management_boot(&shell, *spare).await.unwrap();
+        boot_jobs.push(job.id);
     }
     let group = lab.create_group(&shell, "team", "").await.unwrap().id;
     let permitted_actor = Actor::user(permitted, "permitted", false, "test");
@@ -606,6 +641,7 @@ async fn fixture(server: &TestServer) -> Fixture {
     }
     Fixture {
         tokens,
+        boot_jobs,
         image,
         spare_images,
         uploads,

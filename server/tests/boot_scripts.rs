@@ -98,3 +98,100 @@ async fn scripts_follow_the_inventory_and_unknown_machines_are_discovered_then_a
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn a_boot_job_and_the_enlist_policy_hand_out_the_management_os_with_a_fresh_token() {
+    let files = tempfile::tempdir().unwrap();
+    let (kernel, initrd) = (
+        files.path().join("vmlinuz"),
+        files.path().join("initrd.img"),
+    );
+    std::fs::write(&kernel, b"kernel bytes").unwrap();
+    std::fs::write(&initrd, vec![7u8; 300_000]).unwrap();
+    let server = TestServer::start_with(|config| {
+        config.management_os = Some(server::config::ManagementOs {
+            kernel: kernel.clone(),
+            initrd: Some(initrd.clone()),
+            cmdline: "console=ttyS0".into(),
+        })
+    })
+    .await;
+    let node = server.add_machine("node1", "52:54:00:00:00:01", None).await;
+    let mut admin = server.logged_in("admin", ADMIN_PASSWORD).await;
+    let mut anyone = server.client();
+    let script = |reply: common::Reply| {
+        assert_eq!(reply.status, 200);
+        reply.body
+    };
+
+    let job = admin
+        .post_form("/api/boot_job", &format!("machine_id={node}"))
+        .await;
+    assert_eq!(job.status, 200, "{}", job.body);
+    assert_eq!(job.json()["state"], "pending");
+    let job_id = job.json()["id"].as_i64().unwrap();
+
+    let first = script(anyone.get("/boot/52:54:00:00:00:01.ipxe").await);
+    assert!(
+        first.contains(&format!("node1: management OS for boot job {job_id}")),
+        "{first}"
+    );
+    assert!(
+        first.contains(
+            "kernel mgmt/kernel initrd=initrd console=ttyS0 baas.url=http://127.0.0.1:3000 baas.token="
+        ),
+        "{first}"
+    );
+    assert!(first.contains("baas.purpose=job || goto failed"), "{first}");
+    assert!(first.contains("initrd mgmt/initrd"), "{first}");
+    let token = |script: &str| {
+        script
+            .split("baas.token=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap()
+            .to_string()
+    };
+    // Fetched again (a reboot): a new one-time token.
+    let second = script(anyone.get("/boot/52:54:00:00:00:01.ipxe").await);
+    assert_ne!(token(&first), token(&second));
+    assert!(token(&second).len() >= 43);
+
+    // The files the script names, open to the machine like the script.
+    let fetched = anyone.get("/boot/mgmt/kernel").await;
+    assert_eq!(fetched.status, 200);
+    assert_eq!(fetched.body, "kernel bytes");
+    let fetched = anyone.get("/boot/mgmt/initrd").await;
+    assert_eq!(fetched.headers["content-length"], "300000");
+    assert_eq!(anyone.get("/boot/mgmt/other").await.status, 404);
+
+    let page = admin
+        .post_form("/api/machine", &format!("id={node}"))
+        .await
+        .json();
+    assert_eq!(page["boot_jobs"][0]["state"], "booting", "{page}");
+    let cancelled = admin
+        .post_form("/api/cancel_boot_job", &format!("job_id={job_id}"))
+        .await;
+    assert_eq!(cancelled.json()["state"], "cancelled");
+    let after = script(anyone.get("/boot/52:54:00:00:00:01.ipxe").await);
+    assert!(after.contains("node1 has nothing scheduled"), "{after}");
+
+    // Enlisting: unknown machines boot the management OS too, once an admin says so.
+    let unknown = script(anyone.get("/boot/52:54:00:00:00:77.ipxe").await);
+    assert!(unknown.contains("is not in the inventory"), "{unknown}");
+    let bad = admin
+        .post_form("/api/admin/set_discovery_policy", "policy=maybe")
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(bad.body.contains("policy"), "{}", bad.body);
+    let saved = admin
+        .post_form("/api/admin/set_discovery_policy", "policy=enlist")
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let enlisted = script(anyone.get("/boot/52:54:00:00:00:77.ipxe").await);
+    assert!(enlisted.contains("baas.purpose=enlist"), "{enlisted}");
+    assert!(enlisted.contains("is new here"), "{enlisted}");
+    let overview = admin.post_form("/api/admin/discovery", "").await.json();
+    assert_eq!(overview["policy"], "enlist", "{overview}");
+}

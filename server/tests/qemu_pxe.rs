@@ -31,6 +31,8 @@ struct Inventory<'a> {
     mac: &'a str,
     platform: &'a str,
     ip_address: &'a str,
+    /// With a boot job waiting, and this file as the management OS kernel.
+    boot_job_kernel: Option<&'a str>,
 }
 
 static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -85,6 +87,9 @@ impl PxeLab {
         let dir = tempfile::tempdir().unwrap();
         let beside = LabBeside::open(&dir.path().join("data"));
         let machine = beside.add_machine(vm.name, vm.mac, vm.platform, vm.ip_address);
+        if vm.boot_job_kernel.is_some() {
+            beside.request_boot_job(machine);
+        }
         let dnsmasq = (addresses == AddressServer::SiteDnsmasq).then(|| {
             Killed(
                 Command::new("ip")
@@ -130,6 +135,9 @@ impl PxeLab {
             .env("BAAS_DHCP_SUBNET", "10.99.0.0/24")
             .env("BAAS_DHCP_ROUTER", "10.99.0.1")
             .env("BAAS_TFTP_ADDR", "0.0.0.0:69")
+            .env("BAAS_MGMT_KERNEL", vm.boot_job_kernel.unwrap_or_default())
+            // ipxe.lkrn runs its command line as a script: network-boot again.
+            .env("BAAS_MGMT_CMDLINE", "autoboot ||")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .env_remove("BAAS_CONFIG")
@@ -166,6 +174,12 @@ impl PxeLab {
         self.beside.boot_events(self.machine)
     }
 
+    /// What the VM printed on its serial console (iPXE and SeaBIOS write there).
+    fn console(&self) -> String {
+        let bytes = std::fs::read(self.dir.path().join("console.log")).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     /// Network-boots a VM on the tap device.
     fn boot(&self, firmware: &[String], nic: &str) -> Killed {
         Killed(
@@ -180,14 +194,11 @@ impl PxeLab {
                     "-m",
                     "256",
                 ])
-                .args([
-                    "-nodefaults",
-                    "-nographic",
-                    "-monitor",
-                    "none",
-                    "-serial",
-                    "null",
-                ])
+                .args(["-nodefaults", "-nographic", "-monitor", "none", "-serial"])
+                .arg(format!(
+                    "file:{}",
+                    self.dir.path().join("console.log").display()
+                ))
                 .args(firmware)
                 .args(["-boot", "n", "-no-reboot"])
                 .args(["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no"])
@@ -207,6 +218,7 @@ fn a_bios_vm_gets_its_script_url_from_baas_proxydhcp_and_fetches_the_script() {
         mac: "52:54:00:12:34:56",
         platform: "x86_64-bios",
         ip_address: "",
+        boot_job_kernel: None,
     };
     let Some(pxe) = PxeLab::start(AddressServer::SiteDnsmasq, vm) else {
         return;
@@ -242,6 +254,60 @@ fn a_bios_vm_gets_its_script_url_from_baas_proxydhcp_and_fetches_the_script() {
     );
 }
 
+/// The management OS does not exist yet (it comes with the agent); Debian's `ipxe.lkrn` is a
+/// real bzImage kernel, so it stands in: it runs its command line as a script, and told
+/// `autoboot` it network-boots again, which proves the kernel the script named was fetched and
+/// started.
+#[test]
+fn a_vm_with_a_boot_job_fetches_and_starts_the_management_os_kernel() {
+    let kernel = "/usr/lib/ipxe/ipxe.lkrn";
+    if !std::path::Path::new(kernel).exists() {
+        eprintln!("SKIPPED: {kernel} (Debian's ipxe) is not installed");
+        return;
+    }
+    let vm = Inventory {
+        name: "job-vm",
+        mac: "52:54:00:12:34:59",
+        platform: "x86_64-bios",
+        ip_address: "",
+        boot_job_kernel: Some(kernel),
+    };
+    let Some(pxe) = PxeLab::start(AddressServer::SiteDnsmasq, vm) else {
+        return;
+    };
+    let started = Instant::now();
+    let _vm = pxe.boot(&[], "e1000,netdev=n0,mac=52:54:00:12:34:59");
+    let served = pxe
+        .wait_for("boot script served", Duration::from_secs(90))
+        .expect("the VM never fetched its boot script");
+    assert!(served.contains("served=\"management OS\""), "{served}");
+    let fetched = pxe
+        .wait_for("management OS file served", Duration::from_secs(60))
+        .expect("the VM never fetched the management OS kernel");
+    assert!(fetched.contains("file=\"kernel\""), "{fetched}");
+    // The kernel runs: it asks DHCP again.
+    let again = pxe
+        .wait_for("DHCP answered", Duration::from_secs(90))
+        .unwrap_or_else(|| {
+            panic!(
+                "the kernel never started (no DHCP request after the fetch); console:\n{}",
+                pxe.console()
+            )
+        });
+    assert!(again.contains("52:54:00:12:34:59"), "{again}");
+    eprintln!(
+        "BIOS VM with a boot job: QEMU start to the kernel's own DHCP in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let events = pxe.boot_events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("script: management OS for boot job")),
+        "{events:?}"
+    );
+}
+
 #[test]
 fn a_bios_vm_boots_with_baas_as_the_only_dhcp_server_at_its_fixed_address() {
     let vm = Inventory {
@@ -249,6 +315,7 @@ fn a_bios_vm_boots_with_baas_as_the_only_dhcp_server_at_its_fixed_address() {
         mac: "52:54:00:12:34:58",
         platform: "x86_64-bios",
         ip_address: "10.99.0.21",
+        boot_job_kernel: None,
     };
     let Some(pxe) = PxeLab::start(AddressServer::Baas, vm) else {
         return;
@@ -311,6 +378,7 @@ fn a_uefi_vm_chains_from_edk2_pxe_through_port_4011_and_tftp_to_its_script() {
         mac: "52:54:00:12:34:57",
         platform: "x86_64-uefi",
         ip_address: "",
+        boot_job_kernel: None,
     };
     let Some(pxe) = PxeLab::start(AddressServer::SiteDnsmasq, vm) else {
         return;

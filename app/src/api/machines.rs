@@ -21,6 +21,16 @@ pub struct MachineDetail {
     pub can_control_power: bool,
     /// Network boot steps seen for this machine, newest first.
     pub boot_events: Vec<lab::model::BootEvent>,
+    /// Latest boot jobs, newest first.
+    pub boot_jobs: Vec<lab::model::BootJob>,
+}
+
+/// The admin's view of network discovery: the policy and the DHCP leases handed out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveryOverview {
+    pub policy: lab::model::DiscoveryPolicy,
+    pub leases: Vec<lab::model::DhcpLease>,
+    pub now: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,7 +73,43 @@ pub async fn machine_page(id: i64) -> Result<MachineDetail, AppError> {
         viewer_is_admin: actor.is_admin,
         can_control_power: lab.may_control_power(&actor, id).await?,
         boot_events: lab.boot_events(&actor, id).await?,
+        boot_jobs: lab.boot_jobs(&actor, id).await?,
     })
+}
+
+/// Boots the machine into the management OS at its next network boot.
+#[server(endpoint = "boot_job")]
+pub async fn request_boot_job(machine_id: i64) -> Result<lab::model::BootJob, AppError> {
+    use crate::auth::{actor, lab};
+    Ok(lab()?
+        .request_management_boot(&actor().await?, machine_id)
+        .await?)
+}
+
+#[server(endpoint = "cancel_boot_job")]
+pub async fn cancel_boot_job(job_id: i64) -> Result<lab::model::BootJob, AppError> {
+    use crate::auth::{actor, lab};
+    Ok(lab()?.cancel_boot_job(&actor().await?, job_id).await?)
+}
+
+#[server(endpoint = "admin/discovery")]
+pub async fn get_discovery() -> Result<DiscoveryOverview, AppError> {
+    use crate::auth::{admin, lab};
+    let (admin, lab) = (admin().await?, lab()?);
+    Ok(DiscoveryOverview {
+        policy: lab.discovery_policy().await?,
+        leases: lab.dhcp_leases(&admin).await?,
+        now: lab::now(),
+    })
+}
+
+#[server(endpoint = "admin/set_discovery_policy")]
+pub async fn set_discovery_policy(policy: String) -> Result<(), AppError> {
+    use crate::auth::{admin, lab};
+    let admin = admin().await?;
+    let policy = lab::model::DiscoveryPolicy::parse(policy.trim())
+        .ok_or_else(|| AppError::invalid("policy", "must be ignore or enlist"))?;
+    Ok(lab()?.set_discovery_policy(&admin, policy).await?)
 }
 
 /// Machines that asked to network-boot and are not in the inventory.

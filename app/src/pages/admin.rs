@@ -292,6 +292,11 @@ pub fn SettingsPage() -> impl IntoView {
 #[component]
 pub fn DiscoveredPage() -> impl IntoView {
     let adopt = ServerAction::<crate::api::machines::AdoptMachine>::new();
+    let set_policy = ServerAction::<crate::api::machines::SetDiscoveryPolicy>::new();
+    let discovery = Resource::new(
+        move || (set_policy.version().get(), adopt.version().get()),
+        |_| crate::api::machines::get_discovery(),
+    );
     let machines = Resource::new(
         move || adopt.version().get(),
         |_| crate::api::machines::discovered_machines(),
@@ -355,5 +360,76 @@ pub fn DiscoveredPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <h2 class=format!("{H2} mt-6")>"Unknown machines and DHCP leases"</h2>
+        {form_status(set_policy.value(), "Discovery policy saved.")}
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match discovery.await {
+                    Err(error) => view! { <ErrorBox error/> }.into_any(),
+                    Ok(overview) => discovery_view(overview, set_policy).into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The discovery policy form and the leases baas handed out as the subnet's DHCP server.
+fn discovery_view(
+    overview: crate::api::machines::DiscoveryOverview,
+    set_policy: ServerAction<crate::api::machines::SetDiscoveryPolicy>,
+) -> impl IntoView {
+    use lab::model::DiscoveryPolicy;
+    let choices = [
+        (
+            DiscoveryPolicy::Ignore,
+            "Ignore: record them and let them boot their own disk",
+        ),
+        (
+            DiscoveryPolicy::Enlist,
+            "Enlist: boot the management OS, which takes their inventory",
+        ),
+    ]
+    .into_iter()
+    .map(|(policy, label)| {
+        view! { <option value=policy.as_str() selected=policy == overview.policy>{label}</option> }
+    })
+    .collect_view();
+    let leases = if overview.leases.is_empty() {
+        view! { <p class="text-sm text-slate-500">"No leases (baas hands out addresses only with BAAS_DHCP_MODE=authoritative)."</p> }.into_any()
+    } else {
+        let rows = overview
+            .leases
+            .into_iter()
+            .map(|lease| {
+                view! {
+                    <tr>
+                        <td class=format!("{TD} font-mono")>{lease.address}</td>
+                        <td class=format!("{TD} font-mono")>{lease.mac}</td>
+                        <td class=TD>{lease.machine.unwrap_or_default()}</td>
+                        <td class=TD>{lease.state}</td>
+                        <td class=format!("{TD} whitespace-nowrap")>{format_utc(lease.expires_at)}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <table class=TABLE data-testid="leases">
+                <thead><tr><th class=TH>"Address"</th><th class=TH>"MAC"</th><th class=TH>"Machine"</th><th class=TH>"State"</th><th class=TH>"Expires (UTC)"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        }
+        .into_any()
+    };
+    view! {
+        <div class=format!("{CARD} overflow-x-auto space-y-3")>
+            <ActionForm action=set_policy attr:class="flex flex-wrap items-end gap-2">
+                <label class=LABEL>"When an unknown machine network-boots"
+                    <select class=INPUT name="policy">{choices}</select>
+                </label>
+                <button class=BUTTON type="submit">"Save policy"</button>
+            </ActionForm>
+            {field_error(set_policy.value(), "policy")}
+            {leases}
+        </div>
     }
 }

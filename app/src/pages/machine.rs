@@ -6,7 +6,8 @@ use leptos_meta::Title;
 
 use crate::api::bmc::{power_state, Power, PowerStatus, SetBootDevice, TestBmc};
 use crate::api::machines::{
-    machine_page, DeleteMachine, MachineDetail as Page, RevokeGrant, SetGrant,
+    machine_page, CancelBootJob, DeleteMachine, MachineDetail as Page, RequestBootJob, RevokeGrant,
+    SetGrant,
 };
 use crate::api::media::{media_panel, AttachMedia, DetachMedia, MediaOverview};
 use crate::api::reservations::{Cancel, Release, Reserve};
@@ -25,6 +26,8 @@ pub fn MachinePage() -> impl IntoView {
     let set_grant = ServerAction::<SetGrant>::new();
     let revoke = ServerAction::<RevokeGrant>::new();
     let delete = ServerAction::<DeleteMachine>::new();
+    let boot_job = ServerAction::<RequestBootJob>::new();
+    let cancel_job = ServerAction::<CancelBootJob>::new();
     Effect::new(move |_| {
         if let Some(Ok(())) = delete.value().get() {
             let _ = window().location().set_href("/");
@@ -39,6 +42,8 @@ pub fn MachinePage() -> impl IntoView {
                 cancel.version().get(),
                 set_grant.version().get(),
                 revoke.version().get(),
+                boot_job.version().get(),
+                cancel_job.version().get(),
             )
         },
         |(id, ..)| machine_page(id),
@@ -103,6 +108,8 @@ pub fn MachinePage() -> impl IntoView {
         revoke,
         delete,
         power,
+        boot_job,
+        cancel_job,
     };
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -126,6 +133,8 @@ struct Actions {
     delete: ServerAction<DeleteMachine>,
     power: PowerControls,
     media: MediaControls,
+    boot_job: ServerAction<RequestBootJob>,
+    cancel_job: ServerAction<CancelBootJob>,
 }
 
 #[derive(Clone, Copy)]
@@ -162,6 +171,7 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
         viewer_is_admin,
         can_control_power,
         boot_events,
+        boot_jobs,
     } = page;
     let manage = machine.my_level >= Level::Manage;
     let can_book = machine.my_level >= Level::Use && machine.state == MachineState::Available;
@@ -355,7 +365,69 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
             </div>
         </div>
         <div class="mt-4">{grants_view}</div>
-        {boot_events_view(boot_events)}
+        {network_boot_view(id, can_control_power, boot_jobs, boot_events, actions)}
+    }
+}
+
+/// Boot jobs (with the button that asks for one) and the machine's network boot steps, newest
+/// first.
+fn network_boot_view(
+    machine_id: i64,
+    can_control: bool,
+    jobs: Vec<lab::model::BootJob>,
+    events: Vec<lab::model::BootEvent>,
+    actions: Actions,
+) -> impl IntoView {
+    use lab::model::BootJobState;
+    let open = jobs
+        .iter()
+        .any(|j| matches!(j.state, BootJobState::Pending | BootJobState::Booting));
+    let request = (can_control && !open).then(|| view! {
+        <ActionForm action=actions.boot_job attr:class="mb-3">
+            <input type="hidden" name="machine_id" value=machine_id/>
+            <button class=BUTTON type="submit">"Boot the management OS at the next network boot"</button>
+        </ActionForm>
+    });
+    let job_rows = jobs
+        .into_iter()
+        .map(|job| {
+            let cancel = (can_control
+                && matches!(job.state, BootJobState::Pending | BootJobState::Booting))
+                .then(|| view! {
+                    <ActionForm action=actions.cancel_job>
+                        <input type="hidden" name="job_id" value=job.id/>
+                        <button class=BUTTON_SECONDARY type="submit">"Cancel"</button>
+                    </ActionForm>
+                });
+            let state = match job.state {
+                BootJobState::Pending => "pending: waiting for the next network boot",
+                BootJobState::Booting => "booting: management OS handed out",
+                BootJobState::Cancelled => "cancelled",
+            };
+            view! {
+                <tr>
+                    <td class=TD>{job.id}</td>
+                    <td class=TD>{state}</td>
+                    <td class=TD>{job.requested_by.unwrap_or_else(|| "admin (shell)".into())}</td>
+                    <td class=format!("{TD} whitespace-nowrap")>{format_utc(job.created_at)}</td>
+                    <td class=format!("{TD} whitespace-nowrap")>{job.started_at.map(format_utc).unwrap_or_default()}</td>
+                    <td class=TD>{cancel}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class=format!("{CARD} mt-4")>
+            <h2 class=H2>"Network boot"</h2>
+            {form_status(actions.boot_job.value(), "Boot job created: the machine boots the management OS at its next network boot.")}
+            {form_status(actions.cancel_job.value(), "Boot job cancelled.")}
+            {request}
+            <table class=format!("{TABLE} mb-4") data-testid="boot-jobs">
+                <thead><tr><th class=TH>"Job"</th><th class=TH>"State"</th><th class=TH>"Requested by"</th><th class=TH>"Created (UTC)"</th><th class=TH>"Started (UTC)"</th><th class=TH></th></tr></thead>
+                <tbody>{job_rows}</tbody>
+            </table>
+            {boot_events_view(events)}
+        </div>
     }
 }
 
@@ -386,12 +458,7 @@ fn boot_events_view(events: Vec<lab::model::BootEvent>) -> impl IntoView {
             </div>
         }.into_any()
     };
-    view! {
-        <div class=format!("{CARD} mt-4")>
-            <h2 class=H2>"Network boot"</h2>
-            {body}
-        </div>
-    }
+    body
 }
 
 /// Power state and buttons, for those who may use the BMC now. The state is read from the BMC

@@ -2,19 +2,23 @@
 //! lab decides. Machines cannot log in, so this route is open; it tells nothing but what the
 //! machine should boot, and records the request.
 //!
-//! iPXE asks `/boot/${net0/mac}.ipxe?arch=${buildarch}&platform=${platform}`.
+//! iPXE asks `/boot/${net0/mac}.ipxe?arch=${buildarch}&platform=${platform}`. A machine with a
+//! boot job (or an unknown one, when the discovery policy enlists) gets the management OS,
+//! whose kernel and initrd are `GET /boot/mgmt/kernel` and `/boot/mgmt/initrd`, open too.
 
 use app::auth::ClientAddress;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use lab::boot::{BootPlan, BootRequest};
+use lab::boot::{BootPlan, BootRequest, Purpose};
 use lab::model::Platform;
 use netboot::ipxe::Script;
 use serde::Deserialize;
 
+use super::{ApiError, ApiResult};
 use crate::http::AppState;
+use app::error::ErrorKind;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -40,12 +44,42 @@ pub async fn boot_script(
         architecture: query.arch,
         vendor_class: query.platform,
         address: address.map(|Extension(a)| a.0).unwrap_or_default(),
+        management_os: state.management_os.is_some(),
     };
     let script = match state.lab.boot_plan(&request).await {
         Ok(BootPlan::LocalDisk { machine, platform }) => Script::LocalDisk {
             uefi: platform != Platform::X86_64Bios,
             note: format!("{machine} has nothing scheduled; booting from its disk"),
         },
+        Ok(BootPlan::ManagementOs {
+            machine,
+            purpose,
+            enrolment_token,
+        }) => {
+            let os = state.management_os.as_deref();
+            let extra = os.map(|os| os.cmdline.as_str()).unwrap_or_default();
+            let note = match (&machine, purpose) {
+                (Some(name), Purpose::Job(id)) => {
+                    format!("{name}: management OS for boot job {id}")
+                }
+                _ => format!("{mac} is new here: the management OS takes its inventory"),
+            };
+            // Relative URLs: under ProxyDHCP `${next-server}` is the address server, not baas.
+            Script::Kernel {
+                kernel: "mgmt/kernel".into(),
+                initrd: os
+                    .and_then(|os| os.initrd.as_ref())
+                    .map(|_| "mgmt/initrd".into()),
+                cmdline: format!(
+                    "{extra} baas.url={} baas.token={enrolment_token} baas.purpose={}",
+                    state.public_url,
+                    purpose.as_str()
+                )
+                .trim_start()
+                .to_string(),
+                note,
+            }
+        }
         Ok(BootPlan::Unknown { uefi }) => Script::LocalDisk {
             uefi,
             note: format!("{mac} is not in the inventory; an admin can adopt it"),
@@ -64,8 +98,59 @@ pub async fn boot_script(
             );
         }
     };
-    tracing::info!(mac, client = %request.address, ?script, "boot script served");
+    // The script carries the enrolment token: the log names what was served, not the token.
+    let served = match &script {
+        Script::LocalDisk { .. } => "local disk",
+        Script::Kernel { .. } => "management OS",
+    };
+    tracing::info!(mac, client = %request.address, served, "boot script served");
     plain(StatusCode::OK, &script.render())
+}
+
+/// `GET /boot/mgmt/kernel` and `/boot/mgmt/initrd`: the configured management OS files.
+pub async fn management_os_file(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> ApiResult<Response> {
+    let os = state.management_os.as_deref();
+    let path = match (file.as_str(), os) {
+        ("kernel", Some(os)) => Some(os.kernel.clone()),
+        ("initrd", Some(os)) => os.initrd.clone(),
+        _ => None,
+    };
+    let Some(path) = path else {
+        return Err(ApiError::new(
+            ErrorKind::NotFound,
+            "no such management OS file (BAAS_MGMT_KERNEL, BAAS_MGMT_INITRD)",
+        ));
+    };
+    let opened = match tokio::fs::File::open(&path).await {
+        Ok(file) => file.metadata().await.map(|meta| (file, meta.len())),
+        Err(e) => Err(e),
+    };
+    match opened {
+        Ok((reader, length)) => {
+            tracing::info!(file, bytes = length, "management OS file served");
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                    (header::CONTENT_LENGTH, length.to_string()),
+                ],
+                axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+                    reader,
+                    256 << 10,
+                )),
+            )
+                .into_response())
+        }
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "management OS file unreadable");
+            Err(ApiError::new(
+                ErrorKind::Internal,
+                "management OS file unreadable",
+            ))
+        }
+    }
 }
 
 fn plain(status: StatusCode, body: &str) -> Response {

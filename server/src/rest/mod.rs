@@ -1,5 +1,6 @@
 //! The REST API for scripts and the browser's upload code (`/api/v1/…`), image streaming
-//! (`/images/{id}/content`, `/media/…`) and boot scripts (`/boot/{mac}.ipxe`). Callers authenticate with a bearer API token or a session cookie;
+//! (`/images/{id}/content`, `/media/…`), boot scripts (`/boot/{mac}.ipxe`) and the management
+//! OS (`/boot/mgmt/…`). Callers authenticate with a bearer API token or a session cookie;
 //! every decision is the lab's.
 
 mod boot;
@@ -35,6 +36,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/images/{id}/content"),
     ("GET", "/media/{token}/{file}"),
     ("GET", "/boot/{file}"),
+    ("GET", "/boot/mgmt/{file}"),
 ];
 
 /// The API routes, merged into the main router (which adds sessions and the other layers).
@@ -62,6 +64,7 @@ pub fn routes() -> Router<AppState> {
         .route("/images/{id}/content", get(content::image_content))
         .route("/media/{token}/{file}", get(content::media_content))
         .route("/boot/{file}", get(boot::boot_script))
+        .route("/boot/mgmt/{file}", get(boot::management_os_file))
         .route("/api/v1/whoami", get(caller::whoami))
 }
 

@@ -41,6 +41,7 @@ pub fn config_in(dir: &std::path::Path, session_ttl_seconds: i64) -> Config {
         dhcp_interface: None,
         boot_server_ip: std::net::Ipv4Addr::LOCALHOST,
         dhcp_authoritative: None,
+        management_os: None,
     }
 }
 
@@ -296,6 +297,15 @@ impl LabBeside {
             .runtime
             .block_on(self.lab.create_machine(&lab::Actor::shell(), input));
         created.unwrap().id
+    }
+
+    /// Asks for the management OS at the machine's next network boot.
+    pub fn request_boot_job(&self, machine_id: i64) {
+        let job = self.runtime.block_on(
+            self.lab
+                .request_management_boot(&lab::Actor::shell(), machine_id),
+        );
+        job.unwrap();
     }
 
     /// The machine's boot events, oldest first, as `kind: detail`.
