@@ -95,7 +95,86 @@ pub enum Ignored {
 
 /// Parses a datagram; anything that is not a well-formed BOOTP/DHCP message is refused.
 pub fn decode(datagram: &[u8]) -> Result<Message, Ignored> {
-    Message::decode(&mut Decoder::new(datagram)).map_err(|e| Ignored::Malformed(e.to_string()))
+    check_layout(datagram).map_err(|reason| Ignored::Malformed(reason.into()))?;
+    // The checks above keep dhcproto 0.15 off the inputs it panics on (found by fuzzing); a
+    // panic it still has in store is a malformed datagram, not a dead listener.
+    match std::panic::catch_unwind(|| Message::decode(&mut Decoder::new(datagram))) {
+        Ok(Ok(message)) => Ok(message),
+        Ok(Err(e)) => Err(Ignored::Malformed(e.to_string())),
+        Err(_) => Err(Ignored::Malformed("the decoder gave up on it".into())),
+    }
+}
+
+/// The fixed header and the option list, walked before dhcproto sees them: a hardware address
+/// length over 16 makes `Message::chaddr` slice out of bounds (in release builds too), and
+/// options shorter or longer than their fixed size trip dhcproto's length assertions or
+/// underflow its length arithmetic.
+fn check_layout(datagram: &[u8]) -> Result<(), &'static str> {
+    const OPTIONS: usize = 240;
+    if datagram.len() < OPTIONS {
+        return Err("shorter than a BOOTP header");
+    }
+    if datagram[2] > 16 {
+        return Err("hardware address longer than 16 bytes");
+    }
+    if datagram[236..OPTIONS] != [99, 130, 83, 99] {
+        return Err("no DHCP magic cookie");
+    }
+    // Consecutive options of one code are one option (RFC 3396 concatenation, as dhcproto
+    // decodes them), so lengths are checked per run.
+    let mut run: Option<(u8, usize)> = None;
+    let mut at = OPTIONS;
+    while at < datagram.len() {
+        let code = datagram[at];
+        if code == 0 || code == 255 {
+            check_option_length(run.take())?;
+            if code == 255 {
+                return Ok(());
+            }
+            at += 1;
+            continue;
+        }
+        let Some(&len) = datagram.get(at + 1) else {
+            return Err("option without a length");
+        };
+        let len = usize::from(len);
+        if at + 2 + len > datagram.len() {
+            return Err("option runs past the end");
+        }
+        run = match run {
+            Some((same, total)) if same == code => Some((code, total + len)),
+            other => {
+                check_option_length(other)?;
+                Some((code, len))
+            }
+        };
+        at += 2 + len;
+    }
+    check_option_length(run)
+}
+
+/// Option lengths dhcproto assumes rather than checks.
+fn check_option_length(option: Option<(u8, usize)>) -> Result<(), &'static str> {
+    let Some((code, len)) = option else {
+        return Ok(());
+    };
+    let fits = match code {
+        // Rapid Commit; client network interface identifier (RFC 4578); bulk leasequery
+        // times; client FQDN; leasequery status code.
+        80 => len == 0,
+        94 => len == 3,
+        152..=155 => len == 4,
+        81 => len >= 3,
+        151 => len >= 1,
+        // Client system architecture: one or more 16-bit types.
+        93 => len >= 2 && len % 2 == 0,
+        _ => true,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err("option with a length its type does not allow")
+    }
 }
 
 /// The proxy's answer to one request that arrived on `port` from `source`.
@@ -248,6 +327,60 @@ pub(crate) fn format_mac(chaddr: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fuzz seeds (real PXE requests from packet captures) and every input that once
+    /// crashed a fuzz target, replayed on the stable compiler with each test run.
+    #[test]
+    fn fuzz_seeds_and_past_crashes_are_answered_or_dropped_without_panicking() {
+        let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+        let mut decoded = 0;
+        for entry in std::fs::read_dir(seeds).unwrap() {
+            let datagram = std::fs::read(entry.unwrap().path()).unwrap();
+            if let Ok(request) = decode(&datagram) {
+                decoded += 1;
+                for port in [ServerPort::Dhcp, ServerPort::Pxe] {
+                    if let Ok(reply) = answer(&request, port, client(), &config()) {
+                        assert!(decode(&encode(&reply)).is_ok());
+                    }
+                }
+            }
+        }
+        assert!(decoded >= 16, "the captured PXE requests decode: {decoded}");
+    }
+
+    #[test]
+    fn datagrams_that_would_panic_the_decoder_are_malformed() {
+        let mut valid = Message::default();
+        valid.set_chaddr(&MAC);
+        let valid = valid.to_vec().unwrap();
+        assert!(decode(&valid).is_ok());
+        let mut long_hardware_address = valid.clone();
+        long_hardware_address[2] = 17;
+        // Options placed where the end option was.
+        let with_option = |option: &[u8]| {
+            let mut datagram = valid[..240].to_vec();
+            datagram.extend_from_slice(option);
+            datagram.push(255);
+            datagram
+        };
+        for (bad, why) in [
+            (long_hardware_address, "hardware address"),
+            (with_option(&[80, 1, 0]), "Rapid Commit with a payload"),
+            (with_option(&[81, 1, 0]), "client FQDN of one byte"),
+            (with_option(&[151, 0]), "empty status code"),
+            (with_option(&[94, 2, 1, 2]), "short interface identifier"),
+            (
+                with_option(&[94, 3, 1, 2, 3, 94, 3, 1, 2, 3]),
+                "two interface identifiers, concatenated",
+            ),
+            (with_option(&[93, 1, 0]), "odd architecture list"),
+            (with_option(&[60, 9, b'P']), "option past the end"),
+            (valid[..100].to_vec(), "truncated header"),
+        ] {
+            assert!(matches!(decode(&bad), Err(Ignored::Malformed(_))), "{why}");
+        }
+        assert!(decode(&with_option(&[80, 0])).is_ok());
+    }
 
     const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 
