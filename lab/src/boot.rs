@@ -24,6 +24,16 @@ pub struct BootRequest {
     pub management_os: bool,
 }
 
+/// A boot step to record; `mac` canonical.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBootEvent {
+    pub at: i64,
+    pub mac: String,
+    /// `dhcp`, `tftp`, `script`.
+    pub kind: String,
+    pub detail: String,
+}
+
 /// What the machine should boot next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BootPlan {
@@ -152,16 +162,32 @@ impl Lab {
 
     /// Appends a boot event for `mac` (canonical), tied to its machine when it has one.
     pub async fn record_boot_event(&self, mac: &str, kind: &str, detail: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO boot_events (at, mac, machine_id, kind, detail)
-             VALUES ($1, $2, (SELECT machine_id FROM machine_macs WHERE mac = $2), $3, $4)",
-        )
-        .bind(crate::now())
-        .bind(mac)
-        .bind(kind)
-        .bind(clip(detail))
-        .execute(&self.db)
-        .await?;
+        self.record_boot_events(&[NewBootEvent {
+            at: crate::now(),
+            mac: mac.to_string(),
+            kind: kind.to_string(),
+            detail: detail.to_string(),
+        }])
+        .await
+    }
+
+    /// Appends many boot events in one transaction: the boot services report thousands a
+    /// second under load, and one commit each would make the database their bottleneck.
+    pub async fn record_boot_events(&self, events: &[NewBootEvent]) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        for event in events {
+            sqlx::query(
+                "INSERT INTO boot_events (at, mac, machine_id, kind, detail)
+                 VALUES ($1, $2, (SELECT machine_id FROM machine_macs WHERE mac = $2), $3, $4)",
+            )
+            .bind(event.at)
+            .bind(&event.mac)
+            .bind(&event.kind)
+            .bind(clip(&event.detail))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -10,9 +10,18 @@ use std::time::{Duration, Instant};
 /// Long enough for a PXE client to go from its DHCP answer to its TFTP transfer.
 const REMEMBER: Duration = Duration::from_secs(600);
 
+/// Forgotten entries are swept at most this often, not on every packet.
+const SWEEP: Duration = Duration::from_secs(10);
+
 #[derive(Clone, Default)]
 pub struct BootClients {
-    seen: Arc<Mutex<HashMap<IpAddr, (String, Instant)>>>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+#[derive(Default)]
+struct Seen {
+    by_address: HashMap<IpAddr, (String, Instant)>,
+    swept: Option<Instant>,
 }
 
 impl BootClients {
@@ -21,13 +30,18 @@ impl BootClients {
             return;
         }
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.retain(|_, (_, at)| at.elapsed() < REMEMBER);
-        seen.insert(address, (mac.to_string(), Instant::now()));
+        if seen.swept.is_none_or(|at| at.elapsed() >= SWEEP) {
+            seen.by_address.retain(|_, (_, at)| at.elapsed() < REMEMBER);
+            seen.swept = Some(Instant::now());
+        }
+        seen.by_address
+            .insert(address, (mac.to_string(), Instant::now()));
     }
 
     pub fn mac_of(&self, address: IpAddr) -> Option<String> {
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.get(&address)
+        seen.by_address
+            .get(&address)
             .filter(|(_, at)| at.elapsed() < REMEMBER)
             .map(|(mac, _)| mac.clone())
     }

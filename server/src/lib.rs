@@ -2,6 +2,7 @@
 //! rules) with the web app; holds no rules of its own.
 
 mod boot_clients;
+mod boot_events;
 pub mod cli;
 pub mod config;
 pub mod http;
@@ -58,11 +59,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     ));
     tokio::spawn(expire_media(lab.clone(), bmc_settings));
     let clients = boot_clients::BootClients::default();
+    let events = boot_events::BootEvents::start(lab.clone());
     let _tftp = match config.tftp_addr {
-        Some(addr) => Some(start_tftp(addr, &config.tftp_root, &lab, &clients).await?),
+        Some(addr) => Some(start_tftp(addr, &config.tftp_root, &events, &clients).await?),
         None => None,
     };
-    let _dhcp = start_dhcp(&config, &lab, &clients).await?;
+    let _dhcp = start_dhcp(&config, &lab, &events, &clients).await?;
     let router = http::router(lab, &config, power).await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
@@ -82,11 +84,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 async fn start_tftp(
     addr: std::net::SocketAddr,
     root: &Path,
-    lab: &Lab,
+    events: &boot_events::BootEvents,
     clients: &boot_clients::BootClients,
 ) -> anyhow::Result<netboot::TftpServer> {
     let config = netboot::TftpConfig::new(addr, root);
-    let (lab, clients) = (lab.clone(), clients.clone());
+    let (events, clients) = (events.clone(), clients.clone());
     netboot::TftpServer::start(config, move |report| {
         let detail = match &report.refused {
             None => {
@@ -99,12 +101,7 @@ async fn start_tftp(
             }
         };
         if let Some(mac) = clients.mac_of(report.client.ip()) {
-            let lab = lab.clone();
-            tokio::spawn(async move {
-                if let Err(e) = lab.record_boot_event(&mac, "tftp", &detail).await {
-                    tracing::warn!(error = %e, "recording a TFTP boot event failed");
-                }
-            });
+            events.record(&mac, "tftp", detail);
         }
     })
     .await
@@ -122,6 +119,7 @@ async fn start_tftp(
 async fn start_dhcp(
     config: &Config,
     lab: &Lab,
+    events: &boot_events::BootEvents,
     clients: &boot_clients::BootClients,
 ) -> anyhow::Result<Option<netboot::dhcp::DhcpServer>> {
     if config.dhcp_addr.is_none() && config.pxe_addr.is_none() {
@@ -157,25 +155,20 @@ async fn start_dhcp(
             )
         }
     };
-    let (events, clients) = (lab.clone(), clients.clone());
+    let (events, clients) = (events.clone(), clients.clone());
     let server = netboot::dhcp::DhcpServer::start(listen, mode, move |report| {
         let seen_at = report.leased.map(std::net::IpAddr::V4).unwrap_or(report.client.ip());
         clients.learn(seen_at, &report.mac);
         tracing::info!(mac = %report.mac, kind = %report.kind, boot = %report.boot, leased = ?report.leased, client = %report.client, "DHCP answered");
-        let lab = events.clone();
-        tokio::spawn(async move {
-            let mut detail = report.kind.clone();
-            if let Some(address) = report.leased {
-                detail.push_str(&format!(" {address}"));
-            }
-            if !report.boot.is_empty() {
-                detail.push_str(&format!(" boot {}", report.boot));
-            }
-            detail.push_str(&format!(" (from {})", report.client));
-            if let Err(e) = lab.record_boot_event(&report.mac, "dhcp", &detail).await {
-                tracing::warn!(error = %e, "recording a DHCP boot event failed");
-            }
-        });
+        let mut detail = report.kind.clone();
+        if let Some(address) = report.leased {
+            detail.push_str(&format!(" {address}"));
+        }
+        if !report.boot.is_empty() {
+            detail.push_str(&format!(" boot {}", report.boot));
+        }
+        detail.push_str(&format!(" (from {})", report.client));
+        events.record(&report.mac, "dhcp", detail);
     })
     .await
     .map_err(|e| {

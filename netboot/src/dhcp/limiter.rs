@@ -28,6 +28,11 @@ impl ClientLimiter {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&mac) {
             buckets.retain(|_, (tokens, at)| refill(*tokens, *at, now) < BURST);
+            // Still full: that many distinct clients at once is a flood of made-up MACs, which
+            // a per-client limit cannot tell apart; start over rather than scan on every packet.
+            if buckets.len() >= MAX_TRACKED / 2 {
+                buckets.clear();
+            }
         }
         let (tokens, at) = buckets.entry(mac).or_insert((BURST, now));
         let available = refill(*tokens, *at, now);
