@@ -3,13 +3,13 @@
 # against dnsmasq in proxy mode, same namespaces, same run. Prints offers per second, drops,
 # average and p99 latency per rate, and the ratios baas/dnsmasq.
 #
-#   bench/dhcp.sh                       # 1000, 4000, 8000 and 16000 DISCOVERs/s, 10 s each
+#   bench/dhcp.sh                       # 1000 to 32000 DISCOVERs/s, 10 s each
 #   RATES="2000 20000" SECONDS_PER_RATE=5 bench/dhcp.sh
 # Needs root (network namespaces).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/baas/target}"
-RATES=${RATES:-1000 4000 8000 16000}
+RATES=${RATES:-1000 4000 8000 16000 32000}
 SECONDS_PER_RATE=${SECONDS_PER_RATE:-10}
 # Enough simulated clients that none of them exceeds baas' per-client share (2/s after a burst).
 CLIENTS=${CLIENTS:-1000000}

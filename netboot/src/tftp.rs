@@ -69,7 +69,13 @@ type Reporter = Arc<dyn Fn(TransferReport) + Send + Sync>;
 pub struct TftpServer {
     pub local_addr: SocketAddr,
     pub counters: Arc<TftpCounters>,
-    task: tokio::task::JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TftpServer {
+    fn drop(&mut self) {
+        self.abort();
+    }
 }
 
 impl TftpServer {
@@ -110,21 +116,39 @@ impl TftpServer {
             .build()
             .await
             .map_err(bind_error)?;
-        let task = tokio::spawn(async move {
-            if let Err(e) = server.serve().await {
-                tracing::error!(error = %e, "TFTP server stopped");
-            }
-        });
+        // async-tftp's sockets belong to async-io's reactor. Run from a tokio task, every
+        // datagram is a wake-up handed from the reactor's thread to a tokio worker; on its own
+        // thread under `async_io::block_on`, the serving thread polls the reactor itself.
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("tftp".into())
+            .spawn(move || {
+                let serve = async {
+                    if let Err(e) = server.serve().await {
+                        tracing::error!(error = %e, "TFTP server stopped");
+                    }
+                };
+                let stop = async {
+                    let _ = stopped.await;
+                };
+                async_io::block_on(futures_lite::future::or(serve, stop));
+            })
+            .map_err(|e| TftpError::Bind {
+                addr: config.addr,
+                reason: format!("starting the TFTP thread: {e}"),
+            })?;
         tracing::info!(%local_addr, root = %config.root.display(), "TFTP serving");
         Ok(TftpServer {
             local_addr,
             counters,
-            task,
+            stop: Some(stop),
         })
     }
 
-    pub fn abort(&self) {
-        self.task.abort();
+    pub fn abort(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 
