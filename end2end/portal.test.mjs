@@ -52,6 +52,8 @@ before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'baas-e2e-'));
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
+  // A stand-in management OS kernel: only its URL and bytes matter here.
+  writeFileSync(join(dataDir, 'mgmt-kernel'), 'management kernel bytes');
   server = spawn(binary, ['serve'], {
     env: {
       ...process.env,
@@ -61,6 +63,7 @@ before(async () => {
       BAAS_ADMIN_PASSWORD: ADMIN_PASSWORD,
       BAAS_TFTP_ADDR: 'off',
       BAAS_DHCP_MODE: 'off',
+      BAAS_MGMT_KERNEL: join(dataDir, 'mgmt-kernel'),
       RUST_LOG: 'warn',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -519,7 +522,7 @@ test('a reservation holder powers a Redfish machine on and attaches an ISO from 
   await logOut(page);
 });
 
-test('a machine that network-boots unknown shows up as discovered and an admin adopts it in one step', async () => {
+test('a machine that network-boots unknown shows up as discovered, an admin adopts it, boots it into the management OS and enlists unknown machines', async () => {
   // What iPXE asks when it chains to baas; the MAC in dash notation, as some firmware prints it.
   const script = await fetch(`${base}/boot/52-54-00-d1-5c-01.ipxe?arch=x86_64&platform=efi`);
   assert.equal(script.status, 200);
@@ -539,7 +542,34 @@ test('a machine that network-boots unknown shows up as discovered and an admin a
   assert.match(await page.locator('[data-testid=boot-events]').textContent(), /52:54:00:d1:5c:01.*script/);
   assert.match(await page.textContent('main'), /x86_64-uefi/);
   await screenshot(page, 'adopted');
+
+  // A boot job: the next script boots the management OS with a one-time token.
+  const machinePage = new URL(page.url()).pathname;
+  await page.getByRole('button', { name: 'Boot the management OS at the next network boot' }).click();
+  await page.getByText('Boot job created').waitFor();
+  await page.locator('[data-testid=boot-jobs] tr', { hasText: 'pending' }).waitFor();
+  const jobScript = await (await fetch(`${base}/boot/52:54:00:d1:5c:01.ipxe?arch=x86_64&platform=efi`)).text();
+  assert.match(jobScript, /kernel mgmt\/kernel .*baas\.url=\S+ baas\.token=[A-Za-z0-9_-]{43} baas\.purpose=job/);
+  const kernel = await fetch(`${base}/boot/mgmt/kernel`);
+  assert.equal(await kernel.text(), 'management kernel bytes');
+  await open(page, machinePage);
+  await page.locator('[data-testid=boot-jobs] tr', { hasText: 'booting' }).waitFor();
+  await screenshot(page, 'boot-job');
+  await page.locator('[data-testid=boot-jobs]').getByRole('button', { name: 'Cancel' }).click();
+  await page.locator('[data-testid=boot-jobs] tr', { hasText: 'cancelled' }).waitFor();
+  const after = await (await fetch(`${base}/boot/52:54:00:d1:5c:01.ipxe`)).text();
+  assert.match(after, /found-01 has nothing scheduled/);
+
+  // The discovery policy: unknown machines are enlisted into the management OS.
   await open(page, '/admin/discovered');
   await page.getByText('None at the moment.').waitFor();
+  await page.locator('select[name=policy]').selectOption('enlist');
+  await page.getByRole('button', { name: 'Save policy' }).click();
+  await page.getByText('Discovery policy saved.').waitFor();
+  const enlisted = await (await fetch(`${base}/boot/52:54:00:d1:5c:02.ipxe`)).text();
+  assert.match(enlisted, /baas\.purpose=enlist/);
+  await open(page, '/admin/discovered');
+  assert.equal(await page.locator('select[name=policy]').inputValue(), 'enlist');
+  await page.locator('[data-testid=discovered] tr', { hasText: '52:54:00:d1:5c:02' }).waitFor();
   await logOut(page);
 });

@@ -60,11 +60,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(expire_media(lab.clone(), bmc_settings));
     let clients = boot_clients::BootClients::default();
     let events = boot_events::BootEvents::start(lab.clone());
-    let _tftp = match config.tftp_addr {
+    // Held until the server stops: dropping them stops the services.
+    let tftp = match config.tftp_addr {
         Some(addr) => Some(start_tftp(addr, &config.tftp_root, &events, &clients).await?),
         None => None,
     };
-    let _dhcp = start_dhcp(&config, &lab, &events, &clients).await?;
+    let dhcp = start_dhcp(&config, &lab, &events, &clients).await?;
+    tokio::spawn(log_boot_counters(
+        tftp.as_ref().map(|tftp| tftp.counters.clone()),
+        dhcp.as_ref().map(|dhcp| dhcp.counters.clone()),
+    ));
     let router = http::router(lab, &config, power).await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
@@ -179,6 +184,46 @@ async fn start_dhcp(
     })?;
     tracing::info!(addresses = ?server.local_addrs, server_ip = %config.boot_server_ip, "{name} listening");
     Ok(Some(server))
+}
+
+/// Every minute in which anything happened: the boot services' counters since start.
+async fn log_boot_counters(
+    tftp: Option<std::sync::Arc<netboot::tftp::TftpCounters>>,
+    dhcp: Option<std::sync::Arc<netboot::dhcp::DhcpCounters>>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut last = None;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        let tftp = tftp
+            .as_ref()
+            .map(|c| (c.served.load(Relaxed), c.refused.load(Relaxed)));
+        let dhcp = dhcp.as_ref().map(|c| {
+            (
+                c.received.load(Relaxed),
+                c.answered.load(Relaxed),
+                c.malformed.load(Relaxed),
+                c.ignored.load(Relaxed),
+                c.rate_limited.load(Relaxed),
+            )
+        });
+        if last == Some((tftp, dhcp)) {
+            continue;
+        }
+        last = Some((tftp, dhcp));
+        let (served, refused) = tftp.unwrap_or_default();
+        let (received, answered, malformed, ignored, rate_limited) = dhcp.unwrap_or_default();
+        tracing::info!(
+            tftp_served = served,
+            tftp_refused = refused,
+            dhcp_received = received,
+            dhcp_answered = answered,
+            dhcp_malformed = malformed,
+            dhcp_ignored = ignored,
+            dhcp_rate_limited = rate_limited,
+            "boot service counters"
+        );
+    }
 }
 
 /// Keeps the power-state cache fresh: one pass over the BMCs every half freshness period.
