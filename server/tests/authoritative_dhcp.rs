@@ -1,7 +1,8 @@
 //! The real `baas` binary as the authoritative DHCP server of a subnet in a network namespace,
 //! with busybox udhcpc in a second namespace over a veth pair: an inventory machine gets its
 //! fixed address, an unknown client one from the pool, a release frees it, and an address the
-//! client finds in use (udhcpc's ARP check) is declined, quarantined and replaced.
+//! client finds in use (udhcpc's ARP check) is declined, quarantined and replaced. ISC dhclient,
+//! rebooting with a lease from elsewhere, is told no (NAK) and then gets a pool address.
 
 mod common;
 
@@ -24,6 +25,7 @@ esac
 struct Client {
     process: Killed,
     address: Option<String>,
+    said: LogLines,
 }
 
 /// Starts udhcpc and waits for its lease.
@@ -46,13 +48,14 @@ fn lease(namespace: &str, interface: &str, hook: &std::path::Path, extra: &[&str
     Client {
         process: Killed(child),
         address,
+        said,
     }
 }
 
 #[test]
 fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_client() {
-    if !have("ip") || !have("udhcpc") {
-        eprintln!("SKIPPED: needs ip and udhcpc (./dev test installs them)");
+    if !have("ip") || !have("udhcpc") || !have("dhclient") {
+        eprintln!("SKIPPED: needs ip, udhcpc and dhclient (./dev test installs them)");
         return;
     }
     let id = std::process::id() % 100_000;
@@ -82,7 +85,7 @@ fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_cli
             "BAAS_PUBLIC_URL" => Some("http://10.232.0.2:3000".into()),
             "BAAS_DHCP_MODE" => Some("authoritative".into()),
             "BAAS_DHCP_SUBNET" => Some("10.232.0.0/24".into()),
-            "BAAS_DHCP_POOL" => Some("10.232.0.100-10.232.0.101".into()),
+            "BAAS_DHCP_POOL" => Some("10.232.0.100-10.232.0.102".into()),
             "BAAS_DHCP_ROUTER" => Some("10.232.0.1".into()),
             "BAAS_DHCP_LEASE_SECONDS" => Some("600".into()),
             "BAAS_TFTP_ADDR" => Some("off".into()),
@@ -133,9 +136,16 @@ fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_cli
     // An unknown client gets the first pool address, and gives it back (SIGUSR2: release).
     let first = lease(&client, &client_if, &hook, &[]);
     assert_eq!(first.address.as_deref(), Some("10.232.0.100"));
-    // udhcpc enters its bound state only after the hook returned; a signal before is lost.
-    std::thread::sleep(Duration::from_millis(500));
-    sh(&format!("kill -USR2 {}", first.process.0.id()));
+    // udhcpc enters its bound state only after the hook returned; a signal before that sends
+    // nothing, so ask until it says it sent the RELEASE.
+    let sent = (0..10).any(|_| {
+        sh(&format!("kill -USR2 {}", first.process.0.id()));
+        first
+            .said
+            .wait_for("unicasting a release", Duration::from_millis(500))
+            .is_some()
+    });
+    assert!(sent, "udhcpc never sent its RELEASE");
     let released = log
         .wait_for("released 10.232.0.100", Duration::from_secs(10))
         .expect("baas logged no release");
@@ -150,17 +160,69 @@ fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_cli
     assert_eq!(fixed.address.as_deref(), Some("10.232.0.21"));
     drop(fixed);
 
-    // Someone else answers ARP for the pool's first address: the client declines it and gets
-    // the next one (udhcpc waits 10 s after a DECLINE).
+    // dhclient reboots believing it holds 10.232.0.200 (INIT-REBOOT): NAK, then a fresh
+    // DISCOVER and the pool's first address.
+    sh(&format!(
+        "ip -n {client} addr flush dev {client_if} && ip -n {client} link set {client_if} address 52:54:00:be:ef:03"
+    ));
+    let leases_file = data.path().join("dhclient.leases");
+    std::fs::write(
+        &leases_file,
+        format!(
+            "lease {{\n  interface \"{client_if}\";\n  fixed-address 10.232.0.200;\n  option subnet-mask 255.255.255.0;\n  \
+             option dhcp-server-identifier 10.232.0.2;\n  renew 4 2037/01/01 00:00:01;\n  rebind 4 2037/01/01 00:00:01;\n  \
+             expire 4 2037/01/01 00:00:01;\n}}\n"
+        ),
+    )
+    .unwrap();
+    let mut dhclient = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &client,
+            "dhclient",
+            "-4",
+            "-d",
+            "-1",
+            "-sf",
+            "/bin/true",
+        ])
+        .arg("-lf")
+        .arg(&leases_file)
+        .arg("-pf")
+        .arg(data.path().join("dhclient.pid"))
+        .arg(&client_if)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let said = LogLines::follow(dhclient.stderr.take().unwrap());
+    let dhclient = Killed(dhclient);
+    assert!(
+        said.wait_for("DHCPNAK from 10.232.0.2", Duration::from_secs(20))
+            .is_some(),
+        "dhclient was not told no"
+    );
+    let bound = said
+        .wait_for("bound to", Duration::from_secs(30))
+        .expect("dhclient got no lease after the NAK");
+    assert!(bound.contains("bound to 10.232.0.100"), "{bound}");
+    assert!(log
+        .wait_for("kind=nak", Duration::from_secs(5))
+        .is_some_and(|line| line.contains("52:54:00:be:ef:03")));
+    drop(dhclient);
+
+    // Someone else answers ARP for the next free address: the client declines it and gets the
+    // one after (udhcpc waits 10 s after a DECLINE).
     sh(&format!(
         "ip -n {client} addr flush dev {client_if} && ip -n {client} link set {client_if} address 52:54:00:be:ef:02 && \
-         ip -n {server} addr add 10.232.0.100/24 dev vs{id}"
+         ip -n {server} addr add 10.232.0.101/24 dev vs{id}"
     ));
     let checked = lease(&client, &client_if, &hook, &["-a"]);
-    assert_eq!(checked.address.as_deref(), Some("10.232.0.101"));
+    assert_eq!(checked.address.as_deref(), Some("10.232.0.102"));
     drop(checked);
     assert!(
-        log.wait_for("declined 10.232.0.100", Duration::from_secs(5))
+        log.wait_for("declined 10.232.0.101", Duration::from_secs(5))
             .is_some(),
         "baas logged no DECLINE"
     );
@@ -175,8 +237,9 @@ fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_cli
         leases,
         [
             ("10.232.0.21".into(), "bound".into(), "node7".into()),
-            ("10.232.0.100".into(), "declined".into(), String::new()),
-            ("10.232.0.101".into(), "bound".into(), String::new()),
+            ("10.232.0.100".into(), "bound".into(), String::new()),
+            ("10.232.0.101".into(), "declined".into(), String::new()),
+            ("10.232.0.102".into(), "bound".into(), String::new()),
         ]
     );
     let events = beside.boot_events(node7);
