@@ -79,6 +79,9 @@ pub async fn router(lab: Lab, config: &Config, power: PowerCache) -> anyhow::Res
         timeout: config.bmc_timeout,
         public_url: config.public_url.clone(),
     };
+    let netboot_settings = app::api::machines::NetbootSettings {
+        management_os: config.management_os.is_some(),
+    };
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/{*name}", any(unknown_api_function))
@@ -90,6 +93,7 @@ pub async fn router(lab: Lab, config: &Config, power: PowerCache) -> anyhow::Res
                 provide_context(page_lab.clone());
                 provide_context(page_power.clone());
                 provide_context(bmc_settings.clone());
+                provide_context(netboot_settings);
             },
             {
                 let options = leptos_options.clone();

@@ -74,6 +74,7 @@ async fn scripts_follow_the_inventory_and_unknown_machines_are_discovered_then_a
         .json();
     let events = page["boot_events"].as_array().unwrap();
     assert_eq!(events.len(), 1, "{page}");
+    assert_eq!(page["management_os_configured"], false);
     assert_eq!(events[0]["kind"], "script");
     let page = admin
         .post_form("/api/machine", &format!("id={uefi}"))
@@ -170,6 +171,7 @@ async fn a_boot_job_and_the_enlist_policy_hand_out_the_management_os_with_a_fres
         .await
         .json();
     assert_eq!(page["boot_jobs"][0]["state"], "booting", "{page}");
+    assert_eq!(page["management_os_configured"], true);
     let cancelled = admin
         .post_form("/api/cancel_boot_job", &format!("job_id={job_id}"))
         .await;

@@ -23,6 +23,15 @@ pub struct MachineDetail {
     pub boot_events: Vec<lab::model::BootEvent>,
     /// Latest boot jobs, newest first.
     pub boot_jobs: Vec<lab::model::BootJob>,
+    /// Whether the server has a management OS to boot; without one, boot jobs wait.
+    pub management_os_configured: bool,
+}
+
+/// What the boot services can hand out, from the server's configuration (request context).
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NetbootSettings {
+    pub management_os: bool,
 }
 
 /// The admin's view of network discovery: the policy and the DHCP leases handed out.
@@ -74,6 +83,9 @@ pub async fn machine_page(id: i64) -> Result<MachineDetail, AppError> {
         can_control_power: lab.may_control_power(&actor, id).await?,
         boot_events: lab.boot_events(&actor, id).await?,
         boot_jobs: lab.boot_jobs(&actor, id).await?,
+        management_os_configured: use_context::<NetbootSettings>()
+            .unwrap_or_default()
+            .management_os,
     })
 }
 

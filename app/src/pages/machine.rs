@@ -172,6 +172,7 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
         can_control_power,
         boot_events,
         boot_jobs,
+        management_os_configured,
     } = page;
     let manage = machine.my_level >= Level::Manage;
     let can_book = machine.my_level >= Level::Use && machine.state == MachineState::Available;
@@ -365,7 +366,7 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
             </div>
         </div>
         <div class="mt-4">{grants_view}</div>
-        {network_boot_view(id, can_control_power, boot_jobs, boot_events, actions)}
+        {network_boot_view(id, can_control_power, management_os_configured, boot_jobs, boot_events, actions)}
     }
 }
 
@@ -374,6 +375,7 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
 fn network_boot_view(
     machine_id: i64,
     can_control: bool,
+    management_os_configured: bool,
     jobs: Vec<lab::model::BootJob>,
     events: Vec<lab::model::BootEvent>,
     actions: Actions,
@@ -387,6 +389,11 @@ fn network_boot_view(
             <input type="hidden" name="machine_id" value=machine_id/>
             <button class=BUTTON type="submit">"Boot the management OS at the next network boot"</button>
         </ActionForm>
+    });
+    let unconfigured = (can_control && !management_os_configured).then(|| view! {
+        <p class="mb-3 text-sm text-amber-700 dark:text-amber-400" data-testid="no-management-os">
+            "This server has no management OS configured (BAAS_MGMT_KERNEL): a boot job waits, and the machine boots its own disk, until one is."
+        </p>
     });
     let job_rows = jobs
         .into_iter()
@@ -421,6 +428,7 @@ fn network_boot_view(
             <h2 class=H2>"Network boot"</h2>
             {form_status(actions.boot_job.value(), "Boot job created: the machine boots the management OS at its next network boot.")}
             {form_status(actions.cancel_job.value(), "Boot job cancelled.")}
+            {unconfigured}
             {request}
             <table class=format!("{TABLE} mb-4") data-testid="boot-jobs">
                 <thead><tr><th class=TH>"Job"</th><th class=TH>"State"</th><th class=TH>"Requested by"</th><th class=TH>"Created (UTC)"</th><th class=TH>"Started (UTC)"</th><th class=TH></th></tr></thead>
