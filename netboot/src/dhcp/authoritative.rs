@@ -10,7 +10,8 @@ use std::pin::Pin;
 use dhcproto::v4::{DhcpOption, DhcpOptions, Message, MessageType, Opcode, OptionCode};
 
 use super::proxy::{
-    boot_target, format_mac, is_pxe_client, Destination, Ignored, ProxyConfig, Reply,
+    add_pxe_options, boot_target, format_mac, is_pxe_client, reply_header, Destination, Ignored,
+    ProxyConfig, Reply,
 };
 
 pub type LeaseFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, LeaseError>> + Send + 'a>>;
@@ -154,8 +155,10 @@ fn reply(
     } else {
         None
     };
-    let mut message = base(request, config);
-    message.set_yiaddr(address.unwrap_or(Ipv4Addr::UNSPECIFIED));
+    let mut message = reply_header(request, config.boot.server);
+    message
+        .set_ciaddr(request.ciaddr())
+        .set_yiaddr(address.unwrap_or(Ipv4Addr::UNSPECIFIED));
     if let Some(boot) = &boot {
         message.set_fname_str(boot);
     }
@@ -174,12 +177,7 @@ fn reply(
         options.insert(DhcpOption::DomainNameServer(config.dns.clone()));
     }
     if boot.is_some() {
-        options.insert(DhcpOption::ClassIdentifier(b"PXEClient".to_vec()));
-        if let Some(DhcpOption::ClientMachineIdentifier(uuid)) =
-            request.opts().get(OptionCode::ClientMachineIdentifier)
-        {
-            options.insert(DhcpOption::ClientMachineIdentifier(uuid.clone()));
-        }
+        add_pxe_options(request, &mut options);
     }
     message.set_opts(options);
     Ok(Reply {
@@ -191,8 +189,8 @@ fn reply(
 }
 
 fn nak(request: &Message, mac: &str, config: &NetworkConfig) -> Reply {
-    let mut message = base(request, config);
-    message.set_siaddr(Ipv4Addr::UNSPECIFIED);
+    let mut message = reply_header(request, Ipv4Addr::UNSPECIFIED);
+    message.set_ciaddr(request.ciaddr());
     let mut options = DhcpOptions::new();
     options.insert(DhcpOption::MessageType(MessageType::Nak));
     options.insert(DhcpOption::ServerIdentifier(config.boot.server));
@@ -212,20 +210,6 @@ fn nak(request: &Message, mac: &str, config: &NetworkConfig) -> Reply {
         mac: mac.to_string(),
         boot: String::new(),
     }
-}
-
-fn base(request: &Message, config: &NetworkConfig) -> Message {
-    let mut message = Message::default();
-    message
-        .set_opcode(Opcode::BootReply)
-        .set_htype(request.htype())
-        .set_xid(request.xid())
-        .set_flags(request.flags())
-        .set_chaddr(request.chaddr())
-        .set_giaddr(request.giaddr())
-        .set_ciaddr(request.ciaddr())
-        .set_siaddr(config.boot.server);
-    message
 }
 
 /// RFC 2131 4.1: to the relay; to a client that has an address at that address; otherwise

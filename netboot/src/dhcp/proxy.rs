@@ -201,27 +201,12 @@ pub fn answer(
     let mac = format_mac(request.chaddr());
     let boot = boot_target(request, &mac, config)?;
 
-    let mut reply = Message::default();
-    reply
-        .set_opcode(Opcode::BootReply)
-        .set_htype(request.htype())
-        .set_xid(request.xid())
-        .set_flags(request.flags())
-        .set_chaddr(request.chaddr())
-        .set_giaddr(request.giaddr())
-        .set_ciaddr(Ipv4Addr::UNSPECIFIED)
-        .set_yiaddr(Ipv4Addr::UNSPECIFIED)
-        .set_siaddr(config.server)
-        .set_fname_str(&boot);
+    let mut reply = reply_header(request, config.server);
+    reply.set_fname_str(&boot);
     let mut options = DhcpOptions::new();
     options.insert(DhcpOption::MessageType(kind));
     options.insert(DhcpOption::ServerIdentifier(config.server));
-    options.insert(DhcpOption::ClassIdentifier(b"PXEClient".to_vec()));
-    if let Some(DhcpOption::ClientMachineIdentifier(uuid)) =
-        opts.get(OptionCode::ClientMachineIdentifier)
-    {
-        options.insert(DhcpOption::ClientMachineIdentifier(uuid.clone()));
-    }
+    add_pxe_options(request, &mut options);
     // No PXE vendor options (43): with them EDK2 would take the file from this offer and skip
     // the port-4011 request; without them it asks the boot server at siaddr:4011, as PXE
     // firmware expects to, and gets the same answer there.
@@ -281,6 +266,34 @@ pub(crate) fn boot_target(
     boot_file(architecture, &config.files)
         .map(str::to_string)
         .ok_or(Ignored::UnknownArchitecture(architecture.into()))
+}
+
+/// A BOOTREPLY to `request` from `server`: its transaction, client hardware address, flags and
+/// relay; addresses left for the caller (ciaddr and yiaddr are 0).
+pub(crate) fn reply_header(request: &Message, server: Ipv4Addr) -> Message {
+    let mut reply = Message::default();
+    reply
+        .set_opcode(Opcode::BootReply)
+        .set_htype(request.htype())
+        .set_xid(request.xid())
+        .set_flags(request.flags())
+        .set_chaddr(request.chaddr())
+        .set_giaddr(request.giaddr())
+        .set_ciaddr(Ipv4Addr::UNSPECIFIED)
+        .set_yiaddr(Ipv4Addr::UNSPECIFIED)
+        .set_siaddr(server);
+    reply
+}
+
+/// What a PXE client must find in an answer meant for it: vendor class `PXEClient` and its own
+/// machine identifier (option 97) echoed.
+pub(crate) fn add_pxe_options(request: &Message, options: &mut DhcpOptions) {
+    options.insert(DhcpOption::ClassIdentifier(b"PXEClient".to_vec()));
+    if let Some(DhcpOption::ClientMachineIdentifier(uuid)) =
+        request.opts().get(OptionCode::ClientMachineIdentifier)
+    {
+        options.insert(DhcpOption::ClientMachineIdentifier(uuid.clone()));
+    }
 }
 
 /// Encodes a reply for the wire.
