@@ -9,7 +9,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::process::{have, sh, Killed, LogLines, Namespaces};
+use common::process::{baas_in, have, sh, Killed, LogLines, VethPair};
 use common::LabBeside;
 
 /// The udhcpc hook: configure the address it leased (a RELEASE is sent from it) and remove it
@@ -58,75 +58,33 @@ fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_cli
         eprintln!("SKIPPED: needs ip, udhcpc and dhclient (./dev test installs them)");
         return;
     }
-    let id = std::process::id() % 100_000;
-    let (server, client, client_if) = (
-        format!("baas-as{id}"),
-        format!("baas-ac{id}"),
-        format!("va{id}"),
-    );
-    let _namespaces = Namespaces(vec![server.clone(), client.clone()]);
-    let made = sh(&format!(
-        "ip netns add {server} && ip netns add {client} && ip link add vs{id} type veth peer name {client_if} && \
-         ip link set vs{id} netns {server} && ip link set {client_if} netns {client} && \
-         ip -n {server} addr add 10.232.0.2/24 dev vs{id} && ip -n {server} link set vs{id} up && ip -n {server} link set lo up && \
-         ip -n {client} link set {client_if} address 52:54:00:be:ef:02 && ip -n {client} link set {client_if} up && ip -n {client} link set lo up"
-    ));
-    if !made {
-        eprintln!("SKIPPED: cannot create network namespaces here (needs root)");
+    let Some(net) = VethPair::create("a", "10.232.0.2/24", "52:54:00:be:ef:02") else {
         return;
-    }
+    };
+    let (server, server_if) = (&net.server, &net.server_if);
+    let (client, client_if) = (&net.client, &net.client_if);
     let data = tempfile::tempdir().unwrap();
     let hook = data.path().join("udhcpc-hook");
     std::fs::write(&hook, HOOK).unwrap();
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let env = |name: &str| -> Option<String> {
-        match name {
-            "BAAS_DATA_DIR" => Some(data.path().display().to_string()),
-            "BAAS_PUBLIC_URL" => Some("http://10.232.0.2:3000".into()),
-            "BAAS_DHCP_MODE" => Some("authoritative".into()),
-            "BAAS_DHCP_SUBNET" => Some("10.232.0.0/24".into()),
-            "BAAS_DHCP_POOL" => Some("10.232.0.100-10.232.0.102".into()),
-            "BAAS_DHCP_ROUTER" => Some("10.232.0.1".into()),
-            "BAAS_DHCP_LEASE_SECONDS" => Some("600".into()),
-            "BAAS_TFTP_ADDR" => Some("off".into()),
-            "BAAS_HTTP_ADDR" => Some("127.0.0.1:3000".into()),
-            _ => None,
-        }
-    };
     let beside = LabBeside::open(data.path());
     let node7 = beside.add_machine("node7", "52:54:00:be:ef:07", "x86_64-bios", "10.232.0.21");
 
-    let mut command = Command::new("ip");
-    command
-        .args([
-            "netns",
-            "exec",
-            &server,
-            env!("CARGO_BIN_EXE_baas"),
-            "serve",
-        ])
-        .env_remove("BAAS_CONFIG")
-        .env("BAAS_ADMIN_PASSWORD", "admin-password-1")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for name in [
-        "BAAS_DATA_DIR",
-        "BAAS_PUBLIC_URL",
-        "BAAS_DHCP_MODE",
-        "BAAS_DHCP_SUBNET",
-        "BAAS_DHCP_POOL",
-        "BAAS_DHCP_ROUTER",
-        "BAAS_DHCP_LEASE_SECONDS",
-        "BAAS_TFTP_ADDR",
-        "BAAS_HTTP_ADDR",
-    ] {
-        command.env(name, env(name).unwrap());
-    }
-    let mut baas = command.spawn().unwrap();
-    let log = LogLines::follow(baas.stderr.take().unwrap());
-    let _baas = Killed(baas);
+    let data_dir = data.path().display().to_string();
+    let (_baas, log) = baas_in(
+        server,
+        &[
+            ("BAAS_DATA_DIR", &data_dir),
+            ("BAAS_PUBLIC_URL", "http://10.232.0.2:3000"),
+            ("BAAS_DHCP_MODE", "authoritative"),
+            ("BAAS_DHCP_SUBNET", "10.232.0.0/24"),
+            ("BAAS_DHCP_POOL", "10.232.0.100-10.232.0.102"),
+            ("BAAS_DHCP_ROUTER", "10.232.0.1"),
+            ("BAAS_DHCP_LEASE_SECONDS", "600"),
+            ("BAAS_TFTP_ADDR", "off"),
+            ("BAAS_HTTP_ADDR", "127.0.0.1:3000"),
+        ],
+    );
     assert!(
         log.wait_for("DHCP (authoritative) listening", Duration::from_secs(20))
             .is_some(),
@@ -134,7 +92,7 @@ fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_cli
     );
 
     // An unknown client gets the first pool address, and gives it back (SIGUSR2: release).
-    let first = lease(&client, &client_if, &hook, &[]);
+    let first = lease(client, client_if, &hook, &[]);
     assert_eq!(first.address.as_deref(), Some("10.232.0.100"));
     // udhcpc enters its bound state only after the hook returned; a signal before that sends
     // nothing, so ask until it says it sent the RELEASE.
@@ -156,7 +114,7 @@ fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_cli
         "ip -n {client} addr flush dev {client_if} && ip -n {client} link set {client_if} address 52:54:00:be:ef:07"
     ));
     drop(first);
-    let fixed = lease(&client, &client_if, &hook, &[]);
+    let fixed = lease(client, client_if, &hook, &[]);
     assert_eq!(fixed.address.as_deref(), Some("10.232.0.21"));
     drop(fixed);
 
@@ -179,7 +137,7 @@ fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_cli
         .args([
             "netns",
             "exec",
-            &client,
+            client,
             "dhclient",
             "-4",
             "-d",
@@ -191,7 +149,7 @@ fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_cli
         .arg(&leases_file)
         .arg("-pf")
         .arg(data.path().join("dhclient.pid"))
-        .arg(&client_if)
+        .arg(client_if)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -216,9 +174,9 @@ fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_cli
     // one after (udhcpc waits 10 s after a DECLINE).
     sh(&format!(
         "ip -n {client} addr flush dev {client_if} && ip -n {client} link set {client_if} address 52:54:00:be:ef:02 && \
-         ip -n {server} addr add 10.232.0.101/24 dev vs{id}"
+         ip -n {server} addr add 10.232.0.101/24 dev {server_if}"
     ));
-    let checked = lease(&client, &client_if, &hook, &["-a"]);
+    let checked = lease(client, client_if, &hook, &["-a"]);
     assert_eq!(checked.address.as_deref(), Some("10.232.0.102"));
     drop(checked);
     assert!(

@@ -9,7 +9,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::process::{have, sh, Killed, LogLines, Namespaces};
+use common::process::{baas_in, have, sh, Killed, LogLines, VethPair};
 
 /// baas (ProxyDHCP, real binary) in one namespace at 10.231.0.1, a client namespace over a veth
 /// whose end has the MAC 52:54:00:be:ef:01 (and, for relayed traffic, 10.231.0.9).
@@ -17,64 +17,36 @@ struct Pair {
     log: LogLines,
     client: String,
     client_if: String,
+    // Dropped in order: baas first, then its namespaces.
     _baas: Killed,
-    _namespaces: Namespaces,
+    _net: VethPair,
     _data: tempfile::TempDir,
 }
 
 impl Pair {
     fn start(tag: &str) -> Option<Pair> {
         if !have("ip") || !have("udhcpc") {
-            eprintln!("SKIPPED: needs ip and udhcpc (./dev test installs them)");
             return None;
         }
-        let id = format!("{tag}{}", std::process::id() % 100_000);
-        let (server, client, client_if) = (
-            format!("baas-s{id}"),
-            format!("baas-c{id}"),
-            format!("vc{id}"),
-        );
-        let namespaces = Namespaces(vec![server.clone(), client.clone()]);
-        let made = sh(&format!(
-            "ip netns add {server} && ip netns add {client} && ip link add vs{id} type veth peer name {client_if} && \
-             ip link set vs{id} netns {server} && ip link set {client_if} netns {client} && \
-             ip -n {server} addr add 10.231.0.1/24 dev vs{id} && ip -n {server} link set vs{id} up && ip -n {server} link set lo up && \
-             ip -n {client} link set {client_if} address 52:54:00:be:ef:01 && ip -n {client} link set {client_if} up && ip -n {client} link set lo up"
-        ));
-        if !made {
-            eprintln!("SKIPPED: cannot create network namespaces here (needs root)");
-            return None;
-        }
+        let net = VethPair::create(tag, "10.231.0.1/24", "52:54:00:be:ef:01")?;
         let data = tempfile::tempdir().unwrap();
-        let mut baas = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &server,
-                env!("CARGO_BIN_EXE_baas"),
-                "serve",
-            ])
-            .env("BAAS_HTTP_ADDR", "127.0.0.1:3000")
-            .env("BAAS_DATA_DIR", data.path())
-            .env("BAAS_ADMIN_PASSWORD", "admin-password-1")
-            .env("BAAS_TFTP_ADDR", "off")
-            .env("BAAS_DHCP_MODE", "proxy")
-            .env("BAAS_PUBLIC_URL", "http://10.231.0.1:3000")
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .env_remove("BAAS_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // The log goes to stderr.
-        let log = LogLines::follow(baas.stderr.take().unwrap());
+        let data_dir = data.path().display().to_string();
+        let (baas, log) = baas_in(
+            &net.server,
+            &[
+                ("BAAS_HTTP_ADDR", "127.0.0.1:3000"),
+                ("BAAS_DATA_DIR", &data_dir),
+                ("BAAS_TFTP_ADDR", "off"),
+                ("BAAS_DHCP_MODE", "proxy"),
+                ("BAAS_PUBLIC_URL", "http://10.231.0.1:3000"),
+            ],
+        );
         let pair = Pair {
             log,
-            client,
-            client_if,
-            _baas: Killed(baas),
-            _namespaces: namespaces,
+            client: net.client.clone(),
+            client_if: net.client_if.clone(),
+            _baas: baas,
+            _net: net,
             _data: data,
         };
         assert!(

@@ -13,7 +13,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{have, sh, Killed, LogLines, Namespaces};
+use common::process::{baas_in, have, sh, Killed, LogLines, Namespaces};
 use common::LabBeside;
 
 /// Who hands out addresses on the VM's network.
@@ -125,29 +125,24 @@ impl PxeLab {
             AddressServer::SiteDnsmasq => "proxy",
             AddressServer::Baas => "authoritative",
         };
-        let mut baas = Command::new("ip")
-            .args(["netns", "exec", srv, env!("CARGO_BIN_EXE_baas"), "serve"])
-            .env("BAAS_HTTP_ADDR", "0.0.0.0:3000")
-            .env("BAAS_PUBLIC_URL", "http://10.99.0.2:3000")
-            .env("BAAS_DATA_DIR", dir.path().join("data"))
-            .env("BAAS_ADMIN_PASSWORD", "admin-password-1")
-            .env("BAAS_DHCP_MODE", mode)
-            .env("BAAS_DHCP_SUBNET", "10.99.0.0/24")
-            .env("BAAS_DHCP_ROUTER", "10.99.0.1")
-            .env("BAAS_TFTP_ADDR", "0.0.0.0:69")
-            .env("BAAS_MGMT_KERNEL", vm.boot_job_kernel.unwrap_or_default())
-            // ipxe.lkrn runs its command line as a script: network-boot again.
-            .env("BAAS_MGMT_CMDLINE", "autoboot ||")
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .env_remove("BAAS_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = LogLines::follow(baas.stderr.take().unwrap());
+        let data_dir = dir.path().join("data").display().to_string();
+        let (baas, log) = baas_in(
+            srv,
+            &[
+                ("BAAS_HTTP_ADDR", "0.0.0.0:3000"),
+                ("BAAS_PUBLIC_URL", "http://10.99.0.2:3000"),
+                ("BAAS_DATA_DIR", &data_dir),
+                ("BAAS_DHCP_MODE", mode),
+                ("BAAS_DHCP_SUBNET", "10.99.0.0/24"),
+                ("BAAS_DHCP_ROUTER", "10.99.0.1"),
+                ("BAAS_TFTP_ADDR", "0.0.0.0:69"),
+                ("BAAS_MGMT_KERNEL", vm.boot_job_kernel.unwrap_or_default()),
+                // ipxe.lkrn runs its command line as a script: network-boot again.
+                ("BAAS_MGMT_CMDLINE", "autoboot ||"),
+            ],
+        );
         let pxe = PxeLab {
-            _baas: Killed(baas),
+            _baas: baas,
             _dnsmasq: dnsmasq,
             _namespaces: namespaces,
             lab: lab.clone(),
@@ -169,9 +164,14 @@ impl PxeLab {
         self.log.wait_for(needle, within)
     }
 
-    /// The VM's boot events, oldest first, as `kind: detail`.
-    fn boot_events(&self) -> Vec<String> {
-        self.beside.boot_events(self.machine)
+    /// Where the VM's first boot event starting with `prefix` is among all of them (oldest
+    /// first, as `kind: detail`); fails the test, listing them, when there is none.
+    fn boot_event(&self, prefix: &str) -> usize {
+        let events = self.beside.boot_events(self.machine);
+        events
+            .iter()
+            .position(|e| e.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no '{prefix}' boot event in {events:?}"))
     }
 
     /// What the VM printed on its serial console (iPXE and SeaBIOS write there).
@@ -241,17 +241,11 @@ fn a_bios_vm_gets_its_script_url_from_baas_proxydhcp_and_fetches_the_script() {
         "BIOS VM: QEMU start to boot script in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let events = pxe.boot_events();
-    assert!(
-        events[0].starts_with("dhcp: offer boot http://10.99.0.2:3000/boot/52:54:00:12:34:56.ipxe"),
-        "{events:?}"
+    assert_eq!(
+        pxe.boot_event("dhcp: offer boot http://10.99.0.2:3000/boot/52:54:00:12:34:56.ipxe"),
+        0
     );
-    assert!(
-        events
-            .iter()
-            .any(|e| e.starts_with("script: boot from local disk")),
-        "{events:?}"
-    );
+    pxe.boot_event("script: boot from local disk");
 }
 
 /// The management OS does not exist yet (it comes with the agent); Debian's `ipxe.lkrn` is a
@@ -299,13 +293,7 @@ fn a_vm_with_a_boot_job_fetches_and_starts_the_management_os_kernel() {
         "BIOS VM with a boot job: QEMU start to the kernel's own DHCP in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let events = pxe.boot_events();
-    assert!(
-        events
-            .iter()
-            .any(|e| e.starts_with("script: management OS for boot job")),
-        "{events:?}"
-    );
+    pxe.boot_event("script: management OS for boot job");
 }
 
 #[test]
@@ -338,22 +326,14 @@ fn a_bios_vm_boots_with_baas_as_the_only_dhcp_server_at_its_fixed_address() {
         "BIOS VM, baas authoritative: QEMU start to boot script in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let events = pxe.boot_events();
-    let expected = "boot http://10.99.0.2:3000/boot/52:54:00:12:34:58.ipxe";
-    assert!(
-        events[0].starts_with("dhcp: offer 10.99.0.21") && events[0].contains(expected),
-        "{events:?}"
+    assert_eq!(
+        pxe.boot_event(
+            "dhcp: offer 10.99.0.21 boot http://10.99.0.2:3000/boot/52:54:00:12:34:58.ipxe"
+        ),
+        0
     );
-    assert!(
-        events.iter().any(|e| e.starts_with("dhcp: ack 10.99.0.21")),
-        "{events:?}"
-    );
-    assert!(
-        events
-            .iter()
-            .any(|e| e.starts_with("script: boot from local disk")),
-        "{events:?}"
-    );
+    pxe.boot_event("dhcp: ack 10.99.0.21");
+    pxe.boot_event("script: boot from local disk");
     let leases = pxe.beside.leases();
     assert_eq!(leases.len(), 1, "{leases:?}");
     assert_eq!(
@@ -423,16 +403,12 @@ fn a_uefi_vm_chains_from_edk2_pxe_through_port_4011_and_tftp_to_its_script() {
     );
     // Every step is a boot event of the machine, in order: the TFTP transfer is tied to it by
     // the address its port-4011 request came from.
-    let events = pxe.boot_events();
-    let step = |prefix: &str| {
-        events
-            .iter()
-            .position(|e| e.starts_with(prefix))
-            .unwrap_or_else(|| panic!("no '{prefix}' event in {events:?}"))
-    };
-    let offer = step("dhcp: offer boot ipxe.efi");
-    let ack = step("dhcp: ack boot ipxe.efi");
-    let tftp = step("tftp: sent ipxe.efi");
-    let script = step("script: boot from local disk");
-    assert!(offer < ack && ack < tftp && tftp < script, "{events:?}");
+    let offer = pxe.boot_event("dhcp: offer boot ipxe.efi");
+    let ack = pxe.boot_event("dhcp: ack boot ipxe.efi");
+    let tftp = pxe.boot_event("tftp: sent ipxe.efi");
+    let script = pxe.boot_event("script: boot from local disk");
+    assert!(
+        offer < ack && ack < tftp && tftp < script,
+        "out of order: offer {offer}, ack {ack}, tftp {tftp}, script {script}"
+    );
 }

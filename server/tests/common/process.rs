@@ -74,3 +74,67 @@ impl Drop for Namespaces {
         }
     }
 }
+
+/// The real `baas serve` in network namespace `namespace`, configured by `settings` (variable,
+/// value) on top of an info log without colours (read from its stderr) and a known admin
+/// password.
+pub fn baas_in(namespace: &str, settings: &[(&str, &str)]) -> (Killed, LogLines) {
+    let mut command = Command::new("ip");
+    command
+        .args([
+            "netns",
+            "exec",
+            namespace,
+            env!("CARGO_BIN_EXE_baas"),
+            "serve",
+        ])
+        .env_remove("BAAS_CONFIG")
+        .env("BAAS_ADMIN_PASSWORD", "admin-password-1")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in settings {
+        command.env(name, value);
+    }
+    let mut baas = command.spawn().expect("starting baas");
+    let log = LogLines::follow(baas.stderr.take().expect("baas stderr"));
+    (Killed(baas), log)
+}
+
+/// Two network namespaces joined by a veth pair: the server end has `server_address` (CIDR),
+/// the client end the MAC `client_mac`. Removed on drop.
+pub struct VethPair {
+    pub server: String,
+    pub client: String,
+    pub server_if: String,
+    pub client_if: String,
+    _namespaces: Namespaces,
+}
+
+impl VethPair {
+    /// `None` (with the reason printed) where namespaces cannot be made.
+    pub fn create(tag: &str, server_address: &str, client_mac: &str) -> Option<VethPair> {
+        let id = format!("{tag}{}", std::process::id() % 100_000);
+        let (server, client) = (format!("baas-s{id}"), format!("baas-c{id}"));
+        let (server_if, client_if) = (format!("vs{id}"), format!("vc{id}"));
+        let namespaces = Namespaces(vec![server.clone(), client.clone()]);
+        let made = sh(&format!(
+            "ip netns add {server} && ip netns add {client} && ip link add {server_if} type veth peer name {client_if} && \
+             ip link set {server_if} netns {server} && ip link set {client_if} netns {client} && \
+             ip -n {server} addr add {server_address} dev {server_if} && ip -n {server} link set {server_if} up && ip -n {server} link set lo up && \
+             ip -n {client} link set {client_if} address {client_mac} && ip -n {client} link set {client_if} up && ip -n {client} link set lo up"
+        ));
+        if !made {
+            eprintln!("SKIPPED: cannot create network namespaces here (needs root)");
+            return None;
+        }
+        Some(VethPair {
+            server,
+            client,
+            server_if,
+            client_if,
+            _namespaces: namespaces,
+        })
+    }
+}
