@@ -90,17 +90,13 @@ impl Lab {
     pub async fn boot_jobs(&self, actor: &Actor, machine_id: i64) -> Result<Vec<BootJob>> {
         self.require(actor, machine_id, crate::model::Level::View)
             .await?;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM boot_jobs WHERE machine_id = $1 ORDER BY id DESC LIMIT 10",
-        )
+        let rows: Vec<JobRow> = sqlx::query_as(&format!(
+            "{JOB_COLUMNS} WHERE j.machine_id = $1 ORDER BY j.id DESC LIMIT 10"
+        ))
         .bind(machine_id)
         .fetch_all(&self.db)
         .await?;
-        let mut jobs = Vec::with_capacity(ids.len());
-        for id in ids {
-            jobs.push(self.boot_job(id).await?);
-        }
-        Ok(jobs)
+        Ok(rows.into_iter().map(job_from_row).collect())
     }
 
     /// The machine's open job, if any, now handed to the booting machine with a fresh
@@ -124,33 +120,38 @@ impl Lab {
     }
 
     async fn boot_job(&self, id: i64) -> Result<BootJob> {
-        type Row = (
-            i64,
-            i64,
-            Option<String>,
-            String,
-            i64,
-            Option<i64>,
-            Option<i64>,
-        );
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT j.id, j.machine_id, u.username, j.state, j.created_at, j.started_at, j.ended_at
-             FROM boot_jobs j LEFT JOIN users u ON u.id = j.requested_by WHERE j.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.db)
-        .await?;
-        let (id, machine_id, requested_by, state, created_at, started_at, ended_at) =
-            row.ok_or(Error::NotFound("boot job"))?;
-        Ok(BootJob {
-            id,
-            machine_id,
-            requested_by,
-            state: BootJobState::parse(&state).unwrap_or(BootJobState::Cancelled),
-            created_at,
-            started_at,
-            ended_at,
-        })
+        let row: Option<JobRow> = sqlx::query_as(&format!("{JOB_COLUMNS} WHERE j.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.db)
+            .await?;
+        row.map(job_from_row).ok_or(Error::NotFound("boot job"))
+    }
+}
+
+const JOB_COLUMNS: &str =
+    "SELECT j.id, j.machine_id, u.username, j.state, j.created_at, j.started_at, j.ended_at
+     FROM boot_jobs j LEFT JOIN users u ON u.id = j.requested_by";
+
+type JobRow = (
+    i64,
+    i64,
+    Option<String>,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn job_from_row(row: JobRow) -> BootJob {
+    let (id, machine_id, requested_by, state, created_at, started_at, ended_at) = row;
+    BootJob {
+        id,
+        machine_id,
+        requested_by,
+        state: BootJobState::parse(&state).unwrap_or(BootJobState::Cancelled),
+        created_at,
+        started_at,
+        ended_at,
     }
 }
 

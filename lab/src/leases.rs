@@ -90,7 +90,7 @@ impl Lab {
         if plan.pool.is_none() {
             return Ok(None);
         }
-        let taken = self.taken_addresses(mac, now).await?;
+        let taken = self.taken_addresses(mac, now, None).await?;
         let own: Option<String> = sqlx::query_scalar(
             "SELECT address FROM dhcp_leases WHERE mac = $1 AND state IN ('offered', 'bound')
              ORDER BY updated_at DESC LIMIT 1",
@@ -135,7 +135,10 @@ impl Lab {
             Some((fixed, machine)) if fixed == address && plan.contains(address) => Some(machine),
             Some(_) => return Ok(None),
             None if plan.in_pool(address)
-                && !self.taken_addresses(mac, now).await?.contains(&address) =>
+                && self
+                    .taken_addresses(mac, now, Some(address))
+                    .await?
+                    .is_empty() =>
             {
                 None
             }
@@ -239,14 +242,22 @@ impl Lab {
     }
 
     /// Addresses `mac` may not have: live leases of other clients, quarantined ones, and every
-    /// machine's fixed address.
-    async fn taken_addresses(&self, mac: &str, now: i64) -> Result<HashSet<Ipv4Addr>> {
+    /// machine's fixed address; with `only`, just whether that one is among them.
+    async fn taken_addresses(
+        &self,
+        mac: &str,
+        now: i64,
+        only: Option<Ipv4Addr>,
+    ) -> Result<HashSet<Ipv4Addr>> {
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT address FROM dhcp_leases WHERE expires_at > $1 AND mac <> $2
-             UNION SELECT ip_address FROM machines WHERE ip_address <> ''",
+                AND ($3 IS NULL OR address = $3)
+             UNION SELECT ip_address FROM machines WHERE ip_address <> ''
+                AND ($3 IS NULL OR ip_address = $3)",
         )
         .bind(now)
         .bind(mac)
+        .bind(only.map(|address| address.to_string()))
         .fetch_all(&self.db)
         .await?;
         Ok(rows.iter().filter_map(|text| text.parse().ok()).collect())

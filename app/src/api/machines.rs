@@ -39,7 +39,6 @@ pub struct NetbootSettings {
 pub struct DiscoveryOverview {
     pub policy: lab::model::DiscoveryPolicy,
     pub leases: Vec<lab::model::DhcpLease>,
-    pub now: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,7 +110,6 @@ pub async fn get_discovery() -> Result<DiscoveryOverview, AppError> {
     Ok(DiscoveryOverview {
         policy: lab.discovery_policy().await?,
         leases: lab.dhcp_leases(&admin).await?,
-        now: lab::now(),
     })
 }
 
