@@ -17,19 +17,9 @@ WORK=$(mktemp -d /tmp/baas-bench-dhcp.XXXXXX)
 NS_SERVER=bdhcp-srv$$
 NS_CLIENT=bdhcp-cli$$
 
-need() { command -v "$1" >/dev/null 2>&1; }
-missing=()
-need perfdhcp || missing+=(kea-admin)
-need dnsmasq || missing+=(dnsmasq)
-if [ "${#missing[@]}" -gt 0 ]; then
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d  # no service start on install
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  rm -f /usr/sbin/policy-rc.d
-fi
-BAAS="$CARGO_TARGET_DIR/release/baas"
-if [ ! -x "$BAAS" ] || [ -n "$(find "$ROOT/netboot/src" "$ROOT/server/src" "$ROOT/lab/src" -newer "$BAAS" -name '*.rs' | head -1)" ]; then
-  (cd "$ROOT" && cargo build --release -p server --bin baas -q)
-fi
+source "$ROOT/bench/lib.sh"
+install_missing perfdhcp=kea-admin dnsmasq=dnsmasq
+release_baas
 
 SERVER_PID=""
 stop_server() {

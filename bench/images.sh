@@ -17,17 +17,10 @@ WORK=${BENCH_DIR:-$HOME/.cache/baas/bench}
 NGINX_PORT=${NGINX_PORT:-18088}
 BAAS_PORT=${BAAS_PORT:-13000}
 
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need nginx || ! need curl; then
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d  # no service start on install
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light curl >/dev/null \
-    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx curl >/dev/null
-  rm -f /usr/sbin/policy-rc.d
-fi
-BAAS="$CARGO_TARGET_DIR/release/baas"
-if [ ! -x "$BAAS" ] || [ -n "$(find "$ROOT/lab/src" "$ROOT/server/src" "$ROOT/app/src" -newer "$BAAS" -name '*.rs' | head -1)" ]; then
-  (cd "$ROOT" && cargo build --release -p server --bin baas -q)
-fi
+source "$ROOT/bench/lib.sh"
+# nginx-light where the release has it (smaller), nginx otherwise.
+install_missing nginx=nginx-light curl=curl || install_missing nginx=nginx curl=curl
+release_baas
 
 rm -rf "$WORK" && mkdir -p "$WORK/www" "$WORK/nginx" "$WORK/data"
 cleanup() {

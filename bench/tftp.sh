@@ -15,20 +15,9 @@ HPA=${HPA_PORT:-16970}
 ATFTPD=${ATFTPD_PORT:-16971}
 HTTP=${BAAS_HTTP_PORT:-13001}
 
-need() { command -v "$1" >/dev/null 2>&1; }
-missing=()
-need in.tftpd || missing+=(tftpd-hpa)
-need atftp || missing+=(atftp)
-need curl || missing+=(curl)
-if [ "${#missing[@]}" -gt 0 ]; then
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d  # no service start on install
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  rm -f /usr/sbin/policy-rc.d
-fi
-BAAS="$CARGO_TARGET_DIR/release/baas"
-if [ ! -x "$BAAS" ] || [ -n "$(find "$ROOT/netboot/src" "$ROOT/server/src" -newer "$BAAS" -name '*.rs' | head -1)" ]; then
-  (cd "$ROOT" && cargo build --release -p server --bin baas -q)
-fi
+source "$ROOT/bench/lib.sh"
+install_missing in.tftpd=tftpd-hpa atftp=atftp curl=curl
+release_baas
 
 rm -rf "$WORK" && mkdir -p "$WORK/root" "$WORK/data"
 cleanup() {
