@@ -45,6 +45,18 @@ pub fn config_in(dir: &std::path::Path, session_ttl_seconds: i64) -> Config {
     }
 }
 
+/// An available machine without BMC.
+pub fn machine_input(name: &str, mac: &str, platform: &str) -> lab::model::MachineInput {
+    lab::model::MachineInput {
+        name: name.into(),
+        macs: mac.into(),
+        platform: platform.into(),
+        bmc_kind: "none".into(),
+        state: "available".into(),
+        ..Default::default()
+    }
+}
+
 impl TestServer {
     pub async fn start() -> TestServer {
         Self::start_with_ttl(3600).await
@@ -113,16 +125,12 @@ impl TestServer {
             None => ("none", "", "", ""),
         };
         let input = lab::model::MachineInput {
-            name: name.into(),
-            macs: mac.into(),
-            platform: "x86_64-uefi".into(),
             bmc_kind: bmc_kind.into(),
             bmc_address: address.into(),
             bmc_username: username.into(),
             bmc_password: password.into(),
             location: "lab".into(),
-            state: "available".into(),
-            ..Default::default()
+            ..machine_input(name, mac, "x86_64-uefi")
         };
         self.lab
             .create_machine(&lab::Actor::shell(), input)
@@ -285,13 +293,8 @@ impl LabBeside {
     /// Adds a machine without BMC; `ip_address` may be empty.
     pub fn add_machine(&self, name: &str, mac: &str, platform: &str, ip_address: &str) -> i64 {
         let input = lab::model::MachineInput {
-            name: name.into(),
-            macs: mac.into(),
-            platform: platform.into(),
-            bmc_kind: "none".into(),
             ip_address: ip_address.into(),
-            state: "available".into(),
-            ..Default::default()
+            ..machine_input(name, mac, platform)
         };
         let created = self
             .runtime
