@@ -47,7 +47,7 @@ ip -n "$NS_CLIENT" link set bdc$$ up
 start_baas() {
   rm -rf "$WORK/data"
   ip netns exec "$NS_SERVER" env BAAS_HTTP_ADDR=127.0.0.1:3000 BAAS_DATA_DIR="$WORK/data" \
-    BAAS_ADMIN_PASSWORD=bench-password-1 BAAS_TFTP_ADDR=off BAAS_DHCP_MODE=proxy \
+    BAAS_ADMIN_PASSWORD=bench-password-1 BAAS_TFTP_ADDR=off BAAS_DHCP_MODE=proxy BAAS_DHCP_INTERFACES=bds$$ \
     BAAS_PUBLIC_URL=http://10.234.0.1:3000 RUST_LOG=warn "$BAAS" serve 2>"$WORK/baas.log" &
   SERVER_PID=$!
   sleep 2

@@ -543,10 +543,19 @@ test('a machine that network-boots unknown shows up as discovered, an admin adop
   assert.match(await page.textContent('main'), /x86_64-uefi/);
   await screenshot(page, 'adopted');
 
-  // A boot job: the next script boots the management OS with a one-time token.
+  // A boot job: the next script boots the management OS with a one-time token — but only for
+  // the machine's own address. Without baas' DHCP on this network, its fixed address says which.
   const machinePage = new URL(page.url()).pathname;
   await page.getByRole('button', { name: 'Boot the management OS at the next network boot' }).click();
   await page.getByText('Boot job created').waitFor();
+  const unvouched = await (await fetch(`${base}/boot/52:54:00:d1:5c:01.ipxe?arch=x86_64&platform=efi`)).text();
+  assert.doesNotMatch(unvouched, /baas\.token/);
+  assert.match(unvouched, /has not seen 52:54:00:d1:5c:01 get an address/);
+  await open(page, `${machinePage}/edit`);
+  await page.fill('input[name="input[ip_address]"]', '127.0.0.1');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByText('Saved.').waitFor();
+  await open(page, machinePage);
   await page.locator('[data-testid=boot-jobs] tr', { hasText: 'pending' }).waitFor();
   const jobScript = await (await fetch(`${base}/boot/52:54:00:d1:5c:01.ipxe?arch=x86_64&platform=efi`)).text();
   assert.match(jobScript, /kernel mgmt\/kernel .*baas\.url=\S+ baas\.token=[A-Za-z0-9_-]{43} baas\.purpose=job/);
@@ -566,10 +575,63 @@ test('a machine that network-boots unknown shows up as discovered, an admin adop
   await page.locator('select[name=policy]').selectOption('enlist');
   await page.getByRole('button', { name: 'Save policy' }).click();
   await page.getByText('Discovery policy saved.').waitFor();
+  // Enlisting hands a token only to an address baas' DHCP saw the MAC at: none here.
   const enlisted = await (await fetch(`${base}/boot/52:54:00:d1:5c:02.ipxe`)).text();
-  assert.match(enlisted, /baas\.purpose=enlist/);
+  assert.doesNotMatch(enlisted, /baas\.token/);
+  assert.match(enlisted, /has not seen 52:54:00:d1:5c:02 get an address/);
   await open(page, '/admin/discovered');
   assert.equal(await page.locator('select[name=policy]').inputValue(), 'enlist');
   await page.locator('[data-testid=discovered] tr', { hasText: '52:54:00:d1:5c:02' }).waitFor();
   await logOut(page);
+});
+
+/** Serious and critical accessibility violations axe-core finds on the open page. */
+async function axeViolations(page) {
+  await page.addScriptTag({ path: join(root, 'node_modules', 'axe-core', 'axe.min.js') });
+  const results = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ['violations'] }));
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.slice(0, 5).map((n) => n.target.join(' ')).join('\n    ')}`);
+}
+
+/** Opens every path, expecting it to hydrate without a page error and to pass axe. */
+async function checkPages(page, who, paths) {
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(`${page.url()}: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/Failed to load resource/.test(message.text())) {
+      errors.push(`${page.url()}: console: ${message.text()}`);
+    }
+  });
+  const problems = [];
+  for (const path of paths) {
+    const response = await page.goto(`${base}${path}`);
+    assert.equal(response.status(), 200, `${who} ${path}`);
+    await page.waitForSelector('body[data-hydrated]', { timeout: 30_000 });
+    // Suspended parts have arrived once no loading placeholder is left.
+    await page.waitForFunction(() => !document.body.innerText.includes('Loading…'), null, { timeout: 15_000 });
+    for (const violation of await axeViolations(page)) problems.push(`${who} ${path}: ${violation}`);
+  }
+  assert.deepEqual(errors, [], errors.join('\n'));
+  assert.deepEqual(problems, [], problems.join('\n'));
+}
+
+test('every page hydrates without a page error and has no serious or critical accessibility violation, for an admin and a user', async () => {
+  const anonymous = await (await browser.newContext()).newPage();
+  await checkPages(anonymous, 'anonymous', ['/login']);
+  await anonymous.context().close();
+
+  const admin = await logIn('admin', ADMIN_PASSWORD);
+  const firstMachine = async (page) => (await (await page.request.post(`${base}/api/dashboard`)).json()).machines[0].id;
+  const machine = await firstMachine(admin);
+  await checkPages(admin, 'admin', [
+    '/', '/reservations', '/images', '/images/upload', '/images/1', '/account',
+    `/machines/${machine}`, `/machines/${machine}/edit`,
+    '/admin/machines/new', '/admin/users', '/admin/groups', '/admin/audit', '/admin/settings', '/admin/discovered',
+  ]);
+  await logOut(admin);
+
+  const user = await logIn('alice', 'alice-password-1');
+  await checkPages(user, 'alice', ['/', '/reservations', '/images', '/images/upload', '/account', `/machines/${await firstMachine(user)}`]);
+  await logOut(user);
 });

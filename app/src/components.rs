@@ -187,7 +187,7 @@ pub fn Timeline(reservations: Vec<Reservation>, now: i64) -> impl IntoView {
             let title = format!("{}: {} → {}", r.username, format_utc(r.start_at), format_utc(r.end_at));
             view! {
                 <div
-                    class="absolute top-1 bottom-1 overflow-hidden rounded bg-indigo-500/80 px-1 text-xs text-white"
+                    class="absolute top-1 bottom-1 overflow-hidden rounded bg-indigo-700 px-1 text-xs text-white"
                     style=format!("left:{left:.3}%;width:{width:.3}%")
                     title=title
                 >

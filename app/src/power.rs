@@ -12,6 +12,11 @@ use lab::{Actor, Lab};
 
 /// A reading younger than this is served without asking the BMC again.
 pub const FRESH_SECONDS: i64 = 60;
+/// For this long after a power action, BMCs (Redfish ones especially) may still report the old
+/// state: readings then count as fresh only for [`SETTLING_FRESH_SECONDS`], so the page sees the
+/// change within seconds instead of a minute.
+pub const SETTLING_SECONDS: i64 = 60;
+pub const SETTLING_FRESH_SECONDS: i64 = 2;
 /// Default upper bound for one BMC operation, so a dead BMC never hangs a request.
 pub const BMC_TIMEOUT: Duration = Duration::from_secs(5);
 /// Upper bound for a virtual media insert: BMCs fetch (part of) the image before answering.
@@ -70,28 +75,47 @@ where
 /// Shared between the request handlers and the refresher. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct PowerCache {
-    readings: Arc<Mutex<HashMap<i64, (PowerState, i64)>>>,
+    readings: Arc<Mutex<Readings>>,
+}
+
+#[derive(Default)]
+struct Readings {
+    /// Machine → (state, when read).
+    latest: HashMap<i64, (PowerState, i64)>,
+    /// Machine → when its last power action was sent.
+    acted_at: HashMap<i64, i64>,
 }
 
 impl PowerCache {
     /// The last reading of a machine and when it was taken, if still fresh at `now`.
     pub fn fresh(&self, machine_id: i64, now: i64) -> Option<(PowerState, i64)> {
         let readings = self.readings.lock().unwrap_or_else(|e| e.into_inner());
+        let settling = readings
+            .acted_at
+            .get(&machine_id)
+            .is_some_and(|acted| now - acted < SETTLING_SECONDS);
+        let fresh_for = if settling {
+            SETTLING_FRESH_SECONDS
+        } else {
+            FRESH_SECONDS
+        };
         readings
+            .latest
             .get(&machine_id)
             .copied()
-            .filter(|(_, at)| now - at < FRESH_SECONDS)
+            .filter(|(_, at)| now - at < fresh_for)
     }
 
     pub fn put(&self, machine_id: i64, state: PowerState, at: i64) {
         let mut readings = self.readings.lock().unwrap_or_else(|e| e.into_inner());
-        readings.insert(machine_id, (state, at));
+        readings.latest.insert(machine_id, (state, at));
     }
 
-    /// Drops a reading that an action has made stale.
-    pub fn forget(&self, machine_id: i64) {
+    /// A power action was sent at `now`: the reading is stale, and the next ones may be too.
+    pub fn acted(&self, machine_id: i64, now: i64) {
         let mut readings = self.readings.lock().unwrap_or_else(|e| e.into_inner());
-        readings.remove(&machine_id);
+        readings.latest.remove(&machine_id);
+        readings.acted_at.insert(machine_id, now);
     }
 }
 
@@ -161,5 +185,30 @@ pub async fn expire_media(lab: &Lab, settings: &BmcSettings) {
         if let Err(error) = lab.finish_detach(release.attachment.id, &answer).await {
             tracing::warn!(%error, "recording an eject failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readings_stay_fresh_a_minute_but_only_seconds_while_an_action_settles() {
+        let cache = PowerCache::default();
+        cache.put(1, PowerState::Off, 1000);
+        assert_eq!(cache.fresh(1, 1059), Some((PowerState::Off, 1000)));
+        assert_eq!(cache.fresh(1, 1060), None);
+        cache.acted(1, 2000);
+        assert_eq!(
+            cache.fresh(1, 2000),
+            None,
+            "the action made the reading stale"
+        );
+        // The BMC has not applied it yet: this reading is kept only briefly.
+        cache.put(1, PowerState::Off, 2001);
+        assert!(cache.fresh(1, 2002).is_some());
+        assert_eq!(cache.fresh(1, 2003), None);
+        cache.put(1, PowerState::On, 2070);
+        assert!(cache.fresh(1, 2100).is_some(), "settled: a minute again");
     }
 }

@@ -18,7 +18,11 @@ pub struct BootRequest {
     pub architecture: String,
     /// iPXE `${platform}` (`pcbios`, `efi`) or the DHCP vendor class.
     pub vendor_class: String,
+    /// The address the script was fetched from.
     pub address: String,
+    /// The address baas' own DHCP last gave or saw this MAC at, if it did. Only a fetch from
+    /// there (or from the machine's fixed address) gets an enrolment token.
+    pub dhcp_address: Option<String>,
     /// Whether a management OS is configured to boot: without one, boot jobs wait and unknown
     /// machines are not enlisted.
     pub management_os: bool,
@@ -49,6 +53,33 @@ pub enum BootPlan {
     /// Not in the inventory and the discovery policy is to ignore: recorded as discovered and
     /// sent on to its local disk, as told by its own firmware.
     Unknown { uefi: bool },
+    /// The management OS was due, but the script was asked for from an address that nobody
+    /// vouched for: no token is handed out, a boot job stays pending, the machine boots its disk.
+    Unvouched {
+        machine: Option<String>,
+        uefi: bool,
+        reason: String,
+    },
+}
+
+/// Whether `address` (the fetch's) is the one vouched for this MAC, and if not, why.
+fn vouch(address: &str, vouched: Option<&str>, mac: &str) -> std::result::Result<(), String> {
+    let canonical = |text: &str| {
+        text.trim()
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| ip.to_canonical())
+    };
+    match vouched.map(canonical) {
+        Some(Some(expected)) if canonical(address) == Some(expected) => Ok(()),
+        Some(Some(expected)) => Err(format!(
+            "{mac} asked from {address}, but its address is {expected}: no enrolment token"
+        )),
+        _ => Err(format!(
+            "baas has not seen {mac} get an address (DHCP off on its network, no fixed address \
+             in the inventory): no enrolment token"
+        )),
+    }
 }
 
 /// Why the management OS boots.
@@ -76,30 +107,53 @@ impl Lab {
     pub async fn boot_plan(&self, request: &BootRequest) -> Result<BootPlan> {
         let mac =
             parse_mac(&request.mac).ok_or_else(|| Error::invalid("mac", "is not a MAC address"))?;
-        let machine: Option<(i64, String, String)> = sqlx::query_as(
-            "SELECT m.id, m.name, m.platform FROM machine_macs a JOIN machines m ON m.id = a.machine_id
-             WHERE a.mac = $1",
+        let machine: Option<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT m.id, m.name, m.platform, m.ip_address FROM machine_macs a
+             JOIN machines m ON m.id = a.machine_id WHERE a.mac = $1",
         )
         .bind(&mac)
         .fetch_optional(&self.db)
         .await?;
         let now = crate::now();
-        let job = match &machine {
-            Some((id, _, _)) if request.management_os => self.start_boot_job(*id).await?,
+        let fixed = machine
+            .as_ref()
+            .map(|(_, _, _, ip)| ip.as_str())
+            .filter(|ip| !ip.is_empty());
+        let vouched = vouch(
+            &request.address,
+            request.dhcp_address.as_deref().or(fixed),
+            &mac,
+        );
+        let job = match (&machine, &vouched) {
+            (Some((id, ..)), Ok(())) if request.management_os => {
+                self.start_boot_job(*id, &request.address).await?
+            }
             _ => None,
         };
         let plan = match machine {
-            Some((_, name, platform)) => match job {
-                Some(job) => BootPlan::ManagementOs {
-                    machine: Some(name),
-                    purpose: Purpose::Job(job.job_id),
-                    enrolment_token: job.enrolment_token,
-                },
-                None => BootPlan::LocalDisk {
-                    machine: name,
-                    platform: Platform::parse(&platform).unwrap_or(Platform::X86_64Uefi),
-                },
-            },
+            Some((id, name, platform, _)) => {
+                let platform = Platform::parse(&platform).unwrap_or(Platform::X86_64Uefi);
+                match (job, vouched) {
+                    (Some(job), _) => BootPlan::ManagementOs {
+                        machine: Some(name),
+                        purpose: Purpose::Job(job.job_id),
+                        enrolment_token: job.enrolment_token,
+                    },
+                    (None, Err(reason))
+                        if request.management_os && self.has_open_boot_job(id).await? =>
+                    {
+                        BootPlan::Unvouched {
+                            machine: Some(name),
+                            uefi: platform != Platform::X86_64Bios,
+                            reason,
+                        }
+                    }
+                    (None, _) => BootPlan::LocalDisk {
+                        machine: name,
+                        platform,
+                    },
+                }
+            }
             None => {
                 sqlx::query(
                     "INSERT INTO discovered_machines (mac, architecture, vendor_class, address, first_seen, last_seen)
@@ -122,13 +176,20 @@ impl Lab {
                     DiscoveryPolicy::Ignore => BootPlan::Unknown {
                         uefi: request.vendor_class.contains("efi"),
                     },
+                    DiscoveryPolicy::Enlist if vouched.is_err() => BootPlan::Unvouched {
+                        machine: None,
+                        uefi: request.vendor_class.contains("efi"),
+                        reason: vouched.err().unwrap_or_default(),
+                    },
                     DiscoveryPolicy::Enlist => {
                         let token = random_token(32);
                         sqlx::query(
-                            "UPDATE discovered_machines SET enrolment_token_sha256 = $2 WHERE mac = $1",
+                            "UPDATE discovered_machines SET enrolment_token_sha256 = $2,
+                                enrolment_address = $3 WHERE mac = $1",
                         )
                         .bind(&mac)
                         .bind(token_sha256(&token))
+                        .bind(clip(&request.address))
                         .execute(&self.db)
                         .await?;
                         BootPlan::ManagementOs {
@@ -150,6 +211,9 @@ impl Lab {
                 "unknown machine, recorded as discovered; enlisting: management OS".to_string()
             }
             BootPlan::Unknown { .. } => "unknown machine, recorded as discovered".to_string(),
+            BootPlan::Unvouched { reason, .. } => {
+                format!("management OS withheld: {reason}; boot from local disk")
+            }
         };
         self.record_boot_event(
             &mac,
@@ -329,6 +393,7 @@ mod tests {
             architecture: "x86_64".into(),
             vendor_class: "pcbios".into(),
             address: "10.99.0.50".into(),
+            dhcp_address: None,
             management_os: true,
         };
         for _ in 0..2 {
@@ -377,8 +442,11 @@ mod tests {
             .await
             .unwrap();
         let job = lab.request_management_boot(&admin, node.id).await.unwrap();
+        // DHCP saw each MAC at the address the script is fetched from.
         let request = |mac: &str| BootRequest {
             mac: mac.into(),
+            address: "10.99.0.7".into(),
+            dhcp_address: Some("10.99.0.7".into()),
             management_os: true,
             ..Default::default()
         };
@@ -436,5 +504,119 @@ mod tests {
             "{plan:?}"
         );
         assert_eq!(lab.discovered_machines(&admin).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn only_the_address_dhcp_vouched_for_gets_an_enrolment_token() {
+        let (lab, _dir) = testing::lab().await;
+        let admin = testing::admin();
+        let node = lab
+            .create_machine(&admin, testing::machine_input("node1", "52:54:00:00:00:01"))
+            .await
+            .unwrap();
+        let job = lab.request_management_boot(&admin, node.id).await.unwrap();
+        let asked = |address: &str, dhcp: Option<&str>| BootRequest {
+            mac: "52:54:00:00:00:01".into(),
+            address: address.into(),
+            dhcp_address: dhcp.map(str::to_string),
+            management_os: true,
+            ..Default::default()
+        };
+        // From elsewhere, or with nobody having seen the MAC get an address: no token, the
+        // machine boots its disk and the job keeps waiting for the real one.
+        for (from, dhcp, why) in [
+            ("10.0.0.66", Some("10.0.0.7"), "its address is 10.0.0.7"),
+            (
+                "10.0.0.66",
+                None,
+                "has not seen 52:54:00:00:00:01 get an address",
+            ),
+        ] {
+            let plan = lab.boot_plan(&asked(from, dhcp)).await.unwrap();
+            let BootPlan::Unvouched {
+                machine, reason, ..
+            } = plan
+            else {
+                panic!("a token went to {from}: {plan:?}");
+            };
+            assert_eq!(machine.as_deref(), Some("node1"));
+            assert!(reason.contains(why), "{reason}");
+        }
+        let jobs = lab.boot_jobs(&admin, node.id).await.unwrap();
+        assert_eq!(jobs[0].state, crate::model::BootJobState::Pending);
+        let events = lab.boot_events(&admin, node.id).await.unwrap();
+        assert!(
+            events[0].detail.contains("management OS withheld"),
+            "{}",
+            events[0].detail
+        );
+
+        // The address DHCP saw it at (IPv4-mapped or not) gets the token, bound to it.
+        let plan = lab
+            .boot_plan(&asked("::ffff:10.0.0.7", Some("10.0.0.7")))
+            .await
+            .unwrap();
+        assert!(matches!(plan, BootPlan::ManagementOs { .. }), "{plan:?}");
+        let bound: String =
+            sqlx::query_scalar("SELECT enrolment_address FROM boot_jobs WHERE id = $1")
+                .bind(job.id)
+                .fetch_one(&lab.db)
+                .await
+                .unwrap();
+        assert_eq!(bound, "::ffff:10.0.0.7");
+
+        // Without DHCP, the inventory's fixed address vouches.
+        let fixed = lab
+            .create_machine(
+                &admin,
+                crate::model::MachineInput {
+                    ip_address: "10.0.0.21".into(),
+                    ..testing::machine_input("node2", "52:54:00:00:00:02")
+                },
+            )
+            .await
+            .unwrap();
+        lab.request_management_boot(&admin, fixed.id).await.unwrap();
+        let from = |address: &str| BootRequest {
+            mac: "52:54:00:00:00:02".into(),
+            address: address.into(),
+            management_os: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            lab.boot_plan(&from("10.0.0.22")).await.unwrap(),
+            BootPlan::Unvouched { .. }
+        ));
+        assert!(matches!(
+            lab.boot_plan(&from("10.0.0.21")).await.unwrap(),
+            BootPlan::ManagementOs { .. }
+        ));
+
+        // Nothing due: the answer is the disk as before, wherever it is asked from.
+        lab.cancel_boot_job(&admin, job.id).await.unwrap();
+        assert!(matches!(
+            lab.boot_plan(&asked("10.0.0.66", None)).await.unwrap(),
+            BootPlan::LocalDisk { .. }
+        ));
+
+        // Enlisting unknown machines follows the same rule.
+        lab.set_discovery_policy(&admin, DiscoveryPolicy::Enlist)
+            .await
+            .unwrap();
+        let stranger = |address: &str| BootRequest {
+            mac: "52:54:00:00:00:99".into(),
+            address: address.into(),
+            dhcp_address: Some("10.0.0.99".into()),
+            management_os: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            lab.boot_plan(&stranger("10.0.0.66")).await.unwrap(),
+            BootPlan::Unvouched { machine: None, .. }
+        ));
+        assert!(matches!(
+            lab.boot_plan(&stranger("10.0.0.99")).await.unwrap(),
+            BootPlan::ManagementOs { machine: None, .. }
+        ));
     }
 }

@@ -101,22 +101,39 @@ impl Lab {
 
     /// The machine's open job, if any, now handed to the booting machine with a fresh
     /// enrolment token (a repeated boot gets a new one; the old one stops working).
-    pub(crate) async fn start_boot_job(&self, machine_id: i64) -> Result<Option<StartedJob>> {
+    /// The token is bound to `address`, the one the machine asked from.
+    pub(crate) async fn start_boot_job(
+        &self,
+        machine_id: i64,
+        address: &str,
+    ) -> Result<Option<StartedJob>> {
         let token = random_token(32);
         let job_id: Option<i64> = sqlx::query_scalar(
             "UPDATE boot_jobs SET state = 'booting', enrolment_token_sha256 = $2,
-                started_at = COALESCE(started_at, $3)
+                started_at = COALESCE(started_at, $3), enrolment_address = $4
              WHERE machine_id = $1 AND state IN ('pending', 'booting') RETURNING id",
         )
         .bind(machine_id)
         .bind(token_sha256(&token))
         .bind(crate::now())
+        .bind(address)
         .fetch_optional(&self.db)
         .await?;
         Ok(job_id.map(|job_id| StartedJob {
             job_id,
             enrolment_token: token,
         }))
+    }
+
+    /// Whether the machine has a job waiting for (or in) its next network boot.
+    pub(crate) async fn has_open_boot_job(&self, machine_id: i64) -> Result<bool> {
+        let open: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM boot_jobs WHERE machine_id = $1 AND state IN ('pending', 'booting')",
+        )
+        .bind(machine_id)
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(open.is_some())
     }
 
     async fn boot_job(&self, id: i64) -> Result<BootJob> {
@@ -177,8 +194,16 @@ mod tests {
             lab.request_management_boot(&admin(), machine.id).await,
             Err(Error::NotNow(_))
         ));
-        let first = lab.start_boot_job(machine.id).await.unwrap().unwrap();
-        let again = lab.start_boot_job(machine.id).await.unwrap().unwrap();
+        let first = lab
+            .start_boot_job(machine.id, "10.0.0.5")
+            .await
+            .unwrap()
+            .unwrap();
+        let again = lab
+            .start_boot_job(machine.id, "10.0.0.5")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(first.job_id, job.id);
         assert_ne!(first.enrolment_token, again.enrolment_token);
         assert!(first.enrolment_token.len() >= 43, "256 bits");
@@ -189,12 +214,22 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!(stored, crate::secrets::token_sha256(&again.enrolment_token));
+        let bound: String =
+            sqlx::query_scalar("SELECT enrolment_address FROM boot_jobs WHERE id = $1")
+                .bind(job.id)
+                .fetch_one(&lab.db)
+                .await
+                .unwrap();
+        assert_eq!(bound, "10.0.0.5");
         let jobs = lab.boot_jobs(&admin(), machine.id).await.unwrap();
         assert_eq!(jobs[0].state, BootJobState::Booting);
 
         let cancelled = lab.cancel_boot_job(&admin(), job.id).await.unwrap();
         assert_eq!(cancelled.state, BootJobState::Cancelled);
-        assert_eq!(lab.start_boot_job(machine.id).await.unwrap(), None);
+        assert_eq!(
+            lab.start_boot_job(machine.id, "10.0.0.5").await.unwrap(),
+            None
+        );
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 //! Knows nothing of HTTP or the UI: the web app, the REST API, the CLI and the network services
 //! all call [`Lab`] with an [`Actor`], and every authorization decision is made here.
 
+pub mod egress;
 pub mod error;
 pub mod model;
 

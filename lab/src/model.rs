@@ -125,6 +125,9 @@ pub struct User {
     /// Own image quota; `None` means the lab's default.
     #[serde(default)]
     pub image_quota_bytes: Option<i64>,
+    /// Moves on with every password change; sessions from an older version are void.
+    #[serde(default)]
+    pub credentials_version: i64,
     pub groups: Vec<String>,
 }
 
@@ -449,6 +452,12 @@ pub struct ApiToken {
     pub name: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// `None`: valid until revoked.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    /// Past `expires_at` when read.
+    #[serde(default)]
+    pub expired: bool,
 }
 
 /// Byte count for people: `1.5 GiB`.

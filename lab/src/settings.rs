@@ -4,6 +4,7 @@
 use sqlx::SqliteConnection;
 
 use crate::audit::record;
+use crate::egress::EgressPolicy;
 use crate::error::FieldErrors;
 use crate::model::{DiscoveryPolicy, Limits};
 use crate::{Actor, Lab, Result};
@@ -11,6 +12,7 @@ use crate::{Actor, Lab, Result};
 const MAX_DURATION_KEY: &str = "reservations.max_duration_hours";
 const MAX_ADVANCE_KEY: &str = "reservations.max_advance_days";
 const ENLIST_UNKNOWN_KEY: &str = "boot.enlist_unknown";
+const IMPORT_NETWORKS_KEY: &str = "imports.allowed_networks";
 
 /// Stores one numeric setting on `conn` (normally the change's transaction).
 pub(crate) async fn put_setting(conn: &mut SqliteConnection, key: &str, value: i64) -> Result<()> {
@@ -43,6 +45,46 @@ impl Lab {
             }
         }
         Ok(limits)
+    }
+
+    /// Where imports by URL may fetch from: public addresses, and the internal networks an admin
+    /// allowed.
+    pub async fn egress_policy(&self) -> Result<EgressPolicy> {
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(IMPORT_NETWORKS_KEY)
+            .fetch_optional(&self.db)
+            .await?;
+        // Only ever stored after parsing; a value that no longer parses opens nothing.
+        Ok(value
+            .and_then(|text| EgressPolicy::parse(&text).ok())
+            .unwrap_or_default())
+    }
+
+    /// Sets the internal networks imports may fetch from (comma separated; empty: none).
+    pub async fn set_import_networks(&self, actor: &Actor, networks: &str) -> Result<EgressPolicy> {
+        actor.require_admin()?;
+        let policy = EgressPolicy::parse(networks)
+            .map_err(|message| crate::Error::invalid("allowed_networks", message))?;
+        let text = policy.to_text();
+        let mut tx = self.db.begin().await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(IMPORT_NETWORKS_KEY)
+        .bind(&text)
+        .execute(&mut *tx)
+        .await?;
+        record(
+            &mut tx,
+            actor,
+            "settings.imports",
+            "settings",
+            &format!("allowed_networks={text}"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(policy)
     }
 
     /// What unknown machines that network-boot get (default: their own disk).

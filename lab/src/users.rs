@@ -18,6 +18,7 @@ struct UserRow {
     disabled: bool,
     created_at: i64,
     image_quota_bytes: Option<i64>,
+    credentials_version: i64,
 }
 
 impl UserRow {
@@ -30,13 +31,15 @@ impl UserRow {
             disabled: self.disabled,
             created_at: self.created_at,
             image_quota_bytes: self.image_quota_bytes,
+            credentials_version: self.credentials_version,
             groups,
         }
     }
 }
 
 const USER_COLUMNS: &str =
-    "id, username, display_name, password_hash, is_admin, disabled, created_at, image_quota_bytes";
+    "id, username, display_name, password_hash, is_admin, disabled, created_at, image_quota_bytes, \
+     credentials_version";
 
 /// What the first start did about the admin account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +249,7 @@ impl Lab {
     }
 
     /// Sets another user's password (admins) or one's own without the current one (shell).
+    /// Every session of that user ends.
     pub async fn set_password(
         &self,
         actor: &Actor,
@@ -254,16 +258,18 @@ impl Lab {
     ) -> Result<()> {
         actor.require_admin()?;
         self.store_password(actor, user_id, new_password, "user.password_reset")
-            .await
+            .await?;
+        Ok(())
     }
 
-    /// A user changes their own password, proving they know the current one.
+    /// A user changes their own password, proving they know the current one. Every session of
+    /// theirs ends; the returned credentials version lets the caller's own session carry on.
     pub async fn change_own_password(
         &self,
         actor: &Actor,
         current: &str,
         new_password: &str,
-    ) -> Result<()> {
+    ) -> Result<i64> {
         let user_id = actor.user_id.ok_or(Error::Forbidden)?;
         let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
             .bind(user_id)
@@ -284,29 +290,44 @@ impl Lab {
             .await
     }
 
+    /// The user a session belongs to: enabled, and logged in with the credentials they still
+    /// have (a password change or reset since then voids the session).
+    pub async fn session_user(
+        &self,
+        user_id: i64,
+        credentials_version: i64,
+    ) -> Result<Option<User>> {
+        Ok(self
+            .user(user_id)
+            .await?
+            .filter(|u| !u.disabled && u.credentials_version == credentials_version))
+    }
+
+    /// Stores the new hash and moves the credentials version on; returns the new version.
     async fn store_password(
         &self,
         actor: &Actor,
         user_id: i64,
         new_password: &str,
         action: &str,
-    ) -> Result<()> {
+    ) -> Result<i64> {
         let mut errors = FieldErrors::default();
         validate::password(&mut errors, "new_password", new_password);
         errors.into_result()?;
         let hash = password::hash(new_password)?;
         let mut tx = self.db.begin().await?;
-        let username: Option<String> = sqlx::query_scalar(
-            "UPDATE users SET password_hash = $1 WHERE id = $2 RETURNING username",
+        let updated: Option<(String, i64)> = sqlx::query_as(
+            "UPDATE users SET password_hash = $1, credentials_version = credentials_version + 1 \
+             WHERE id = $2 RETURNING username, credentials_version",
         )
         .bind(&hash)
         .bind(user_id)
         .fetch_optional(&mut *tx)
         .await?;
-        let username = username.ok_or(Error::NotFound("user"))?;
+        let (username, version) = updated.ok_or(Error::NotFound("user"))?;
         record(&mut tx, actor, action, &format!("user:{username}"), "").await?;
         tx.commit().await?;
-        Ok(())
+        Ok(version)
     }
 
     /// Disables or re-enables an account. A disabled user cannot log in and loses open sessions.
@@ -432,6 +453,30 @@ mod tests {
             .authenticate("alice", "new-password-1", "b")
             .await
             .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_password_change_or_reset_voids_sessions_from_before_it() {
+        let (lab, _dir) = testing::lab().await;
+        let alice = testing::user(&lab, "alice").await;
+        let id = alice.user_id.unwrap();
+        let admin = testing::admin();
+        let at_login = lab.authenticate("alice", "password123", "a").await.unwrap();
+        let version = at_login.credentials_version;
+        assert!(lab.session_user(id, version).await.unwrap().is_some());
+
+        let after_change = lab
+            .change_own_password(&alice, "password123", "new-password-1")
+            .await
+            .unwrap();
+        assert!(after_change > version);
+        assert!(lab.session_user(id, version).await.unwrap().is_none());
+        assert!(lab.session_user(id, after_change).await.unwrap().is_some());
+
+        lab.set_password(&admin, id, "reset-password-2")
+            .await
+            .unwrap();
+        assert!(lab.session_user(id, after_change).await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Which MAC address is behind which IP address, as the boot services learn it: a PXE client's
 //! port-4011 request comes from its new address, so TFTP transfers from that address can be
-//! recorded as boot events of the right machine.
+//! recorded as boot events of the right machine, and only the address a MAC was seen at is
+//! handed that machine's enrolment token.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -38,6 +39,16 @@ impl BootClients {
             .insert(address, (mac.to_string(), Instant::now()));
     }
 
+    /// Where the boot services last saw `mac` (canonical), if recently.
+    pub fn address_of(&self, mac: &str) -> Option<IpAddr> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.by_address
+            .iter()
+            .filter(|(_, (seen_mac, at))| seen_mac == mac && at.elapsed() < REMEMBER)
+            .max_by_key(|(_, (_, at))| *at)
+            .map(|(address, _)| *address)
+    }
+
     pub fn mac_of(&self, address: IpAddr) -> Option<String> {
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.by_address
@@ -64,5 +75,8 @@ mod tests {
             Some("52:54:00:00:00:02")
         );
         assert_eq!(clients.mac_of("0.0.0.0".parse().unwrap()), None);
+        assert_eq!(clients.address_of("52:54:00:00:00:02"), Some(address));
+        assert_eq!(clients.address_of("52:54:00:00:00:01"), None, "moved on");
+        assert_eq!(clients.address_of("52:54:00:00:00:09"), None);
     }
 }

@@ -23,7 +23,7 @@ struct FileConfig {
     dhcp_mode: Option<String>,
     dhcp_addr: Option<String>,
     pxe_addr: Option<String>,
-    dhcp_interface: Option<String>,
+    dhcp_interfaces: Option<String>,
     boot_server_ip: Option<String>,
     dhcp_subnet: Option<String>,
     dhcp_pool: Option<String>,
@@ -80,8 +80,9 @@ pub struct Config {
     pub dhcp_addr: Option<SocketAddr>,
     /// ProxyDHCP's PXE port 4011 (`None`: off).
     pub pxe_addr: Option<SocketAddr>,
-    /// Only this interface for DHCP.
-    pub dhcp_interface: Option<String>,
+    /// The lab networks DHCP answers on. Empty: no DHCP at all, so a first start on a laptop
+    /// or an office server never answers PXE clients on a network nobody chose.
+    pub dhcp_interfaces: Vec<String>,
     /// The IPv4 address PXE clients reach baas at (siaddr), from `boot_server_ip` or the
     /// public URL's host.
     pub boot_server_ip: std::net::Ipv4Addr,
@@ -123,11 +124,12 @@ Configuration (file keys in baas.toml, overridden by the environment):
                             root or CAP_NET_BIND_SERVICE)
   BAAS_TFTP_ROOT            tftp_root: directory TFTP serves read-only (default /usr/lib/ipxe,
                             Debian's ipxe package)
+  BAAS_DHCP_INTERFACES      dhcp_interfaces: the lab network interfaces DHCP answers on, comma
+                            separated (default none: DHCP and the PXE port stay off until named)
   BAAS_DHCP_MODE            dhcp_mode: proxy (answer PXE clients beside the site's DHCP server),
                             authoritative (baas is the subnet's DHCP server) or off (default proxy)
   BAAS_DHCP_ADDR            dhcp_addr: DHCP listen address, or off (default 0.0.0.0:67)
   BAAS_PXE_ADDR             pxe_addr: PXE boot server port, or off (default 0.0.0.0:4011)
-  BAAS_DHCP_INTERFACE       dhcp_interface: answer only on this network interface
   BAAS_BOOT_SERVER_IP       boot_server_ip: IPv4 address PXE clients reach baas at (default: the
                             host of BAAS_PUBLIC_URL)
   BAAS_DHCP_SUBNET          dhcp_subnet: authoritative mode: the subnet served, like 10.0.0.0/24
@@ -261,10 +263,29 @@ impl Config {
                 }),
             }
         };
+        let dhcp_interfaces = env("BAAS_DHCP_INTERFACES")
+            .or(from_file.dhcp_interfaces)
+            .unwrap_or_default();
+        let dhcp_interfaces: Vec<String> = dhcp_interfaces
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_string)
+            .collect();
+        if let Some(bad) = dhcp_interfaces.iter().find(|name| {
+            name.len() > 15 || name.contains(['/', ' ']) || *name == "." || *name == ".."
+        }) {
+            return Err(ConfigError::Value {
+                name: "dhcp_interfaces",
+                message: format!("'{bad}' is not a network interface name"),
+            });
+        }
         let dhcp_mode = env("BAAS_DHCP_MODE")
             .or(from_file.dhcp_mode)
             .unwrap_or_else(|| "proxy".into());
         let (dhcp_addr, pxe_addr) = match dhcp_mode.trim() {
+            // Nothing answers DHCP until an admin names the lab's interfaces.
+            "proxy" | "authoritative" if dhcp_interfaces.is_empty() => (None, None),
             "proxy" | "authoritative" => (
                 listen(
                     "dhcp_addr",
@@ -287,9 +308,6 @@ impl Config {
                 })
             }
         };
-        let dhcp_interface = env("BAAS_DHCP_INTERFACE")
-            .or(from_file.dhcp_interface)
-            .filter(|i| !i.trim().is_empty());
         let url_host = public_url
             .split_once("://")
             .map(|(_, rest)| {
@@ -369,7 +387,7 @@ impl Config {
             dhcp_authoritative,
             dhcp_addr,
             pxe_addr,
-            dhcp_interface,
+            dhcp_interfaces,
             boot_server_ip,
             tftp_addr,
             tftp_root,
@@ -510,6 +528,24 @@ mod tests {
     }
 
     #[test]
+    fn dhcp_answers_nowhere_until_an_admin_names_the_lab_interfaces() {
+        let config = Config::load_with(None, |_| None).unwrap();
+        assert_eq!((config.dhcp_addr, config.pxe_addr), (None, None));
+        assert!(config.dhcp_interfaces.is_empty());
+        let config = Config::load_with(None, |name| {
+            (name == "BAAS_DHCP_INTERFACES").then(|| " lab0, lab1 ,".to_string())
+        })
+        .unwrap();
+        assert_eq!(config.dhcp_interfaces, ["lab0", "lab1"]);
+        assert_eq!(config.dhcp_addr, Some("0.0.0.0:67".parse().unwrap()));
+        let err = Config::load_with(None, |name| {
+            (name == "BAAS_DHCP_INTERFACES").then(|| "../etc".to_string())
+        })
+        .unwrap_err();
+        assert!(err.to_string().starts_with("dhcp_interfaces:"), "{err}");
+    }
+
+    #[test]
     fn each_boot_service_can_be_turned_off() {
         let config = Config::load_with(None, |name| {
             (name == "BAAS_TFTP_ADDR").then(|| "off".to_string())
@@ -519,6 +555,10 @@ mod tests {
         let config = Config::load_with(None, |_| None).unwrap();
         assert_eq!(config.tftp_addr, Some("0.0.0.0:69".parse().unwrap()));
         assert_eq!(config.tftp_root, PathBuf::from("/usr/lib/ipxe"));
+        let config = Config::load_with(None, |name| {
+            (name == "BAAS_DHCP_INTERFACES").then(|| "lab0".to_string())
+        })
+        .unwrap();
         assert_eq!(config.dhcp_addr, Some("0.0.0.0:67".parse().unwrap()));
         assert_eq!(config.pxe_addr, Some("0.0.0.0:4011".parse().unwrap()));
         assert_eq!(config.boot_server_ip, std::net::Ipv4Addr::LOCALHOST);
@@ -548,6 +588,7 @@ mod tests {
             Config::load_with(None, move |name| {
                 let base = [
                     ("BAAS_DHCP_MODE", "authoritative"),
+                    ("BAAS_DHCP_INTERFACES", "lab0"),
                     ("BAAS_PUBLIC_URL", "http://10.99.0.2:3000"),
                     ("BAAS_DHCP_SUBNET", "10.99.0.0/24"),
                 ];

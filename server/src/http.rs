@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use app::auth::{ClientAddress, USER_ID_KEY};
+use app::auth::{session_user, ClientAddress};
 use app::power::PowerCache;
 use app::routes::{page_access, Access};
 use axum::extract::{ConnectInfo, Request, State};
@@ -27,17 +27,27 @@ use crate::config::Config;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub lab: Lab,
-    /// For image imports.
-    pub http_client: reqwest::Client,
     /// What boot jobs boot; `None` until configured.
     pub management_os: Option<std::sync::Arc<crate::config::ManagementOs>>,
     /// The URL machines reach baas at, for the management OS's command line.
     pub public_url: String,
+    /// Where DHCP saw each booting MAC: only that address gets its enrolment token.
+    pub boot_clients: crate::boot_clients::BootClients,
 }
 
 /// Builds the whole HTTP service. Sessions live in the lab's database, so they survive restarts.
 /// `power` is the power-state cache shared with the background refresher.
 pub async fn router(lab: Lab, config: &Config, power: PowerCache) -> anyhow::Result<Router> {
+    router_with(lab, config, power, Default::default()).await
+}
+
+/// As [`router`], with what the boot services learned of booting machines' addresses.
+pub async fn router_with(
+    lab: Lab,
+    config: &Config,
+    power: PowerCache,
+    boot_clients: crate::boot_clients::BootClients,
+) -> anyhow::Result<Router> {
     let leptos_options = LeptosOptions::builder()
         .output_name("baas")
         .site_root(config.site_root.display().to_string())
@@ -68,9 +78,9 @@ pub async fn router(lab: Lab, config: &Config, power: PowerCache) -> anyhow::Res
     let state = AppState {
         leptos_options: leptos_options.clone(),
         lab: lab.clone(),
-        http_client: crate::rest::imports_client(),
         management_os: config.management_os.clone().map(std::sync::Arc::new),
         public_url: config.public_url.clone(),
+        boot_clients,
     };
     let routes = generate_route_list(app::App);
     let page_lab = lab.clone();
@@ -178,17 +188,7 @@ async fn guard_pages(
     let Some(access) = page_access(&path) else {
         return next.run(request).await;
     };
-    let user_id: Option<i64> = session.get(USER_ID_KEY).await.ok().flatten();
-    let user = match user_id {
-        Some(id) => state
-            .lab
-            .user(id)
-            .await
-            .ok()
-            .flatten()
-            .filter(|u| !u.disabled),
-        None => None,
-    };
+    let user = session_user(&state.lab, &session).await.ok().flatten();
     match (access, user) {
         (Access::Public, Some(_)) if path == "/login" => Redirect::to("/").into_response(),
         (Access::Public, _) => next.run(request).await,

@@ -1,7 +1,7 @@
 //! The `baas` server: configuration, the HTTP service, the admin CLI. Composes the lab (state and
 //! rules) with the web app; holds no rules of its own.
 
-mod boot_clients;
+pub mod boot_clients;
 mod boot_events;
 pub mod cli;
 pub mod config;
@@ -70,7 +70,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tftp.as_ref().map(|tftp| tftp.counters.clone()),
         dhcp.as_ref().map(|dhcp| dhcp.counters.clone()),
     ));
-    let router = http::router(lab, &config, power).await?;
+    let router = http::router_with(lab, &config, power, clients.clone()).await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding {}", config.http_addr))?;
@@ -127,13 +127,19 @@ async fn start_dhcp(
     events: &boot_events::BootEvents,
     clients: &boot_clients::BootClients,
 ) -> anyhow::Result<Option<netboot::dhcp::DhcpServer>> {
+    if config.dhcp_interfaces.is_empty() {
+        tracing::info!(
+            "DHCP off: no lab network named (BAAS_DHCP_INTERFACES=eth1 answers PXE clients on eth1)"
+        );
+        return Ok(None);
+    }
     if config.dhcp_addr.is_none() && config.pxe_addr.is_none() {
         return Ok(None);
     }
     let listen = netboot::dhcp::DhcpListen {
         dhcp: config.dhcp_addr,
         pxe: config.pxe_addr,
-        interface: config.dhcp_interface.clone(),
+        interfaces: config.dhcp_interfaces.clone(),
     };
     let boot = netboot::dhcp::ProxyConfig {
         server: config.boot_server_ip,

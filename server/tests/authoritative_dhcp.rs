@@ -77,6 +77,7 @@ fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_cli
             ("BAAS_DATA_DIR", &data_dir),
             ("BAAS_PUBLIC_URL", "http://10.232.0.2:3000"),
             ("BAAS_DHCP_MODE", "authoritative"),
+            ("BAAS_DHCP_INTERFACES", server_if),
             ("BAAS_DHCP_SUBNET", "10.232.0.0/24"),
             ("BAAS_DHCP_POOL", "10.232.0.100-10.232.0.102"),
             ("BAAS_DHCP_ROUTER", "10.232.0.1"),

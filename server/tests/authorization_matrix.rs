@@ -241,7 +241,7 @@ fn server_function_cases() -> Vec<Case> {
         ("/api/tokens", |_, _| String::new(), [401, 200, 200, 200]),
         (
             "/api/create_token",
-            |_, _| "name=script".into(),
+            |_, _| "name=script&valid_days=30".into(),
             [401, 200, 200, 200],
         ),
         (
@@ -310,6 +310,16 @@ fn server_function_cases() -> Vec<Case> {
         (
             "/api/admin/set_limits",
             |_, _| "max_duration_hours=72&max_advance_days=30".into(),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/import_networks",
+            |_, _| String::new(),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/set_import_networks",
+            |_, _| "allowed_networks=10.9.0.0%2F16".into(),
             [401, 403, 403, 200],
         ),
     ]
@@ -431,14 +441,14 @@ fn rest_cases() -> Vec<RestCase> {
             Vec::new,
             [401, 404, 204, 204],
         ),
-        // Port 9 (discard) is closed on loopback: an authenticated import reaches the fetch and fails there.
+        // An authenticated import reaches the destination check, which refuses loopback.
         (
             "POST",
             "/api/v1/imports",
             |_, _| "/api/v1/imports".into(),
             JSON,
             || br#"{"url":"http://127.0.0.1:9/x.img","name":"x"}"#.to_vec(),
-            [401, 502, 502, 502],
+            [401, 422, 422, 422],
         ),
         (
             "GET",
@@ -624,7 +634,7 @@ async fn fixture(server: &TestServer) -> Fixture {
             continue;
         }
         tokens.push(
-            lab.create_api_token(&permitted_actor, &format!("t{i}"))
+            lab.create_api_token(&permitted_actor, &format!("t{i}"), None)
                 .await
                 .unwrap()
                 .0

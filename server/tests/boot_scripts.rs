@@ -119,7 +119,16 @@ async fn a_boot_job_and_the_enlist_policy_hand_out_the_management_os_with_a_fres
     .await;
     let node = server.add_machine("node1", "52:54:00:00:00:01", None).await;
     let mut admin = server.logged_in("admin", ADMIN_PASSWORD).await;
-    let mut anyone = server.client();
+    // DHCP gave node1 10.0.0.7 and the unknown machine 10.0.0.77; the scripts are asked from there.
+    server
+        .boot_clients
+        .learn("10.0.0.7".parse().unwrap(), "52:54:00:00:00:01");
+    server
+        .boot_clients
+        .learn("10.0.0.77".parse().unwrap(), "52:54:00:00:00:77");
+    let mut anyone = server.client_at("10.0.0.7:1234");
+    let mut stranger = server.client_at("10.0.0.77:1234");
+    let mut elsewhere = server.client_at("10.0.0.66:1234");
     let script = |reply: common::Reply| {
         assert_eq!(reply.status, 200);
         reply.body
@@ -131,6 +140,19 @@ async fn a_boot_job_and_the_enlist_policy_hand_out_the_management_os_with_a_fres
     assert_eq!(job.status, 200, "{}", job.body);
     assert_eq!(job.json()["state"], "pending");
     let job_id = job.json()["id"].as_i64().unwrap();
+
+    // Asked from anywhere else, the script carries no token and the job keeps waiting.
+    let stolen = script(elsewhere.get("/boot/52:54:00:00:00:01.ipxe").await);
+    assert!(!stolen.contains("baas.token"), "{stolen}");
+    assert!(
+        stolen.contains("52:54:00:00:00:01 asked from 10.0.0.66, but its address is 10.0.0.7"),
+        "{stolen}"
+    );
+    let page = admin
+        .post_form("/api/machine", &format!("id={node}"))
+        .await
+        .json();
+    assert_eq!(page["boot_jobs"][0]["state"], "pending", "{page}");
 
     let first = script(anyone.get("/boot/52:54:00:00:00:01.ipxe").await);
     assert!(
@@ -180,7 +202,7 @@ async fn a_boot_job_and_the_enlist_policy_hand_out_the_management_os_with_a_fres
     assert!(after.contains("node1 has nothing scheduled"), "{after}");
 
     // Enlisting: unknown machines boot the management OS too, once an admin says so.
-    let unknown = script(anyone.get("/boot/52:54:00:00:00:77.ipxe").await);
+    let unknown = script(stranger.get("/boot/52:54:00:00:00:77.ipxe").await);
     assert!(unknown.contains("is not in the inventory"), "{unknown}");
     let bad = admin
         .post_form("/api/admin/set_discovery_policy", "policy=maybe")
@@ -191,7 +213,9 @@ async fn a_boot_job_and_the_enlist_policy_hand_out_the_management_os_with_a_fres
         .post_form("/api/admin/set_discovery_policy", "policy=enlist")
         .await;
     assert_eq!(saved.status, 200, "{}", saved.body);
-    let enlisted = script(anyone.get("/boot/52:54:00:00:00:77.ipxe").await);
+    let not_it = script(elsewhere.get("/boot/52:54:00:00:00:77.ipxe").await);
+    assert!(!not_it.contains("baas.token"), "{not_it}");
+    let enlisted = script(stranger.get("/boot/52:54:00:00:00:77.ipxe").await);
     assert!(enlisted.contains("baas.purpose=enlist"), "{enlisted}");
     assert!(enlisted.contains("is new here"), "{enlisted}");
     let overview = admin.post_form("/api/admin/discovery", "").await.json();

@@ -34,7 +34,11 @@ async fn token_for(server: &TestServer, name: &str) -> String {
         .await
         .unwrap();
     let actor = lab::Actor::user(actor.id, name, false, "test");
-    let (_, secret) = server.lab.create_api_token(&actor, "test").await.unwrap();
+    let (_, secret) = server
+        .lab
+        .create_api_token(&actor, "test", None)
+        .await
+        .unwrap();
     format!("Bearer {secret}")
 }
 
@@ -538,6 +542,12 @@ async fn an_import_fetches_by_url_with_progress_and_a_dead_url_is_reported_at_on
     tokio::spawn(async move { axum::serve(listener, source).await });
 
     let server = TestServer::start().await;
+    // The source is on loopback, which imports may only reach once an admin allows it.
+    server
+        .lab
+        .set_import_networks(&lab::Actor::shell(), "127.0.0.0/8")
+        .await
+        .unwrap();
     let token = token_for(&server, "alice").await;
     let mut client = server.client();
     let auth = ("authorization", token.as_str());
@@ -611,4 +621,128 @@ async fn an_import_fetches_by_url_with_progress_and_a_dead_url_is_reported_at_on
         reply.body
     );
     assert_eq!(files_on_disk(&server), (0, 1));
+}
+
+/// An image server on `ip` (any port) that serves `/disk.img` and redirects `/elsewhere` to
+/// `target`. Returns its address.
+async fn source_at(ip: &str, target: Option<String>) -> std::net::SocketAddr {
+    let body = raw_disk(64 << 10);
+    let mut source = axum::Router::new().route(
+        "/disk.img",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { body }
+        }),
+    );
+    if let Some(target) = target {
+        source = source.route(
+            "/elsewhere",
+            axum::routing::get(move || {
+                let target = target.clone();
+                async move { axum::response::Redirect::temporary(&target) }
+            }),
+        );
+    }
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, source).await });
+    address
+}
+
+#[tokio::test]
+async fn imports_refuse_internal_destinations_by_address_name_and_redirect_unless_allowed() {
+    let inside = source_at("127.0.0.1", None).await;
+    // A server on another loopback address that an admin will allow, redirecting inside.
+    let gateway = source_at("127.0.0.2", Some(format!("http://{inside}/disk.img"))).await;
+    let server = TestServer::start().await;
+    let token = token_for(&server, "alice").await;
+    let client = server.client();
+    let import = |url: String| {
+        let mut client = client.clone();
+        let token = token.clone();
+        async move {
+            let request = serde_json::json!({ "url": url, "name": "probe" });
+            client
+                .request(
+                    "POST",
+                    "/api/v1/imports",
+                    &[
+                        ("authorization", token.as_str()),
+                        ("content-type", "application/json"),
+                    ],
+                    Body::from(request.to_string()),
+                )
+                .await
+        }
+    };
+    let refused = |reply: &common::Reply, needle: &str| {
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            reply.body
+        );
+        assert_eq!(reply.json()["fields"][0]["field"], "url", "{}", reply.body);
+        assert!(
+            reply.body.contains(needle),
+            "{needle} not in {}",
+            reply.body
+        );
+    };
+
+    refused(
+        &import(format!("http://{inside}/disk.img")).await,
+        "loopback",
+    );
+    let by_name = format!("http://localhost:{}/disk.img", inside.port());
+    refused(&import(by_name.clone()).await, "loopback");
+    refused(
+        &import(format!(
+            "http://[::ffff:127.0.0.1]:{}/disk.img",
+            inside.port()
+        ))
+        .await,
+        "loopback",
+    );
+    refused(
+        &import("http://169.254.169.254/latest/meta-data".into()).await,
+        "link-local",
+    );
+    refused(&import("http://10.0.0.1/disk.img".into()).await, "private");
+    refused(
+        &import("http://[fd00::1]/disk.img".into()).await,
+        "unique-local",
+    );
+
+    // Allowing the gateway's address alone does not open what it redirects to.
+    let mut admin = server.logged_in("admin", common::ADMIN_PASSWORD).await;
+    let saved = admin
+        .post_form(
+            "/api/admin/set_import_networks",
+            "allowed_networks=127.0.0.2%2F32",
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let reply = import(format!("http://{gateway}/elsewhere")).await;
+    refused(&reply, "redirected: 127.0.0.1 is a loopback address");
+    let direct = import(format!("http://{gateway}/disk.img")).await;
+    assert_eq!(direct.status, StatusCode::ACCEPTED, "{}", direct.body);
+
+    // A bad network is named; the whole loopback network, once allowed, is reachable by name.
+    let bad = admin
+        .post_form(
+            "/api/admin/set_import_networks",
+            "allowed_networks=127.0.0.0%2F40",
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert_eq!(bad.json()["fields"][0]["field"], "allowed_networks");
+    admin
+        .post_form(
+            "/api/admin/set_import_networks",
+            "allowed_networks=127.0.0.0%2F8",
+        )
+        .await;
+    let reply = import(by_name).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
 }

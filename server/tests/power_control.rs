@@ -240,3 +240,137 @@ async fn a_redfish_bmc_is_driven_through_its_pinned_certificate_and_refused_with
     let message = reply.json()["error"].as_str().unwrap().to_lowercase();
     assert!(message.contains("certificate"), "{message}");
 }
+
+/// A UDP link between baas and a BMC that drops every datagram for `blackout` after the first
+/// one it sees, then relays both ways. Counts what it let through after the blackout.
+struct FlakyLink {
+    pub address: String,
+    relayed_after_blackout: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FlakyLink {
+    async fn to(bmc_port: u16, blackout: std::time::Duration) -> FlakyLink {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let front = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let back = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        back.connect(("127.0.0.1", bmc_port)).await.unwrap();
+        let address = front.local_addr().unwrap().to_string();
+        let front = Arc::new(front);
+        let relayed = Arc::new(AtomicUsize::new(0));
+        let client = Arc::new(tokio::sync::Mutex::new(None));
+        {
+            let (front, back, client) = (front.clone(), back.clone(), client.clone());
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 2048];
+                while let Ok(len) = back.recv(&mut buffer).await {
+                    if let Some(peer) = *client.lock().await {
+                        let _ = front.send_to(&buffer[..len], peer).await;
+                    }
+                }
+            });
+        }
+        {
+            let relayed = relayed.clone();
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 2048];
+                let mut first_seen = None;
+                while let Ok((len, peer)) = front.recv_from(&mut buffer).await {
+                    let first = *first_seen.get_or_insert_with(std::time::Instant::now);
+                    if first.elapsed() < blackout {
+                        continue;
+                    }
+                    relayed.fetch_add(1, Ordering::SeqCst);
+                    *client.lock().await = Some(peer);
+                    let _ = back.send(&buffer[..len]).await;
+                }
+            });
+        }
+        FlakyLink {
+            address,
+            relayed_after_blackout: relayed,
+        }
+    }
+
+    fn relayed_after_blackout(&self) -> usize {
+        self.relayed_after_blackout
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// With a 1 s bound, a packet waits 250 ms: a dropped first try fails after 250 ms, the retries
+/// start 250 ms and 500 ms later. A 1 s blackout from the first packet loses the first try (and
+/// usually the second); only a retry can get through.
+#[tokio::test]
+async fn idempotent_bmc_calls_are_retried_through_an_outage_and_power_actions_never_are() {
+    let sim = Simulator::start();
+    sim.ready().await;
+    let server =
+        TestServer::start_with(|config| config.bmc_timeout = std::time::Duration::from_secs(1))
+            .await;
+    let blackout = std::time::Duration::from_millis(1000);
+    let status_link = FlakyLink::to(sim.port, blackout).await;
+    let reader = server
+        .add_machine(
+            "flaky1",
+            "52:54:00:00:00:21",
+            Some((&status_link.address, "admin", "password")),
+        )
+        .await;
+    let mut admin = server.logged_in("admin", common::ADMIN_PASSWORD).await;
+    let state = admin
+        .post_form("/api/bmc/power_state", &format!("machine_id={reader}"))
+        .await;
+    assert_eq!(
+        state.status, 200,
+        "the status read was not retried: {}",
+        state.body
+    );
+    assert_eq!(state.json()["state"], "off");
+    let boot_link = FlakyLink::to(sim.port, blackout).await;
+    let booter = server
+        .add_machine(
+            "flaky2",
+            "52:54:00:00:00:22",
+            Some((&boot_link.address, "admin", "password")),
+        )
+        .await;
+    let boot = admin
+        .post_form(
+            "/api/bmc/boot_device",
+            &format!("machine_id={booter}&device=pxe&uefi=on"),
+        )
+        .await;
+    assert_eq!(
+        boot.status, 200,
+        "the boot device was not retried: {}",
+        boot.body
+    );
+    assert_eq!(sim.state("boot"), "pxe");
+
+    let power_link = FlakyLink::to(sim.port, blackout).await;
+    let powered = server
+        .add_machine(
+            "flaky3",
+            "52:54:00:00:00:23",
+            Some((&power_link.address, "admin", "password")),
+        )
+        .await;
+    let on = admin
+        .post_form("/api/bmc/power", &format!("machine_id={powered}&action=on"))
+        .await;
+    assert_eq!(on.status, 502, "{}", on.body);
+    let message = on.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        message.starts_with("flaky3: power failed: BMC at"),
+        "{message}"
+    );
+    // Long enough for any retry to have passed the blackout and reached the BMC.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        power_link.relayed_after_blackout(),
+        0,
+        "a power action was sent again behind the user's back"
+    );
+    assert_ne!(sim.state("power"), "1");
+}

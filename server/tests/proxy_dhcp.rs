@@ -24,23 +24,31 @@ struct Pair {
 }
 
 impl Pair {
+    /// baas in proxy mode, answering on the veth it was told about.
     fn start(tag: &str) -> Option<Pair> {
+        Pair::start_with(tag, true)
+    }
+
+    /// baas as a first start leaves it (no DHCP setting at all) or, with `name_interface`,
+    /// told to answer ProxyDHCP on its end of the veth.
+    fn start_with(tag: &str, name_interface: bool) -> Option<Pair> {
         if !have("ip") || !have("udhcpc") {
             return None;
         }
         let net = VethPair::create(tag, "10.231.0.1/24", "52:54:00:be:ef:01")?;
         let data = tempfile::tempdir().unwrap();
         let data_dir = data.path().display().to_string();
-        let (baas, log) = baas_in(
-            &net.server,
-            &[
-                ("BAAS_HTTP_ADDR", "127.0.0.1:3000"),
-                ("BAAS_DATA_DIR", &data_dir),
-                ("BAAS_TFTP_ADDR", "off"),
-                ("BAAS_DHCP_MODE", "proxy"),
-                ("BAAS_PUBLIC_URL", "http://10.231.0.1:3000"),
-            ],
-        );
+        let mut settings = vec![
+            ("BAAS_HTTP_ADDR", "127.0.0.1:3000"),
+            ("BAAS_DATA_DIR", data_dir.as_str()),
+            ("BAAS_TFTP_ADDR", "off"),
+            ("BAAS_PUBLIC_URL", "http://10.231.0.1:3000"),
+        ];
+        if name_interface {
+            settings.push(("BAAS_DHCP_MODE", "proxy"));
+            settings.push(("BAAS_DHCP_INTERFACES", net.server_if.as_str()));
+        }
+        let (baas, log) = baas_in(&net.server, &settings);
         let pair = Pair {
             log,
             client: net.client.clone(),
@@ -49,11 +57,16 @@ impl Pair {
             _net: net,
             _data: data,
         };
+        let expected = if name_interface {
+            "ProxyDHCP listening"
+        } else {
+            "DHCP off: no lab network named"
+        };
         assert!(
             pair.log
-                .wait_for("ProxyDHCP listening", Duration::from_secs(20))
+                .wait_for(expected, Duration::from_secs(20))
                 .is_some(),
-            "baas did not start its ProxyDHCP"
+            "baas did not log '{expected}'"
         );
         Some(pair)
     }
@@ -102,6 +115,22 @@ fn a_pxe_discover_from_udhcpc_gets_a_proxy_offer_naming_ipxe_efi() {
         .expect("baas logged no answer to the PXE DISCOVER");
     assert!(answered.contains("52:54:00:be:ef:01"), "{answered}");
     assert!(answered.contains("ipxe.efi"), "{answered}");
+}
+
+#[test]
+fn a_first_start_answers_no_pxe_client_until_an_interface_is_named() {
+    let Some(pair) = Pair::start_with("d", false) else {
+        return;
+    };
+    let said = pair.pxe_discover();
+    assert!(
+        !said.contains("select for"),
+        "baas answered DHCP on a network nobody named:\n{said}"
+    );
+    assert!(pair
+        .log
+        .wait_for("DHCP answered", Duration::from_millis(500))
+        .is_none());
 }
 
 /// `received packets: N` from perfdhcp's statistics.

@@ -133,6 +133,7 @@ impl PxeLab {
                 ("BAAS_PUBLIC_URL", "http://10.99.0.2:3000"),
                 ("BAAS_DATA_DIR", &data_dir),
                 ("BAAS_DHCP_MODE", mode),
+                ("BAAS_DHCP_INTERFACES", "eth0"),
                 ("BAAS_DHCP_SUBNET", "10.99.0.0/24"),
                 ("BAAS_DHCP_ROUTER", "10.99.0.1"),
                 ("BAAS_TFTP_ADDR", "0.0.0.0:69"),

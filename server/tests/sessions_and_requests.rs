@@ -45,6 +45,7 @@ async fn sessions_survive_a_server_restart() {
     let mut after_restart = common::Client {
         router: server.restart().await,
         cookie: client.cookie.clone(),
+        peer: None,
     };
     assert_eq!(
         after_restart.post_form("/api/me", "").await.json()["username"],
@@ -84,6 +85,36 @@ async fn disabling_a_user_ends_their_open_session() {
         .post_form("/api/login", &format!("username=alice&password={PASSWORD}"))
         .await;
     assert_eq!(again.status, 401);
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_users_other_sessions_but_not_this_one() {
+    let server = TestServer::start().await;
+    let id = server.add_user("alice").await;
+    let mut laptop = server.logged_in("alice", PASSWORD).await;
+    let mut phone = server.logged_in("alice", PASSWORD).await;
+    let reply = laptop
+        .post_form(
+            "/api/change_password",
+            &format!("current_password={PASSWORD}&new_password=a-new-password-9"),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(laptop.post_form("/api/dashboard", "").await.status, 200);
+    assert_eq!(phone.post_form("/api/dashboard", "").await.status, 401);
+    assert_eq!(phone.get("/").await.location(), Some("/login"));
+    assert_eq!(phone.get("/api/v1/whoami").await.status, 401);
+
+    let mut admin = server.logged_in("admin", ADMIN_PASSWORD).await;
+    let reply = admin
+        .post_form(
+            "/api/admin/reset_password",
+            &format!("user_id={id}&new_password=reset-by-admin-7"),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(laptop.post_form("/api/dashboard", "").await.status, 401);
+    assert_eq!(admin.post_form("/api/dashboard", "").await.status, 200);
 }
 
 #[tokio::test]

@@ -107,6 +107,24 @@ pub async fn get_limits() -> Result<Limits, AppError> {
     Ok(lab()?.limits().await?)
 }
 
+/// The internal networks imports by URL may fetch from, as the Settings form shows them.
+#[server(endpoint = "admin/import_networks")]
+pub async fn import_networks() -> Result<String, AppError> {
+    use crate::auth::{admin, lab};
+    admin().await?;
+    Ok(lab()?.egress_policy().await?.to_text())
+}
+
+#[server(endpoint = "admin/set_import_networks")]
+pub async fn set_import_networks(allowed_networks: String) -> Result<(), AppError> {
+    use crate::auth::{admin, lab};
+    let admin = admin().await?;
+    lab()?
+        .set_import_networks(&admin, &allowed_networks)
+        .await?;
+    Ok(())
+}
+
 /// Numbers arrive as text so that a bad value is reported against its field.
 #[server(endpoint = "admin/set_limits")]
 pub async fn set_limits(

@@ -86,7 +86,7 @@ pub(crate) mod control {
         };
         match (&result, &cache) {
             (Ok(Outcome::Power(state, at)), Some(cache)) => cache.put(machine_id, *state, *at),
-            (_, Some(cache)) if name == "power" => cache.forget(machine_id),
+            (_, Some(cache)) if name == "power" => cache.acted(machine_id, lab::now()),
             _ => {}
         }
         // Reading the power state changes nothing; only actions go to the audit log.

@@ -90,11 +90,23 @@ pub async fn api_tokens() -> Result<Vec<ApiToken>, AppError> {
     Ok(lab()?.api_tokens(&actor().await?).await?)
 }
 
-/// Returns the secret, which is shown this once.
+/// Returns the secret, which is shown this once. `valid_days`: a whole number of days, or empty
+/// for a token that lives until revoked.
 #[server(endpoint = "create_token")]
-pub async fn create_api_token(name: String) -> Result<String, AppError> {
+pub async fn create_api_token(name: String, valid_days: String) -> Result<String, AppError> {
     use crate::auth::{actor, lab};
-    let (_, secret) = lab()?.create_api_token(&actor().await?, &name).await?;
+    let valid_days = match valid_days.trim() {
+        "" | "never" => None,
+        days => Some(days.parse::<i64>().map_err(|_| {
+            AppError::from(lab::Error::invalid(
+                "valid_days",
+                "is not a whole number of days",
+            ))
+        })?),
+    };
+    let (_, secret) = lab()?
+        .create_api_token(&actor().await?, &name, valid_days)
+        .await?;
     Ok(secret)
 }
 

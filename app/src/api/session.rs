@@ -15,17 +15,14 @@ pub struct UserInfo {
 
 #[server(endpoint = "login")]
 pub async fn login(username: String, password: String) -> Result<UserInfo, AppError> {
-    use crate::auth::{client_address, lab, session, USER_ID_KEY};
+    use crate::auth::{client_address, lab, session, start_session};
     let user = lab()?
         .authenticate(&username, &password, &client_address())
         .await?;
     let session = session().await?;
     // A new id on log-in, so a session id planted before log-in is worthless.
     session.cycle_id().await.map_err(AppError::internal)?;
-    session
-        .insert(USER_ID_KEY, user.id)
-        .await
-        .map_err(AppError::internal)?;
+    start_session(&session, &user).await?;
     Ok(UserInfo {
         id: user.id,
         username: user.username,
@@ -75,10 +72,11 @@ pub async fn change_password(
     current_password: String,
     new_password: String,
 ) -> Result<(), AppError> {
-    use crate::auth::{actor, lab};
+    use crate::auth::{actor, lab, remember_credentials, session};
     let actor = actor().await?;
-    lab()?
+    let version = lab()?
         .change_own_password(&actor, &current_password, &new_password)
         .await?;
-    Ok(())
+    // Every other session of this user has ended; this one carries on.
+    remember_credentials(&session().await?, version).await
 }

@@ -54,11 +54,22 @@ pub fn AccountPage() -> impl IntoView {
             <p class="mb-3 text-sm text-slate-500">"For scripts and curl: send 'Authorization: Bearer <token>'. A token acts as you."</p>
             {new_secret}
             {form_status(revoke.value(), "Token revoked.")}
-            <ActionForm action=create attr:class="mb-3 flex items-end gap-2">
+            <ActionForm action=create attr:class="mb-3 flex flex-wrap items-end gap-2">
                 <label class=LABEL>"Name"<input class=INPUT name="name" required maxlength="64" placeholder="laptop"/></label>
+                <label class=LABEL>
+                    "Expires"
+                    <select class=INPUT name="valid_days">
+                        <option value="7">"in 7 days"</option>
+                        <option value="30" selected>"in 30 days"</option>
+                        <option value="90">"in 90 days"</option>
+                        <option value="366">"in a year"</option>
+                        <option value="never">"never (until revoked)"</option>
+                    </select>
+                </label>
                 <button class=BUTTON type="submit">"Create token"</button>
             </ActionForm>
             {field_error(create.value(), "name")}
+            {field_error(create.value(), "valid_days")}
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     match tokens.await {
@@ -69,6 +80,11 @@ pub fn AccountPage() -> impl IntoView {
                                     <td class=TD>{t.name}</td>
                                     <td class=TD>{format_utc(t.created_at)}</td>
                                     <td class=TD>{t.last_used_at.map_or("never".to_string(), format_utc)}</td>
+                                    <td class=TD>{match t.expires_at {
+                                        None => "never".to_string(),
+                                        Some(at) if t.expired => format!("expired {}", format_utc(at)),
+                                        Some(at) => format_utc(at),
+                                    }}</td>
                                     <td class=TD>
                                         <ActionForm action=revoke>
                                             <input type="hidden" name="id" value=t.id/>
@@ -79,7 +95,7 @@ pub fn AccountPage() -> impl IntoView {
                             }).collect_view();
                             view! {
                                 <table class=TABLE>
-                                    <thead><tr><th class=TH>"Name"</th><th class=TH>"Created (UTC)"</th><th class=TH>"Last used"</th><th class=TH></th></tr></thead>
+                                    <thead><tr><th class=TH>"Name"</th><th class=TH>"Created (UTC)"</th><th class=TH>"Last used"</th><th class=TH>"Expires"</th><th class=TH><span class="sr-only">"Actions"</span></th></tr></thead>
                                     <tbody>{rows}</tbody>
                                 </table>
                             }.into_any()

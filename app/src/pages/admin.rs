@@ -34,7 +34,7 @@ pub fn UsersPage() -> impl IntoView {
         <Title text="Users · baas"/>
         <h1 class=H1>"Users"</h1>
         <div class="grid gap-4 lg:grid-cols-3">
-            <div class=format!("{CARD} lg:col-span-2 overflow-x-auto")>
+            <div class=format!("{CARD} lg:col-span-2 overflow-x-auto") tabindex="0">
                 {form_status(disable.value(), "Account updated.")}
                 {form_status(reset.value(), "Password reset.")}
                 {field_error(reset.value(), "new_password")}
@@ -229,7 +229,7 @@ pub fn AuditPage() -> impl IntoView {
                             </tr>
                         }).collect_view();
                         view! {
-                            <div class=format!("{CARD} overflow-x-auto")>
+                            <div class=format!("{CARD} overflow-x-auto") tabindex="0">
                                 <table class=TABLE data-testid="audit">
                                     <thead><tr><th class=TH>"When"</th><th class=TH>"Who"</th><th class=TH>"From"</th><th class=TH>"Action"</th><th class=TH>"Target"</th><th class=TH>"Detail"</th></tr></thead>
                                     <tbody>{rows}</tbody>
@@ -248,6 +248,11 @@ pub fn SettingsPage() -> impl IntoView {
     let save = ServerAction::<SetLimits>::new();
     let quota = ServerAction::<SetDefaultImageQuota>::new();
     let limits = Resource::new(move || save.version().get(), |_| get_limits());
+    let networks_save = ServerAction::<crate::api::admin::SetImportNetworks>::new();
+    let networks = Resource::new(
+        move || networks_save.version().get(),
+        |_| crate::api::admin::import_networks(),
+    );
     view! {
         <Title text="Settings · baas"/>
         <h1 class=H1>"Settings"</h1>
@@ -279,6 +284,25 @@ pub fn SettingsPage() -> impl IntoView {
                                 {field_error(quota.value(), "quota_gib")}
                                 <p class="text-xs text-slate-500">"Users with their own quota (set on the Users page) keep it."</p>
                                 <button class=BUTTON type="submit">"Save quota"</button>
+                            </ActionForm>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <h2 class=format!("{H2} mt-6")>"Imports by URL"</h2>
+            {form_status(networks_save.value(), "Allowed networks saved.")}
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match networks.await {
+                        Err(error) => view! { <ErrorBox error/> }.into_any(),
+                        Ok(text) => view! {
+                            <ActionForm action=networks_save attr:class="space-y-2">
+                                <label class=LABEL>"Internal networks imports may fetch from"
+                                    <input class=INPUT name="allowed_networks" value=text placeholder="10.20.0.0/16, fd00:20::/48"/>
+                                </label>
+                                {field_error(networks_save.value(), "allowed_networks")}
+                                <p class="text-xs text-slate-500">"Public addresses are always allowed. Loopback, link-local, private and unique-local addresses are refused (also behind names and redirects) unless listed here."</p>
+                                <button class=BUTTON type="submit">"Save networks"</button>
                             </ActionForm>
                         }.into_any(),
                     }
@@ -346,7 +370,7 @@ pub fn DiscoveredPage() -> impl IntoView {
                             }
                         }).collect_view();
                         view! {
-                            <div class=format!("{CARD} overflow-x-auto")>
+                            <div class=format!("{CARD} overflow-x-auto") tabindex="0">
                                 <table class=TABLE data-testid="discovered">
                                     <thead><tr>
                                         <th class=TH>"MAC"</th><th class=TH>"Told"</th><th class=TH>"Address"</th><th class=TH>"First seen"</th>

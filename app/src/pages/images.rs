@@ -93,7 +93,7 @@ pub fn ImagesPage() -> impl IntoView {
                         view! {
                             <div class="mb-4">{usage_bar(library.usage)}</div>
                             {empty.then(|| view! { <p class="text-slate-500">"No images match."</p> })}
-                            <div class=format!("{CARD} overflow-x-auto") class:hidden=empty>
+                            <div class=format!("{CARD} overflow-x-auto") class:hidden=empty tabindex="0">
                                 <table class=TABLE data-testid="images">
                                     <thead><tr>
                                         <th class=TH>"Name"</th><th class=TH>"Version"</th><th class=TH>"Format"</th><th class=TH>"Size"</th>
@@ -239,9 +239,9 @@ fn image_view(
                         <a class=BUTTON_SECONDARY href=content_url.clone() rel="external" download>"Download"</a>
                     </div>
                     <p class="mt-3 text-xs text-slate-500">"From a script:"</p>
-                    <pre class="overflow-x-auto rounded bg-slate-100 p-2 text-xs dark:bg-slate-800">{curl}</pre>
+                    <pre class="overflow-x-auto rounded bg-slate-100 p-2 text-xs dark:bg-slate-800" tabindex="0">{curl}</pre>
                 </div>
-                <div class=format!("{CARD} overflow-x-auto")>
+                <div class=format!("{CARD} overflow-x-auto") tabindex="0">
                     <h2 class=H2>"Versions"</h2>
                     <table class=TABLE>
                         <thead><tr><th class=TH>"Version"</th><th class=TH>"Size"</th><th class=TH>"Created (UTC)"</th><th class=TH>"SHA-256"</th></tr></thead>
@@ -338,7 +338,7 @@ fn upload_forms(usage: ImageUsage, groups: Vec<String>) -> impl IntoView {
         <div class=format!("{CARD} mt-4 text-sm")>
             <h2 class=H2>"From a shell"</h2>
             <p>"Create an API token under " <a class="underline" href="/account">"My account"</a> ", then:"</p>
-            <pre class="mt-2 overflow-x-auto rounded bg-slate-100 p-2 text-xs dark:bg-slate-800">
+            <pre class="mt-2 overflow-x-auto rounded bg-slate-100 p-2 text-xs dark:bg-slate-800" tabindex="0">
                 "curl -T disk.raw.zst -H \"Authorization: Bearer $BAAS_TOKEN\" \\\n     \"<baas>/api/v1/images/debian-12?visibility=private&sha256=$(sha256sum disk.raw.zst | cut -d' ' -f1)\""
             </pre>
         </div>

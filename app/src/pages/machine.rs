@@ -353,7 +353,7 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
         <div class=format!("{CARD} mt-4")>
             <h2 class=H2>"Calendar"</h2>
             <Timeline reservations=reservations now=now/>
-            <div class="mt-3 overflow-x-auto">
+            <div class="mt-3 overflow-x-auto" tabindex="0">
                 {form_status(actions.release.value(), "Reservation released.")}
                 {form_status(actions.cancel.value(), "Reservation cancelled.")}
                 <table class=TABLE data-testid="reservations">
@@ -458,7 +458,7 @@ fn boot_events_view(events: Vec<lab::model::BootEvent>) -> impl IntoView {
             })
             .collect_view();
         view! {
-            <div class="overflow-x-auto">
+            <div class="overflow-x-auto" tabindex="0">
                 <table class=TABLE data-testid="boot-events">
                     <thead><tr><th class=TH>"When (UTC)"</th><th class=TH>"MAC"</th><th class=TH>"Step"</th><th class=TH>"Detail"</th></tr></thead>
                     <tbody>{rows}</tbody>
@@ -617,7 +617,7 @@ fn media_view(machine_id: i64, allowed: bool, controls: MediaControls) -> impl I
                     };
                     view! {
                         {form}
-                        <div class="mt-3 overflow-x-auto">
+                        <div class="mt-3 overflow-x-auto" tabindex="0">
                             <table class=TABLE>
                                 <thead><tr>
                                     <th class=TH>"Image"</th><th class=TH>"By"</th><th class=TH>"State"</th><th class=TH>"BMC said"</th>

@@ -57,7 +57,7 @@ pub fn ReservationsPage() -> impl IntoView {
                             })
                             .collect_view();
                         view! {
-                            <div class="overflow-x-auto">
+                            <div class="overflow-x-auto" tabindex="0">
                                 <table class=TABLE>
                                     <thead><tr>
                                         <th class=TH>"Machine"</th><th class=TH>"Start"</th><th class=TH>"End"</th>

@@ -95,9 +95,9 @@ pub enum Ignored {
 
 /// Parses a datagram; anything that is not a well-formed BOOTP/DHCP message is refused.
 pub fn decode(datagram: &[u8]) -> Result<Message, Ignored> {
-    check_layout(datagram).map_err(|reason| Ignored::Malformed(reason.into()))?;
-    // The checks above keep dhcproto 0.15 off the inputs it panics on (found by fuzzing); a
-    // panic it still has in store is a malformed datagram, not a dead listener.
+    check_header(datagram).map_err(|reason| Ignored::Malformed(reason.into()))?;
+    // dhcproto is patched (vendor/dhcproto/PATCHES.md) where fuzzing found it panicking; should
+    // it still have a panic in store, that is a malformed datagram, not a dead listener.
     match std::panic::catch_unwind(|| Message::decode(&mut Decoder::new(datagram))) {
         Ok(Ok(message)) => Ok(message),
         Ok(Err(e)) => Err(Ignored::Malformed(e.to_string())),
@@ -105,11 +105,9 @@ pub fn decode(datagram: &[u8]) -> Result<Message, Ignored> {
     }
 }
 
-/// The fixed header and the option list, walked before dhcproto sees them: a hardware address
-/// length over 16 makes `Message::chaddr` slice out of bounds (in release builds too), and
-/// options shorter or longer than their fixed size trip dhcproto's length assertions or
-/// underflow its length arithmetic.
-fn check_layout(datagram: &[u8]) -> Result<(), &'static str> {
+/// The fixed BOOTP header: long enough, a hardware address that fits its 16 bytes, and the DHCP
+/// magic cookie (dhcproto reads but does not check it).
+fn check_header(datagram: &[u8]) -> Result<(), &'static str> {
     const OPTIONS: usize = 240;
     if datagram.len() < OPTIONS {
         return Err("shorter than a BOOTP header");
@@ -120,61 +118,29 @@ fn check_layout(datagram: &[u8]) -> Result<(), &'static str> {
     if datagram[236..OPTIONS] != [99, 130, 83, 99] {
         return Err("no DHCP magic cookie");
     }
-    // Consecutive options of one code are one option (RFC 3396 concatenation, as dhcproto
-    // decodes them), so lengths are checked per run.
-    let mut run: Option<(u8, usize)> = None;
-    let mut at = OPTIONS;
-    while at < datagram.len() {
-        let code = datagram[at];
-        if code == 0 || code == 255 {
-            check_option_length(run.take())?;
-            if code == 255 {
-                return Ok(());
-            }
-            at += 1;
-            continue;
-        }
-        let Some(&len) = datagram.get(at + 1) else {
-            return Err("option without a length");
-        };
-        let len = usize::from(len);
-        if at + 2 + len > datagram.len() {
-            return Err("option runs past the end");
-        }
-        run = match run {
-            Some((same, total)) if same == code => Some((code, total + len)),
-            other => {
-                check_option_length(other)?;
-                Some((code, len))
-            }
-        };
-        at += 2 + len;
-    }
-    check_option_length(run)
+    Ok(())
 }
 
-/// Option lengths dhcproto assumes rather than checks.
-fn check_option_length(option: Option<(u8, usize)>) -> Result<(), &'static str> {
-    let Some((code, len)) = option else {
-        return Ok(());
-    };
-    let fits = match code {
-        // Rapid Commit; client network interface identifier (RFC 4578); bulk leasequery
-        // times; client FQDN; leasequery status code.
-        80 => len == 0,
-        94 => len == 3,
-        152..=155 => len == 4,
-        81 => len >= 3,
-        151 => len >= 1,
-        // Client system architecture: one or more 16-bit types.
-        93 => len >= 2 && len % 2 == 0,
-        _ => true,
-    };
-    if fits {
-        Ok(())
-    } else {
-        Err("option with a length its type does not allow")
+/// The address a PXE client's DHCPREQUEST to another server (the site's) asks for: its
+/// requested-address option, or the address it already has. ProxyDHCP does not answer it, but
+/// it tells which address that MAC boots from.
+pub fn requested_address(request: &Message) -> Option<Ipv4Addr> {
+    if request.opcode() != Opcode::BootRequest
+        || request.opts().msg_type() != Some(MessageType::Request)
+        || !is_pxe_client(request)
+    {
+        return None;
     }
+    let requested = request
+        .opts()
+        .get(OptionCode::RequestedIpAddress)
+        .and_then(|option| match option {
+            DhcpOption::RequestedIpAddress(address) => Some(*address),
+            _ => None,
+        });
+    requested
+        .or(Some(request.ciaddr()))
+        .filter(|address| !address.is_unspecified() && !address.is_broadcast())
 }
 
 /// The proxy's answer to one request that arrived on `port` from `source`.
@@ -361,8 +327,11 @@ mod tests {
         assert!(decoded >= 16, "the captured PXE requests decode: {decoded}");
     }
 
+    /// Inputs that panicked dhcproto 0.15 (found by fuzzing). The vendored dhcproto decodes
+    /// them without panicking — asked directly, without the `catch_unwind` guard — and none of
+    /// them gets an answer.
     #[test]
-    fn datagrams_that_would_panic_the_decoder_are_malformed() {
+    fn datagrams_that_panicked_the_decoder_are_decoded_safely_and_never_answered() {
         let mut valid = Message::default();
         valid.set_chaddr(&MAC);
         let valid = valid.to_vec().unwrap();
@@ -372,26 +341,67 @@ mod tests {
         // Options placed where the end option was.
         let with_option = |option: &[u8]| {
             let mut datagram = valid[..240].to_vec();
+            datagram.extend_from_slice(&[53, 1, 1]);
             datagram.extend_from_slice(option);
             datagram.push(255);
             datagram
         };
-        for (bad, why) in [
-            (long_hardware_address, "hardware address"),
-            (with_option(&[80, 1, 0]), "Rapid Commit with a payload"),
-            (with_option(&[81, 1, 0]), "client FQDN of one byte"),
-            (with_option(&[151, 0]), "empty status code"),
-            (with_option(&[94, 2, 1, 2]), "short interface identifier"),
+        let crashes = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+        let mut cases: Vec<(Vec<u8>, String)> = vec![
+            (
+                long_hardware_address.clone(),
+                "hardware address of 17 bytes".into(),
+            ),
+            (
+                with_option(&[80, 1, 0]),
+                "Rapid Commit with a payload".into(),
+            ),
+            (with_option(&[81, 1, 0]), "client FQDN of one byte".into()),
+            (with_option(&[151, 0]), "empty status code".into()),
+            (
+                with_option(&[152, 3, 0, 0, 0]),
+                "short bulk leasequery time".into(),
+            ),
+            (
+                with_option(&[94, 2, 1, 2]),
+                "short interface identifier".into(),
+            ),
             (
                 with_option(&[94, 3, 1, 2, 3, 94, 3, 1, 2, 3]),
-                "two interface identifiers, concatenated",
+                "two interface identifiers, concatenated".into(),
             ),
-            (with_option(&[93, 1, 0]), "odd architecture list"),
-            (with_option(&[60, 9, b'P']), "option past the end"),
-            (valid[..100].to_vec(), "truncated header"),
-        ] {
-            assert!(matches!(decode(&bad), Err(Ignored::Malformed(_))), "{why}");
+            (with_option(&[60, 9, b'P']), "option past the end".into()),
+        ];
+        for entry in std::fs::read_dir(crashes).unwrap() {
+            let path = entry.unwrap().path();
+            if path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("crash-")
+            {
+                cases.push((std::fs::read(&path).unwrap(), path.display().to_string()));
+            }
         }
+        for (datagram, why) in &cases {
+            // The root fix: dhcproto itself, no guard around it.
+            if let Ok(message) = Message::decode(&mut Decoder::new(datagram)) {
+                assert!(message.chaddr().len() <= 16, "{why}");
+            }
+            if let Ok(request) = decode(datagram) {
+                for port in [ServerPort::Dhcp, ServerPort::Pxe] {
+                    assert!(
+                        answer(&request, port, client(), &config()).is_err(),
+                        "{why} was answered"
+                    );
+                }
+            }
+        }
+        assert!(matches!(
+            decode(&long_hardware_address),
+            Err(Ignored::Malformed(_))
+        ));
+        assert!(matches!(decode(&valid[..100]), Err(Ignored::Malformed(_))));
         assert!(decode(&with_option(&[80, 0])).is_ok());
     }
 
@@ -431,6 +441,42 @@ mod tests {
         }
         opts.insert(DhcpOption::ClientMachineIdentifier(vec![0; 17]));
         decode(&message.to_vec().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_pxe_clients_request_to_the_site_server_tells_its_address() {
+        let class = "PXEClient:Arch:00000:UNDI:002001";
+        let with_requested = |message: Message, address: Ipv4Addr| {
+            let mut message = message;
+            message
+                .opts_mut()
+                .insert(DhcpOption::RequestedIpAddress(address));
+            decode(&message.to_vec().unwrap()).unwrap()
+        };
+        let request = pxe_request(MessageType::Request, class, Some(0), Some("iPXE"));
+        let asked = with_requested(request.clone(), Ipv4Addr::new(10, 99, 0, 114));
+        assert_eq!(
+            requested_address(&asked),
+            Some(Ipv4Addr::new(10, 99, 0, 114))
+        );
+        // Renewing: no option 50, the address it has is in ciaddr.
+        let mut renewing = request.clone();
+        renewing.set_ciaddr(Ipv4Addr::new(10, 99, 0, 115));
+        assert_eq!(
+            requested_address(&renewing),
+            Some(Ipv4Addr::new(10, 99, 0, 115))
+        );
+        assert_eq!(requested_address(&request), None, "nothing asked for");
+        let discover = pxe_request(MessageType::Discover, class, Some(0), None);
+        assert_eq!(
+            requested_address(&with_requested(discover, Ipv4Addr::new(10, 99, 0, 9))),
+            None
+        );
+        let not_pxe = pxe_request(MessageType::Request, "android-dhcp-14", None, None);
+        assert_eq!(
+            requested_address(&with_requested(not_pxe, Ipv4Addr::new(10, 99, 0, 9))),
+            None
+        );
     }
 
     #[test]

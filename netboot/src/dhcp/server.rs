@@ -20,8 +20,10 @@ pub struct DhcpListen {
     pub dhcp: Option<SocketAddr>,
     /// UDP 4011; `None` turns it off.
     pub pxe: Option<SocketAddr>,
-    /// Only this network interface (SO_BINDTODEVICE), so replies leave where requests came in.
-    pub interface: Option<String>,
+    /// The lab networks answered on, one socket each (SO_BINDTODEVICE), so replies leave where
+    /// requests came in. Never every interface by default: answering PXE on a network nobody
+    /// named would hijack its machines' boots.
+    pub interfaces: Vec<String>,
 }
 
 /// What UDP 67 does.
@@ -116,30 +118,22 @@ impl DhcpServer {
         let mut local_addrs = Vec::new();
         // A broadcast reply must leave through the interface its request came in on, and a
         // socket bound to 0.0.0.0 cannot say which that was: so one socket per interface.
-        let interfaces: Vec<Option<String>> = match &listen.interface {
-            Some(name) => vec![Some(name.clone())],
-            None => {
-                let found = network_interfaces();
-                if found.is_empty() {
-                    vec![None]
-                } else {
-                    found.into_iter().map(Some).collect()
-                }
-            }
-        };
+        if listen.interfaces.is_empty() {
+            return Err(DhcpError {
+                addr: listen
+                    .dhcp
+                    .or(listen.pxe)
+                    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 67))),
+                reason: "no network interface named to answer on".into(),
+            });
+        }
         for (addr, port) in [
             (listen.dhcp, ServerPort::Dhcp),
             (listen.pxe, ServerPort::Pxe),
         ] {
             let Some(addr) = addr else { continue };
-            let per_interface = addr.ip().is_unspecified() || listen.interface.is_some();
-            let devices = if per_interface {
-                interfaces.clone()
-            } else {
-                vec![None]
-            };
-            for device in devices {
-                let socket = bind(addr, device.as_deref())?;
+            for device in &listen.interfaces {
+                let socket = bind(addr, device)?;
                 local_addrs.push(socket.local_addr().map_err(|e| DhcpError {
                     addr,
                     reason: e.to_string(),
@@ -155,33 +149,18 @@ impl DhcpServer {
     }
 }
 
-/// The host's network interfaces other than loopback (`/sys/class/net`).
-fn network_interfaces() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name != "lo")
-        .collect();
-    names.sort();
-    names
-}
-
-fn bind(addr: SocketAddr, interface: Option<&str>) -> Result<tokio::net::UdpSocket, DhcpError> {
+fn bind(addr: SocketAddr, interface: &str) -> Result<tokio::net::UdpSocket, DhcpError> {
     let error = |e: std::io::Error| DhcpError {
         addr,
-        reason: e.to_string(),
+        reason: format!("on interface {interface}: {e}"),
     };
     let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(error)?;
     // The site's DHCP server may hold port 67 too; broadcasts reach both sockets.
     socket.set_reuse_address(true).map_err(error)?;
     socket.set_broadcast(true).map_err(error)?;
-    if let Some(interface) = interface {
-        socket
-            .bind_device(Some(interface.as_bytes()))
-            .map_err(error)?;
-    }
+    socket
+        .bind_device(Some(interface.as_bytes()))
+        .map_err(error)?;
     socket.set_nonblocking(true).map_err(error)?;
     socket.bind(&addr.into()).map_err(error)?;
     tokio::net::UdpSocket::from_std(socket.into()).map_err(error)
@@ -223,12 +202,29 @@ async fn serve(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shar
             (DhcpMode::Authoritative(network, leases), ServerPort::Dhcp) => {
                 authoritative::answer(&request, network, leases.as_ref()).await
             }
-            (mode, port) => {
-                proxy::answer(&request, port, source, mode.boot()).map(|reply| Outcome::Reply {
+            (mode, port) => match proxy::answer(&request, port, source, mode.boot()) {
+                Ok(reply) => Ok(Outcome::Reply {
                     reply,
                     leased: None,
-                })
-            }
+                }),
+                // A PXE client asking the site's server for its address: not ours to answer,
+                // but where that MAC will ask for its boot script from.
+                Err(Ignored::Uninteresting(kind)) => match proxy::requested_address(&request) {
+                    Some(address) => {
+                        counters.ignored.fetch_add(1, Ordering::Relaxed);
+                        (shared.report)(DhcpReport {
+                            mac: proxy::format_mac(request.chaddr()),
+                            kind: format!("request for {address} to another server"),
+                            boot: String::new(),
+                            leased: Some(address),
+                            client: SocketAddr::V4(source),
+                        });
+                        continue;
+                    }
+                    None => Err(Ignored::Uninteresting(kind)),
+                },
+                Err(other) => Err(other),
+            },
         };
         let (reply, leased) = match outcome {
             Ok(Outcome::Reply { reply, leased }) => (reply, leased),

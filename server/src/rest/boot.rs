@@ -4,7 +4,9 @@
 //!
 //! iPXE asks `/boot/${net0/mac}.ipxe?arch=${buildarch}&platform=${platform}`. A machine with a
 //! boot job (or an unknown one, when the discovery policy enlists) gets the management OS,
-//! whose kernel and initrd are `GET /boot/mgmt/kernel` and `/boot/mgmt/initrd`, open too.
+//! whose kernel and initrd are `GET /boot/mgmt/kernel` and `/boot/mgmt/initrd`, open too. Its
+//! one-time enrolment token goes only to the address baas' DHCP saw that MAC at (or the
+//! machine's fixed address): anyone else asking for the script gets no token.
 
 use app::auth::ClientAddress;
 use axum::extract::{Path, Query, State};
@@ -39,11 +41,15 @@ pub async fn boot_script(
             "#!ipxe\necho baas: boot scripts are /boot/<mac>.ipxe\nexit 1\n",
         );
     };
+    let dhcp_address = lab::validate::parse_mac(mac)
+        .and_then(|mac| state.boot_clients.address_of(&mac))
+        .map(|ip| ip.to_string());
     let request = BootRequest {
         mac: mac.to_string(),
         architecture: query.arch,
         vendor_class: query.platform,
         address: address.map(|Extension(a)| a.0).unwrap_or_default(),
+        dhcp_address,
         management_os: state.management_os.is_some(),
     };
     let script = match state.lab.boot_plan(&request).await {
@@ -84,6 +90,10 @@ pub async fn boot_script(
             uefi,
             note: format!("{mac} is not in the inventory; an admin can adopt it"),
         },
+        Ok(BootPlan::Unvouched { uefi, reason, .. }) => {
+            tracing::warn!(mac, client = ?request.address, %reason, "management OS withheld");
+            Script::LocalDisk { uefi, note: reason }
+        }
         Err(lab::Error::Invalid(_)) => {
             return plain(
                 StatusCode::BAD_REQUEST,

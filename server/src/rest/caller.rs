@@ -1,6 +1,6 @@
 //! Who is calling the API: a bearer API token, else the browser session.
 
-use app::auth::{ClientAddress, USER_ID_KEY};
+use app::auth::{session_user, ClientAddress};
 use app::error::ErrorKind;
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
@@ -39,11 +39,7 @@ impl FromRequestParts<AppState> for Caller {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::new(ErrorKind::Internal, "sessions are not configured"))?;
-        let user_id: Option<i64> = session.get(USER_ID_KEY).await.ok().flatten();
-        let user = match user_id {
-            Some(id) => state.lab.user(id).await?.filter(|u| !u.disabled),
-            None => None,
-        };
+        let user = session_user(&state.lab, &session).await?;
         user.map(|u| Caller(Actor::user(u.id, &u.username, u.is_admin, &address)))
             .ok_or_else(|| {
                 ApiError::new(

@@ -1,6 +1,8 @@
 //! `POST /api/v1/imports`: the server fetches an image from an HTTP(S) URL into an upload whose
 //! progress the caller follows at `/api/v1/uploads/{id}`, like one of its own uploads.
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::error::ErrorKind;
@@ -8,6 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use futures_util::TryStreamExt;
+use lab::egress::EgressPolicy;
 use lab::model::{NewUpload, Upload};
 use lab::Ending;
 use serde::Deserialize;
@@ -28,7 +31,8 @@ pub struct ImportRequest {
 }
 
 /// Answers once the source has answered (so a dead URL is reported at once); the bytes then
-/// stream in the background.
+/// stream in the background. Internal destinations are refused (see [`lab::egress`]) — for the
+/// URL as given, for every address its name resolves to, and for every redirect.
 pub async fn start_import(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -37,33 +41,29 @@ pub async fn start_import(
     let url = reqwest::Url::parse(request.url.trim())
         .ok()
         .filter(|url| matches!(url.scheme(), "http" | "https"))
-        .ok_or_else(|| {
-            let mut error = ApiError::new(
-                ErrorKind::Invalid,
-                "url: must be an http:// or https:// URL",
-            );
-            error.0.fields.push(lab::FieldError {
-                field: "url".into(),
-                message: "must be an http:// or https:// URL".into(),
-            });
-            error
-        })?;
+        .filter(|url| url.host().is_some())
+        .ok_or_else(|| url_error("must be an http:// or https:// URL"))?;
+    let policy = state.lab.egress_policy().await?;
+    check_destination(&policy, &url)
+        .await
+        .map_err(|reason| url_error(&reason))?;
+    let client = import_client(policy);
     let filename = url
         .path_segments()
         .and_then(|mut segments| segments.next_back())
         .unwrap_or_default()
         .to_string();
-    let response = state
-        .http_client
+    let response = client
         .get(url.clone())
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| {
-            ApiError::new(
+        .map_err(|e| match refusal(&e) {
+            Some(reason) => url_error(&reason),
+            None => ApiError::new(
                 ErrorKind::Upstream,
                 format!("fetching {url}: {}", describe(&e)),
-            )
+            ),
         })?;
     let new = NewUpload {
         name: request.name,
@@ -102,12 +102,120 @@ fn describe(error: &reqwest::Error) -> String {
     }
 }
 
-/// The client imports use: bounded connect time, no cookies, at most 5 redirects.
-pub fn http_client() -> reqwest::Client {
+fn url_error(reason: &str) -> ApiError {
+    let mut error = ApiError::new(ErrorKind::Invalid, format!("url: {reason}"));
+    error.0.fields.push(lab::FieldError {
+        field: "url".into(),
+        message: reason.to_string(),
+    });
+    error
+}
+
+/// Refuses a URL whose host is, or only resolves to, addresses the policy does not allow. The
+/// resolver of [`import_client`] checks again at connect time, so a name that answers
+/// differently the second time gains nothing.
+async fn check_destination(policy: &EgressPolicy, url: &reqwest::Url) -> Result<(), String> {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => policy.check(ip.into()),
+        Some(url::Host::Ipv6(ip)) => policy.check(ip.into()),
+        Some(url::Host::Domain(name)) => {
+            let port = url.port_or_known_default().unwrap_or(80);
+            let addresses = tokio::net::lookup_host((name, port))
+                .await
+                .map_err(|e| format!("{name} does not resolve: {e}"))?;
+            guarded(policy, name, addresses.map(|a| a.ip())).map(|_| ())
+        }
+        None => Err("has no host".into()),
+    }
+}
+
+/// The addresses of `name` the policy allows, or why there are none.
+fn guarded(
+    policy: &EgressPolicy,
+    name: &str,
+    addresses: impl Iterator<Item = IpAddr>,
+) -> Result<Vec<IpAddr>, String> {
+    let mut allowed = Vec::new();
+    let mut refused = None;
+    for ip in addresses {
+        match policy.check(ip) {
+            Ok(()) => allowed.push(ip),
+            Err(reason) => refused = Some(reason),
+        }
+    }
+    match (allowed.is_empty(), refused) {
+        (false, _) => Ok(allowed),
+        (true, Some(reason)) => Err(format!("{name} resolves to {reason}")),
+        (true, None) => Err(format!("{name} has no address")),
+    }
+}
+
+/// Why the policy stopped a request (a redirect or a resolved name), if it did.
+fn refusal(error: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(refused) = current.downcast_ref::<Refused>() {
+            return Some(refused.0.clone());
+        }
+        source = current.source();
+    }
+    None
+}
+
+/// A destination the egress policy does not allow.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Resolves names like the system does, keeping only the addresses the policy allows: the
+/// connection goes to exactly the addresses checked.
+struct GuardedResolver(EgressPolicy);
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.0.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let allowed = guarded(&policy, &host, found.map(|a| a.ip())).map_err(Refused)?;
+            let addresses: reqwest::dns::Addrs =
+                Box::new(allowed.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok(addresses)
+        })
+    }
+}
+
+/// The client one import uses: names resolved through the policy, redirects (at most 5) to
+/// literal addresses checked against it, no proxy from the environment, no cookies, bounded
+/// connect and read times.
+pub fn import_client(policy: EgressPolicy) -> reqwest::Client {
+    let redirects = policy.clone();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(60))
-        .redirect(reqwest::redirect::Policy::limited(5))
+        .no_proxy()
+        .dns_resolver(Arc::new(GuardedResolver(policy)))
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 5 {
+                return attempt.error(Refused("more than 5 redirects".into()));
+            }
+            let literal = match attempt.url().host() {
+                Some(url::Host::Ipv4(ip)) => Some(IpAddr::from(ip)),
+                Some(url::Host::Ipv6(ip)) => Some(IpAddr::from(ip)),
+                _ => None,
+            };
+            match literal.map(|ip| redirects.check(ip)) {
+                Some(Err(reason)) => attempt.error(Refused(format!("redirected: {reason}"))),
+                _ => attempt.follow(),
+            }
+        }))
         .user_agent(concat!("baas/", env!("CARGO_PKG_VERSION")))
         .build()
         .unwrap_or_default()

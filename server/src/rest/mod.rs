@@ -17,7 +17,6 @@ use axum::Router;
 use crate::http::AppState;
 
 pub use caller::Caller;
-pub use imports::http_client as imports_client;
 
 /// Every (method, path) the API serves; the authorization matrix test needs a case for each.
 pub const ROUTES: &[(&str, &str)] = &[

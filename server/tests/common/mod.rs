@@ -18,6 +18,8 @@ pub const PASSWORD: &str = "user-password-1";
 pub struct TestServer {
     pub router: Router,
     pub power: app::power::PowerCache,
+    /// What the server believes DHCP saw: tests teach it with `learn`.
+    pub boot_clients: server::boot_clients::BootClients,
     pub lab: Lab,
     pub config: Config,
     pub dir: tempfile::TempDir,
@@ -38,7 +40,7 @@ pub fn config_in(dir: &std::path::Path, session_ttl_seconds: i64) -> Config {
         tftp_root: dir.join("tftp"),
         dhcp_addr: None,
         pxe_addr: None,
-        dhcp_interface: None,
+        dhcp_interfaces: Vec::new(),
         boot_server_ip: std::net::Ipv4Addr::LOCALHOST,
         dhcp_authoritative: None,
         management_os: None,
@@ -74,12 +76,15 @@ impl TestServer {
         let lab = server::open_lab(&config).await.unwrap();
         lab.bootstrap_admin(Some(ADMIN_PASSWORD)).await.unwrap();
         let power = app::power::PowerCache::default();
-        let router = server::http::router(lab.clone(), &config, power.clone())
-            .await
-            .unwrap();
+        let boot_clients = server::boot_clients::BootClients::default();
+        let router =
+            server::http::router_with(lab.clone(), &config, power.clone(), boot_clients.clone())
+                .await
+                .unwrap();
         TestServer {
             router,
             power,
+            boot_clients,
             lab,
             config,
             dir,
@@ -98,6 +103,15 @@ impl TestServer {
         Client {
             router: self.router.clone(),
             cookie: None,
+            peer: None,
+        }
+    }
+
+    /// A client whose requests come from `peer` (as a real connection's would).
+    pub fn client_at(&self, peer: &str) -> Client {
+        Client {
+            peer: Some(peer.parse().unwrap()),
+            ..self.client()
         }
     }
 
@@ -178,10 +192,17 @@ impl Reply {
 pub struct Client {
     pub router: Router,
     pub cookie: Option<String>,
+    /// The connection's peer address, when the test gives one.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Client {
-    pub async fn send(&mut self, request: Request<Body>) -> Reply {
+    pub async fn send(&mut self, mut request: Request<Body>) -> Reply {
+        if let Some(peer) = self.peer {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+        }
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
