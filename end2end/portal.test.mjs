@@ -97,8 +97,8 @@ async function open(page, path) {
   await page.waitForSelector('body[data-hydrated]', { timeout: 30_000 });
 }
 
-async function logIn(username, password) {
-  const context = await browser.newContext();
+async function logIn(username, password, contextOptions = {}) {
+  const context = await browser.newContext(contextOptions);
   const page = await context.newPage();
   page.on('pageerror', (error) => { throw error; });
   await open(page, '/login');
@@ -118,9 +118,14 @@ async function logOut(page) {
   await page.context().close();
 }
 
-/** `YYYY-MM-DDTHH:MM` for a Date, in UTC, as the portal's datetime-local fields expect. */
+/** `YYYY-MM-DDTHH:MM` for a Date, in UTC, as the portal's form values are. */
 function utc(date) {
   return date.toISOString().slice(0, 16);
+}
+
+/** The same moment on the wall clock of a zone `offsetMinutes` east of UTC (no DST there). */
+function wallClock(date, offsetMinutes) {
+  return utc(new Date(date.getTime() + offsetMinutes * 60 * 1000));
 }
 
 test('admin sets up the lab, users book, overlaps are refused, the audit log shows it all', async () => {
@@ -212,8 +217,8 @@ test('admin sets up the lab, users book, overlaps are refused, the audit log sho
   await screenshot(page, 'alice-dashboard');
   await open(page, new URL(machineUrl).pathname);
   const reserve = page.locator('[data-testid=reserve-form]');
-  await reserve.locator('input[name=start]').fill(utc(tomorrow));
-  await reserve.locator('input[name=end]').fill(utc(hours(2)));
+  await reserve.locator('input[data-utc-for=start]').fill(utc(tomorrow));
+  await reserve.locator('input[data-utc-for=end]').fill(utc(hours(2)));
   await reserve.locator('input[name=note]').fill('kernel regression run');
   await reserve.locator('button[type=submit]').click();
   await page.getByText('Reserved.').waitFor();
@@ -226,20 +231,31 @@ test('admin sets up the lab, users book, overlaps are refused, the audit log sho
   await screenshot(page, 'alice-reservations');
   await logOut(page);
 
-  // Bob may use the machine but not take an overlapping slot; he is told who holds it.
-  page = await logIn('bob', 'bob-password-1');
+  // Bob, whose browser is in India (UTC+5:30), may use the machine but not take an overlapping
+  // slot; he is told who holds it. He types and reads his own wall-clock times; baas keeps UTC.
+  const india = 330;
+  page = await logIn('bob', 'bob-password-1', { timezoneId: 'Asia/Kolkata' });
   await open(page, new URL(machineUrl).pathname);
   const bobReserve = page.locator('[data-testid=reserve-form]');
-  await bobReserve.locator('input[name=start]').fill(utc(hours(1)));
-  await bobReserve.locator('input[name=end]').fill(utc(hours(3)));
+  await bobReserve.locator('input[data-utc-for=start]').fill(wallClock(hours(1), india));
+  await bobReserve.locator('input[data-utc-for=end]').fill(wallClock(hours(3), india));
   await bobReserve.locator('button[type=submit]').click();
   const refusal = page.getByRole('alert').filter({ hasText: 'already reserved by alice' });
   await refusal.waitFor();
   await screenshot(page, 'bob-refused');
-  await bobReserve.locator('input[name=start]').fill(utc(hours(2)));
-  await bobReserve.locator('input[name=end]').fill(utc(hours(4)));
+  await bobReserve.locator('input[data-utc-for=start]').fill(wallClock(hours(2), india));
+  await bobReserve.locator('input[data-utc-for=end]').fill(wallClock(hours(4), india));
   await bobReserve.locator('button[type=submit]').click();
   await page.getByText('Reserved.').waitFor();
+  const mine = (await (await page.request.post(`${base}/api/my_reservations`)).json())
+    .filter((r) => r.username === 'bob');
+  assert.equal(mine.length, 1);
+  assert.equal(mine[0].start_at * 1000, hours(2).getTime(), 'stored in UTC');
+  await open(page, '/reservations');
+  const shown = page.locator('time[data-local]').first();
+  await page.waitForFunction(() => /GMT\+5:30|IST/.test(document.querySelector('time[data-local]')?.textContent ?? ''));
+  assert.equal(await shown.getAttribute('title'), `${utc(hours(2)).replace('T', ' ')} UTC`);
+  assert.equal((await shown.textContent()).slice(0, 16), wallClock(hours(2), india).replace('T', ' '));
   await logOut(page);
 
   // The admin sees all of it in the audit log, and can filter it.

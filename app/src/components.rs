@@ -1,6 +1,8 @@
 //! Pieces shared by the pages: navigation, form feedback, badges, the reservation timeline.
 
-use lab::model::{format_utc, Machine, MachineState, Reservation};
+use lab::model::{
+    format_rfc3339, format_utc, to_datetime_local, Machine, MachineState, Reservation,
+};
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -18,6 +20,23 @@ pub const H2: &str = "mb-3 text-lg font-semibold";
 pub const TABLE: &str = "min-w-full divide-y divide-slate-200 text-sm dark:divide-slate-800";
 pub const TH: &str = "px-3 py-2 text-left font-semibold text-slate-600 dark:text-slate-400";
 pub const TD: &str = "px-3 py-2 align-top";
+
+/// A moment for people: rendered in UTC, shown by `/local-time.js` in the browser's time zone,
+/// with UTC in the tooltip.
+#[component]
+pub fn Time(at: i64) -> impl IntoView {
+    view! { <time datetime=format_rfc3339(at) data-local="" title=format_utc(at)>{format_utc(at)}</time> }
+}
+
+/// A `datetime-local` field in the user's time zone for the UTC form value `name`: the page
+/// renders UTC in a hidden field, `/local-time.js` shows and keeps it in local time.
+#[component]
+pub fn LocalDateTime(name: &'static str, at: i64, label: &'static str) -> impl IntoView {
+    view! {
+        <input type="hidden" name=name value=to_datetime_local(at)/>
+        <input class=INPUT type="datetime-local" data-utc-for=name value=to_datetime_local(at) aria-label=label/>
+    }
+}
 
 /// Top bar: the lab's name, links for the logged-in user, log-out.
 #[component]
@@ -150,13 +169,13 @@ pub fn Availability(machine: Machine) -> impl IntoView {
     let holder = match (&machine.holder, &machine.next) {
         (Some(h), _) => view! {
             <span class=format!("{badge} bg-rose-100 text-rose-800 dark:bg-rose-900 dark:text-rose-200")>
-                {format!("held by {} until {}", h.username, format_utc(h.end_at))}
+                {format!("held by {} until ", h.username)}<Time at=h.end_at/>
             </span>
         }
         .into_any(),
         (None, Some(n)) => view! {
             <span class=format!("{badge} bg-emerald-100 text-emerald-800 dark:bg-emerald-900 dark:text-emerald-200")>
-                {format!("free until {} ({})", format_utc(n.start_at), n.username)}
+                "free until "<Time at=n.start_at/>{format!(" ({})", n.username)}
             </span>
         }
         .into_any(),
@@ -204,7 +223,7 @@ pub fn Timeline(reservations: Vec<Reservation>, now: i64) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <div aria-label="reservations over the next seven days (UTC)">
+        <div aria-label="reservations over the next seven days (days in UTC)">
             <div class="flex text-xs text-slate-500">{days}</div>
             <div class="relative h-8 rounded bg-slate-100 dark:bg-slate-800">
                 {blocks}

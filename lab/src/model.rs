@@ -293,6 +293,13 @@ pub fn format_utc(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
+/// `2026-11-22T14:05:00Z`, for machines (`<time datetime=…>`).
+pub fn format_rfc3339(unix: i64) -> String {
+    utc_minutes(unix, 'T')
+        .map(|t| format!("{t}:00Z"))
+        .unwrap_or_default()
+}
+
 /// The value of an `<input type="datetime-local">` (`2026-11-22T14:05`, read as UTC) for a UNIX time.
 pub fn to_datetime_local(unix: i64) -> String {
     utc_minutes(unix, 'T').unwrap_or_default()
@@ -332,6 +339,7 @@ mod tests {
         let t = parse_datetime_local("2026-11-22T14:05").unwrap();
         assert_eq!(to_datetime_local(t), "2026-11-22T14:05");
         assert_eq!(format_utc(t), "2026-11-22 14:05 UTC");
+        assert_eq!(format_rfc3339(t), "2026-11-22T14:05:00Z");
         assert_eq!(parse_datetime_local("2026-11-22 14:05"), None);
         assert_eq!(parse_datetime_local("tomorrow"), None);
     }

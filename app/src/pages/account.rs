@@ -3,13 +3,11 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use lab::model::format_utc;
-
 use crate::api::images::{api_tokens, CreateApiToken, RevokeApiToken};
 use crate::api::session::ChangePassword;
 use crate::components::{
-    field_error, form_status, ErrorBox, BUTTON, BUTTON_DANGER, CARD, H1, H2, INPUT, LABEL, TABLE,
-    TD, TH,
+    field_error, form_status, ErrorBox, Time, BUTTON, BUTTON_DANGER, CARD, H1, H2, INPUT, LABEL,
+    TABLE, TD, TH,
 };
 
 #[component]
@@ -78,12 +76,15 @@ pub fn AccountPage() -> impl IntoView {
                             let rows = tokens.into_iter().map(|t| view! {
                                 <tr>
                                     <td class=TD>{t.name}</td>
-                                    <td class=TD>{format_utc(t.created_at)}</td>
-                                    <td class=TD>{t.last_used_at.map_or("never".to_string(), format_utc)}</td>
+                                    <td class=TD><Time at=t.created_at/></td>
+                                    <td class=TD>{match t.last_used_at {
+                                        Some(at) => view! { <Time at/> }.into_any(),
+                                        None => "never".into_any(),
+                                    }}</td>
                                     <td class=TD>{match t.expires_at {
-                                        None => "never".to_string(),
-                                        Some(at) if t.expired => format!("expired {}", format_utc(at)),
-                                        Some(at) => format_utc(at),
+                                        None => "never".into_any(),
+                                        Some(at) if t.expired => view! { "expired "<Time at/> }.into_any(),
+                                        Some(at) => view! { <Time at/> }.into_any(),
                                     }}</td>
                                     <td class=TD>
                                         <ActionForm action=revoke>
@@ -95,7 +96,7 @@ pub fn AccountPage() -> impl IntoView {
                             }).collect_view();
                             view! {
                                 <table class=TABLE>
-                                    <thead><tr><th class=TH>"Name"</th><th class=TH>"Created (UTC)"</th><th class=TH>"Last used"</th><th class=TH>"Expires"</th><th class=TH><span class="sr-only">"Actions"</span></th></tr></thead>
+                                    <thead><tr><th class=TH>"Name"</th><th class=TH>"Created"</th><th class=TH>"Last used"</th><th class=TH>"Expires"</th><th class=TH><span class="sr-only">"Actions"</span></th></tr></thead>
                                     <tbody>{rows}</tbody>
                                 </table>
                             }.into_any()

@@ -1,6 +1,5 @@
 //! Admin pages: users, groups, audit log, booking limits.
 
-use lab::model::format_utc;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -10,8 +9,8 @@ use crate::api::admin::{
 };
 use crate::api::images::{SetDefaultImageQuota, SetImageQuota};
 use crate::components::{
-    field_error, form_status, ErrorBox, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, H1, H2,
-    INPUT, LABEL, TABLE, TD, TH,
+    field_error, form_status, ErrorBox, Time, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, H1,
+    H2, INPUT, LABEL, TABLE, TD, TH,
 };
 
 #[component]
@@ -220,7 +219,7 @@ pub fn AuditPage() -> impl IntoView {
                     Ok(entries) => {
                         let rows = entries.into_iter().map(|e| view! {
                             <tr>
-                                <td class=format!("{TD} whitespace-nowrap")>{format_utc(e.at)}</td>
+                                <td class=format!("{TD} whitespace-nowrap")><Time at=e.at/></td>
                                 <td class=TD>{e.actor_name}</td>
                                 <td class=TD>{e.address}</td>
                                 <td class=format!("{TD} font-mono")>{e.action}</td>
@@ -355,8 +354,8 @@ pub fn DiscoveredPage() -> impl IntoView {
                                     <td class=format!("{TD} font-mono")>{d.mac.clone()}</td>
                                     <td class=TD>{format!("{} {}", d.architecture, d.vendor_class)}</td>
                                     <td class=TD>{d.address}</td>
-                                    <td class=format!("{TD} whitespace-nowrap")>{format_utc(d.first_seen)}</td>
-                                    <td class=format!("{TD} whitespace-nowrap")>{format_utc(d.last_seen)}</td>
+                                    <td class=format!("{TD} whitespace-nowrap")><Time at=d.first_seen/></td>
+                                    <td class=format!("{TD} whitespace-nowrap")><Time at=d.last_seen/></td>
                                     <td class=TD>{d.times_seen}</td>
                                     <td class=TD>
                                         <ActionForm action=adopt attr:class="flex flex-wrap gap-1">
@@ -431,14 +430,14 @@ fn discovery_view(
                         <td class=format!("{TD} font-mono")>{lease.mac}</td>
                         <td class=TD>{lease.machine.unwrap_or_default()}</td>
                         <td class=TD>{lease.state}</td>
-                        <td class=format!("{TD} whitespace-nowrap")>{format_utc(lease.expires_at)}</td>
+                        <td class=format!("{TD} whitespace-nowrap")><Time at=lease.expires_at/></td>
                     </tr>
                 }
             })
             .collect_view();
         view! {
             <table class=TABLE data-testid="leases">
-                <thead><tr><th class=TH>"Address"</th><th class=TH>"MAC"</th><th class=TH>"Machine"</th><th class=TH>"State"</th><th class=TH>"Expires (UTC)"</th></tr></thead>
+                <thead><tr><th class=TH>"Address"</th><th class=TH>"MAC"</th><th class=TH>"Machine"</th><th class=TH>"State"</th><th class=TH>"Expires"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
         }

@@ -1,11 +1,10 @@
 //! The home page: the machines the user may see, who holds them, and the user's reservations.
 
-use lab::model::format_utc;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::machines::dashboard;
-use crate::components::{Availability, ErrorBox, CARD, H1, H2};
+use crate::components::{Availability, ErrorBox, Time, CARD, H1, H2};
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
@@ -25,7 +24,7 @@ pub fn DashboardPage() -> impl IntoView {
                             .map(|r| view! {
                                 <li>
                                     <a class="font-medium underline" href=format!("/machines/{}", r.machine_id)>{r.machine_name}</a>
-                                    {format!(": {} → {}", format_utc(r.start_at), format_utc(r.end_at))}
+                                    ": "<Time at=r.start_at/>" → "<Time at=r.end_at/>
                                     {(r.start_at <= now).then_some(" (now)")}
                                 </li>
                             })

@@ -2,15 +2,15 @@
 //! upload page. The upload itself (chunks, progress, resume) runs in `/upload.js` against the
 //! tus endpoints, because a server function would have to hold the whole file in memory.
 
-use lab::model::{format_bytes, format_utc, Image, ImageFormat, ImageUsage, Visibility};
+use lab::model::{format_bytes, Image, ImageFormat, ImageUsage, Visibility};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::images::{image_detail, image_library, DeleteImage, UpdateImage};
 use crate::components::{
-    field_error, form_status, ErrorBox, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, H1, H2,
-    INPUT, LABEL, TABLE, TD, TH,
+    field_error, form_status, ErrorBox, Time, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, H1,
+    H2, INPUT, LABEL, TABLE, TD, TH,
 };
 
 fn usage_bar(usage: ImageUsage) -> impl IntoView {
@@ -86,7 +86,7 @@ pub fn ImagesPage() -> impl IntoView {
                                 <td class=TD>{format_bytes(image.stored_size)}</td>
                                 <td class=TD>{image.owner.username.clone()}</td>
                                 <td class=TD>{visibility_label(&image)}</td>
-                                <td class=format!("{TD} whitespace-nowrap")>{format_utc(image.created_at)}</td>
+                                <td class=format!("{TD} whitespace-nowrap")><Time at=image.created_at/></td>
                                 <td class=format!("{TD} font-mono text-xs") title=image.sha256.clone()>{image.sha256[..12].to_string()}</td>
                             </tr>
                         }).collect_view();
@@ -97,7 +97,7 @@ pub fn ImagesPage() -> impl IntoView {
                                 <table class=TABLE data-testid="images">
                                     <thead><tr>
                                         <th class=TH>"Name"</th><th class=TH>"Version"</th><th class=TH>"Format"</th><th class=TH>"Size"</th>
-                                        <th class=TH>"Owner"</th><th class=TH>"Visible to"</th><th class=TH>"Created (UTC)"</th><th class=TH>"SHA-256"</th>
+                                        <th class=TH>"Owner"</th><th class=TH>"Visible to"</th><th class=TH>"Created"</th><th class=TH>"SHA-256"</th>
                                     </tr></thead>
                                     <tbody>{rows}</tbody>
                                 </table>
@@ -180,12 +180,20 @@ fn image_view(
         ("Stored size", format!("{} ({} bytes)", format_bytes(image.stored_size), image.stored_size)),
         ("Content size", image.content_size.map_or("unknown".into(), format_bytes)),
         ("Source", image.source.clone()),
-        ("Created (UTC)", format_utc(image.created_at)),
-        ("Last used (UTC)", image.last_used_at.map_or("never".into(), format_utc)),
     ]
     .into_iter()
     .map(|(term, value)| view! { <dt class="font-medium text-slate-500">{term}</dt><dd>{value}</dd> })
     .collect_view();
+    let created_at = image.created_at;
+    let last_used = match image.last_used_at {
+        Some(at) => view! { <Time at/> }.into_any(),
+        None => "never".into_any(),
+    };
+    let facts = view! {
+        {facts}
+        <dt class="font-medium text-slate-500">"Created"</dt><dd><Time at=created_at/></dd>
+        <dt class="font-medium text-slate-500">"Last used"</dt><dd>{last_used}</dd>
+    };
     let versions = detail
         .versions
         .into_iter()
@@ -195,7 +203,7 @@ fn image_view(
                 <tr class:font-semibold=current>
                     <td class=TD><a class="underline" href=format!("/images/{}", v.id)>{format!("v{}", v.version)}</a></td>
                     <td class=TD>{format_bytes(v.stored_size)}</td>
-                    <td class=TD>{format_utc(v.created_at)}</td>
+                    <td class=TD><Time at=v.created_at/></td>
                     <td class=format!("{TD} font-mono text-xs")>{v.sha256[..12].to_string()}</td>
                 </tr>
             }
@@ -244,7 +252,7 @@ fn image_view(
                 <div class=format!("{CARD} overflow-x-auto") tabindex="0">
                     <h2 class=H2>"Versions"</h2>
                     <table class=TABLE>
-                        <thead><tr><th class=TH>"Version"</th><th class=TH>"Size"</th><th class=TH>"Created (UTC)"</th><th class=TH>"SHA-256"</th></tr></thead>
+                        <thead><tr><th class=TH>"Version"</th><th class=TH>"Size"</th><th class=TH>"Created"</th><th class=TH>"SHA-256"</th></tr></thead>
                         <tbody>{versions}</tbody>
                     </table>
                 </div>

@@ -1,6 +1,6 @@
 //! One machine: its details, calendar, booking form, and (for managers and admins) its grants.
 
-use lab::model::{format_utc, to_datetime_local, Level, MachineState, ReservationState};
+use lab::model::{Level, MachineState, ReservationState};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -12,8 +12,8 @@ use crate::api::machines::{
 use crate::api::media::{media_panel, AttachMedia, DetachMedia, MediaOverview};
 use crate::api::reservations::{Cancel, Release, Reserve};
 use crate::components::{
-    field_error, form_status, Availability, ErrorBox, Timeline, BUTTON, BUTTON_DANGER,
-    BUTTON_SECONDARY, CARD, H2, INPUT, LABEL, TABLE, TD, TH,
+    field_error, form_status, Availability, ErrorBox, LocalDateTime, Time, Timeline, BUTTON,
+    BUTTON_DANGER, BUTTON_SECONDARY, CARD, H2, INPUT, LABEL, TABLE, TD, TH,
 };
 use crate::error::AppError;
 
@@ -214,17 +214,17 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
             <div class=CARD>
                 <h2 class=H2>"Reserve"</h2>
                 <p class="mb-2 text-xs text-slate-500">
-                    {format!("Times are UTC. At most {} hours, up to {} days ahead.", limits.max_duration_hours, limits.max_advance_days)}
+                    {format!("Times are your own time zone's. At most {} hours, up to {} days ahead.", limits.max_duration_hours, limits.max_advance_days)}
                 </p>
                 {form_status(actions.reserve.value(), "Reserved.")}
                 <ActionForm action=actions.reserve attr:class="space-y-2" attr:data-testid="reserve-form">
                     <input type="hidden" name="machine_id" value=id/>
-                    <label class=LABEL>"Start (UTC)"
-                        <input class=INPUT type="datetime-local" name="start" value=to_datetime_local(now + 60)/>
+                    <label class=LABEL>"Start"
+                        <LocalDateTime name="start" at=now + 60 label="Start"/>
                     </label>
                     {field_error(actions.reserve.value(), "start")}
-                    <label class=LABEL>"End (UTC)"
-                        <input class=INPUT type="datetime-local" name="end" value=to_datetime_local(now + 2 * 3600)/>
+                    <label class=LABEL>"End"
+                        <LocalDateTime name="end" at=now + 2 * 3600 label="End"/>
                     </label>
                     {field_error(actions.reserve.value(), "end")}
                     <label class=LABEL>"Note"
@@ -270,8 +270,8 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
             view! {
                 <tr class=if current { "bg-indigo-50 dark:bg-indigo-950" } else { "" }>
                     <td class=TD>{r.username}</td>
-                    <td class=TD>{format_utc(r.start_at)}</td>
-                    <td class=TD>{format_utc(r.end_at)}</td>
+                    <td class=TD><Time at=r.start_at/></td>
+                    <td class=TD><Time at=r.end_at/></td>
                     <td class=TD>{if current { "now".to_string() } else { r.state.as_str().to_string() }}</td>
                     <td class=TD>{r.note}</td>
                     <td class=TD>{end_action}</td>
@@ -416,8 +416,8 @@ fn network_boot_view(
                     <td class=TD>{job.id}</td>
                     <td class=TD>{state}</td>
                     <td class=TD>{job.requested_by.unwrap_or_else(|| "admin (shell)".into())}</td>
-                    <td class=format!("{TD} whitespace-nowrap")>{format_utc(job.created_at)}</td>
-                    <td class=format!("{TD} whitespace-nowrap")>{job.started_at.map(format_utc).unwrap_or_default()}</td>
+                    <td class=format!("{TD} whitespace-nowrap")><Time at=job.created_at/></td>
+                    <td class=format!("{TD} whitespace-nowrap")>{job.started_at.map(|at| view! { <Time at/> })}</td>
                     <td class=TD>{cancel}</td>
                 </tr>
             }
@@ -431,7 +431,7 @@ fn network_boot_view(
             {unconfigured}
             {request}
             <table class=format!("{TABLE} mb-4") data-testid="boot-jobs">
-                <thead><tr><th class=TH>"Job"</th><th class=TH>"State"</th><th class=TH>"Requested by"</th><th class=TH>"Created (UTC)"</th><th class=TH>"Started (UTC)"</th><th class=TH></th></tr></thead>
+                <thead><tr><th class=TH>"Job"</th><th class=TH>"State"</th><th class=TH>"Requested by"</th><th class=TH>"Created"</th><th class=TH>"Started"</th><th class=TH></th></tr></thead>
                 <tbody>{job_rows}</tbody>
             </table>
             {boot_events_view(events)}
@@ -449,7 +449,7 @@ fn boot_events_view(events: Vec<lab::model::BootEvent>) -> impl IntoView {
             .map(|e| {
                 view! {
                     <tr>
-                        <td class=format!("{TD} whitespace-nowrap")>{format_utc(e.at)}</td>
+                        <td class=format!("{TD} whitespace-nowrap")><Time at=e.at/></td>
                         <td class=format!("{TD} font-mono")>{e.mac}</td>
                         <td class=TD>{e.kind}</td>
                         <td class=TD>{e.detail}</td>
@@ -460,7 +460,7 @@ fn boot_events_view(events: Vec<lab::model::BootEvent>) -> impl IntoView {
         view! {
             <div class="overflow-x-auto" tabindex="0">
                 <table class=TABLE data-testid="boot-events">
-                    <thead><tr><th class=TH>"When (UTC)"</th><th class=TH>"MAC"</th><th class=TH>"Step"</th><th class=TH>"Detail"</th></tr></thead>
+                    <thead><tr><th class=TH>"When"</th><th class=TH>"MAC"</th><th class=TH>"Step"</th><th class=TH>"Detail"</th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
             </div>
@@ -513,7 +513,7 @@ fn power_panel(machine_id: i64, allowed: bool, controls: PowerControls) -> impl 
                     None => view! { <span>"asking the BMC…"</span> }.into_any(),
                     Some(Ok(s)) => view! {
                         <span class="font-semibold" data-testid="power-state">{s.state}</span>
-                        <span class="text-xs text-slate-500">{format!(" (read {})", format_utc(s.checked_at))}</span>
+                        <span class="text-xs text-slate-500">" (read "<Time at=s.checked_at/>")"</span>
                     }.into_any(),
                     Some(Err(error)) => view! { <span class="text-rose-600" data-testid="power-state">{error.error}</span> }.into_any(),
                 }}
@@ -593,8 +593,8 @@ fn media_view(machine_id: i64, allowed: bool, controls: MediaControls) -> impl I
                                 <td class=TD>{a.username}</td>
                                 <td class=TD data-testid="media-state">{a.state.as_str()}</td>
                                 <td class=format!("{TD} text-xs")>{a.bmc_answer}</td>
-                                <td class=format!("{TD} whitespace-nowrap")>{format_utc(a.created_at)}</td>
-                                <td class=format!("{TD} whitespace-nowrap")>{format_utc(a.expires_at)}</td>
+                                <td class=format!("{TD} whitespace-nowrap")><Time at=a.created_at/></td>
+                                <td class=format!("{TD} whitespace-nowrap")><Time at=a.expires_at/></td>
                                 <td class=TD>{button}</td>
                             </tr>
                         }
@@ -621,7 +621,7 @@ fn media_view(machine_id: i64, allowed: bool, controls: MediaControls) -> impl I
                             <table class=TABLE>
                                 <thead><tr>
                                     <th class=TH>"Image"</th><th class=TH>"By"</th><th class=TH>"State"</th><th class=TH>"BMC said"</th>
-                                    <th class=TH>"Since (UTC)"</th><th class=TH>"URL expires"</th><th class=TH></th>
+                                    <th class=TH>"Since"</th><th class=TH>"URL expires"</th><th class=TH></th>
                                 </tr></thead>
                                 <tbody>{rows}</tbody>
                             </table>

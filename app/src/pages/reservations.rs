@@ -1,12 +1,12 @@
 //! The user's reservations, with extend/shorten and release.
 
-use lab::model::{format_utc, to_datetime_local, ReservationState};
+use lab::model::{to_datetime_local, ReservationState};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::reservations::{my_reservations, Release, Reschedule};
 use crate::components::{
-    form_status, ErrorBox, BUTTON_DANGER, BUTTON_SECONDARY, H1, INPUT, TABLE, TD, TH,
+    form_status, ErrorBox, LocalDateTime, Time, BUTTON_DANGER, BUTTON_SECONDARY, H1, TABLE, TD, TH,
 };
 
 #[component]
@@ -36,7 +36,7 @@ pub fn ReservationsPage() -> impl IntoView {
                                     <ActionForm action=reschedule attr:class="flex flex-wrap items-center gap-1">
                                         <input type="hidden" name="id" value=r.id/>
                                         <input type="hidden" name="start" value=to_datetime_local(r.start_at)/>
-                                        <input class=INPUT type="datetime-local" name="end" value=to_datetime_local(r.end_at) aria-label="new end (UTC)"/>
+                                        <LocalDateTime name="end" at=r.end_at label="new end"/>
                                         <button class=BUTTON_SECONDARY type="submit">"Change end"</button>
                                     </ActionForm>
                                     <ActionForm action=release attr:class="mt-1">
@@ -47,8 +47,8 @@ pub fn ReservationsPage() -> impl IntoView {
                                 view! {
                                     <tr>
                                         <td class=TD><a class="underline" href=format!("/machines/{}", r.machine_id)>{r.machine_name}</a></td>
-                                        <td class=TD>{format_utc(r.start_at)}</td>
-                                        <td class=TD>{format_utc(r.end_at)}</td>
+                                        <td class=TD><Time at=r.start_at/></td>
+                                        <td class=TD><Time at=r.end_at/></td>
                                         <td class=TD>{r.state.as_str()}</td>
                                         <td class=TD>{r.note}</td>
                                         <td class=TD>{actions}</td>
