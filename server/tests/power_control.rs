@@ -308,15 +308,19 @@ async fn idempotent_bmc_calls_are_retried_through_an_outage_and_power_actions_ne
     let server =
         TestServer::start_with(|config| config.bmc_timeout = std::time::Duration::from_secs(1))
             .await;
-    let blackout = std::time::Duration::from_millis(1000);
-    let status_link = FlakyLink::to(sim.port, blackout).await;
-    let reader = server
-        .add_machine(
-            "flaky1",
-            "52:54:00:00:00:21",
-            Some((&status_link.address, "admin", "password")),
-        )
-        .await;
+    // A machine whose BMC is `ipmi_sim` behind its own flaky link.
+    let behind_a_flaky_link = |name: &'static str, mac: &'static str| {
+        let server = &server;
+        let port = sim.port;
+        async move {
+            let link = FlakyLink::to(port, std::time::Duration::from_millis(1000)).await;
+            let machine = server
+                .add_machine(name, mac, Some((&link.address, "admin", "password")))
+                .await;
+            (machine, link)
+        }
+    };
+    let (reader, _status_link) = behind_a_flaky_link("flaky1", "52:54:00:00:00:21").await;
     let mut admin = server.logged_in("admin", common::ADMIN_PASSWORD).await;
     let state = admin
         .post_form("/api/bmc/power_state", &format!("machine_id={reader}"))
@@ -327,14 +331,7 @@ async fn idempotent_bmc_calls_are_retried_through_an_outage_and_power_actions_ne
         state.body
     );
     assert_eq!(state.json()["state"], "off");
-    let boot_link = FlakyLink::to(sim.port, blackout).await;
-    let booter = server
-        .add_machine(
-            "flaky2",
-            "52:54:00:00:00:22",
-            Some((&boot_link.address, "admin", "password")),
-        )
-        .await;
+    let (booter, _boot_link) = behind_a_flaky_link("flaky2", "52:54:00:00:00:22").await;
     let boot = admin
         .post_form(
             "/api/bmc/boot_device",
@@ -348,14 +345,7 @@ async fn idempotent_bmc_calls_are_retried_through_an_outage_and_power_actions_ne
     );
     assert_eq!(sim.state("boot"), "pxe");
 
-    let power_link = FlakyLink::to(sim.port, blackout).await;
-    let powered = server
-        .add_machine(
-            "flaky3",
-            "52:54:00:00:00:23",
-            Some((&power_link.address, "admin", "password")),
-        )
-        .await;
+    let (powered, power_link) = behind_a_flaky_link("flaky3", "52:54:00:00:00:23").await;
     let on = admin
         .post_form("/api/bmc/power", &format!("machine_id={powered}&action=on"))
         .await;
