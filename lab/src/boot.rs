@@ -557,13 +557,7 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(plan, BootPlan::ManagementOs { .. }), "{plan:?}");
-        let bound: String =
-            sqlx::query_scalar("SELECT enrolment_address FROM boot_jobs WHERE id = $1")
-                .bind(job.id)
-                .fetch_one(&lab.db)
-                .await
-                .unwrap();
-        assert_eq!(bound, "::ffff:10.0.0.7");
+        assert_eq!(lab.enrolment_address(job.id).await, "::ffff:10.0.0.7");
 
         // Without DHCP, the inventory's fixed address vouches.
         let fixed = lab

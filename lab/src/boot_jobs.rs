@@ -125,6 +125,16 @@ impl Lab {
         }))
     }
 
+    /// The address a job's current enrolment token was handed to (tests).
+    #[cfg(test)]
+    pub(crate) async fn enrolment_address(&self, job_id: i64) -> String {
+        sqlx::query_scalar("SELECT enrolment_address FROM boot_jobs WHERE id = $1")
+            .bind(job_id)
+            .fetch_one(&self.db)
+            .await
+            .expect("boot job")
+    }
+
     /// Whether the machine has a job waiting for (or in) its next network boot.
     pub(crate) async fn has_open_boot_job(&self, machine_id: i64) -> Result<bool> {
         let open: Option<i64> = sqlx::query_scalar(
@@ -214,13 +224,7 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!(stored, crate::secrets::token_sha256(&again.enrolment_token));
-        let bound: String =
-            sqlx::query_scalar("SELECT enrolment_address FROM boot_jobs WHERE id = $1")
-                .bind(job.id)
-                .fetch_one(&lab.db)
-                .await
-                .unwrap();
-        assert_eq!(bound, "10.0.0.5");
+        assert_eq!(lab.enrolment_address(job.id).await, "10.0.0.5");
         let jobs = lab.boot_jobs(&admin(), machine.id).await.unwrap();
         assert_eq!(jobs[0].state, BootJobState::Booting);
 
