@@ -615,9 +615,7 @@ async function checkPages(page, who, paths) {
   const errors = [];
   page.on('pageerror', (error) => errors.push(`${page.url()}: ${error.message}`));
   page.on('console', (message) => {
-    if (message.type() === 'error' && !/Failed to load resource/.test(message.text())) {
-      errors.push(`${page.url()}: console: ${message.text()}`);
-    }
+    if (message.type() === 'error') errors.push(`${page.url()}: console: ${message.text()}`);
   });
   const problems = [];
   for (const path of paths) {

@@ -68,14 +68,20 @@ document.addEventListener('input', (event) => {
   input.dataset.localized = hidden.value;
 }, true);
 
-let scheduled = false;
-new MutationObserver(() => {
-  if (scheduled) return;
-  scheduled = true;
-  queueMicrotask(() => {
-    scheduled = false;
-    localize(document);
-  });
+// Only what changed is looked at: new elements (a page rendered by the app) and text the app
+// set back to UTC inside a <time>; other text changes (progress counters) cost nothing.
+new MutationObserver((records) => {
+  for (const record of records) {
+    const target = record.target.nodeType === Node.ELEMENT_NODE ? record.target : record.target.parentElement;
+    const time = target?.closest('time[data-local]');
+    if (time) localizeTime(time);
+    for (const node of record.addedNodes) {
+      if (node.nodeType !== Node.ELEMENT_NODE) continue;
+      if (node.matches('time[data-local]')) localizeTime(node);
+      else if (node.matches('input[data-utc-for]')) localizeInput(node);
+      else localize(node);
+    }
+  }
 }).observe(document.documentElement, { childList: true, subtree: true, characterData: true });
 
 localize(document);

@@ -14,8 +14,12 @@ const MAX_ADVANCE_KEY: &str = "reservations.max_advance_days";
 const ENLIST_UNKNOWN_KEY: &str = "boot.enlist_unknown";
 const IMPORT_NETWORKS_KEY: &str = "imports.allowed_networks";
 
-/// Stores one numeric setting on `conn` (normally the change's transaction).
-pub(crate) async fn put_setting(conn: &mut SqliteConnection, key: &str, value: i64) -> Result<()> {
+/// Stores one setting on `conn` (normally the change's transaction).
+pub(crate) async fn put_setting(
+    conn: &mut SqliteConnection,
+    key: &str,
+    value: impl std::fmt::Display,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO settings (key, value) VALUES ($1, $2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -28,6 +32,16 @@ pub(crate) async fn put_setting(conn: &mut SqliteConnection, key: &str, value: i
 }
 
 impl Lab {
+    /// One setting as stored, if it was ever set.
+    async fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.db)
+                .await?,
+        )
+    }
+
     pub async fn limits(&self) -> Result<Limits> {
         let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM settings")
             .fetch_all(&self.db)
@@ -50,12 +64,10 @@ impl Lab {
     /// Where imports by URL may fetch from: public addresses, and the internal networks an admin
     /// allowed.
     pub async fn egress_policy(&self) -> Result<EgressPolicy> {
-        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-            .bind(IMPORT_NETWORKS_KEY)
-            .fetch_optional(&self.db)
-            .await?;
         // Only ever stored after parsing; a value that no longer parses opens nothing.
-        Ok(value
+        Ok(self
+            .setting(IMPORT_NETWORKS_KEY)
+            .await?
             .and_then(|text| EgressPolicy::parse(&text).ok())
             .unwrap_or_default())
     }
@@ -67,14 +79,7 @@ impl Lab {
             .map_err(|message| crate::Error::invalid("allowed_networks", message))?;
         let text = policy.to_text();
         let mut tx = self.db.begin().await?;
-        sqlx::query(
-            "INSERT INTO settings (key, value) VALUES ($1, $2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(IMPORT_NETWORKS_KEY)
-        .bind(&text)
-        .execute(&mut *tx)
-        .await?;
+        put_setting(&mut tx, IMPORT_NETWORKS_KEY, &text).await?;
         record(
             &mut tx,
             actor,
@@ -89,11 +94,7 @@ impl Lab {
 
     /// What unknown machines that network-boot get (default: their own disk).
     pub async fn discovery_policy(&self) -> Result<DiscoveryPolicy> {
-        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-            .bind(ENLIST_UNKNOWN_KEY)
-            .fetch_optional(&self.db)
-            .await?;
-        Ok(match value.as_deref() {
+        Ok(match self.setting(ENLIST_UNKNOWN_KEY).await?.as_deref() {
             Some("1") => DiscoveryPolicy::Enlist,
             _ => DiscoveryPolicy::Ignore,
         })

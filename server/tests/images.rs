@@ -623,6 +623,14 @@ async fn an_import_fetches_by_url_with_progress_and_a_dead_url_is_reported_at_on
     assert_eq!(files_on_disk(&server), (0, 1));
 }
 
+/// An admin sets the internal networks imports may reach (Settings → Imports by URL).
+async fn allow_networks(admin: &mut common::Client, networks: &str) -> common::Reply {
+    let body = format!("allowed_networks={}", networks.replace('/', "%2F"));
+    admin
+        .post_form("/api/admin/set_import_networks", &body)
+        .await
+}
+
 /// An image server on `ip` (any port) that serves `/disk.img` and redirects `/elsewhere` to
 /// `target`. Returns its address.
 async fn source_at(ip: &str, target: Option<String>) -> std::net::SocketAddr {
@@ -716,12 +724,7 @@ async fn imports_refuse_internal_destinations_by_address_name_and_redirect_unles
 
     // Allowing the gateway's address alone does not open what it redirects to.
     let mut admin = server.logged_in("admin", common::ADMIN_PASSWORD).await;
-    let saved = admin
-        .post_form(
-            "/api/admin/set_import_networks",
-            "allowed_networks=127.0.0.2%2F32",
-        )
-        .await;
+    let saved = allow_networks(&mut admin, "127.0.0.2/32").await;
     assert_eq!(saved.status, 200, "{}", saved.body);
     let reply = import(format!("http://{gateway}/elsewhere")).await;
     refused(&reply, "redirected: 127.0.0.1 is a loopback address");
@@ -729,20 +732,11 @@ async fn imports_refuse_internal_destinations_by_address_name_and_redirect_unles
     assert_eq!(direct.status, StatusCode::ACCEPTED, "{}", direct.body);
 
     // A bad network is named; the whole loopback network, once allowed, is reachable by name.
-    let bad = admin
-        .post_form(
-            "/api/admin/set_import_networks",
-            "allowed_networks=127.0.0.0%2F40",
-        )
-        .await;
+    let bad = allow_networks(&mut admin, "127.0.0.0/40").await;
     assert_eq!(bad.status, 422, "{}", bad.body);
     assert_eq!(bad.json()["fields"][0]["field"], "allowed_networks");
-    admin
-        .post_form(
-            "/api/admin/set_import_networks",
-            "allowed_networks=127.0.0.0%2F8",
-        )
-        .await;
+    let saved = allow_networks(&mut admin, "127.0.0.0/8").await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
     let reply = import(by_name).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
 }

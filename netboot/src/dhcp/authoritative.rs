@@ -56,8 +56,13 @@ pub enum Outcome {
         reply: Reply,
         leased: Option<Ipv4Addr>,
     },
-    /// Handled without an answer (RELEASE, DECLINE, a REQUEST for another server).
-    Noted { mac: String, what: String },
+    /// Handled without an answer (RELEASE, DECLINE, a REQUEST for another server); `seen` is
+    /// the address the client was noted at, when it tells where the MAC now is.
+    Noted {
+        mac: String,
+        what: String,
+        seen: Option<Ipv4Addr>,
+    },
 }
 
 /// Handles one request that arrived on port 67.
@@ -99,12 +104,12 @@ pub async fn answer(
                 return Ok(Outcome::Noted {
                     mac,
                     what: "took another server's offer".into(),
+                    seen: None,
                 });
             }
             // SELECTING and INIT-REBOOT name the address in option 50; RENEWING and
             // REBINDING use ciaddr.
-            let wanted = requested.or(Some(request.ciaddr()).filter(|a| !a.is_unspecified()));
-            let Some(address) = wanted else {
+            let Some(address) = super::proxy::wanted_address(request) else {
                 return Err(Ignored::Malformed("REQUEST names no address".into()));
             };
             if leases.bind(&mac, address).await.map_err(store)? {
@@ -126,6 +131,7 @@ pub async fn answer(
             Ok(Outcome::Noted {
                 mac,
                 what: format!("released {address}"),
+                seen: None,
             })
         }
         Some(MessageType::Decline) if server_id.is_none_or(|id| id == ours) => {
@@ -136,6 +142,7 @@ pub async fn answer(
             Ok(Outcome::Noted {
                 mac,
                 what: format!("declined {address} (in use)"),
+                seen: None,
             })
         }
         other => Err(Ignored::Uninteresting(format!("{other:?}"))),

@@ -15,6 +15,8 @@ use dhcproto::v4::{
 };
 use dhcproto::{Decodable, Decoder, Encodable};
 
+use super::authoritative::Outcome;
+
 /// Which of the proxy's ports a request arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerPort {
@@ -131,16 +133,43 @@ pub fn requested_address(request: &Message) -> Option<Ipv4Addr> {
     {
         return None;
     }
-    let requested = request
-        .opts()
-        .get(OptionCode::RequestedIpAddress)
-        .and_then(|option| match option {
-            DhcpOption::RequestedIpAddress(address) => Some(*address),
-            _ => None,
-        });
-    requested
-        .or(Some(request.ciaddr()))
-        .filter(|address| !address.is_unspecified() && !address.is_broadcast())
+    wanted_address(request)
+}
+
+/// The address a DHCPREQUEST is about (RFC 2131 4.3.2): option 50 when SELECTING or in
+/// INIT-REBOOT, else the `ciaddr` of a RENEWING or REBINDING client.
+pub(crate) fn wanted_address(request: &Message) -> Option<Ipv4Addr> {
+    let requested = match request.opts().get(OptionCode::RequestedIpAddress) {
+        Some(DhcpOption::RequestedIpAddress(address)) => Some(*address),
+        _ => None,
+    };
+    requested.or(Some(request.ciaddr()).filter(|address| !address.is_unspecified()))
+}
+
+/// The proxy's handling of one datagram: an answer, or — for a PXE client asking the site's
+/// server for its address — a note of where that MAC is, since its boot script will be asked
+/// for from there.
+pub fn handle(
+    request: &Message,
+    port: ServerPort,
+    source: SocketAddrV4,
+    config: &ProxyConfig,
+) -> Result<Outcome, Ignored> {
+    match answer(request, port, source, config) {
+        Ok(reply) => Ok(Outcome::Reply {
+            reply,
+            leased: None,
+        }),
+        Err(Ignored::Uninteresting(kind)) => match requested_address(request) {
+            Some(address) => Ok(Outcome::Noted {
+                mac: format_mac(request.chaddr()),
+                what: "request to another server for".into(),
+                seen: Some(address),
+            }),
+            None => Err(Ignored::Uninteresting(kind)),
+        },
+        Err(other) => Err(other),
+    }
 }
 
 /// The proxy's answer to one request that arrived on `port` from `source`.

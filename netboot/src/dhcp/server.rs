@@ -53,7 +53,8 @@ pub struct DhcpReport {
     pub kind: String,
     /// The boot file or script URL handed out (empty when none).
     pub boot: String,
-    /// The address leased (authoritative mode).
+    /// The client's address: leased here (authoritative mode), or asked of the site's server
+    /// (a PXE client's REQUEST that ProxyDHCP noted).
     pub leased: Option<Ipv4Addr>,
     pub client: SocketAddr,
 }
@@ -202,38 +203,16 @@ async fn serve(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shar
             (DhcpMode::Authoritative(network, leases), ServerPort::Dhcp) => {
                 authoritative::answer(&request, network, leases.as_ref()).await
             }
-            (mode, port) => match proxy::answer(&request, port, source, mode.boot()) {
-                Ok(reply) => Ok(Outcome::Reply {
-                    reply,
-                    leased: None,
-                }),
-                // A PXE client asking the site's server for its address: not ours to answer,
-                // but where that MAC will ask for its boot script from.
-                Err(Ignored::Uninteresting(kind)) => match proxy::requested_address(&request) {
-                    Some(address) => {
-                        counters.ignored.fetch_add(1, Ordering::Relaxed);
-                        (shared.report)(DhcpReport {
-                            mac: proxy::format_mac(request.chaddr()),
-                            kind: format!("request for {address} to another server"),
-                            boot: String::new(),
-                            leased: Some(address),
-                            client: SocketAddr::V4(source),
-                        });
-                        continue;
-                    }
-                    None => Err(Ignored::Uninteresting(kind)),
-                },
-                Err(other) => Err(other),
-            },
+            (mode, port) => proxy::handle(&request, port, source, mode.boot()),
         };
         let (reply, leased) = match outcome {
             Ok(Outcome::Reply { reply, leased }) => (reply, leased),
-            Ok(Outcome::Noted { mac, what }) => {
+            Ok(Outcome::Noted { mac, what, seen }) => {
                 (shared.report)(DhcpReport {
                     mac,
                     kind: what,
                     boot: String::new(),
-                    leased: None,
+                    leased: seen,
                     client: SocketAddr::V4(source),
                 });
                 continue;

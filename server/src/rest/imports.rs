@@ -44,9 +44,9 @@ pub async fn start_import(
         .filter(|url| url.host().is_some())
         .ok_or_else(|| url_error("must be an http:// or https:// URL"))?;
     let policy = state.lab.egress_policy().await?;
-    check_destination(&policy, &url)
-        .await
-        .map_err(|reason| url_error(&reason))?;
+    if let Some(ip) = literal_host(&url) {
+        policy.check(ip).map_err(|reason| url_error(&reason))?;
+    }
     let client = import_client(policy);
     let filename = url
         .path_segments()
@@ -111,21 +111,14 @@ fn url_error(reason: &str) -> ApiError {
     error
 }
 
-/// Refuses a URL whose host is, or only resolves to, addresses the policy does not allow. The
-/// resolver of [`import_client`] checks again at connect time, so a name that answers
-/// differently the second time gains nothing.
-async fn check_destination(policy: &EgressPolicy, url: &reqwest::Url) -> Result<(), String> {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => policy.check(ip.into()),
-        Some(url::Host::Ipv6(ip)) => policy.check(ip.into()),
-        Some(url::Host::Domain(name)) => {
-            let port = url.port_or_known_default().unwrap_or(80);
-            let addresses = tokio::net::lookup_host((name, port))
-                .await
-                .map_err(|e| format!("{name} does not resolve: {e}"))?;
-            guarded(policy, name, addresses.map(|a| a.ip())).map(|_| ())
-        }
-        None => Err("has no host".into()),
+/// The URL's host when it is an IP address. Names are checked by [`GuardedResolver`] as they
+/// are resolved for the connection; literal addresses never reach a resolver, so they are
+/// checked here, for the URL given and for every redirect.
+fn literal_host(url: &reqwest::Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(ip.into()),
+        url::Host::Ipv6(ip) => Some(ip.into()),
+        url::Host::Domain(_) => None,
     }
 }
 
@@ -206,12 +199,7 @@ pub fn import_client(policy: EgressPolicy) -> reqwest::Client {
             if attempt.previous().len() >= 5 {
                 return attempt.error(Refused("more than 5 redirects".into()));
             }
-            let literal = match attempt.url().host() {
-                Some(url::Host::Ipv4(ip)) => Some(IpAddr::from(ip)),
-                Some(url::Host::Ipv6(ip)) => Some(IpAddr::from(ip)),
-                _ => None,
-            };
-            match literal.map(|ip| redirects.check(ip)) {
+            match literal_host(attempt.url()).map(|ip| redirects.check(ip)) {
                 Some(Err(reason)) => attempt.error(Refused(format!("redirected: {reason}"))),
                 _ => attempt.follow(),
             }
