@@ -14,7 +14,7 @@ pub mod routes;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{path, SsrMode};
+use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 
 use crate::components::Nav;
 use crate::pages::*;
@@ -53,21 +53,58 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
-                    <Route path=path!("/machines/:id") view=MachinePage ssr=SsrMode::Async/>
-                    <Route path=path!("/machines/:id/edit") view=EditMachinePage ssr=SsrMode::Async/>
-                    <Route path=path!("/reservations") view=ReservationsPage ssr=SsrMode::Async/>
-                    <Route path=path!("/images") view=ImagesPage ssr=SsrMode::Async/>
-                    <Route path=path!("/images/upload") view=UploadPage ssr=SsrMode::Async/>
-                    <Route path=path!("/images/:id") view=ImagePage ssr=SsrMode::Async/>
-                    <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
-                    <Route path=path!("/admin/machines/new") view=NewMachinePage ssr=SsrMode::Async/>
-                    <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async/>
-                    <Route path=path!("/admin/groups") view=GroupsPage ssr=SsrMode::Async/>
-                    <Route path=path!("/admin/audit") view=AuditPage ssr=SsrMode::Async/>
-                    <Route path=path!("/admin/settings") view=SettingsPage ssr=SsrMode::Async/>
-                    <Route path=path!("/admin/discovered") view=DiscoveredPage ssr=SsrMode::Async/>
+                    <Route path=path!("/machines/:id") view={Lazy::<Machine>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/machines/:id/edit") view={Lazy::<EditMachine>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/reservations") view={Lazy::<Reservations>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/images") view={Lazy::<Images>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/images/upload") view={Lazy::<Upload>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/images/:id") view={Lazy::<Image>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/account") view={Lazy::<Account>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/machines/new") view={Lazy::<NewMachine>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/users") view={Lazy::<Users>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/groups") view={Lazy::<Groups>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/audit") view={Lazy::<Audit>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/settings") view={Lazy::<Settings>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/discovered") view={Lazy::<Discovered>::new()} ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
     }
+}
+
+/// A page whose code the browser loads only when it is first shown: `./dev` builds with
+/// `cargo leptos --split`, which puts each lazy route in its own wasm chunk, so the bundle
+/// every visitor downloads holds the shell, the dashboard and the login page only.
+macro_rules! lazy_page {
+    ($($route:ident => $page:ident),* $(,)?) => {$(
+        #[doc = concat!("The lazily loaded [`", stringify!($page), "`].")]
+        pub struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                Self
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page/> }.into_any()
+            }
+        }
+    )*};
+}
+
+lazy_page! {
+    Machine => MachinePage,
+    EditMachine => EditMachinePage,
+    Reservations => ReservationsPage,
+    Images => ImagesPage,
+    Upload => UploadPage,
+    Image => ImagePage,
+    Account => AccountPage,
+    NewMachine => NewMachinePage,
+    Users => UsersPage,
+    Groups => GroupsPage,
+    Audit => AuditPage,
+    Settings => SettingsPage,
+    Discovered => DiscoveredPage,
 }
