@@ -572,13 +572,13 @@ test('a machine that network-boots unknown shows up as discovered, an admin adop
   await page.getByRole('button', { name: 'Save' }).click();
   await page.getByText('Saved.').waitFor();
   await open(page, machinePage);
-  await page.locator('[data-testid=boot-jobs] tr', { hasText: 'pending' }).waitFor();
+  await page.locator('[data-testid=boot-jobs] tr', { hasText: 'queued' }).waitFor();
   const jobScript = await (await fetch(`${base}/boot/52:54:00:d1:5c:01.ipxe?arch=x86_64&platform=efi`)).text();
   assert.match(jobScript, /kernel mgmt\/kernel .*baas\.url=\S+ baas\.token=[A-Za-z0-9_-]{43} baas\.purpose=job/);
   const kernel = await fetch(`${base}/boot/mgmt/kernel`);
   assert.equal(await kernel.text(), 'management kernel bytes');
   await open(page, machinePage);
-  await page.locator('[data-testid=boot-jobs] tr', { hasText: 'booting' }).waitFor();
+  await page.locator('[data-testid=boot-jobs] tr', { hasText: 'netbooting' }).waitFor();
   await screenshot(page, 'boot-job');
   await page.locator('[data-testid=boot-jobs]').getByRole('button', { name: 'Cancel' }).click();
   await page.locator('[data-testid=boot-jobs] tr', { hasText: 'cancelled' }).waitFor();

@@ -148,10 +148,13 @@ impl Lab {
                             reason,
                         }
                     }
-                    (None, _) => BootPlan::LocalDisk {
-                        machine: name,
-                        platform,
-                    },
+                    (None, _) => {
+                        self.local_boot_seen(id, &request.address).await?;
+                        BootPlan::LocalDisk {
+                            machine: name,
+                            platform,
+                        }
+                    }
                 }
             }
             None => {
@@ -542,8 +545,8 @@ mod tests {
             assert_eq!(machine.as_deref(), Some("node1"));
             assert!(reason.contains(why), "{reason}");
         }
-        let jobs = lab.boot_jobs(&admin, node.id).await.unwrap();
-        assert_eq!(jobs[0].state, crate::model::BootJobState::Pending);
+        let jobs = lab.jobs(&admin, node.id).await.unwrap();
+        assert_eq!(jobs[0].state, crate::model::JobState::Queued);
         let events = lab.boot_events(&admin, node.id).await.unwrap();
         assert!(
             events[0].detail.contains("management OS withheld"),
@@ -587,7 +590,7 @@ mod tests {
         ));
 
         // Nothing due: the answer is the disk as before, wherever it is asked from.
-        lab.cancel_boot_job(&admin, job.id).await.unwrap();
+        lab.cancel_job(&admin, job.id).await.unwrap();
         assert!(matches!(
             lab.boot_plan(&asked("10.0.0.66", None)).await.unwrap(),
             BootPlan::LocalDisk { .. }

@@ -4,6 +4,7 @@
 //! Knows nothing of HTTP or the UI: the web app, the REST API, the CLI and the network services
 //! all call [`Lab`] with an [`Actor`], and every authorization decision is made here.
 
+pub mod agent_api;
 pub mod egress;
 pub mod error;
 pub mod model;
@@ -11,17 +12,19 @@ pub mod model;
 #[cfg(feature = "db")]
 mod actor;
 #[cfg(feature = "db")]
+pub mod agents;
+#[cfg(feature = "db")]
 mod audit;
 #[cfg(feature = "db")]
 mod bmc;
 #[cfg(feature = "db")]
 pub mod boot;
 #[cfg(feature = "db")]
-mod boot_jobs;
-#[cfg(feature = "db")]
 mod groups;
 #[cfg(feature = "db")]
 mod images;
+#[cfg(feature = "db")]
+pub mod jobs;
 #[cfg(feature = "db")]
 pub mod leases;
 #[cfg(feature = "db")]

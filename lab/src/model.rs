@@ -534,25 +534,107 @@ pub struct DiscoveredMachine {
 }
 
 string_enum!(
-    /// Life of a boot job: waiting for the machine's next network boot, handed to it (until
-    /// the management OS reports back), or called off.
-    BootJobState { Pending => "pending", Booting => "booting", Cancelled => "cancelled" }
+    /// What a job does once the machine runs the management OS: *deploy* writes an image to
+    /// the disk (optionally saving the disk first), *save* reads the disk into a new image
+    /// version and writes nothing, *inventory* reports the hardware only, *boot* boots the
+    /// management OS and leaves it to the user.
+    JobKind { Deploy => "deploy", Save => "save", Inventory => "inventory", Boot => "boot" }
 );
+string_enum!(
+    /// Where a job is. Every state but the last three is *active*; a machine has at most one
+    /// active job.
+    JobState {
+        Queued => "queued",
+        Powering => "powering",
+        Netbooting => "netbooting",
+        Enrolled => "enrolled",
+        Saving => "saving",
+        Writing => "writing",
+        Verifying => "verifying",
+        Rebooting => "rebooting",
+        Booted => "booted",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+);
+
+impl JobState {
+    /// Ended, one way or another.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Booted | JobState::Failed | JobState::Cancelled
+        )
+    }
+
+    /// A phase the management OS's agent reports itself.
+    pub fn is_agent_phase(self) -> bool {
+        matches!(
+            self,
+            JobState::Saving | JobState::Writing | JobState::Verifying | JobState::Rebooting
+        )
+    }
+}
+
 string_enum!(
     /// What an unknown machine that network-boots gets: its own disk, or the inventory OS.
     DiscoveryPolicy { Ignore => "ignore", Enlist => "enlist" }
 );
 
-/// A request to boot a machine into the management OS at its next network boot.
+/// A state a job went through, with when and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BootJob {
+pub struct JobPhase {
+    pub state: JobState,
+    pub at: i64,
+    pub detail: String,
+}
+
+/// Bytes moved in the job's current phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobProgress {
+    pub done: i64,
+    /// 0 when unknown.
+    pub total: i64,
+    pub bytes_per_second: i64,
+    pub at: Option<i64>,
+}
+
+/// An image version a job reads or wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobImage {
+    pub id: i64,
+    pub name: String,
+    pub version: i64,
+}
+
+/// A deploy, save, inventory or plain management-OS boot of one machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
     pub id: i64,
     pub machine_id: i64,
+    pub machine: String,
+    pub kind: JobKind,
+    pub state: JobState,
     pub requested_by: Option<String>,
-    pub state: BootJobState,
+    /// The image a deploy writes.
+    pub image: Option<JobImage>,
+    /// The image name a save writes the next version of (empty: no save).
+    pub save_as: String,
+    /// The version a save produced.
+    pub saved_image: Option<JobImage>,
     pub created_at: i64,
+    pub scheduled_at: i64,
+    pub state_at: i64,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
+    /// For a failed job: the step that failed and why.
+    pub failed_step: String,
+    pub reason: String,
+    /// The agent's last message.
+    pub agent_said: String,
+    pub progress: JobProgress,
+    /// Oldest first; filled in by [`crate::Lab::job`], empty in lists.
+    pub phases: Vec<JobPhase>,
 }
 
 /// One step of a network boot, as the boot services saw it.

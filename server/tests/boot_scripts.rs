@@ -138,7 +138,7 @@ async fn a_boot_job_and_the_enlist_policy_hand_out_the_management_os_with_a_fres
         .post_form("/api/boot_job", &format!("machine_id={node}"))
         .await;
     assert_eq!(job.status, 200, "{}", job.body);
-    assert_eq!(job.json()["state"], "pending");
+    assert_eq!(job.json()["state"], "queued");
     let job_id = job.json()["id"].as_i64().unwrap();
 
     // Asked from anywhere else, the script carries no token and the job keeps waiting.
@@ -152,7 +152,7 @@ async fn a_boot_job_and_the_enlist_policy_hand_out_the_management_os_with_a_fres
         .post_form("/api/machine", &format!("id={node}"))
         .await
         .json();
-    assert_eq!(page["boot_jobs"][0]["state"], "pending", "{page}");
+    assert_eq!(page["boot_jobs"][0]["state"], "queued", "{page}");
 
     let first = script(anyone.get("/boot/52:54:00:00:00:01.ipxe").await);
     assert!(
@@ -192,7 +192,7 @@ async fn a_boot_job_and_the_enlist_policy_hand_out_the_management_os_with_a_fres
         .post_form("/api/machine", &format!("id={node}"))
         .await
         .json();
-    assert_eq!(page["boot_jobs"][0]["state"], "booting", "{page}");
+    assert_eq!(page["boot_jobs"][0]["state"], "netbooting", "{page}");
     assert_eq!(page["management_os_configured"], true);
     let cancelled = admin
         .post_form("/api/cancel_boot_job", &format!("job_id={job_id}"))

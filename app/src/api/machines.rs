@@ -22,7 +22,7 @@ pub struct MachineDetail {
     /// Network boot steps seen for this machine, newest first.
     pub boot_events: Vec<lab::model::BootEvent>,
     /// Latest boot jobs, newest first.
-    pub boot_jobs: Vec<lab::model::BootJob>,
+    pub boot_jobs: Vec<lab::model::Job>,
     /// Whether the server has a management OS to boot; without one, boot jobs wait.
     pub management_os_configured: bool,
 }
@@ -81,7 +81,7 @@ pub async fn machine_page(id: i64) -> Result<MachineDetail, AppError> {
         viewer_is_admin: actor.is_admin,
         can_control_power: lab.may_control_power(&actor, id).await?,
         boot_events: lab.boot_events(&actor, id).await?,
-        boot_jobs: lab.boot_jobs(&actor, id).await?,
+        boot_jobs: lab.jobs(&actor, id).await?,
         management_os_configured: use_context::<NetbootSettings>()
             .unwrap_or_default()
             .management_os,
@@ -90,7 +90,7 @@ pub async fn machine_page(id: i64) -> Result<MachineDetail, AppError> {
 
 /// Boots the machine into the management OS at its next network boot.
 #[server(endpoint = "boot_job")]
-pub async fn request_boot_job(machine_id: i64) -> Result<lab::model::BootJob, AppError> {
+pub async fn request_boot_job(machine_id: i64) -> Result<lab::model::Job, AppError> {
     use crate::auth::{actor, lab};
     Ok(lab()?
         .request_management_boot(&actor().await?, machine_id)
@@ -98,9 +98,9 @@ pub async fn request_boot_job(machine_id: i64) -> Result<lab::model::BootJob, Ap
 }
 
 #[server(endpoint = "cancel_boot_job")]
-pub async fn cancel_boot_job(job_id: i64) -> Result<lab::model::BootJob, AppError> {
+pub async fn cancel_boot_job(job_id: i64) -> Result<lab::model::Job, AppError> {
     use crate::auth::{actor, lab};
-    Ok(lab()?.cancel_boot_job(&actor().await?, job_id).await?)
+    Ok(lab()?.cancel_job(&actor().await?, job_id).await?)
 }
 
 #[server(endpoint = "admin/discovery")]

@@ -376,14 +376,11 @@ fn network_boot_view(
     machine_id: i64,
     can_control: bool,
     management_os_configured: bool,
-    jobs: Vec<lab::model::BootJob>,
+    jobs: Vec<lab::model::Job>,
     events: Vec<lab::model::BootEvent>,
     actions: Actions,
 ) -> impl IntoView {
-    use lab::model::BootJobState;
-    let open = jobs
-        .iter()
-        .any(|j| matches!(j.state, BootJobState::Pending | BootJobState::Booting));
+    let open = jobs.iter().any(|j| !j.state.is_final());
     let request = (can_control && !open).then(|| view! {
         <ActionForm action=actions.boot_job attr:class="mb-3">
             <input type="hidden" name="machine_id" value=machine_id/>
@@ -398,19 +395,14 @@ fn network_boot_view(
     let job_rows = jobs
         .into_iter()
         .map(|job| {
-            let cancel = (can_control
-                && matches!(job.state, BootJobState::Pending | BootJobState::Booting))
+            let cancel = (can_control && !job.state.is_final())
                 .then(|| view! {
                     <ActionForm action=actions.cancel_job>
                         <input type="hidden" name="job_id" value=job.id/>
                         <button class=BUTTON_SECONDARY type="submit">"Cancel"</button>
                     </ActionForm>
                 });
-            let state = match job.state {
-                BootJobState::Pending => "pending: waiting for the next network boot",
-                BootJobState::Booting => "booting: management OS handed out",
-                BootJobState::Cancelled => "cancelled",
-            };
+            let state = job_state_text(&job);
             view! {
                 <tr>
                     <td class=TD>{job.id}</td>
@@ -630,5 +622,19 @@ fn media_view(machine_id: i64, allowed: bool, controls: MediaControls) -> impl I
                 }
             }}
         </div>
+    }
+}
+
+/// A job's state in words a lab user reads.
+fn job_state_text(job: &lab::model::Job) -> String {
+    use lab::model::JobState;
+    let kind = job.kind;
+    match job.state {
+        JobState::Queued => format!("{kind}: queued"),
+        JobState::Powering => format!("{kind}: powering: waiting for the next network boot"),
+        JobState::Netbooting => format!("{kind}: netbooting: management OS handed out"),
+        JobState::Enrolled => format!("{kind}: the agent enrolled"),
+        JobState::Failed => format!("{kind}: failed at {}: {}", job.failed_step, job.reason),
+        state => format!("{kind}: {state}"),
     }
 }

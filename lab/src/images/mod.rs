@@ -4,7 +4,7 @@
 //! write to `<image_dir>/.partial/` and are renamed into place only when complete, verified and
 //! synced (see [`upload`]), so a listed image is always whole.
 
-mod probe;
+pub(crate) mod probe;
 mod upload;
 
 use std::collections::{HashMap, HashSet};
@@ -249,6 +249,11 @@ impl Lab {
             return Err(Error::Conflict(format!(
                 "the image is attached as virtual media to {}; detach it first",
                 machines.join(", ")
+            )));
+        }
+        if let Some(job) = self.image_in_use_by_job(id).await? {
+            return Err(Error::Conflict(format!(
+                "job {job} is deploying this image; wait for it to end or cancel it first"
             )));
         }
         let mut tx = self.db.begin().await?;

@@ -1,0 +1,161 @@
+//! What baas and the agent in the management OS say to each other (`/agent/v1/…`), shared by
+//! both sides so the two can never disagree on a field. No database, no HTTP: plain data and
+//! the one rule both sides must compute alike, the text a request signature covers.
+//!
+//! Every call after enrolment carries an `Authorization: Baas-Agent key=…, ts=…, nonce=…,
+//! sig=…` header: the agent's ed25519 public key, a Unix time, a random nonce and the signature
+//! of [`signed_text`]. The enrolment itself is signed with the new key too, which proves the
+//! agent holds it.
+
+use serde::{Deserialize, Serialize};
+
+/// The authorization scheme name.
+pub const SCHEME: &str = "Baas-Agent";
+
+/// How far a request's time may be from the server's, in seconds; nonces are remembered for
+/// twice as long, so a captured request can never be replayed.
+pub const CLOCK_SKEW_SECONDS: i64 = 120;
+
+/// What a request's signature covers: method, path with query, time, nonce and the SHA-256 of
+/// the body (hex), one per line.
+pub fn signed_text(
+    method: &str,
+    path_and_query: &str,
+    ts: i64,
+    nonce: &str,
+    body_sha256: &str,
+) -> String {
+    format!("{method}\n{path_and_query}\n{ts}\n{nonce}\n{body_sha256}")
+}
+
+/// `POST /agent/v1/enrol`: the one-time token from the kernel command line and the MAC the
+/// management OS booted from. The key is the one in the authorization header.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    pub token: String,
+    pub mac: String,
+}
+
+/// The answer to an enrolment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Enrolled {
+    pub agent_id: i64,
+    /// The machine's name, or empty for an unknown machine being enlisted.
+    pub machine: String,
+    /// Seconds between heartbeats.
+    pub heartbeat_seconds: u64,
+}
+
+/// What the machine is made of, read from /proc and /sys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HardwareReport {
+    pub cpu_model: String,
+    pub cpu_count: u32,
+    pub memory_bytes: u64,
+    /// `bios` or `uefi`.
+    pub firmware: String,
+    pub vendor: String,
+    pub product: String,
+    pub serial: String,
+    pub disks: Vec<Disk>,
+    pub nics: Vec<Nic>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Disk {
+    /// `/dev/vda`, …
+    pub path: String,
+    pub size_bytes: u64,
+    pub model: String,
+    pub serial: String,
+    pub rotational: bool,
+    pub removable: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Nic {
+    pub name: String,
+    pub mac: String,
+    pub driver: String,
+    pub link: bool,
+    /// Mbit/s, 0 when unknown.
+    pub speed_mbps: u64,
+}
+
+/// `POST /agent/v1/heartbeat`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Heartbeat {
+    pub hardware: HardwareReport,
+}
+
+/// `GET /agent/v1/job`: what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub job_id: i64,
+    /// `deploy`, `save`, `inventory`, `boot`.
+    pub kind: String,
+    /// For a deploy: the image to write, fetched from `GET /agent/v1/image`.
+    pub image: Option<OrderImage>,
+    /// Save the disk first (deploy) or only (save) as the next version of this image name.
+    pub save_as: String,
+    /// Which disk: empty for the default rule (the first non-removable disk at least as large
+    /// as the image), or a device path.
+    pub disk: String,
+}
+
+/// The image a deploy writes, and how to check it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderImage {
+    pub id: i64,
+    pub name: String,
+    pub version: i64,
+    /// `none`, `gzip`, `xz`, `zstd`.
+    pub compression: String,
+    /// The bytes the stream carries, and their SHA-256.
+    pub stored_size: u64,
+    pub stored_sha256: String,
+    /// The bytes written to the disk, and their SHA-256 (read back to verify).
+    pub raw_size: u64,
+    pub raw_sha256: String,
+}
+
+/// `POST /agent/v1/progress`, about once a second.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Progress {
+    /// `saving`, `writing`, `verifying`.
+    pub phase: String,
+    pub done: u64,
+    pub total: u64,
+    pub bytes_per_second: u64,
+    pub message: String,
+}
+
+/// `POST /agent/v1/result`: how the job ended on the machine.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Outcome {
+    pub ok: bool,
+    /// On failure: the step (`disk`, `download`, `write`, `verify`, …) and why.
+    pub step: String,
+    pub reason: String,
+    /// For a deploy: the SHA-256 of what was read back from the disk.
+    pub written_sha256: String,
+    /// The disk the agent used.
+    pub disk: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signed_text_covers_every_part_of_a_request() {
+        let text = signed_text("POST", "/agent/v1/progress?x=1", 17, "n0", "ab");
+        assert_eq!(text, "POST\n/agent/v1/progress?x=1\n17\nn0\nab");
+    }
+}

@@ -1,0 +1,426 @@
+//! Agents: the management OS's side of a job. An agent enrols once with the one-time token its
+//! boot script carried and its own ed25519 public key; from then on the key is its identity
+//! (the server checks the signatures), and it may see and report on its own job only.
+
+use std::io::Read;
+
+use sha2::{Digest, Sha256};
+
+use crate::agent_api::{HardwareReport, Order, OrderImage, Outcome, Progress};
+use crate::jobs::{clip, ENROL_TOKEN_SECONDS};
+use crate::model::{Compression, JobKind, JobState};
+use crate::secrets::token_sha256;
+use crate::{Error, ImageFile, Lab, Result};
+
+/// Seconds between heartbeats; an agent silent for two intervals is flagged.
+pub const HEARTBEAT_SECONDS: u64 = 10;
+
+/// An enrolled agent, as its key identifies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub id: i64,
+    pub mac: String,
+    /// `None` for an unknown machine being enlisted.
+    pub machine_id: Option<i64>,
+    pub machine: String,
+    pub job_id: Option<i64>,
+}
+
+impl Lab {
+    /// Enrols the agent holding `public_key` (hex): the token must be the one most recently
+    /// handed to `mac`, less than [`ENROL_TOKEN_SECONDS`] ago, and be presented from the
+    /// address it was handed to. Single use.
+    pub async fn enrol_agent(
+        &self,
+        token: &str,
+        mac: &str,
+        public_key: &str,
+        address: &str,
+    ) -> Result<Agent> {
+        let refused = || Error::InvalidToken;
+        let mac = crate::validate::parse_mac(mac).ok_or_else(refused)?;
+        let now = crate::now();
+        let sha = token_sha256(token);
+        let mut tx = self.db.begin().await?;
+        let job: Option<(i64, i64, String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT j.id, j.machine_id, m.name, j.enrolment_address, j.token_issued_at
+             FROM boot_jobs j JOIN machines m ON m.id = j.machine_id
+             JOIN machine_macs a ON a.machine_id = j.machine_id AND a.mac = $2
+             WHERE j.enrolment_token_sha256 = $1 AND j.enrolment_token_sha256 <> ''",
+        )
+        .bind(&sha)
+        .bind(&mac)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (machine_id, machine, job_id) = match job {
+            Some((job_id, machine_id, machine, bound, issued)) => {
+                if !same_address(&bound, address)
+                    || issued.is_none_or(|at| now - at > ENROL_TOKEN_SECONDS)
+                {
+                    return Err(refused());
+                }
+                sqlx::query("UPDATE boot_jobs SET enrolment_token_sha256 = '' WHERE id = $1")
+                    .bind(job_id)
+                    .execute(&mut *tx)
+                    .await?;
+                (Some(machine_id), machine, Some(job_id))
+            }
+            None => {
+                let bound: Option<String> = sqlx::query_scalar(
+                    "SELECT enrolment_address FROM discovered_machines
+                     WHERE mac = $1 AND enrolment_token_sha256 = $2 AND enrolment_token_sha256 <> ''",
+                )
+                .bind(&mac)
+                .bind(&sha)
+                .fetch_optional(&mut *tx)
+                .await?;
+                match bound {
+                    Some(bound) if same_address(&bound, address) => {
+                        sqlx::query(
+                            "UPDATE discovered_machines SET enrolment_token_sha256 = '' WHERE mac = $1",
+                        )
+                        .bind(&mac)
+                        .execute(&mut *tx)
+                        .await?;
+                        (None, String::new(), None)
+                    }
+                    _ => return Err(refused()),
+                }
+            }
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO agents (public_key, mac, machine_id, job_id, address, enrolled_at, last_seen)
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        )
+        .bind(public_key)
+        .bind(&mac)
+        .bind(machine_id)
+        .bind(job_id)
+        .bind(clip(address))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                Error::Conflict("this key is already enrolled".into())
+            }
+            e => e.into(),
+        })?;
+        tx.commit().await?;
+        if let Some(job_id) = job_id {
+            let active: Vec<JobState> = JobState::ALL
+                .iter()
+                .copied()
+                .filter(|s| !s.is_final())
+                .collect();
+            self.move_job(
+                job_id,
+                &active,
+                JobState::Enrolled,
+                &format!("agent {id} enrolled from {address}"),
+            )
+            .await?;
+        }
+        Ok(Agent {
+            id,
+            mac,
+            machine_id,
+            machine,
+            job_id,
+        })
+    }
+
+    /// The agent whose public key (hex) this is.
+    pub async fn agent(&self, public_key: &str) -> Result<Agent> {
+        let row: Option<(i64, String, Option<i64>, Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT a.id, a.mac, a.machine_id, m.name, a.job_id FROM agents a
+             LEFT JOIN machines m ON m.id = a.machine_id WHERE a.public_key = $1",
+        )
+        .bind(public_key)
+        .fetch_optional(&self.db)
+        .await?;
+        let (id, mac, machine_id, machine, job_id) = row.ok_or(Error::InvalidToken)?;
+        Ok(Agent {
+            id,
+            mac,
+            machine_id,
+            machine: machine.unwrap_or_default(),
+            job_id,
+        })
+    }
+
+    /// Records a heartbeat and the hardware it reports (also on the machine, when it has one).
+    /// An inventory job is done with its first report.
+    pub async fn agent_heartbeat(&self, agent: &Agent, hardware: &HardwareReport) -> Result<()> {
+        let report = serde_json::to_string(hardware).unwrap_or_default();
+        let now = crate::now();
+        sqlx::query("UPDATE agents SET last_seen = $2, hardware = $3 WHERE id = $1")
+            .bind(agent.id)
+            .bind(now)
+            .bind(&report)
+            .execute(&self.db)
+            .await?;
+        if let Some(machine_id) = agent.machine_id {
+            sqlx::query("UPDATE machines SET hardware = $2 WHERE id = $1")
+                .bind(machine_id)
+                .bind(&report)
+                .execute(&self.db)
+                .await?;
+        }
+        if let Some(job_id) = agent.job_id {
+            let job = self.load_job(job_id).await?;
+            if job.kind == JobKind::Inventory && job.state == JobState::Enrolled {
+                self.end_job(job_id, JobState::Booted, "", "hardware reported")
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The agent's job: what to do, and for a deploy the image and how to check it.
+    pub async fn agent_order(&self, agent: &Agent) -> Result<Order> {
+        let job_id = agent.job_id.ok_or(Error::NotFound("job"))?;
+        let job = self.load_job(job_id).await?;
+        if job.state.is_final() {
+            return Err(Error::NotNow(format!("job {job_id} has {}", job.state)));
+        }
+        let image = match &job.image {
+            Some(image) => {
+                let (compression, stored_size, stored_sha256): (String, i64, String) =
+                    sqlx::query_as(
+                        "SELECT compression, stored_size, sha256 FROM images WHERE id = $1",
+                    )
+                    .bind(image.id)
+                    .fetch_one(&self.db)
+                    .await?;
+                let (raw_size, raw_sha256) = self.raw_digest(image.id).await?;
+                Some(OrderImage {
+                    id: image.id,
+                    name: image.name.clone(),
+                    version: image.version,
+                    compression,
+                    stored_size: stored_size as u64,
+                    stored_sha256,
+                    raw_size,
+                    raw_sha256,
+                })
+            }
+            None => None,
+        };
+        Ok(Order {
+            job_id,
+            kind: job.kind.to_string(),
+            image,
+            save_as: job.save_as,
+            disk: String::new(),
+        })
+    }
+
+    /// The image of the agent's own deploy job, for streaming.
+    pub async fn agent_image(&self, agent: &Agent) -> Result<ImageFile> {
+        let job_id = agent.job_id.ok_or(Error::NotFound("image"))?;
+        let job = self.load_job(job_id).await?;
+        match (&job.image, job.state.is_final()) {
+            (Some(image), false) => self.open_image(&crate::Actor::system(), image.id).await,
+            _ => Err(Error::NotFound("image")),
+        }
+    }
+
+    /// A progress report: moves the job into the reported phase (forward only) and keeps the
+    /// byte counts for the pages.
+    pub async fn agent_progress(&self, agent: &Agent, progress: &Progress) -> Result<()> {
+        let job_id = agent.job_id.ok_or(Error::NotFound("job"))?;
+        let phase = JobState::parse(&progress.phase)
+            .filter(|p| {
+                matches!(
+                    p,
+                    JobState::Saving | JobState::Writing | JobState::Verifying
+                )
+            })
+            .ok_or_else(|| Error::invalid("phase", "must be saving, writing or verifying"))?;
+        let job = self.load_job(job_id).await?;
+        if job.state.is_final() {
+            return Err(Error::NotNow(format!("job {job_id} has {}", job.state)));
+        }
+        if job.state != phase {
+            let earlier: Vec<JobState> = phase_order()
+                .iter()
+                .copied()
+                .take_while(|s| *s != phase)
+                .collect();
+            if !earlier.contains(&job.state) {
+                return Err(Error::Conflict(format!(
+                    "job {job_id} is {}; it cannot go back to {phase}",
+                    job.state
+                )));
+            }
+            self.move_job(job_id, &earlier, phase, &clip(&progress.message))
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE boot_jobs SET bytes_done = $2, bytes_total = $3, bytes_per_second = $4,
+                progress_at = $5, agent_said = $6 WHERE id = $1",
+        )
+        .bind(job_id)
+        .bind(progress.done.min(i64::MAX as u64) as i64)
+        .bind(progress.total.min(i64::MAX as u64) as i64)
+        .bind(progress.bytes_per_second.min(i64::MAX as u64) as i64)
+        .bind(crate::now())
+        .bind(clip(&progress.message))
+        .execute(&self.db)
+        .await?;
+        sqlx::query("UPDATE agents SET last_seen = $2 WHERE id = $1")
+            .bind(agent.id)
+            .bind(crate::now())
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The agent's final word. A deploy succeeds only with the read-back digest equal to the
+    /// image's; then the machine's disk holds the image and the job waits for the reboot.
+    pub async fn agent_result(
+        &self,
+        agent: &Agent,
+        outcome: &Outcome,
+    ) -> Result<crate::model::Job> {
+        let job_id = agent.job_id.ok_or(Error::NotFound("job"))?;
+        let job = self.load_job(job_id).await?;
+        if job.state.is_final() {
+            return Err(Error::NotNow(format!("job {job_id} has {}", job.state)));
+        }
+        if !outcome.ok {
+            let step = if outcome.step.is_empty() {
+                job.state.as_str()
+            } else {
+                &outcome.step
+            };
+            self.end_job(job_id, JobState::Failed, step, &outcome.reason)
+                .await?;
+            return self.load_job(job_id).await;
+        }
+        let active: Vec<JobState> = JobState::ALL
+            .iter()
+            .copied()
+            .filter(|s| !s.is_final() && *s != JobState::Rebooting)
+            .collect();
+        match (job.kind, &job.image) {
+            (JobKind::Deploy, Some(image)) => {
+                let (_, raw_sha256) = self.raw_digest(image.id).await?;
+                if !outcome.written_sha256.eq_ignore_ascii_case(&raw_sha256) {
+                    self.end_job(
+                        job_id,
+                        JobState::Failed,
+                        "verify",
+                        &format!(
+                            "the disk reads back as SHA-256 {}, the image is {raw_sha256}",
+                            clip(&outcome.written_sha256)
+                        ),
+                    )
+                    .await?;
+                    return self.load_job(job_id).await;
+                }
+                sqlx::query(
+                    "UPDATE machines SET disk_state = 'image', disk_image_id = $2 WHERE id = $1",
+                )
+                .bind(job.machine_id)
+                .bind(image.id)
+                .execute(&self.db)
+                .await?;
+                self.move_job(
+                    job_id,
+                    &active,
+                    JobState::Rebooting,
+                    &format!(
+                        "{} v{} written to {} and verified; rebooting",
+                        image.name,
+                        image.version,
+                        clip(&outcome.disk)
+                    ),
+                )
+                .await?;
+            }
+            (JobKind::Deploy, None) => {
+                self.end_job(job_id, JobState::Failed, "deploy", "the image was deleted")
+                    .await?;
+            }
+            _ => {
+                self.end_job(job_id, JobState::Booted, "", &clip(&outcome.reason))
+                    .await?;
+            }
+        }
+        self.load_job(job_id).await
+    }
+
+    /// The SHA-256 and size of the image's uncompressed content, computed once and kept.
+    pub async fn raw_digest(&self, image_id: i64) -> Result<(u64, String)> {
+        let known: (String, Option<i64>, String) =
+            sqlx::query_as("SELECT raw_sha256, raw_size, compression FROM images WHERE id = $1")
+                .bind(image_id)
+                .fetch_optional(&self.db)
+                .await?
+                .ok_or(Error::NotFound("image"))?;
+        if let (sha, Some(size), _) = &known {
+            if !sha.is_empty() {
+                return Ok((*size as u64, sha.clone()));
+            }
+        }
+        let compression = Compression::parse(&known.2).unwrap_or(Compression::None);
+        let path = self.images.image_path(image_id);
+        let (size, sha) = tokio::task::spawn_blocking(move || raw_digest_of(&path, compression))
+            .await
+            .map_err(|e| Error::Secret(format!("digest task: {e}")))??;
+        sqlx::query("UPDATE images SET raw_sha256 = $2, raw_size = $3 WHERE id = $1")
+            .bind(image_id)
+            .bind(&sha)
+            .bind(size as i64)
+            .execute(&self.db)
+            .await?;
+        Ok((size, sha))
+    }
+}
+
+/// The phases an agent reports, in order.
+fn phase_order() -> &'static [JobState] {
+    &[
+        JobState::Queued,
+        JobState::Powering,
+        JobState::Netbooting,
+        JobState::Enrolled,
+        JobState::Saving,
+        JobState::Writing,
+        JobState::Verifying,
+    ]
+}
+
+fn same_address(bound: &str, address: &str) -> bool {
+    let canonical = |text: &str| {
+        text.trim()
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| ip.to_canonical())
+    };
+    canonical(bound).is_some() && canonical(bound) == canonical(address)
+}
+
+fn raw_digest_of(path: &std::path::Path, compression: Compression) -> Result<(u64, String)> {
+    let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let mut reader: Box<dyn Read> = match compression {
+        Compression::None => Box::new(file),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
+        Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(file)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(file)?),
+    };
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = reader.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        size += n as u64;
+    }
+    Ok((size, hex::encode(hasher.finalize())))
+}

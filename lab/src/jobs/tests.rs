@@ -1,0 +1,408 @@
+use sha2::{Digest, Sha256};
+
+use super::JobRequest;
+use crate::agent_api::{Outcome, Progress};
+use crate::boot::{BootPlan, BootRequest};
+use crate::images::tests::{new_upload, upload_whole};
+use crate::model::{JobKind, JobState, Level, NewUpload, Subject};
+use crate::store::testing::{admin, lab, machine_input, user};
+use crate::{Actor, Error, Lab};
+
+const MAC: &str = "52:54:00:00:00:01";
+const ADDRESS: &str = "10.0.0.7";
+
+/// A raw disk image: an MBR signature is all the library's probe needs.
+fn raw_disk(len: usize) -> Vec<u8> {
+    let mut disk: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    disk[510] = 0x55;
+    disk[511] = 0xaa;
+    disk
+}
+
+fn deploy(machine_id: i64, image_id: i64) -> JobRequest {
+    JobRequest {
+        machine_id,
+        kind: JobKind::Deploy,
+        image_id: Some(image_id),
+        save_as: String::new(),
+        at: None,
+    }
+}
+
+/// A machine alice may use, reserved by her for the next hour, and her zstd-compressed raw
+/// image; returns (machine, image, alice, the raw bytes).
+async fn alice_holds_a_machine(lab: &Lab) -> (i64, i64, Actor, Vec<u8>) {
+    let machine = lab
+        .create_machine(&admin(), machine_input("node1", MAC))
+        .await
+        .unwrap();
+    let alice = user(lab, "alice").await;
+    lab.grant(
+        &admin(),
+        machine.id,
+        Subject::User(alice.user_id.unwrap()),
+        Level::Use,
+    )
+    .await
+    .unwrap();
+    let now = crate::now();
+    lab.reserve(&alice, machine.id, now - 60, now + 3600, "")
+        .await
+        .unwrap();
+    let raw = raw_disk(2 << 20);
+    let compressed = zstd::encode_all(&raw[..], 3).unwrap();
+    let image = upload_whole(
+        lab,
+        &alice,
+        new_upload("debian", Some(compressed.len())),
+        &compressed,
+    )
+    .await
+    .unwrap();
+    (machine.id, image, alice, raw)
+}
+
+/// The machine network-boots from its DHCP address; returns the enrolment token it got.
+async fn netboot(lab: &Lab) -> String {
+    let plan = lab
+        .boot_plan(&BootRequest {
+            mac: MAC.into(),
+            address: ADDRESS.into(),
+            dhcp_address: Some(ADDRESS.into()),
+            management_os: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    match plan {
+        BootPlan::ManagementOs {
+            enrolment_token, ..
+        } => enrolment_token,
+        other => panic!("expected the management OS, got {other:?}"),
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[tokio::test]
+async fn a_job_needs_the_reservation_a_visible_raw_image_and_no_other_active_job() {
+    let (lab, _dir) = lab().await;
+    let (machine, image, alice, _) = alice_holds_a_machine(&lab).await;
+    let bob = user(&lab, "bob").await;
+
+    // Bob may not use the machine at all; nobody outside a reservation gets a job.
+    let refused = lab.create_job(&bob, &deploy(machine, image)).await;
+    assert!(
+        matches!(refused, Err(Error::Forbidden | Error::NotFound(_))),
+        "{refused:?}"
+    );
+    let later = JobRequest {
+        at: Some(crate::now() + 7200),
+        ..deploy(machine, image)
+    };
+    match lab.create_job(&alice, &later).await {
+        Err(Error::NotNow(why)) => assert!(why.contains("outside your reservations"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+
+    // Someone else's private image is not there for alice; an ISO cannot be written.
+    let bobs = upload_whole(&lab, &bob, new_upload("secret", None), &raw_disk(1 << 20))
+        .await
+        .unwrap();
+    let iso = upload_whole(
+        &lab,
+        &alice,
+        NewUpload {
+            ..new_upload("installer", None)
+        },
+        &crate::images::probe::tests::iso(1 << 20),
+    )
+    .await
+    .unwrap();
+    for (image, why) in [(bobs, "no such image"), (iso, "only raw disk images")] {
+        match lab.create_job(&alice, &deploy(machine, image)).await {
+            Err(Error::Invalid(fields)) => {
+                assert!(fields.to_string().contains(why), "{fields}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    match lab
+        .create_job(
+            &alice,
+            &JobRequest {
+                kind: JobKind::Save,
+                image_id: None,
+                ..deploy(machine, image)
+            },
+        )
+        .await
+    {
+        Err(Error::Invalid(fields)) => assert!(fields.to_string().contains("save_as")),
+        other => panic!("{other:?}"),
+    }
+
+    let job = lab
+        .create_job(&alice, &deploy(machine, image))
+        .await
+        .unwrap();
+    assert_eq!((job.kind, job.state), (JobKind::Deploy, JobState::Queued));
+    assert_eq!(job.image.as_ref().map(|i| i.id), Some(image));
+    assert!(matches!(
+        lab.create_job(&alice, &deploy(machine, image)).await,
+        Err(Error::Conflict(_))
+    ));
+    // The image is in use: it cannot be deleted until the job ends.
+    assert!(matches!(
+        lab.delete_image(&alice, image).await,
+        Err(Error::Conflict(_))
+    ));
+    lab.cancel_job(&alice, job.id).await.unwrap();
+    lab.delete_image(&alice, image).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_deploy_goes_through_every_phase_and_the_disk_holds_the_image_only_once_verified() {
+    let (lab, _dir) = lab().await;
+    let (machine, image, alice, raw) = alice_holds_a_machine(&lab).await;
+    let job = lab
+        .create_job(&alice, &deploy(machine, image))
+        .await
+        .unwrap();
+    lab.move_job(
+        job.id,
+        &[JobState::Queued],
+        JobState::Powering,
+        "power cycle",
+    )
+    .await
+    .unwrap();
+    let token = netboot(&lab).await;
+    assert_eq!(
+        lab.job(&alice, job.id).await.unwrap().state,
+        JobState::Netbooting
+    );
+
+    // The token works once, from the address it was handed to, for the MAC it was for.
+    for (token, mac, address) in [
+        (token.as_str(), MAC, "10.0.0.66"),
+        (token.as_str(), "52:54:00:00:00:02", ADDRESS),
+        ("guess", MAC, ADDRESS),
+    ] {
+        assert!(matches!(
+            lab.enrol_agent(token, mac, "key-0", address).await,
+            Err(Error::InvalidToken)
+        ));
+    }
+    let agent = lab
+        .enrol_agent(&token, MAC, "key-1", ADDRESS)
+        .await
+        .unwrap();
+    assert_eq!(
+        (agent.machine_id, agent.job_id),
+        (Some(machine), Some(job.id))
+    );
+    assert!(matches!(
+        lab.enrol_agent(&token, MAC, "key-2", ADDRESS).await,
+        Err(Error::InvalidToken)
+    ));
+    assert_eq!(lab.agent("key-1").await.unwrap(), agent);
+
+    let order = lab.agent_order(&agent).await.unwrap();
+    let ordered = order.image.expect("a deploy names its image");
+    assert_eq!(
+        (ordered.raw_size, ordered.raw_sha256.as_str()),
+        (raw.len() as u64, sha256(&raw).as_str())
+    );
+    assert_eq!(ordered.compression, "zstd");
+
+    for (phase, done) in [
+        ("writing", 1 << 20),
+        ("writing", 2 << 20),
+        ("verifying", 1 << 20),
+    ] {
+        lab.agent_progress(
+            &agent,
+            &Progress {
+                phase: phase.into(),
+                done,
+                total: raw.len() as u64,
+                bytes_per_second: 1 << 20,
+                message: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    // Never backwards.
+    assert!(matches!(
+        lab.agent_progress(
+            &agent,
+            &Progress {
+                phase: "writing".into(),
+                ..Default::default()
+            }
+        )
+        .await,
+        Err(Error::Conflict(_))
+    ));
+    let job_now = lab.job(&alice, job.id).await.unwrap();
+    assert_eq!(job_now.state, JobState::Verifying);
+    assert_eq!(job_now.progress.done, 1 << 20);
+
+    // A success claim with the wrong digest fails the job, and the disk is unknown.
+    let failed = lab
+        .agent_result(
+            &agent,
+            &Outcome {
+                ok: true,
+                written_sha256: sha256(b"something else"),
+                disk: "/dev/vda".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (failed.state, failed.failed_step.as_str()),
+        (JobState::Failed, "verify")
+    );
+    let disk: (String, Option<i64>) =
+        sqlx::query_as("SELECT disk_state, disk_image_id FROM machines WHERE id = $1")
+            .bind(machine)
+            .fetch_one(&lab.db)
+            .await
+            .unwrap();
+    assert_eq!(disk, ("unknown".to_string(), None));
+
+    // Again, verified this time: the disk holds the image, and the next network boot (sent to
+    // the disk) ends the job as booted.
+    let job = lab
+        .create_job(&alice, &deploy(machine, image))
+        .await
+        .unwrap();
+    let token = netboot(&lab).await;
+    let agent = lab
+        .enrol_agent(&token, MAC, "key-3", ADDRESS)
+        .await
+        .unwrap();
+    lab.agent_progress(
+        &agent,
+        &Progress {
+            phase: "writing".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let rebooting = lab
+        .agent_result(
+            &agent,
+            &Outcome {
+                ok: true,
+                written_sha256: sha256(&raw),
+                disk: "/dev/vda".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rebooting.state, JobState::Rebooting);
+    let plan = lab
+        .boot_plan(&BootRequest {
+            mac: MAC.into(),
+            address: ADDRESS.into(),
+            dhcp_address: Some(ADDRESS.into()),
+            management_os: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(matches!(plan, BootPlan::LocalDisk { .. }), "{plan:?}");
+    let booted = lab.job(&alice, job.id).await.unwrap();
+    assert_eq!(booted.state, JobState::Booted);
+    let states: Vec<JobState> = booted.phases.iter().map(|p| p.state).collect();
+    assert_eq!(
+        states,
+        [
+            JobState::Queued,
+            JobState::Netbooting,
+            JobState::Enrolled,
+            JobState::Writing,
+            JobState::Rebooting,
+            JobState::Booted
+        ]
+    );
+    let disk: (String, Option<i64>) =
+        sqlx::query_as("SELECT disk_state, disk_image_id FROM machines WHERE id = $1")
+            .bind(machine)
+            .fetch_one(&lab.db)
+            .await
+            .unwrap();
+    assert_eq!(disk, ("image".to_string(), Some(image)));
+    // The agent of an ended job sees nothing any more.
+    assert!(lab.agent_image(&agent).await.is_err());
+}
+
+#[tokio::test]
+async fn a_cancelled_write_leaves_the_disk_unknown_and_stale_tokens_do_not_enrol() {
+    let (lab, _dir) = lab().await;
+    let (machine, image, alice, _) = alice_holds_a_machine(&lab).await;
+    let job = lab
+        .create_job(&alice, &deploy(machine, image))
+        .await
+        .unwrap();
+    let token = netboot(&lab).await;
+    // Ten minutes after the script was served, its token is worthless.
+    sqlx::query("UPDATE boot_jobs SET token_issued_at = token_issued_at - 601 WHERE id = $1")
+        .bind(job.id)
+        .execute(&lab.db)
+        .await
+        .unwrap();
+    assert!(matches!(
+        lab.enrol_agent(&token, MAC, "key-1", ADDRESS).await,
+        Err(Error::InvalidToken)
+    ));
+    // A new network boot gets a new token.
+    let token = netboot(&lab).await;
+    let agent = lab
+        .enrol_agent(&token, MAC, "key-1", ADDRESS)
+        .await
+        .unwrap();
+    lab.agent_progress(
+        &agent,
+        &Progress {
+            phase: "writing".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE machines SET disk_state = 'image', disk_image_id = $2 WHERE id = $1")
+        .bind(machine)
+        .bind(image)
+        .execute(&lab.db)
+        .await
+        .unwrap();
+    let cancelled = lab.cancel_job(&alice, job.id).await.unwrap();
+    assert_eq!(cancelled.state, JobState::Cancelled);
+    let disk: String = sqlx::query_scalar("SELECT disk_state FROM machines WHERE id = $1")
+        .bind(machine)
+        .fetch_one(&lab.db)
+        .await
+        .unwrap();
+    assert_eq!(disk, "unknown");
+    assert!(matches!(
+        lab.agent_result(
+            &agent,
+            &Outcome {
+                ok: true,
+                ..Default::default()
+            }
+        )
+        .await,
+        Err(Error::NotNow(_))
+    ));
+}
