@@ -132,20 +132,28 @@ impl Lab {
 
     /// The agent whose public key (hex) this is.
     pub async fn agent(&self, public_key: &str) -> Result<Agent> {
-        let row: Option<(i64, String, Option<i64>, Option<String>, Option<i64>)> = sqlx::query_as(
-            "SELECT a.id, a.mac, a.machine_id, m.name, a.job_id FROM agents a
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            mac: String,
+            machine_id: Option<i64>,
+            machine: Option<String>,
+            job_id: Option<i64>,
+        }
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT a.id, a.mac, a.machine_id, m.name AS machine, a.job_id FROM agents a
              LEFT JOIN machines m ON m.id = a.machine_id WHERE a.public_key = $1",
         )
         .bind(public_key)
         .fetch_optional(&self.db)
         .await?;
-        let (id, mac, machine_id, machine, job_id) = row.ok_or(Error::InvalidToken)?;
+        let row = row.ok_or(Error::InvalidToken)?;
         Ok(Agent {
-            id,
-            mac,
-            machine_id,
-            machine: machine.unwrap_or_default(),
-            job_id,
+            id: row.id,
+            mac: row.mac,
+            machine_id: row.machine_id,
+            machine: row.machine.unwrap_or_default(),
+            job_id: row.job_id,
         })
     }
 
