@@ -360,6 +360,38 @@ impl Lab {
         self.load_job(job_id).await
     }
 
+    /// The machine's last hardware report, for anyone who may view it.
+    pub async fn machine_hardware(
+        &self,
+        actor: &crate::Actor,
+        machine_id: i64,
+    ) -> Result<Option<HardwareReport>> {
+        self.require(actor, machine_id, crate::model::Level::View)
+            .await?;
+        let report: String = sqlx::query_scalar("SELECT hardware FROM machines WHERE id = $1")
+            .bind(machine_id)
+            .fetch_one(&self.db)
+            .await?;
+        Ok(serde_json::from_str(&report).ok())
+    }
+
+    /// What the machine's disk holds: `("image", Some(id))` after a verified deploy, else
+    /// `("unknown", None)`.
+    pub async fn machine_disk(
+        &self,
+        actor: &crate::Actor,
+        machine_id: i64,
+    ) -> Result<(String, Option<i64>)> {
+        self.require(actor, machine_id, crate::model::Level::View)
+            .await?;
+        Ok(
+            sqlx::query_as("SELECT disk_state, disk_image_id FROM machines WHERE id = $1")
+                .bind(machine_id)
+                .fetch_one(&self.db)
+                .await?,
+        )
+    }
+
     /// The SHA-256 and size of the image's uncompressed content, computed once and kept.
     pub async fn raw_digest(&self, image_id: i64) -> Result<(u64, String)> {
         let known: (String, Option<i64>, String) =

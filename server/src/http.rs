@@ -33,6 +33,7 @@ pub struct AppState {
     pub public_url: String,
     /// Where DHCP saw each booting MAC: only that address gets its enrolment token.
     pub boot_clients: crate::boot_clients::BootClients,
+    pub agent_nonces: crate::rest::NonceBook,
 }
 
 /// Builds the whole HTTP service. Sessions live in the lab's database, so they survive restarts.
@@ -81,6 +82,7 @@ pub async fn router_with(
         management_os: config.management_os.clone().map(std::sync::Arc::new),
         public_url: config.public_url.clone(),
         boot_clients,
+        agent_nonces: Default::default(),
     };
     let routes = generate_route_list(app::App);
     let page_lab = lab.clone();

@@ -476,6 +476,56 @@ fn rest_cases() -> Vec<RestCase> {
             Vec::new,
             [404, 404, 404, 404],
         ),
+        // The agent API answers signed requests of enrolled agents only: a session or an API
+        // token opens nothing (server/tests/agent_api.rs proves keys, replays and machines).
+        (
+            "POST",
+            "/agent/v1/enrol",
+            |_, _| "/agent/v1/enrol".into(),
+            JSON,
+            || b"{}".to_vec(),
+            [401; 4],
+        ),
+        (
+            "POST",
+            "/agent/v1/heartbeat",
+            |_, _| "/agent/v1/heartbeat".into(),
+            JSON,
+            || b"{}".to_vec(),
+            [401; 4],
+        ),
+        (
+            "GET",
+            "/agent/v1/job",
+            |_, _| "/agent/v1/job".into(),
+            &[],
+            Vec::new,
+            [401; 4],
+        ),
+        (
+            "GET",
+            "/agent/v1/image",
+            |_, _| "/agent/v1/image".into(),
+            &[],
+            Vec::new,
+            [401; 4],
+        ),
+        (
+            "POST",
+            "/agent/v1/progress",
+            |_, _| "/agent/v1/progress".into(),
+            JSON,
+            || b"{}".to_vec(),
+            [401; 4],
+        ),
+        (
+            "POST",
+            "/agent/v1/result",
+            |_, _| "/agent/v1/result".into(),
+            JSON,
+            || b"{}".to_vec(),
+            [401; 4],
+        ),
         // Only a live attachment's token opens a medium, whoever asks.
         (
             "GET",

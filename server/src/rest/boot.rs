@@ -77,9 +77,10 @@ pub async fn boot_script(
                     .and_then(|os| os.initrd.as_ref())
                     .map(|_| "mgmt/initrd".into()),
                 cmdline: format!(
-                    "{extra} baas.url={} baas.token={enrolment_token} baas.purpose={}",
+                    "{extra} baas.url={} baas.token={enrolment_token} baas.purpose={} baas.mac={}",
                     state.public_url,
-                    purpose.as_str()
+                    purpose.as_str(),
+                    lab::validate::parse_mac(mac).unwrap_or_default()
                 )
                 .trim_start()
                 .to_string(),

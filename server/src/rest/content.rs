@@ -49,7 +49,7 @@ pub async fn media_content(
 }
 
 /// The stored bytes of `file`, honouring Range, If-Range and If-None-Match.
-async fn serve(file: &lab::ImageFile, headers: &HeaderMap) -> ApiResult<Response> {
+pub(super) async fn serve(file: &lab::ImageFile, headers: &HeaderMap) -> ApiResult<Response> {
     let image = &file.image;
     let etag = format!("\"{}\"", image.sha256);
     let length = image.stored_size as u64;

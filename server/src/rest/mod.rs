@@ -3,6 +3,7 @@
 //! OS (`/boot/mgmt/…`). Callers authenticate with a bearer API token or a session cookie;
 //! every decision is the lab's.
 
+mod agent;
 mod boot;
 mod caller;
 mod content;
@@ -16,6 +17,7 @@ use axum::Router;
 
 use crate::http::AppState;
 
+pub use agent::NonceBook;
 pub use caller::Caller;
 
 /// Every (method, path) the API serves; the authorization matrix test needs a case for each.
@@ -36,6 +38,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/media/{token}/{file}"),
     ("GET", "/boot/{file}"),
     ("GET", "/boot/mgmt/{file}"),
+    ("POST", "/agent/v1/enrol"),
+    ("POST", "/agent/v1/heartbeat"),
+    ("GET", "/agent/v1/job"),
+    ("GET", "/agent/v1/image"),
+    ("POST", "/agent/v1/progress"),
+    ("POST", "/agent/v1/result"),
 ];
 
 /// The API routes, merged into the main router (which adds sessions and the other layers).
@@ -65,6 +73,12 @@ pub fn routes() -> Router<AppState> {
         .route("/boot/{file}", get(boot::boot_script))
         .route("/boot/mgmt/{file}", get(boot::management_os_file))
         .route("/api/v1/whoami", get(caller::whoami))
+        .route("/agent/v1/enrol", post(agent::enrol))
+        .route("/agent/v1/heartbeat", post(agent::heartbeat))
+        .route("/agent/v1/job", get(agent::job))
+        .route("/agent/v1/image", get(agent::image))
+        .route("/agent/v1/progress", post(agent::progress))
+        .route("/agent/v1/result", post(agent::result))
 }
 
 /// An API failure as JSON `{kind, error, fields}` with the matching status.

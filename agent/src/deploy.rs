@@ -1,0 +1,303 @@
+//! Writing an image to a disk: stream it from baas (resuming by Range when the connection
+//! drops), check the SHA-256 of the bytes received, decompress on the fly, write in large
+//! blocks, never past the disk's end, flush, read back and check the SHA-256 of what the disk
+//! now holds. Success is only ever reported after that last check.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileTypeExt;
+use std::time::Instant;
+
+use lab::agent_api::{Order, OrderImage, Outcome};
+use sha2::{Digest, Sha256};
+
+use crate::client::Client;
+use crate::progress::Reporter;
+use crate::{hardware, Failure};
+
+/// Bytes per write (and per read-back): large aligned blocks keep disks at full speed.
+const BLOCK: usize = 4 << 20;
+
+/// How often a broken image stream is resumed before the deploy gives up.
+const MAX_RESUMES: u32 = 30;
+
+pub fn deploy(
+    client: &Client,
+    order: &Order,
+    disk_override: Option<&str>,
+    reporter: &mut Reporter,
+) -> Result<Outcome, Failure> {
+    let image = order
+        .image
+        .as_ref()
+        .ok_or_else(|| Failure::new("job", "a deploy without an image"))?;
+    let disk = choose_disk(
+        disk_override.or(Some(order.disk.as_str()).filter(|d| !d.is_empty())),
+        image.raw_size,
+    )?;
+    eprintln!(
+        "baas-agent: writing {} v{} ({} bytes, {}) to {disk}",
+        image.name, image.version, image.raw_size, image.compression
+    );
+    let mut target = open_target(&disk, image.raw_size)?;
+
+    let mut stream = ResumingStream::new(client, image);
+    let mut decoder: Box<dyn Read + '_> = match image.compression.as_str() {
+        "none" => Box::new(&mut stream),
+        "gzip" => Box::new(flate2::read::MultiGzDecoder::new(&mut stream)),
+        "xz" => Box::new(xz2::read::XzDecoder::new_multi_decoder(&mut stream)),
+        "zstd" => Box::new(
+            zstd::stream::read::Decoder::new(&mut stream)
+                .map_err(|e| Failure::new("download", format!("zstd: {e}")))?,
+        ),
+        other => return Err(Failure::new("job", format!("unknown compression {other}"))),
+    };
+
+    let mut buffer = vec![0u8; BLOCK];
+    let mut written: u64 = 0;
+    let started = Instant::now();
+    loop {
+        let filled = fill(&mut decoder, &mut buffer)
+            .map_err(|e| Failure::new("download", format!("after {written} bytes: {e}")))?;
+        if filled == 0 {
+            break;
+        }
+        if written + filled as u64 > image.raw_size {
+            return Err(Failure::new(
+                "write",
+                format!(
+                    "the image holds more than its {} bytes; nothing past them is written",
+                    image.raw_size
+                ),
+            ));
+        }
+        target
+            .write_all(&buffer[..filled])
+            .map_err(|e| Failure::new("write", format!("{disk} at byte {written}: {e}")))?;
+        written += filled as u64;
+        reporter.tick("writing", written, image.raw_size, started, "")?;
+    }
+    drop(decoder);
+    // A decoder may stop before the stream's last bytes; all of them count for the checksum.
+    std::io::copy(&mut stream, &mut std::io::sink())
+        .map_err(|e| Failure::new("download", e.to_string()))?;
+    if written != image.raw_size {
+        return Err(Failure::new(
+            "download",
+            format!(
+                "the image ended after {written} of {} bytes",
+                image.raw_size
+            ),
+        ));
+    }
+    target
+        .sync_all()
+        .map_err(|e| Failure::new("write", format!("flushing {disk}: {e}")))?;
+    reporter.tick_now(
+        "writing",
+        written,
+        image.raw_size,
+        started,
+        "written and flushed",
+    )?;
+
+    // What the disk holds now, not what the page cache remembers.
+    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
+    let mut reader =
+        File::open(&disk).map_err(|e| Failure::new("verify", format!("{disk}: {e}")))?;
+    let mut hasher = Sha256::new();
+    let mut read: u64 = 0;
+    let started = Instant::now();
+    while read < image.raw_size {
+        let want = BLOCK.min((image.raw_size - read) as usize);
+        reader
+            .read_exact(&mut buffer[..want])
+            .map_err(|e| Failure::new("verify", format!("reading {disk} at byte {read}: {e}")))?;
+        hasher.update(&buffer[..want]);
+        read += want as u64;
+        reporter.tick("verifying", read, image.raw_size, started, "")?;
+    }
+    let digest = hex::encode(hasher.finalize());
+    if !digest.eq_ignore_ascii_case(&image.raw_sha256) {
+        return Err(Failure::new(
+            "verify",
+            format!(
+                "{disk} reads back as SHA-256 {digest}, the image is {}",
+                image.raw_sha256
+            ),
+        ));
+    }
+    Ok(Outcome {
+        ok: true,
+        written_sha256: digest,
+        disk,
+        reason: format!("{written} bytes written and read back"),
+        ..Default::default()
+    })
+}
+
+/// Reads until `buffer` is full or the stream ends.
+fn fill(reader: &mut dyn Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The job's disk, or the default rule: the first non-removable disk at least as large as
+/// the image.
+fn choose_disk(chosen: Option<&str>, needed: u64) -> Result<String, Failure> {
+    if let Some(path) = chosen {
+        return Ok(path.to_string());
+    }
+    let disks = hardware::disks();
+    disks
+        .iter()
+        .find(|d| !d.removable && d.size_bytes >= needed)
+        .map(|d| d.path.clone())
+        .ok_or_else(|| {
+            let seen: Vec<String> = disks
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{} {} bytes{}",
+                        d.path,
+                        d.size_bytes,
+                        if d.removable { " removable" } else { "" }
+                    )
+                })
+                .collect();
+            Failure::new(
+                "disk",
+                format!(
+                    "no non-removable disk holds the image's {needed} bytes (disks: {})",
+                    if seen.is_empty() {
+                        "none".into()
+                    } else {
+                        seen.join(", ")
+                    }
+                ),
+            )
+        })
+}
+
+/// The disk (or, for tests and benchmarks, a file) opened for writing from its start. A disk
+/// smaller than the image is refused before a byte is written.
+fn open_target(path: &str, needed: u64) -> Result<File, Failure> {
+    let device = std::fs::metadata(path)
+        .map(|m| m.file_type().is_block_device())
+        .unwrap_or(false);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(!device)
+        .truncate(!device)
+        .open(path)
+        .map_err(|e| Failure::new("disk", format!("{path}: {e}")))?;
+    if device {
+        let size = file
+            .seek(SeekFrom::End(0))
+            .and_then(|size| file.seek(SeekFrom::Start(0)).map(|_| size))
+            .map_err(|e| Failure::new("disk", format!("{path}: {e}")))?;
+        if size < needed {
+            return Err(Failure::new(
+                "disk",
+                format!("{path} has {size} bytes, the image needs {needed}"),
+            ));
+        }
+    }
+    Ok(file)
+}
+
+/// The image stream, resumed from where it broke (Range + If-Range) when the connection drops;
+/// checks the SHA-256 of everything received against the image's at the end.
+struct ResumingStream<'a> {
+    client: &'a Client,
+    image: &'a OrderImage,
+    inner: Option<Box<dyn Read + Send>>,
+    offset: u64,
+    hasher: Sha256,
+    resumes: u32,
+    checked: bool,
+}
+
+impl<'a> ResumingStream<'a> {
+    fn new(client: &'a Client, image: &'a OrderImage) -> Self {
+        ResumingStream {
+            client,
+            image,
+            inner: None,
+            offset: 0,
+            hasher: Sha256::new(),
+            resumes: 0,
+            checked: false,
+        }
+    }
+
+    fn broken(&mut self, why: String) -> std::io::Result<()> {
+        self.inner = None;
+        self.resumes += 1;
+        if self.resumes > MAX_RESUMES {
+            return Err(std::io::Error::other(format!(
+                "the image stream broke {MAX_RESUMES} times; last: {why}"
+            )));
+        }
+        eprintln!(
+            "baas-agent: image stream broke at byte {} ({why}); resuming",
+            self.offset
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        Ok(())
+    }
+}
+
+impl Read for ResumingStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if self.offset >= self.image.stored_size {
+                if !self.checked {
+                    self.checked = true;
+                    let digest = hex::encode(std::mem::take(&mut self.hasher).finalize());
+                    if !digest.eq_ignore_ascii_case(&self.image.stored_sha256) {
+                        return Err(std::io::Error::other(format!(
+                            "the image arrived with SHA-256 {digest}, baas stores {}",
+                            self.image.stored_sha256
+                        )));
+                    }
+                }
+                return Ok(0);
+            }
+            if self.inner.is_none() {
+                let etag = format!("\"{}\"", self.image.stored_sha256);
+                match self.client.download("/agent/v1/image", self.offset, &etag) {
+                    Ok(reader) => self.inner = Some(reader),
+                    Err(failure) => {
+                        self.broken(failure.reason)?;
+                        continue;
+                    }
+                }
+            }
+            let Some(inner) = self.inner.as_mut() else {
+                continue;
+            };
+            let room = buf
+                .len()
+                .min((self.image.stored_size - self.offset) as usize);
+            match inner.read(&mut buf[..room]) {
+                Ok(0) => self.broken("the connection closed early".into())?,
+                Ok(n) => {
+                    self.hasher.update(&buf[..n]);
+                    self.offset += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => self.broken(e.to_string())?,
+            }
+        }
+    }
+}

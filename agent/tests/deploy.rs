@@ -1,0 +1,278 @@
+//! The real `baas-agent` binary against a real baas HTTP server: it enrols with the token of a
+//! served boot script, streams the image, writes it to a disk (a file here), verifies it and
+//! reports; baas then records the disk's content and ends the job when the machine next
+//! network-boots to its disk. A corrupted image is never reported as written.
+
+use std::net::SocketAddr;
+use std::process::Command;
+
+use lab::jobs::JobRequest;
+use lab::model::{JobKind, JobState, NewUpload, NewUser};
+use lab::{Actor, Ending, Lab};
+
+const MAC: &str = "52:54:00:12:34:56";
+
+struct Baas {
+    lab: Lab,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+/// baas on a loopback port, with a (dummy) management OS configured so boot jobs are served.
+async fn start_baas() -> Baas {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let kernel = dir.path().join("vmlinuz");
+    std::fs::write(&kernel, b"kernel").unwrap();
+    let config = server::config::Config {
+        http_addr: addr,
+        data_dir: dir.path().to_path_buf(),
+        database_url: format!("sqlite://{}", dir.path().join("baas.db").display()),
+        session_ttl_seconds: 3600,
+        secure_cookies: false,
+        site_root: dir.path().join("site"),
+        image_dir: dir.path().join("images"),
+        public_url: format!("http://{addr}"),
+        bmc_timeout: std::time::Duration::from_secs(5),
+        tftp_addr: None,
+        tftp_root: dir.path().join("tftp"),
+        dhcp_addr: None,
+        pxe_addr: None,
+        dhcp_interfaces: Vec::new(),
+        boot_server_ip: std::net::Ipv4Addr::LOCALHOST,
+        dhcp_authoritative: None,
+        management_os: Some(server::config::ManagementOs {
+            kernel,
+            initrd: None,
+            cmdline: String::new(),
+        }),
+    };
+    let lab = server::open_lab(&config).await.unwrap();
+    let router = server::http::router(lab.clone(), &config, app::power::PowerCache::default())
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    Baas {
+        lab,
+        url: format!("http://{addr}"),
+        _dir: dir,
+    }
+}
+
+/// A raw disk image of `len` bytes (MBR signature, varied content).
+fn raw_disk(len: usize) -> Vec<u8> {
+    let mut disk: Vec<u8> = (0..len).map(|i| (i * 7 % 253) as u8).collect();
+    disk[510] = 0x55;
+    disk[511] = 0xaa;
+    disk
+}
+
+/// alice's image of `bytes` (stored as given), and a machine at 127.0.0.1 (its fixed address
+/// vouches for the boot script's requester) with a deploy job of it; returns (machine, job).
+async fn deploy_job(baas: &Baas, bytes: &[u8]) -> (i64, i64) {
+    let shell = Actor::shell();
+    let alice = baas
+        .lab
+        .create_user(
+            &shell,
+            NewUser {
+                username: "alice".into(),
+                display_name: "Alice".into(),
+                password: "password123".into(),
+                is_admin: false,
+            },
+        )
+        .await
+        .unwrap();
+    let alice = Actor::user(alice.id, "alice", false, "127.0.0.1");
+    let upload = baas
+        .lab
+        .create_upload(
+            &alice,
+            NewUpload {
+                name: "disk".into(),
+                visibility: "public".into(),
+                length: Some(bytes.len() as i64),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let done = baas
+        .lab
+        .append_upload(&alice, &upload.id, 0, bytes, Ending::Whole)
+        .await
+        .unwrap();
+    let machine = baas
+        .lab
+        .create_machine(
+            &shell,
+            lab::model::MachineInput {
+                name: "node1".into(),
+                macs: MAC.into(),
+                platform: "x86_64-bios".into(),
+                bmc_kind: "none".into(),
+                state: "available".into(),
+                ip_address: "127.0.0.1".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let job = baas
+        .lab
+        .create_job(
+            &shell,
+            &JobRequest {
+                machine_id: machine.id,
+                kind: JobKind::Deploy,
+                image_id: done.image_id,
+                save_as: String::new(),
+                at: None,
+            },
+        )
+        .await
+        .unwrap();
+    (machine.id, job.id)
+}
+
+/// What iPXE would do: fetch the machine's boot script over HTTP.
+async fn boot_script(baas: &Baas) -> String {
+    let url = format!("{}/boot/{MAC}.ipxe", baas.url);
+    tokio::task::spawn_blocking(move || {
+        let output = Command::new("curl").args(["-sf", &url]).output().unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    })
+    .await
+    .unwrap()
+}
+
+fn token_of(script: &str) -> String {
+    script
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("baas.token="))
+        .unwrap_or_else(|| panic!("no token in the boot script:\n{script}"))
+        .to_string()
+}
+
+/// Runs the agent binary to completion; returns (success, its stderr).
+async fn run_agent(baas: &Baas, token: &str, disk: &std::path::Path) -> (bool, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_baas-agent"));
+    command.args([
+        "--url",
+        &baas.url,
+        "--token",
+        token,
+        "--mac",
+        MAC,
+        "--disk",
+        &disk.display().to_string(),
+        "--no-reboot",
+        "--cmdline",
+        "/dev/null",
+    ]);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_writes_a_zstd_image_verifies_it_and_the_job_ends_booted() {
+    let baas = start_baas().await;
+    let raw = raw_disk(24 << 20);
+    let compressed = zstd::encode_all(&raw[..], 3).unwrap();
+    let (machine, job) = deploy_job(&baas, &compressed).await;
+
+    let script = boot_script(&baas).await;
+    assert!(script.contains(&format!("baas.mac={MAC}")), "{script}");
+    let target = tempfile::tempdir().unwrap();
+    let disk = target.path().join("disk.img");
+    let (ok, log) = run_agent(&baas, &token_of(&script), &disk).await;
+    assert!(ok, "the agent failed:\n{log}");
+    assert!(
+        std::fs::read(&disk).unwrap() == raw,
+        "the disk does not hold the image"
+    );
+
+    let shell = Actor::shell();
+    let after = baas.lab.job(&shell, job).await.unwrap();
+    assert_eq!(after.state, JobState::Rebooting, "{after:?}\n{log}");
+    let seen: Vec<JobState> = after.phases.iter().map(|p| p.state).collect();
+    for phase in [
+        JobState::Netbooting,
+        JobState::Enrolled,
+        JobState::Writing,
+        JobState::Verifying,
+    ] {
+        assert!(seen.contains(&phase), "{phase} missing from {seen:?}");
+    }
+    // The hardware report arrived with the heartbeat.
+    let hardware = baas
+        .lab
+        .machine_hardware(&shell, machine)
+        .await
+        .unwrap()
+        .expect("a hardware report");
+    assert!(
+        hardware.cpu_count >= 1 && hardware.memory_bytes > 0,
+        "{hardware:?}"
+    );
+
+    // The machine's next network boot goes to its disk, which ends the job.
+    let script = boot_script(&baas).await;
+    assert!(!script.contains("baas.token"), "{script}");
+    assert_eq!(
+        baas.lab.job(&shell, job).await.unwrap().state,
+        JobState::Booted
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupted_image_fails_the_job_and_is_never_reported_as_written() {
+    let baas = start_baas().await;
+    let raw = raw_disk(4 << 20);
+    let (machine, job) = deploy_job(&baas, &raw).await;
+    // The stored bytes change behind the library's back: what arrives is not what was checked in.
+    let image = baas
+        .lab
+        .job(&Actor::shell(), job)
+        .await
+        .unwrap()
+        .image
+        .unwrap();
+    let path = baas
+        ._dir
+        .path()
+        .join("images")
+        .join(format!("{}.img", image.id));
+    let mut stored = std::fs::read(&path).unwrap();
+    stored[1 << 20] ^= 0xff;
+    std::fs::write(&path, &stored).unwrap();
+
+    let script = boot_script(&baas).await;
+    let target = tempfile::tempdir().unwrap();
+    let (ok, log) = run_agent(&baas, &token_of(&script), &target.path().join("disk.img")).await;
+    assert!(!ok, "the agent claimed success:\n{log}");
+    let after = baas.lab.job(&Actor::shell(), job).await.unwrap();
+    assert_eq!(after.state, JobState::Failed);
+    assert_eq!(after.failed_step, "download", "{after:?}");
+    assert!(after.reason.contains("SHA-256"), "{}", after.reason);
+    let disk = baas
+        .lab
+        .machine_disk(&Actor::shell(), machine)
+        .await
+        .unwrap();
+    assert_eq!(disk, ("unknown".to_string(), None));
+}
