@@ -12,14 +12,19 @@ const EVERY: Duration = Duration::from_secs(1);
 pub struct Reporter<'a> {
     client: &'a Client,
     last: Option<Instant>,
+    phase: String,
 }
 
 impl<'a> Reporter<'a> {
     pub fn new(client: &'a Client) -> Self {
-        Reporter { client, last: None }
+        Reporter {
+            client,
+            last: None,
+            phase: String::new(),
+        }
     }
 
-    /// Reports unless the last report was less than a second ago.
+    /// Reports unless the last report, of the same phase, was less than a second ago.
     pub fn tick(
         &mut self,
         phase: &str,
@@ -28,7 +33,7 @@ impl<'a> Reporter<'a> {
         since: Instant,
         message: &str,
     ) -> Result<(), Failure> {
-        if self.last.is_some_and(|last| last.elapsed() < EVERY) {
+        if phase == self.phase && self.last.is_some_and(|last| last.elapsed() < EVERY) {
             return Ok(());
         }
         self.tick_now(phase, done, total, since, message)
@@ -44,6 +49,7 @@ impl<'a> Reporter<'a> {
         message: &str,
     ) -> Result<(), Failure> {
         self.last = Some(Instant::now());
+        phase.clone_into(&mut self.phase);
         let seconds = since.elapsed().as_secs_f64();
         let progress = Progress {
             phase: phase.into(),

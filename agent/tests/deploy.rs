@@ -35,6 +35,7 @@ async fn start_baas() -> Baas {
         image_dir: dir.path().join("images"),
         public_url: format!("http://{addr}"),
         bmc_timeout: std::time::Duration::from_secs(5),
+        job_timeouts: Default::default(),
         tftp_addr: None,
         tftp_root: dir.path().join("tftp"),
         dhcp_addr: None,
@@ -216,7 +217,11 @@ async fn the_agent_writes_a_zstd_image_verifies_it_and_the_job_ends_booted() {
         JobState::Writing,
         JobState::Verifying,
     ] {
-        assert!(seen.contains(&phase), "{phase} missing from {seen:?}");
+        assert!(
+            seen.contains(&phase),
+            "{phase} missing from {:?}\n{log}",
+            after.phases
+        );
     }
     // The hardware report arrived with the heartbeat.
     let hardware = baas

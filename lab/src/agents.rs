@@ -120,6 +120,11 @@ impl Lab {
                 &format!("agent {id} enrolled from {address}"),
             )
             .await?;
+            // A plain boot is done once the management OS is up and talking.
+            if self.load_job(job_id).await?.kind == JobKind::Boot {
+                self.end_job(job_id, JobState::Booted, "", "the management OS is up")
+                    .await?;
+            }
         }
         Ok(Agent {
             id,
@@ -189,7 +194,7 @@ impl Lab {
     pub async fn agent_order(&self, agent: &Agent) -> Result<Order> {
         let job_id = agent.job_id.ok_or(Error::NotFound("job"))?;
         let job = self.load_job(job_id).await?;
-        if job.state.is_final() {
+        if job.state.is_final() && !(job.kind == JobKind::Boot && job.state == JobState::Booted) {
             return Err(Error::NotNow(format!("job {job_id} has {}", job.state)));
         }
         let image = match &job.image {

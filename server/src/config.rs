@@ -33,6 +33,10 @@ struct FileConfig {
     mgmt_kernel: Option<PathBuf>,
     mgmt_initrd: Option<PathBuf>,
     mgmt_cmdline: Option<String>,
+    job_netboot_timeout_seconds: Option<i64>,
+    job_enrol_timeout_seconds: Option<i64>,
+    job_progress_timeout_seconds: Option<i64>,
+    job_reboot_timeout_seconds: Option<i64>,
 }
 
 /// The management OS that boot jobs (and enlisted machines) boot: a kernel and initrd served
@@ -72,6 +76,8 @@ pub struct Config {
     pub public_url: String,
     /// Bound for one BMC operation.
     pub bmc_timeout: std::time::Duration,
+    /// How long each phase of a job may take.
+    pub job_timeouts: lab::jobs::JobTimeouts,
     /// Where TFTP listens; `None` when turned off.
     pub tftp_addr: Option<SocketAddr>,
     /// What TFTP serves: the iPXE binaries.
@@ -143,6 +149,14 @@ Configuration (file keys in baas.toml, overridden by the environment):
   BAAS_MGMT_INITRD          mgmt_initrd: its initrd (default none)
   BAAS_MGMT_CMDLINE         mgmt_cmdline: extra kernel command line (default console=tty0
                             console=ttyS0,115200); baas adds baas.url, baas.token, baas.purpose
+  BAAS_JOB_NETBOOT_TIMEOUT_SECONDS   job_netboot_timeout_seconds: a job fails when the machine has not
+                            network-booted this long after its power cycle (default 600)
+  BAAS_JOB_ENROL_TIMEOUT_SECONDS     job_enrol_timeout_seconds: ... when no agent enrolled this long
+                            after the management OS was served (default 600)
+  BAAS_JOB_PROGRESS_TIMEOUT_SECONDS  job_progress_timeout_seconds: ... when the agent said nothing
+                            this long while saving, writing or verifying (default 120)
+  BAAS_JOB_REBOOT_TIMEOUT_SECONDS    job_reboot_timeout_seconds: how long a verified deploy waits
+                            for the machine's network boot to its disk (default 600)
   BAAS_SITE_ROOT            site_root: built web assets (default ./target/site; LEPTOS_SITE_ROOT also read)
   BAAS_ADMIN_PASSWORD       password for the `admin` account created on first start
                             (default: generated and printed once)
@@ -382,7 +396,48 @@ impl Config {
                 })
             }
         };
+        let defaults = lab::jobs::JobTimeouts::default();
+        let timeout = |name: &'static str, file: Option<i64>, default: i64| {
+            let variable = format!("BAAS_{}", name.to_ascii_uppercase());
+            let seconds = match env(&variable) {
+                Some(value) => value.parse().map_err(|_| ConfigError::Value {
+                    name,
+                    message: format!("'{value}' is not a whole number of seconds"),
+                })?,
+                None => file.unwrap_or(default),
+            };
+            if !(5..=86_400).contains(&seconds) {
+                return Err(ConfigError::Value {
+                    name,
+                    message: "must be between 5 and 86400 seconds".into(),
+                });
+            }
+            Ok(seconds)
+        };
+        let job_timeouts = lab::jobs::JobTimeouts {
+            netboot: timeout(
+                "job_netboot_timeout_seconds",
+                from_file.job_netboot_timeout_seconds,
+                defaults.netboot,
+            )?,
+            enrol: timeout(
+                "job_enrol_timeout_seconds",
+                from_file.job_enrol_timeout_seconds,
+                defaults.enrol,
+            )?,
+            progress: timeout(
+                "job_progress_timeout_seconds",
+                from_file.job_progress_timeout_seconds,
+                defaults.progress,
+            )?,
+            reboot: timeout(
+                "job_reboot_timeout_seconds",
+                from_file.job_reboot_timeout_seconds,
+                defaults.reboot,
+            )?,
+        };
         Ok(Config {
+            job_timeouts,
             management_os,
             dhcp_authoritative,
             dhcp_addr,

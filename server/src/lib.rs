@@ -6,6 +6,7 @@ mod boot_events;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod job_runner;
 mod lease_book;
 pub mod rest;
 
@@ -56,6 +57,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         lab.clone(),
         power.clone(),
         bmc_settings.clone(),
+    ));
+    tokio::spawn(job_runner::run(
+        lab.clone(),
+        power.clone(),
+        bmc_settings.clone(),
+        config.job_timeouts,
     ));
     tokio::spawn(expire_media(lab.clone(), bmc_settings));
     let clients = boot_clients::BootClients::default();

@@ -242,7 +242,8 @@ async fn only_the_enrolled_agent_of_a_machine_sees_its_job_and_no_request_works_
     )
     .await;
     assert_eq!(reply.status, 404, "{}", reply.body);
-    // Its progress cannot move the other machine's job: it only ever names its own.
+    // Its reports can only ever name its own job (a plain boot, done once the agent enrolled):
+    // the first machine's job is untouched.
     let progress = br#"{"phase":"writing","done":1,"total":2}"#;
     let reply = call(
         &mut from_node2,
@@ -252,7 +253,11 @@ async fn only_the_enrolled_agent_of_a_machine_sees_its_job_and_no_request_works_
         progress,
     )
     .await;
-    assert_eq!(reply.status, 204, "{}", reply.body);
+    assert_eq!(reply.status, 403, "{}", reply.body);
     let first = server.lab.job(&shell, own_job).await.unwrap();
-    assert_eq!(first.state, lab::model::JobState::Enrolled, "{first:?}");
+    assert_eq!(first.state, lab::model::JobState::Booted, "{first:?}");
+    assert!(first
+        .phases
+        .iter()
+        .all(|p| p.state != lab::model::JobState::Writing));
 }

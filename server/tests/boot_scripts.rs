@@ -165,7 +165,10 @@ async fn a_boot_job_and_the_enlist_policy_hand_out_the_management_os_with_a_fres
         ),
         "{first}"
     );
-    assert!(first.contains("baas.purpose=job || goto failed"), "{first}");
+    assert!(
+        first.contains("baas.purpose=job baas.mac=52:54:00:00:00:01 || goto failed"),
+        "{first}"
+    );
     assert!(first.contains("initrd mgmt/initrd"), "{first}");
     let token = |script: &str| {
         script

@@ -53,6 +53,48 @@ impl Default for JobTimeouts {
     }
 }
 
+impl JobTimeouts {
+    /// Why an active job has outlived its phase at `now`, if it has: the reason names the
+    /// phase, the time allowed and what was last heard.
+    pub fn overdue(&self, job: &Job, now: i64) -> Option<String> {
+        let minutes = |seconds: i64| {
+            if seconds % 60 == 0 {
+                format!("{} min", seconds / 60)
+            } else {
+                format!("{seconds} s")
+            }
+        };
+        let last_word = job.progress.at.unwrap_or(job.state_at).max(job.state_at);
+        let said = if job.agent_said.is_empty() {
+            String::new()
+        } else {
+            format!("; it last said: {}", job.agent_said)
+        };
+        match job.state {
+            JobState::Powering if now - job.state_at > self.netboot => Some(format!(
+                "{} did not network-boot within {} after it was powered for the job",
+                job.machine,
+                minutes(self.netboot)
+            )),
+            JobState::Netbooting if now - job.state_at > self.enrol => Some(format!(
+                "no agent enrolled within {} after the management OS was served to {}",
+                minutes(self.enrol),
+                job.machine
+            )),
+            JobState::Enrolled | JobState::Saving | JobState::Writing | JobState::Verifying
+                if now - last_word > self.progress =>
+            {
+                Some(format!(
+                    "no word from the agent for {} while {}{said}",
+                    minutes(self.progress),
+                    job.state
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// How long an enrolment token stays valid after the script that carried it was served.
 pub const ENROL_TOKEN_SECONDS: i64 = 600;
 
