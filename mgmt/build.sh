@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Builds the baas management OS from Debian packages: the kernel `linux-image-amd64` depends
+# on, the drivers a VM and common servers need (with their dependencies from modules.dep),
+# busybox-static, and the static baas-agent. Reproducible: the same inputs give the same
+# bytes (sorted archive, fixed mtimes, SOURCE_DATE_EPOCH); the result is cached by the hash of
+# its inputs.
+#
+#   mgmt/build.sh OUT_DIR      writes OUT_DIR/vmlinuz and OUT_DIR/initrd.img
+#
+# Installs kmod and cpio when missing; the kernel and busybox-static packages are downloaded and
+# unpacked here, never installed on this machine.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT=${1:?usage: mgmt/build.sh OUT_DIR}
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/baas/mgmt"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/baas/target}"
+# Drivers for QEMU (virtio, e1000) and common servers (Intel NICs, NVMe, SATA, SAS/SCSI disks).
+MODULES="virtio_pci virtio_blk virtio_net virtio_scsi e1000 e1000e igb ixgbe nvme ahci sd_mod"
+export SOURCE_DATE_EPOCH=1700000000
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v depmod >/dev/null || [ -x /sbin/depmod ] || missing+=(kmod)
+command -v cpio >/dev/null || missing+=(cpio)
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "apt-get install ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
+command -v musl-gcc >/dev/null || {
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends musl-tools >/dev/null
+}
+
+say "building baas-agent (static, musl)"
+(cd "$ROOT" && cargo build --quiet --release --locked -p baas-agent --target x86_64-unknown-linux-musl)
+AGENT="$CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release/baas-agent"
+
+KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+[ -n "$KPKG" ] || { as_root apt-get update -qq; KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'); }
+KVERSION=$(apt-cache policy "$KPKG" | awk '/Candidate:/ {print $2}')
+KVER=${KPKG#linux-image-}
+BUSYBOX_VERSION=$(apt-cache policy busybox-static | awk '/Candidate:/ {print $2}')
+
+key=$( {
+  echo "$KPKG $KVERSION busybox $BUSYBOX_VERSION modules $MODULES"
+  sha256sum "$AGENT" "$ROOT/mgmt/init" "$ROOT/mgmt/udhcpc.script" "$ROOT/mgmt/build.sh" | cut -d' ' -f1
+} | sha256sum | cut -c1-16)
+BUILT="$CACHE/$key"
+if [ ! -f "$BUILT/initrd.img" ]; then
+  say "management OS: $KPKG ($KVERSION), busybox $BUSYBOX_VERSION, baas-agent -> $BUILT"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  mkdir -p "$CACHE/debs"
+  chmod 0755 "$CACHE/debs"
+  fetch() {  # package version -> the .deb, downloaded once
+    local deb
+    deb=$(ls "$CACHE/debs/${1}_${2//:/%3a}"_*.deb 2>/dev/null | head -1 || true)
+    if [ -z "$deb" ]; then
+      (cd "$CACHE/debs" && apt-get download "$1=$2" >/dev/null 2>&1)
+      deb=$(ls "$CACHE/debs/${1}_${2//:/%3a}"_*.deb | head -1)
+    fi
+    echo "$deb"
+  }
+  dpkg-deb -x "$(fetch "$KPKG" "$KVERSION")" "$work/k"
+  dpkg-deb -x "$(fetch busybox-static "$BUSYBOX_VERSION")" "$work/busybox"
+  # The .deb ships no modules.dep.
+  /sbin/depmod -b "$work/k" "$KVER"
+  M="$work/k/lib/modules/$KVER"
+  ir="$work/initramfs"
+  mkdir -p "$ir"/{bin,dev,etc,lib/modules,proc,sys,tmp,run}
+  cp "$work/busybox/bin/busybox" "$ir/bin/busybox"
+  cp "$AGENT" "$ir/bin/baas-agent"
+  cp "$ROOT/mgmt/init" "$ir/init"
+  cp "$ROOT/mgmt/udhcpc.script" "$ir/etc/udhcpc.script"
+  chmod 0755 "$ir/init" "$ir/etc/udhcpc.script" "$ir/bin/busybox" "$ir/bin/baas-agent"
+  order=""
+  add() {  # a module after its dependencies; built-in ones need nothing
+    local line dep file
+    line=$(grep -E "/$1\.ko(\.[a-z]+)?:" "$M/modules.dep" || true)
+    [ -n "$line" ] || return 0
+    for dep in ${line#*:}; do add "$(basename "$dep" | sed -E 's/\.ko(\.[a-z]+)?$//')"; done
+    file=${line%%:*}
+    case " $order " in *" $file "*) ;; *)
+      order="$order $file"
+      case "$file" in
+        *.ko.xz) xz -dc "$M/$file" > "$ir/lib/modules/$(basename "$file" .xz)" ;;
+        *.ko.zst) zstd -qdc "$M/$file" > "$ir/lib/modules/$(basename "$file" .zst)" ;;
+        *) cp "$M/$file" "$ir/lib/modules/" ;;
+      esac ;;
+    esac
+  }
+  for module in $MODULES; do add "$module"; done
+  for file in $order; do basename "$file" | sed -E 's/\.(xz|zst)$//'; done > "$ir/lib/modules/order"
+  find "$ir" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  mkdir -p "$BUILT.tmp"
+  (cd "$ir" && find . | LC_ALL=C sort | cpio -o -H newc --reproducible -R 0:0 2>/dev/null | gzip -9n) > "$BUILT.tmp/initrd.img"
+  cp "$work/k/boot/vmlinuz-$KVER" "$BUILT.tmp/vmlinuz"
+  rm -rf "$BUILT" && mv "$BUILT.tmp" "$BUILT"
+fi
+mkdir -p "$OUT"
+for file in vmlinuz initrd.img; do
+  cmp -s "$BUILT/$file" "$OUT/$file" 2>/dev/null || cp "$BUILT/$file" "$OUT/$file.tmp" && mv -f "$OUT/$file.tmp" "$OUT/$file" 2>/dev/null || true
+done
+say "management OS: $OUT/vmlinuz $(stat -c %s "$OUT/vmlinuz") bytes, $OUT/initrd.img $(stat -c %s "$OUT/initrd.img") bytes (sha256 $(sha256sum "$OUT/initrd.img" | cut -c1-16))"

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds a small bootable raw disk for deploy tests, without root mounts or loop devices: an
+# MBR, one FAT partition with syslinux, the given kernel and an initramfs whose /init prints
+# MARKER on the serial console and powers the machine off. Writes OUT (raw) and OUT.zst.
+#
+#   mgmt/test-disk.sh KERNEL OUT MARKER
+set -euo pipefail
+KERNEL=${1:?usage: mgmt/test-disk.sh KERNEL OUT MARKER}
+OUT=${2:?usage: mgmt/test-disk.sh KERNEL OUT MARKER}
+MARKER=${3:?usage: mgmt/test-disk.sh KERNEL OUT MARKER}
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/baas/mgmt"
+export SOURCE_DATE_EPOCH=1700000000
+
+for tool in sfdisk mkfs.vfat mcopy syslinux zstd cpio; do
+  command -v "$tool" >/dev/null || { echo "test-disk.sh needs $tool (./dev test installs it)" >&2; exit 1; }
+done
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$CACHE/debs"
+version=$(apt-cache policy busybox-static | awk '/Candidate:/ {print $2}')
+deb=$(ls "$CACHE/debs/busybox-static_${version//:/%3a}"_*.deb 2>/dev/null | head -1 || true)
+if [ -z "$deb" ]; then
+  (cd "$CACHE/debs" && apt-get download "busybox-static=$version" >/dev/null 2>&1)
+  deb=$(ls "$CACHE/debs/busybox-static_${version//:/%3a}"_*.deb | head -1)
+fi
+dpkg-deb -x "$deb" "$work/busybox"
+mkdir -p "$work/ir/bin" "$work/ir/proc" "$work/ir/dev"
+cp "$work/busybox/bin/busybox" "$work/ir/bin/busybox"
+cat > "$work/ir/init" <<INIT
+#!/bin/busybox sh
+/bin/busybox mount -t devtmpfs dev /dev
+/bin/busybox mount -t proc proc /proc
+echo "$MARKER \$(/bin/busybox cut -d' ' -f1 /proc/uptime)" > /dev/ttyS0
+/bin/busybox poweroff -f
+INIT
+chmod 0755 "$work/ir/init"
+find "$work/ir" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+(cd "$work/ir" && find . | LC_ALL=C sort | cpio -o -H newc --reproducible -R 0:0 2>/dev/null | gzip -9n) > "$work/initrd.gz"
+
+truncate -s 0 "$work/disk.img"
+truncate -s 48M "$work/disk.img"
+printf 'label: dos\nstart=2048, type=c, bootable\n' | sfdisk -q "$work/disk.img"
+truncate -s $((47 * 1024 * 1024)) "$work/part.img"
+mkfs.vfat -n BAASTEST -i 0badcafe "$work/part.img" >/dev/null
+printf 'DEFAULT linux\nPROMPT 0\nLABEL linux\n  KERNEL /vmlinuz\n  INITRD /initrd.gz\n  APPEND console=ttyS0 quiet\n' > "$work/syslinux.cfg"
+mcopy -i "$work/part.img" "$KERNEL" ::/vmlinuz
+mcopy -i "$work/part.img" "$work/initrd.gz" ::/initrd.gz
+mcopy -i "$work/part.img" "$work/syslinux.cfg" ::/syslinux.cfg
+syslinux --install "$work/part.img"
+dd if="$work/part.img" of="$work/disk.img" bs=1M seek=1 conv=notrunc status=none
+dd if=/usr/lib/syslinux/mbr/mbr.bin of="$work/disk.img" bs=440 count=1 conv=notrunc status=none
+mv "$work/disk.img" "$OUT"
+zstd -q -19 -f "$OUT" -o "$OUT.zst"
