@@ -144,9 +144,10 @@ Configuration (file keys in baas.toml, overridden by the environment):
   BAAS_DHCP_ROUTER          dhcp_router: authoritative mode: default gateway handed out (default none)
   BAAS_DHCP_DNS             dhcp_dns: authoritative mode: DNS servers, comma separated (default none)
   BAAS_DHCP_LEASE_SECONDS   dhcp_lease_seconds: authoritative mode: lease time (default 3600)
-  BAAS_MGMT_KERNEL          mgmt_kernel: kernel of the management OS that boot jobs boot (default none:
-                            jobs wait, unknown machines are not enlisted)
-  BAAS_MGMT_INITRD          mgmt_initrd: its initrd (default none)
+  BAAS_MGMT_KERNEL          mgmt_kernel: kernel of the management OS that jobs boot (default
+                            <data_dir>/mgmt/vmlinuz, built by mgmt/build.sh; empty: none, jobs
+                            wait and unknown machines are not enlisted)
+  BAAS_MGMT_INITRD          mgmt_initrd: its initrd (default <data_dir>/mgmt/initrd.img)
   BAAS_MGMT_CMDLINE         mgmt_cmdline: extra kernel command line (default console=tty0
                             console=ttyS0,115200); baas adds baas.url, baas.token, baas.purpose
   BAAS_JOB_NETBOOT_TIMEOUT_SECONDS   job_netboot_timeout_seconds: a job fails when the machine has not
@@ -358,16 +359,27 @@ impl Config {
         } else {
             None
         };
-        let management_os = match env("BAAS_MGMT_KERNEL")
+        // The management OS `mgmt/build.sh` put under the data directory serves by default;
+        // a configured path overrides it, and an empty one turns it off.
+        let built = data_dir.join("mgmt");
+        let built_kernel = built.join("vmlinuz");
+        let configured_kernel = env("BAAS_MGMT_KERNEL")
             .map(PathBuf::from)
-            .or(from_file.mgmt_kernel)
+            .or(from_file.mgmt_kernel);
+        let kernel_is_default = configured_kernel.is_none();
+        let management_os = match configured_kernel
+            .or_else(|| built_kernel.is_file().then_some(built_kernel))
             .filter(|p| !p.as_os_str().is_empty())
         {
             None => None,
             Some(kernel) => {
+                let built_initrd = built.join("initrd.img");
                 let initrd = env("BAAS_MGMT_INITRD")
                     .map(PathBuf::from)
                     .or(from_file.mgmt_initrd)
+                    .or_else(|| {
+                        (kernel_is_default && built_initrd.is_file()).then_some(built_initrd)
+                    })
                     .filter(|p| !p.as_os_str().is_empty());
                 for (name, path) in [
                     ("mgmt_kernel", Some(&kernel)),
@@ -580,6 +592,33 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/srv/baas"));
         assert_eq!(config.database_url, "sqlite:///srv/baas/baas.db");
         assert_eq!(config.session_ttl_seconds, 300);
+    }
+
+    #[test]
+    fn the_built_management_os_serves_by_default_and_configuration_overrides_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().display().to_string();
+        let load = |kernel: Option<&str>| {
+            Config::load_with(None, |name| match name {
+                "BAAS_DATA_DIR" => Some(data.clone()),
+                "BAAS_MGMT_KERNEL" => kernel.map(str::to_string),
+                _ => None,
+            })
+            .unwrap()
+            .management_os
+        };
+        assert_eq!(load(None), None, "nothing built, nothing served");
+        std::fs::create_dir(dir.path().join("mgmt")).unwrap();
+        std::fs::write(dir.path().join("mgmt/vmlinuz"), b"k").unwrap();
+        std::fs::write(dir.path().join("mgmt/initrd.img"), b"i").unwrap();
+        let built = load(None).expect("the built management OS");
+        assert_eq!(built.kernel, dir.path().join("mgmt/vmlinuz"));
+        assert_eq!(built.initrd, Some(dir.path().join("mgmt/initrd.img")));
+        assert_eq!(load(Some("")), None, "an empty path turns it off");
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"k").unwrap();
+        let configured = load(Some(&other.display().to_string())).unwrap();
+        assert_eq!((configured.kernel, configured.initrd), (other, None));
     }
 
     #[test]

@@ -26,6 +26,7 @@ enum AddressServer {
 }
 
 /// The VM, known to the inventory before baas starts.
+#[derive(Default)]
 struct Inventory<'a> {
     name: &'a str,
     mac: &'a str,
@@ -33,6 +34,11 @@ struct Inventory<'a> {
     ip_address: &'a str,
     /// With a boot job waiting, and this file as the management OS kernel.
     boot_job_kernel: Option<&'a str>,
+    /// The management OS's initrd and command line (default: `ipxe.lkrn` told to autoboot).
+    initrd: Option<&'a str>,
+    cmdline: Option<&'a str>,
+    /// Instead of a plain boot job, a deploy job of this image.
+    deploy: Option<&'a std::path::Path>,
 }
 
 static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -48,6 +54,8 @@ struct PxeLab {
     /// The lab database beside baas, and the VM's machine id there.
     beside: LabBeside,
     machine: i64,
+    /// The VM's deploy job, when it has one.
+    job: Option<i64>,
     dir: tempfile::TempDir,
 }
 
@@ -87,9 +95,14 @@ impl PxeLab {
         let dir = tempfile::tempdir().unwrap();
         let beside = LabBeside::open(&dir.path().join("data"));
         let machine = beside.add_machine(vm.name, vm.mac, vm.platform, vm.ip_address);
-        if vm.boot_job_kernel.is_some() {
-            beside.request_boot_job(machine);
-        }
+        let job = match (vm.boot_job_kernel, vm.deploy) {
+            (Some(_), Some(image)) => Some(beside.deploy_job(machine, image)),
+            (Some(_), None) => {
+                beside.request_boot_job(machine);
+                None
+            }
+            _ => None,
+        };
         let dnsmasq = (addresses == AddressServer::SiteDnsmasq).then(|| {
             Killed(
                 Command::new("ip")
@@ -138,8 +151,9 @@ impl PxeLab {
                 ("BAAS_DHCP_ROUTER", "10.99.0.1"),
                 ("BAAS_TFTP_ADDR", "0.0.0.0:69"),
                 ("BAAS_MGMT_KERNEL", vm.boot_job_kernel.unwrap_or_default()),
+                ("BAAS_MGMT_INITRD", vm.initrd.unwrap_or_default()),
                 // ipxe.lkrn runs its command line as a script: network-boot again.
-                ("BAAS_MGMT_CMDLINE", "autoboot ||"),
+                ("BAAS_MGMT_CMDLINE", vm.cmdline.unwrap_or("autoboot ||")),
             ],
         );
         let pxe = PxeLab {
@@ -150,6 +164,7 @@ impl PxeLab {
             log,
             beside,
             machine,
+            job,
             dir,
         };
         assert!(
@@ -179,6 +194,30 @@ impl PxeLab {
     fn console(&self) -> String {
         let bytes = std::fs::read(self.dir.path().join("console.log")).unwrap_or_default();
         String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// A BIOS VM with `disk` as its virtio disk that tries the network first, then the disk, and
+    /// may reboot (the agent reboots it after a deploy; the test image powers it off).
+    fn boot_with_disk(&self, disk: &std::path::Path, nic: &str) -> Killed {
+        Killed(
+            Command::new("ip")
+                .args(["netns", "exec", &self.lab, "qemu-system-x86_64"])
+                .args(["-accel", "tcg", "-m", "512"])
+                .args(["-nodefaults", "-nographic", "-monitor", "none", "-serial"])
+                .arg(format!(
+                    "file:{}",
+                    self.dir.path().join("console.log").display()
+                ))
+                .arg("-drive")
+                .arg(format!("file={},format=raw,if=virtio", disk.display()))
+                .args(["-boot", "order=nc"])
+                .args(["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no"])
+                .args(["-device", nic])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
     }
 
     /// Network-boots a VM on the tap device.
@@ -220,6 +259,7 @@ fn a_bios_vm_gets_its_script_url_from_baas_proxydhcp_and_fetches_the_script() {
         platform: "x86_64-bios",
         ip_address: "",
         boot_job_kernel: None,
+        ..Default::default()
     };
     let Some(pxe) = PxeLab::start(AddressServer::SiteDnsmasq, vm) else {
         return;
@@ -266,6 +306,7 @@ fn a_vm_with_a_boot_job_fetches_and_starts_the_management_os_kernel() {
         platform: "x86_64-bios",
         ip_address: "",
         boot_job_kernel: Some(kernel),
+        ..Default::default()
     };
     let Some(pxe) = PxeLab::start(AddressServer::SiteDnsmasq, vm) else {
         return;
@@ -305,6 +346,7 @@ fn a_bios_vm_boots_with_baas_as_the_only_dhcp_server_at_its_fixed_address() {
         platform: "x86_64-bios",
         ip_address: "10.99.0.21",
         boot_job_kernel: None,
+        ..Default::default()
     };
     let Some(pxe) = PxeLab::start(AddressServer::Baas, vm) else {
         return;
@@ -360,6 +402,7 @@ fn a_uefi_vm_chains_from_edk2_pxe_through_port_4011_and_tftp_to_its_script() {
         platform: "x86_64-uefi",
         ip_address: "",
         boot_job_kernel: None,
+        ..Default::default()
     };
     let Some(pxe) = PxeLab::start(AddressServer::SiteDnsmasq, vm) else {
         return;
@@ -411,5 +454,132 @@ fn a_uefi_vm_chains_from_edk2_pxe_through_port_4011_and_tftp_to_its_script() {
     assert!(
         offer < ack && ack < tftp && tftp < script,
         "out of order: offer {offer}, ack {ack}, tftp {tftp}, script {script}"
+    );
+}
+
+/// The heart of baas on a real machine: a BIOS VM with a blank disk, a deploy job waiting for
+/// it, baas as ProxyDHCP + TFTP + HTTP beside dnsmasq. The VM network-boots the management OS
+/// that `mgmt/build.sh` built, its agent enrols, writes the zstd image, verifies it and reboots
+/// the VM; the VM's next network boot is sent to its disk, which ends the job as booted, and
+/// the system on the disk prints its random marker on the serial console.
+#[test]
+fn a_vm_is_reimaged_through_the_management_os_and_boots_the_written_image_from_its_disk() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let work = tempfile::tempdir().unwrap();
+    let mgmt = work.path().join("mgmt");
+    let started = Instant::now();
+    assert!(
+        Command::new(root.join("mgmt/build.sh"))
+            .arg(&mgmt)
+            .status()
+            .unwrap()
+            .success(),
+        "mgmt/build.sh failed"
+    );
+    let kernel = mgmt.join("vmlinuz");
+    let marker = format!("BAAS-DEPLOYED-{}", std::process::id());
+    let image = work.path().join("test-disk.img");
+    assert!(
+        Command::new(root.join("mgmt/test-disk.sh"))
+            .args([&kernel, &image])
+            .arg(&marker)
+            .status()
+            .unwrap()
+            .success(),
+        "mgmt/test-disk.sh failed"
+    );
+    eprintln!(
+        "management OS and test disk ready in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let compressed = work.path().join("test-disk.img.zst");
+    let (kernel, initrd) = (
+        kernel.display().to_string(),
+        mgmt.join("initrd.img").display().to_string(),
+    );
+    let vm = Inventory {
+        name: "deploy-vm",
+        mac: "52:54:00:12:34:61",
+        platform: "x86_64-bios",
+        boot_job_kernel: Some(&kernel),
+        initrd: Some(&initrd),
+        cmdline: Some("console=ttyS0,115200"),
+        deploy: Some(&compressed),
+        ..Default::default()
+    };
+    let Some(pxe) = PxeLab::start(AddressServer::SiteDnsmasq, vm) else {
+        return;
+    };
+    let job = pxe.job.expect("a deploy job");
+    let blank = work.path().join("vm-disk.img");
+    std::fs::File::create(&blank)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let started = Instant::now();
+    let _vm = pxe.boot_with_disk(&blank, "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:61");
+
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let finished = loop {
+        let now = pxe.beside.job(job);
+        let phase = now.state.to_string();
+        if seen.last() != Some(&phase) {
+            eprintln!("{:6.1} s  {phase}", started.elapsed().as_secs_f64());
+            seen.push(phase);
+        }
+        if now.state.is_final() || Instant::now() > deadline {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        finished.state,
+        lab::model::JobState::Booted,
+        "the job ended {:?}: {} {}\nphases: {:?}\nconsole:\n{}",
+        finished.state,
+        finished.failed_step,
+        finished.reason,
+        finished.phases,
+        pxe.console()
+    );
+    for phase in [
+        "netbooting",
+        "enrolled",
+        "writing",
+        "verifying",
+        "rebooting",
+        "booted",
+    ] {
+        assert!(
+            finished.phases.iter().any(|p| p.state.as_str() == phase),
+            "no {phase} phase in {:?}",
+            finished.phases
+        );
+    }
+    // The machine runs what was written: the image's system prints its marker.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !pxe.console().contains(&marker) {
+        assert!(
+            Instant::now() < deadline,
+            "no {marker} on the console:\n{}",
+            pxe.console()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!(
+        "deploy: QEMU start to the written system's marker in {:.1} s; phases {:?}",
+        started.elapsed().as_secs_f64(),
+        finished
+            .phases
+            .iter()
+            .map(|p| (p.state.as_str(), p.at - finished.phases[0].at))
+            .collect::<Vec<_>>()
+    );
+    let written = std::fs::read(&blank).unwrap();
+    let original = std::fs::read(&image).unwrap();
+    assert!(
+        written.starts_with(&original),
+        "the disk does not hold the image"
     );
 }

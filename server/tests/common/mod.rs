@@ -333,6 +333,68 @@ impl LabBeside {
         job.unwrap();
     }
 
+    /// A deploy job of `image` (uploaded as a new user's public image) for the machine.
+    pub fn deploy_job(&self, machine_id: i64, image: &std::path::Path) -> i64 {
+        let shell = lab::Actor::shell();
+        let bytes = std::fs::read(image).unwrap();
+        self.runtime.block_on(async {
+            let owner = self
+                .lab
+                .create_user(
+                    &shell,
+                    lab::model::NewUser {
+                        username: "imager".into(),
+                        display_name: "Imager".into(),
+                        password: "password123".into(),
+                        is_admin: false,
+                    },
+                )
+                .await
+                .unwrap();
+            let owner = lab::Actor::user(owner.id, "imager", false, "test");
+            let upload = self
+                .lab
+                .create_upload(
+                    &owner,
+                    lab::model::NewUpload {
+                        name: "test-disk".into(),
+                        visibility: "public".into(),
+                        length: Some(bytes.len() as i64),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let done = self
+                .lab
+                .append_upload(&owner, &upload.id, 0, &bytes[..], lab::Ending::Whole)
+                .await
+                .unwrap();
+            let job = self
+                .lab
+                .create_job(
+                    &shell,
+                    &lab::jobs::JobRequest {
+                        machine_id,
+                        kind: lab::model::JobKind::Deploy,
+                        image_id: done.image_id,
+                        save_as: String::new(),
+                        at: None,
+                    },
+                )
+                .await
+                .unwrap();
+            job.id
+        })
+    }
+
+    /// A job as it stands now.
+    pub fn job(&self, job_id: i64) -> lab::model::Job {
+        self.runtime
+            .block_on(self.lab.job(&lab::Actor::shell(), job_id))
+            .unwrap()
+    }
+
     /// The machine's boot events, oldest first, as `kind: detail`.
     pub fn boot_events(&self, machine_id: i64) -> Vec<String> {
         let events = self
