@@ -287,6 +287,7 @@ impl Lab {
             .bind(crate::now())
             .execute(&self.db)
             .await?;
+        self.events.announce("job", job.machine_id, Some(job_id));
         Ok(())
     }
 

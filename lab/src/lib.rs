@@ -20,6 +20,8 @@ mod bmc;
 #[cfg(feature = "db")]
 pub mod boot;
 #[cfg(feature = "db")]
+pub mod events;
+#[cfg(feature = "db")]
 mod groups;
 #[cfg(feature = "db")]
 mod images;

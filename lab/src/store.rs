@@ -19,6 +19,7 @@ pub struct Lab {
     pub(crate) secrets: SecretBox,
     pub(crate) throttle: Arc<LoginThrottle>,
     pub(crate) images: Arc<ImageStore>,
+    pub(crate) events: crate::events::Events,
 }
 
 impl Lab {
@@ -46,7 +47,13 @@ impl Lab {
             secrets,
             throttle: Arc::new(LoginThrottle::default()),
             images: Arc::new(images),
+            events: Default::default(),
         })
+    }
+
+    /// Change announcements, for the live pages and the API's event stream.
+    pub fn events(&self) -> &crate::events::Events {
+        &self.events
     }
 
     /// The pool, for components that keep their own tables beside the lab's (sessions).

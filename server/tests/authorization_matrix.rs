@@ -363,6 +363,14 @@ fn rest_cases() -> Vec<RestCase> {
         ),
         (
             "GET",
+            "/api/v1/events",
+            |_, _| "/api/v1/events?max_seconds=0".into(),
+            &[],
+            Vec::new,
+            [401, 200, 200, 200],
+        ),
+        (
+            "GET",
             "/api/v1/images",
             |_, _| "/api/v1/images".into(),
             &[],

@@ -234,6 +234,7 @@ impl Lab {
         )
         .await?;
         tx.commit().await?;
+        self.events.announce("job", request.machine_id, Some(id));
         self.load_job(id).await
     }
 
@@ -358,6 +359,7 @@ impl Lab {
         self.note_transition(&mut tx, job_id, machine_id, &mac, to, detail, now)
             .await?;
         tx.commit().await?;
+        self.events.announce("job", machine_id, Some(job_id));
         Ok(true)
     }
 
@@ -410,6 +412,7 @@ impl Lab {
         self.note_transition(&mut tx, job_id, machine_id, &mac, to, &detail, now)
             .await?;
         tx.commit().await?;
+        self.events.announce("job", machine_id, Some(job_id));
         Ok(true)
     }
 

@@ -7,6 +7,7 @@ mod agent;
 mod boot;
 mod caller;
 mod content;
+mod events;
 mod imports;
 mod uploads;
 
@@ -23,6 +24,7 @@ pub use caller::Caller;
 /// Every (method, path) the API serves; the authorization matrix test needs a case for each.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/whoami"),
+    ("GET", "/api/v1/events"),
     ("GET", "/api/v1/images"),
     ("GET", "/api/v1/images/{id}"),
     ("PUT", "/api/v1/images/{name}"),
@@ -73,6 +75,7 @@ pub fn routes() -> Router<AppState> {
         .route("/boot/{file}", get(boot::boot_script))
         .route("/boot/mgmt/{file}", get(boot::management_os_file))
         .route("/api/v1/whoami", get(caller::whoami))
+        .route("/api/v1/events", get(events::events))
         .route("/agent/v1/enrol", post(agent::enrol))
         .route("/agent/v1/heartbeat", post(agent::heartbeat))
         .route("/agent/v1/job", get(agent::job))
