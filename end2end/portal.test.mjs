@@ -572,7 +572,8 @@ test('a machine that network-boots unknown shows up as discovered, an admin adop
   await page.getByRole('button', { name: 'Save' }).click();
   await page.getByText('Saved.').waitFor();
   await open(page, machinePage);
-  await page.locator('[data-testid=boot-jobs] tr', { hasText: 'queued' }).waitFor();
+  // The job runner starts a due job at once: without a BMC it waits for a person to power on.
+  await page.locator('[data-testid=boot-jobs] tr', { hasText: /queued|powering/ }).waitFor();
   const jobScript = await (await fetch(`${base}/boot/52:54:00:d1:5c:01.ipxe?arch=x86_64&platform=efi`)).text();
   assert.match(jobScript, /kernel mgmt\/kernel .*baas\.url=\S+ baas\.token=[A-Za-z0-9_-]{43} baas\.purpose=job/);
   const kernel = await fetch(`${base}/boot/mgmt/kernel`);
@@ -629,6 +630,86 @@ async function checkPages(page, who, paths) {
   assert.deepEqual(errors, [], errors.join('\n'));
   assert.deepEqual(problems, [], problems.join('\n'));
 }
+
+test('an admin deploys an image from the machine page and watches every phase live until the machine boots it', async () => {
+  const agent = process.env.BAAS_AGENT;
+  if (!agent || !existsSync(agent)) {
+    throw new Error('BAAS_AGENT must name the baas-agent binary (./dev test builds it)');
+  }
+  const page = await logIn('admin', ADMIN_PASSWORD);
+  await open(page, '/admin/machines/new');
+  const machineForm = page.locator('[data-testid=machine-form]');
+  await machineForm.locator('input[name="input[name]"]').fill('deploy-01');
+  await machineForm.locator('input[name="input[macs]"]').fill('52:54:00:de:01:01');
+  await machineForm.locator('input[name="input[ip_address]"]').fill('127.0.0.1');
+  await machineForm.locator('select[name="input[platform]"]').selectOption('x86_64-bios');
+  await Promise.all([page.waitForURL(/\/machines\/\d+$/), machineForm.locator('button[type=submit]').click()]);
+  const machinePage = new URL(page.url()).pathname;
+
+  // A 96 MiB raw disk (MBR signature, varied bytes), gzip-compressed, into the library.
+  const { gzipSync } = await import('node:zlib');
+  const raw = Buffer.alloc(96 << 20);
+  for (let i = 0; i < raw.length; i += 4096) raw.writeUInt32LE(i, i);
+  raw[510] = 0x55; raw[511] = 0xaa;
+  const stored = gzipSync(raw, { level: 1 });
+  const put = await page.evaluate(async (base64) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const res = await fetch('/api/v1/images/deploy-test?visibility=private', { method: 'PUT', body: bytes });
+    return { status: res.status, body: await res.text() };
+  }, stored.toString('base64'));
+  assert.equal(put.status, 201, put.body);
+
+  await open(page, machinePage);
+  const jobs = page.locator('[data-testid=jobs]');
+  const option = await jobs.locator('select[name=image_id] option', { hasText: 'deploy-test v1' }).getAttribute('value');
+  await jobs.locator('select[name=image_id]').selectOption(option);
+  await jobs.getByRole('button', { name: 'Deploy' }).click();
+  // Without a BMC the page asks for the power button, and waits.
+  await jobs.getByText('This machine has no BMC').waitFor();
+  assert.equal(await jobs.locator('[data-testid=current-job]').getAttribute('data-state'), 'powering');
+  await screenshot(page, 'deploy-waiting');
+
+  // The machine network-boots: its boot script carries the management OS and a token.
+  const script = await (await fetch(`${base}/boot/52:54:00:de:01:01.ipxe`)).text();
+  const token = /baas\.token=(\S+)/.exec(script)?.[1];
+  assert.ok(token, script);
+  const states = new Set();
+  const progress = new Set();
+  const watching = (async () => {
+    for (;;) {
+      const state = await jobs.locator('[data-testid=current-job]').getAttribute('data-state').catch(() => null);
+      if (state) states.add(state);
+      const text = await jobs.locator('[data-testid=job-progress-text]').textContent({ timeout: 50 }).catch(() => null);
+      if (text) progress.add(text);
+      if (state === 'booted' || state === 'failed') return state;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  // The agent, as the management OS runs it, writing to a file for a disk; slowed to 24 MiB/s
+  // so that the page shows several progress reports.
+  const target = join(dataDir, 'deployed-disk.img');
+  const run = spawn(agent, ['--url', base, '--token', token, '--mac', '52:54:00:de:01:01',
+    '--disk', target, '--no-reboot', '--cmdline', '/dev/null', '--max-rate', String(24 << 20)],
+  { stdio: ['ignore', 'inherit', 'inherit'] });
+  const code = await new Promise((resolve) => run.on('exit', resolve));
+  assert.equal(code, 0, 'the agent failed');
+  assert.ok(readFileSync(target).equals(raw), 'the disk does not hold the image');
+  await jobs.locator('[data-testid=current-job][data-state=rebooting]').waitFor({ timeout: 20_000 });
+  await screenshot(page, 'deploy-rebooting');
+  // The machine's next network boot is sent to its disk: the job ends as booted.
+  assert.match(await (await fetch(`${base}/boot/52:54:00:de:01:01.ipxe`)).text(), /sanboot/);
+  assert.equal(await watching, 'booted');
+  for (const phase of ['netbooting', 'writing', 'rebooting', 'booted']) {
+    assert.ok(states.has(phase), `${phase} never shown; saw ${[...states]}`);
+  }
+  assert.ok(progress.size >= 3, `fewer than three progress values: ${[...progress]}`);
+  const phases = await jobs.locator('[data-testid=job-phases]').textContent();
+  for (const phase of ['queued', 'powering', 'netbooting', 'enrolled', 'writing', 'verifying', 'rebooting', 'booted']) {
+    assert.match(phases, new RegExp(phase));
+  }
+  await screenshot(page, 'deploy-booted');
+  await logOut(page);
+});
 
 test('every page hydrates without a page error and has no serious or critical accessibility violation, for an admin and a user', async () => {
   const anonymous = await (await browser.newContext()).newPage();

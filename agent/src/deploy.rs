@@ -25,6 +25,7 @@ pub fn deploy(
     client: &Client,
     order: &Order,
     disk_override: Option<&str>,
+    max_rate: u64,
     reporter: &mut Reporter,
 ) -> Result<Outcome, Failure> {
     let image = order
@@ -75,6 +76,12 @@ pub fn deploy(
             .write_all(&buffer[..filled])
             .map_err(|e| Failure::new("write", format!("{disk} at byte {written}: {e}")))?;
         written += filled as u64;
+        if max_rate > 0 {
+            let due = std::time::Duration::from_secs_f64(written as f64 / max_rate as f64);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
         reporter.tick("writing", written, image.raw_size, started, "")?;
     }
     drop(decoder);

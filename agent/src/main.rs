@@ -41,6 +41,9 @@ struct Settings {
     mac: String,
     /// Write here instead of choosing a disk (tests, benchmarks).
     disk: Option<String>,
+    /// Bytes per second the write may not exceed (0: no limit), so a deploy can leave room on
+    /// a shared link or disk.
+    max_rate: u64,
     reboot: bool,
 }
 
@@ -48,7 +51,7 @@ fn settings() -> Result<Settings, String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!(
-            "baas-agent [--url URL] [--token TOKEN] [--mac MAC] [--disk PATH] [--no-reboot] [--cmdline FILE]\n\
+            "baas-agent [--url URL] [--token TOKEN] [--mac MAC] [--disk PATH] [--max-rate BYTES_PER_S] [--no-reboot] [--cmdline FILE]\n\
              Without flags, reads baas.url, baas.token and baas.mac from /proc/cmdline."
         );
         std::process::exit(0);
@@ -75,6 +78,12 @@ fn settings() -> Result<Settings, String> {
         token,
         mac,
         disk: flag("--disk"),
+        max_rate: match pick("--max-rate", "baas.max_rate") {
+            Some(rate) => rate
+                .parse()
+                .map_err(|_| format!("--max-rate {rate} is not a number of bytes per second"))?,
+            None => 0,
+        },
         reboot: !args.iter().any(|a| a == "--no-reboot"),
     })
 }
@@ -155,7 +164,13 @@ fn run_job(client: &Client, settings: &Settings) -> i32 {
     eprintln!("baas-agent: job {}: {}", order.job_id, order.kind);
     let mut reporter = Reporter::new(client);
     let outcome = match order.kind.as_str() {
-        "deploy" => deploy::deploy(client, &order, settings.disk.as_deref(), &mut reporter),
+        "deploy" => deploy::deploy(
+            client,
+            &order,
+            settings.disk.as_deref(),
+            settings.max_rate,
+            &mut reporter,
+        ),
         "inventory" => Ok(Outcome {
             ok: true,
             reason: "hardware reported".into(),

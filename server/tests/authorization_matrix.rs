@@ -291,6 +291,18 @@ fn server_function_cases() -> Vec<Case> {
             |_, _| "policy=ignore".into(),
             [401, 403, 403, 200],
         ),
+        (
+            "/api/jobs/panel",
+            |f, _| format!("machine_id={}", f.machine),
+            [401, 404, 200, 200],
+        ),
+        // Refused outside a reservation; an admin passes authorization and meets the image
+        // check (nothing is created).
+        (
+            "/api/jobs/create",
+            |f, _| format!("machine_id={}&kind=deploy&image_id=999999", f.machine),
+            [401, 404, 403, 422],
+        ),
         // A use holder outside their reservation may not boot the machine.
         (
             "/api/boot_job",

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod bmc;
 pub mod images;
+pub mod jobs;
 pub mod machines;
 pub mod media;
 pub mod reservations;

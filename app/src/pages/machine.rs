@@ -120,6 +120,7 @@ pub fn MachinePage() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <super::machine_jobs::JobSection id=id/>
     }
 }
 

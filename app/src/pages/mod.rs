@@ -7,6 +7,7 @@ mod images;
 mod login;
 mod machine;
 mod machine_form;
+mod machine_jobs;
 mod reservations;
 
 pub use account::AccountPage;

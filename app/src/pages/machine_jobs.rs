@@ -1,0 +1,204 @@
+//! The machine page's jobs: deploy an image (optionally saving the disk first), save the disk,
+//! take an inventory; and the current job live — its phases with their times and a progress
+//! bar with bytes, percent, rate and time left — updated from the server's event stream.
+
+use lab::model::{format_bytes, Job, JobState};
+use leptos::prelude::*;
+
+use crate::api::jobs::{job_panel, CreateJob, JobOverview};
+use crate::api::machines::CancelBootJob;
+use crate::components::{
+    field_error, form_status, LocalDateTime, Time, BUTTON, BUTTON_SECONDARY, CARD, H2, INPUT, LABEL,
+};
+
+#[component]
+pub fn JobSection(id: impl Fn() -> i64 + Copy + Send + Sync + 'static) -> impl IntoView {
+    let create = ServerAction::<CreateJob>::new();
+    let cancel = ServerAction::<CancelBootJob>::new();
+    // Bumped by every change the event stream announces for this machine.
+    let changed = RwSignal::new(0u64);
+    live_updates(id, changed);
+    let panel = Resource::new(
+        move || {
+            (
+                id(),
+                create.version().get(),
+                cancel.version().get(),
+                changed.get(),
+            )
+        },
+        |(id, ..)| job_panel(id),
+    );
+    view! {
+        <div class=format!("{CARD} mt-4") data-testid="jobs">
+            <h2 class=H2>"Deploy"</h2>
+            {form_status(create.value(), "Job created.")}
+            {form_status(cancel.value(), "Job cancelled.")}
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match panel.await {
+                        Err(error) => view! { <p class="text-sm text-rose-600">{error.to_string()}</p> }.into_any(),
+                        Ok(panel) => panel_view(id(), panel, create, cancel).into_any(),
+                    }
+                })}
+            </Transition>
+        </div>
+    }
+}
+
+fn panel_view(
+    machine_id: i64,
+    panel: JobOverview,
+    create: ServerAction<CreateJob>,
+    cancel: ServerAction<CancelBootJob>,
+) -> impl IntoView {
+    let busy = panel.latest.as_ref().is_some_and(|j| !j.state.is_final());
+    let form = (panel.can_start && !busy).then(|| {
+        let options = panel
+            .images
+            .iter()
+            .map(|image| view! { <option value=image.id>{image.label.clone()}</option> })
+            .collect_view();
+        let no_images = panel.images.is_empty().then(|| view! {
+            <p class="text-sm text-slate-500">"No raw disk image in your library yet: upload one under Images."</p>
+        });
+        view! {
+            <ActionForm action=create attr:class="grid gap-3 md:grid-cols-2" attr:data-testid="deploy-form">
+                <input type="hidden" name="machine_id" value=machine_id/>
+                <input type="hidden" name="kind" value="deploy"/>
+                <label class=LABEL>"Image"
+                    <select class=INPUT name="image_id" required=true>{options}</select>
+                    {field_error(create.value(), "image")}
+                </label>
+                <label class=LABEL>"Save the current disk first as (optional)"
+                    <input class=INPUT type="text" name="save_as" placeholder="image name"/>
+                    {field_error(create.value(), "save_as")}
+                </label>
+                <label class=LABEL>"Start (empty: now)"
+                    <LocalDateTime name="at" at=panel.now label="Start"/>
+                    {field_error(create.value(), "at")}
+                </label>
+                <div class="flex items-end">
+                    <button class=BUTTON type="submit">"Deploy"</button>
+                </div>
+                {no_images}
+            </ActionForm>
+        }
+    });
+    let latest = panel
+        .latest
+        .map(|job| job_view(job, panel.can_start, cancel));
+    view! {
+        {form}
+        {latest}
+    }
+}
+
+fn job_view(job: Job, can_cancel: bool, cancel: ServerAction<CancelBootJob>) -> impl IntoView {
+    let what = match &job.image {
+        Some(image) => format!("{} of {} v{}", job.kind, image.name, image.version),
+        None => job.kind.to_string(),
+    };
+    let cancel_form = (can_cancel && !job.state.is_final()).then(|| {
+        view! {
+            <ActionForm action=cancel>
+                <input type="hidden" name="job_id" value=job.id/>
+                <button class=BUTTON_SECONDARY type="submit">"Cancel job"</button>
+            </ActionForm>
+        }
+    });
+    let failure = (job.state == JobState::Failed).then(|| {
+        view! {
+            <p class="text-sm text-rose-700 dark:text-rose-400" data-testid="job-failure">
+                {format!("Failed at {}: {}", job.failed_step, job.reason)}
+            </p>
+        }
+    });
+    let waiting = (job.state == JobState::Powering
+        && job.phases.last().is_some_and(|p| p.detail.starts_with("no BMC")))
+    .then(|| view! {
+        <p class="text-sm text-amber-700 dark:text-amber-400">
+            "This machine has no BMC: power it on (or restart it) now so that it boots from the network."
+        </p>
+    });
+    let progress = (matches!(
+        job.state,
+        JobState::Saving | JobState::Writing | JobState::Verifying
+    ))
+    .then(|| progress_view(&job));
+    let phases = job
+        .phases
+        .iter()
+        .map(|phase| {
+            view! {
+                <li class="flex gap-3">
+                    <span class="w-24 font-medium">{phase.state.to_string()}</span>
+                    <span class="whitespace-nowrap text-slate-500"><Time at=phase.at/></span>
+                    <span class="text-slate-600 dark:text-slate-400">{phase.detail.clone()}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="mt-4" data-testid="current-job" data-state=job.state.to_string()>
+            <div class="flex items-center justify-between">
+                <p class="font-medium">{format!("Job {}: {what}: ", job.id)}<span data-testid="job-state">{job.state.to_string()}</span></p>
+                {cancel_form}
+            </div>
+            {waiting}
+            {failure}
+            {progress}
+            <ol class="mt-2 space-y-1 text-sm" data-testid="job-phases">{phases}</ol>
+        </div>
+    }
+}
+
+fn progress_view(job: &Job) -> impl IntoView {
+    let p = job.progress;
+    let percent = if p.total > 0 {
+        (p.done as f64 * 100.0 / p.total as f64).clamp(0.0, 100.0)
+    } else {
+        0.0
+    };
+    let left = (p.bytes_per_second > 0 && p.total > p.done)
+        .then(|| format!(", {} s left", (p.total - p.done) / p.bytes_per_second));
+    let text = format!(
+        "{} of {} ({percent:.0} %), {}/s{}",
+        format_bytes(p.done),
+        format_bytes(p.total),
+        format_bytes(p.bytes_per_second),
+        left.unwrap_or_default()
+    );
+    view! {
+        <div class="mt-2">
+            <div class="h-3 w-full rounded bg-slate-200 dark:bg-slate-800" role="progressbar"
+                aria-label="job progress" aria-valuemin="0" aria-valuemax="100"
+                aria-valuenow=format!("{percent:.0}") data-testid="job-progress">
+                <div class="h-3 rounded bg-indigo-600" style=format!("width: {percent:.1}%")></div>
+            </div>
+            <p class="mt-1 text-sm text-slate-600 dark:text-slate-400" data-testid="job-progress-text">{text}</p>
+        </div>
+    }
+}
+
+/// In the browser: listens to the machine's changes on `/api/v1/events` (EventSource reconnects
+/// by itself and resumes with Last-Event-ID) and bumps `changed` for each.
+fn live_updates(id: impl Fn() -> i64 + Copy + Send + Sync + 'static, changed: RwSignal<u64>) {
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        use wasm_bindgen::closure::Closure;
+        use wasm_bindgen::JsCast;
+        let url = format!("/api/v1/events?machine={}", id());
+        let Ok(source) = web_sys::EventSource::new(&url) else {
+            return;
+        };
+        let bump = Closure::<dyn Fn()>::new(move || changed.update(|n| *n += 1));
+        for kind in ["job", "resync"] {
+            let _ = source.add_event_listener_with_callback(kind, bump.as_ref().unchecked_ref());
+        }
+        let source = send_wrapper::SendWrapper::new((source, bump));
+        on_cleanup(move || source.0.close());
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (id, changed);
+}
