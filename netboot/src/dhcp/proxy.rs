@@ -334,13 +334,22 @@ pub(crate) fn format_mac(chaddr: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// The fuzz seeds of this checkout. Read at run time: a test binary built in another clone
+    /// that shares the target directory must not look in that clone.
+    fn seeds_dir() -> std::path::PathBuf {
+        std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+            .join("fuzz/seeds")
+    }
+
     use super::*;
 
     /// The fuzz seeds (real PXE requests from packet captures) and every input that once
     /// crashed a fuzz target, replayed on the stable compiler with each test run.
     #[test]
     fn fuzz_seeds_and_past_crashes_are_answered_or_dropped_without_panicking() {
-        let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+        let seeds = seeds_dir();
         let mut decoded = 0;
         for entry in std::fs::read_dir(seeds).unwrap() {
             let datagram = std::fs::read(entry.unwrap().path()).unwrap();
@@ -375,7 +384,7 @@ mod tests {
             datagram.push(255);
             datagram
         };
-        let crashes = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+        let crashes = seeds_dir();
         let mut cases: Vec<(Vec<u8>, String)> = vec![
             (
                 long_hardware_address.clone(),
