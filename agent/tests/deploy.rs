@@ -15,14 +15,64 @@ const MAC: &str = "52:54:00:12:34:56";
 struct Baas {
     lab: Lab,
     url: String,
+    config: server::config::Config,
+    /// The HTTP side runs on a runtime of its own, so a test can stop it the way a process
+    /// ends: every connection and in-memory state gone, the database and images kept.
+    server: Option<tokio::runtime::Runtime>,
     _dir: tempfile::TempDir,
+}
+
+impl Baas {
+    /// Stops the server and starts a new one on the same port and data.
+    fn restart(&mut self, down_for: std::time::Duration) {
+        if let Some(runtime) = self.server.take() {
+            runtime.shutdown_background();
+        }
+        std::thread::sleep(down_for);
+        self.server = Some(serve(&self.config));
+    }
+}
+
+impl Drop for Baas {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.server.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The HTTP server for `config` on a fresh runtime.
+fn serve(config: &server::config::Config) -> tokio::runtime::Runtime {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = config.clone();
+    let (up, ready) = std::sync::mpsc::channel();
+    runtime.spawn(async move {
+        let lab = server::open_lab(&config).await.unwrap();
+        let router = server::http::router(lab, &config, app::power::PowerCache::default())
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind(config.http_addr)
+            .await
+            .unwrap();
+        up.send(()).unwrap();
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    ready.recv().unwrap();
+    runtime
 }
 
 /// baas on a loopback port, with a (dummy) management OS configured so boot jobs are served.
 async fn start_baas() -> Baas {
     let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let kernel = dir.path().join("vmlinuz");
     std::fs::write(&kernel, b"kernel").unwrap();
     let config = server::config::Config {
@@ -49,21 +99,14 @@ async fn start_baas() -> Baas {
             cmdline: String::new(),
         }),
     };
+    // The test's own view of the same database.
     let lab = server::open_lab(&config).await.unwrap();
-    let router = server::http::router(lab.clone(), &config, app::power::PowerCache::default())
-        .await
-        .unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let server = Some(tokio::task::block_in_place(|| serve(&config)));
     Baas {
         lab,
         url: format!("http://{addr}"),
+        config,
+        server,
         _dir: dir,
     }
 }
@@ -166,6 +209,21 @@ fn token_of(script: &str) -> String {
 
 /// Runs the agent binary to completion; returns (success, its stderr).
 async fn run_agent(baas: &Baas, token: &str, disk: &std::path::Path) -> (bool, String) {
+    let command = agent_command(baas, token, disk);
+    finish(command).await
+}
+
+async fn finish(mut command: Command) -> (bool, String) {
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn agent_command(baas: &Baas, token: &str, disk: &std::path::Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_baas-agent"));
     command.args([
         "--url",
@@ -180,13 +238,7 @@ async fn run_agent(baas: &Baas, token: &str, disk: &std::path::Path) -> (bool, S
         "--cmdline",
         "/dev/null",
     ]);
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    command
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -280,4 +332,43 @@ async fn a_corrupted_image_fails_the_job_and_is_never_reported_as_written() {
         .await
         .unwrap();
     assert_eq!(disk, ("unknown".to_string(), None));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_baas_restart_mid_write_is_ridden_out_and_the_deploy_resumes_where_it_broke() {
+    let mut baas = start_baas().await;
+    let raw = raw_disk(64 << 20);
+    let (_, job) = deploy_job(&baas, &raw).await;
+    let script = boot_script(&baas).await;
+    let target = tempfile::tempdir().unwrap();
+    let disk = target.path().join("disk.img");
+    // 16 MiB/s: about four seconds of writing, with a restart in the middle.
+    let mut command = agent_command(&baas, &token_of(&script), &disk);
+    command.args(["--max-rate", &(16u64 << 20).to_string()]);
+    let agent = tokio::spawn(finish(command));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let now = baas.lab.job(&Actor::shell(), job).await.unwrap();
+        if now.state == JobState::Writing && now.progress.done > 8 << 20 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write never started: {now:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::task::block_in_place(|| baas.restart(std::time::Duration::from_secs(2)));
+    let (ok, log) = agent.await.unwrap();
+    assert!(ok, "the agent did not ride out the restart:\n{log}");
+    assert!(
+        log.contains("resuming"),
+        "the stream was not resumed:\n{log}"
+    );
+    assert!(
+        std::fs::read(&disk).unwrap() == raw,
+        "the disk does not hold the image"
+    );
+    let after = baas.lab.job(&Actor::shell(), job).await.unwrap();
+    assert_eq!(after.state, JobState::Rebooting, "{after:?}");
 }
