@@ -89,6 +89,12 @@ impl Client {
                     }
                     request.call()
                 }
+                "PATCH" => self
+                    .http
+                    .patch(&url)
+                    .header("authorization", &authorization)
+                    .header("content-type", "application/zstd")
+                    .send(body),
                 _ => self
                     .http
                     .post(&url)
@@ -153,6 +159,38 @@ impl Client {
             Err(Failure::new(
                 "protocol",
                 format!("{method} {path}: unexpected answer: {e}"),
+            ))
+        })
+    }
+
+    /// `PATCH path` with raw bytes: `Ok(answer)` or, for a 4xx, the refusal.
+    pub fn patch<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &[u8],
+    ) -> Result<T, Result<Refused, Failure>> {
+        let response = self.send("PATCH", path, body, &[]).map_err(Err)?;
+        let status = response.status().as_u16();
+        let mut text = String::new();
+        response
+            .into_body()
+            .into_reader()
+            .take(1 << 20)
+            .read_to_string(&mut text)
+            .map_err(|e| Err(Failure::new("network", e.to_string())))?;
+        if status >= 400 {
+            return Err(Ok(Refused {
+                status,
+                message: text,
+            }));
+        }
+        if text.is_empty() {
+            text = "null".into();
+        }
+        serde_json::from_str(&text).map_err(|e| {
+            Err(Failure::new(
+                "protocol",
+                format!("PATCH {path}: unexpected answer: {e}"),
             ))
         })
     }

@@ -8,6 +8,7 @@ mod client;
 mod deploy;
 mod hardware;
 mod progress;
+mod save;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -164,13 +165,34 @@ fn run_job(client: &Client, settings: &Settings) -> i32 {
     eprintln!("baas-agent: job {}: {}", order.job_id, order.kind);
     let mut reporter = Reporter::new(client);
     let outcome = match order.kind.as_str() {
-        "deploy" => deploy::deploy(
-            client,
-            &order,
-            settings.disk.as_deref(),
-            settings.max_rate,
-            &mut reporter,
-        ),
+        "deploy" => {
+            let saved = if order.save_as.is_empty() {
+                Ok(())
+            } else {
+                save::save(client, settings.disk.as_deref(), &mut reporter).map(|saved| {
+                    eprintln!(
+                        "baas-agent: disk saved as image {} v{}",
+                        order.save_as, saved.version
+                    )
+                })
+            };
+            saved.and_then(|()| {
+                deploy::deploy(
+                    client,
+                    &order,
+                    settings.disk.as_deref(),
+                    settings.max_rate,
+                    &mut reporter,
+                )
+            })
+        }
+        "save" => {
+            save::save(client, settings.disk.as_deref(), &mut reporter).map(|saved| Outcome {
+                ok: true,
+                reason: format!("saved as {} v{}", order.save_as, saved.version),
+                ..Default::default()
+            })
+        }
         "inventory" => Ok(Outcome {
             ok: true,
             reason: "hardware reported".into(),
@@ -210,7 +232,7 @@ fn run_job(client: &Client, settings: &Settings) -> i32 {
             return 1;
         }
     }
-    if code == 0 && order.kind == "deploy" && settings.reboot {
+    if code == 0 && matches!(order.kind.as_str(), "deploy" | "save") && settings.reboot {
         eprintln!("baas-agent: rebooting");
         let _ = std::process::Command::new("reboot").arg("-f").status();
     }

@@ -372,3 +372,87 @@ async fn a_baas_restart_mid_write_is_ridden_out_and_the_deploy_resumes_where_it_
     let after = baas.lab.job(&Actor::shell(), job).await.unwrap();
     assert_eq!(after.state, JobState::Rebooting, "{after:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_that_saves_first_keeps_the_old_disk_as_the_next_image_version() {
+    let baas = start_baas().await;
+    let shell = Actor::shell();
+    // A user who may do anything: the saved disk becomes an image in their library.
+    let owner = baas
+        .lab
+        .create_user(
+            &shell,
+            NewUser {
+                username: "olga".into(),
+                display_name: "Olga".into(),
+                password: "password123".into(),
+                is_admin: true,
+            },
+        )
+        .await
+        .unwrap();
+    let olga = Actor::user(owner.id, "olga", true, "127.0.0.1");
+    // The new image, and a disk holding something else before the deploy.
+    let new_image = raw_disk(12 << 20);
+    let (machine, first_job) =
+        deploy_job(&baas, &zstd::encode_all(&new_image[..], 3).unwrap()).await;
+    baas.lab.cancel_job(&shell, first_job).await.unwrap();
+    let image_id = baas
+        .lab
+        .job(&shell, first_job)
+        .await
+        .unwrap()
+        .image
+        .unwrap()
+        .id;
+    let target = tempfile::tempdir().unwrap();
+    let disk = target.path().join("disk.img");
+    let mut old: Vec<u8> = (0..(20usize << 20))
+        .map(|i| (i / 4096 % 251) as u8)
+        .collect();
+    (old[510], old[511]) = (0x55, 0xaa);
+    std::fs::write(&disk, &old).unwrap();
+
+    let job = baas
+        .lab
+        .create_job(
+            &olga,
+            &JobRequest {
+                machine_id: machine,
+                kind: JobKind::Deploy,
+                image_id: Some(image_id),
+                save_as: "node1-before".into(),
+                at: None,
+            },
+        )
+        .await
+        .unwrap();
+    let script = boot_script(&baas).await;
+    let (ok, log) = run_agent(&baas, &token_of(&script), &disk).await;
+    assert!(ok, "the agent failed:\n{log}");
+    assert!(std::fs::read(&disk).unwrap() == new_image);
+    let after = baas.lab.job(&shell, job.id).await.unwrap();
+    assert_eq!(after.state, JobState::Rebooting, "{after:?}\n{log}");
+    let states: Vec<JobState> = after.phases.iter().map(|p| p.state).collect();
+    assert!(
+        states.contains(&JobState::Saving) && states.contains(&JobState::Writing),
+        "{states:?}"
+    );
+    let saved = after.saved_image.expect("the saved version");
+    assert_eq!((saved.name.as_str(), saved.version), ("node1-before", 1));
+    let (size, sha) = baas.lab.raw_digest(saved.id).await.unwrap();
+    assert_eq!(size, old.len() as u64);
+    assert_eq!(
+        sha,
+        hex_sha256(&old),
+        "the saved version is not the disk as it was"
+    );
+    let image = baas.lab.image(&olga, saved.id).await.unwrap();
+    assert_eq!(image.owner.username, "olga");
+    assert_eq!(image.compression, lab::model::Compression::Zstd);
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

@@ -135,6 +135,23 @@ pub struct Progress {
     pub message: String,
 }
 
+/// `POST /agent/v1/save`: where the disk upload of a save stands (created on the first call,
+/// the same one after a restart). Bytes go in order with `PATCH /agent/v1/save?offset=N`;
+/// `&last=1` with an empty body and `&raw_sha256=` (of what was read from the disk) ends it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SaveTarget {
+    pub offset: u64,
+    /// The image name and the version it will become.
+    pub name: String,
+}
+
+/// The answer to the last piece of a save.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Saved {
+    pub image_id: i64,
+    pub version: i64,
+}
+
 /// `POST /agent/v1/result`: how the job ended on the machine.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]

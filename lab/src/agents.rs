@@ -6,7 +6,7 @@ use std::io::Read;
 
 use sha2::{Digest, Sha256};
 
-use crate::agent_api::{HardwareReport, Order, OrderImage, Outcome, Progress};
+use crate::agent_api::{HardwareReport, Order, OrderImage, Outcome, Progress, SaveTarget, Saved};
 use crate::jobs::{clip, ENROL_TOKEN_SECONDS};
 use crate::model::{Compression, JobKind, JobState};
 use crate::secrets::token_sha256;
@@ -358,6 +358,25 @@ impl Lab {
                 self.end_job(job_id, JobState::Failed, "deploy", "the image was deleted")
                     .await?;
             }
+            (JobKind::Save, _) => {
+                let saved: Option<i64> =
+                    sqlx::query_scalar("SELECT saved_image_id FROM boot_jobs WHERE id = $1")
+                        .bind(job_id)
+                        .fetch_one(&self.db)
+                        .await?;
+                if saved.is_none() {
+                    self.end_job(job_id, JobState::Failed, "save", "no saved image arrived")
+                        .await?;
+                } else {
+                    self.move_job(
+                        job_id,
+                        &active,
+                        JobState::Rebooting,
+                        "disk saved and checked; rebooting",
+                    )
+                    .await?;
+                }
+            }
             _ => {
                 self.end_job(job_id, JobState::Booted, "", &clip(&outcome.reason))
                     .await?;
@@ -469,4 +488,131 @@ fn raw_digest_of(path: &std::path::Path, compression: Compression) -> Result<(u6
         size += n as u64;
     }
     Ok((size, hex::encode(hasher.finalize())))
+}
+
+impl Lab {
+    /// The upload the agent of a save (or a deploy saving first) sends the disk into: created as
+    /// the job's requester's next version of the job's image name on the first call, the same
+    /// one (at its committed offset) after a restart. Quota and checks are the library's.
+    pub async fn agent_save_target(
+        &self,
+        agent: &Agent,
+    ) -> Result<(crate::Actor, String, SaveTarget)> {
+        let job_id = agent.job_id.ok_or(Error::NotFound("job"))?;
+        let job = self.load_job(job_id).await?;
+        if job.state.is_final() || job.save_as.is_empty() {
+            return Err(Error::NotFound("save"));
+        }
+        let owner = self.job_owner(job_id).await?;
+        let existing: String =
+            sqlx::query_scalar("SELECT save_upload_id FROM boot_jobs WHERE id = $1")
+                .bind(job_id)
+                .fetch_one(&self.db)
+                .await?;
+        if !existing.is_empty() {
+            if let Ok(upload) = self.upload(&owner, &existing).await {
+                if upload.state == crate::model::UploadState::Receiving {
+                    return Ok((
+                        owner,
+                        existing,
+                        SaveTarget {
+                            offset: upload.received as u64,
+                            name: job.save_as,
+                        },
+                    ));
+                }
+            }
+        }
+        let upload = self
+            .create_upload(
+                &owner,
+                crate::model::NewUpload {
+                    name: job.save_as.clone(),
+                    description: format!("disk of {} saved by job {job_id}", job.machine),
+                    visibility: "private".into(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        sqlx::query("UPDATE boot_jobs SET save_upload_id = $2 WHERE id = $1")
+            .bind(job_id)
+            .bind(&upload.id)
+            .execute(&self.db)
+            .await?;
+        Ok((
+            owner,
+            upload.id,
+            SaveTarget {
+                offset: 0,
+                name: job.save_as,
+            },
+        ))
+    }
+
+    /// Appends a piece of the saved disk at `offset`; the last piece (empty) finishes the upload
+    /// and checks the SHA-256 of the uncompressed content against what the agent read from the
+    /// disk. Returns the new image once finished.
+    pub async fn agent_save_piece(
+        &self,
+        agent: &Agent,
+        offset: u64,
+        body: &[u8],
+        last: Option<&str>,
+    ) -> Result<Option<Saved>> {
+        let (owner, upload_id, _) = self.agent_save_target(agent).await?;
+        let ending = match last {
+            Some(_) => crate::Ending::Whole,
+            None => crate::Ending::Resumable,
+        };
+        let upload = self
+            .append_upload(&owner, &upload_id, offset as i64, body, ending)
+            .await?;
+        let (Some(raw_sha256), Some(image_id)) = (last, upload.image_id) else {
+            return Ok(None);
+        };
+        let job_id = agent.job_id.ok_or(Error::NotFound("job"))?;
+        let (_, digest) = self.raw_digest(image_id).await?;
+        if !digest.eq_ignore_ascii_case(raw_sha256) {
+            self.delete_image(&owner, image_id).await?;
+            self.end_job(
+                job_id,
+                JobState::Failed,
+                "save",
+                &format!(
+                    "the saved image decompresses to SHA-256 {digest}, the agent read {}",
+                    clip(raw_sha256)
+                ),
+            )
+            .await?;
+            return Err(Error::invalid(
+                "raw_sha256",
+                "does not match the saved content",
+            ));
+        }
+        sqlx::query("UPDATE boot_jobs SET saved_image_id = $2 WHERE id = $1")
+            .bind(job_id)
+            .bind(image_id)
+            .execute(&self.db)
+            .await?;
+        let version: i64 = sqlx::query_scalar("SELECT version FROM images WHERE id = $1")
+            .bind(image_id)
+            .fetch_one(&self.db)
+            .await?;
+        let job = self.load_job(job_id).await?;
+        self.events.announce("job", job.machine_id, Some(job_id));
+        Ok(Some(Saved { image_id, version }))
+    }
+
+    /// The user a job works for (its requester).
+    async fn job_owner(&self, job_id: i64) -> Result<crate::Actor> {
+        let owner: Option<(i64, String, bool)> = sqlx::query_as(
+            "SELECT u.id, u.username, u.is_admin FROM boot_jobs j JOIN users u ON u.id = j.requested_by
+             WHERE j.id = $1",
+        )
+        .bind(job_id)
+        .fetch_optional(&self.db)
+        .await?;
+        let (id, name, admin) = owner.ok_or(Error::NotFound("the job's user"))?;
+        Ok(crate::Actor::user(id, &name, admin, "agent"))
+    }
 }

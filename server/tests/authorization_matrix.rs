@@ -546,6 +546,22 @@ fn rest_cases() -> Vec<RestCase> {
             || b"{}".to_vec(),
             [401; 4],
         ),
+        (
+            "POST",
+            "/agent/v1/save",
+            |_, _| "/agent/v1/save".into(),
+            JSON,
+            || b"{}".to_vec(),
+            [401; 4],
+        ),
+        (
+            "PATCH",
+            "/agent/v1/save",
+            |_, _| "/agent/v1/save?offset=0".into(),
+            &[],
+            || b"x".to_vec(),
+            [401; 4],
+        ),
         // Only a live attachment's token opens a medium, whoever asks.
         (
             "GET",

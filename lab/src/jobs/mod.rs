@@ -173,6 +173,12 @@ impl Lab {
             }
             _ => String::new(),
         };
+        if !save_as.is_empty() && actor.user_id.is_none() {
+            errors.add(
+                "save_as",
+                "a saved disk becomes an image of the user who asked; the shell has no library",
+            );
+        }
         errors.into_result()?;
 
         let mut tx = self.db.begin().await?;

@@ -17,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ed25519_dalek::{Signature, VerifyingKey};
 use lab::agent_api::{
-    signed_text, EnrolRequest, Enrolled, Heartbeat, Order, Outcome, Progress, CLOCK_SKEW_SECONDS,
-    SCHEME,
+    signed_text, EnrolRequest, Enrolled, Heartbeat, Order, Outcome, Progress, SaveTarget,
+    CLOCK_SKEW_SECONDS, SCHEME,
 };
 use lab::agents::{Agent, HEARTBEAT_SECONDS};
 use serde::de::DeserializeOwned;
@@ -27,8 +27,8 @@ use sha2::{Digest, Sha256};
 use super::{ApiError, ApiResult};
 use crate::http::AppState;
 
-/// The largest body an agent sends (a hardware report of a big machine fits many times).
-const MAX_BODY: usize = 1 << 20;
+/// The largest body an agent sends: a piece of a saved disk (the agent sends 8 MiB).
+const MAX_BODY: usize = 16 << 20;
 
 /// Nonces seen within the accepted clock window. Bounded: past the limit, requests are refused
 /// until old nonces age out, rather than memory growing without end.
@@ -225,4 +225,42 @@ pub async fn result(State(state): State<AppState>, signed: Signed) -> ApiResult<
     let job = state.lab.agent_result(&agent, &outcome).await?;
     tracing::info!(job = job.id, state = %job.state, reason = %job.reason, "agent reported its result");
     Ok(Json(serde_json::json!({ "job": job.id, "state": job.state })).into_response())
+}
+
+/// `POST /agent/v1/save`: the save's upload, and how much of it baas has.
+pub async fn save_target(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> ApiResult<Json<SaveTarget>> {
+    let agent = signed.agent(&state).await?;
+    let (_, _, target) = state.lab.agent_save_target(&agent).await?;
+    Ok(Json(target))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct PieceQuery {
+    offset: u64,
+    #[serde(default)]
+    last: bool,
+    #[serde(default)]
+    raw_sha256: String,
+}
+
+/// `PATCH /agent/v1/save?offset=N`: the next piece of the saved disk (zstd); `&last=true&
+/// raw_sha256=…` with an empty body finishes it.
+pub async fn save_piece(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<PieceQuery>,
+    signed: Signed,
+) -> ApiResult<Response> {
+    let agent = signed.agent(&state).await?;
+    let last = query.last.then_some(query.raw_sha256.as_str());
+    match state
+        .lab
+        .agent_save_piece(&agent, query.offset, &signed.body, last)
+        .await?
+    {
+        Some(saved) => Ok(Json(saved).into_response()),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
 }

@@ -46,6 +46,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/agent/v1/image"),
     ("POST", "/agent/v1/progress"),
     ("POST", "/agent/v1/result"),
+    ("POST", "/agent/v1/save"),
+    ("PATCH", "/agent/v1/save"),
 ];
 
 /// The API routes, merged into the main router (which adds sessions and the other layers).
@@ -82,6 +84,10 @@ pub fn routes() -> Router<AppState> {
         .route("/agent/v1/image", get(agent::image))
         .route("/agent/v1/progress", post(agent::progress))
         .route("/agent/v1/result", post(agent::result))
+        .route(
+            "/agent/v1/save",
+            post(agent::save_target).patch(agent::save_piece),
+        )
 }
 
 /// An API failure as JSON `{kind, error, fields}` with the matching status.
