@@ -144,6 +144,18 @@ async fn a_job_needs_the_reservation_a_visible_raw_image_and_no_other_active_job
         other => panic!("{other:?}"),
     }
 
+    // A saved disk becomes someone's image: the shell, which has no library, cannot save.
+    let shell_save = JobRequest {
+        kind: JobKind::Save,
+        image_id: None,
+        save_as: "backup".into(),
+        ..deploy(machine, image)
+    };
+    match lab.create_job(&admin(), &shell_save).await {
+        Err(Error::Invalid(fields)) => assert!(fields.to_string().contains("save_as")),
+        other => panic!("{other:?}"),
+    }
+
     let job = lab
         .create_job(&alice, &deploy(machine, image))
         .await
