@@ -712,6 +712,9 @@ test('an admin deploys an image from the machine page and watches every phase li
   for (const phase of ['queued', 'powering', 'netbooting', 'enrolled', 'writing', 'verifying', 'rebooting', 'booted']) {
     assert.match(phases, new RegExp(phase));
   }
+  // The disk holds the verified image, and the agent's hardware report is shown.
+  await jobs.locator('[data-testid=disk-content]', { hasText: 'deploy-test v1' }).waitFor();
+  assert.match(await jobs.locator('[data-testid=disk-and-hardware]').textContent(), /CPU.*Memory.*NICs/s);
   await screenshot(page, 'deploy-booted');
   await logOut(page);
 });

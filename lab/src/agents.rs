@@ -400,6 +400,22 @@ impl Lab {
         Ok(serde_json::from_str(&report).ok())
     }
 
+    /// When the machine's agent was last heard from, if one ever enrolled.
+    pub async fn machine_agent_seen(
+        &self,
+        actor: &crate::Actor,
+        machine_id: i64,
+    ) -> Result<Option<i64>> {
+        self.require(actor, machine_id, crate::model::Level::View)
+            .await?;
+        Ok(
+            sqlx::query_scalar("SELECT MAX(last_seen) FROM agents WHERE machine_id = $1")
+                .bind(machine_id)
+                .fetch_one(&self.db)
+                .await?,
+        )
+    }
+
     /// What the machine's disk holds: `("image", Some(id))` after a verified deploy, else
     /// `("unknown", None)`.
     pub async fn machine_disk(

@@ -25,6 +25,14 @@ pub struct JobOverview {
     /// The latest job, with its phases.
     pub latest: Option<Job>,
     pub now: i64,
+    /// What the disk holds: an image a verified deploy wrote, or unknown.
+    pub disk: String,
+    /// The last hardware report of the machine's agent.
+    pub hardware: Option<lab::agent_api::HardwareReport>,
+    /// When the agent was last heard from, and whether it has gone silent (two heartbeats
+    /// missed while its job runs).
+    pub agent_seen: Option<i64>,
+    pub agent_silent: bool,
 }
 
 #[server(endpoint = "jobs/panel")]
@@ -58,11 +66,37 @@ pub async fn job_panel(machine_id: i64) -> Result<JobOverview, AppError> {
     } else {
         Vec::new()
     };
+    let now = lab::now();
+    let agent_seen = lab.machine_agent_seen(&actor, machine_id).await?;
+    let agent_running = latest.as_ref().is_some_and(|job| {
+        matches!(
+            job.state,
+            lab::model::JobState::Enrolled
+                | lab::model::JobState::Saving
+                | lab::model::JobState::Writing
+                | lab::model::JobState::Verifying
+        )
+    });
+    let silence = 2 * lab::agents::HEARTBEAT_SECONDS as i64;
+    let disk = match lab.machine_disk(&actor, machine_id).await? {
+        (_, Some(id)) => match lab.image(&actor, id).await {
+            Ok(image) => format!(
+                "{} v{} (written and verified by baas)",
+                image.name, image.version
+            ),
+            Err(_) => "an image you cannot see (written and verified by baas)".into(),
+        },
+        _ => "unknown (no verified deploy since the last change)".into(),
+    };
     Ok(JobOverview {
         can_start,
         images,
         latest,
-        now: lab::now(),
+        now,
+        disk,
+        hardware: lab.machine_hardware(&actor, machine_id).await?,
+        agent_silent: agent_running && agent_seen.is_some_and(|seen| now - seen > silence),
+        agent_seen,
     })
 }
 

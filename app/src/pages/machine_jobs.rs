@@ -88,9 +88,64 @@ fn panel_view(
     let latest = panel
         .latest
         .map(|job| job_view(job, panel.can_start, cancel));
+    let silent = panel.agent_silent.then(|| view! {
+        <p class="text-sm font-medium text-rose-700 dark:text-rose-400" data-testid="agent-silent">
+            "The agent has missed its last two heartbeats: the machine may have hung or lost its network."
+        </p>
+    });
+    let seen = panel.agent_seen.map(|at| {
+        view! {
+            <dt class="text-slate-500">"Agent last heard"</dt><dd><Time at/></dd>
+        }
+    });
+    let hardware = panel.hardware.map(hardware_view);
     view! {
         {form}
         {latest}
+        {silent}
+        <dl class="mt-4 grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1 text-sm" data-testid="disk-and-hardware">
+            <dt class="text-slate-500">"Disk holds"</dt><dd data-testid="disk-content">{panel.disk}</dd>
+            {seen}
+            {hardware}
+        </dl>
+    }
+}
+
+fn hardware_view(report: lab::agent_api::HardwareReport) -> impl IntoView {
+    let disks = report
+        .disks
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {} {}{}",
+                d.path,
+                format_bytes(d.size_bytes as i64),
+                d.model,
+                if d.rotational { " (rotational)" } else { "" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let nics = report
+        .nics
+        .iter()
+        .map(|n| {
+            format!(
+                "{} {} {}{}",
+                n.name,
+                n.mac,
+                n.driver,
+                if n.link { ", link up" } else { ", no link" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    view! {
+        <dt class="text-slate-500">"CPU"</dt><dd>{format!("{} × {}", report.cpu_count, report.cpu_model)}</dd>
+        <dt class="text-slate-500">"Memory"</dt><dd>{format_bytes(report.memory_bytes as i64)}</dd>
+        <dt class="text-slate-500">"Firmware"</dt><dd>{format!("{} {} {} {}", report.firmware, report.vendor, report.product, report.serial)}</dd>
+        <dt class="text-slate-500">"Disks"</dt><dd>{disks}</dd>
+        <dt class="text-slate-500">"NICs"</dt><dd>{nics}</dd>
     }
 }
 
