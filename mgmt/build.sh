@@ -19,6 +19,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/baa
 MODULES="virtio_pci virtio_blk virtio_net virtio_scsi e1000 e1000e igb ixgbe nvme ahci sd_mod"
 export SOURCE_DATE_EPOCH=1700000000
 
+# One build at a time (tests build it in parallel): the cache is shared.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"
+flock 9
+
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -14,6 +14,9 @@ export SOURCE_DATE_EPOCH=1700000000
 for tool in sfdisk mkfs.vfat mcopy syslinux zstd cpio; do
   command -v "$tool" >/dev/null || { echo "test-disk.sh needs $tool (./dev test installs it)" >&2; exit 1; }
 done
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"
+flock 9
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$CACHE/debs"

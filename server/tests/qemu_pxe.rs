@@ -39,6 +39,8 @@ struct Inventory<'a> {
     cmdline: Option<&'a str>,
     /// Instead of a plain boot job, a deploy job of this image.
     deploy: Option<&'a std::path::Path>,
+    /// More settings for baas.
+    env: Vec<(&'a str, &'a str)>,
 }
 
 static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -139,23 +141,22 @@ impl PxeLab {
             AddressServer::Baas => "authoritative",
         };
         let data_dir = dir.path().join("data").display().to_string();
-        let (baas, log) = baas_in(
-            srv,
-            &[
-                ("BAAS_HTTP_ADDR", "0.0.0.0:3000"),
-                ("BAAS_PUBLIC_URL", "http://10.99.0.2:3000"),
-                ("BAAS_DATA_DIR", &data_dir),
-                ("BAAS_DHCP_MODE", mode),
-                ("BAAS_DHCP_INTERFACES", "eth0"),
-                ("BAAS_DHCP_SUBNET", "10.99.0.0/24"),
-                ("BAAS_DHCP_ROUTER", "10.99.0.1"),
-                ("BAAS_TFTP_ADDR", "0.0.0.0:69"),
-                ("BAAS_MGMT_KERNEL", vm.boot_job_kernel.unwrap_or_default()),
-                ("BAAS_MGMT_INITRD", vm.initrd.unwrap_or_default()),
-                // ipxe.lkrn runs its command line as a script: network-boot again.
-                ("BAAS_MGMT_CMDLINE", vm.cmdline.unwrap_or("autoboot ||")),
-            ],
-        );
+        let mut env = vec![
+            ("BAAS_HTTP_ADDR", "0.0.0.0:3000"),
+            ("BAAS_PUBLIC_URL", "http://10.99.0.2:3000"),
+            ("BAAS_DATA_DIR", &data_dir),
+            ("BAAS_DHCP_MODE", mode),
+            ("BAAS_DHCP_INTERFACES", "eth0"),
+            ("BAAS_DHCP_SUBNET", "10.99.0.0/24"),
+            ("BAAS_DHCP_ROUTER", "10.99.0.1"),
+            ("BAAS_TFTP_ADDR", "0.0.0.0:69"),
+            ("BAAS_MGMT_KERNEL", vm.boot_job_kernel.unwrap_or_default()),
+            ("BAAS_MGMT_INITRD", vm.initrd.unwrap_or_default()),
+            // ipxe.lkrn runs its command line as a script: network-boot again.
+            ("BAAS_MGMT_CMDLINE", vm.cmdline.unwrap_or("autoboot ||")),
+        ];
+        env.extend(vm.env.iter().copied());
+        let (baas, log) = baas_in(srv, &env);
         let pxe = PxeLab {
             _baas: baas,
             _dnsmasq: dnsmasq,
@@ -464,38 +465,10 @@ fn a_uefi_vm_chains_from_edk2_pxe_through_port_4011_and_tftp_to_its_script() {
 /// the system on the disk prints its random marker on the serial console.
 #[test]
 fn a_vm_is_reimaged_through_the_management_os_and_boots_the_written_image_from_its_disk() {
-    // At run time: a binary built in another clone sharing the target directory must use this one.
-    let root = std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("..");
     let work = tempfile::tempdir().unwrap();
-    let mgmt = work.path().join("mgmt");
-    let started = Instant::now();
-    assert!(
-        Command::new(root.join("mgmt/build.sh"))
-            .arg(&mgmt)
-            .status()
-            .unwrap()
-            .success(),
-        "mgmt/build.sh failed"
-    );
-    let kernel = mgmt.join("vmlinuz");
     let marker = format!("BAAS-DEPLOYED-{}", std::process::id());
-    let image = work.path().join("test-disk.img");
-    assert!(
-        Command::new(root.join("mgmt/test-disk.sh"))
-            .args([&kernel, &image])
-            .arg(&marker)
-            .status()
-            .unwrap()
-            .success(),
-        "mgmt/test-disk.sh failed"
-    );
-    eprintln!(
-        "management OS and test disk ready in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    let (mgmt, image) = deploy_inputs(work.path(), &marker);
+    let kernel = mgmt.join("vmlinuz");
     let compressed = work.path().join("test-disk.img.zst");
     let (kernel, initrd) = (
         kernel.display().to_string(),
@@ -586,4 +559,129 @@ fn a_vm_is_reimaged_through_the_management_os_and_boots_the_written_image_from_i
         written.starts_with(&original),
         "the disk does not hold the image"
     );
+}
+
+/// The management OS (`mgmt/build.sh`) and a bootable test disk printing `marker`
+/// (`mgmt/test-disk.sh`, raw and `.zst`) under `work`; returns (management OS dir, raw disk).
+fn deploy_inputs(work: &std::path::Path, marker: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    // At run time: a binary built in another clone sharing the target directory must use this one.
+    let root = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("..");
+    let mgmt = work.join("mgmt");
+    let started = Instant::now();
+    assert!(
+        Command::new(root.join("mgmt/build.sh"))
+            .arg(&mgmt)
+            .status()
+            .unwrap()
+            .success(),
+        "mgmt/build.sh failed"
+    );
+    let image = work.join("test-disk.img");
+    assert!(
+        Command::new(root.join("mgmt/test-disk.sh"))
+            .arg(mgmt.join("vmlinuz"))
+            .arg(&image)
+            .arg(marker)
+            .status()
+            .unwrap()
+            .success(),
+        "mgmt/test-disk.sh failed"
+    );
+    eprintln!(
+        "management OS and test disk ready in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    (mgmt, image)
+}
+
+/// A machine that dies mid-write: the agent is slowed (`baas.max_rate` on the management OS's
+/// command line) so the VM can be killed while it writes; with no word from the agent for the
+/// progress timeout, the job fails with that reason and the disk counts as unknown.
+#[test]
+fn a_vm_killed_mid_write_fails_its_deploy_with_the_reason_and_an_unknown_disk() {
+    let work = tempfile::tempdir().unwrap();
+    let (mgmt, image) = deploy_inputs(work.path(), "BAAS-NEVER-BOOTED");
+    let compressed = work.path().join("test-disk.img.zst");
+    let (kernel, initrd) = (
+        mgmt.join("vmlinuz").display().to_string(),
+        mgmt.join("initrd.img").display().to_string(),
+    );
+    let vm = Inventory {
+        name: "doomed-vm",
+        mac: "52:54:00:12:34:62",
+        platform: "x86_64-bios",
+        boot_job_kernel: Some(&kernel),
+        initrd: Some(&initrd),
+        // 2 MiB/s: the 48 MiB test disk takes about 24 s to write.
+        cmdline: Some("console=ttyS0,115200 baas.max_rate=2097152"),
+        deploy: Some(&compressed),
+        env: vec![("BAAS_JOB_PROGRESS_TIMEOUT_SECONDS", "10")],
+        ..Default::default()
+    };
+    let Some(pxe) = PxeLab::start(AddressServer::SiteDnsmasq, vm) else {
+        return;
+    };
+    let job = pxe.job.expect("a deploy job");
+    let blank = work.path().join("vm-disk.img");
+    std::fs::File::create(&blank)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let vm = pxe.boot_with_disk(&blank, "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:62");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let now = pxe.beside.job(job);
+        if now.state == lab::model::JobState::Writing && now.progress.done > 4 << 20 {
+            break;
+        }
+        assert!(
+            !now.state.is_final() && Instant::now() < deadline,
+            "the write never got going: {now:?}\nconsole:\n{}",
+            pxe.console()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let killed = Instant::now();
+    drop(vm);
+    let failed = loop {
+        let now = pxe.beside.job(job);
+        if now.state.is_final() {
+            break now;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "the job outlived its progress timeout: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    eprintln!(
+        "killed VM: job failed {:.1} s later: {}",
+        killed.elapsed().as_secs_f64(),
+        failed.reason
+    );
+    assert_eq!(
+        (failed.state, failed.failed_step.as_str()),
+        (lab::model::JobState::Failed, "writing")
+    );
+    assert!(
+        failed
+            .reason
+            .contains("no word from the agent for 10 s while writing"),
+        "{}",
+        failed.reason
+    );
+    let disk = pxe
+        .beside
+        .runtime
+        .block_on(
+            pxe.beside
+                .lab
+                .machine_disk(&lab::Actor::shell(), pxe.machine),
+        )
+        .unwrap();
+    assert_eq!(disk, ("unknown".to_string(), None));
+    assert!(image.exists());
 }
