@@ -4,8 +4,8 @@
 //! now holds. Success is only ever reported after that last check.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileTypeExt;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::time::Instant;
 
 use lab::agent_api::{Order, OrderImage, Outcome};
@@ -40,54 +40,75 @@ pub fn deploy(
         "baas-agent: writing {} v{} ({} bytes, {}) to {disk}",
         image.name, image.version, image.raw_size, image.compression
     );
-    let mut target = open_target(&disk, image.raw_size)?;
+    let target = Target::open(&disk, image.raw_size)?;
 
-    let mut stream = ResumingStream::new(client, image);
-    let mut decoder: Box<dyn Read + '_> = match image.compression.as_str() {
-        "none" => Box::new(&mut stream),
-        "gzip" => Box::new(flate2::read::MultiGzDecoder::new(&mut stream)),
-        "xz" => Box::new(xz2::read::XzDecoder::new_multi_decoder(&mut stream)),
-        "zstd" => Box::new(
-            zstd::stream::read::Decoder::new(&mut stream)
-                .map_err(|e| Failure::new("download", format!("zstd: {e}")))?,
-        ),
-        other => return Err(Failure::new("job", format!("unknown compression {other}"))),
-    };
-
-    let mut buffer = vec![0u8; BLOCK];
+    let mut aligned = Aligned::new(BLOCK);
+    let buffer = aligned.as_mut();
     let mut written: u64 = 0;
     let started = Instant::now();
-    loop {
-        let filled = fill(&mut decoder, &mut buffer)
-            .map_err(|e| Failure::new("download", format!("after {written} bytes: {e}")))?;
-        if filled == 0 {
-            break;
-        }
-        if written + filled as u64 > image.raw_size {
-            return Err(Failure::new(
-                "write",
-                format!(
-                    "the image holds more than its {} bytes; nothing past them is written",
-                    image.raw_size
+    // The download (with its checksum) runs on a thread of its own, feeding the decoder through
+    // a bounded channel: receiving, decompressing and writing overlap, as in a shell pipeline.
+    std::thread::scope(|scope| -> Result<(), Failure> {
+        let (chunks, arriving) = std::sync::mpsc::sync_channel(PIPELINE_DEPTH);
+        let downloader = scope.spawn(move || download(client, image, chunks));
+        let mut piped = Piped {
+            arriving,
+            current: Vec::new(),
+            at: 0,
+        };
+        let result = (|| {
+            let mut decoder: Box<dyn Read + '_> = match image.compression.as_str() {
+                "none" => Box::new(&mut piped),
+                "gzip" => Box::new(flate2::read::MultiGzDecoder::new(&mut piped)),
+                "xz" => Box::new(xz2::read::XzDecoder::new_multi_decoder(&mut piped)),
+                "zstd" => Box::new(
+                    zstd::stream::read::Decoder::new(&mut piped)
+                        .map_err(|e| Failure::new("download", format!("zstd: {e}")))?,
                 ),
-            ));
-        }
-        target
-            .write_all(&buffer[..filled])
-            .map_err(|e| Failure::new("write", format!("{disk} at byte {written}: {e}")))?;
-        written += filled as u64;
-        if max_rate > 0 {
-            let due = std::time::Duration::from_secs_f64(written as f64 / max_rate as f64);
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                std::thread::sleep(wait);
+                other => return Err(Failure::new("job", format!("unknown compression {other}"))),
+            };
+            loop {
+                let filled = fill(&mut decoder, buffer)
+                    .map_err(|e| Failure::new("download", format!("after {written} bytes: {e}")))?;
+                if filled == 0 {
+                    break;
+                }
+                if written + filled as u64 > image.raw_size {
+                    return Err(Failure::new(
+                        "write",
+                        format!(
+                            "the image holds more than its {} bytes; nothing past them is written",
+                            image.raw_size
+                        ),
+                    ));
+                }
+                target
+                    .write_at(written, &buffer[..filled])
+                    .map_err(|e| Failure::new("write", format!("{disk} at byte {written}: {e}")))?;
+                written += filled as u64;
+                if max_rate > 0 {
+                    let due = std::time::Duration::from_secs_f64(written as f64 / max_rate as f64);
+                    if let Some(wait) = due.checked_sub(started.elapsed()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+                reporter.tick("writing", written, image.raw_size, started, "")?;
             }
-        }
-        reporter.tick("writing", written, image.raw_size, started, "")?;
-    }
-    drop(decoder);
-    // A decoder may stop before the stream's last bytes; all of them count for the checksum.
-    std::io::copy(&mut stream, &mut std::io::sink())
-        .map_err(|e| Failure::new("download", e.to_string()))?;
+            drop(decoder);
+            // A decoder may stop before the stream's last bytes; all of them count for the
+            // checksum, which the downloader checks at the end.
+            std::io::copy(&mut piped, &mut std::io::sink())
+                .map_err(|e| Failure::new("download", e.to_string()))?;
+            Ok(())
+        })();
+        // Ends the downloader if the writing stopped first.
+        drop(piped);
+        let downloaded = downloader
+            .join()
+            .unwrap_or_else(|_| Err("the download thread failed".into()));
+        result?;
+        downloaded.map_err(|reason| Failure::new("download", reason))
+    })?;
     if written != image.raw_size {
         return Err(Failure::new(
             "download",
@@ -98,7 +119,7 @@ pub fn deploy(
         ));
     }
     target
-        .sync_all()
+        .sync()
         .map_err(|e| Failure::new("write", format!("flushing {disk}: {e}")))?;
     reporter.tick_now(
         "writing",
@@ -108,17 +129,24 @@ pub fn deploy(
         "written and flushed",
     )?;
 
-    // What the disk holds now, not what the page cache remembers.
-    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
-    let mut reader =
-        File::open(&disk).map_err(|e| Failure::new("verify", format!("{disk}: {e}")))?;
+    // What the disk holds now, not what the page cache remembers: a device is read with
+    // O_DIRECT; a file (tests) is what its file system returns.
+    let mut reader = target
+        .reader()
+        .map_err(|e| Failure::new("verify", format!("{disk}: {e}")))?;
     let mut hasher = Sha256::new();
     let mut read: u64 = 0;
     let started = Instant::now();
     while read < image.raw_size {
         let want = BLOCK.min((image.raw_size - read) as usize);
+        // Direct reads come in whole sectors; a device always has the sector the image ends in.
+        let whole = if target.direct {
+            want.next_multiple_of(SECTOR)
+        } else {
+            want
+        };
         reader
-            .read_exact(&mut buffer[..want])
+            .read_exact(&mut buffer[..whole])
             .map_err(|e| Failure::new("verify", format!("reading {disk} at byte {read}: {e}")))?;
         hasher.update(&buffer[..want]);
         read += want as u64;
@@ -141,6 +169,64 @@ pub fn deploy(
         reason: format!("{written} bytes written and read back"),
         ..Default::default()
     })
+}
+
+/// Chunks in flight between the download and the decoder (1 MiB each).
+const PIPELINE_DEPTH: usize = 8;
+const CHUNK: usize = 1 << 20;
+
+/// Streams the image into `chunks` until its end, then checks its SHA-256 (an error is sent on
+/// and returned). Stops early when the receiving side is gone.
+fn download(
+    client: &Client,
+    image: &OrderImage,
+    chunks: std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
+) -> Result<(), String> {
+    let mut stream = ResumingStream::new(client, image);
+    loop {
+        let mut chunk = vec![0u8; CHUNK];
+        match fill(&mut stream, &mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                chunk.truncate(n);
+                if chunks.send(Ok(chunk)).is_err() {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                let _ = chunks.send(Err(std::io::Error::other(reason.clone())));
+                return Err(reason);
+            }
+        }
+    }
+}
+
+/// The decoder's side of the download channel.
+struct Piped {
+    arriving: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Piped {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.current.len() {
+            match self.arriving.recv() {
+                Ok(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The downloader finished (or gave up, and said why first).
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// Reads until `buffer` is full or the stream ends.
@@ -194,31 +280,104 @@ fn choose_disk(chosen: Option<&str>, needed: u64) -> Result<String, Failure> {
         })
 }
 
-/// The disk (or, for tests and benchmarks, a file) opened for writing from its start. A disk
-/// smaller than the image is refused before a byte is written.
-fn open_target(path: &str, needed: u64) -> Result<File, Failure> {
-    let device = std::fs::metadata(path)
-        .map(|m| m.file_type().is_block_device())
-        .unwrap_or(false);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(!device)
-        .truncate(!device)
-        .open(path)
-        .map_err(|e| Failure::new("disk", format!("{path}: {e}")))?;
-    if device {
-        let size = file
-            .seek(SeekFrom::End(0))
-            .and_then(|size| file.seek(SeekFrom::Start(0)).map(|_| size))
+/// Sector size for direct I/O: lengths and offsets of O_DIRECT transfers are multiples of it.
+const SECTOR: usize = 512;
+/// Buffers for direct I/O start at a page boundary.
+const PAGE: usize = 4096;
+/// `O_DIRECT` on Linux x86_64 (the agent's only target).
+const O_DIRECT: i32 = 0o40000;
+
+/// Where the image goes. A block device is written and read back with O_DIRECT in large
+/// aligned blocks, like `dd oflag=direct`: no page cache in between, so what is read back is
+/// what the disk holds. A file (tests, benchmarks) goes through the page cache.
+struct Target {
+    file: File,
+    path: String,
+    direct: bool,
+}
+
+impl Target {
+    /// Opens the disk for writing from its start; a disk smaller than the image is refused
+    /// before a byte is written.
+    fn open(path: &str, needed: u64) -> Result<Target, Failure> {
+        let device = std::fs::metadata(path)
+            .map(|m| m.file_type().is_block_device())
+            .unwrap_or(false);
+        let mut options = OpenOptions::new();
+        options.write(true).create(!device).truncate(!device);
+        if device {
+            options.custom_flags(O_DIRECT);
+        }
+        let mut file = options
+            .open(path)
             .map_err(|e| Failure::new("disk", format!("{path}: {e}")))?;
-        if size < needed {
-            return Err(Failure::new(
-                "disk",
-                format!("{path} has {size} bytes, the image needs {needed}"),
-            ));
+        if device {
+            let size = file
+                .seek(SeekFrom::End(0))
+                .map_err(|e| Failure::new("disk", format!("{path}: {e}")))?;
+            if size < needed {
+                return Err(Failure::new(
+                    "disk",
+                    format!("{path} has {size} bytes, the image needs {needed}"),
+                ));
+            }
+        }
+        Ok(Target {
+            file,
+            path: path.to_string(),
+            direct: device,
+        })
+    }
+
+    /// Writes `data` (from an [`Aligned`] buffer) at `offset`. A tail that is not whole
+    /// sectors goes through a second, buffered handle.
+    fn write_at(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        if !self.direct || data.len() % SECTOR == 0 {
+            return self.file.write_all_at(data, offset);
+        }
+        let whole = data.len() - data.len() % SECTOR;
+        self.file.write_all_at(&data[..whole], offset)?;
+        let buffered = OpenOptions::new().write(true).open(&self.path)?;
+        buffered.write_all_at(&data[whole..], offset + whole as u64)?;
+        buffered.sync_all()
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        self.file.sync_all()
+    }
+
+    /// A reader from the disk's start (direct for a device).
+    fn reader(&self) -> std::io::Result<File> {
+        let mut options = OpenOptions::new();
+        options.read(true);
+        if self.direct {
+            options.custom_flags(O_DIRECT);
+        }
+        options.open(&self.path)
+    }
+}
+
+/// A buffer whose start is page-aligned, as direct I/O needs.
+struct Aligned {
+    storage: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn new(len: usize) -> Aligned {
+        let storage = vec![0u8; len + PAGE];
+        let start = storage.as_ptr().align_offset(PAGE);
+        Aligned {
+            storage,
+            start,
+            len,
         }
     }
-    Ok(file)
+
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.storage[self.start..self.start + self.len]
+    }
 }
 
 /// The image stream, resumed from where it broke (Range + If-Range) when the connection drops;
