@@ -41,6 +41,8 @@ struct Inventory<'a> {
     deploy: Option<&'a std::path::Path>,
     /// More settings for baas.
     env: Vec<(&'a str, &'a str)>,
+    /// The address of the machine's IPMI BMC; the test starts its job itself.
+    bmc: Option<&'a str>,
 }
 
 static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -96,8 +98,12 @@ impl PxeLab {
         }
         let dir = tempfile::tempdir().unwrap();
         let beside = LabBeside::open(&dir.path().join("data"));
-        let machine = beside.add_machine(vm.name, vm.mac, vm.platform, vm.ip_address);
+        let machine = match vm.bmc {
+            Some(bmc) => beside.add_ipmi_machine(vm.name, vm.mac, vm.platform, bmc),
+            None => beside.add_machine(vm.name, vm.mac, vm.platform, vm.ip_address),
+        };
         let job = match (vm.boot_job_kernel, vm.deploy) {
+            _ if vm.bmc.is_some() => None,
             (Some(_), Some(image)) => Some(beside.deploy_job(machine, image)),
             (Some(_), None) => {
                 beside.request_boot_job(machine);
@@ -684,4 +690,155 @@ fn a_vm_killed_mid_write_fails_its_deploy_with_the_reason_and_an_unknown_disk() 
         .unwrap();
     assert_eq!(disk, ("unknown".to_string(), None));
     assert!(image.exists());
+}
+
+/// The deploy as a lab runs it: the VM's power and next-boot device belong to an IPMI BMC
+/// (OpenIPMI's `ipmi_sim`, whose chassis hook starts QEMU at power-on and stops it at
+/// power-off). The job runner sets the next boot to the network and powers the machine on; the
+/// rest is the deploy above, ending with the written system's marker.
+#[test]
+fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_and_deployed_by_the_job_runner() {
+    if !have("ipmi_sim") {
+        eprintln!("SKIPPED: needs ipmi_sim (./dev test installs openipmi)");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let marker = format!("BAAS-IPMI-DEPLOYED-{}", std::process::id());
+    let (mgmt, image) = deploy_inputs(work.path(), &marker);
+    let compressed = work.path().join("test-disk.img.zst");
+    let (kernel, initrd) = (
+        mgmt.join("vmlinuz").display().to_string(),
+        mgmt.join("initrd.img").display().to_string(),
+    );
+    let port = bmc::testing::free_udp_port();
+    let bmc_address = format!("10.99.0.1:{port}");
+    let vm = Inventory {
+        name: "ipmi-vm",
+        mac: "52:54:00:12:34:63",
+        platform: "x86_64-bios",
+        boot_job_kernel: Some(&kernel),
+        initrd: Some(&initrd),
+        cmdline: Some("console=ttyS0,115200"),
+        bmc: Some(&bmc_address),
+        ..Default::default()
+    };
+    let Some(pxe) = PxeLab::start(AddressServer::SiteDnsmasq, vm) else {
+        return;
+    };
+    // ipmi_sim beside the VM's network (where its tap is), answering baas on the bridge.
+    let root = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    );
+    let vm_dir = work.path().join("vm");
+    std::fs::create_dir_all(vm_dir.join("simstate")).unwrap();
+    let disk = vm_dir.join("disk.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let lan = std::fs::read_to_string(root.join("../bmc/testdata/ipmi_sim/lan.conf.in"))
+        .unwrap()
+        .replace("127.0.0.1 @PORT@", &format!("10.99.0.1 {port}"))
+        .replace(
+            "@HOOK@",
+            &root
+                .join("tests/data/qemu-chassis.sh")
+                .display()
+                .to_string(),
+        );
+    std::fs::write(vm_dir.join("lan.conf"), lan).unwrap();
+    std::fs::copy(
+        root.join("../bmc/testdata/ipmi_sim/bmc.emu"),
+        vm_dir.join("bmc.emu"),
+    )
+    .unwrap();
+    let _ipmi_sim = Killed(
+        Command::new("ip")
+            .args(["netns", "exec", &pxe.lab, "ipmi_sim"])
+            .args(["-c", "lan.conf", "-f", "bmc.emu", "-s", "simstate", "-n"])
+            .current_dir(&vm_dir)
+            .env("VM_DIR", &vm_dir)
+            .env(
+                "VM_QEMU_ARGS",
+                format!(
+                    "-drive file={},format=raw,if=virtio -netdev tap,id=n0,ifname=tap0,script=no,downscript=no \
+                     -device virtio-net-pci,netdev=n0,mac=52:54:00:12:34:63",
+                    disk.display()
+                ),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let started = Instant::now();
+    let job = pxe.beside.deploy_job(pxe.machine, &compressed);
+
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let finished = loop {
+        let now = pxe.beside.job(job);
+        let phase = now.state.to_string();
+        if seen.last() != Some(&phase) {
+            eprintln!("{:6.1} s  {phase}", started.elapsed().as_secs_f64());
+            seen.push(phase);
+        }
+        if now.state.is_final() || Instant::now() > deadline {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let console = || {
+        String::from_utf8_lossy(&std::fs::read(vm_dir.join("console.log")).unwrap_or_default())
+            .into_owned()
+    };
+    let events = std::fs::read_to_string(vm_dir.join("events.log")).unwrap_or_default();
+    assert_eq!(
+        finished.state,
+        lab::model::JobState::Booted,
+        "the job ended {:?}: {} {}\nphases: {:?}\nBMC: {events}\nconsole:\n{}",
+        finished.state,
+        finished.failed_step,
+        finished.reason,
+        finished.phases,
+        console()
+    );
+    assert!(
+        events.contains("set boot pxe"),
+        "the BMC was not told to boot from the network: {events}"
+    );
+    assert!(
+        events.contains("started qemu"),
+        "the BMC never powered the VM: {events}"
+    );
+    assert!(
+        finished.phases[1]
+            .detail
+            .contains("powered on through the BMC"),
+        "{:?}",
+        finished.phases
+    );
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !console().contains(&marker) {
+        assert!(
+            Instant::now() < deadline,
+            "no {marker} on the console:\n{}",
+            console()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!(
+        "IPMI deploy: job to the written system's marker in {:.1} s; phases {:?}",
+        started.elapsed().as_secs_f64(),
+        finished
+            .phases
+            .iter()
+            .map(|p| (p.state.as_str(), p.at - finished.phases[0].at))
+            .collect::<Vec<_>>()
+    );
+    assert!(std::fs::read(&disk)
+        .unwrap()
+        .starts_with(&std::fs::read(&image).unwrap()));
 }

@@ -324,6 +324,21 @@ impl LabBeside {
         created.unwrap().id
     }
 
+    /// Adds a machine whose BMC is the IPMI one at `bmc` (user admin, password `password`).
+    pub fn add_ipmi_machine(&self, name: &str, mac: &str, platform: &str, bmc: &str) -> i64 {
+        let input = lab::model::MachineInput {
+            bmc_kind: "ipmi".into(),
+            bmc_address: bmc.into(),
+            bmc_username: "admin".into(),
+            bmc_password: "password".into(),
+            ..machine_input(name, mac, platform)
+        };
+        let created = self
+            .runtime
+            .block_on(self.lab.create_machine(&lab::Actor::shell(), input));
+        created.unwrap().id
+    }
+
     /// Asks for the management OS at the machine's next network boot.
     pub fn request_boot_job(&self, machine_id: i64) {
         let job = self.runtime.block_on(
