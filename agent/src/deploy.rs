@@ -332,7 +332,7 @@ impl Target {
     /// Writes `data` (from an [`Aligned`] buffer) at `offset`. A tail that is not whole
     /// sectors goes through a second, buffered handle.
     fn write_at(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        if !self.direct || data.len() % SECTOR == 0 {
+        if !self.direct || data.len().is_multiple_of(SECTOR) {
             return self.file.write_all_at(data, offset);
         }
         let whole = data.len() - data.len() % SECTOR;
