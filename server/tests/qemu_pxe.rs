@@ -50,7 +50,10 @@ static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0)
 /// dnsmasq as the site's DHCP, baas in its own namespace, a tap for the VM. Torn down on drop
 /// (fields drop in order: processes first, then the namespaces).
 struct PxeLab {
-    _baas: Killed,
+    baas: Killed,
+    /// Where baas runs and with what settings, to start it again.
+    srv: String,
+    settings: Vec<(String, String)>,
     _dnsmasq: Option<Killed>,
     _namespaces: Namespaces,
     lab: String,
@@ -163,8 +166,14 @@ impl PxeLab {
         ];
         env.extend(vm.env.iter().copied());
         let (baas, log) = baas_in(srv, &env);
+        let settings = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let pxe = PxeLab {
-            _baas: baas,
+            baas,
+            srv: srv.clone(),
+            settings,
             _dnsmasq: dnsmasq,
             _namespaces: namespaces,
             lab: lab.clone(),
@@ -180,6 +189,26 @@ impl PxeLab {
             "baas did not start"
         );
         Some(pxe)
+    }
+
+    /// Kills baas (SIGKILL, like a crash) and starts it again on the same data after `down_for`.
+    fn restart_baas(&mut self, down_for: Duration) {
+        let _ = self.baas.0.kill();
+        let _ = self.baas.0.wait();
+        std::thread::sleep(down_for);
+        let settings: Vec<(&str, &str)> = self
+            .settings
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let (baas, log) = baas_in(&self.srv, &settings);
+        self.baas = baas;
+        self.log = log;
+        assert!(
+            self.wait_for("baas listening", Duration::from_secs(20))
+                .is_some(),
+            "baas did not start again"
+        );
     }
 
     /// The next log line of baas containing `needle`.
@@ -839,6 +868,87 @@ fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_and_deployed_by_the_job
             .collect::<Vec<_>>()
     );
     assert!(std::fs::read(&disk)
+        .unwrap()
+        .starts_with(&std::fs::read(&image).unwrap()));
+}
+
+/// baas dies mid-write (SIGKILL) and comes back three seconds later: the agent retries its
+/// reports (and would resume a broken image stream by Range; the agent tests prove that), and
+/// the deploy ends as booted with the written system's marker — no job is left running.
+#[test]
+fn a_baas_killed_and_restarted_mid_write_resumes_the_deploy_to_booted() {
+    let work = tempfile::tempdir().unwrap();
+    let marker = format!("BAAS-SURVIVED-{}", std::process::id());
+    let (mgmt, image) = deploy_inputs(work.path(), &marker);
+    let compressed = work.path().join("test-disk.img.zst");
+    let (kernel, initrd) = (
+        mgmt.join("vmlinuz").display().to_string(),
+        mgmt.join("initrd.img").display().to_string(),
+    );
+    let vm = Inventory {
+        name: "restart-vm",
+        mac: "52:54:00:12:34:64",
+        platform: "x86_64-bios",
+        boot_job_kernel: Some(&kernel),
+        initrd: Some(&initrd),
+        // 4 MiB/s: about 12 s of writing, with the restart in the middle.
+        cmdline: Some("console=ttyS0,115200 baas.max_rate=4194304"),
+        deploy: Some(&compressed),
+        ..Default::default()
+    };
+    let Some(mut pxe) = PxeLab::start(AddressServer::SiteDnsmasq, vm) else {
+        return;
+    };
+    let job = pxe.job.expect("a deploy job");
+    let blank = work.path().join("vm-disk.img");
+    std::fs::File::create(&blank)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let _vm = pxe.boot_with_disk(&blank, "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:64");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let now = pxe.beside.job(job);
+        if now.state == lab::model::JobState::Writing && now.progress.done > 8 << 20 {
+            break;
+        }
+        assert!(
+            !now.state.is_final() && Instant::now() < deadline,
+            "the write never got going: {now:?}\nconsole:\n{}",
+            pxe.console()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    pxe.restart_baas(Duration::from_secs(3));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let finished = loop {
+        let now = pxe.beside.job(job);
+        if now.state.is_final() || Instant::now() > deadline {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        finished.state,
+        lab::model::JobState::Booted,
+        "{} {}\nphases: {:?}\nconsole:\n{}",
+        finished.failed_step,
+        finished.reason,
+        finished.phases,
+        pxe.console()
+    );
+    // The agent saw baas gone (its reports were retried) and carried on.
+    assert!(
+        pxe.console().contains("retrying"),
+        "the agent never noticed the restart:\n{}",
+        pxe.console()
+    );
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !pxe.console().contains(&marker) {
+        assert!(Instant::now() < deadline, "no {marker}:\n{}", pxe.console());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(std::fs::read(&blank)
         .unwrap()
         .starts_with(&std::fs::read(&image).unwrap()));
 }
