@@ -130,6 +130,15 @@ fn main() -> ExitCode {
     {
         eprintln!("baas-agent: heartbeat: {}", failure.reason);
     }
+    if enrolled.machine.is_empty() {
+        // Enlisted: the report is what baas wanted. An admin adopts the machine with it.
+        eprintln!("baas-agent: hardware reported for enlistment");
+        if settings.reboot {
+            eprintln!("baas-agent: powering off until an admin adopts this machine");
+            let _ = std::process::Command::new("poweroff").arg("-f").status();
+        }
+        return ExitCode::SUCCESS;
+    }
     // Heartbeats go on in the background for as long as the agent lives.
     std::thread::scope(|scope| {
         let interval = Duration::from_secs(enrolled.heartbeat_seconds.max(1));

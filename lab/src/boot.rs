@@ -282,27 +282,40 @@ impl Lab {
     /// Machines that asked to boot and are not in the inventory, newest first. Admins only.
     pub async fn discovered_machines(&self, actor: &Actor) -> Result<Vec<DiscoveredMachine>> {
         actor.require_admin()?;
-        let rows: Vec<(String, String, String, String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT mac, architecture, vendor_class, address, first_seen, last_seen, times_seen
-             FROM discovered_machines ORDER BY last_seen DESC",
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            mac: String,
+            architecture: String,
+            vendor_class: String,
+            address: String,
+            first_seen: i64,
+            last_seen: i64,
+            times_seen: i64,
+            hardware: Option<String>,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT d.mac, d.architecture, d.vendor_class, d.address, d.first_seen, d.last_seen,
+                d.times_seen,
+                (SELECT a.hardware FROM agents a WHERE a.mac = d.mac AND a.machine_id IS NULL
+                 ORDER BY a.id DESC LIMIT 1) AS hardware
+             FROM discovered_machines d ORDER BY d.last_seen DESC",
         )
         .fetch_all(&self.db)
         .await?;
         Ok(rows
             .into_iter()
-            .map(
-                |(mac, architecture, vendor_class, address, first_seen, last_seen, times_seen)| {
-                    DiscoveredMachine {
-                        mac,
-                        architecture,
-                        vendor_class,
-                        address,
-                        first_seen,
-                        last_seen,
-                        times_seen,
-                    }
-                },
-            )
+            .map(|row| DiscoveredMachine {
+                hardware: row
+                    .hardware
+                    .and_then(|report| serde_json::from_str(&report).ok()),
+                mac: row.mac,
+                architecture: row.architecture,
+                vendor_class: row.vendor_class,
+                address: row.address,
+                first_seen: row.first_seen,
+                last_seen: row.last_seen,
+                times_seen: row.times_seen,
+            })
             .collect())
     }
 
@@ -349,6 +362,21 @@ impl Lab {
             .execute(&self.db)
             .await?;
         sqlx::query("UPDATE boot_events SET machine_id = $1 WHERE mac = $2 AND machine_id IS NULL")
+            .bind(machine.id)
+            .bind(&mac)
+            .execute(&self.db)
+            .await?;
+        // What the enlisting management OS found comes along.
+        sqlx::query(
+            "UPDATE machines SET hardware = COALESCE((SELECT a.hardware FROM agents a
+                WHERE a.mac = $2 AND a.machine_id IS NULL AND a.hardware <> ''
+                ORDER BY a.id DESC LIMIT 1), hardware) WHERE id = $1",
+        )
+        .bind(machine.id)
+        .bind(&mac)
+        .execute(&self.db)
+        .await?;
+        sqlx::query("UPDATE agents SET machine_id = $1 WHERE mac = $2 AND machine_id IS NULL")
             .bind(machine.id)
             .bind(&mac)
             .execute(&self.db)

@@ -531,6 +531,9 @@ pub struct DiscoveredMachine {
     pub first_seen: i64,
     pub last_seen: i64,
     pub times_seen: i64,
+    /// What the management OS found, for a machine the enlist policy booted.
+    #[serde(default)]
+    pub hardware: Option<crate::agent_api::HardwareReport>,
 }
 
 string_enum!(
@@ -645,4 +648,20 @@ pub struct BootEvent {
     /// `dhcp`, `tftp`, `script`.
     pub kind: String,
     pub detail: String,
+}
+
+impl crate::agent_api::HardwareReport {
+    /// One line for lists: `4 × Xeon …, 16.0 GiB, 2 disks (1.8 TiB), 2 NICs`.
+    pub fn summary(&self) -> String {
+        let disk_bytes: u64 = self.disks.iter().map(|d| d.size_bytes).sum();
+        format!(
+            "{} × {}, {}, {} disk(s) ({}), {} NIC(s)",
+            self.cpu_count,
+            self.cpu_model,
+            format_bytes(self.memory_bytes as i64),
+            self.disks.len(),
+            format_bytes(disk_bytes as i64),
+            self.nics.len()
+        )
+    }
 }

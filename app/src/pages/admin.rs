@@ -357,6 +357,7 @@ pub fn DiscoveredPage() -> impl IntoView {
                                     <td class=format!("{TD} whitespace-nowrap")><Time at=d.first_seen/></td>
                                     <td class=format!("{TD} whitespace-nowrap")><Time at=d.last_seen/></td>
                                     <td class=TD>{d.times_seen}</td>
+                                    <td class=TD data-testid="discovered-hardware">{d.hardware.as_ref().map(|h| h.summary()).unwrap_or_else(|| "not enlisted".into())}</td>
                                     <td class=TD>
                                         <ActionForm action=adopt attr:class="flex flex-wrap gap-1">
                                             <input type="hidden" name="mac" value=d.mac/>
@@ -373,7 +374,7 @@ pub fn DiscoveredPage() -> impl IntoView {
                                 <table class=TABLE data-testid="discovered">
                                     <thead><tr>
                                         <th class=TH>"MAC"</th><th class=TH>"Told"</th><th class=TH>"Address"</th><th class=TH>"First seen"</th>
-                                        <th class=TH>"Last seen"</th><th class=TH>"Times"</th><th class=TH></th>
+                                        <th class=TH>"Last seen"</th><th class=TH>"Times"</th><th class=TH>"Hardware"</th><th class=TH></th>
                                     </tr></thead>
                                     <tbody>{rows}</tbody>
                                 </table>

@@ -418,3 +418,63 @@ async fn a_cancelled_write_leaves_the_disk_unknown_and_stale_tokens_do_not_enrol
         Err(Error::NotNow(_))
     ));
 }
+
+#[tokio::test]
+async fn an_enlisted_machine_reports_its_hardware_and_an_admin_adopts_it_with_the_facts() {
+    let (lab, _dir) = lab().await;
+    lab.set_discovery_policy(&admin(), crate::model::DiscoveryPolicy::Enlist)
+        .await
+        .unwrap();
+    let stranger = "52:54:00:00:00:99";
+    let plan = lab
+        .boot_plan(&BootRequest {
+            mac: stranger.into(),
+            address: ADDRESS.into(),
+            dhcp_address: Some(ADDRESS.into()),
+            management_os: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let BootPlan::ManagementOs {
+        enrolment_token, ..
+    } = plan
+    else {
+        panic!("{plan:?}");
+    };
+    let agent = lab
+        .enrol_agent(&enrolment_token, stranger, "key-enlist", ADDRESS)
+        .await
+        .unwrap();
+    assert_eq!((agent.machine_id, agent.job_id), (None, None));
+    let report = crate::agent_api::HardwareReport {
+        cpu_model: "Test CPU".into(),
+        cpu_count: 8,
+        memory_bytes: 16 << 30,
+        disks: vec![crate::agent_api::Disk {
+            path: "/dev/nvme0n1".into(),
+            size_bytes: 1 << 40,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    lab.agent_heartbeat(&agent, &report).await.unwrap();
+    let found = lab.discovered_machines(&admin()).await.unwrap();
+    assert_eq!(found[0].hardware.as_ref(), Some(&report));
+    assert!(
+        report
+            .summary()
+            .contains("8 × Test CPU, 16.0 GiB, 1 disk(s)"),
+        "{}",
+        report.summary()
+    );
+
+    let adopted = lab
+        .adopt_machine(&admin(), stranger, "node9", "")
+        .await
+        .unwrap();
+    assert_eq!(
+        lab.machine_hardware(&admin(), adopted.id).await.unwrap(),
+        Some(report)
+    );
+}
