@@ -716,6 +716,11 @@ test('an admin deploys an image from the machine page and watches every phase li
   await jobs.locator('[data-testid=disk-content]', { hasText: 'deploy-test v1' }).waitFor();
   assert.match(await jobs.locator('[data-testid=disk-and-hardware]').textContent(), /CPU.*Memory.*NICs/s);
   await screenshot(page, 'deploy-booted');
+  // An inventory job from the same section; it waits for the machine, and can be called off.
+  await jobs.getByRole('button', { name: 'Take inventory' }).click();
+  await jobs.locator('[data-testid=current-job][data-state=powering]', { hasText: 'inventory' }).waitFor();
+  await jobs.getByRole('button', { name: 'Cancel job' }).click();
+  await jobs.locator('[data-testid=current-job][data-state=cancelled]').waitFor();
   await logOut(page);
 });
 

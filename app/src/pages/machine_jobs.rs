@@ -83,6 +83,21 @@ fn panel_view(
                 </div>
                 {no_images}
             </ActionForm>
+            <div class="mt-3 flex flex-wrap items-end gap-3">
+                <ActionForm action=create attr:class="flex flex-wrap items-end gap-2" attr:data-testid="save-form">
+                    <input type="hidden" name="machine_id" value=machine_id/>
+                    <input type="hidden" name="kind" value="save"/>
+                    <label class=LABEL>"Save the disk as"
+                        <input class=INPUT type="text" name="save_as" placeholder="image name" required=true/>
+                    </label>
+                    <button class=BUTTON_SECONDARY type="submit">"Save disk"</button>
+                </ActionForm>
+                <ActionForm action=create>
+                    <input type="hidden" name="machine_id" value=machine_id/>
+                    <input type="hidden" name="kind" value="inventory"/>
+                    <button class=BUTTON_SECONDARY type="submit">"Take inventory"</button>
+                </ActionForm>
+            </div>
         }
     });
     let latest = panel
