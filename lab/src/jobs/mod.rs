@@ -206,7 +206,13 @@ impl Lab {
         .bind(now)
         .bind(at)
         .fetch_one(&mut *tx)
-        .await?;
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                Error::Conflict("this machine already has an active job; cancel it first".into())
+            }
+            e => e.into(),
+        })?;
         let what = match (&image, save_as.as_str()) {
             (Some(image), "") => format!("deploy {} v{}", image.name, image.version),
             (Some(image), save) => {

@@ -478,3 +478,22 @@ async fn an_enlisted_machine_reports_its_hardware_and_an_admin_adopts_it_with_th
         Some(report)
     );
 }
+
+#[tokio::test]
+async fn concurrent_requests_leave_one_active_job() {
+    let (lab, _dir) = lab().await;
+    let (machine, image, alice, _) = alice_holds_a_machine(&lab).await;
+    let attempts = (0..16).map(|_| {
+        let (lab, alice) = (lab.clone(), alice.clone());
+        tokio::spawn(async move { lab.create_job(&alice, &deploy(machine, image)).await })
+    });
+    let mut created = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(Error::Conflict(_)) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(created, 1);
+}
