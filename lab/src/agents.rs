@@ -10,6 +10,7 @@ use crate::agent_api::{HardwareReport, Order, OrderImage, Outcome, Progress, Sav
 use crate::jobs::{clip, ENROL_TOKEN_SECONDS};
 use crate::model::{Compression, JobKind, JobState};
 use crate::secrets::token_sha256;
+use crate::validate::same_ip;
 use crate::{Error, ImageFile, Lab, Result};
 
 /// Seconds between heartbeats; an agent silent for two intervals is flagged.
@@ -54,7 +55,7 @@ impl Lab {
         .await?;
         let (machine_id, machine, job_id) = match job {
             Some((job_id, machine_id, machine, bound, issued)) => {
-                if !same_address(&bound, address)
+                if !same_ip(&bound, address)
                     || issued.is_none_or(|at| now - at > ENROL_TOKEN_SECONDS)
                 {
                     return Err(refused());
@@ -75,7 +76,7 @@ impl Lab {
                 .fetch_optional(&mut *tx)
                 .await?;
                 match bound {
-                    Some(bound) if same_address(&bound, address) => {
+                    Some(bound) if same_ip(&bound, address) => {
                         sqlx::query(
                             "UPDATE discovered_machines SET enrolment_token_sha256 = '' WHERE mac = $1",
                         )
@@ -108,14 +109,9 @@ impl Lab {
         })?;
         tx.commit().await?;
         if let Some(job_id) = job_id {
-            let active: Vec<JobState> = JobState::ALL
-                .iter()
-                .copied()
-                .filter(|s| !s.is_final())
-                .collect();
             self.move_job(
                 job_id,
-                &active,
+                JobState::ACTIVE,
                 JobState::Enrolled,
                 &format!("agent {id} enrolled from {address}"),
             )
@@ -256,7 +252,7 @@ impl Lab {
             return Err(Error::NotNow(format!("job {job_id} has {}", job.state)));
         }
         if job.state != phase {
-            let earlier: Vec<JobState> = phase_order()
+            let earlier: Vec<JobState> = JobState::ACTIVE
                 .iter()
                 .copied()
                 .take_while(|s| *s != phase)
@@ -313,11 +309,7 @@ impl Lab {
                 .await?;
             return self.load_job(job_id).await;
         }
-        let active: Vec<JobState> = JobState::ALL
-            .iter()
-            .copied()
-            .filter(|s| !s.is_final() && *s != JobState::Rebooting)
-            .collect();
+        let active = JobState::BEFORE_REBOOT;
         match (job.kind, &job.image) {
             (JobKind::Deploy, Some(image)) => {
                 let (_, raw_sha256) = self.raw_digest(image.id).await?;
@@ -343,7 +335,7 @@ impl Lab {
                 .await?;
                 self.move_job(
                     job_id,
-                    &active,
+                    active,
                     JobState::Rebooting,
                     &format!(
                         "{} v{} written to {} and verified; rebooting",
@@ -370,7 +362,7 @@ impl Lab {
                 } else {
                     self.move_job(
                         job_id,
-                        &active,
+                        active,
                         JobState::Rebooting,
                         "disk saved and checked; rebooting",
                     )
@@ -461,37 +453,8 @@ impl Lab {
     }
 }
 
-/// The phases an agent reports, in order.
-fn phase_order() -> &'static [JobState] {
-    &[
-        JobState::Queued,
-        JobState::Powering,
-        JobState::Netbooting,
-        JobState::Enrolled,
-        JobState::Saving,
-        JobState::Writing,
-        JobState::Verifying,
-    ]
-}
-
-fn same_address(bound: &str, address: &str) -> bool {
-    let canonical = |text: &str| {
-        text.trim()
-            .parse::<std::net::IpAddr>()
-            .ok()
-            .map(|ip| ip.to_canonical())
-    };
-    canonical(bound).is_some() && canonical(bound) == canonical(address)
-}
-
 fn raw_digest_of(path: &std::path::Path, compression: Compression) -> Result<(u64, String)> {
-    let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
-    let mut reader: Box<dyn Read> = match compression {
-        Compression::None => Box::new(file),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
-        Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(file)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(file)?),
-    };
+    let mut reader = crate::images::upload::decompressed(path, compression)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     let mut size = 0u64;

@@ -6,7 +6,7 @@ use crate::model::{
     BootEvent, DiscoveredMachine, DiscoveryPolicy, Level, Machine, MachineInput, Platform,
 };
 use crate::secrets::{random_token, token_sha256};
-use crate::validate::parse_mac;
+use crate::validate::{canonical_ip, parse_mac};
 use crate::{Actor, Error, Lab, Result};
 
 /// What a booting machine told about itself.
@@ -64,14 +64,8 @@ pub enum BootPlan {
 
 /// Whether `address` (the fetch's) is the one vouched for this MAC, and if not, why.
 fn vouch(address: &str, vouched: Option<&str>, mac: &str) -> std::result::Result<(), String> {
-    let canonical = |text: &str| {
-        text.trim()
-            .parse::<std::net::IpAddr>()
-            .ok()
-            .map(|ip| ip.to_canonical())
-    };
-    match vouched.map(canonical) {
-        Some(Some(expected)) if canonical(address) == Some(expected) => Ok(()),
+    match vouched.map(canonical_ip) {
+        Some(Some(expected)) if canonical_ip(address) == Some(expected) => Ok(()),
         Some(Some(expected)) => Err(format!(
             "{mac} asked from {address}, but its address is {expected}: no enrolment token"
         )),
@@ -144,7 +138,7 @@ impl Lab {
                     {
                         BootPlan::Unvouched {
                             machine: Some(name),
-                            uefi: platform != Platform::X86_64Bios,
+                            uefi: platform.is_uefi(),
                             reason,
                         }
                     }
@@ -387,7 +381,7 @@ impl Lab {
 
 /// Client-supplied text, bounded.
 fn clip(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(200).collect()
+    crate::validate::clip(text, crate::validate::MAX_TEXT)
 }
 
 #[cfg(test)]

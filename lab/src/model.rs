@@ -89,6 +89,11 @@ string_enum!(
     Platform { X86_64Bios => "x86_64-bios", X86_64Uefi => "x86_64-uefi", Arm64Uefi => "arm64-uefi" }
 );
 impl Platform {
+    /// Whether the machine boots through UEFI (else legacy BIOS).
+    pub fn is_uefi(self) -> bool {
+        self != Platform::X86_64Bios
+    }
+
     /// The platform a boot request suggests: iPXE's `${buildarch}` and `${platform}` (or the
     /// DHCP client architecture and vendor class).
     pub fn guess(architecture: &str, vendor_class: &str) -> Platform {
@@ -570,11 +575,26 @@ impl JobState {
         )
     }
 
-    /// A phase the management OS's agent reports itself.
-    pub fn is_agent_phase(self) -> bool {
+    /// Every state of a running job, in the order a job goes through them.
+    pub const ACTIVE: &'static [JobState] = &[
+        JobState::Queued,
+        JobState::Powering,
+        JobState::Netbooting,
+        JobState::Enrolled,
+        JobState::Saving,
+        JobState::Writing,
+        JobState::Verifying,
+        JobState::Rebooting,
+    ];
+
+    /// The active states before the agent's final word: the management OS is due or running.
+    pub const BEFORE_REBOOT: &'static [JobState] = JobState::ACTIVE.split_at(7).0;
+
+    /// The agent is at work and owes baas word of it: enrolled, saving, writing or verifying.
+    pub fn agent_at_work(self) -> bool {
         matches!(
             self,
-            JobState::Saving | JobState::Writing | JobState::Verifying | JobState::Rebooting
+            JobState::Enrolled | JobState::Saving | JobState::Writing | JobState::Verifying
         )
     }
 }

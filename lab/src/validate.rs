@@ -1,4 +1,5 @@
-//! Input checks shared by every form: lengths, identifiers, MAC addresses.
+//! Input checks shared by every form: lengths, identifiers, MAC and IP addresses, and text
+//! that machines and agents send.
 
 use crate::error::FieldErrors;
 
@@ -83,6 +84,25 @@ pub fn password(errors: &mut FieldErrors, field: &str, value: &str) {
     } else if length > 256 {
         errors.add(field, "must be at most 256 characters");
     }
+}
+
+/// An IP address in one spelling (an IPv4-mapped IPv6 address as IPv4), or `None`.
+pub fn canonical_ip(text: &str) -> Option<std::net::IpAddr> {
+    text.trim()
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
+/// Whether both are the same IP address (however spelled); false when either is not one.
+pub fn same_ip(a: &str, b: &str) -> bool {
+    canonical_ip(a).is_some_and(|ip| canonical_ip(b) == Some(ip))
+}
+
+/// Text a machine or an agent sent, for storing: control characters dropped, at most `max`
+/// characters.
+pub fn clip(text: &str, max: usize) -> String {
+    text.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
 #[cfg(test)]

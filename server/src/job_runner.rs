@@ -9,7 +9,7 @@ use std::time::Duration;
 use app::power::{driver, with_retries, BmcSettings, PowerCache};
 use bmc::{Bmc, BootDevice, BootOverride, PowerAction, PowerState};
 use lab::jobs::JobTimeouts;
-use lab::model::{BmcKind, Job, JobState, Platform};
+use lab::model::{BmcKind, Job, JobState, Machine};
 use lab::{Actor, Lab};
 
 pub async fn run(lab: Lab, power: PowerCache, settings: BmcSettings, timeouts: JobTimeouts) {
@@ -65,12 +65,7 @@ async fn start(
     let access = lab.bmc_access(&system, job.machine_id).await?;
     let outcome = async {
         let bmc = driver(&access, settings.timeout)?;
-        let boot = BootOverride {
-            device: BootDevice::Pxe,
-            persistent: false,
-            uefi: machine.platform != Platform::X86_64Bios,
-        };
-        with_retries(|| bmc.set_boot(boot)).await?;
+        with_retries(|| bmc.set_boot(once(BootDevice::Pxe, &machine))).await?;
         let state = with_retries(|| bmc.power_state()).await?;
         // A power action is never repeated: a lost answer may mean it happened.
         let action = if state == PowerState::On {
@@ -128,13 +123,8 @@ async fn finish_reboot(
     let machine = lab.machine(&system, job.machine_id).await?;
     if machine.bmc_kind != BmcKind::None {
         let access = lab.bmc_access(&system, job.machine_id).await?;
-        let boot = BootOverride {
-            device: BootDevice::Disk,
-            persistent: false,
-            uefi: machine.platform != Platform::X86_64Bios,
-        };
         let told = match driver(&access, settings.timeout) {
-            Ok(bmc) => with_retries(|| bmc.set_boot(boot)).await,
+            Ok(bmc) => with_retries(|| bmc.set_boot(once(BootDevice::Disk, &machine))).await,
             Err(error) => Err(error),
         };
         let detail = match told {
@@ -154,4 +144,13 @@ async fn finish_reboot(
         .await?;
     }
     Ok(())
+}
+
+/// The next boot from `device`, once, in the machine's firmware mode.
+fn once(device: BootDevice, machine: &Machine) -> BootOverride {
+    BootOverride {
+        device,
+        persistent: false,
+        uefi: machine.platform.is_uefi(),
+    }
 }

@@ -40,10 +40,7 @@ pub async fn job_panel(machine_id: i64) -> Result<JobOverview, AppError> {
     use crate::auth::{actor, lab};
     let (actor, lab) = (actor().await?, lab()?);
     let can_start = lab.may_control_power(&actor, machine_id).await?;
-    let latest = match lab.jobs(&actor, machine_id).await?.first() {
-        Some(job) => Some(lab.job(&actor, job.id).await?),
-        None => None,
-    };
+    let latest = lab.latest_job(&actor, machine_id).await?;
     let images = if can_start {
         let filter = lab::model::ImageFilter {
             format: "raw".into(),
@@ -68,15 +65,7 @@ pub async fn job_panel(machine_id: i64) -> Result<JobOverview, AppError> {
     };
     let now = lab::now();
     let agent_seen = lab.machine_agent_seen(&actor, machine_id).await?;
-    let agent_running = latest.as_ref().is_some_and(|job| {
-        matches!(
-            job.state,
-            lab::model::JobState::Enrolled
-                | lab::model::JobState::Saving
-                | lab::model::JobState::Writing
-                | lab::model::JobState::Verifying
-        )
-    });
+    let agent_running = latest.as_ref().is_some_and(|job| job.state.agent_at_work());
     let silence = 2 * lab::agents::HEARTBEAT_SECONDS as i64;
     let disk = match lab.machine_disk(&actor, machine_id).await? {
         (_, Some(id)) => match lab.image(&actor, id).await {

@@ -5,7 +5,7 @@
 //! synced (see [`upload`]), so a listed image is always whole.
 
 pub(crate) mod probe;
-mod upload;
+pub(crate) mod upload;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

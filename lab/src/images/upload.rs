@@ -784,15 +784,23 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::Storage(e.to_string()))?
 }
 
-fn decompress_file(from: &Path, to: &Path, compression: Compression) -> Result<()> {
+/// The uncompressed content of the stored file at `from`, as a reader.
+pub(crate) fn decompressed(
+    from: &Path,
+    compression: Compression,
+) -> Result<Box<dyn std::io::Read>> {
     let input = std::io::BufReader::with_capacity(READ_CHUNK, std::fs::File::open(from)?);
-    let mut output = std::fs::File::create(to)?;
-    let mut decoder: Box<dyn std::io::Read> = match compression {
+    Ok(match compression {
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
         Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(input)),
         Compression::None => Box::new(input),
-    };
+    })
+}
+
+fn decompress_file(from: &Path, to: &Path, compression: Compression) -> Result<()> {
+    let mut decoder = decompressed(from, compression)?;
+    let mut output = std::fs::File::create(to)?;
     std::io::copy(&mut decoder, &mut output).map_err(|e| match e.raw_os_error() {
         Some(28) => Error::NoSpace,
         _ => Error::invalid(

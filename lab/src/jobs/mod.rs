@@ -81,15 +81,11 @@ impl JobTimeouts {
                 minutes(self.enrol),
                 job.machine
             )),
-            JobState::Enrolled | JobState::Saving | JobState::Writing | JobState::Verifying
-                if now - last_word > self.progress =>
-            {
-                Some(format!(
-                    "no word from the agent for {} while {}{said}",
-                    minutes(self.progress),
-                    job.state
-                ))
-            }
+            state if state.agent_at_work() && now - last_word > self.progress => Some(format!(
+                "no word from the agent for {} while {}{said}",
+                minutes(self.progress),
+                job.state
+            )),
             _ => None,
         }
     }
@@ -307,6 +303,20 @@ impl Lab {
         Ok(rows.into_iter().map(JobRow::into_job).collect())
     }
 
+    /// The machine's latest job with its phases, for anyone who may view the machine.
+    pub async fn latest_job(&self, actor: &Actor, machine_id: i64) -> Result<Option<Job>> {
+        self.require(actor, machine_id, Level::View).await?;
+        let latest: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(id) FROM boot_jobs WHERE machine_id = $1")
+                .bind(machine_id)
+                .fetch_one(&self.db)
+                .await?;
+        match latest {
+            Some(id) => Ok(Some(self.load_job(id).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// One job with its phases, for anyone who may view its machine.
     pub async fn job(&self, actor: &Actor, job_id: i64) -> Result<Job> {
         let job = self.load_job(job_id).await?;
@@ -508,14 +518,9 @@ impl Lab {
         .execute(&self.db)
         .await?;
         if state != JobState::Netbooting.as_str() {
-            let all: Vec<JobState> = JobState::ALL
-                .iter()
-                .copied()
-                .filter(|s| !s.is_final() && *s != JobState::Rebooting)
-                .collect();
             self.move_job(
                 job_id,
-                &all,
+                JobState::BEFORE_REBOOT,
                 JobState::Netbooting,
                 &format!("management OS served to {address}"),
             )
@@ -608,7 +613,7 @@ impl Lab {
 
 /// Text from machines and agents, bounded.
 pub(crate) fn clip(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(500).collect()
+    validate::clip(text, 500)
 }
 
 const JOB_COLUMNS: &str = "SELECT j.id, j.machine_id, m.name AS machine, j.kind, j.state,
@@ -691,3 +696,10 @@ impl JobRow {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[test]
+fn the_active_states_in_sql_are_the_models() {
+    let listed: Vec<String> = JobState::ACTIVE.iter().map(|s| format!("'{s}'")).collect();
+    assert_eq!(ACTIVE, format!("({})", listed.join(", ")));
+}

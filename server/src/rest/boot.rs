@@ -14,7 +14,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use lab::boot::{BootPlan, BootRequest, Purpose};
-use lab::model::Platform;
 use netboot::ipxe::Script;
 use serde::Deserialize;
 
@@ -54,7 +53,7 @@ pub async fn boot_script(
     };
     let script = match state.lab.boot_plan(&request).await {
         Ok(BootPlan::LocalDisk { machine, platform }) => Script::LocalDisk {
-            uefi: platform != Platform::X86_64Bios,
+            uefi: platform.is_uefi(),
             note: format!("{machine} has nothing scheduled; booting from its disk"),
         },
         Ok(BootPlan::ManagementOs {
