@@ -7,10 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::{Signer, SigningKey};
-use lab::agent_api::{signed_text, Disk, HardwareReport, Heartbeat, Nic, SCHEME};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
+use ed25519_dalek::SigningKey;
+use lab::agent_api::{authorization, new_key, Disk, HardwareReport, Heartbeat, Nic};
 
 #[tokio::main]
 async fn main() {
@@ -25,13 +23,7 @@ async fn main() {
     let interval = Duration::from_secs(interval.parse().expect("interval"));
     let duration = Duration::from_secs(duration.parse().expect("duration"));
 
-    let keys: Vec<SigningKey> = (0..agents)
-        .map(|_| {
-            let mut secret = [0u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut secret);
-            SigningKey::from_bytes(&secret)
-        })
-        .collect();
+    let keys: Vec<SigningKey> = (0..agents).map(|_| new_key()).collect();
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{database}"))
         .await
         .expect("database");
@@ -82,7 +74,6 @@ async fn main() {
             .collect(),
     };
     let body = serde_json::to_vec(&Heartbeat { hardware: report }).expect("json");
-    let body_sha = hex::encode(Sha256::digest(&body));
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()
@@ -100,27 +91,10 @@ async fn main() {
             }
             tokio::time::sleep_until(tokio::time::Instant::from_std(started + due)).await;
             let key = keys[(beat as usize) % agents].clone();
-            let (client, url, body, body_sha, sender) = (
-                client.clone(),
-                url.clone(),
-                body.clone(),
-                body_sha.clone(),
-                sender.clone(),
-            );
+            let (client, url, body, sender) =
+                (client.clone(), url.clone(), body.clone(), sender.clone());
             tokio::spawn(async move {
-                let ts = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs() as i64)
-                    .unwrap_or(0);
-                let mut nonce = [0u8; 16];
-                rand::rngs::OsRng.fill_bytes(&mut nonce);
-                let nonce = hex::encode(nonce);
-                let text = signed_text("POST", "/agent/v1/heartbeat", ts, &nonce, &body_sha);
-                let auth = format!(
-                    "{SCHEME} key={}, ts={ts}, nonce={nonce}, sig={}",
-                    hex::encode(key.verifying_key().as_bytes()),
-                    hex::encode(key.sign(text.as_bytes()).to_bytes())
-                );
+                let auth = authorization(&key, "POST", "/agent/v1/heartbeat", &body);
                 let sent = Instant::now();
                 let answer = client
                     .post(&url)

@@ -4,12 +4,10 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::{Signer, SigningKey};
-use lab::agent_api::{signed_text, SCHEME};
-use rand::RngCore;
+use ed25519_dalek::SigningKey;
+use lab::agent_api::{authorization, new_key};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::Failure;
 
@@ -32,8 +30,6 @@ pub struct Refused {
 impl Client {
     /// A client with a freshly generated key.
     pub fn new(base: &str) -> Client {
-        let mut secret = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut secret);
         let http = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
@@ -42,30 +38,9 @@ impl Client {
             .into();
         Client {
             base: base.trim_end_matches('/').to_string(),
-            key: SigningKey::from_bytes(&secret),
+            key: new_key(),
             http,
         }
-    }
-
-    pub fn public_key(&self) -> String {
-        hex::encode(self.key.verifying_key().as_bytes())
-    }
-
-    fn authorization(&self, method: &str, path: &str, body: &[u8]) -> String {
-        let ts = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        let mut nonce = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let nonce = hex::encode(nonce);
-        let text = signed_text(method, path, ts, &nonce, &hex::encode(Sha256::digest(body)));
-        let sig = self.key.sign(text.as_bytes());
-        format!(
-            "{SCHEME} key={}, ts={ts}, nonce={nonce}, sig={}",
-            self.public_key(),
-            hex::encode(sig.to_bytes())
-        )
     }
 
     /// One signed request; transport errors and 5xx are retried, other answers returned.
@@ -80,7 +55,7 @@ impl Client {
         let mut pause = Duration::from_millis(250);
         loop {
             let url = format!("{}{path}", self.base);
-            let authorization = self.authorization(method, path, body);
+            let authorization = authorization(&self.key, method, path, body);
             let result = match method {
                 "GET" => {
                     let mut request = self.http.get(&url).header("authorization", &authorization);
@@ -136,7 +111,27 @@ impl Client {
             }
             None => Vec::new(),
         };
-        let response = self.send(method, path, &body, &[]).map_err(Err)?;
+        self.answer(method, path, &body)
+    }
+
+    /// `PATCH path` with raw bytes, answered like [`Client::call`].
+    pub fn patch<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &[u8],
+    ) -> Result<T, Result<Refused, Failure>> {
+        self.answer("PATCH", path, body)
+    }
+
+    /// Sends a signed request and reads its JSON answer (`null` for an empty one); a 4xx comes
+    /// back as the refusal with baas' message.
+    fn answer<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<T, Result<Refused, Failure>> {
+        let response = self.send(method, path, body, &[]).map_err(Err)?;
         let status = response.status().as_u16();
         let mut text = String::new();
         response
@@ -152,45 +147,13 @@ impl Client {
                 .unwrap_or(text);
             return Err(Ok(Refused { status, message }));
         }
-        if status == 204 || text.is_empty() {
-            text = "null".into();
-        }
-        serde_json::from_str(&text).map_err(|e| {
-            Err(Failure::new(
-                "protocol",
-                format!("{method} {path}: unexpected answer: {e}"),
-            ))
-        })
-    }
-
-    /// `PATCH path` with raw bytes: `Ok(answer)` or, for a 4xx, the refusal.
-    pub fn patch<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &[u8],
-    ) -> Result<T, Result<Refused, Failure>> {
-        let response = self.send("PATCH", path, body, &[]).map_err(Err)?;
-        let status = response.status().as_u16();
-        let mut text = String::new();
-        response
-            .into_body()
-            .into_reader()
-            .take(1 << 20)
-            .read_to_string(&mut text)
-            .map_err(|e| Err(Failure::new("network", e.to_string())))?;
-        if status >= 400 {
-            return Err(Ok(Refused {
-                status,
-                message: text,
-            }));
-        }
         if text.is_empty() {
             text = "null".into();
         }
         serde_json::from_str(&text).map_err(|e| {
             Err(Failure::new(
                 "protocol",
-                format!("PATCH {path}: unexpected answer: {e}"),
+                format!("{method} {path}: unexpected answer: {e}"),
             ))
         })
     }

@@ -122,14 +122,7 @@ fn main() -> ExitCode {
             &enrolled.machine
         }
     );
-    let beat = Heartbeat {
-        hardware: hardware::report(),
-    };
-    if let Err(failure) =
-        client.expect::<serde_json::Value>("heartbeat", "POST", "/agent/v1/heartbeat", Some(&beat))
-    {
-        eprintln!("baas-agent: heartbeat: {}", failure.reason);
-    }
+    heartbeat(&client);
     if enrolled.machine.is_empty() {
         // Enlisted: the report is what baas wanted. An admin adopts the machine with it.
         eprintln!("baas-agent: hardware reported for enlistment");
@@ -145,21 +138,23 @@ fn main() -> ExitCode {
         let client = &client;
         scope.spawn(move || loop {
             std::thread::sleep(interval);
-            let beat = Heartbeat {
-                hardware: hardware::report(),
-            };
-            if let Err(failure) = client.expect::<serde_json::Value>(
-                "heartbeat",
-                "POST",
-                "/agent/v1/heartbeat",
-                Some(&beat),
-            ) {
-                eprintln!("baas-agent: heartbeat: {}", failure.reason);
-            }
+            heartbeat(client);
         });
         let code = run_job(client, &settings);
         std::process::exit(code);
     })
+}
+
+/// Sends a heartbeat with a fresh hardware report; a failure is logged, the work goes on.
+fn heartbeat(client: &Client) {
+    let beat = Heartbeat {
+        hardware: hardware::report(),
+    };
+    if let Err(failure) =
+        client.expect::<serde_json::Value>("heartbeat", "POST", "/agent/v1/heartbeat", Some(&beat))
+    {
+        eprintln!("baas-agent: heartbeat: {}", failure.reason);
+    }
 }
 
 /// Fetches and carries out the job; returns the exit code.

@@ -28,6 +28,59 @@ pub fn signed_text(
     format!("{method}\n{path_and_query}\n{ts}\n{nonce}\n{body_sha256}")
 }
 
+/// The authorization header of a request signed by `key` at time `ts` with `nonce`.
+#[cfg(feature = "signing")]
+pub fn authorization_at(
+    key: &ed25519_dalek::SigningKey,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+    ts: i64,
+    nonce: &str,
+) -> String {
+    use ed25519_dalek::Signer;
+    use sha2::Digest;
+    let text = signed_text(
+        method,
+        path_and_query,
+        ts,
+        nonce,
+        &hex::encode(sha2::Sha256::digest(body)),
+    );
+    format!(
+        "{SCHEME} key={}, ts={ts}, nonce={nonce}, sig={}",
+        hex::encode(key.verifying_key().as_bytes()),
+        hex::encode(key.sign(text.as_bytes()).to_bytes())
+    )
+}
+
+/// The authorization header of a request signed by `key` now, with a fresh random nonce.
+#[cfg(feature = "signing")]
+pub fn authorization(
+    key: &ed25519_dalek::SigningKey,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+) -> String {
+    use rand::RngCore;
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut nonce = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    authorization_at(key, method, path_and_query, body, ts, &hex::encode(nonce))
+}
+
+/// A fresh agent key.
+#[cfg(feature = "signing")]
+pub fn new_key() -> ed25519_dalek::SigningKey {
+    use rand::RngCore;
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    ed25519_dalek::SigningKey::from_bytes(&secret)
+}
+
 /// `POST /agent/v1/enrol`: the one-time token from the kernel command line and the MAC the
 /// management OS booted from. The key is the one in the authorization header.
 #[derive(Debug, Clone, Serialize, Deserialize)]

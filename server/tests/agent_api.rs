@@ -6,19 +6,15 @@ mod common;
 
 use axum::body::Body;
 use common::TestServer;
-use ed25519_dalek::{Signer, SigningKey};
-use lab::agent_api::{signed_text, SCHEME};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
+use ed25519_dalek::SigningKey;
+use lab::agent_api::{authorization, authorization_at, new_key, SCHEME};
 
 /// An agent's key and the requests it signs.
 struct Key(SigningKey);
 
 impl Key {
     fn new() -> Key {
-        let mut secret = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut secret);
-        Key(SigningKey::from_bytes(&secret))
+        Key(new_key())
     }
 
     fn public(&self) -> String {
@@ -27,18 +23,11 @@ impl Key {
 
     /// The authorization header for a request, at time `ts` with `nonce`.
     fn sign(&self, method: &str, path: &str, body: &[u8], ts: i64, nonce: &str) -> String {
-        let text = signed_text(method, path, ts, nonce, &hex::encode(Sha256::digest(body)));
-        format!(
-            "{SCHEME} key={}, ts={ts}, nonce={nonce}, sig={}",
-            self.public(),
-            hex::encode(self.0.sign(text.as_bytes()).to_bytes())
-        )
+        authorization_at(&self.0, method, path, body, ts, nonce)
     }
 
     fn now(&self, method: &str, path: &str, body: &[u8]) -> String {
-        let mut nonce = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        self.sign(method, path, body, lab::now(), &hex::encode(nonce))
+        authorization(&self.0, method, path, body)
     }
 }
 
