@@ -75,30 +75,16 @@ async fn start_baas() -> Baas {
         .unwrap();
     let kernel = dir.path().join("vmlinuz");
     std::fs::write(&kernel, b"kernel").unwrap();
-    let config = server::config::Config {
-        http_addr: addr,
-        data_dir: dir.path().to_path_buf(),
-        database_url: format!("sqlite://{}", dir.path().join("baas.db").display()),
-        session_ttl_seconds: 3600,
-        secure_cookies: false,
-        site_root: dir.path().join("site"),
-        image_dir: dir.path().join("images"),
-        public_url: format!("http://{addr}"),
-        bmc_timeout: std::time::Duration::from_secs(5),
-        job_timeouts: Default::default(),
-        tftp_addr: None,
-        tftp_root: dir.path().join("tftp"),
-        dhcp_addr: None,
-        pxe_addr: None,
-        dhcp_interfaces: Vec::new(),
-        boot_server_ip: std::net::Ipv4Addr::LOCALHOST,
-        dhcp_authoritative: None,
-        management_os: Some(server::config::ManagementOs {
-            kernel,
-            initrd: None,
-            cmdline: String::new(),
-        }),
-    };
+    // The configuration a lab admin would write, read the way `baas serve` reads it.
+    let data = dir.path().display().to_string();
+    let config = server::config::Config::load_with(None, |name| match name {
+        "BAAS_HTTP_ADDR" => Some(addr.to_string()),
+        "BAAS_DATA_DIR" => Some(data.clone()),
+        "BAAS_MGMT_KERNEL" => Some(kernel.display().to_string()),
+        "BAAS_TFTP_ADDR" | "BAAS_DHCP_MODE" => Some("off".into()),
+        _ => None,
+    })
+    .unwrap();
     // The test's own view of the same database.
     let lab = server::open_lab(&config).await.unwrap();
     let server = Some(tokio::task::block_in_place(|| serve(&config)));

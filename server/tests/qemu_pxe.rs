@@ -191,6 +191,42 @@ impl PxeLab {
         Some(pxe)
     }
 
+    /// The job once it ended (or as it stands after `within`), printing each new state with
+    /// the seconds since `started`.
+    fn follow_job(&self, job: i64, started: Instant, within: Duration) -> lab::model::Job {
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + within;
+        loop {
+            let now = self.beside.job(job);
+            let phase = now.state.to_string();
+            if seen.last() != Some(&phase) {
+                eprintln!("{:6.1} s  {phase}", started.elapsed().as_secs_f64());
+                seen.push(phase);
+            }
+            if now.state.is_final() || Instant::now() > deadline {
+                return now;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits until the job writes and has written more than `bytes`.
+    fn wait_for_writing(&self, job: i64, bytes: i64) {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let now = self.beside.job(job);
+            if now.state == lab::model::JobState::Writing && now.progress.done > bytes {
+                return;
+            }
+            assert!(
+                !now.state.is_final() && Instant::now() < deadline,
+                "the write never got going: {now:?}\nconsole:\n{}",
+                self.console()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Kills baas (SIGKILL, like a crash) and starts it again on the same data after `down_for`.
     fn restart_baas(&mut self, down_for: Duration) {
         let _ = self.baas.0.kill();
@@ -523,28 +559,11 @@ fn a_vm_is_reimaged_through_the_management_os_and_boots_the_written_image_from_i
         return;
     };
     let job = pxe.job.expect("a deploy job");
-    let blank = work.path().join("vm-disk.img");
-    std::fs::File::create(&blank)
-        .unwrap()
-        .set_len(64 << 20)
-        .unwrap();
+    let blank = blank_disk(work.path().join("vm-disk.img"));
     let started = Instant::now();
     let _vm = pxe.boot_with_disk(&blank, "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:61");
 
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let finished = loop {
-        let now = pxe.beside.job(job);
-        let phase = now.state.to_string();
-        if seen.last() != Some(&phase) {
-            eprintln!("{:6.1} s  {phase}", started.elapsed().as_secs_f64());
-            seen.push(phase);
-        }
-        if now.state.is_final() || Instant::now() > deadline {
-            break now;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let finished = pxe.follow_job(job, started, Duration::from_secs(600));
     assert_eq!(
         finished.state,
         lab::model::JobState::Booted,
@@ -570,15 +589,7 @@ fn a_vm_is_reimaged_through_the_management_os_and_boots_the_written_image_from_i
         );
     }
     // The machine runs what was written: the image's system prints its marker.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while !pxe.console().contains(&marker) {
-        assert!(
-            Instant::now() < deadline,
-            "no {marker} on the console:\n{}",
-            pxe.console()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_for_marker(|| pxe.console(), &marker);
     eprintln!(
         "deploy: QEMU start to the written system's marker in {:.1} s; phases {:?}",
         started.elapsed().as_secs_f64(),
@@ -596,14 +607,41 @@ fn a_vm_is_reimaged_through_the_management_os_and_boots_the_written_image_from_i
     );
 }
 
+/// The checkout the tests run in. Read at run time: a binary built in another clone sharing the
+/// target directory must use this one.
+fn repository() -> std::path::PathBuf {
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("..")
+}
+
+/// A blank 64 MiB disk image at `path`.
+fn blank_disk(path: std::path::PathBuf) -> std::path::PathBuf {
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    path
+}
+
+/// Waits (up to three minutes) until `console` shows `marker`: the written system booted.
+fn wait_for_marker(console: impl Fn() -> String, marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !console().contains(marker) {
+        assert!(
+            Instant::now() < deadline,
+            "no {marker} on the console:\n{}",
+            console()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// The management OS (`mgmt/build.sh`) and a bootable test disk printing `marker`
 /// (`mgmt/test-disk.sh`, raw and `.zst`) under `work`; returns (management OS dir, raw disk).
 fn deploy_inputs(work: &std::path::Path, marker: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    // At run time: a binary built in another clone sharing the target directory must use this one.
-    let root = std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("..");
+    let root = repository();
     let mgmt = work.join("mgmt");
     let started = Instant::now();
     assert!(
@@ -660,38 +698,16 @@ fn a_vm_killed_mid_write_fails_its_deploy_with_the_reason_and_an_unknown_disk() 
         return;
     };
     let job = pxe.job.expect("a deploy job");
-    let blank = work.path().join("vm-disk.img");
-    std::fs::File::create(&blank)
-        .unwrap()
-        .set_len(64 << 20)
-        .unwrap();
+    let blank = blank_disk(work.path().join("vm-disk.img"));
     let vm = pxe.boot_with_disk(&blank, "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:62");
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let now = pxe.beside.job(job);
-        if now.state == lab::model::JobState::Writing && now.progress.done > 4 << 20 {
-            break;
-        }
-        assert!(
-            !now.state.is_final() && Instant::now() < deadline,
-            "the write never got going: {now:?}\nconsole:\n{}",
-            pxe.console()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    pxe.wait_for_writing(job, 4 << 20);
     let killed = Instant::now();
     drop(vm);
-    let failed = loop {
-        let now = pxe.beside.job(job);
-        if now.state.is_final() {
-            break now;
-        }
-        assert!(
-            killed.elapsed() < Duration::from_secs(30),
-            "the job outlived its progress timeout: {now:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let failed = pxe.follow_job(job, killed, Duration::from_secs(30));
+    assert!(
+        failed.state.is_final(),
+        "the job outlived its progress timeout: {failed:?}"
+    );
     eprintln!(
         "killed VM: job failed {:.1} s later: {}",
         killed.elapsed().as_secs_f64(),
@@ -755,29 +771,23 @@ fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_and_deployed_by_the_job
         return;
     };
     // ipmi_sim beside the VM's network (where its tap is), answering baas on the bridge.
-    let root = std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-    );
+    let root = repository();
     let vm_dir = work.path().join("vm");
     std::fs::create_dir_all(vm_dir.join("simstate")).unwrap();
-    let disk = vm_dir.join("disk.img");
-    std::fs::File::create(&disk)
-        .unwrap()
-        .set_len(64 << 20)
-        .unwrap();
-    let lan = std::fs::read_to_string(root.join("../bmc/testdata/ipmi_sim/lan.conf.in"))
+    let disk = blank_disk(vm_dir.join("disk.img"));
+    let lan = std::fs::read_to_string(root.join("bmc/testdata/ipmi_sim/lan.conf.in"))
         .unwrap()
         .replace("127.0.0.1 @PORT@", &format!("10.99.0.1 {port}"))
         .replace(
             "@HOOK@",
             &root
-                .join("tests/data/qemu-chassis.sh")
+                .join("server/tests/data/qemu-chassis.sh")
                 .display()
                 .to_string(),
         );
     std::fs::write(vm_dir.join("lan.conf"), lan).unwrap();
     std::fs::copy(
-        root.join("../bmc/testdata/ipmi_sim/bmc.emu"),
+        root.join("bmc/testdata/ipmi_sim/bmc.emu"),
         vm_dir.join("bmc.emu"),
     )
     .unwrap();
@@ -805,20 +815,7 @@ fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_and_deployed_by_the_job
     let started = Instant::now();
     let job = pxe.beside.deploy_job(pxe.machine, &compressed);
 
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let finished = loop {
-        let now = pxe.beside.job(job);
-        let phase = now.state.to_string();
-        if seen.last() != Some(&phase) {
-            eprintln!("{:6.1} s  {phase}", started.elapsed().as_secs_f64());
-            seen.push(phase);
-        }
-        if now.state.is_final() || Instant::now() > deadline {
-            break now;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let finished = pxe.follow_job(job, started, Duration::from_secs(600));
     let console = || {
         String::from_utf8_lossy(&std::fs::read(vm_dir.join("console.log")).unwrap_or_default())
             .into_owned()
@@ -849,15 +846,7 @@ fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_and_deployed_by_the_job
         "{:?}",
         finished.phases
     );
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while !console().contains(&marker) {
-        assert!(
-            Instant::now() < deadline,
-            "no {marker} on the console:\n{}",
-            console()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_for_marker(console, &marker);
     eprintln!(
         "IPMI deploy: job to the written system's marker in {:.1} s; phases {:?}",
         started.elapsed().as_secs_f64(),
@@ -900,34 +889,11 @@ fn a_baas_killed_and_restarted_mid_write_resumes_the_deploy_to_booted() {
         return;
     };
     let job = pxe.job.expect("a deploy job");
-    let blank = work.path().join("vm-disk.img");
-    std::fs::File::create(&blank)
-        .unwrap()
-        .set_len(64 << 20)
-        .unwrap();
+    let blank = blank_disk(work.path().join("vm-disk.img"));
     let _vm = pxe.boot_with_disk(&blank, "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:64");
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let now = pxe.beside.job(job);
-        if now.state == lab::model::JobState::Writing && now.progress.done > 8 << 20 {
-            break;
-        }
-        assert!(
-            !now.state.is_final() && Instant::now() < deadline,
-            "the write never got going: {now:?}\nconsole:\n{}",
-            pxe.console()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    pxe.wait_for_writing(job, 8 << 20);
     pxe.restart_baas(Duration::from_secs(3));
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let finished = loop {
-        let now = pxe.beside.job(job);
-        if now.state.is_final() || Instant::now() > deadline {
-            break now;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let finished = pxe.follow_job(job, Instant::now(), Duration::from_secs(300));
     assert_eq!(
         finished.state,
         lab::model::JobState::Booted,
@@ -943,11 +909,7 @@ fn a_baas_killed_and_restarted_mid_write_resumes_the_deploy_to_booted() {
         "the agent never noticed the restart:\n{}",
         pxe.console()
     );
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while !pxe.console().contains(&marker) {
-        assert!(Instant::now() < deadline, "no {marker}:\n{}", pxe.console());
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_for_marker(|| pxe.console(), &marker);
     assert!(std::fs::read(&blank)
         .unwrap()
         .starts_with(&std::fs::read(&image).unwrap()));
