@@ -27,8 +27,10 @@ use sha2::{Digest, Sha256};
 use super::{ApiError, ApiResult};
 use crate::http::AppState;
 
-/// The largest body an agent sends: a piece of a saved disk (the agent sends 8 MiB).
-const MAX_BODY: usize = 16 << 20;
+/// The largest body of a piece of a saved disk (the agent sends 8 MiB).
+const MAX_PIECE: usize = 16 << 20;
+/// The largest body of any other call (a big machine's hardware report fits many times).
+const MAX_BODY: usize = 1 << 20;
 
 /// Nonces seen within the accepted clock window. Bounded: past the limit, requests are refused
 /// until old nonces age out, rather than memory growing without end.
@@ -134,7 +136,13 @@ impl FromRequest<AppState> for Signed {
             .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
             .map(|bytes| Signature::from_bytes(&bytes))
             .ok_or_else(|| unauthenticated("the signature is malformed"))?;
-        let body = axum::body::to_bytes(body, MAX_BODY)
+        // The body is read before the signature can be checked: only the save takes big ones.
+        let limit = if parts.uri.path() == "/agent/v1/save" {
+            MAX_PIECE
+        } else {
+            MAX_BODY
+        };
+        let body = axum::body::to_bytes(body, limit)
             .await
             .map_err(|_| ApiError::new(ErrorKind::TooLarge, "the body is too large"))?;
         let path = parts
