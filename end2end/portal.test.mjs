@@ -1,6 +1,6 @@
 // The portal in real Chromium: an admin sets up users, a group, machines and a grant; a user
 // reserves; a second user is refused an overlapping slot and told why; the admin audits it all.
-// Screenshots of every page visited go to end2end/artifacts/.
+// Screenshots of every page visited go to end2end/artifacts/portal/.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,18 +10,13 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, mkdirSync, readdirSyn
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { dirname, join } from 'node:path';
+import { binary, launchChromium, root, session, siteRoot, utc } from './support.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const artifacts = join(root, 'end2end', 'artifacts');
-const binary = process.env.BAAS_BIN ?? join(root, 'target', 'debug', 'baas');
-const siteRoot = process.env.BAAS_SITE_ROOT ?? join(root, 'target', 'site');
 const ADMIN_PASSWORD = 'e2e-admin-password';
 
 let server, browser, base, dataDir, ipmiSim, ipmiDir, sushy, sushyDir;
-let shot = 0;
+let screenshot, open, logIn, logOut;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -47,8 +42,6 @@ async function waitForServer(url, ms) {
 }
 
 before(async () => {
-  rmSync(artifacts, { recursive: true, force: true });
-  mkdirSync(artifacts, { recursive: true });
   dataDir = mkdtempSync(join(tmpdir(), 'baas-e2e-'));
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
@@ -69,11 +62,8 @@ before(async () => {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   await waitForServer(`${base}/healthz`, 30_000);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
+  ({ screenshot, open, logIn, logOut } = session(browser, base, 'portal'));
 });
 
 after(async () => {
@@ -85,43 +75,6 @@ after(async () => {
   if (ipmiDir) rmSync(ipmiDir, { recursive: true, force: true });
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
-
-async function screenshot(page, name) {
-  shot += 1;
-  await page.screenshot({ path: join(artifacts, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
-}
-
-/** Opens `path` and waits until the page is hydrated (interactive). */
-async function open(page, path) {
-  await page.goto(`${base}${path}`);
-  await page.waitForSelector('body[data-hydrated]', { timeout: 30_000 });
-}
-
-async function logIn(username, password, contextOptions = {}) {
-  const context = await browser.newContext(contextOptions);
-  const page = await context.newPage();
-  page.on('pageerror', (error) => { throw error; });
-  await open(page, '/login');
-  await page.fill('input[name=username]', username);
-  await page.fill('input[name=password]', password);
-  await Promise.all([
-    page.waitForURL(`${base}/`),
-    page.click('button[type=submit]'),
-  ]);
-  await page.waitForSelector('body[data-hydrated]');
-  assert.equal(await page.textContent('[data-testid=whoami]'), username);
-  return page;
-}
-
-async function logOut(page) {
-  await Promise.all([page.waitForURL(`${base}/login`), page.click('text=Log out')]);
-  await page.context().close();
-}
-
-/** `YYYY-MM-DDTHH:MM` for a Date, in UTC, as the portal's form values are. */
-function utc(date) {
-  return date.toISOString().slice(0, 16);
-}
 
 /** The same moment on the wall clock of a zone `offsetMinutes` east of UTC (no DST there). */
 function wallClock(date, offsetMinutes) {

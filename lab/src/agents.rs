@@ -2,10 +2,6 @@
 //! boot script carried and its own ed25519 public key; from then on the key is its identity
 //! (the server checks the signatures), and it may see and report on its own job only.
 
-use std::io::Read;
-
-use sha2::{Digest, Sha256};
-
 use crate::agent_api::{HardwareReport, Order, OrderImage, Outcome, Progress, SaveTarget, Saved};
 use crate::jobs::{clip, ENROL_TOKEN_SECONDS};
 use crate::model::{Compression, JobKind, JobState};
@@ -440,9 +436,11 @@ impl Lab {
         }
         let compression = Compression::parse(&known.2).unwrap_or(Compression::None);
         let path = self.images.image_path(image_id);
-        let (size, sha) = tokio::task::spawn_blocking(move || raw_digest_of(&path, compression))
-            .await
-            .map_err(|e| Error::Secret(format!("digest task: {e}")))??;
+        let (size, sha) = tokio::task::spawn_blocking(move || {
+            crate::images::upload::content_digest(&path, compression)
+        })
+        .await
+        .map_err(|e| Error::Secret(format!("digest task: {e}")))??;
         sqlx::query("UPDATE images SET raw_sha256 = $2, raw_size = $3 WHERE id = $1")
             .bind(image_id)
             .bind(&sha)
@@ -451,22 +449,6 @@ impl Lab {
             .await?;
         Ok((size, sha))
     }
-}
-
-fn raw_digest_of(path: &std::path::Path, compression: Compression) -> Result<(u64, String)> {
-    let mut reader = crate::images::upload::decompressed(path, compression)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = reader.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        size += n as u64;
-    }
-    Ok((size, hex::encode(hasher.finalize())))
 }
 
 impl Lab {

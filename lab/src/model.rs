@@ -388,6 +388,9 @@ pub struct Image {
     /// Uncompressed or virtual size, where the content tells it.
     pub content_size: Option<i64>,
     pub sha256: String,
+    /// SHA-256 of the uncompressed content of a raw image (what a deploy writes); empty for
+    /// other formats and for images from before it was recorded, until first deployed.
+    pub content_sha256: String,
     /// `upload` or the URL it was imported from.
     pub source: String,
     pub created_at: i64,

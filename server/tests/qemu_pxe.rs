@@ -781,7 +781,7 @@ fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_and_deployed_by_the_job
         .replace(
             "@HOOK@",
             &root
-                .join("server/tests/data/qemu-chassis.sh")
+                .join("bmc/testdata/ipmi_sim/qemu-chassis.sh")
                 .display()
                 .to_string(),
         );

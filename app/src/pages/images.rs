@@ -2,7 +2,7 @@
 //! upload page. The upload itself (chunks, progress, resume) runs in `/upload.js` against the
 //! tus endpoints, because a server function would have to hold the whole file in memory.
 
-use lab::model::{format_bytes, Image, ImageFormat, ImageUsage, Visibility};
+use lab::model::{format_bytes, Compression, Image, ImageFormat, ImageUsage, Visibility};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -209,6 +209,15 @@ fn image_view(
             }
         })
         .collect_view();
+    // The digest a deploy's read-back is checked against, when it differs from the stored one.
+    let content_sha256 = (image.compression != Compression::None
+        && !image.content_sha256.is_empty())
+    .then(|| {
+        view! {
+            <dt class="font-medium text-slate-500">"SHA-256 uncompressed"</dt>
+            <dd class="break-all font-mono text-xs" data-testid="content-sha256">{image.content_sha256.clone()}</dd>
+        }
+    });
     let description = image.description.clone();
     let manage = image.can_manage.then(|| {
         view! {
@@ -242,6 +251,7 @@ fn image_view(
                         {facts}
                         <dt class="font-medium text-slate-500">"SHA-256"</dt>
                         <dd class="break-all font-mono text-xs" data-testid="sha256">{image.sha256.clone()}</dd>
+                        {content_sha256}
                     </dl>
                     <div class="mt-3 flex flex-wrap gap-2">
                         <a class=BUTTON_SECONDARY href=content_url.clone() rel="external" download>"Download"</a>

@@ -76,6 +76,7 @@ struct ImageRow {
     stored_size: i64,
     content_size: Option<i64>,
     sha256: String,
+    raw_sha256: String,
     source: String,
     created_at: i64,
     last_used_at: Option<i64>,
@@ -100,6 +101,7 @@ impl ImageRow {
             stored_size: self.stored_size,
             content_size: self.content_size,
             sha256: self.sha256,
+            content_sha256: self.raw_sha256,
             source: self.source,
             created_at: self.created_at,
             last_used_at: self.last_used_at,
@@ -109,7 +111,8 @@ impl ImageRow {
 
 const IMAGE_SELECT: &str = "SELECT i.id, i.name, i.version, i.owner_id, u.username AS owner_name,
         i.visibility, g.name AS group_name, i.description, i.format, i.compression,
-        i.stored_size, i.content_size, i.sha256, i.source, i.created_at, i.last_used_at
+        i.stored_size, i.content_size, i.sha256, i.raw_sha256, i.source, i.created_at,
+        i.last_used_at
     FROM images i JOIN users u ON u.id = i.owner_id LEFT JOIN groups g ON g.id = i.group_id";
 
 /// Images `$1` (user id, or -1) may see; `$2` is whether they are an admin.

@@ -368,6 +368,46 @@ async fn quotas_refuse_what_does_not_fit_whether_declared_or_streamed() {
 }
 
 #[tokio::test]
+async fn a_compressed_raw_image_records_its_content_digest_and_a_damaged_stream_is_refused() {
+    let (lab, dir) = lab().await;
+    let alice = user(&lab, "alice").await;
+    let disk = raw_disk(1 << 20);
+    let compressed = zstd::encode_all(&disk[..], 3).unwrap();
+    let id = upload_whole(&lab, &alice, new_upload("zst", None), &compressed)
+        .await
+        .unwrap();
+    let image = lab.image(&alice, id).await.unwrap();
+    assert_eq!(
+        (image.sha256, image.content_sha256),
+        (sha256(&compressed), sha256(&disk)),
+        "the stored bytes' digest and the content's"
+    );
+    let plain = upload_whole(&lab, &alice, new_upload("plain", None), &disk)
+        .await
+        .unwrap();
+    assert_eq!(
+        lab.image(&alice, plain).await.unwrap().content_sha256,
+        sha256(&disk)
+    );
+
+    // The zstd frame's last bytes lost: the content cannot be read back, so nothing lands.
+    let damaged = &compressed[..compressed.len() - 16];
+    let err = upload_whole(&lab, &alice, new_upload("damaged", None), damaged)
+        .await
+        .unwrap_err();
+    assert_eq!(err.field_errors()[0].field, "content", "{err}");
+    assert!(err.to_string().contains("does not decompress"), "{err}");
+    assert_eq!(
+        lab.images(&alice, &ImageFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(partial_files(&dir).is_empty());
+}
+
+#[tokio::test]
 async fn qcow2_is_converted_to_zstd_raw_at_ingest() {
     if std::process::Command::new("qemu-img")
         .arg("--version")

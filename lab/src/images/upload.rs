@@ -587,6 +587,18 @@ impl Lab {
                 sha256,
             }
         };
+        // A raw image's content digest is what a deploy's read-back is checked against.
+        let (content_size, content_sha256) = match (ingested.format, ingested.compression) {
+            (ImageFormat::Raw, Compression::None) => {
+                (Some(ingested.stored_size), ingested.sha256.clone())
+            }
+            (ImageFormat::Raw, compression) => {
+                let path = ingested.path.clone();
+                let (size, sha) = blocking(move || content_digest(&path, compression)).await?;
+                (Some(size as i64), sha)
+            }
+            _ => (None, String::new()),
+        };
         let usage = self.usage_of(row.owner_id, Some(&row.id)).await?;
         if usage.used + ingested.stored_size > usage.quota {
             return Err(over_quota(usage.used, ingested.stored_size, usage.quota));
@@ -607,8 +619,10 @@ impl Lab {
         };
         let image_id: i64 = sqlx::query_scalar(
             "INSERT INTO images (owner_id, name, version, visibility, group_id, description, format,
-                compression, stored_size, content_size, sha256, source, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                compression, stored_size, content_size, sha256, source, created_at,
+                raw_size, raw_sha256)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             RETURNING id",
         )
         .bind(row.owner_id)
         .bind(&row.name)
@@ -623,6 +637,8 @@ impl Lab {
         .bind(&ingested.sha256)
         .bind(source)
         .bind(crate::now())
+        .bind(content_size)
+        .bind(&content_sha256)
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query(
@@ -796,6 +812,28 @@ pub(crate) fn decompressed(
         Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(input)),
         Compression::None => Box::new(input),
     })
+}
+
+/// The size and SHA-256 of the uncompressed content of the stored file at `from`: what a deploy
+/// writes to a disk and reads back.
+pub(crate) fn content_digest(from: &Path, compression: Compression) -> Result<(u64, String)> {
+    let mut reader = decompressed(from, compression)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; READ_CHUNK];
+    let mut size = 0u64;
+    loop {
+        let n = reader.read(&mut buffer).map_err(|e| {
+            Error::invalid(
+                "content",
+                format!("the {compression} stream does not decompress: {e}"),
+            )
+        })?;
+        if n == 0 {
+            return Ok((size, hex::encode(hasher.finalize())));
+        }
+        hasher.update(&buffer[..n]);
+        size += n as u64;
+    }
 }
 
 fn decompress_file(from: &Path, to: &Path, compression: Compression) -> Result<()> {

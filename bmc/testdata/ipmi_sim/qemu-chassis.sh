@@ -1,7 +1,8 @@
 #!/bin/sh
-# ipmi_sim's chassis_control hook for the deploy test: the machine is a QEMU VM. "power 1" starts
-# it, "power 0" stops it, "reset" restarts it, "boot pxe|default" is kept and becomes QEMU's boot
-# order at the next start (one-shot, as on a real BMC). Power is on while the QEMU process lives.
+# ipmi_sim's chassis_control hook for the deploy tests (Rust and browser): the machine is a QEMU
+# VM. "power 1" starts it, "power 0" stops it, "reset" restarts it, "boot pxe|default" is kept and
+# becomes QEMU's boot order at the next start (one-shot, as on a real BMC). Power is on while the
+# QEMU process lives.
 # Environment (from the test): VM_DIR (state, serial log), VM_QEMU_ARGS (disk, NIC).
 dev=$1; shift; op=$1; shift
 log() { echo "$(date +%s.%N) $*" >> "$VM_DIR/events.log"; }
