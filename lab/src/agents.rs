@@ -38,7 +38,7 @@ impl Lab {
         let mac = crate::validate::parse_mac(mac).ok_or_else(refused)?;
         let now = crate::now();
         let sha = token_sha256(token);
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let job: Option<(i64, i64, String, String, Option<i64>)> = sqlx::query_as(
             "SELECT j.id, j.machine_id, m.name, j.enrolment_address, j.token_issued_at
              FROM boot_jobs j JOIN machines m ON m.id = j.machine_id

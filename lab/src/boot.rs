@@ -235,7 +235,7 @@ impl Lab {
     /// Appends many boot events in one transaction: the boot services report thousands a
     /// second under load, and one commit each would make the database their bottleneck.
     pub async fn record_boot_events(&self, events: &[NewBootEvent]) -> Result<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         for event in events {
             sqlx::query(
                 "INSERT INTO boot_events (at, mac, machine_id, kind, detail)

@@ -24,7 +24,7 @@ impl Lab {
             false,
         );
         errors.into_result()?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let id = match sqlx::query_scalar::<_, i64>(
             "INSERT INTO groups (name, description) VALUES ($1, $2) RETURNING id",
         )
@@ -106,7 +106,7 @@ impl Lab {
             .fetch_optional(&self.db)
             .await?
             .ok_or(Error::NotFound("user"))?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let sql = if member {
             "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
         } else {
@@ -136,7 +136,7 @@ impl Lab {
 
     pub async fn delete_group(&self, actor: &Actor, group_id: i64) -> Result<()> {
         actor.require_admin()?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let name: Option<String> =
             sqlx::query_scalar("DELETE FROM groups WHERE id = $1 RETURNING name")
                 .bind(group_id)

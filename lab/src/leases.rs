@@ -144,7 +144,7 @@ impl Lab {
             }
             None => return Ok(None),
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query("DELETE FROM dhcp_leases WHERE mac = $1 AND address <> $2")
             .bind(mac)
             .bind(address.to_string())
@@ -265,7 +265,7 @@ impl Lab {
 
     /// Records an offer, keeping a lease the client already holds on that address.
     async fn hold(&self, address: &Ipv4Addr, mac: &str, now: i64) -> Result<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let bound: Option<i64> = sqlx::query_scalar(
             "SELECT expires_at FROM dhcp_leases WHERE address = $1 AND mac = $2 AND state = 'bound'
              AND expires_at > $3",

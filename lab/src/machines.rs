@@ -229,7 +229,7 @@ impl Lab {
             password: machine.bmc_password.clone(),
         };
         let secret = self.seal_credentials(machine.bmc_kind, &credentials)?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         check_addresses_free(&mut tx, &machine, None).await?;
         let id = store_machine(&mut tx, None, &machine, secret).await?;
         insert_macs(&mut tx, id, &machine.macs).await?;
@@ -266,7 +266,7 @@ impl Lab {
             credentials.password = machine.bmc_password.clone();
         }
         let secret = self.seal_credentials(machine.bmc_kind, &credentials)?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         check_addresses_free(&mut tx, &machine, Some(id)).await?;
         store_machine(&mut tx, Some(id), &machine, secret).await?;
         sqlx::query("DELETE FROM machine_macs WHERE machine_id = $1")
@@ -288,7 +288,7 @@ impl Lab {
 
     pub async fn delete_machine(&self, actor: &Actor, id: i64) -> Result<()> {
         actor.require_admin()?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let name: Option<String> =
             sqlx::query_scalar("DELETE FROM machines WHERE id = $1 RETURNING name")
                 .bind(id)

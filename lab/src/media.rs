@@ -107,7 +107,7 @@ impl Lab {
             None => now + MEDIA_MAX_SECONDS,
         };
         let token = crate::secrets::random_token(32);
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let busy: Option<String> = sqlx::query_scalar(
             "SELECT image_label FROM media_attachments
              WHERE machine_id = $1 AND state IN ('attaching', 'attached')",

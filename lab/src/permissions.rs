@@ -73,7 +73,7 @@ impl Lab {
             .await?
             .ok_or(Error::NotFound("machine"))?;
         let subject_name = self.subject_name(subject).await?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let (clear, insert, id) = match subject {
             Subject::User(id) => (
                 "DELETE FROM grants WHERE machine_id = $1 AND user_id = $2",
@@ -116,7 +116,7 @@ impl Lab {
             .await?
             .pop()
             .ok_or(Error::NotFound("grant"))?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let machine: String = sqlx::query_scalar("SELECT name FROM machines WHERE id = $1")
             .bind(grant.machine_id)
             .fetch_one(&mut *tx)

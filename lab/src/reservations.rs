@@ -75,7 +75,7 @@ impl Lab {
             )));
         }
         let now = crate::now();
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         // A write first, so SQLite takes the write lock before it reads: concurrent bookings queue.
         let inserted = sqlx::query_scalar::<_, i64>(
             "INSERT INTO reservations (machine_id, user_id, start_at, end_at, note, state, created_at, updated_at)
@@ -144,7 +144,7 @@ impl Lab {
             start
         };
         self.check_slot(actor, start, end, &current.note).await?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let updated = sqlx::query(
             "UPDATE reservations SET start_at = $1, end_at = $2, updated_at = $3
              WHERE id = $4 AND state = 'active'
@@ -220,7 +220,7 @@ impl Lab {
         } else {
             current.end_at
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "UPDATE reservations SET state = $1, end_at = $2, updated_at = $3 WHERE id = $4",
         )

@@ -78,7 +78,7 @@ impl Lab {
         let policy = EgressPolicy::parse(networks)
             .map_err(|message| crate::Error::invalid("allowed_networks", message))?;
         let text = policy.to_text();
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         put_setting(&mut tx, IMPORT_NETWORKS_KEY, &text).await?;
         record(
             &mut tx,
@@ -102,7 +102,7 @@ impl Lab {
 
     pub async fn set_discovery_policy(&self, actor: &Actor, policy: DiscoveryPolicy) -> Result<()> {
         actor.require_admin()?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         put_setting(
             &mut tx,
             ENLIST_UNKNOWN_KEY,
@@ -131,7 +131,7 @@ impl Lab {
             errors.add("max_advance_days", "must be between 0 and 3650");
         }
         errors.into_result()?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         for (key, value) in [
             (MAX_DURATION_KEY, limits.max_duration_hours),
             (MAX_ADVANCE_KEY, limits.max_advance_days),

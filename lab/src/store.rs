@@ -51,6 +51,13 @@ impl Lab {
         })
     }
 
+    /// A write transaction, holding SQLite's write lock from its start. A plain `BEGIN` reads
+    /// first and upgrades at its first write; when another connection committed in between, the
+    /// upgrade fails at once with "database is locked" (the busy timeout does not apply to it).
+    pub(crate) async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.db.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Change announcements, for the live pages and the API's event stream.
     pub fn events(&self) -> &crate::events::Events {
         &self.events
@@ -122,5 +129,41 @@ pub(crate) mod testing {
             .await
             .expect("create user");
         Actor::user(user.id, name, false, "127.0.0.1")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{admin, lab};
+
+    /// A write transaction that read first still writes after another connection committed: it
+    /// held the write lock, so the other write waited for it instead of slipping in between.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_transaction_that_reads_first_is_not_refused_by_a_concurrent_commit() {
+        let (lab, _dir) = lab().await;
+        let mut tx = lab.write().await.unwrap();
+        let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM groups")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let other = {
+            let lab = lab.clone();
+            tokio::spawn(async move { lab.create_group(&admin(), "racers", "").await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        sqlx::query("INSERT INTO groups (name, description) VALUES ('first', '')")
+            .execute(&mut *tx)
+            .await
+            .expect("the write after the read must not be refused");
+        tx.commit().await.unwrap();
+        other
+            .await
+            .unwrap()
+            .expect("the other write waits its turn");
+        let after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM groups")
+            .fetch_one(&lab.db)
+            .await
+            .unwrap();
+        assert_eq!(after, before + 2);
     }
 }

@@ -32,7 +32,7 @@ impl Lab {
         let secret = format!("{PREFIX}{}", crate::secrets::random_token(32));
         let now = crate::now();
         let expires_at = valid_days.map(|days| now + days * 86_400);
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -94,7 +94,7 @@ impl Lab {
 
     /// Revokes one of the actor's tokens (admins: anyone's).
     pub async fn revoke_api_token(&self, actor: &Actor, id: i64) -> Result<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let deleted = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND ($2 OR user_id = $3)")
             .bind(id)
             .bind(actor.is_admin)

@@ -92,7 +92,7 @@ impl Lab {
         validate::password(&mut errors, "password", &new.password);
         errors.into_result()?;
         let hash = password::hash(&new.password)?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let inserted = sqlx::query_scalar::<_, i64>(
             "INSERT INTO users (username, display_name, password_hash, is_admin, disabled, created_at)
              VALUES ($1, $2, $3, $4, FALSE, $5) RETURNING id",
@@ -315,7 +315,7 @@ impl Lab {
         validate::password(&mut errors, "new_password", new_password);
         errors.into_result()?;
         let hash = password::hash(new_password)?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let updated: Option<(String, i64)> = sqlx::query_as(
             "UPDATE users SET password_hash = $1, credentials_version = credentials_version + 1 \
              WHERE id = $2 RETURNING username, credentials_version",
@@ -338,7 +338,7 @@ impl Lab {
                 "you cannot disable your own account".into(),
             ));
         }
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let username: Option<String> =
             sqlx::query_scalar("UPDATE users SET disabled = $1 WHERE id = $2 RETURNING username")
                 .bind(disabled)

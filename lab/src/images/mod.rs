@@ -219,7 +219,7 @@ impl Lab {
             .visibility_choice(&mut errors, actor, visibility, group)
             .await?;
         errors.into_result()?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "UPDATE images SET description = $1, visibility = $2, group_id = $3 WHERE id = $4",
         )
@@ -259,7 +259,7 @@ impl Lab {
                 "job {job} is deploying this image; wait for it to end or cancel it first"
             )));
         }
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query("DELETE FROM images WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -302,7 +302,7 @@ impl Lab {
         if quota.is_some_and(|q| q < 0) {
             return Err(Error::invalid("quota", "must not be negative"));
         }
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let name: Option<String> = sqlx::query_scalar(
             "UPDATE users SET image_quota_bytes = $1 WHERE id = $2 RETURNING username",
         )
@@ -334,7 +334,7 @@ impl Lab {
         if quota < 0 {
             return Err(Error::invalid("quota", "must not be negative"));
         }
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         crate::settings::put_setting(&mut tx, DEFAULT_QUOTA_KEY, quota).await?;
         record(
             &mut tx,

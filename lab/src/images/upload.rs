@@ -604,7 +604,7 @@ impl Lab {
             return Err(over_quota(usage.used, ingested.stored_size, usage.quota));
         }
 
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let version: i64 = sqlx::query_scalar(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM images WHERE owner_id = $1 AND name = $2",
         )

@@ -177,7 +177,7 @@ impl Lab {
         }
         errors.into_result()?;
 
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let open: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT id FROM boot_jobs WHERE machine_id = $1 AND state IN {ACTIVE}"
         ))
@@ -362,7 +362,7 @@ impl Lab {
             .map(|s| format!("'{}'", s.as_str()))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let machine: Option<(i64, String)> = sqlx::query_as(&format!(
             "UPDATE boot_jobs SET state = $2, state_at = $3,
                 started_at = CASE WHEN $2 = 'powering' THEN COALESCE(started_at, $3) ELSE started_at END,
@@ -395,7 +395,7 @@ impl Lab {
         reason: &str,
     ) -> Result<bool> {
         let now = crate::now();
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.write().await?;
         let ended: Option<(i64, String, String, String)> = sqlx::query_as(&format!(
             "UPDATE boot_jobs SET state = $2, state_at = $3, ended_at = $3, failed_step = $4,
                 reason = $5, enrolment_token_sha256 = ''

@@ -497,3 +497,60 @@ async fn concurrent_requests_leave_one_active_job() {
     }
     assert_eq!(created, 1);
 }
+
+/// A lab's worth of machines netbooting at once: every agent enrols (each a transaction that
+/// reads its job, then writes it) while the others write, and each gets its own machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_agents_enrolling_at_once_all_get_in() {
+    let (lab, _dir) = lab().await;
+    let mut tokens = Vec::new();
+    for i in 0..24 {
+        let mac = format!("52:54:00:00:01:{i:02x}");
+        let address = format!("10.0.1.{}", i + 10);
+        let machine = lab
+            .create_machine(&admin(), machine_input(&format!("node{i}"), &mac))
+            .await
+            .unwrap();
+        let request = JobRequest {
+            machine_id: machine.id,
+            kind: JobKind::Inventory,
+            image_id: None,
+            save_as: String::new(),
+            at: None,
+        };
+        lab.create_job(&admin(), &request).await.unwrap();
+        let plan = lab
+            .boot_plan(&BootRequest {
+                mac: mac.clone(),
+                address: address.clone(),
+                dhcp_address: Some(address.clone()),
+                management_os: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let BootPlan::ManagementOs {
+            enrolment_token, ..
+        } = plan
+        else {
+            panic!("expected the management OS, got {plan:?}");
+        };
+        tokens.push((enrolment_token, mac, address));
+    }
+    let enrolments = tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, (token, mac, address))| {
+            let lab = lab.clone();
+            tokio::spawn(async move {
+                lab.enrol_agent(&token, &mac, &format!("key-{i}"), &address)
+                    .await
+            })
+        });
+    for (i, enrolment) in enrolments.enumerate() {
+        match enrolment.await.unwrap() {
+            Ok(agent) => assert_eq!(agent.machine, format!("node{i}")),
+            Err(error) => panic!("an agent could not enrol: {error}"),
+        }
+    }
+}
