@@ -42,13 +42,17 @@ pub fn deploy(
     );
     let target = Target::open(&disk, image.raw_size)?;
 
-    let mut aligned = Aligned::new(BLOCK);
-    let buffer = aligned.as_mut();
     let mut written: u64 = 0;
+    // Bytes the writer has put on the disk.
+    let on_disk = std::sync::atomic::AtomicU64::new(0);
     let started = Instant::now();
-    // The download (with its checksum) runs on a thread of its own, feeding the decoder through
-    // a bounded channel: receiving, decompressing and writing overlap, as in a shell pipeline.
-    std::thread::scope(|scope| -> Result<(), Failure> {
+    // Bytes read back from the disk and hashed.
+    let verified = std::sync::atomic::AtomicU64::new(0);
+    // Four stages on threads of their own, joined by channels as a shell pipeline is: the
+    // download (with its checksum) feeds the decoder, whose blocks a writer puts on the disk
+    // while the next ones are decompressed, and the read-back follows the writer region by
+    // region, each flushed before it is read.
+    let digest = std::thread::scope(|scope| -> Result<String, Failure> {
         let (chunks, arriving) = std::sync::mpsc::sync_channel(PIPELINE_DEPTH);
         let downloader = scope.spawn(move || download(client, image, chunks));
         let mut piped = Piped {
@@ -56,6 +60,30 @@ pub fn deploy(
             current: Vec::new(),
             at: 0,
         };
+        let (full, to_write) = std::sync::mpsc::sync_channel::<(Aligned, usize)>(WRITE_BUFFERS);
+        let (empty, free) = std::sync::mpsc::sync_channel::<Aligned>(WRITE_BUFFERS);
+        for _ in 0..WRITE_BUFFERS {
+            let _ = empty.send(Aligned::new(BLOCK));
+        }
+        let (target, disk, on_disk_ref, verified_ref) = (&target, &disk, &on_disk, &verified);
+        let (wrote_up_to, to_verify) = std::sync::mpsc::channel::<u64>();
+        let raw_size = image.raw_size;
+        let verifier =
+            scope.spawn(move || read_back(target, disk, raw_size, to_verify, verified_ref));
+        let writer = scope.spawn(move || -> Result<(), Failure> {
+            let mut offset = 0u64;
+            for (mut block, len) in to_write {
+                target
+                    .write_at(offset, &block.as_mut()[..len])
+                    .map_err(|e| Failure::new("write", format!("{disk} at byte {offset}: {e}")))?;
+                offset += len as u64;
+                on_disk_ref.store(offset, std::sync::atomic::Ordering::Relaxed);
+                let _ = wrote_up_to.send(offset);
+                // The decoder may have stopped: then nobody takes the block back.
+                let _ = empty.send(block);
+            }
+            Ok(())
+        });
         let result = (|| {
             let mut decoder: Box<dyn Read + '_> = match image.compression.as_str() {
                 "none" => Box::new(&mut piped),
@@ -68,7 +96,11 @@ pub fn deploy(
                 other => return Err(Failure::new("job", format!("unknown compression {other}"))),
             };
             loop {
-                let filled = fill(&mut decoder, buffer)
+                // No free block: the writer failed (its error is reported below).
+                let Ok(mut block) = free.recv() else {
+                    return Ok(());
+                };
+                let filled = fill(&mut decoder, block.as_mut())
                     .map_err(|e| Failure::new("download", format!("after {written} bytes: {e}")))?;
                 if filled == 0 {
                     break;
@@ -82,9 +114,9 @@ pub fn deploy(
                         ),
                     ));
                 }
-                target
-                    .write_at(written, &buffer[..filled])
-                    .map_err(|e| Failure::new("write", format!("{disk} at byte {written}: {e}")))?;
+                if full.send((block, filled)).is_err() {
+                    return Ok(());
+                }
                 written += filled as u64;
                 if max_rate > 0 {
                     let due = std::time::Duration::from_secs_f64(written as f64 / max_rate as f64);
@@ -92,7 +124,8 @@ pub fn deploy(
                         std::thread::sleep(wait);
                     }
                 }
-                reporter.tick("writing", written, image.raw_size, started, "")?;
+                let done = on_disk_ref.load(std::sync::atomic::Ordering::Relaxed);
+                reporter.tick("writing", done, image.raw_size, started, "")?;
             }
             drop(decoder);
             // A decoder may stop before the stream's last bytes; all of them count for the
@@ -101,58 +134,46 @@ pub fn deploy(
                 .map_err(|e| Failure::new("download", e.to_string()))?;
             Ok(())
         })();
-        // Ends the downloader if the writing stopped first.
+        // Ends the writer once it has written what it was given, and the downloader if the
+        // writing stopped first.
+        drop(full);
         drop(piped);
+        let wrote = writer
+            .join()
+            .unwrap_or_else(|_| Err(Failure::new("write", "the writer thread failed")));
         let downloaded = downloader
             .join()
             .unwrap_or_else(|_| Err("the download thread failed".into()));
         result?;
-        downloaded.map_err(|reason| Failure::new("download", reason))
+        wrote?;
+        downloaded.map_err(|reason| Failure::new("download", reason))?;
+        if written != image.raw_size {
+            return Err(Failure::new(
+                "download",
+                format!(
+                    "the image ended after {written} of {} bytes",
+                    image.raw_size
+                ),
+            ));
+        }
+        // What is left of the read-back after the last block was written.
+        let started = Instant::now();
+        reporter.tick_now(
+            "verifying",
+            verified.load(std::sync::atomic::Ordering::Relaxed),
+            image.raw_size,
+            started,
+            "written; reading back",
+        )?;
+        while !verifier.is_finished() {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let done = verified.load(std::sync::atomic::Ordering::Relaxed);
+            reporter.tick("verifying", done, image.raw_size, started, "")?;
+        }
+        verifier
+            .join()
+            .unwrap_or_else(|_| Err(Failure::new("verify", "the read-back thread failed")))
     })?;
-    if written != image.raw_size {
-        return Err(Failure::new(
-            "download",
-            format!(
-                "the image ended after {written} of {} bytes",
-                image.raw_size
-            ),
-        ));
-    }
-    target
-        .sync()
-        .map_err(|e| Failure::new("write", format!("flushing {disk}: {e}")))?;
-    reporter.tick_now(
-        "writing",
-        written,
-        image.raw_size,
-        started,
-        "written and flushed",
-    )?;
-
-    // What the disk holds now, not what the page cache remembers: a device is read with
-    // O_DIRECT; a file (tests) is what its file system returns.
-    let mut reader = target
-        .reader()
-        .map_err(|e| Failure::new("verify", format!("{disk}: {e}")))?;
-    let mut hasher = Sha256::new();
-    let mut read: u64 = 0;
-    let started = Instant::now();
-    while read < image.raw_size {
-        let want = BLOCK.min((image.raw_size - read) as usize);
-        // Direct reads come in whole sectors; a device always has the sector the image ends in.
-        let whole = if target.direct {
-            want.next_multiple_of(SECTOR)
-        } else {
-            want
-        };
-        reader
-            .read_exact(&mut buffer[..whole])
-            .map_err(|e| Failure::new("verify", format!("reading {disk} at byte {read}: {e}")))?;
-        hasher.update(&buffer[..want]);
-        read += want as u64;
-        reporter.tick("verifying", read, image.raw_size, started, "")?;
-    }
-    let digest = hex::encode(hasher.finalize());
     if !digest.eq_ignore_ascii_case(&image.raw_sha256) {
         return Err(Failure::new(
             "verify",
@@ -170,6 +191,63 @@ pub fn deploy(
         ..Default::default()
     })
 }
+
+/// Bytes written before the read-back flushes the disk and reads them: large enough that the
+/// flushes cost little, small enough that reading back keeps pace with writing.
+const VERIFY_REGION: u64 = 64 << 20;
+
+/// Reads back what the writer reports written (`wrote_up_to`, in order) and returns the SHA-256
+/// of the image's `size` bytes as the disk holds them. Each region is flushed before it is read:
+/// what the disk holds, not what a cache remembers (a device is read with O_DIRECT; a file, in
+/// tests, is what its file system returns).
+fn read_back(
+    target: &Target,
+    disk: &str,
+    size: u64,
+    wrote_up_to: std::sync::mpsc::Receiver<u64>,
+    verified: &std::sync::atomic::AtomicU64,
+) -> Result<String, Failure> {
+    let mut reader = target
+        .reader()
+        .map_err(|e| Failure::new("verify", format!("{disk}: {e}")))?;
+    let mut aligned = Aligned::new(BLOCK);
+    let buffer = aligned.as_mut();
+    let mut hasher = Sha256::new();
+    let (mut read, mut on_disk) = (0u64, 0u64);
+    while read < size {
+        while on_disk - read < VERIFY_REGION && on_disk < size {
+            match wrote_up_to.recv() {
+                Ok(at) => on_disk = at,
+                // The writing stopped; the reason is the writer's or the download's.
+                Err(_) => return Err(Failure::new("verify", "the write did not finish")),
+            }
+        }
+        target
+            .sync()
+            .map_err(|e| Failure::new("write", format!("flushing {disk}: {e}")))?;
+        while read < on_disk {
+            let want = BLOCK.min((on_disk - read) as usize);
+            // Direct reads come in whole sectors; a device always has the sector the image
+            // ends in.
+            let whole = if target.direct {
+                want.next_multiple_of(SECTOR)
+            } else {
+                want
+            };
+            reader.read_exact(&mut buffer[..whole]).map_err(|e| {
+                Failure::new("verify", format!("reading {disk} at byte {read}: {e}"))
+            })?;
+            hasher.update(&buffer[..want]);
+            read += want as u64;
+            verified.store(read, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Blocks in rotation between the decoder and the writer: one being written, one being
+/// filled, one to spare.
+const WRITE_BUFFERS: usize = 3;
 
 /// Chunks in flight between the download and the decoder (1 MiB each).
 const PIPELINE_DEPTH: usize = 8;

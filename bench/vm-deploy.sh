@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# A whole deploy of a 256 MiB image onto a QEMU VM (-accel tcg), phase by phase, beside the VM's
+# physical limit measured in the same run. The lab is the browser test's: the VM's power and next
+# boot belong to ipmi_sim (whose chassis hook starts and stops QEMU), dnsmasq is the site's DHCP,
+# baas runs in its own namespace as ProxyDHCP + TFTP + HTTP and serves the management OS that
+# mgmt/build.sh builds. The image is mgmt/test-disk.sh's bootable disk grown to 256 MiB with
+# random and patterned data, zstd-compressed.
+#
+# Physical limit = the VM's boot time (power-on until its agent enrolled, as this run saw it) +
+# image bytes / the VM disk's write rate, measured by booting the same kernel and drivers with a
+# `dd if=/dev/zero of=/dev/vda bs=4M oflag=direct` in place of the agent.
+#
+#   bench/vm-deploy.sh                 # 256 MiB, 3 runs
+#   SIZE_MIB=128 RUNS=1 bench/vm-deploy.sh
+#
+# Needs root (namespaces, tap), qemu-system-x86_64, dnsmasq, ipmi_sim, curl, zstd, python3.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/baas/target}"
+SIZE_MIB=${SIZE_MIB:-256}
+RUNS=${RUNS:-3}
+WORK=${BENCH_DIR:-$HOME/.cache/baas/bench-vm}
+MGMT=${BAAS_MGMT_OS:-$HOME/.cache/baas/mgmt-os}
+LAB=bvlab$$ SRV=bvsrv$$
+BASE=http://10.96.0.2:3000
+MAC=52:54:00:be:0e:01
+
+source "$ROOT/bench/lib.sh"
+install_missing curl=curl zstd=zstd dnsmasq=dnsmasq ipmi_sim=openipmi qemu-system-x86_64=qemu-system-x86 python3=python3
+release_baas
+"$ROOT/mgmt/build.sh" "$MGMT" >/dev/null
+
+cleanup() {
+  [ -f "$WORK/vm/qemu.pid" ] && kill -9 "$(cat "$WORK/vm/qemu.pid")" 2>/dev/null || true
+  for pid in ${PIDS:-}; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  ip netns del "$LAB" 2>/dev/null || true
+  ip netns del "$SRV" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+rm -rf "$WORK" && mkdir -p "$WORK/data" "$WORK/vm/simstate"
+
+echo "preparing a ${SIZE_MIB} MiB bootable image (zstd -3) under $WORK"
+MARKER=BAAS-BENCH-$$
+"$ROOT/mgmt/test-disk.sh" "$MGMT/vmlinuz" "$WORK/small.img" "$MARKER" >/dev/null
+rest=$(( SIZE_MIB - 48 ))
+{
+  cat "$WORK/small.img"
+  head -c $(( rest / 2 ))M /dev/urandom
+  head -c $(( rest - rest / 2 ))M < <(yes 'baas benchmark filler line')
+} > "$WORK/disk.img"
+zstd -q -3 -T0 "$WORK/disk.img" -o "$WORK/disk.img.zst"
+rm -f "$WORK/small.img" "$WORK/small.img.zst"
+DISK_BYTES=$(( (SIZE_MIB + 64) * 1024 * 1024 ))
+
+ip netns add "$LAB"; ip netns add "$SRV"
+ip -n "$LAB" link set lo up; ip -n "$SRV" link set lo up
+ip -n "$LAB" link add br0 type bridge; ip -n "$LAB" link set br0 type bridge forward_delay 0 stp_state 0
+ip -n "$LAB" tuntap add dev tap0 mode tap; ip -n "$LAB" link set tap0 master br0
+ip -n "$LAB" link add vsrv type veth peer name eth0 netns "$SRV"; ip -n "$LAB" link set vsrv master br0
+ip -n "$LAB" addr add 10.96.0.1/24 dev br0; ip -n "$LAB" addr add fd96::1/64 dev br0
+ip -n "$SRV" addr add 10.96.0.2/24 dev eth0
+ip -n "$LAB" link set tap0 up; ip -n "$LAB" link set vsrv up; ip -n "$LAB" link set br0 up; ip -n "$SRV" link set eth0 up
+
+ip netns exec "$LAB" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --interface=br0 --bind-interfaces \
+  --dhcp-range=10.96.0.100,10.96.0.150,255.255.255.0,1h --enable-ra --dhcp-range=::,constructor:br0,ra-only,64,1h \
+  --dhcp-leasefile="$WORK/leases" --pid-file="$WORK/dnsmasq.pid" 2>/dev/null & PIDS="$!"
+sed -e 's/127.0.0.1 @PORT@/10.96.0.1 623/' -e "s#@HOOK@#$ROOT/bmc/testdata/ipmi_sim/qemu-chassis.sh#" \
+  "$ROOT/bmc/testdata/ipmi_sim/lan.conf.in" > "$WORK/vm/lan.conf"
+cp "$ROOT/bmc/testdata/ipmi_sim/bmc.emu" "$WORK/vm/"
+(cd "$WORK/vm" && VM_DIR="$WORK/vm" \
+  VM_QEMU_ARGS="-drive file=$WORK/vm/disk.img,format=raw,if=virtio -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=$MAC" \
+  exec ip netns exec "$LAB" ipmi_sim -c lan.conf -f bmc.emu -s simstate -n </dev/null >/dev/null 2>&1) & PIDS="$PIDS $!"
+
+BAAS_HTTP_ADDR=0.0.0.0:3000 BAAS_PUBLIC_URL=$BASE BAAS_DATA_DIR="$WORK/data" BAAS_ADMIN_PASSWORD=bench-password-1 \
+  BAAS_DHCP_MODE=proxy BAAS_DHCP_INTERFACES=eth0 BAAS_TFTP_ADDR=0.0.0.0:69 \
+  BAAS_MGMT_KERNEL="$MGMT/vmlinuz" BAAS_MGMT_INITRD="$MGMT/initrd.img" BAAS_MGMT_CMDLINE='console=ttyS0,115200' \
+  RUST_LOG=warn ip netns exec "$SRV" "$BAAS" serve & PIDS="$PIDS $!"
+in_srv() { ip netns exec "$SRV" "$@"; }
+for _ in $(seq 1 100); do in_srv curl -sf -o /dev/null "$BASE/healthz" && break; sleep 0.1; done
+JAR="$WORK/cookies"
+in_srv curl -sf -c "$JAR" -o /dev/null -d 'username=admin&password=bench-password-1' "$BASE/api/login"
+MACHINE=$(in_srv curl -sf -b "$JAR" --data-urlencode 'input[name]=vm-bench' --data-urlencode "input[macs]=$MAC" \
+  --data-urlencode 'input[platform]=x86_64-bios' --data-urlencode 'input[bmc_kind]=ipmi' \
+  --data-urlencode 'input[bmc_address]=10.96.0.1:623' --data-urlencode 'input[bmc_username]=admin' \
+  --data-urlencode 'input[bmc_password]=password' --data-urlencode 'input[state]=available' \
+  "$BASE/api/admin/create_machine" | sed -E 's/^\{"id":([0-9]+).*/\1/')
+IMAGE=$(in_srv curl -sf -b "$JAR" -T "$WORK/disk.img.zst" "$BASE/api/v1/images/vm-bench" | sed -E 's/.*"id":([0-9]+).*/\1/')
+SESSION=$(awk 'NF >= 7 { print $6 "=" $7 }' "$JAR" | tail -1)
+
+# One deploy onto a blank disk: the job's states as the machine page's panel shows them, stamped
+# when first seen (polled every 100 ms). Prints "state seconds-since-the-job-was-created" lines.
+deploy_run() {
+  rm -f "$WORK/vm/disk.img"; truncate -s "$DISK_BYTES" "$WORK/vm/disk.img"
+  in_srv curl -sf -b "$JAR" -o /dev/null -d "machine_id=$MACHINE&kind=deploy&image_id=$IMAGE" "$BASE/api/jobs/create"
+  in_srv python3 - "$BASE" "$SESSION" "$MACHINE" <<'PY'
+import json, sys, time, urllib.request
+base, cookie, machine = sys.argv[1:]
+started, seen = time.monotonic(), set()
+while time.monotonic() - started < 600:
+    request = urllib.request.Request(f"{base}/api/jobs/panel", data=f"machine_id={machine}".encode(),
+                                     headers={"Cookie": cookie})
+    job = json.load(urllib.request.urlopen(request))["latest"]
+    state = job["state"]
+    if state not in seen:
+        seen.add(state)
+        print(state, f"{time.monotonic() - started:.2f}", flush=True)
+    if state in ("booted", "failed", "cancelled"):
+        if state != "booted":
+            print("job ended", state, job["failed_step"], job["reason"], file=sys.stderr)
+            sys.exit(1)
+        break
+    time.sleep(0.1)
+PY
+  for _ in $(seq 1 300); do grep -q "$MARKER" "$WORK/vm/console.log" 2>/dev/null && break; sleep 0.2; done
+  grep -q "$MARKER" "$WORK/vm/console.log" || { echo "the written system never printed its marker" >&2; exit 1; }
+  for _ in $(seq 1 100); do [ -f "$WORK/vm/qemu.pid" ] && kill -0 "$(cat "$WORK/vm/qemu.pid")" 2>/dev/null || break; sleep 0.2; done
+}
+
+# The VM's disk write rate: the management OS's kernel and drivers, with a dd in place of the
+# agent (an extra initramfs archive appended to its initrd). Prints MiB/s.
+cat > "$WORK/dd-init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for module in $(cat /lib/modules/order); do insmod "/lib/modules/$module" 2>/dev/null; done
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; sleep 0.5; done
+start=$(cut -d' ' -f1 /proc/uptime)
+dd if=/dev/zero of=/dev/vda bs=4M count=@COUNT@ oflag=direct 2>/dev/null; sync
+end=$(cut -d' ' -f1 /proc/uptime)
+echo "DD-SECONDS $start $end" > /dev/ttyS0
+poweroff -f
+INIT
+sed -i "s/@COUNT@/$(( SIZE_MIB / 4 ))/" "$WORK/dd-init"
+chmod +x "$WORK/dd-init"
+(cd "$WORK" && mkdir -p ddroot && cp dd-init ddroot/dd-init && cd ddroot && echo dd-init | cpio -o -H newc -R 0:0 2>/dev/null | gzip) > "$WORK/dd.cpio.gz"
+cat "$MGMT/initrd.img" "$WORK/dd.cpio.gz" > "$WORK/dd-initrd.img"
+dd_rate() {
+  rm -f "$WORK/dd-disk.img"; truncate -s "$DISK_BYTES" "$WORK/dd-disk.img"
+  qemu-system-x86_64 -accel tcg -m 512 -nodefaults -nographic -monitor none -no-reboot \
+    -serial file:"$WORK/dd-console.log" -kernel "$MGMT/vmlinuz" -initrd "$WORK/dd-initrd.img" \
+    -append 'console=ttyS0,115200 rdinit=/dd-init' -drive file="$WORK/dd-disk.img",format=raw,if=virtio
+  awk -v mib="$SIZE_MIB" '/DD-SECONDS/ { printf "%.1f\n", mib / ($3 - $2) }' "$WORK/dd-console.log"
+}
+
+stats() {  # min median max of the numbers on stdin
+  sort -g | awk '{ v[NR] = $1 } END { printf "%.1f %.1f %.1f\n", v[1], v[int((NR + 1) / 2)], v[NR] }'
+}
+at() { awk -v s="$1" '$1 == s { print $2 }' "$2"; }
+
+totals=() limits=() rates=() boots=()
+for run in $(seq 1 "$RUNS"); do
+  deploy_run > "$WORK/run-$run"
+  rate=$(dd_rate)
+  powering=$(at powering "$WORK/run-$run"); enrolled=$(at enrolled "$WORK/run-$run")
+  rebooting=$(at rebooting "$WORK/run-$run"); booted=$(at booted "$WORK/run-$run")
+  boot=$(echo "$enrolled - $powering" | bc -l)
+  limit=$(echo "$boot + $SIZE_MIB / $rate" | bc -l)
+  # Written and verified: the agent reports and reboots the machine.
+  total=$(echo "$rebooting - $powering" | bc -l)
+  printf 'run %d: %s\n' "$run" "$(awk '{ if (NR > 1) printf "%s %.1f s, ", p, $2 - t; p = $1; t = $2 } END { print p }' "$WORK/run-$run")"
+  printf '  power-on to written and verified %.1f s (to booted from disk %.1f s); VM boot to enrolled %.1f s, VM disk %s MiB/s: physical limit %.1f s (%.2fx of the deploy)\n' \
+    "$total" "$(echo "$booted - $powering" | bc -l)" "$boot" "$rate" "$limit" "$(echo "$limit / $total" | bc -l)"
+  totals+=("$total") limits+=("$limit") rates+=("$rate") boots+=("$boot")
+done
+read -r tmin tmed tmax < <(printf '%s\n' "${totals[@]}" | stats)
+read -r lmin lmed lmax < <(printf '%s\n' "${limits[@]}" | stats)
+read -r rmin rmed rmax < <(printf '%s\n' "${rates[@]}" | stats)
+read -r bmin bmed bmax < <(printf '%s\n' "${boots[@]}" | stats)
+printf '%d MiB image (%d MiB stored): power-on to written and verified %s/%s/%s s, physical limit %s/%s/%s s (boot %s/%s/%s s, VM disk %s/%s/%s MiB/s) (min/median/max); limit/deploy (median) %.2fx\n' \
+  "$SIZE_MIB" $(( $(stat -c %s "$WORK/disk.img.zst") / 1048576 )) "$tmin" "$tmed" "$tmax" "$lmin" "$lmed" "$lmax" \
+  "$bmin" "$bmed" "$bmax" "$rmin" "$rmed" "$rmax" "$(echo "$lmed / $tmed" | bc -l)"
