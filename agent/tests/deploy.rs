@@ -210,10 +210,15 @@ async fn finish(mut command: Command) -> (bool, String) {
 }
 
 fn agent_command(baas: &Baas, token: &str, disk: &std::path::Path) -> Command {
+    agent_command_via(&baas.url, token, disk)
+}
+
+/// The agent told to reach baas at `url`.
+fn agent_command_via(url: &str, token: &str, disk: &std::path::Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_baas-agent"));
     command.args([
         "--url",
-        &baas.url,
+        url,
         "--token",
         token,
         "--mac",
@@ -318,6 +323,74 @@ async fn a_corrupted_image_fails_the_job_and_is_never_reported_as_written() {
         .await
         .unwrap();
     assert_eq!(disk, ("unknown".to_string(), None));
+}
+
+/// A TCP proxy in front of `to` that flips one byte at offset `flip` of what the server sends on
+/// any connection (the image stream is the only answer that long); returns its URL.
+async fn byte_flipping_proxy(to: &str, flip: u64) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = to.trim_start_matches("http://").to_string();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                continue;
+            };
+            let (mut client_in, mut client_out) = client.into_split();
+            let (mut server_in, mut server_out) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut client_in, &mut server_out).await;
+                let _ = server_out.shutdown().await;
+            });
+            tokio::spawn(async move {
+                let (mut sent, mut buffer) = (0u64, vec![0u8; 64 << 10]);
+                while let Ok(n) = server_in.read(&mut buffer).await {
+                    if n == 0 {
+                        break;
+                    }
+                    if (sent..sent + n as u64).contains(&flip) {
+                        buffer[(flip - sent) as usize] ^= 0x01;
+                    }
+                    sent += n as u64;
+                    if client_out.write_all(&buffer[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// One bit flipped on the wire, between baas and the agent: the agent writes what arrived, its
+/// checks fail, the job fails with the reason and the disk is not counted as the image.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_byte_flipped_in_transit_fails_the_deploy_and_the_disk_is_not_the_image() {
+    let baas = start_baas().await;
+    let raw = raw_disk(4 << 20);
+    let (machine, job) = deploy_job(&baas, &raw).await;
+    let script = boot_script(&baas).await;
+    let proxy = byte_flipping_proxy(&baas.url, 2 << 20).await;
+    let target = tempfile::tempdir().unwrap();
+    let disk = target.path().join("disk.img");
+    let (ok, log) = finish(agent_command_via(&proxy, &token_of(&script), &disk)).await;
+    assert!(!ok, "the agent claimed success:\n{log}");
+    let after = baas.lab.job(&Actor::shell(), job).await.unwrap();
+    assert_eq!(after.state, JobState::Failed, "{after:?}\n{log}");
+    assert!(after.reason.contains("SHA-256"), "{}", after.reason);
+    let disk_content = baas
+        .lab
+        .machine_disk(&Actor::shell(), machine)
+        .await
+        .unwrap();
+    assert_eq!(disk_content, ("unknown".to_string(), None));
+    // The agent wrote what arrived (the check is at the stream's end): all of it but one byte
+    // is the image.
+    let written = std::fs::read(&disk).unwrap();
+    assert_eq!(written.len(), raw.len());
+    let differ: Vec<usize> = (0..raw.len()).filter(|&i| raw[i] != written[i]).collect();
+    assert_eq!(differ.len(), 1, "{differ:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
