@@ -8,6 +8,7 @@ pub mod agent_api;
 pub mod egress;
 pub mod error;
 pub mod model;
+pub mod rest_api;
 
 #[cfg(feature = "db")]
 mod actor;

@@ -7,7 +7,9 @@ use sqlx::SqliteConnection;
 
 use crate::audit::record;
 use crate::error::FieldErrors;
-use crate::model::{BmcKind, Holder, Level, Machine, MachineInput, MachineState, Platform};
+use crate::model::{
+    BmcKind, Holder, Level, Machine, MachineFilter, MachineInput, MachineState, Platform,
+};
 use crate::store::is_unique_violation;
 use crate::{validate, Actor, Error, Lab, Result};
 
@@ -322,6 +324,63 @@ impl Lab {
         self.load_machines(actor, None).await
     }
 
+    /// The machines the actor may view that match `filter`: a tag, a state, and free of any
+    /// active reservation between two times.
+    pub async fn find_machines(
+        &self,
+        actor: &Actor,
+        filter: &MachineFilter,
+    ) -> Result<Vec<Machine>> {
+        let mut errors = FieldErrors::default();
+        let state = match filter.state.trim() {
+            "" => None,
+            state => {
+                let parsed = MachineState::parse(state);
+                if parsed.is_none() {
+                    errors.add("state", "must be available, maintenance or retired");
+                }
+                parsed
+            }
+        };
+        let free = match (filter.free_from, filter.free_until) {
+            (Some(from), Some(until)) if until <= from => {
+                errors.add("free_until", "must be after free_from");
+                None
+            }
+            (Some(from), Some(until)) => Some((from, until)),
+            (None, None) => None,
+            _ => {
+                errors.add("free_until", "free_from and free_until go together");
+                None
+            }
+        };
+        errors.into_result()?;
+        let busy: Vec<i64> = match free {
+            Some((from, until)) => {
+                sqlx::query_scalar(
+                    "SELECT DISTINCT machine_id FROM reservations
+                 WHERE state = 'active' AND start_at < $2 AND end_at > $1",
+                )
+                .bind(from)
+                .bind(until)
+                .fetch_all(&self.db)
+                .await?
+            }
+            None => Vec::new(),
+        };
+        let tag = filter.tag.trim();
+        Ok(self
+            .machines(actor)
+            .await?
+            .into_iter()
+            .filter(|m| tag.is_empty() || m.tags.iter().any(|t| t == tag))
+            .filter(|m| state.is_none_or(|s| m.state == s))
+            .filter(|m| {
+                free.is_none() || (m.state == MachineState::Available && !busy.contains(&m.id))
+            })
+            .collect())
+    }
+
     /// The decrypted BMC credentials, for the BMC drivers only: never for a browser.
     pub async fn bmc_credentials(&self, id: i64) -> Result<Option<BmcCredentials>> {
         let sealed: Option<Option<Vec<u8>>> =
@@ -581,6 +640,90 @@ mod tests {
             description: "test box".into(),
             state: "available".into(),
         }
+    }
+
+    #[tokio::test]
+    async fn machines_are_found_by_tag_state_and_free_time() {
+        let (lab, _dir) = testing::lab().await;
+        let admin = testing::admin();
+        let make = |name: &str, mac: &str, tags: &str, state: &str| MachineInput {
+            name: name.into(),
+            macs: mac.into(),
+            bmc_kind: "none".into(),
+            bmc_address: String::new(),
+            bmc_username: String::new(),
+            bmc_password: String::new(),
+            tags: tags.into(),
+            state: state.into(),
+            ..input()
+        };
+        let gpu = lab
+            .create_machine(
+                &admin,
+                make("gpu-1", "52:54:00:aa:01:01", "gpu", "available"),
+            )
+            .await
+            .unwrap();
+        lab.create_machine(
+            &admin,
+            make("gpu-2", "52:54:00:aa:01:02", "gpu", "maintenance"),
+        )
+        .await
+        .unwrap();
+        lab.create_machine(&admin, make("cpu-1", "52:54:00:aa:01:03", "", "available"))
+            .await
+            .unwrap();
+        let now = crate::now();
+        lab.reserve(&admin, gpu.id, now, now + 3600, "")
+            .await
+            .unwrap();
+        let names =
+            |machines: Vec<Machine>| machines.into_iter().map(|m| m.name).collect::<Vec<_>>();
+        let find = |filter: MachineFilter| {
+            let (lab, admin) = (lab.clone(), admin.clone());
+            async move { lab.find_machines(&admin, &filter).await }
+        };
+        let by_tag = MachineFilter {
+            tag: "gpu".into(),
+            ..Default::default()
+        };
+        assert_eq!(names(find(by_tag).await.unwrap()), ["gpu-1", "gpu-2"]);
+        let available = MachineFilter {
+            state: "available".into(),
+            ..Default::default()
+        };
+        assert_eq!(names(find(available).await.unwrap()), ["cpu-1", "gpu-1"]);
+        // gpu-1 is taken for the next hour, gpu-2 is in maintenance.
+        let free_now = MachineFilter {
+            free_from: Some(now + 60),
+            free_until: Some(now + 120),
+            ..Default::default()
+        };
+        assert_eq!(names(find(free_now).await.unwrap()), ["cpu-1"]);
+        let free_later = MachineFilter {
+            tag: "gpu".into(),
+            free_from: Some(now + 7200),
+            free_until: Some(now + 9000),
+            ..Default::default()
+        };
+        assert_eq!(names(find(free_later).await.unwrap()), ["gpu-1"]);
+        let backwards = MachineFilter {
+            free_from: Some(now + 60),
+            free_until: Some(now),
+            ..Default::default()
+        };
+        assert_eq!(
+            find(backwards).await.unwrap_err().field_errors()[0].field,
+            "free_until"
+        );
+        let bad_state = MachineFilter {
+            state: "broken".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            find(bad_state).await.unwrap_err().field_errors()[0].field,
+            "state"
+        );
     }
 
     #[tokio::test]

@@ -194,6 +194,18 @@ pub struct Machine {
     pub next: Option<Holder>,
 }
 
+/// Which machines a list shows; empty fields match every machine. Times are Unix seconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MachineFilter {
+    pub tag: String,
+    /// `available`, `maintenance` or `retired`.
+    pub state: String,
+    /// With `free_until`: only available machines with no active reservation in between.
+    pub free_from: Option<i64>,
+    pub free_until: Option<i64>,
+}
+
 /// A machine form as submitted. Strings so that every bad value comes back as a field error;
 /// a field left out counts as empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

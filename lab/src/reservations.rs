@@ -363,8 +363,8 @@ impl Lab {
         end: i64,
         except: Option<i64>,
     ) -> Error {
-        let clash: std::result::Result<Option<(String, i64, i64)>, sqlx::Error> = sqlx::query_as(
-            "SELECT u.username, r.start_at, r.end_at FROM reservations r JOIN users u ON u.id = r.user_id
+        let clash: std::result::Result<Option<(i64, String, i64, i64)>, sqlx::Error> = sqlx::query_as(
+            "SELECT r.id, u.username, r.start_at, r.end_at FROM reservations r JOIN users u ON u.id = r.user_id
              WHERE r.machine_id = $1 AND r.state = 'active' AND r.start_at < $3 AND r.end_at > $2
                AND ($4 IS NULL OR r.id <> $4)
              ORDER BY r.start_at LIMIT 1",
@@ -376,8 +376,8 @@ impl Lab {
         .fetch_optional(&self.db)
         .await;
         match clash {
-            Ok(Some((username, from, until))) => Error::Conflict(format!(
-                "the machine is already reserved by {username} from {} to {}",
+            Ok(Some((id, username, from, until))) => Error::Conflict(format!(
+                "the machine is already reserved by {username} from {} to {} (reservation {id})",
                 format_utc(from),
                 format_utc(until)
             )),

@@ -34,6 +34,9 @@ pub struct AppState {
     /// Where DHCP saw each booting MAC: only that address gets its enrolment token.
     pub boot_clients: crate::boot_clients::BootClients,
     pub agent_nonces: crate::rest::NonceBook,
+    /// The BMC power states last read, shared with the pages and the background refresher.
+    pub power: PowerCache,
+    pub bmc_settings: app::power::BmcSettings,
 }
 
 /// Builds the whole HTTP service. Sessions live in the lab's database, so they survive restarts.
@@ -83,14 +86,16 @@ pub async fn router_with(
         public_url: config.public_url.clone(),
         boot_clients,
         agent_nonces: Default::default(),
+        power: power.clone(),
+        bmc_settings: app::power::BmcSettings {
+            timeout: config.bmc_timeout,
+            public_url: config.public_url.clone(),
+        },
     };
     let routes = generate_route_list(app::App);
     let page_lab = lab.clone();
     let page_power = power.clone();
-    let bmc_settings = app::power::BmcSettings {
-        timeout: config.bmc_timeout,
-        public_url: config.public_url.clone(),
-    };
+    let bmc_settings = state.bmc_settings.clone();
     let netboot_settings = app::api::machines::NetbootSettings {
         management_os: config.management_os.is_some(),
     };

@@ -4,6 +4,7 @@
 pub mod boot_clients;
 mod boot_events;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod http;
 pub mod job_runner;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use server::client::commands::{ClientCommand, Connection};
 use server::{cli, config::Config};
 
 #[derive(Debug, Parser)]
@@ -11,6 +12,8 @@ struct Args {
     /// TOML configuration file (keys as listed below).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    connection: Connection,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -22,6 +25,12 @@ enum Command {
     /// Manage user accounts on the configured database.
     #[command(subcommand)]
     User(cli::UserCommand),
+    /// Shell completions for bash, zsh or fish, on stdout.
+    ///
+    /// Example: baas completions bash > /etc/bash_completion.d/baas
+    Completions { shell: clap_complete::Shell },
+    #[command(flatten)]
+    Client(ClientCommand),
 }
 
 #[tokio::main]
@@ -34,6 +43,22 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    match args.command {
+        Some(Command::Client(command)) => {
+            // A client talks to a server: no configuration or database of its own.
+            if let Err(error) = server::client::commands::run(args.connection, command).await {
+                eprintln!("baas: {error}");
+                std::process::exit(error.failure as i32);
+            }
+            return Ok(());
+        }
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Args::command(), "baas", &mut std::io::stdout());
+            return Ok(());
+        }
+        _ => {}
+    }
     let config = Config::load(args.config.as_deref())?;
     match args.command.unwrap_or(Command::Serve) {
         Command::Serve => server::serve(config).await,
@@ -42,5 +67,6 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", cli::run(&lab, command).await?);
             Ok(())
         }
+        Command::Client(_) | Command::Completions { .. } => unreachable!("handled above"),
     }
 }

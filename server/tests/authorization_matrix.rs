@@ -29,6 +29,10 @@ const ROLES: [Role; 4] = [
 struct Fixture {
     machine: i64,
     spare_machine: Vec<i64>,
+    /// Machines without jobs, one per role, for the delete case.
+    doomed_machines: Vec<i64>,
+    /// A machine the use holder has a reservation on, for the API's job creation.
+    job_machine: i64,
     reservation: i64,
     release_by_role: Vec<i64>,
     cancel_by_role: Vec<i64>,
@@ -92,7 +96,7 @@ fn server_function_cases() -> Vec<Case> {
         ),
         (
             "/api/admin/delete_machine",
-            |f, role| format!("id={}", f.spare_machine[role]),
+            |f, role| format!("id={}", f.doomed_machines[role]),
             [401, 403, 403, 200],
         ),
         (
@@ -337,6 +341,27 @@ fn server_function_cases() -> Vec<Case> {
     ]
 }
 
+/// A reservation of the matrix machine in a slot of the role's own, after all the others.
+fn rest_reservation_body(f: &Fixture, role: usize) -> Vec<u8> {
+    let start = f.slot_base + 100 * 3600 + role as i64 * 7200;
+    format!(
+        r#"{{"machine_id":{},"start_at":{start},"end_at":{},"note":"matrix"}}"#,
+        f.machine,
+        start + 3600
+    )
+    .into_bytes()
+}
+
+/// An inventory job at a time inside the use holder's reservation of the jobs machine.
+fn rest_job_body(f: &Fixture, _: usize) -> Vec<u8> {
+    format!(
+        r#"{{"machine_id":{},"kind":"inventory","at":{}}}"#,
+        f.job_machine,
+        f.slot_base - 20 * 3600 + 600
+    )
+    .into_bytes()
+}
+
 /// A raw disk image small enough for the matrix.
 fn tiny_disk() -> Vec<u8> {
     let mut disk = vec![0u8; 4096];
@@ -352,7 +377,7 @@ type RestCase = (
     &'static str,
     fn(&Fixture, usize) -> String,
     &'static [(&'static str, &'static str)],
-    fn() -> Vec<u8>,
+    fn(&Fixture, usize) -> Vec<u8>,
     [u16; 4],
 );
 
@@ -370,7 +395,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/api/v1/whoami",
             |_, _| "/api/v1/whoami".into(),
             &[],
-            Vec::new,
+            |_, _| Vec::new(),
             [401, 200, 200, 200],
         ),
         (
@@ -378,7 +403,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/api/v1/events",
             |_, _| "/api/v1/events?max_seconds=0".into(),
             &[],
-            Vec::new,
+            |_, _| Vec::new(),
             [401, 200, 200, 200],
         ),
         (
@@ -386,7 +411,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/api/v1/images",
             |_, _| "/api/v1/images".into(),
             &[],
-            Vec::new,
+            |_, _| Vec::new(),
             [401, 200, 200, 200],
         ),
         (
@@ -394,7 +419,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/api/v1/images/{id}",
             |f, _| format!("/api/v1/images/{}", f.image),
             &[],
-            Vec::new,
+            |_, _| Vec::new(),
             [401, 404, 200, 200],
         ),
         (
@@ -402,7 +427,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/api/v1/images/{name}",
             |_, role| format!("/api/v1/images/put{role}"),
             &[],
-            tiny_disk,
+            |_, _| tiny_disk(),
             [401, 201, 201, 201],
         ),
         (
@@ -410,7 +435,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/api/v1/images/{id}",
             |f, role| format!("/api/v1/images/{}", f.spare_images[role]),
             &[],
-            Vec::new,
+            |_, _| Vec::new(),
             [401, 404, 204, 204],
         ),
         (
@@ -418,7 +443,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/api/v1/uploads",
             |_, _| "/api/v1/uploads".into(),
             &[],
-            Vec::new,
+            |_, _| Vec::new(),
             [204, 204, 204, 204],
         ),
         (
@@ -426,7 +451,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/api/v1/uploads",
             |_, _| "/api/v1/uploads".into(),
             CREATE,
-            Vec::new,
+            |_, _| Vec::new(),
             [401, 201, 201, 201],
         ),
         (
@@ -434,7 +459,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/api/v1/uploads/{id}",
             |f, role| format!("/api/v1/uploads/{}", f.uploads[role]),
             &[],
-            Vec::new,
+            |_, _| Vec::new(),
             [401, 404, 200, 200],
         ),
         (
@@ -442,7 +467,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/api/v1/uploads/{id}",
             |f, role| format!("/api/v1/uploads/{}", f.uploads[role]),
             &[],
-            Vec::new,
+            |_, _| Vec::new(),
             [401, 404, 200, 200],
         ),
         (
@@ -450,7 +475,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/api/v1/uploads/{id}",
             |f, role| format!("/api/v1/uploads/{}", f.uploads[role]),
             PATCH,
-            || vec![1; 10],
+            |_, _| vec![1; 10],
             [401, 404, 204, 204],
         ),
         (
@@ -458,7 +483,156 @@ fn rest_cases() -> Vec<RestCase> {
             "/api/v1/uploads/{id}",
             |f, role| format!("/api/v1/uploads/{}", f.spare_uploads[role]),
             &[],
-            Vec::new,
+            |_, _| Vec::new(),
+            [401, 404, 204, 204],
+        ),
+        (
+            "GET",
+            "/api/v1/machines",
+            |_, _| "/api/v1/machines?tag=&limit=10".into(),
+            &[],
+            |_, _| Vec::new(),
+            [401, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/machines/{id}",
+            |f, _| format!("/api/v1/machines/{}", f.machine),
+            &[],
+            |_, _| Vec::new(),
+            [401, 404, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/machines/{id}/boot-events",
+            |f, _| format!("/api/v1/machines/{}/boot-events", f.machine),
+            &[],
+            |_, _| Vec::new(),
+            [401, 404, 200, 200],
+        ),
+        // The use holder's reservation has not begun; the machine has no BMC (admin).
+        (
+            "GET",
+            "/api/v1/machines/{id}/power",
+            |f, _| format!("/api/v1/machines/{}/power", f.machine),
+            &[],
+            |_, _| Vec::new(),
+            [401, 404, 403, 409],
+        ),
+        (
+            "POST",
+            "/api/v1/machines/{id}/power",
+            |f, _| format!("/api/v1/machines/{}/power", f.machine),
+            JSON,
+            |_, _| br#"{"action":"on"}"#.to_vec(),
+            [401, 404, 403, 409],
+        ),
+        (
+            "PUT",
+            "/api/v1/machines/{id}/boot-device",
+            |f, _| format!("/api/v1/machines/{}/boot-device", f.machine),
+            JSON,
+            |_, _| br#"{"device":"pxe"}"#.to_vec(),
+            [401, 404, 403, 409],
+        ),
+        (
+            "GET",
+            "/api/v1/reservations",
+            |f, _| format!("/api/v1/reservations?machine={}", f.machine),
+            &[],
+            |_, _| Vec::new(),
+            [401, 404, 200, 200],
+        ),
+        // Each role books its own slot, far from the others.
+        (
+            "POST",
+            "/api/v1/reservations",
+            |_, _| "/api/v1/reservations".into(),
+            JSON,
+            rest_reservation_body,
+            [401, 404, 201, 201],
+        ),
+        (
+            "GET",
+            "/api/v1/reservations/{id}",
+            |f, _| format!("/api/v1/reservations/{}", f.reservation),
+            &[],
+            |_, _| Vec::new(),
+            [401, 404, 200, 200],
+        ),
+        (
+            "PATCH",
+            "/api/v1/reservations/{id}",
+            |f, _| format!("/api/v1/reservations/{}", f.reservation),
+            JSON,
+            |f, _| format!(r#"{{"end_at":{}}}"#, f.slot_base - 19 * 3600 + 600).into_bytes(),
+            [401, 404, 200, 200],
+        ),
+        // The server function /api/release takes release_by_role[role] first; the reverse
+        // order here leaves each role one still active (the holder releases, the admin cancels).
+        (
+            "DELETE",
+            "/api/v1/reservations/{id}",
+            |f, role| format!("/api/v1/reservations/{}", f.release_by_role[3 - role]),
+            &[],
+            |_, _| Vec::new(),
+            [401, 404, 204, 204],
+        ),
+        (
+            "GET",
+            "/api/v1/jobs",
+            |_, _| "/api/v1/jobs".into(),
+            &[],
+            |_, _| Vec::new(),
+            [401, 200, 200, 200],
+        ),
+        // Inside the use holder's reservation; the admin then finds that job active.
+        (
+            "POST",
+            "/api/v1/jobs",
+            |_, _| "/api/v1/jobs".into(),
+            JSON,
+            rest_job_body,
+            [401, 404, 201, 409],
+        ),
+        (
+            "GET",
+            "/api/v1/jobs/{id}",
+            |f, role| format!("/api/v1/jobs/{}", f.boot_jobs[role]),
+            &[],
+            |_, _| Vec::new(),
+            [401, 404, 404, 200],
+        ),
+        (
+            "DELETE",
+            "/api/v1/jobs/{id}",
+            |f, role| format!("/api/v1/jobs/{}", f.boot_jobs[3 - role]),
+            &[],
+            |_, _| Vec::new(),
+            [401, 404, 404, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/tokens",
+            |_, _| "/api/v1/tokens".into(),
+            &[],
+            |_, _| Vec::new(),
+            [401, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/tokens",
+            |_, _| "/api/v1/tokens".into(),
+            JSON,
+            |_, _| br#"{"name":"matrix"}"#.to_vec(),
+            [401, 201, 201, 201],
+        ),
+        (
+            "DELETE",
+            "/api/v1/tokens/{id}",
+            |f, role| format!("/api/v1/tokens/{}", f.tokens[3 - role]),
+            &[],
+            |_, _| Vec::new(),
             [401, 404, 204, 204],
         ),
         // An authenticated import reaches the destination check, which refuses loopback.
@@ -467,7 +641,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/api/v1/imports",
             |_, _| "/api/v1/imports".into(),
             JSON,
-            || br#"{"url":"http://127.0.0.1:9/x.img","name":"x"}"#.to_vec(),
+            |_, _| br#"{"url":"http://127.0.0.1:9/x.img","name":"x"}"#.to_vec(),
             [401, 422, 422, 422],
         ),
         (
@@ -475,7 +649,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/images/{id}/content",
             |f, _| format!("/images/{}/content", f.image),
             &[],
-            Vec::new,
+            |_, _| Vec::new(),
             [401, 404, 200, 200],
         ),
         // Machines cannot log in: boot scripts are open to all.
@@ -484,7 +658,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/boot/{file}",
             |_, _| "/boot/52:54:00:00:00:01.ipxe".into(),
             &[],
-            Vec::new,
+            |_, _| Vec::new(),
             [200, 200, 200, 200],
         ),
         // Open to all machines too; this server has no management OS configured.
@@ -493,7 +667,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/boot/mgmt/{file}",
             |_, _| "/boot/mgmt/kernel".into(),
             &[],
-            Vec::new,
+            |_, _| Vec::new(),
             [404, 404, 404, 404],
         ),
         // The agent API answers signed requests of enrolled agents only: a session or an API
@@ -503,7 +677,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/agent/v1/enrol",
             |_, _| "/agent/v1/enrol".into(),
             JSON,
-            || b"{}".to_vec(),
+            |_, _| b"{}".to_vec(),
             [401; 4],
         ),
         (
@@ -511,7 +685,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/agent/v1/heartbeat",
             |_, _| "/agent/v1/heartbeat".into(),
             JSON,
-            || b"{}".to_vec(),
+            |_, _| b"{}".to_vec(),
             [401; 4],
         ),
         (
@@ -519,7 +693,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/agent/v1/job",
             |_, _| "/agent/v1/job".into(),
             &[],
-            Vec::new,
+            |_, _| Vec::new(),
             [401; 4],
         ),
         (
@@ -527,7 +701,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/agent/v1/image",
             |_, _| "/agent/v1/image".into(),
             &[],
-            Vec::new,
+            |_, _| Vec::new(),
             [401; 4],
         ),
         (
@@ -535,7 +709,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/agent/v1/progress",
             |_, _| "/agent/v1/progress".into(),
             JSON,
-            || b"{}".to_vec(),
+            |_, _| b"{}".to_vec(),
             [401; 4],
         ),
         (
@@ -543,7 +717,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/agent/v1/result",
             |_, _| "/agent/v1/result".into(),
             JSON,
-            || b"{}".to_vec(),
+            |_, _| b"{}".to_vec(),
             [401; 4],
         ),
         (
@@ -551,7 +725,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/agent/v1/save",
             |_, _| "/agent/v1/save".into(),
             JSON,
-            || b"{}".to_vec(),
+            |_, _| b"{}".to_vec(),
             [401; 4],
         ),
         (
@@ -559,7 +733,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/agent/v1/save",
             |_, _| "/agent/v1/save?offset=0".into(),
             &[],
-            || b"x".to_vec(),
+            |_, _| b"x".to_vec(),
             [401; 4],
         ),
         // Only a live attachment's token opens a medium, whoever asks.
@@ -568,7 +742,7 @@ fn rest_cases() -> Vec<RestCase> {
             "/media/{token}/{file}",
             |_, _| "/media/not-a-token/x.iso".into(),
             &[],
-            Vec::new,
+            |_, _| Vec::new(),
             [404, 404, 404, 404],
         ),
     ]
@@ -636,6 +810,18 @@ async fn fixture(server: &TestServer) -> Fixture {
                 .id,
         );
     }
+    let mut doomed_machines = Vec::new();
+    for i in 0..4 {
+        doomed_machines.push(
+            server
+                .add_machine(&format!("doomed{i}"), &format!("52:54:00:00:03:0{i}"), None)
+                .await,
+        );
+    }
+    let job_machine = server.add_machine("jobs", "52:54:00:00:04:01", None).await;
+    lab.grant(&shell, job_machine, Subject::User(permitted), Level::Use)
+        .await
+        .unwrap();
     let mut boot_jobs = Vec::new();
     for spare in &spare_machine {
         grants.push(lab.grants(&shell, *spare).await.unwrap()[0].id);
@@ -656,6 +842,15 @@ async fn fixture(server: &TestServer) -> Fixture {
         .await
         .unwrap()
         .id;
+    lab.reserve(
+        &permitted_actor,
+        job_machine,
+        slot_base - 20 * 3600,
+        slot_base - 19 * 3600,
+        "",
+    )
+    .await
+    .unwrap();
     let mut release_by_role = Vec::new();
     let mut cancel_by_role = Vec::new();
     for i in 0..4 {
@@ -744,6 +939,8 @@ async fn fixture(server: &TestServer) -> Fixture {
         spare_uploads,
         machine,
         spare_machine,
+        doomed_machines,
+        job_machine,
         reservation,
         release_by_role,
         cancel_by_role,
@@ -877,7 +1074,12 @@ async fn every_route_and_server_function_answers_each_role_as_designed() {
         for (method, _, path, headers, body, expected) in rest_cases() {
             let path = path(&fixture, index);
             let reply = client
-                .request(method, &path, headers, axum::body::Body::from(body()))
+                .request(
+                    method,
+                    &path,
+                    headers,
+                    axum::body::Body::from(body(&fixture, index)),
+                )
                 .await;
             if reply.status.as_u16() != expected[index] {
                 failures.push(format!(

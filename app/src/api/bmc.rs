@@ -15,7 +15,7 @@ pub struct PowerStatus {
 }
 
 #[cfg(feature = "ssr")]
-pub(crate) mod control {
+pub mod control {
     use bmc::{Bmc, BootOverride, DeviceInfo, PowerAction, PowerState};
     use lab::model::BmcKind;
     use lab::{Actor, BmcAccess};
@@ -39,21 +39,43 @@ pub(crate) mod control {
         Device(DeviceInfo),
     }
 
-    /// Authorizes, runs and audits `operation` on machine `machine_id` for `actor`.
+    /// Authorizes, runs and audits `operation` on machine `machine_id` for `actor`, with the
+    /// lab, power cache and BMC settings of the request's context.
     pub async fn run(
         actor: &Actor,
         machine_id: i64,
         operation: Operation,
     ) -> Result<Outcome, AppError> {
         let lab = crate::auth::lab()?;
-        let access = lab.bmc_access(actor, machine_id).await?;
         let cache = use_context::<PowerCache>();
+        let settings = crate::power::BmcSettings::current();
+        run_with(
+            &lab,
+            cache.as_ref(),
+            &settings,
+            actor,
+            machine_id,
+            operation,
+        )
+        .await
+    }
+
+    /// [`run`] for callers outside a page or server function (the REST API).
+    pub async fn run_with(
+        lab: &lab::Lab,
+        cache: Option<&PowerCache>,
+        settings: &crate::power::BmcSettings,
+        actor: &Actor,
+        machine_id: i64,
+        operation: Operation,
+    ) -> Result<Outcome, AppError> {
+        let access = lab.bmc_access(actor, machine_id).await?;
         if let (Operation::Status, Some(cache)) = (&operation, &cache) {
             if let Some((state, at)) = cache.fresh(machine_id, lab::now()) {
                 return Ok(Outcome::Power(state, at));
             }
         }
-        let driver = driver(&access)?;
+        let driver = driver(&access, settings)?;
         let (name, result) = match operation {
             Operation::Status => (
                 "status",
@@ -101,13 +123,16 @@ pub(crate) mod control {
         })
     }
 
-    pub(crate) fn driver(access: &BmcAccess) -> Result<bmc::Driver, AppError> {
+    pub(crate) fn driver(
+        access: &BmcAccess,
+        settings: &crate::power::BmcSettings,
+    ) -> Result<bmc::Driver, AppError> {
         match access.kind {
             BmcKind::None => Err(AppError::new(
                 ErrorKind::Conflict,
                 format!("{} has no BMC configured", access.machine_name),
             )),
-            _ => crate::power::driver(access, crate::power::BmcSettings::current().timeout)
+            _ => crate::power::driver(access, settings.timeout)
                 .map_err(|error| AppError::new(ErrorKind::Upstream, error.to_string())),
         }
     }

@@ -56,7 +56,7 @@ pub async fn attach_media(machine_id: i64, image_id: i64) -> Result<MediaAttachm
         settings.public_url.trim_end_matches('/'),
         grant.token
     );
-    let outcome = match super::bmc::control::driver(&grant.bmc)? {
+    let outcome = match super::bmc::control::driver(&grant.bmc, &settings)? {
         bmc::Driver::Redfish(redfish) => redfish
             .insert_media(&url, MEDIA_INSERT_TIMEOUT)
             .await
@@ -83,15 +83,16 @@ pub async fn detach_media(attachment_id: i64) -> Result<MediaAttachment, AppErro
     let actor = actor().await?;
     let lab = lab()?;
     let release = lab.begin_detach(&actor, attachment_id).await?;
-    let answer = match super::bmc::control::driver(&release.bmc)? {
-        bmc::Driver::Redfish(redfish) => {
-            match crate::power::with_retries(|| redfish.eject_media()).await {
-                Ok(slots) => format!("ejected {} device(s)", slots.len()),
-                Err(error) => format!("eject failed: {error}"),
+    let answer =
+        match super::bmc::control::driver(&release.bmc, &crate::power::BmcSettings::current())? {
+            bmc::Driver::Redfish(redfish) => {
+                match crate::power::with_retries(|| redfish.eject_media()).await {
+                    Ok(slots) => format!("ejected {} device(s)", slots.len()),
+                    Err(error) => format!("eject failed: {error}"),
+                }
             }
-        }
-        bmc::Driver::Ipmi(_) => "IPMI has no virtual media".to_string(),
-    };
+            bmc::Driver::Ipmi(_) => "IPMI has no virtual media".to_string(),
+        };
     lab.record_bmc_action(&actor, &release.bmc, "media_eject", &answer)
         .await?;
     Ok(lab.finish_detach(attachment_id, &answer).await?)

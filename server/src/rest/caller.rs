@@ -51,10 +51,10 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// `GET /api/v1/whoami`: the caller's name, to check a token.
-pub async fn whoami(Caller(actor): Caller) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "id": actor.user_id,
-        "username": actor.username,
-        "is_admin": actor.is_admin,
-    }))
+pub async fn whoami(Caller(actor): Caller) -> Json<lab::rest_api::Whoami> {
+    Json(lab::rest_api::Whoami {
+        id: actor.user_id,
+        username: actor.username,
+        is_admin: actor.is_admin,
+    })
 }

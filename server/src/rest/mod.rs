@@ -9,12 +9,19 @@ mod caller;
 mod content;
 mod events;
 mod imports;
+mod jobs;
+mod machines;
+mod reservations;
+mod tokens;
 mod uploads;
 
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
+use serde::de::DeserializeOwned;
 
 use crate::http::AppState;
 
@@ -25,6 +32,24 @@ pub use caller::Caller;
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/whoami"),
     ("GET", "/api/v1/events"),
+    ("GET", "/api/v1/machines"),
+    ("GET", "/api/v1/machines/{id}"),
+    ("GET", "/api/v1/machines/{id}/boot-events"),
+    ("GET", "/api/v1/machines/{id}/power"),
+    ("POST", "/api/v1/machines/{id}/power"),
+    ("PUT", "/api/v1/machines/{id}/boot-device"),
+    ("GET", "/api/v1/reservations"),
+    ("POST", "/api/v1/reservations"),
+    ("GET", "/api/v1/reservations/{id}"),
+    ("PATCH", "/api/v1/reservations/{id}"),
+    ("DELETE", "/api/v1/reservations/{id}"),
+    ("GET", "/api/v1/jobs"),
+    ("POST", "/api/v1/jobs"),
+    ("GET", "/api/v1/jobs/{id}"),
+    ("DELETE", "/api/v1/jobs/{id}"),
+    ("GET", "/api/v1/tokens"),
+    ("POST", "/api/v1/tokens"),
+    ("DELETE", "/api/v1/tokens/{id}"),
     ("GET", "/api/v1/images"),
     ("GET", "/api/v1/images/{id}"),
     ("PUT", "/api/v1/images/{name}"),
@@ -77,6 +102,34 @@ pub fn routes() -> Router<AppState> {
         .route("/boot/{file}", get(boot::boot_script))
         .route("/boot/mgmt/{file}", get(boot::management_os_file))
         .route("/api/v1/whoami", get(caller::whoami))
+        .route("/api/v1/machines", get(machines::list))
+        .route("/api/v1/machines/{id}", get(machines::show))
+        .route(
+            "/api/v1/machines/{id}/boot-events",
+            get(machines::boot_events),
+        )
+        .route(
+            "/api/v1/machines/{id}/power",
+            get(machines::power_state).post(machines::power),
+        )
+        .route(
+            "/api/v1/machines/{id}/boot-device",
+            put(machines::boot_device),
+        )
+        .route(
+            "/api/v1/reservations",
+            get(reservations::list).post(reservations::create),
+        )
+        .route(
+            "/api/v1/reservations/{id}",
+            get(reservations::show)
+                .patch(reservations::change)
+                .delete(reservations::end),
+        )
+        .route("/api/v1/jobs", get(jobs::list).post(jobs::create))
+        .route("/api/v1/jobs/{id}", get(jobs::show).delete(jobs::cancel))
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/api/v1/events", get(events::events))
         .route("/agent/v1/enrol", post(agent::enrol))
         .route("/agent/v1/heartbeat", post(agent::heartbeat))
@@ -96,6 +149,73 @@ pub struct ApiError(app::error::AppError);
 impl From<lab::Error> for ApiError {
     fn from(error: lab::Error) -> Self {
         ApiError(error.into())
+    }
+}
+
+impl From<app::error::AppError> for ApiError {
+    fn from(error: app::error::AppError) -> Self {
+        ApiError(error)
+    }
+}
+
+/// A JSON request body; a body that is not JSON of the expected shape is a 400 or 422 in the
+/// API's own error shape (axum's would be plain text).
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> ApiResult<Self> {
+        use axum::extract::rejection::JsonRejection;
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Body(value)),
+            Err(JsonRejection::JsonDataError(error)) => Err(ApiError::new(
+                app::error::ErrorKind::Invalid,
+                format!("the request body does not fit: {}", error.body_text()),
+            )),
+            Err(error) => Err(ApiError::new(
+                app::error::ErrorKind::BadRequest,
+                format!("the request body must be JSON: {}", error.body_text()),
+            )),
+        }
+    }
+}
+
+/// Query parameters; a value of the wrong type is a 422 in the API's error shape.
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Params(value))
+            .map_err(|e| {
+                ApiError::new(
+                    app::error::ErrorKind::Invalid,
+                    format!("the query does not fit: {}", e.body_text()),
+                )
+            })
+    }
+}
+
+/// A numeric id from the path; anything else is a 404 naming it.
+pub struct Id(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::new(app::error::ErrorKind::BadRequest, e.body_text()))?;
+        raw.parse().map(Id).map_err(|_| {
+            ApiError::new(
+                app::error::ErrorKind::NotFound,
+                format!("'{raw}' is not an id (a number)"),
+            )
+        })
     }
 }
 

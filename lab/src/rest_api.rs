@@ -1,0 +1,141 @@
+//! The public REST API's request and response bodies (`/api/v1/…`), beside the model types it
+//! returns as they are. One definition, used by the server that answers and by the `baas`
+//! command-line client that asks. Times are Unix seconds.
+
+use serde::{Deserialize, Serialize};
+
+use crate::agent_api::HardwareReport;
+use crate::model::{Job, Machine};
+
+/// One page of a list, with the total the filter matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: usize,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// Lists are cut at this many items unless the caller asks for fewer (or more, up to
+/// [`MAX_LIMIT`]).
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+
+impl<T> Paged<T> {
+    /// The page of `all` from `offset`, at most `limit` (default [`DEFAULT_LIMIT`], at most
+    /// [`MAX_LIMIT`]) long.
+    pub fn of(all: Vec<T>, limit: Option<usize>, offset: Option<usize>) -> Paged<T> {
+        let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+        let offset = offset.unwrap_or(0);
+        let total = all.len();
+        let items = all.into_iter().skip(offset).take(limit).collect();
+        Paged {
+            items,
+            total,
+            limit,
+            offset,
+        }
+    }
+}
+
+/// A machine with what its page shows beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineDetail {
+    #[serde(flatten)]
+    pub machine: Machine,
+    /// What the disk holds: a verified image (`name vN`) or `unknown`.
+    pub disk: String,
+    /// The agent's last hardware report, and when the agent was last heard from.
+    pub hardware: Option<HardwareReport>,
+    pub agent_seen_at: Option<i64>,
+    /// The machine's latest job.
+    pub latest_job: Option<Job>,
+}
+
+/// `POST /api/v1/reservations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewReservation {
+    pub machine_id: i64,
+    pub start_at: i64,
+    pub end_at: i64,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// `PATCH /api/v1/reservations/{id}`: a new end (extend or shorten) and, before the
+/// reservation began, a new start; a field left out keeps its value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReservationChange {
+    pub start_at: Option<i64>,
+    pub end_at: Option<i64>,
+}
+
+/// `POST /api/v1/jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewJob {
+    pub machine_id: i64,
+    /// `deploy`, `save`, `inventory` or `boot` (the management OS only).
+    pub kind: String,
+    /// The image a deploy writes.
+    #[serde(default)]
+    pub image_id: Option<i64>,
+    /// Save the disk first (a deploy) or only (a save) as the next version of this image name.
+    #[serde(default)]
+    pub save_as: String,
+    /// When to start; absent or past: now.
+    #[serde(default)]
+    pub at: Option<i64>,
+}
+
+/// `POST /api/v1/machines/{id}/power`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerRequest {
+    /// `on`, `off`, `soft-off`, `cycle` or `reset`.
+    pub action: String,
+}
+
+/// `GET /api/v1/machines/{id}/power`: the state as the BMC reported it, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerStatus {
+    /// `on` or `off`.
+    pub state: String,
+    pub checked_at: i64,
+}
+
+/// `PUT /api/v1/machines/{id}/boot-device`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootDeviceRequest {
+    /// `pxe`, `disk`, `cdrom` or `bios-setup`.
+    pub device: String,
+    /// Every boot from now on, not only the next one.
+    #[serde(default)]
+    pub persistent: bool,
+    #[serde(default)]
+    pub uefi: bool,
+}
+
+/// `POST /api/v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub name: String,
+    /// Days until it expires; absent: never.
+    #[serde(default)]
+    pub valid_days: Option<i64>,
+}
+
+/// The answer to `POST /api/v1/tokens`: the secret, shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    pub id: i64,
+    pub name: String,
+    pub token: String,
+    pub expires_at: Option<i64>,
+}
+
+/// `GET /api/v1/whoami`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Whoami {
+    pub id: Option<i64>,
+    pub username: String,
+    pub is_admin: bool,
+}

@@ -1,0 +1,146 @@
+//! Machines as the caller sees them (`/api/v1/machines…`): the list with filters, one machine
+//! with its disk, hardware and latest job, its boot events, and its BMC — power state, power
+//! actions and the next boot device — through the same control path as the machine page.
+
+use app::api::bmc::control::{run_with, Operation, Outcome};
+use app::error::AppError;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use lab::model::{BootEvent, MachineFilter};
+use lab::rest_api::{BootDeviceRequest, MachineDetail, Paged, PowerRequest, PowerStatus};
+use lab::Actor;
+use serde::Deserialize;
+
+use super::{ApiResult, Body, Caller, Id, Params};
+use crate::http::AppState;
+
+/// `GET /api/v1/machines?tag=&state=&free_from=&free_until=&limit=&offset=`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct MachineQuery {
+    tag: String,
+    state: String,
+    free_from: Option<i64>,
+    free_until: Option<i64>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Params(query): Params<MachineQuery>,
+) -> ApiResult<Json<Paged<lab::model::Machine>>> {
+    let filter = MachineFilter {
+        tag: query.tag,
+        state: query.state,
+        free_from: query.free_from,
+        free_until: query.free_until,
+    };
+    let machines = state.lab.find_machines(&actor, &filter).await?;
+    Ok(Json(Paged::of(machines, query.limit, query.offset)))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+) -> ApiResult<Json<MachineDetail>> {
+    let lab = &state.lab;
+    let machine = lab.machine(&actor, id).await?;
+    let (disk, _) = lab.machine_disk(&actor, id).await?;
+    let hardware = lab.machine_hardware(&actor, id).await?;
+    let agent_seen_at = lab.machine_agent_seen(&actor, id).await?;
+    let latest_job = lab.latest_job(&actor, id).await?;
+    Ok(Json(MachineDetail {
+        machine,
+        disk,
+        hardware,
+        agent_seen_at,
+        latest_job,
+    }))
+}
+
+/// `GET /api/v1/machines/{id}/boot-events?limit=&offset=`, newest first.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PageQuery {
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+pub async fn boot_events(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+    Params(page): Params<PageQuery>,
+) -> ApiResult<Json<Paged<BootEvent>>> {
+    let events = state.lab.boot_events(&actor, id).await?;
+    Ok(Json(Paged::of(events, page.limit, page.offset)))
+}
+
+async fn bmc(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    operation: Operation,
+) -> Result<Outcome, AppError> {
+    run_with(
+        &state.lab,
+        Some(&state.power),
+        &state.bmc_settings,
+        actor,
+        id,
+        operation,
+    )
+    .await
+}
+
+pub async fn power_state(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+) -> ApiResult<Json<PowerStatus>> {
+    match bmc(&state, &actor, id, Operation::Status).await? {
+        Outcome::Power(power, checked_at) => Ok(Json(PowerStatus {
+            state: if power == bmc::PowerState::On {
+                "on"
+            } else {
+                "off"
+            }
+            .into(),
+            checked_at,
+        })),
+        _ => Err(AppError::internal("unexpected BMC answer").into()),
+    }
+}
+
+pub async fn power(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+    Body(request): Body<PowerRequest>,
+) -> ApiResult<StatusCode> {
+    let action = bmc::PowerAction::parse(&request.action)
+        .ok_or_else(|| AppError::invalid("action", "must be on, off, soft-off, cycle or reset"))?;
+    bmc(&state, &actor, id, Operation::Power(action)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn boot_device(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+    Body(request): Body<BootDeviceRequest>,
+) -> ApiResult<StatusCode> {
+    let device = bmc::BootDevice::parse(&request.device)
+        .ok_or_else(|| AppError::invalid("device", "must be pxe, disk, cdrom or bios-setup"))?;
+    let boot = bmc::BootOverride {
+        device,
+        persistent: request.persistent,
+        uefi: request.uefi,
+    };
+    bmc(&state, &actor, id, Operation::Boot(boot)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

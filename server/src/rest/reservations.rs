@@ -1,0 +1,86 @@
+//! Reservations (`/api/v1/reservations…`): the caller's own, or one machine's; booking,
+//! moving the end (or, before it began, the start), and giving one back. A clash is a 409 that
+//! names the reservation in the way.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use lab::model::{Reservation, ReservationState};
+use lab::rest_api::{NewReservation, Paged, ReservationChange};
+use serde::Deserialize;
+
+use super::{ApiResult, Body, Caller, Id, Params};
+use crate::http::AppState;
+
+/// `GET /api/v1/reservations?machine=&limit=&offset=`: without `machine`, the caller's own
+/// (current and future first, then the last month); with it, that machine's.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReservationQuery {
+    machine: Option<i64>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Params(query): Params<ReservationQuery>,
+) -> ApiResult<Json<Paged<Reservation>>> {
+    let reservations = match query.machine {
+        Some(machine) => state.lab.machine_reservations(&actor, machine).await?,
+        None => state.lab.my_reservations(&actor).await?,
+    };
+    Ok(Json(Paged::of(reservations, query.limit, query.offset)))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(new): Body<NewReservation>,
+) -> ApiResult<(StatusCode, Json<Reservation>)> {
+    let reservation = state
+        .lab
+        .reserve(&actor, new.machine_id, new.start_at, new.end_at, &new.note)
+        .await?;
+    Ok((StatusCode::CREATED, Json(reservation)))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+) -> ApiResult<Json<Reservation>> {
+    Ok(Json(state.lab.reservation(&actor, id).await?))
+}
+
+pub async fn change(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+    Body(change): Body<ReservationChange>,
+) -> ApiResult<Json<Reservation>> {
+    let current = state.lab.reservation(&actor, id).await?;
+    let start = change.start_at.unwrap_or(current.start_at);
+    let end = change.end_at.unwrap_or(current.end_at);
+    Ok(Json(state.lab.reschedule(&actor, id, start, end).await?))
+}
+
+/// `DELETE /api/v1/reservations/{id}`: the holder gives it back; a manager of the machine
+/// (or an admin) ends someone else's.
+pub async fn end(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+) -> ApiResult<StatusCode> {
+    let current = state.lab.reservation(&actor, id).await?;
+    if current.state != ReservationState::Active {
+        return Err(lab::Error::Conflict(format!("reservation {id} has already ended")).into());
+    }
+    if actor.user_id == Some(current.user_id) {
+        state.lab.release(&actor, id).await?;
+    } else {
+        state.lab.cancel(&actor, id).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

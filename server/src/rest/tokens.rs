@@ -1,0 +1,47 @@
+//! The caller's API tokens (`/api/v1/tokens…`): list, create (the secret is in the answer,
+//! once), revoke. `baas login` creates one and `baas logout` revokes it.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use lab::model::ApiToken;
+use lab::rest_api::{CreatedToken, NewToken};
+
+use super::{ApiResult, Body, Caller, Id};
+use crate::http::AppState;
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+) -> ApiResult<Json<Vec<ApiToken>>> {
+    Ok(Json(state.lab.api_tokens(&actor).await?))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(new): Body<NewToken>,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    let (token, secret) = state
+        .lab
+        .create_api_token(&actor, &new.name, new.valid_days)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            id: token.id,
+            name: token.name,
+            token: secret,
+            expires_at: token.expires_at,
+        }),
+    ))
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+) -> ApiResult<StatusCode> {
+    state.lab.revoke_api_token(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,266 @@
+//! The `baas` command-line client against the real `baas serve`, as a CI pipeline runs it:
+//! log in (the token file is 0600), find and reserve a machine, upload an image with an
+//! interrupted run that the next run resumes, deploy it with `--wait` while the real agent
+//! writes it, read the events, release, and log out (the token is revoked). Every `--json`
+//! output is parsed, and failures exit with their distinct codes.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::LabBeside;
+
+const MAC: &str = "52:54:00:c1:10:01";
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The agent binary `cargo test --workspace` builds beside this test's own executable.
+fn agent_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let agent = dir.join("baas-agent");
+    assert!(
+        agent.exists(),
+        "{} is missing: build it with `cargo build -p baas-agent` (cargo test --workspace does)",
+        agent.display()
+    );
+    agent
+}
+
+struct Cli {
+    server: String,
+    config: std::path::PathBuf,
+}
+
+impl Cli {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_baas"));
+        command
+            .args(args)
+            .env("BAAS_SERVER", &self.server)
+            .env("BAAS_CLI_CONFIG", &self.config)
+            .env_remove("BAAS_TOKEN")
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs a command that must succeed with `--json`; returns what it printed, parsed.
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let output = self.run(&all);
+        assert!(
+            output.status.success(),
+            "baas {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "baas {args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    }
+}
+
+fn boot_script(server: &str) -> String {
+    let url = format!("{server}/boot/{MAC}.ipxe");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() })
+}
+
+#[test]
+fn a_ci_pipeline_logs_in_reserves_uploads_with_a_resume_deploys_with_wait_and_releases() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        // The inventory before the start: one machine, its fixed address vouching for it.
+        let beside = LabBeside::open(&data);
+        beside.add_machine("ci-node", MAC, "x86_64-bios", "127.0.0.1");
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kernel = dir.path().join("vmlinuz");
+    std::fs::write(&kernel, b"kernel").unwrap();
+    let _server = Server(
+        Command::new(env!("CARGO_BIN_EXE_baas"))
+            .arg("serve")
+            .env_remove("BAAS_CONFIG")
+            .env("BAAS_DATA_DIR", &data)
+            .env("BAAS_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("BAAS_ADMIN_PASSWORD", "admin-password-1")
+            .env("BAAS_TFTP_ADDR", "off")
+            .env("BAAS_DHCP_MODE", "off")
+            .env("BAAS_MGMT_KERNEL", &kernel)
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap(),
+    );
+    let server = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "baas did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let cli = Cli {
+        server: server.clone(),
+        config: dir.path().join("cli/cli.toml"),
+    };
+
+    // Before logging in: an auth failure, exit code 3.
+    let anonymous = cli.run(&["machines"]);
+    assert_eq!(anonymous.status.code(), Some(3), "{anonymous:?}");
+    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("baas login"));
+    let mut login = cli
+        .command(&["login", "--username", "admin", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"admin-password-1\n")
+        .unwrap();
+    assert!(login.wait().unwrap().success());
+    let mode = std::fs::metadata(&cli.config).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the token file must be private");
+    assert_eq!(cli.json(&["whoami"])["username"], "admin");
+
+    // Find the machine and reserve it for two hours.
+    let machines = cli.json(&["machines", "--free-from", "now", "--for", "2h"]);
+    assert_eq!(machines["items"][0]["name"], "ci-node");
+    let reservation = cli.json(&["reserve", "ci-node", "--for", "2h", "--note", "CI"]);
+    let reservation_id = reservation["id"].as_i64().unwrap().to_string();
+    // The same slot again is a conflict: exit code 4, the clash named.
+    let again = cli.run(&["reserve", "ci-node", "--for", "1h"]);
+    assert_eq!(again.status.code(), Some(4));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains(&format!("reservation {reservation_id}"))
+    );
+    let extended = cli.json(&["extend", &reservation_id, "--by", "30m"]);
+    assert_eq!(
+        extended["end_at"].as_i64().unwrap(),
+        reservation["end_at"].as_i64().unwrap() + 1800
+    );
+
+    // Upload 24 MiB slowly, stop the first run after its first chunks, run it again.
+    let mut disk: Vec<u8> = (0..24 << 20).map(|i: usize| (i * 13 % 251) as u8).collect();
+    disk[510] = 0x55;
+    disk[511] = 0xaa;
+    let file = dir.path().join("ci-disk.img");
+    std::fs::write(&file, &disk).unwrap();
+    let file_arg = file.display().to_string();
+    let upload = [
+        "images",
+        "upload",
+        &file_arg,
+        "--name",
+        "ci-disk",
+        "--max-rate",
+        "8388608",
+    ];
+    let mut first = cli.command(&upload).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = first.kill();
+    let first = first.wait_with_output().unwrap();
+    assert!(
+        !first.status.success(),
+        "the first run was meant to be interrupted"
+    );
+    let resumed = cli.command(&upload).output().unwrap();
+    assert!(resumed.status.success(), "{resumed:?}");
+    let said = String::from_utf8_lossy(&resumed.stderr);
+    assert!(said.contains("resuming the earlier upload at"), "{said}");
+    let images = cli.json(&["images", "list"]);
+    assert_eq!(images[0]["name"], "ci-disk");
+    assert_eq!(images[0]["stored_size"].as_i64(), Some(disk.len() as i64));
+
+    // Deploy with --wait while the real agent, as the management OS runs it, writes the image.
+    let mut deploy = cli
+        .command(&["deploy", "ci-disk", "ci-node", "--wait", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let token = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let script = boot_script(&server);
+            if let Some(token) = script
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("baas.token="))
+            {
+                break token.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no job reached the boot script: {script}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let target = dir.path().join("written.img");
+    let agent = Command::new(agent_binary())
+        .args(["--url", &server, "--token", &token, "--mac", MAC])
+        .arg("--disk")
+        .arg(&target)
+        .args(["--no-reboot", "--cmdline", "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(
+        agent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&agent.stderr)
+    );
+    // The machine's next network boot goes to its disk: the job ends as booted.
+    assert!(boot_script(&server).contains("sanboot"));
+    let deployed = deploy.wait().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut deploy.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(deployed.success(), "deploy --wait failed: {stdout}");
+    let job: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(job["state"], "booted");
+    assert_eq!(std::fs::read(&target).unwrap(), disk);
+
+    // The events of that job, then the lists, then give the machine back and log out.
+    let events = cli.run(&["events", "--machine", "ci-node", "--for", "1s"]);
+    assert!(events.status.success());
+    let jobs = cli.json(&["jobs", "--machine", "ci-node"]);
+    assert_eq!(jobs["items"][0]["state"], "booted");
+    let failed_wait = cli.run(&["deploy", "no-such-image", "ci-node"]);
+    assert_eq!(failed_wait.status.code(), Some(5));
+    let release = cli.run(&["release", &reservation_id]);
+    assert!(release.status.success());
+    let mine = cli.json(&["reservations"]);
+    assert_eq!(mine["items"][0]["state"], "released");
+    assert!(cli.run(&["logout"]).status.success());
+    assert!(!cli.config.exists());
+    let after = cli.run(&["whoami"]);
+    assert_eq!(
+        after.status.code(),
+        Some(3),
+        "the token is gone: an auth error"
+    );
+    let completions = cli.run(&["completions", "bash"]);
+    assert!(String::from_utf8_lossy(&completions.stdout).contains("baas"));
+}
