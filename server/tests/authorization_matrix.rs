@@ -28,7 +28,6 @@ const ROLES: [Role; 4] = [
 /// Ids the matrix acts on, made before it runs.
 struct Fixture {
     machine: i64,
-    spare_machine: Vec<i64>,
     /// Machines without jobs, one per role, for the delete case.
     doomed_machines: Vec<i64>,
     /// A machine the use holder has a reservation on, for the API's job creation.
@@ -938,7 +937,6 @@ async fn fixture(server: &TestServer) -> Fixture {
         uploads,
         spare_uploads,
         machine,
-        spare_machine,
         doomed_machines,
         job_machine,
         reservation,
