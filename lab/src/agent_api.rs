@@ -83,6 +83,7 @@ pub fn new_key() -> ed25519_dalek::SigningKey {
 
 /// `POST /agent/v1/enrol`: the one-time token from the kernel command line and the MAC the
 /// management OS booted from. The key is the one in the authorization header.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EnrolRequest {
     pub token: String,
@@ -90,6 +91,7 @@ pub struct EnrolRequest {
 }
 
 /// The answer to an enrolment.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Enrolled {
     pub agent_id: i64,
@@ -100,6 +102,7 @@ pub struct Enrolled {
 }
 
 /// What the machine is made of, read from /proc and /sys.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HardwareReport {
@@ -115,6 +118,7 @@ pub struct HardwareReport {
     pub nics: Vec<Nic>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Disk {
@@ -127,6 +131,7 @@ pub struct Disk {
     pub removable: bool,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Nic {
@@ -139,6 +144,7 @@ pub struct Nic {
 }
 
 /// `POST /agent/v1/heartbeat`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Heartbeat {
@@ -146,6 +152,7 @@ pub struct Heartbeat {
 }
 
 /// `GET /agent/v1/job`: what to do.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub job_id: i64,
@@ -161,6 +168,7 @@ pub struct Order {
 }
 
 /// The image a deploy writes, and how to check it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderImage {
     pub id: i64,
@@ -177,6 +185,7 @@ pub struct OrderImage {
 }
 
 /// `POST /agent/v1/progress`, about once a second.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Progress {
@@ -191,6 +200,7 @@ pub struct Progress {
 /// `POST /agent/v1/save`: where the disk upload of a save stands (created on the first call,
 /// the same one after a restart). Bytes go in order with `PATCH /agent/v1/save?offset=N`;
 /// `&last=1` with an empty body and `&raw_sha256=` (of what was read from the disk) ends it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SaveTarget {
     pub offset: u64,
@@ -199,6 +209,7 @@ pub struct SaveTarget {
 }
 
 /// The answer to the last piece of a save.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Saved {
     pub image_id: i64,
@@ -206,6 +217,7 @@ pub struct Saved {
 }
 
 /// `POST /agent/v1/result`: how the job ended on the machine.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Outcome {

@@ -3,6 +3,7 @@
 use std::fmt;
 
 /// A problem with one input field, named so a form can show it next to the field.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FieldError {
     pub field: String,

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How much a user may do with one machine. Ordered: each level includes the ones below.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Level {
     /// See the machine and who holds it.
@@ -64,6 +65,19 @@ macro_rules! string_enum {
             }
         }
 
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
+
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
@@ -119,6 +133,7 @@ string_enum!(
     ReservationState { Active => "active", Released => "released", Cancelled => "cancelled" }
 );
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: i64,
@@ -136,6 +151,7 @@ pub struct User {
     pub groups: Vec<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewUser {
     pub username: String,
@@ -144,12 +160,14 @@ pub struct NewUser {
     pub is_admin: bool,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRef {
     pub id: i64,
     pub username: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
     pub id: i64,
@@ -159,6 +177,7 @@ pub struct Group {
 }
 
 /// Who holds (or will next hold) a machine.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
     pub reservation_id: i64,
@@ -168,6 +187,7 @@ pub struct Holder {
 }
 
 /// A machine as one viewer may see it: never its BMC credentials.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Machine {
     pub id: i64,
@@ -195,6 +215,7 @@ pub struct Machine {
 }
 
 /// Which machines a list shows; empty fields match every machine. Times are Unix seconds.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MachineFilter {
@@ -208,6 +229,7 @@ pub struct MachineFilter {
 
 /// A machine form as submitted. Strings so that every bad value comes back as a field error;
 /// a field left out counts as empty.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MachineInput {
@@ -234,12 +256,14 @@ pub struct MachineInput {
     pub state: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Subject {
     User(i64),
     Group(i64),
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     pub id: i64,
@@ -249,6 +273,7 @@ pub struct Grant {
     pub level: Level,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
     pub id: i64,
@@ -264,6 +289,7 @@ pub struct Reservation {
 }
 
 /// Booking limits set by admins; they bind everyone but admins.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     pub max_duration_hours: i64,
@@ -283,6 +309,7 @@ impl Default for Limits {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub id: i64,
@@ -295,6 +322,7 @@ pub struct AuditEntry {
 }
 
 /// Substring filters over the audit log; empty means "any".
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditFilter {
     pub actor: String,
@@ -383,6 +411,7 @@ string_enum!(
 );
 
 /// One version of an image in the library.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Image {
     pub id: i64,
@@ -412,6 +441,8 @@ pub struct Image {
 }
 
 /// Filter for the library list; empty fields match everything.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ImageFilter {
@@ -426,6 +457,7 @@ pub struct ImageFilter {
 }
 
 /// What a new upload (or import) will become.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NewUpload {
@@ -451,6 +483,7 @@ string_enum!(
 );
 
 /// An upload as its owner sees it: how far it got and what became of it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Upload {
     pub id: String,
@@ -467,6 +500,7 @@ pub struct Upload {
 }
 
 /// A user's image storage: used (images plus uploads in progress) against the quota.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageUsage {
     pub used: i64,
@@ -474,6 +508,7 @@ pub struct ImageUsage {
 }
 
 /// An API token as listed; the secret itself is shown once, at creation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiToken {
     pub id: i64,
@@ -510,6 +545,7 @@ string_enum!(
 );
 
 /// An ISO inserted (or once inserted) into a machine's BMC as virtual media.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediaAttachment {
     pub id: i64,
@@ -528,6 +564,7 @@ pub struct MediaAttachment {
 }
 
 /// An address baas handed out as the lab subnet's DHCP server.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DhcpLease {
     pub address: String,
@@ -541,6 +578,7 @@ pub struct DhcpLease {
 }
 
 /// A machine that asked to boot but is not in the inventory.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscoveredMachine {
     pub mac: String,
@@ -620,6 +658,7 @@ string_enum!(
 );
 
 /// A state a job went through, with when and why.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobPhase {
     pub state: JobState,
@@ -628,6 +667,7 @@ pub struct JobPhase {
 }
 
 /// Bytes moved in the job's current phase.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobProgress {
     pub done: i64,
@@ -638,6 +678,7 @@ pub struct JobProgress {
 }
 
 /// An image version a job reads or wrote.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobImage {
     pub id: i64,
@@ -646,6 +687,7 @@ pub struct JobImage {
 }
 
 /// A deploy, save, inventory or plain management-OS boot of one machine.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     pub id: i64,
@@ -676,6 +718,7 @@ pub struct Job {
 }
 
 /// One step of a network boot, as the boot services saw it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BootEvent {
     pub at: i64,

@@ -8,6 +8,7 @@ use crate::agent_api::HardwareReport;
 use crate::model::{Job, Machine};
 
 /// One page of a list, with the total the filter matched.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Paged<T> {
     pub items: Vec<T>,
@@ -39,6 +40,7 @@ impl<T> Paged<T> {
 }
 
 /// A machine with what its page shows beside it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MachineDetail {
     #[serde(flatten)]
@@ -53,6 +55,7 @@ pub struct MachineDetail {
 }
 
 /// `POST /api/v1/reservations`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewReservation {
     pub machine_id: i64,
@@ -64,6 +67,7 @@ pub struct NewReservation {
 
 /// `PATCH /api/v1/reservations/{id}`: a new end (extend or shorten) and, before the
 /// reservation began, a new start; a field left out keeps its value.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReservationChange {
     pub start_at: Option<i64>,
@@ -71,6 +75,7 @@ pub struct ReservationChange {
 }
 
 /// `POST /api/v1/jobs`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewJob {
     pub machine_id: i64,
@@ -88,6 +93,7 @@ pub struct NewJob {
 }
 
 /// `POST /api/v1/machines/{id}/power`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PowerRequest {
     /// `on`, `off`, `soft-off`, `cycle` or `reset`.
@@ -95,6 +101,7 @@ pub struct PowerRequest {
 }
 
 /// `GET /api/v1/machines/{id}/power`: the state as the BMC reported it, and when.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PowerStatus {
     /// `on` or `off`.
@@ -103,6 +110,7 @@ pub struct PowerStatus {
 }
 
 /// `PUT /api/v1/machines/{id}/boot-device`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BootDeviceRequest {
     /// `pxe`, `disk`, `cdrom` or `bios-setup`.
@@ -115,6 +123,7 @@ pub struct BootDeviceRequest {
 }
 
 /// `POST /api/v1/tokens`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewToken {
     pub name: String,
@@ -124,6 +133,7 @@ pub struct NewToken {
 }
 
 /// The answer to `POST /api/v1/tokens`: the secret, shown this once.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedToken {
     pub id: i64,
@@ -133,6 +143,7 @@ pub struct CreatedToken {
 }
 
 /// `GET /api/v1/whoami`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Whoami {
     pub id: Option<i64>,

@@ -485,6 +485,23 @@ fn rest_cases() -> Vec<RestCase> {
             |_, _| Vec::new(),
             [401, 404, 204, 204],
         ),
+        // The API's description grants nothing: open to all.
+        (
+            "GET",
+            "/api/v1/openapi.json",
+            |_, _| "/api/v1/openapi.json".into(),
+            &[],
+            |_, _| Vec::new(),
+            [200; 4],
+        ),
+        (
+            "GET",
+            "/api/v1/docs",
+            |_, _| "/api/v1/docs".into(),
+            &[],
+            |_, _| Vec::new(),
+            [200; 4],
+        ),
         (
             "GET",
             "/api/v1/machines",

@@ -173,6 +173,7 @@ impl FromRequest<AppState> for Signed {
 }
 
 /// `POST /agent/v1/enrol`.
+#[utoipa::path(post, path = "/agent/v1/enrol", tag = "agent", security(("agent" = [])), request_body = lab::agent_api::EnrolRequest, responses((status = 200, description = "Enrolled", body = lab::agent_api::Enrolled), super::Failures))]
 pub async fn enrol(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<Enrolled>> {
     let request: EnrolRequest = signed.json()?;
     let agent = state
@@ -194,6 +195,7 @@ pub async fn enrol(State(state): State<AppState>, signed: Signed) -> ApiResult<J
 }
 
 /// `POST /agent/v1/heartbeat`.
+#[utoipa::path(post, path = "/agent/v1/heartbeat", tag = "agent", security(("agent" = [])), request_body = lab::agent_api::Heartbeat, responses((status = 204, description = "Noted"), super::Failures))]
 pub async fn heartbeat(State(state): State<AppState>, signed: Signed) -> ApiResult<StatusCode> {
     let agent = signed.agent(&state).await?;
     let beat: Heartbeat = signed.json()?;
@@ -202,12 +204,14 @@ pub async fn heartbeat(State(state): State<AppState>, signed: Signed) -> ApiResu
 }
 
 /// `GET /agent/v1/job`.
+#[utoipa::path(get, path = "/agent/v1/job", tag = "agent", security(("agent" = [])), responses((status = 200, description = "What to do", body = lab::agent_api::Order), super::Failures))]
 pub async fn job(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<Order>> {
     let agent = signed.agent(&state).await?;
     Ok(Json(state.lab.agent_order(&agent).await?))
 }
 
 /// `GET /agent/v1/image`: the image of the agent's own deploy, with Range to resume.
+#[utoipa::path(get, path = "/agent/v1/image", tag = "agent", security(("agent" = [])), params(("Range" = Option<String>, Header)), responses((status = 200, description = "The image of the agent's own job", content_type = "application/octet-stream", body = Vec<u8>), (status = 206, description = "A range of it", body = Vec<u8>), super::Failures))]
 pub async fn image(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -219,6 +223,7 @@ pub async fn image(
 }
 
 /// `POST /agent/v1/progress`.
+#[utoipa::path(post, path = "/agent/v1/progress", tag = "agent", security(("agent" = [])), request_body = lab::agent_api::Progress, responses((status = 204, description = "Noted"), super::Failures))]
 pub async fn progress(State(state): State<AppState>, signed: Signed) -> ApiResult<StatusCode> {
     let agent = signed.agent(&state).await?;
     let progress: Progress = signed.json()?;
@@ -227,6 +232,7 @@ pub async fn progress(State(state): State<AppState>, signed: Signed) -> ApiResul
 }
 
 /// `POST /agent/v1/result`.
+#[utoipa::path(post, path = "/agent/v1/result", tag = "agent", security(("agent" = [])), request_body = lab::agent_api::Outcome, responses((status = 200, description = "The job's state after the report", body = Object), super::Failures))]
 pub async fn result(State(state): State<AppState>, signed: Signed) -> ApiResult<Response> {
     let agent = signed.agent(&state).await?;
     let outcome: Outcome = signed.json()?;
@@ -236,6 +242,7 @@ pub async fn result(State(state): State<AppState>, signed: Signed) -> ApiResult<
 }
 
 /// `POST /agent/v1/save`: the save's upload, and how much of it baas has.
+#[utoipa::path(post, path = "/agent/v1/save", tag = "agent", security(("agent" = [])), responses((status = 200, description = "Where the saved disk goes", body = lab::agent_api::SaveTarget), super::Failures))]
 pub async fn save_target(
     State(state): State<AppState>,
     signed: Signed,
@@ -245,7 +252,8 @@ pub async fn save_target(
     Ok(Json(target))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PieceQuery {
     offset: u64,
     #[serde(default)]
@@ -256,6 +264,7 @@ pub struct PieceQuery {
 
 /// `PATCH /agent/v1/save?offset=N`: the next piece of the saved disk (zstd); `&last=true&
 /// raw_sha256=…` with an empty body finishes it.
+#[utoipa::path(patch, path = "/agent/v1/save", tag = "agent", security(("agent" = [])), params(PieceQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 200, description = "Stored", body = lab::agent_api::Saved), super::Failures))]
 pub async fn save_piece(
     State(state): State<AppState>,
     axum::extract::Query(query): axum::extract::Query<PieceQuery>,

@@ -21,13 +21,15 @@ use super::{ApiError, ApiResult};
 use crate::http::AppState;
 use app::error::ErrorKind;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct BootQuery {
     arch: String,
     platform: String,
 }
 
+#[utoipa::path(get, path = "/boot/{file}", tag = "network boot", security(()), params(("file" = String, Path, description = "`<mac>.ipxe`"), BootQuery), responses((status = 200, description = "The machine's iPXE script", content_type = "text/plain", body = String), (status = 404, description = "Not a boot script name", body = String)))]
 pub async fn boot_script(
     State(state): State<AppState>,
     Path(file): Path<String>,
@@ -118,6 +120,7 @@ pub async fn boot_script(
 }
 
 /// `GET /boot/mgmt/kernel` and `/boot/mgmt/initrd`: the configured management OS files.
+#[utoipa::path(get, path = "/boot/mgmt/{file}", tag = "network boot", security(()), params(("file" = String, Path, description = "`kernel` or `initrd`")), responses((status = 200, description = "The management OS file", content_type = "application/octet-stream", body = Vec<u8>), (status = 404, description = "Not configured or not a file", body = String)))]
 pub async fn management_os_file(
     State(state): State<AppState>,
     Path(file): Path<String>,

@@ -51,6 +51,7 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// `GET /api/v1/whoami`: the caller's name, to check a token.
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "session", responses((status = 200, description = "The caller", body = lab::rest_api::Whoami), super::Failures))]
 pub async fn whoami(Caller(actor): Caller) -> Json<lab::rest_api::Whoami> {
     Json(lab::rest_api::Whoami {
         id: actor.user_id,

@@ -20,6 +20,7 @@ use crate::http::AppState;
 /// many concurrent clients cost little memory.
 const BLOCK: usize = 256 << 10;
 
+#[utoipa::path(get, path = "/images/{id}/content", tag = "images", params(("id" = i64, Path), ("Range" = Option<String>, Header)), responses((status = 200, description = "The stored bytes", content_type = "application/octet-stream", body = Vec<u8>), (status = 206, description = "A range of them", body = Vec<u8>), (status = 416, description = "A range outside the file"), super::Failures))]
 pub async fn image_content(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -35,6 +36,7 @@ pub async fn image_content(
 
 /// `GET /media/{token}/{name}.iso`: a virtual medium for a BMC. The token is the only
 /// credential (BMCs cannot log in); anything but a live attachment's token is "not found".
+#[utoipa::path(get, path = "/media/{token}/{file}", tag = "media", security(()), params(("token" = String, Path, description = "The attachment's token, its only credential"), ("file" = String, Path)), responses((status = 200, description = "The ISO", content_type = "application/octet-stream", body = Vec<u8>), (status = 206, description = "A range of it", body = Vec<u8>), super::Failures))]
 pub async fn media_content(
     State(state): State<AppState>,
     Path((token, _file)): Path<(String, String)>,

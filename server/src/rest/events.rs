@@ -21,13 +21,15 @@ use tokio::sync::broadcast::error::RecvError;
 use super::Caller;
 use crate::http::AppState;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct Filter {
     machine: Option<i64>,
     max_seconds: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(Filter, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")), responses((status = 200, description = "Server-sent events: `event: job`, `data: {machine, job}`; `event: resync` when too much was missed", content_type = "text/event-stream", body = String), super::Failures))]
 pub async fn events(
     State(state): State<AppState>,
     Caller(actor): Caller,

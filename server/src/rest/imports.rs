@@ -19,7 +19,7 @@ use tokio_util::io::StreamReader;
 use super::{ApiError, ApiResult, Caller};
 use crate::http::AppState;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct ImportRequest {
     url: String,
@@ -33,6 +33,7 @@ pub struct ImportRequest {
 /// Answers once the source has answered (so a dead URL is reported at once); the bytes then
 /// stream in the background. Internal destinations are refused (see [`lab::egress`]) — for the
 /// URL as given, for every address its name resolves to, and for every redirect.
+#[utoipa::path(post, path = "/api/v1/imports", tag = "images", request_body = ImportRequest, responses((status = 202, description = "The import, running", body = Upload), super::Failures))]
 pub async fn start_import(
     State(state): State<AppState>,
     Caller(actor): Caller,

@@ -16,7 +16,8 @@ use crate::http::AppState;
 
 /// `GET /api/v1/jobs?machine=&limit=&offset=`: one machine's jobs, newest first; without
 /// `machine`, the latest job of every machine the caller sees.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct JobQuery {
     machine: Option<i64>,
@@ -24,6 +25,7 @@ pub struct JobQuery {
     offset: Option<usize>,
 }
 
+#[utoipa::path(get, operation_id = "list_jobs", path = "/api/v1/jobs", tag = "jobs", params(JobQuery), responses((status = 200, description = "Jobs", body = Paged<Job>), super::Failures))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -45,6 +47,7 @@ pub async fn list(
     Ok(Json(Paged::of(jobs, query.limit, query.offset)))
 }
 
+#[utoipa::path(post, operation_id = "create_job", path = "/api/v1/jobs", tag = "jobs", request_body = NewJob, responses((status = 201, description = "Created", body = Job), super::Failures))]
 pub async fn create(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -63,6 +66,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(job)))
 }
 
+#[utoipa::path(get, operation_id = "show_job", path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path)), responses((status = 200, description = "One job with its phases", body = Job), super::Failures))]
 pub async fn show(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -72,6 +76,7 @@ pub async fn show(
 }
 
 /// `DELETE /api/v1/jobs/{id}`: cancels an active job; the ended job is returned.
+#[utoipa::path(delete, operation_id = "cancel_job", path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path)), responses((status = 200, description = "Cancelled", body = Job), super::Failures))]
 pub async fn cancel(
     State(state): State<AppState>,
     Caller(actor): Caller,

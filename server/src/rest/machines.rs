@@ -16,7 +16,8 @@ use super::{ApiResult, Body, Caller, Id, Params};
 use crate::http::AppState;
 
 /// `GET /api/v1/machines?tag=&state=&free_from=&free_until=&limit=&offset=`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct MachineQuery {
     tag: String,
@@ -27,6 +28,7 @@ pub struct MachineQuery {
     offset: Option<usize>,
 }
 
+#[utoipa::path(get, operation_id = "list_machines", path = "/api/v1/machines", tag = "machines", params(MachineQuery), responses((status = 200, description = "The machines the caller sees", body = Paged<lab::model::Machine>), super::Failures))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -42,6 +44,7 @@ pub async fn list(
     Ok(Json(Paged::of(machines, query.limit, query.offset)))
 }
 
+#[utoipa::path(get, operation_id = "show_machine", path = "/api/v1/machines/{id}", tag = "machines", params(("id" = i64, Path)), responses((status = 200, description = "One machine", body = MachineDetail), super::Failures))]
 pub async fn show(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -63,13 +66,15 @@ pub async fn show(
 }
 
 /// `GET /api/v1/machines/{id}/boot-events?limit=&offset=`, newest first.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct PageQuery {
     limit: Option<usize>,
     offset: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/api/v1/machines/{id}/boot-events", tag = "machines", params(("id" = i64, Path), PageQuery), responses((status = 200, description = "Its boot events, newest first", body = Paged<BootEvent>), super::Failures))]
 pub async fn boot_events(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -97,6 +102,7 @@ async fn bmc(
     .await
 }
 
+#[utoipa::path(get, path = "/api/v1/machines/{id}/power", tag = "machines", params(("id" = i64, Path)), responses((status = 200, description = "The power state its BMC reports", body = PowerStatus), super::Failures))]
 pub async fn power_state(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -116,6 +122,7 @@ pub async fn power_state(
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/machines/{id}/power", tag = "machines", params(("id" = i64, Path)), request_body = PowerRequest, responses((status = 204, description = "Done"), super::Failures))]
 pub async fn power(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -128,6 +135,7 @@ pub async fn power(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(put, path = "/api/v1/machines/{id}/boot-device", tag = "machines", params(("id" = i64, Path)), request_body = BootDeviceRequest, responses((status = 204, description = "Set"), super::Failures))]
 pub async fn boot_device(
     State(state): State<AppState>,
     Caller(actor): Caller,

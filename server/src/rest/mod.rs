@@ -11,6 +11,7 @@ mod events;
 mod imports;
 mod jobs;
 mod machines;
+pub mod openapi;
 mod reservations;
 mod tokens;
 mod uploads;
@@ -27,9 +28,12 @@ use crate::http::AppState;
 
 pub use agent::NonceBook;
 pub use caller::Caller;
+pub use openapi::Failures;
 
 /// Every (method, path) the API serves; the authorization matrix test needs a case for each.
 pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/docs"),
     ("GET", "/api/v1/whoami"),
     ("GET", "/api/v1/events"),
     ("GET", "/api/v1/machines"),
@@ -101,6 +105,8 @@ pub fn routes() -> Router<AppState> {
         .route("/media/{token}/{file}", get(content::media_content))
         .route("/boot/{file}", get(boot::boot_script))
         .route("/boot/mgmt/{file}", get(boot::management_os_file))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/docs", get(openapi::docs))
         .route("/api/v1/whoami", get(caller::whoami))
         .route("/api/v1/machines", get(machines::list))
         .route("/api/v1/machines/{id}", get(machines::show))

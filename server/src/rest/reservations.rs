@@ -14,7 +14,8 @@ use crate::http::AppState;
 
 /// `GET /api/v1/reservations?machine=&limit=&offset=`: without `machine`, the caller's own
 /// (current and future first, then the last month); with it, that machine's.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct ReservationQuery {
     machine: Option<i64>,
@@ -22,6 +23,7 @@ pub struct ReservationQuery {
     offset: Option<usize>,
 }
 
+#[utoipa::path(get, operation_id = "list_reservations", path = "/api/v1/reservations", tag = "reservations", params(ReservationQuery), responses((status = 200, description = "Reservations", body = Paged<Reservation>), super::Failures))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -34,6 +36,7 @@ pub async fn list(
     Ok(Json(Paged::of(reservations, query.limit, query.offset)))
 }
 
+#[utoipa::path(post, operation_id = "create_reservation", path = "/api/v1/reservations", tag = "reservations", request_body = NewReservation, responses((status = 201, description = "Booked", body = Reservation), super::Failures))]
 pub async fn create(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -46,6 +49,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(reservation)))
 }
 
+#[utoipa::path(get, operation_id = "show_reservation", path = "/api/v1/reservations/{id}", tag = "reservations", params(("id" = i64, Path)), responses((status = 200, description = "One reservation", body = Reservation), super::Failures))]
 pub async fn show(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -54,6 +58,7 @@ pub async fn show(
     Ok(Json(state.lab.reservation(&actor, id).await?))
 }
 
+#[utoipa::path(patch, operation_id = "change_reservation", path = "/api/v1/reservations/{id}", tag = "reservations", params(("id" = i64, Path)), request_body = ReservationChange, responses((status = 200, description = "Moved", body = Reservation), super::Failures))]
 pub async fn change(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -68,6 +73,7 @@ pub async fn change(
 
 /// `DELETE /api/v1/reservations/{id}`: the holder gives it back; a manager of the machine
 /// (or an admin) ends someone else's.
+#[utoipa::path(delete, operation_id = "end_reservation", path = "/api/v1/reservations/{id}", tag = "reservations", params(("id" = i64, Path)), responses((status = 204, description = "Released (own) or cancelled (managed)"), super::Failures))]
 pub async fn end(
     State(state): State<AppState>,
     Caller(actor): Caller,

@@ -10,6 +10,7 @@ use lab::rest_api::{CreatedToken, NewToken};
 use super::{ApiResult, Body, Caller, Id};
 use crate::http::AppState;
 
+#[utoipa::path(get, operation_id = "list_tokens", path = "/api/v1/tokens", tag = "session", responses((status = 200, description = "The caller's tokens", body = Vec<ApiToken>), super::Failures))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -17,6 +18,7 @@ pub async fn list(
     Ok(Json(state.lab.api_tokens(&actor).await?))
 }
 
+#[utoipa::path(post, operation_id = "create_token", path = "/api/v1/tokens", tag = "session", request_body = NewToken, responses((status = 201, description = "Created; the secret is shown this once", body = CreatedToken), super::Failures))]
 pub async fn create(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -37,6 +39,7 @@ pub async fn create(
     ))
 }
 
+#[utoipa::path(delete, operation_id = "revoke_token", path = "/api/v1/tokens/{id}", tag = "session", params(("id" = i64, Path)), responses((status = 204, description = "Revoked"), super::Failures))]
 pub async fn revoke(
     State(state): State<AppState>,
     Caller(actor): Caller,

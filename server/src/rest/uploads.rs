@@ -54,6 +54,7 @@ fn with_headers(mut response: Response, headers: &[(String, String)]) -> Respons
 }
 
 /// `GET /api/v1/images?search=&format=&mine=&all_versions=`
+#[utoipa::path(get, path = "/api/v1/images", tag = "images", params(ImageFilter), responses((status = 200, description = "The images the caller sees", body = Vec<Image>), super::Failures))]
 pub async fn list_images(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -62,6 +63,7 @@ pub async fn list_images(
     Ok(Json(state.lab.images(&actor, &filter).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/images/{id}", tag = "images", params(("id" = i64, Path, description = "Image version id")), responses((status = 200, description = "One image version", body = Image), super::Failures))]
 pub async fn get_image(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -70,6 +72,7 @@ pub async fn get_image(
     Ok(Json(state.lab.image(&actor, image_id(&id)?).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/images/{id}", tag = "images", params(("id" = i64, Path, description = "Image version id")), responses((status = 204, description = "Deleted"), super::Failures))]
 pub async fn delete_image(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -80,7 +83,8 @@ pub async fn delete_image(
 }
 
 /// Query of a whole-body upload: `PUT /api/v1/images/{name}?visibility=public&sha256=…`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct PutQuery {
     description: String,
@@ -92,6 +96,7 @@ pub struct PutQuery {
 
 /// `PUT /api/v1/images/{name}`: the body is the whole image (`curl -T file URL`). Adds the next
 /// version of `name`; fails, keeping nothing, if the body breaks off or is wrong.
+#[utoipa::path(put, path = "/api/v1/images/{name}", tag = "images", params(("name" = String, Path, description = "Image name; the upload becomes its next version"), PutQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The whole image"), responses((status = 201, description = "The new image version", body = Image), super::Failures))]
 pub async fn put_whole_image(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -134,6 +139,7 @@ pub async fn put_whole_image(
 }
 
 /// `OPTIONS /api/v1/uploads`: tus discovery.
+#[utoipa::path(options, path = "/api/v1/uploads", tag = "uploads", responses((status = 204, description = "tus 1.0 capabilities in the Tus-* headers")))]
 pub async fn tus_options() -> Response {
     with_headers(
         StatusCode::NO_CONTENT.into_response(),
@@ -147,6 +153,7 @@ pub async fn tus_options() -> Response {
 
 /// `POST /api/v1/uploads` with `Upload-Length` and `Upload-Metadata` (tus: comma-separated
 /// `key base64(value)`; keys name, description, visibility, group, sha256, filename).
+#[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads", params(("Upload-Length" = i64, Header, description = "Total bytes"), ("Upload-Metadata" = Option<String>, Header, description = "tus metadata: name, description, visibility, group, sha256, filename (base64 values)")), responses((status = 201, description = "The upload; its URL in Location", body = Upload), super::Failures))]
 pub async fn create_upload(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -206,6 +213,7 @@ fn parse_metadata(header: &str) -> ApiResult<Vec<(String, String)>> {
 }
 
 /// `GET /api/v1/uploads/{id}`: the upload as JSON (progress of imports, errors).
+#[utoipa::path(get, path = "/api/v1/uploads/{id}", tag = "uploads", params(("id" = String, Path)), responses((status = 200, description = "The upload", body = Upload), super::Failures))]
 pub async fn upload_status(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -215,6 +223,7 @@ pub async fn upload_status(
 }
 
 /// `HEAD /api/v1/uploads/{id}`: where to resume.
+#[utoipa::path(head, path = "/api/v1/uploads/{id}", tag = "uploads", params(("id" = String, Path)), responses((status = 200, description = "Upload-Offset: where to resume"), super::Failures))]
 pub async fn upload_offset(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -230,6 +239,7 @@ pub async fn upload_offset(
 
 /// `PATCH /api/v1/uploads/{id}` with `Upload-Offset`: appends the body. When the last byte
 /// arrives the image is checked and added; the answer then names it in `Image-Id`.
+#[utoipa::path(patch, path = "/api/v1/uploads/{id}", tag = "uploads", params(("id" = String, Path), ("Upload-Offset" = i64, Header)), request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"), responses((status = 204, description = "Appended; Image-Id names the image once complete"), super::Failures))]
 pub async fn append_upload(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -261,6 +271,7 @@ pub async fn append_upload(
 }
 
 /// `DELETE /api/v1/uploads/{id}`: cancels and removes the received bytes.
+#[utoipa::path(delete, path = "/api/v1/uploads/{id}", tag = "uploads", params(("id" = String, Path)), responses((status = 204, description = "Cancelled, its bytes removed"), super::Failures))]
 pub async fn cancel_upload(
     State(state): State<AppState>,
     Caller(actor): Caller,
