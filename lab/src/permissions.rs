@@ -138,6 +138,27 @@ impl Lab {
     }
 
     /// Grants on one machine, for those who manage it.
+    /// The user or group a grant form names (`kind` is `user` or `group`); admins only.
+    pub async fn subject_named(&self, actor: &Actor, kind: &str, name: &str) -> Result<Subject> {
+        actor.require_admin()?;
+        let name = name.trim();
+        match kind {
+            "user" => self
+                .user_by_name(actor, name)
+                .await
+                .map(|user| Subject::User(user.id))
+                .map_err(|_| Error::invalid("subject_name", "no user has this name")),
+            "group" => self
+                .groups(actor)
+                .await?
+                .into_iter()
+                .find(|group| group.name == name)
+                .map(|group| Subject::Group(group.id))
+                .ok_or_else(|| Error::invalid("subject_name", "no group has this name")),
+            _ => Err(Error::invalid("subject_kind", "must be user or group")),
+        }
+    }
+
     pub async fn grants(&self, actor: &Actor, machine_id: i64) -> Result<Vec<Grant>> {
         self.require(actor, machine_id, Level::Manage).await?;
         self.grants_where(Some(machine_id), None).await

@@ -150,3 +150,42 @@ pub struct Whoami {
     pub username: String,
     pub is_admin: bool,
 }
+
+/// `PATCH /api/v1/users/{id}`: what to change; a field left out stays.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserChange {
+    pub disabled: Option<bool>,
+    /// A new password (at least 12 characters); the user's sessions end.
+    pub password: Option<String>,
+}
+
+/// `POST /api/v1/groups`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewGroup {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `POST /api/v1/machines/{id}/grants`: a level on the machine for a user or group, by name.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewGrant {
+    /// `user` or `group`.
+    pub subject_kind: String,
+    pub subject_name: String,
+    /// `view`, `use` or `manage`.
+    pub level: String,
+}
+
+/// `POST /api/v1/discovered/{mac}/adopt`: an unknown machine into the inventory.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adoption {
+    pub name: String,
+    /// `x86_64-bios`, `x86_64-uefi` or `arm64-uefi`; empty: as its boot requests suggested.
+    #[serde(default)]
+    pub platform: String,
+}

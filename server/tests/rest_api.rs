@@ -444,3 +444,153 @@ async fn lists_are_paginated_with_a_total_and_filters_are_checked() {
         404
     );
 }
+
+#[tokio::test]
+async fn an_admin_script_sets_up_users_groups_machines_grants_and_limits_and_reads_the_audit_log() {
+    let server = TestServer::start().await;
+    let admin_id = server
+        .lab
+        .user_by_name(&Actor::shell(), "admin")
+        .await
+        .unwrap()
+        .id;
+    let (_, admin) = {
+        let actor = Actor::user(admin_id, "admin", true, "test");
+        let (_, secret) = server
+            .lab
+            .create_api_token(&actor, "setup", None)
+            .await
+            .unwrap();
+        (admin_id, format!("Bearer {secret}"))
+    };
+    let created = call(&server, &admin, "POST", "/api/v1/users", r#"{"username":"carol","display_name":"Carol","password":"carol-password-1","is_admin":false}"#).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let carol = created.json()["id"].as_i64().unwrap();
+    let short = call(
+        &server,
+        &admin,
+        "POST",
+        "/api/v1/users",
+        r#"{"username":"dan","display_name":"","password":"short","is_admin":false}"#,
+    )
+    .await;
+    assert_eq!(short.status, 422);
+    assert_eq!(short.json()["fields"][0]["field"], "password");
+
+    let group = call(
+        &server,
+        &admin,
+        "POST",
+        "/api/v1/groups",
+        r#"{"name":"kernel-team"}"#,
+    )
+    .await;
+    assert_eq!(group.status, 201, "{}", group.body);
+    let group_id = group.json()["id"].as_i64().unwrap();
+    let path = format!("/api/v1/groups/{group_id}/members/carol");
+    assert_eq!(call(&server, &admin, "PUT", &path, "").await.status, 204);
+    let nobody = format!("/api/v1/groups/{group_id}/members/nobody");
+    assert_eq!(call(&server, &admin, "PUT", &nobody, "").await.status, 404);
+
+    let machine = call(&server, &admin, "POST", "/api/v1/machines", r#"{"name":"rack1-n1","macs":"52:54:00:20:00:01","platform":"x86_64-uefi","bmc_kind":"none","tags":"gpu","state":"available"}"#).await;
+    assert_eq!(machine.status, 201, "{}", machine.body);
+    let machine_id = machine.json()["id"].as_i64().unwrap();
+    let bad_mac = call(&server, &admin, "POST", "/api/v1/machines", r#"{"name":"x","macs":"not-a-mac","platform":"x86_64-uefi","bmc_kind":"none","state":"available"}"#).await;
+    assert_eq!(
+        bad_mac.json()["fields"][0]["field"],
+        "macs",
+        "{}",
+        bad_mac.body
+    );
+    let grants = format!("/api/v1/machines/{machine_id}/grants");
+    let granted = call(
+        &server,
+        &admin,
+        "POST",
+        &grants,
+        r#"{"subject_kind":"group","subject_name":"kernel-team","level":"use"}"#,
+    )
+    .await;
+    assert_eq!(granted.status, 201, "{}", granted.body);
+    assert_eq!(granted.json()[0]["subject_name"], "group:kernel-team");
+
+    // Carol, through her group, sees the machine.
+    let carol_token = {
+        let actor = Actor::user(carol, "carol", false, "test");
+        format!(
+            "Bearer {}",
+            server
+                .lab
+                .create_api_token(&actor, "t", None)
+                .await
+                .unwrap()
+                .1
+        )
+    };
+    let seen = call(&server, &carol_token, "GET", "/api/v1/machines?tag=gpu", "").await;
+    assert_eq!(names(&seen), ["rack1-n1"]);
+    assert_eq!(
+        call(&server, &carol_token, "GET", "/api/v1/users", "")
+            .await
+            .status,
+        403
+    );
+
+    let limits = call(
+        &server,
+        &admin,
+        "PUT",
+        "/api/v1/settings/limits",
+        r#"{"max_duration_hours":8,"max_advance_days":14}"#,
+    )
+    .await;
+    assert_eq!(limits.status, 200, "{}", limits.body);
+    assert_eq!(
+        call(&server, &carol_token, "GET", "/api/v1/settings/limits", "")
+            .await
+            .json()["max_duration_hours"],
+        8
+    );
+    let now = lab::now();
+    let too_long = format!(
+        r#"{{"machine_id":{machine_id},"start_at":{now},"end_at":{}}}"#,
+        now + 9 * 3600
+    );
+    let refused = call(
+        &server,
+        &carol_token,
+        "POST",
+        "/api/v1/reservations",
+        &too_long,
+    )
+    .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+
+    // Carol disabled: her token stops working.
+    let patch = format!("/api/v1/users/{carol}");
+    assert_eq!(
+        call(&server, &admin, "PATCH", &patch, r#"{"disabled":true}"#)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        call(&server, &carol_token, "GET", "/api/v1/whoami", "")
+            .await
+            .status,
+        401
+    );
+
+    let audit = call(
+        &server,
+        &admin,
+        "GET",
+        "/api/v1/audit?action=machine.&limit=5",
+        "",
+    )
+    .await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    assert!(audit.body.contains("rack1-n1"), "{}", audit.body);
+    let discovered = call(&server, &admin, "GET", "/api/v1/discovered", "").await;
+    assert_eq!(discovered.json(), serde_json::json!([]));
+}

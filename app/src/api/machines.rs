@@ -169,29 +169,14 @@ pub async fn set_grant(
     level: String,
 ) -> Result<(), AppError> {
     use crate::auth::{admin, lab};
-    use lab::model::{Level, Subject};
+    use lab::model::Level;
     let admin = admin().await?;
     let lab = lab()?;
     let level = Level::parse(&level)
         .ok_or_else(|| AppError::invalid("level", "must be view, use or manage"))?;
-    let name = subject_name.trim();
-    let subject = match subject_kind.as_str() {
-        "user" => Subject::User(
-            lab.user_by_name(&admin, name)
-                .await
-                .map_err(|_| AppError::invalid("subject_name", "no user has this name"))?
-                .id,
-        ),
-        "group" => Subject::Group(
-            lab.groups(&admin)
-                .await?
-                .into_iter()
-                .find(|g| g.name == name)
-                .ok_or_else(|| AppError::invalid("subject_name", "no group has this name"))?
-                .id,
-        ),
-        _ => return Err(AppError::invalid("subject_kind", "must be user or group")),
-    };
+    let subject = lab
+        .subject_named(&admin, &subject_kind, &subject_name)
+        .await?;
     Ok(lab.grant(&admin, machine_id, subject, level).await?)
 }
 

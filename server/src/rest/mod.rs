@@ -3,6 +3,7 @@
 //! OS (`/boot/mgmt/…`). Callers authenticate with a bearer API token or a session cookie;
 //! every decision is the lab's.
 
+mod admin;
 mod agent;
 mod boot;
 mod caller;
@@ -51,6 +52,25 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs/{id}"),
     ("DELETE", "/api/v1/jobs/{id}"),
+    ("GET", "/api/v1/users"),
+    ("POST", "/api/v1/users"),
+    ("PATCH", "/api/v1/users/{id}"),
+    ("GET", "/api/v1/groups"),
+    ("POST", "/api/v1/groups"),
+    ("DELETE", "/api/v1/groups/{id}"),
+    ("PUT", "/api/v1/groups/{id}/members/{username}"),
+    ("DELETE", "/api/v1/groups/{id}/members/{username}"),
+    ("POST", "/api/v1/machines"),
+    ("PUT", "/api/v1/machines/{id}"),
+    ("DELETE", "/api/v1/machines/{id}"),
+    ("GET", "/api/v1/machines/{id}/grants"),
+    ("POST", "/api/v1/machines/{id}/grants"),
+    ("DELETE", "/api/v1/grants/{id}"),
+    ("GET", "/api/v1/settings/limits"),
+    ("PUT", "/api/v1/settings/limits"),
+    ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/discovered"),
+    ("POST", "/api/v1/discovered/{mac}/adopt"),
     ("GET", "/api/v1/tokens"),
     ("POST", "/api/v1/tokens"),
     ("DELETE", "/api/v1/tokens/{id}"),
@@ -108,8 +128,45 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/docs", get(openapi::docs))
         .route("/api/v1/whoami", get(caller::whoami))
-        .route("/api/v1/machines", get(machines::list))
-        .route("/api/v1/machines/{id}", get(machines::show))
+        .route(
+            "/api/v1/machines",
+            get(machines::list).post(admin::create_machine),
+        )
+        .route(
+            "/api/v1/machines/{id}",
+            get(machines::show)
+                .put(admin::update_machine)
+                .delete(admin::delete_machine),
+        )
+        .route(
+            "/api/v1/machines/{id}/grants",
+            get(admin::grants).post(admin::grant),
+        )
+        .route("/api/v1/grants/{id}", axum::routing::delete(admin::revoke))
+        .route("/api/v1/users", get(admin::users).post(admin::create_user))
+        .route(
+            "/api/v1/users/{id}",
+            axum::routing::patch(admin::change_user),
+        )
+        .route(
+            "/api/v1/groups",
+            get(admin::groups).post(admin::create_group),
+        )
+        .route(
+            "/api/v1/groups/{id}",
+            axum::routing::delete(admin::delete_group),
+        )
+        .route(
+            "/api/v1/groups/{id}/members/{username}",
+            put(admin::add_member).delete(admin::remove_member),
+        )
+        .route(
+            "/api/v1/settings/limits",
+            get(admin::limits).put(admin::set_limits),
+        )
+        .route("/api/v1/audit", get(admin::audit))
+        .route("/api/v1/discovered", get(admin::discovered))
+        .route("/api/v1/discovered/{mac}/adopt", post(admin::adopt))
         .route(
             "/api/v1/machines/{id}/boot-events",
             get(machines::boot_events),

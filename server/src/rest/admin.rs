@@ -1,0 +1,262 @@
+//! What admins do on the portal's admin pages, for scripts: users, groups and memberships,
+//! machines and their grants, booking limits, the audit log, and machines found on the network.
+//! The lab checks that the caller is an admin (or manages the machine, for its grants).
+
+use app::error::AppError;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use lab::model::{
+    AuditEntry, AuditFilter, DiscoveredMachine, Grant, Group, Level, Limits, Machine, MachineInput,
+    NewUser, User,
+};
+use lab::rest_api::{Adoption, NewGrant, NewGroup, Paged, UserChange};
+use serde::Deserialize;
+
+use super::{ApiResult, Body, Caller, Id, Params};
+use crate::http::AppState;
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "admin", responses((status = 200, description = "Every account", body = Vec<User>), super::Failures))]
+pub async fn users(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+) -> ApiResult<Json<Vec<User>>> {
+    Ok(Json(state.lab.users(&actor).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "admin", request_body = NewUser, responses((status = 201, description = "Created", body = User), super::Failures))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(new): Body<NewUser>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.lab.create_user(&actor, new).await?),
+    ))
+}
+
+/// Disables or re-enables an account, or sets its password.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "admin", params(("id" = i64, Path)), request_body = UserChange, responses((status = 204, description = "Changed"), super::Failures))]
+pub async fn change_user(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+    Body(change): Body<UserChange>,
+) -> ApiResult<StatusCode> {
+    actor.require_admin().map_err(AppError::from)?;
+    if let Some(disabled) = change.disabled {
+        state.lab.set_disabled(&actor, id, disabled).await?;
+    }
+    if let Some(password) = change.password {
+        state.lab.set_password(&actor, id, &password).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/groups", tag = "admin", responses((status = 200, description = "Every group with its members", body = Vec<Group>), super::Failures))]
+pub async fn groups(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+) -> ApiResult<Json<Vec<Group>>> {
+    Ok(Json(state.lab.groups(&actor).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/groups", tag = "admin", request_body = NewGroup, responses((status = 201, description = "Created", body = Group), super::Failures))]
+pub async fn create_group(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(new): Body<NewGroup>,
+) -> ApiResult<(StatusCode, Json<Group>)> {
+    let group = state
+        .lab
+        .create_group(&actor, &new.name, &new.description)
+        .await?;
+    Ok((StatusCode::CREATED, Json(group)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "admin", params(("id" = i64, Path)), responses((status = 204, description = "Deleted"), super::Failures))]
+pub async fn delete_group(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+) -> ApiResult<StatusCode> {
+    state.lab.delete_group(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT` adds the user to the group, `DELETE` takes them out.
+#[utoipa::path(put, path = "/api/v1/groups/{id}/members/{username}", tag = "admin", params(("id" = i64, Path), ("username" = String, Path)), responses((status = 204, description = "A member now"), super::Failures))]
+pub async fn add_member(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path((id, username)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    membership(&state, &actor, &id, &username, true).await
+}
+
+#[utoipa::path(delete, path = "/api/v1/groups/{id}/members/{username}", tag = "admin", params(("id" = i64, Path), ("username" = String, Path)), responses((status = 204, description = "Not a member any more"), super::Failures))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path((id, username)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    membership(&state, &actor, &id, &username, false).await
+}
+
+async fn membership(
+    state: &AppState,
+    actor: &lab::Actor,
+    group: &str,
+    username: &str,
+    member: bool,
+) -> ApiResult<StatusCode> {
+    let group: i64 = group.parse().map_err(|_| lab::Error::NotFound("group"))?;
+    let user = state.lab.user_by_name(actor, username).await?;
+    state
+        .lab
+        .set_membership(actor, group, user.id, member)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/machines", tag = "admin", request_body = MachineInput, responses((status = 201, description = "Created", body = Machine), super::Failures))]
+pub async fn create_machine(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(input): Body<MachineInput>,
+) -> ApiResult<(StatusCode, Json<Machine>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.lab.create_machine(&actor, input).await?),
+    ))
+}
+
+/// Replaces a machine's settings; empty BMC credentials keep the stored ones.
+#[utoipa::path(put, path = "/api/v1/machines/{id}", tag = "admin", params(("id" = i64, Path)), request_body = MachineInput, responses((status = 200, description = "Changed", body = Machine), super::Failures))]
+pub async fn update_machine(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+    Body(input): Body<MachineInput>,
+) -> ApiResult<Json<Machine>> {
+    Ok(Json(state.lab.update_machine(&actor, id, input).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/machines/{id}", tag = "admin", params(("id" = i64, Path)), responses((status = 204, description = "Deleted with its history"), super::Failures))]
+pub async fn delete_machine(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+) -> ApiResult<StatusCode> {
+    state.lab.delete_machine(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/machines/{id}/grants", tag = "admin", params(("id" = i64, Path)), responses((status = 200, description = "Who may do what with it", body = Vec<Grant>), super::Failures))]
+pub async fn grants(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+) -> ApiResult<Json<Vec<Grant>>> {
+    Ok(Json(state.lab.grants(&actor, id).await?))
+}
+
+/// Sets a user's or group's level on the machine (replacing an earlier one).
+#[utoipa::path(post, path = "/api/v1/machines/{id}/grants", tag = "admin", params(("id" = i64, Path)), request_body = NewGrant, responses((status = 201, description = "Granted; the machine's grants", body = Vec<Grant>), super::Failures))]
+pub async fn grant(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+    Body(new): Body<NewGrant>,
+) -> ApiResult<(StatusCode, Json<Vec<Grant>>)> {
+    let level = Level::parse(&new.level)
+        .ok_or_else(|| AppError::invalid("level", "must be view, use or manage"))?;
+    let subject = state
+        .lab
+        .subject_named(&actor, &new.subject_kind, &new.subject_name)
+        .await?;
+    state.lab.grant(&actor, id, subject, level).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(state.lab.grants(&actor, id).await?),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/grants/{id}", tag = "admin", params(("id" = i64, Path)), responses((status = 204, description = "Revoked"), super::Failures))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+) -> ApiResult<StatusCode> {
+    state.lab.revoke(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Booking limits: anyone may read them (the reserve form shows them), admins set them.
+#[utoipa::path(get, path = "/api/v1/settings/limits", tag = "admin", responses((status = 200, description = "The limits", body = Limits), super::Failures))]
+pub async fn limits(State(state): State<AppState>, Caller(_): Caller) -> ApiResult<Json<Limits>> {
+    Ok(Json(state.lab.limits().await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/settings/limits", tag = "admin", request_body = Limits, responses((status = 200, description = "Set", body = Limits), super::Failures))]
+pub async fn set_limits(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(limits): Body<Limits>,
+) -> ApiResult<Json<Limits>> {
+    state.lab.set_limits(&actor, limits).await?;
+    Ok(Json(state.lab.limits().await?))
+}
+
+/// `GET /api/v1/audit?actor=&action=&target=&limit=`, newest first.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(default)]
+pub struct AuditQuery {
+    /// A username.
+    actor: String,
+    /// Like `machine.update` or a prefix such as `machine.`.
+    action: String,
+    target: String,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "admin", params(AuditQuery), responses((status = 200, description = "Audit entries", body = Paged<AuditEntry>), super::Failures))]
+pub async fn audit(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Params(query): Params<AuditQuery>,
+) -> ApiResult<Json<Paged<AuditEntry>>> {
+    let filter = AuditFilter {
+        actor: query.actor,
+        action: query.action,
+        target: query.target,
+        limit: 10_000,
+    };
+    let entries = state.lab.audit_log(&actor, &filter).await?;
+    Ok(Json(Paged::of(entries, query.limit, query.offset)))
+}
+
+#[utoipa::path(get, path = "/api/v1/discovered", tag = "admin", responses((status = 200, description = "Machines that asked to boot and are not in the inventory", body = Vec<DiscoveredMachine>), super::Failures))]
+pub async fn discovered(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+) -> ApiResult<Json<Vec<DiscoveredMachine>>> {
+    Ok(Json(state.lab.discovered_machines(&actor).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/discovered/{mac}/adopt", tag = "admin", params(("mac" = String, Path)), request_body = Adoption, responses((status = 201, description = "Now in the inventory", body = Machine), super::Failures))]
+pub async fn adopt(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(mac): Path<String>,
+    Body(adoption): Body<Adoption>,
+) -> ApiResult<(StatusCode, Json<Machine>)> {
+    let machine = state
+        .lab
+        .adopt_machine(&actor, &mac, &adoption.name, &adoption.platform)
+        .await?;
+    Ok((StatusCode::CREATED, Json(machine)))
+}
