@@ -423,7 +423,7 @@ fn rest_cases() -> Vec<RestCase> {
         ),
         (
             "PUT",
-            "/api/v1/images/{name}",
+            "/api/v1/images/{id}",
             |_, role| format!("/api/v1/images/put{role}"),
             &[],
             |_, _| tiny_disk(),

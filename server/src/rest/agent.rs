@@ -267,7 +267,7 @@ pub struct PieceQuery {
 #[utoipa::path(patch, path = "/agent/v1/save", tag = "agent", security(("agent" = [])), params(PieceQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 200, description = "Stored", body = lab::agent_api::Saved), super::Failures))]
 pub async fn save_piece(
     State(state): State<AppState>,
-    axum::extract::Query(query): axum::extract::Query<PieceQuery>,
+    super::Params(query): super::Params<PieceQuery>,
     signed: Signed,
 ) -> ApiResult<Response> {
     let agent = signed.agent(&state).await?;

@@ -29,13 +29,15 @@ pub struct BootQuery {
     platform: String,
 }
 
-#[utoipa::path(get, path = "/boot/{file}", tag = "network boot", security(()), params(("file" = String, Path, description = "`<mac>.ipxe`"), BootQuery), responses((status = 200, description = "The machine's iPXE script", content_type = "text/plain", body = String), (status = 404, description = "Not a boot script name", body = String)))]
+#[utoipa::path(get, path = "/boot/{file}", tag = "network boot", security(()), params(("file" = String, Path, description = "`<mac>.ipxe`"), BootQuery), responses((status = 200, description = "The machine's iPXE script", content_type = "text/plain", body = String), (status = 404, description = "Not a boot script name", content_type = "text/plain", body = String)))]
 pub async fn boot_script(
     State(state): State<AppState>,
     Path(file): Path<String>,
-    Query(query): Query<BootQuery>,
+    query: Result<Query<BootQuery>, axum::extract::rejection::QueryRejection>,
     address: Option<Extension<ClientAddress>>,
 ) -> Response {
+    // A machine's firmware sends what it sends: an odd query is no reason not to boot it.
+    let Query(query) = query.unwrap_or_default();
     let Some(mac) = file.strip_suffix(".ipxe") else {
         return plain(
             StatusCode::NOT_FOUND,
@@ -120,7 +122,7 @@ pub async fn boot_script(
 }
 
 /// `GET /boot/mgmt/kernel` and `/boot/mgmt/initrd`: the configured management OS files.
-#[utoipa::path(get, path = "/boot/mgmt/{file}", tag = "network boot", security(()), params(("file" = String, Path, description = "`kernel` or `initrd`")), responses((status = 200, description = "The management OS file", content_type = "application/octet-stream", body = Vec<u8>), (status = 404, description = "Not configured or not a file", body = String)))]
+#[utoipa::path(get, path = "/boot/mgmt/{file}", tag = "network boot", security(()), params(("file" = String, Path, description = "`kernel` or `initrd`")), responses((status = 200, description = "The management OS file", content_type = "application/octet-stream", body = Vec<u8>), super::Failures))]
 pub async fn management_os_file(
     State(state): State<AppState>,
     Path(file): Path<String>,

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
@@ -20,6 +20,9 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::Caller;
 use crate::http::AppState;
+
+/// The longest a stream may be asked to last (a day); clients reconnect for more.
+const MAX_SECONDS: u64 = 86_400;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -33,7 +36,7 @@ pub struct Filter {
 pub async fn events(
     State(state): State<AppState>,
     Caller(actor): Caller,
-    Query(filter): Query<Filter>,
+    super::Params(filter): super::Params<Filter>,
     headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     // Subscribed before the missed ones are read, so nothing falls between the two.
@@ -49,8 +52,8 @@ pub async fn events(
         },
         None => (Vec::new(), false),
     };
-    let deadline =
-        tokio::time::Instant::now() + Duration::from_secs(filter.max_seconds.unwrap_or(3600));
+    let seconds = filter.max_seconds.unwrap_or(3600).min(MAX_SECONDS);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
     let feed = Feed {
         deadline,
         replayed: missed.last().map(|c| c.id).unwrap_or(0),

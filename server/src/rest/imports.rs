@@ -37,7 +37,7 @@ pub struct ImportRequest {
 pub async fn start_import(
     State(state): State<AppState>,
     Caller(actor): Caller,
-    Json(request): Json<ImportRequest>,
+    super::Body(request): super::Body<ImportRequest>,
 ) -> ApiResult<(StatusCode, Json<Upload>)> {
     let url = reqwest::Url::parse(request.url.trim())
         .ok()

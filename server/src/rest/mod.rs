@@ -76,7 +76,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/tokens/{id}"),
     ("GET", "/api/v1/images"),
     ("GET", "/api/v1/images/{id}"),
-    ("PUT", "/api/v1/images/{name}"),
+    ("PUT", "/api/v1/images/{id}"),
     ("DELETE", "/api/v1/images/{id}"),
     ("OPTIONS", "/api/v1/uploads"),
     ("POST", "/api/v1/uploads"),
@@ -229,12 +229,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> ApiResult<Self> {
-        use axum::extract::rejection::JsonRejection;
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Body(value)),
-            Err(JsonRejection::JsonDataError(error)) => Err(ApiError::new(
+        match axum::Json::<serde_json::Value>::from_request(request, state).await {
+            // Objects only: serde would also read a struct from a JSON array.
+            Ok(axum::Json(value)) if value.is_object() => {
+                serde_json::from_value(value).map(Body).map_err(|error| {
+                    ApiError::new(
+                        app::error::ErrorKind::Invalid,
+                        format!("the request body does not fit: {error}"),
+                    )
+                })
+            }
+            Ok(_) => Err(ApiError::new(
                 app::error::ErrorKind::Invalid,
-                format!("the request body does not fit: {}", error.body_text()),
+                "the request body must be a JSON object",
             )),
             Err(error) => Err(ApiError::new(
                 app::error::ErrorKind::BadRequest,

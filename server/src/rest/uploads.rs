@@ -3,7 +3,7 @@
 
 use app::error::ErrorKind;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -58,7 +58,7 @@ fn with_headers(mut response: Response, headers: &[(String, String)]) -> Respons
 pub async fn list_images(
     State(state): State<AppState>,
     Caller(actor): Caller,
-    Query(filter): Query<ImageFilter>,
+    super::Params(filter): super::Params<ImageFilter>,
 ) -> ApiResult<Json<Vec<Image>>> {
     Ok(Json(state.lab.images(&actor, &filter).await?))
 }
@@ -96,12 +96,12 @@ pub struct PutQuery {
 
 /// `PUT /api/v1/images/{name}`: the body is the whole image (`curl -T file URL`). Adds the next
 /// version of `name`; fails, keeping nothing, if the body breaks off or is wrong.
-#[utoipa::path(put, path = "/api/v1/images/{name}", tag = "images", params(("name" = String, Path, description = "Image name; the upload becomes its next version"), PutQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The whole image"), responses((status = 201, description = "The new image version", body = Image), super::Failures))]
+#[utoipa::path(put, path = "/api/v1/images/{id}", tag = "images", params(("id" = String, Path, description = "For PUT, the image *name*: the upload becomes its next version"), PutQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The whole image"), responses((status = 201, description = "The new image version", body = Image), super::Failures))]
 pub async fn put_whole_image(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Path(name): Path<String>,
-    Query(query): Query<PutQuery>,
+    super::Params(query): super::Params<PutQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
@@ -139,7 +139,7 @@ pub async fn put_whole_image(
 }
 
 /// `OPTIONS /api/v1/uploads`: tus discovery.
-#[utoipa::path(options, path = "/api/v1/uploads", tag = "uploads", responses((status = 204, description = "tus 1.0 capabilities in the Tus-* headers")))]
+#[utoipa::path(options, path = "/api/v1/uploads", tag = "uploads", security(()), responses((status = 204, description = "tus 1.0 capabilities in the Tus-* headers")))]
 pub async fn tus_options() -> Response {
     with_headers(
         StatusCode::NO_CONTENT.into_response(),
