@@ -52,8 +52,7 @@ pub async fn events(
         },
         None => (Vec::new(), false),
     };
-    let seconds = filter.max_seconds.unwrap_or(3600).min(MAX_SECONDS);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    let deadline = deadline(filter.max_seconds);
     let feed = Feed {
         deadline,
         replayed: missed.last().map(|c| c.id).unwrap_or(0),
@@ -130,4 +129,25 @@ fn event(change: &Change) -> Event {
         .id(change.id.to_string())
         .event(change.kind)
         .data(serde_json::to_string(change).unwrap_or_default())
+}
+
+/// When a stream asked to last `max_seconds` (default an hour, at most a day) ends.
+fn deadline(max_seconds: Option<u64>) -> tokio::time::Instant {
+    let seconds = max_seconds.unwrap_or(3600).min(MAX_SECONDS);
+    tokio::time::Instant::now() + Duration::from_secs(seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_max_seconds_gives_a_deadline_within_a_day() {
+        let day = Duration::from_secs(MAX_SECONDS);
+        for asked in [Some(u64::MAX), Some(1 << 63), Some(MAX_SECONDS + 1)] {
+            assert!(deadline(asked) <= tokio::time::Instant::now() + day);
+        }
+        assert!(deadline(Some(0)) <= tokio::time::Instant::now());
+        assert!(deadline(None) > tokio::time::Instant::now() + Duration::from_secs(3500));
+    }
 }
