@@ -189,3 +189,10 @@ pub struct Adoption {
     #[serde(default)]
     pub platform: String,
 }
+
+/// `POST /api/v1/machines/{id}/media`: an uncompressed ISO from the library.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaRequest {
+    pub image_id: i64,
+}

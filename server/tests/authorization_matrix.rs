@@ -727,6 +727,31 @@ fn rest_cases() -> Vec<RestCase> {
         ),
         (
             "GET",
+            "/api/v1/machines/{id}/media",
+            |f, _| format!("/api/v1/machines/{}/media", f.machine),
+            &[],
+            |_, _| Vec::new(),
+            [401, 404, 200, 200],
+        ),
+        // Outside the use holder's reservation; the machine has no BMC (admin).
+        (
+            "POST",
+            "/api/v1/machines/{id}/media",
+            |f, _| format!("/api/v1/machines/{}/media", f.machine),
+            JSON,
+            |f, _| format!(r#"{{"image_id":{}}}"#, f.image).into_bytes(),
+            [401, 404, 403, 409],
+        ),
+        (
+            "DELETE",
+            "/api/v1/media/{id}",
+            |_, _| "/api/v1/media/999999".into(),
+            &[],
+            |_, _| Vec::new(),
+            [401, 404, 404, 404],
+        ),
+        (
+            "GET",
             "/api/v1/machines/{id}/grants",
             |f, _| format!("/api/v1/machines/{}/grants", f.machine),
             &[],

@@ -12,6 +12,7 @@ mod events;
 mod imports;
 mod jobs;
 mod machines;
+mod media;
 pub mod openapi;
 mod reservations;
 mod tokens;
@@ -63,6 +64,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/machines"),
     ("PUT", "/api/v1/machines/{id}"),
     ("DELETE", "/api/v1/machines/{id}"),
+    ("GET", "/api/v1/machines/{id}/media"),
+    ("POST", "/api/v1/machines/{id}/media"),
+    ("DELETE", "/api/v1/media/{id}"),
     ("GET", "/api/v1/machines/{id}/grants"),
     ("POST", "/api/v1/machines/{id}/grants"),
     ("DELETE", "/api/v1/grants/{id}"),
@@ -143,6 +147,11 @@ pub fn routes() -> Router<AppState> {
             get(admin::grants).post(admin::grant),
         )
         .route("/api/v1/grants/{id}", axum::routing::delete(admin::revoke))
+        .route(
+            "/api/v1/machines/{id}/media",
+            get(media::list).post(media::attach),
+        )
+        .route("/api/v1/media/{id}", axum::routing::delete(media::detach))
         .route("/api/v1/users", get(admin::users).post(admin::create_user))
         .route(
             "/api/v1/users/{id}",

@@ -1,0 +1,51 @@
+//! Virtual media (`/api/v1/machines/{id}/media`, `/api/v1/media/{id}`): attach an ISO from the
+//! library to a machine's Redfish BMC during one's reservation, list what was attached, detach.
+//! The same path as the machine page's media panel.
+
+use app::api::media::control;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use lab::model::MediaAttachment;
+use lab::rest_api::MediaRequest;
+
+use super::{ApiResult, Body, Caller, Id};
+use crate::http::AppState;
+
+#[utoipa::path(get, operation_id = "list_media", path = "/api/v1/machines/{id}/media", tag = "machines", params(("id" = i64, Path)), responses((status = 200, description = "Its attachments, newest first", body = Vec<MediaAttachment>), super::Failures))]
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+) -> ApiResult<Json<Vec<MediaAttachment>>> {
+    Ok(Json(state.lab.media_attachments(&actor, id).await?))
+}
+
+#[utoipa::path(post, operation_id = "attach_media", path = "/api/v1/machines/{id}/media", tag = "machines", params(("id" = i64, Path)), request_body = MediaRequest, responses((status = 201, description = "Inserted", body = MediaAttachment), super::Failures))]
+pub async fn attach(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+    Body(request): Body<MediaRequest>,
+) -> ApiResult<(StatusCode, Json<MediaAttachment>)> {
+    let attachment = control::attach(
+        &state.lab,
+        &state.bmc_settings,
+        &actor,
+        id,
+        request.image_id,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(attachment)))
+}
+
+#[utoipa::path(delete, operation_id = "detach_media", path = "/api/v1/media/{id}", tag = "machines", params(("id" = i64, Path, description = "The attachment")), responses((status = 200, description = "Ejected; its URL is dead", body = MediaAttachment), super::Failures))]
+pub async fn detach(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+) -> ApiResult<Json<MediaAttachment>> {
+    Ok(Json(
+        control::detach(&state.lab, &state.bmc_settings, &actor, id).await?,
+    ))
+}
