@@ -680,6 +680,25 @@ test('an admin deploys an image from the machine page and watches every phase li
   await logOut(page);
 });
 
+test('the API reference page shows every operation from the OpenAPI document and fetches nothing from elsewhere', async () => {
+  const page = await (await browser.newContext()).newPage();
+  const elsewhere = [];
+  page.on('request', (request) => {
+    if (!request.url().startsWith(base)) elsewhere.push(request.url());
+  });
+  await page.goto(`${base}/api/v1/docs`);
+  await page.waitForSelector('body[data-loaded]');
+  const doc = await (await fetch(`${base}/api/v1/openapi.json`)).json();
+  assert.match(doc.openapi, /^3\.1/);
+  const operations = Object.values(doc.paths).reduce((n, item) => n + Object.keys(item).length, 0);
+  assert.equal(await page.locator('details[id^="get-"], details[id^="post-"], details[id^="put-"], details[id^="patch-"], details[id^="delete-"], details[id^="head-"], details[id^="options-"]').count(), operations);
+  await page.locator('details[id="post-/api/v1/reservations"] summary').click();
+  assert.match(await page.locator('details[id="post-/api/v1/reservations"]').textContent(), /NewReservation.*201.*409/s);
+  await screenshot(page, 'api-reference');
+  assert.deepEqual(elsewhere, []);
+  await page.context().close();
+});
+
 test('every page hydrates without a page error and has no serious or critical accessibility violation, for an admin and a user', async () => {
   const anonymous = await (await browser.newContext()).newPage();
   await checkPages(anonymous, 'anonymous', ['/login']);

@@ -32,7 +32,9 @@ pub fn show<T: Serialize>(json: bool, value: &T, headers: &[&str], rows: Vec<Vec
             .collect();
         println!("{}", padded.join("  ").trim_end());
     };
-    line(headers.iter().map(|h| h.to_uppercase()).collect());
+    if headers.iter().any(|h| !h.is_empty()) {
+        line(headers.iter().map(|h| h.to_uppercase()).collect());
+    }
     for row in rows {
         line(row);
     }
