@@ -36,15 +36,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A disk image like real ones: an MBR, half incompressible data, half zeros and patterns.
 echo "preparing a ${SIZE_MIB} MiB image (zstd -3) under $WORK"
-{
-  head -c $(( SIZE_MIB / 2 ))M /dev/urandom
-  head -c $(( SIZE_MIB / 4 ))M /dev/zero
-  head -c $(( SIZE_MIB / 4 ))M < <(yes 'baas benchmark filler line')
-} > "$WORK/disk.img"
-printf '\x55\xaa' | dd of="$WORK/disk.img" bs=1 seek=510 conv=notrunc status=none
-zstd -q -3 -T0 "$WORK/disk.img" -o "$WORK/disk.img.zst"
+make_image "$SIZE_MIB" "$WORK/disk.img"
 
 BAAS_HTTP_ADDR=127.0.0.1:$BAAS_PORT BAAS_DATA_DIR="$WORK/data" BAAS_ADMIN_PASSWORD=bench-password-1 \
   BAAS_TFTP_ADDR=off BAAS_DHCP_MODE=off BAAS_MGMT_KERNEL="$WORK/disk.img.zst" RUST_LOG=warn \

@@ -52,13 +52,7 @@ for i in $(seq 1 "$AGENTS"); do
 done
 
 echo "preparing a ${SIZE_MIB} MiB image (zstd -3) under $WORK"
-{
-  head -c $(( SIZE_MIB / 2 ))M /dev/urandom
-  head -c $(( SIZE_MIB / 4 ))M /dev/zero
-  head -c $(( SIZE_MIB / 4 ))M < <(yes 'baas benchmark filler line')
-} > "$WORK/disk.img"
-printf '\x55\xaa' | dd of="$WORK/disk.img" bs=1 seek=510 conv=notrunc status=none
-zstd -q -3 -T0 "$WORK/disk.img" -o "$WORK/disk.img.zst"
+make_image "$SIZE_MIB" "$WORK/disk.img"
 STORED=$(stat -c %s "$WORK/disk.img.zst")
 RAW_SHA=$(sha256sum "$WORK/disk.img" | cut -d' ' -f1)
 rm -f "$WORK/disk.img"

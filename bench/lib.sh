@@ -21,3 +21,16 @@ release_baas() {
     (cd "$ROOT" && cargo build --release -p server --bin baas -q)
   fi
 }
+
+# Writes a disk image like real ones to $2 ($1 MiB: an MBR signature, half incompressible data,
+# half zeros and text) and its zstd -3 compression to $2.zst.
+make_image() {
+  local mib=$1 out=$2
+  {
+    head -c $(( mib / 2 ))M /dev/urandom
+    head -c $(( mib / 4 ))M /dev/zero
+    head -c $(( mib / 4 ))M < <(yes 'baas benchmark filler line')
+  } > "$out"
+  printf '\x55\xaa' | dd of="$out" bs=1 seek=510 conv=notrunc status=none
+  zstd -q -3 -T0 "$out" -o "$out.zst"
+}

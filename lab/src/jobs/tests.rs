@@ -64,11 +64,17 @@ async fn alice_holds_a_machine(lab: &Lab) -> (i64, i64, Actor, Vec<u8>) {
 
 /// The machine network-boots from its DHCP address; returns the enrolment token it got.
 async fn netboot(lab: &Lab) -> String {
+    netboot_as(lab, MAC, ADDRESS).await
+}
+
+/// The machine with `mac` network-boots from `address` (where DHCP saw it); returns the
+/// enrolment token its management OS got.
+async fn netboot_as(lab: &Lab, mac: &str, address: &str) -> String {
     let plan = lab
         .boot_plan(&BootRequest {
-            mac: MAC.into(),
-            address: ADDRESS.into(),
-            dhcp_address: Some(ADDRESS.into()),
+            mac: mac.into(),
+            address: address.into(),
+            dhcp_address: Some(address.into()),
             management_os: true,
             ..Default::default()
         })
@@ -426,22 +432,7 @@ async fn an_enlisted_machine_reports_its_hardware_and_an_admin_adopts_it_with_th
         .await
         .unwrap();
     let stranger = "52:54:00:00:00:99";
-    let plan = lab
-        .boot_plan(&BootRequest {
-            mac: stranger.into(),
-            address: ADDRESS.into(),
-            dhcp_address: Some(ADDRESS.into()),
-            management_os: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let BootPlan::ManagementOs {
-        enrolment_token, ..
-    } = plan
-    else {
-        panic!("{plan:?}");
-    };
+    let enrolment_token = netboot_as(&lab, stranger, ADDRESS).await;
     let agent = lab
         .enrol_agent(&enrolment_token, stranger, "key-enlist", ADDRESS)
         .await
@@ -519,23 +510,7 @@ async fn many_agents_enrolling_at_once_all_get_in() {
             at: None,
         };
         lab.create_job(&admin(), &request).await.unwrap();
-        let plan = lab
-            .boot_plan(&BootRequest {
-                mac: mac.clone(),
-                address: address.clone(),
-                dhcp_address: Some(address.clone()),
-                management_os: true,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let BootPlan::ManagementOs {
-            enrolment_token, ..
-        } = plan
-        else {
-            panic!("expected the management OS, got {plan:?}");
-        };
-        tokens.push((enrolment_token, mac, address));
+        tokens.push((netboot_as(&lab, &mac, &address).await, mac, address));
     }
     let enrolments = tokens
         .into_iter()
