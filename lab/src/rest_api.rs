@@ -158,6 +158,8 @@ pub struct UserChange {
     pub disabled: Option<bool>,
     /// A new password (at least 12 characters); the user's sessions end.
     pub password: Option<String>,
+    /// The user's own image storage quota in bytes.
+    pub image_quota_bytes: Option<i64>,
 }
 
 /// `POST /api/v1/groups`.
@@ -195,4 +197,46 @@ pub struct Adoption {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediaRequest {
     pub image_id: i64,
+}
+
+/// `PATCH /api/v1/images/{id}`: a field left out keeps its value.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageChange {
+    pub description: Option<String>,
+    /// `private`, `group` or `public`.
+    pub visibility: Option<String>,
+    /// The group that sees a `group` image.
+    pub group: Option<String>,
+}
+
+/// `GET /api/v1/settings`: the lab-wide settings admins change on the Settings page.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub limits: crate::model::Limits,
+    /// `ignore` or `enlist` (boot unknown machines into the management OS for an inventory).
+    pub discovery_policy: crate::model::DiscoveryPolicy,
+    /// Internal networks imports by URL may fetch from, one CIDR a line.
+    pub import_networks: String,
+}
+
+/// `PATCH /api/v1/settings`: a field left out keeps its value.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsChange {
+    pub max_duration_hours: Option<i64>,
+    pub max_advance_days: Option<i64>,
+    /// Image storage of users without a quota of their own.
+    pub default_image_quota_bytes: Option<i64>,
+    pub discovery_policy: Option<crate::model::DiscoveryPolicy>,
+    pub import_networks: Option<String>,
+}
+
+/// `POST /api/v1/account/password`: the caller's own password.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
 }

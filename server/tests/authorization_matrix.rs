@@ -783,12 +783,38 @@ fn rest_cases() -> Vec<RestCase> {
             [401, 200, 200, 200],
         ),
         (
-            "PUT",
-            "/api/v1/settings/limits",
-            |_, _| "/api/v1/settings/limits".into(),
+            "GET",
+            "/api/v1/settings",
+            |_, _| "/api/v1/settings".into(),
+            &[],
+            |_, _| Vec::new(),
+            [401, 403, 403, 200],
+        ),
+        (
+            "PATCH",
+            "/api/v1/settings",
+            |_, _| "/api/v1/settings".into(),
             JSON,
             |_, _| br#"{"max_duration_hours":72,"max_advance_days":30}"#.to_vec(),
             [401, 403, 403, 200],
+        ),
+        // Each signed-in role changes its own password; a wrong current one is named.
+        (
+            "POST",
+            "/api/v1/account/password",
+            |_, _| "/api/v1/account/password".into(),
+            JSON,
+            |_, _| br#"{"current_password":"wrong-one","new_password":"whatever-1234"}"#.to_vec(),
+            [401, 422, 422, 422],
+        ),
+        // The image belongs to the use holder: a stranger cannot see it.
+        (
+            "PATCH",
+            "/api/v1/images/{id}",
+            |f, _| format!("/api/v1/images/{}", f.image),
+            JSON,
+            |_, _| br#"{"description":"changed by the matrix"}"#.to_vec(),
+            [401, 404, 200, 200],
         ),
         (
             "GET",

@@ -192,8 +192,11 @@ fn a_ci_pipeline_logs_in_reserves_uploads_with_a_resume_deploys_with_wait_and_re
     let said = String::from_utf8_lossy(&resumed.stderr);
     assert!(said.contains("resuming the earlier upload at"), "{said}");
     let images = cli.json(&["images", "list"]);
-    assert_eq!(images[0]["name"], "ci-disk");
-    assert_eq!(images[0]["stored_size"].as_i64(), Some(disk.len() as i64));
+    assert_eq!(images["items"][0]["name"], "ci-disk");
+    assert_eq!(
+        images["items"][0]["stored_size"].as_i64(),
+        Some(disk.len() as i64)
+    );
 
     // Deploy with --wait while the real agent, as the management OS runs it, writes the image.
     let mut deploy = cli

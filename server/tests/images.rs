@@ -190,7 +190,8 @@ async fn curl_style_put_with_a_token_adds_an_image_that_streams_back_with_ranges
             Body::empty(),
         )
         .await;
-    assert_eq!(reply.json().as_array().unwrap().len(), 1);
+    assert_eq!(reply.json()["items"].as_array().unwrap().len(), 1);
+    assert_eq!(reply.json()["total"], 1);
     let reply = client
         .request(
             "GET",

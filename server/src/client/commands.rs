@@ -380,8 +380,8 @@ pub async fn run(connection: Connection, command: ClientCommand) -> Result<()> {
         }
         ClientCommand::Images { command } => match command.unwrap_or(ImageCommand::List) {
             ImageCommand::List => {
-                let images: Vec<Image> = client.get("/api/v1/images").await?;
-                let rows = images.iter().map(image_row).collect();
+                let images: Paged<Image> = client.get("/api/v1/images?limit=1000").await?;
+                let rows = images.items.iter().map(image_row).collect();
                 show(
                     json,
                     &images,
@@ -554,8 +554,9 @@ pub async fn run(connection: Connection, command: ClientCommand) -> Result<()> {
             events(&client, &with_query("/api/v1/events", &query), json).await?;
         }
         ClientCommand::Tokens => {
-            let tokens: Vec<ApiToken> = client.get("/api/v1/tokens").await?;
+            let tokens: Paged<ApiToken> = client.get("/api/v1/tokens").await?;
             let rows = tokens
+                .items
                 .iter()
                 .map(|t| {
                     vec![
@@ -772,16 +773,18 @@ async fn image_id(client: &Client, image: &str) -> Result<i64> {
         },
         None => (image, None),
     };
-    let images: Vec<Image> = client
+    let images: Paged<Image> = client
         .get(&with_query(
             "/api/v1/images",
             &[
                 ("search", name.to_string()),
                 ("all_versions", "true".into()),
+                ("limit", "1000".into()),
             ],
         ))
         .await?;
     images
+        .items
         .iter()
         .filter(|i| i.name == name && version.is_none_or(|v| i.version == v))
         .max_by_key(|i| i.version)

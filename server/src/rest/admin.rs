@@ -10,18 +10,19 @@ use lab::model::{
     AuditEntry, AuditFilter, DiscoveredMachine, Grant, Group, Level, Limits, Machine, MachineInput,
     NewUser, User,
 };
-use lab::rest_api::{Adoption, NewGrant, NewGroup, Paged, UserChange};
+use lab::rest_api::{Adoption, NewGrant, NewGroup, Paged, Settings, SettingsChange, UserChange};
 use serde::Deserialize;
 
-use super::{ApiResult, Body, Caller, Id, Params};
+use super::{ApiResult, Body, Caller, Id, Page, Params};
 use crate::http::AppState;
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "admin", responses((status = 200, description = "Every account", body = Vec<User>), super::Failures))]
+#[utoipa::path(get, path = "/api/v1/users", tag = "admin", params(Page), responses((status = 200, description = "Every account", body = Paged<User>), super::Failures))]
 pub async fn users(
     State(state): State<AppState>,
     Caller(actor): Caller,
-) -> ApiResult<Json<Vec<User>>> {
-    Ok(Json(state.lab.users(&actor).await?))
+    Params(page): Params<Page>,
+) -> ApiResult<Json<Paged<User>>> {
+    Ok(Json(page.of(state.lab.users(&actor).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "admin", request_body = NewUser, responses((status = 201, description = "Created", body = User), super::Failures))]
@@ -51,15 +52,19 @@ pub async fn change_user(
     if let Some(password) = change.password {
         state.lab.set_password(&actor, id, &password).await?;
     }
+    if let Some(quota) = change.image_quota_bytes {
+        state.lab.set_image_quota(&actor, id, Some(quota)).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/groups", tag = "admin", responses((status = 200, description = "Every group with its members", body = Vec<Group>), super::Failures))]
+#[utoipa::path(get, path = "/api/v1/groups", tag = "admin", params(Page), responses((status = 200, description = "Every group with its members", body = Paged<Group>), super::Failures))]
 pub async fn groups(
     State(state): State<AppState>,
     Caller(actor): Caller,
-) -> ApiResult<Json<Vec<Group>>> {
-    Ok(Json(state.lab.groups(&actor).await?))
+    Params(page): Params<Page>,
+) -> ApiResult<Json<Paged<Group>>> {
+    Ok(Json(page.of(state.lab.groups(&actor).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/groups", tag = "admin", request_body = NewGroup, responses((status = 201, description = "Created", body = Group), super::Failures))]
@@ -153,13 +158,14 @@ pub async fn delete_machine(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/machines/{id}/grants", tag = "admin", params(("id" = i64, Path)), responses((status = 200, description = "Who may do what with it", body = Vec<Grant>), super::Failures))]
+#[utoipa::path(get, path = "/api/v1/machines/{id}/grants", tag = "admin", params(("id" = i64, Path), Page), responses((status = 200, description = "Who may do what with it", body = Paged<Grant>), super::Failures))]
 pub async fn grants(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Id(id): Id,
-) -> ApiResult<Json<Vec<Grant>>> {
-    Ok(Json(state.lab.grants(&actor, id).await?))
+    Params(page): Params<Page>,
+) -> ApiResult<Json<Paged<Grant>>> {
+    Ok(Json(page.of(state.lab.grants(&actor, id).await?)))
 }
 
 /// Sets a user's or group's level on the machine (replacing an earlier one).
@@ -199,14 +205,53 @@ pub async fn limits(State(state): State<AppState>, Caller(_): Caller) -> ApiResu
     Ok(Json(state.lab.limits().await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/settings/limits", tag = "admin", request_body = Limits, responses((status = 200, description = "Set", body = Limits), super::Failures))]
-pub async fn set_limits(
+#[utoipa::path(get, path = "/api/v1/settings", tag = "admin", responses((status = 200, description = "The lab-wide settings", body = Settings), super::Failures))]
+pub async fn settings(
     State(state): State<AppState>,
     Caller(actor): Caller,
-    Body(limits): Body<Limits>,
-) -> ApiResult<Json<Limits>> {
-    state.lab.set_limits(&actor, limits).await?;
-    Ok(Json(state.lab.limits().await?))
+) -> ApiResult<Json<Settings>> {
+    actor.require_admin().map_err(AppError::from)?;
+    Ok(Json(current_settings(&state).await?))
+}
+
+/// Changes what the body names; each change is checked (and audited) by the lab.
+#[utoipa::path(patch, path = "/api/v1/settings", tag = "admin", request_body = SettingsChange, responses((status = 200, description = "The settings now", body = Settings), super::Failures))]
+pub async fn change_settings(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(change): Body<SettingsChange>,
+) -> ApiResult<Json<Settings>> {
+    actor.require_admin().map_err(AppError::from)?;
+    let lab = &state.lab;
+    if change.max_duration_hours.is_some() || change.max_advance_days.is_some() {
+        let current = lab.limits().await?;
+        let limits = Limits {
+            max_duration_hours: change
+                .max_duration_hours
+                .unwrap_or(current.max_duration_hours),
+            max_advance_days: change.max_advance_days.unwrap_or(current.max_advance_days),
+            ..current
+        };
+        lab.set_limits(&actor, limits).await?;
+    }
+    if let Some(quota) = change.default_image_quota_bytes {
+        lab.set_default_image_quota(&actor, quota).await?;
+    }
+    if let Some(policy) = change.discovery_policy {
+        lab.set_discovery_policy(&actor, policy).await?;
+    }
+    if let Some(networks) = change.import_networks {
+        lab.set_import_networks(&actor, &networks).await?;
+    }
+    Ok(Json(current_settings(&state).await?))
+}
+
+async fn current_settings(state: &AppState) -> lab::Result<Settings> {
+    Ok(Settings {
+        limits: state.lab.limits().await?,
+        discovery_policy: state.lab.discovery_policy().await?,
+        import_networks: state.lab.egress_policy().await?.to_text(),
+    })
 }
 
 /// `GET /api/v1/audit?actor=&action=&target=&limit=`, newest first.
@@ -239,12 +284,13 @@ pub async fn audit(
     Ok(Json(Paged::of(entries, query.limit, query.offset)))
 }
 
-#[utoipa::path(get, path = "/api/v1/discovered", tag = "admin", responses((status = 200, description = "Machines that asked to boot and are not in the inventory", body = Vec<DiscoveredMachine>), super::Failures))]
+#[utoipa::path(get, path = "/api/v1/discovered", tag = "admin", params(Page), responses((status = 200, description = "Machines that asked to boot and are not in the inventory", body = Paged<DiscoveredMachine>), super::Failures))]
 pub async fn discovered(
     State(state): State<AppState>,
     Caller(actor): Caller,
-) -> ApiResult<Json<Vec<DiscoveredMachine>>> {
-    Ok(Json(state.lab.discovered_machines(&actor).await?))
+    Params(page): Params<Page>,
+) -> ApiResult<Json<Paged<DiscoveredMachine>>> {
+    Ok(Json(page.of(state.lab.discovered_machines(&actor).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/discovered/{mac}/adopt", tag = "admin", params(("mac" = String, Path)), request_body = Adoption, responses((status = 201, description = "Now in the inventory", body = Machine), super::Failures))]

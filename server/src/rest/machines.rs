@@ -65,24 +65,15 @@ pub async fn show(
     }))
 }
 
-/// `GET /api/v1/machines/{id}/boot-events?limit=&offset=`, newest first.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(default)]
-pub struct PageQuery {
-    limit: Option<usize>,
-    offset: Option<usize>,
-}
-
-#[utoipa::path(get, path = "/api/v1/machines/{id}/boot-events", tag = "machines", params(("id" = i64, Path), PageQuery), responses((status = 200, description = "Its boot events, newest first", body = Paged<BootEvent>), super::Failures))]
+#[utoipa::path(get, path = "/api/v1/machines/{id}/boot-events", tag = "machines", params(("id" = i64, Path), super::Page), responses((status = 200, description = "Its boot events, newest first", body = Paged<BootEvent>), super::Failures))]
 pub async fn boot_events(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Id(id): Id,
-    Params(page): Params<PageQuery>,
+    Params(page): Params<super::Page>,
 ) -> ApiResult<Json<Paged<BootEvent>>> {
     let events = state.lab.boot_events(&actor, id).await?;
-    Ok(Json(Paged::of(events, page.limit, page.offset)))
+    Ok(Json(page.of(events)))
 }
 
 async fn bmc(

@@ -7,18 +7,21 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use lab::model::MediaAttachment;
-use lab::rest_api::MediaRequest;
+use lab::rest_api::{MediaRequest, Paged};
 
-use super::{ApiResult, Body, Caller, Id};
+use super::{ApiResult, Body, Caller, Id, Page, Params};
 use crate::http::AppState;
 
-#[utoipa::path(get, operation_id = "list_media", path = "/api/v1/machines/{id}/media", tag = "machines", params(("id" = i64, Path)), responses((status = 200, description = "Its attachments, newest first", body = Vec<MediaAttachment>), super::Failures))]
+#[utoipa::path(get, operation_id = "list_media", path = "/api/v1/machines/{id}/media", tag = "machines", params(("id" = i64, Path), Page), responses((status = 200, description = "Its attachments, newest first", body = Paged<MediaAttachment>), super::Failures))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Id(id): Id,
-) -> ApiResult<Json<Vec<MediaAttachment>>> {
-    Ok(Json(state.lab.media_attachments(&actor, id).await?))
+    Params(page): Params<Page>,
+) -> ApiResult<Json<Paged<MediaAttachment>>> {
+    Ok(Json(
+        page.of(state.lab.media_attachments(&actor, id).await?),
+    ))
 }
 
 #[utoipa::path(post, operation_id = "attach_media", path = "/api/v1/machines/{id}/media", tag = "machines", params(("id" = i64, Path)), request_body = MediaRequest, responses((status = 201, description = "Inserted", body = MediaAttachment), super::Failures))]

@@ -71,7 +71,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/machines/{id}/grants"),
     ("DELETE", "/api/v1/grants/{id}"),
     ("GET", "/api/v1/settings/limits"),
-    ("PUT", "/api/v1/settings/limits"),
+    ("GET", "/api/v1/settings"),
+    ("PATCH", "/api/v1/settings"),
+    ("POST", "/api/v1/account/password"),
+    ("PATCH", "/api/v1/images/{id}"),
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/discovered"),
     ("POST", "/api/v1/discovered/{mac}/adopt"),
@@ -111,7 +114,8 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/images/{id}",
             get(uploads::get_image)
                 .delete(uploads::delete_image)
-                .put(uploads::put_whole_image),
+                .put(uploads::put_whole_image)
+                .patch(uploads::change_image),
         )
         .route(
             "/api/v1/uploads",
@@ -169,10 +173,12 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/groups/{id}/members/{username}",
             put(admin::add_member).delete(admin::remove_member),
         )
+        .route("/api/v1/settings/limits", get(admin::limits))
         .route(
-            "/api/v1/settings/limits",
-            get(admin::limits).put(admin::set_limits),
+            "/api/v1/settings",
+            get(admin::settings).patch(admin::change_settings),
         )
+        .route("/api/v1/account/password", post(tokens::change_password))
         .route("/api/v1/audit", get(admin::audit))
         .route("/api/v1/discovered", get(admin::discovered))
         .route("/api/v1/discovered/{mac}/adopt", post(admin::adopt))
@@ -257,6 +263,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
                 format!("the request body must be JSON: {}", error.body_text()),
             )),
         }
+    }
+}
+
+/// `?limit=&offset=` of a list.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(default)]
+pub struct Page {
+    /// At most this many items (default 100, at most 1000).
+    pub limit: Option<usize>,
+    /// Skip this many first.
+    pub offset: Option<usize>,
+}
+
+impl Page {
+    pub fn of<T>(&self, all: Vec<T>) -> lab::rest_api::Paged<T> {
+        lab::rest_api::Paged::of(all, self.limit, self.offset)
     }
 }
 

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::TryStreamExt;
 use lab::model::{Image, ImageFilter, NewUpload, Upload};
+use lab::rest_api::{ImageChange, Paged};
 use lab::Ending;
 use serde::Deserialize;
 use tokio_util::io::StreamReader;
@@ -53,14 +54,45 @@ fn with_headers(mut response: Response, headers: &[(String, String)]) -> Respons
     response
 }
 
-/// `GET /api/v1/images?search=&format=&mine=&all_versions=`
-#[utoipa::path(get, path = "/api/v1/images", tag = "images", params(ImageFilter), responses((status = 200, description = "The images the caller sees", body = Vec<Image>), super::Failures))]
+/// `GET /api/v1/images?search=&format=&mine=&all_versions=&limit=&offset=`
+#[utoipa::path(get, path = "/api/v1/images", tag = "images", params(ImageFilter, super::Page), responses((status = 200, description = "The images the caller sees", body = Paged<Image>), super::Failures))]
 pub async fn list_images(
     State(state): State<AppState>,
     Caller(actor): Caller,
     super::Params(filter): super::Params<ImageFilter>,
-) -> ApiResult<Json<Vec<Image>>> {
-    Ok(Json(state.lab.images(&actor, &filter).await?))
+    super::Params(page): super::Params<super::Page>,
+) -> ApiResult<Json<Paged<Image>>> {
+    Ok(Json(page.of(state.lab.images(&actor, &filter).await?)))
+}
+
+/// `PATCH /api/v1/images/{id}`: its description, visibility or group (owner or admin).
+#[utoipa::path(patch, path = "/api/v1/images/{id}", tag = "images", params(("id" = i64, Path)), request_body = ImageChange, responses((status = 200, description = "Changed", body = Image), super::Failures))]
+pub async fn change_image(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    super::Body(change): super::Body<ImageChange>,
+) -> ApiResult<Json<Image>> {
+    let id = image_id(&id)?;
+    let current = state.lab.image(&actor, id).await?;
+    let group = current.group.clone().unwrap_or_default();
+    let image = state
+        .lab
+        .update_image(
+            &actor,
+            id,
+            change
+                .description
+                .as_deref()
+                .unwrap_or(&current.description),
+            change
+                .visibility
+                .as_deref()
+                .unwrap_or(current.visibility.as_str()),
+            change.group.as_deref().unwrap_or(&group),
+        )
+        .await?;
+    Ok(Json(image))
 }
 
 #[utoipa::path(get, path = "/api/v1/images/{id}", tag = "images", params(("id" = i64, Path, description = "Image version id")), responses((status = 200, description = "One image version", body = Image), super::Failures))]
