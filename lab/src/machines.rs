@@ -674,7 +674,10 @@ mod tests {
             .await
             .unwrap();
         let now = crate::now();
-        lab.reserve(&admin, gpu.id, now, now + 3600, "")
+        let alice = testing::user(&lab, "alice").await;
+        let subject = crate::model::Subject::User(alice.user_id.unwrap());
+        lab.grant(&admin, gpu.id, subject, Level::Use).await.unwrap();
+        lab.reserve(&alice, gpu.id, now, now + 3600, "")
             .await
             .unwrap();
         let names =
