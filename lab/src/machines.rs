@@ -676,7 +676,9 @@ mod tests {
         let now = crate::now();
         let alice = testing::user(&lab, "alice").await;
         let subject = crate::model::Subject::User(alice.user_id.unwrap());
-        lab.grant(&admin, gpu.id, subject, Level::Use).await.unwrap();
+        lab.grant(&admin, gpu.id, subject, Level::Use)
+            .await
+            .unwrap();
         lab.reserve(&alice, gpu.id, now, now + 3600, "")
             .await
             .unwrap();
