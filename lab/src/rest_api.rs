@@ -240,3 +240,10 @@ pub struct PasswordChange {
     pub current_password: String,
     pub new_password: String,
 }
+
+/// `POST /api/v1/machines/{id}/bmc-test`: the BMC's own description.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BmcTest {
+    pub answer: String,
+}

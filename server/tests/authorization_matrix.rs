@@ -552,6 +552,14 @@ fn rest_cases() -> Vec<RestCase> {
             [401, 404, 403, 409],
         ),
         (
+            "POST",
+            "/api/v1/machines/{id}/bmc-test",
+            |f, _| format!("/api/v1/machines/{}/bmc-test", f.machine),
+            &[],
+            |_, _| Vec::new(),
+            [401, 404, 403, 409],
+        ),
+        (
             "GET",
             "/api/v1/reservations",
             |f, _| format!("/api/v1/reservations?machine={}", f.machine),

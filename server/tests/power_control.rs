@@ -80,6 +80,39 @@ async fn reservation_holders_control_power_and_boot_others_are_refused() {
     assert_eq!(bad.status, 422);
     assert_eq!(bad.json()["fields"][0]["field"], "action");
 
+    // The REST API drives the same BMC through the same path.
+    let json = [("content-type", "application/json")];
+    let rest = |path: &str| format!("/api/v1/machines/{machine}/{path}");
+    let off = alice
+        .request("POST", &rest("power"), &json, r#"{"action":"off"}"#.into())
+        .await;
+    assert_eq!(off.status, 204, "{}", off.body);
+    assert_eq!(sim.state("power"), "0");
+    let state = alice.request("GET", &rest("power"), &[], "".into()).await;
+    assert_eq!(state.json()["state"], "off", "{}", state.body);
+    let disk = alice
+        .request(
+            "PUT",
+            &rest("boot-device"),
+            &json,
+            r#"{"device":"disk"}"#.into(),
+        )
+        .await;
+    assert_eq!(disk.status, 204, "{}", disk.body);
+    // ipmi_sim names "boot from the default hard drive" `default`.
+    assert_eq!(sim.state("boot"), "default");
+    let answer = alice
+        .request("POST", &rest("bmc-test"), &[], "".into())
+        .await;
+    assert!(
+        !answer.json()["answer"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "{}",
+        answer.body
+    );
+
     let mut bob = server.logged_in("bob", PASSWORD).await;
     let refused = bob
         .post_form(

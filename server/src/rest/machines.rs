@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use lab::model::{BootEvent, MachineFilter};
-use lab::rest_api::{BootDeviceRequest, MachineDetail, Paged, PowerRequest, PowerStatus};
+use lab::rest_api::{BmcTest, BootDeviceRequest, MachineDetail, Paged, PowerRequest, PowerStatus};
 use lab::Actor;
 use serde::Deserialize;
 
@@ -142,4 +142,19 @@ pub async fn boot_device(
     };
     bmc(&state, &actor, id, Operation::Boot(boot)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Asks the BMC what it is (an admin's or manager's check of the address and credentials).
+#[utoipa::path(post, path = "/api/v1/machines/{id}/bmc-test", tag = "machines", params(("id" = i64, Path)), responses((status = 200, description = "What the BMC says about itself", body = BmcTest), super::Failures))]
+pub async fn bmc_test(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Id(id): Id,
+) -> ApiResult<Json<BmcTest>> {
+    match bmc(&state, &actor, id, Operation::Identify).await? {
+        Outcome::Device(info) => Ok(Json(BmcTest {
+            answer: info.to_string(),
+        })),
+        _ => Err(AppError::internal("unexpected BMC answer").into()),
+    }
 }

@@ -44,6 +44,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/machines/{id}/power"),
     ("POST", "/api/v1/machines/{id}/power"),
     ("PUT", "/api/v1/machines/{id}/boot-device"),
+    ("POST", "/api/v1/machines/{id}/bmc-test"),
     ("GET", "/api/v1/reservations"),
     ("POST", "/api/v1/reservations"),
     ("GET", "/api/v1/reservations/{id}"),
@@ -194,6 +195,7 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/machines/{id}/boot-device",
             put(machines::boot_device),
         )
+        .route("/api/v1/machines/{id}/bmc-test", post(machines::bmc_test))
         .route(
             "/api/v1/reservations",
             get(reservations::list).post(reservations::create),

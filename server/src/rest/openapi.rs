@@ -96,6 +96,7 @@ impl Modify for Security {
         super::machines::power_state,
         super::machines::power,
         super::machines::boot_device,
+        super::machines::bmc_test,
         super::reservations::list,
         super::reservations::create,
         super::reservations::show,
