@@ -112,6 +112,13 @@ async fn reservation_holders_control_power_and_boot_others_are_refused() {
         "{}",
         answer.body
     );
+    let on = alice
+        .request("POST", &rest("power"), &json, r#"{"action":"on"}"#.into())
+        .await;
+    assert_eq!(
+        (on.status.as_u16(), sim.state("power").as_str()),
+        (204, "1")
+    );
 
     let mut bob = server.logged_in("bob", PASSWORD).await;
     let refused = bob
@@ -149,9 +156,18 @@ async fn reservation_holders_control_power_and_boot_others_are_refused() {
         .await
         .unwrap();
     let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    // Newest first: the REST API's four actions, then the page's three; reads are not audited.
     assert_eq!(
         actions,
-        ["bmc.test", "bmc.boot_device", "bmc.power"],
+        [
+            "bmc.power",
+            "bmc.test",
+            "bmc.boot_device",
+            "bmc.power",
+            "bmc.test",
+            "bmc.boot_device",
+            "bmc.power"
+        ],
         "{audit:?}"
     );
     assert!(audit
