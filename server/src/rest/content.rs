@@ -1,17 +1,13 @@
 //! `GET /images/{id}/content` (users, agents) and `GET /media/{token}/{name}` (BMCs): an image's
 //! stored bytes, with Range, ETag and Content-Length.
-//! The file is read in large blocks on the blocking pool and streamed with backpressure, so
-//! memory stays flat whatever the image size and however many machines pull at once.
-
-use std::io::SeekFrom;
+//! The file is read in large blocks by one task on the blocking pool and streamed with
+//! backpressure, so memory stays flat whatever the image size and however many machines pull.
 
 use app::error::ErrorKind;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
 use super::{ApiError, ApiResult, Caller};
 use crate::http::AppState;
@@ -89,22 +85,15 @@ pub(super) async fn serve(file: &lab::ImageFile, headers: &HeaderMap) -> ApiResu
     let (start, end) = range.unwrap_or((0, length.saturating_sub(1)));
     let count = if length == 0 { 0 } else { end - start + 1 };
 
-    let mut reader = tokio::fs::File::open(&file.path)
-        .await
-        .map_err(|e| ApiError::from(lab::Error::from(e)))?;
-    if start > 0 {
-        reader
-            .seek(SeekFrom::Start(start))
-            .await
-            .map_err(|e| ApiError::from(lab::Error::from(e)))?;
-    }
-    let stream = ReaderStream::with_capacity(reader.take(count), BLOCK);
+    let reader =
+        std::fs::File::open(&file.path).map_err(|e| ApiError::from(lab::Error::from(e)))?;
+    let body = file_body(reader, start, count);
     let status = if range.is_some() {
         StatusCode::PARTIAL_CONTENT
     } else {
         StatusCode::OK
     };
-    let mut response = fixed_headers((status, Body::from_stream(stream)).into_response(), &etag);
+    let mut response = fixed_headers((status, body).into_response(), &etag);
     let disposition = format!(
         "attachment; filename=\"{}-v{}.{}\"",
         image.name,
@@ -126,6 +115,38 @@ pub(super) async fn serve(file: &lab::ImageFile, headers: &HeaderMap) -> ApiResu
         }
     }
     Ok(response)
+}
+
+/// Blocks in flight between a file's reader and its connection.
+const BLOCKS_IN_FLIGHT: usize = 2;
+
+/// `count` bytes of `file` from `start` as a body. One task on the blocking pool reads the whole
+/// span with `pread` straight into the buffers the connection sends (tokio's `File` would hop to
+/// the pool for every read and copy each block once more); a bounded channel keeps memory flat
+/// and stops the reading when the client goes away.
+fn file_body(file: std::fs::File, start: u64, count: u64) -> Body {
+    use std::os::unix::fs::FileExt;
+    let (blocks, arriving) =
+        tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(BLOCKS_IN_FLIGHT);
+    tokio::task::spawn_blocking(move || {
+        let (mut offset, end) = (start, start + count);
+        while offset < end {
+            let want = BLOCK.min((end - offset) as usize);
+            let mut block = vec![0u8; want];
+            let read = file
+                .read_exact_at(&mut block, offset)
+                .map(|_| bytes::Bytes::from(block));
+            let failed = read.is_err();
+            if blocks.blocking_send(read).is_err() || failed {
+                return;
+            }
+            offset += want as u64;
+        }
+    });
+    Body::from_stream(futures_util::stream::unfold(
+        arriving,
+        |mut arriving| async move { arriving.recv().await.map(|block| (block, arriving)) },
+    ))
 }
 
 fn fixed_headers(mut response: Response, etag: &str) -> Response {
