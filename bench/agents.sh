@@ -100,6 +100,10 @@ agents_run() {
   done
   [ "$(head -c $(( SIZE_MIB * 1024 * 1024 )) "$WORK/disks/$AGENTS" | sha256sum | cut -d' ' -f1)" = "$RAW_SHA" ] \
     || { echo "wrong bytes on disk $AGENTS" >&2; exit 1; }
+  local booted
+  booted=$(in_srv curl -sf -b "$JAR" "$BASE/api/v1/jobs?limit=1000" \
+    | python3 -c 'import json, sys; print(sum(j["state"] == "booted" for j in json.load(sys.stdin)["items"]))')
+  [ "$booted" -eq "$AGENTS" ] || { echo "only $booted of $AGENTS jobs ended booted" >&2; exit 1; }
 }
 
 # The same number of plain downloads of the image, from the same namespaces. Prints seconds.

@@ -586,22 +586,16 @@ async fn login(
     valid_days: i64,
     json: bool,
 ) -> Result<()> {
-    let password = if password_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .map_err(|e| ClientError::new(Failure::Other, format!("reading the password: {e}")))?;
-        line.trim_end_matches(['\r', '\n']).to_string()
-    } else {
+    if !password_stdin {
         eprint!("password for {username}: ");
-        let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .map_err(|e| ClientError::new(Failure::Other, format!("reading the password: {e}")))?;
-        line.trim_end_matches(['\r', '\n']).to_string()
-    };
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| ClientError::new(Failure::Other, format!("reading the password: {e}")))?;
+    let password = line.trim_end_matches(['\r', '\n']);
     let mut client = Client::new(server, None)?;
-    client.log_in(username, &password).await?;
+    client.log_in(username, password).await?;
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "cli".into());
     let created: CreatedToken = client
         .call(
