@@ -152,27 +152,19 @@ impl TftpServer {
     }
 }
 
-/// Files up to this size are read whole when a transfer starts and sent from memory: boot
-/// programs are small, and sending them block by block from the file costs a thread hop per
-/// block. Larger files stream from disk.
-const IN_MEMORY_LIMIT: u64 = 64 << 20;
-
-/// The bytes of one transfer: from memory or streamed from the file.
-pub enum TransferReader {
-    Memory(futures_lite::io::Cursor<Vec<u8>>),
-    File(<DirHandler as Handler>::Reader),
-}
+/// The bytes of one transfer, read from the file in place. async-tftp (as patched in
+/// `vendor/async-tftp`) polls a transfer's reader from that transfer's own blocking thread, so
+/// a read here is a plain `read(2)` — from the page cache for boot files — with no hand-off to
+/// another thread per block, and no copy of the file held in memory.
+pub struct TransferReader(std::fs::File);
 
 impl futures_lite::AsyncRead for TransferReader {
     fn poll_read(
         self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
+        _cx: &mut std::task::Context<'_>,
         buf: &mut [u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            TransferReader::Memory(cursor) => std::pin::Pin::new(cursor).poll_read(cx, buf),
-            TransferReader::File(file) => std::pin::Pin::new(file).poll_read(cx, buf),
-        }
+        std::task::Poll::Ready(std::io::Read::read(&mut self.get_mut().0, buf))
     }
 }
 
@@ -215,20 +207,9 @@ impl Handler for ReportingHandler {
         client: &SocketAddr,
         path: &Path,
     ) -> Result<(Self::Reader, Option<u64>), packet::Error> {
-        // The directory handler checks the path and opens the file; small files are then read
-        // whole through the same handle.
+        // The directory handler checks the path and opens the file.
         let opened = match self.inner.read_req_open(client, path).await {
-            Ok((mut file, Some(size))) if size <= IN_MEMORY_LIMIT => {
-                let mut bytes = Vec::with_capacity(size as usize);
-                match futures_lite::AsyncReadExt::read_to_end(&mut file, &mut bytes).await {
-                    Ok(_) => Ok((
-                        TransferReader::Memory(futures_lite::io::Cursor::new(bytes)),
-                        Some(size),
-                    )),
-                    Err(e) => Err(packet::Error::Msg(format!("reading failed: {e}"))),
-                }
-            }
-            Ok((file, size)) => Ok((TransferReader::File(file), size)),
+            Ok((file, size)) => Ok((TransferReader(file.into_inner().await), size)),
             Err(error) => Err(error),
         };
         match &opened {

@@ -276,3 +276,104 @@ async fn escapes_writes_and_garbage_are_refused_and_serving_goes_on() {
             >= 5
     );
 }
+
+/// A lossy RFC 7440 client, written out: windowsize 4, blksize 512, timeout 1 s. It ignores the
+/// first window (the server must send it again after the timeout), then acknowledges windows
+/// only up to their second block (the server must go on from the third), and sends a stale ACK
+/// before each real one (which must move nothing). Returns the bytes received in order.
+fn lossy_windowed_read(addr: SocketAddr, path: &str) -> Vec<u8> {
+    use std::time::{Duration, Instant};
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut request = vec![0, 1];
+    for field in [
+        path,
+        "octet",
+        "blksize",
+        "512",
+        "windowsize",
+        "4",
+        "timeout",
+        "1",
+    ] {
+        request.extend_from_slice(field.as_bytes());
+        request.push(0);
+    }
+    socket.send_to(&request, addr).unwrap();
+    let mut packet = [0u8; 600];
+    let (n, transfer) = socket.recv_from(&mut packet).unwrap();
+    assert_eq!(&packet[..2], &[0, 6], "an OACK answers the options");
+    assert!(packet[..n].windows(11).any(|w| w == b"windowsize\0"));
+    socket.connect(transfer).unwrap();
+    let ack = |block: u16| {
+        let mut ack = vec![0, 4];
+        ack.extend_from_slice(&block.to_be_bytes());
+        socket.send(&ack).unwrap();
+    };
+    ack(0);
+
+    let mut received = Vec::new();
+    let mut expected: u16 = 1;
+    let mut ignored_first_window = false;
+    let mut resent_after = None;
+    loop {
+        // One window: up to 4 blocks, the first of which is `expected`.
+        let mut window = Vec::new();
+        let started = Instant::now();
+        while window.len() < 4 {
+            let n = socket.recv(&mut packet).unwrap();
+            assert_eq!(&packet[..2], &[0, 3], "DATA");
+            let block = u16::from_be_bytes([packet[2], packet[3]]);
+            window.push((block, packet[4..n].to_vec()));
+            if n < 4 + 512 {
+                break;
+            }
+        }
+        if !ignored_first_window {
+            ignored_first_window = true;
+            continue;
+        }
+        if resent_after.is_none() {
+            resent_after = Some(started.elapsed());
+        }
+        assert_eq!(
+            window[0].0, expected,
+            "each window starts at the first unacknowledged block"
+        );
+        let last = window.last().unwrap().1.len() < 512;
+        // Keep at most two blocks of a full window: the rest is lost.
+        let keep = if last { window.len() } else { 2 };
+        for (block, data) in &window[..keep] {
+            assert_eq!(*block, expected);
+            received.extend_from_slice(data);
+            expected = expected.wrapping_add(1);
+        }
+        ack(expected.wrapping_sub(keep as u16 + 1)); // stale: acknowledges nothing new
+        ack(expected.wrapping_sub(1));
+        if last {
+            break;
+        }
+    }
+    let waited = resent_after.unwrap();
+    assert!(
+        waited >= Duration::from_millis(800),
+        "the ignored window came again after the 1 s timeout, not at once ({waited:?})"
+    );
+    received
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_is_sent_again_after_a_timeout_and_a_partial_ack_resumes_from_the_gap() {
+    let f = start().await;
+    // 40 blocks and a short one: several windows, two blocks kept of each.
+    let content = payload(40 * 512 + 100);
+    std::fs::write(f.root.path().join("lossy.bin"), &content).unwrap();
+    let addr = f.server.local_addr;
+    let received = tokio::task::spawn_blocking(move || lossy_windowed_read(addr, "lossy.bin"))
+        .await
+        .unwrap();
+    assert_eq!(received.len(), content.len());
+    assert!(received == content, "bytes differ");
+}
