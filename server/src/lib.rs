@@ -9,6 +9,7 @@ pub mod config;
 pub mod http;
 pub mod job_runner;
 mod lease_book;
+pub mod listener;
 pub mod rest;
 
 use std::path::Path;
@@ -83,12 +84,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.http_addr))?;
     tracing::info!("baas listening on http://{}", config.http_addr);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    listener::serve(listener, router, shutdown_signal()).await?;
     Ok(())
 }
 

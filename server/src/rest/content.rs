@@ -1,7 +1,9 @@
 //! `GET /images/{id}/content` (users, agents) and `GET /media/{token}/{name}` (BMCs): an image's
 //! stored bytes, with Range, ETag and Content-Length.
-//! The file is read in large blocks by one task on the blocking pool and streamed with
-//! backpressure, so memory stays flat whatever the image size and however many machines pull.
+//! The response carries the file span (see [`crate::listener`]): on a plain HTTP/1.1 connection
+//! the kernel sends it with sendfile; otherwise the body reads it in large blocks on the blocking
+//! pool with backpressure. Either way memory stays flat whatever the image size and however many
+//! machines pull.
 
 use app::error::ErrorKind;
 use axum::body::Body;
@@ -9,8 +11,11 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use std::sync::Arc;
+
 use super::{ApiError, ApiResult, Caller};
 use crate::http::AppState;
+use crate::listener::FileSpan;
 
 /// Bytes per read from disk and per body frame: large enough for full speed, small enough that
 /// many concurrent clients cost little memory.
@@ -87,7 +92,12 @@ pub(super) async fn serve(file: &lab::ImageFile, headers: &HeaderMap) -> ApiResu
 
     let reader =
         std::fs::File::open(&file.path).map_err(|e| ApiError::from(lab::Error::from(e)))?;
-    let body = file_body(reader, start, count);
+    let span = FileSpan {
+        file: Arc::new(reader),
+        start,
+        count,
+    };
+    let body = file_body(span.clone());
     let status = if range.is_some() {
         StatusCode::PARTIAL_CONTENT
     } else {
@@ -100,6 +110,8 @@ pub(super) async fn serve(file: &lab::ImageFile, headers: &HeaderMap) -> ApiResu
         image.version,
         extension(image)
     );
+    // The listener sends the span itself with sendfile where it can.
+    response.extensions_mut().insert(span);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -120,33 +132,41 @@ pub(super) async fn serve(file: &lab::ImageFile, headers: &HeaderMap) -> ApiResu
 /// Blocks in flight between a file's reader and its connection.
 const BLOCKS_IN_FLIGHT: usize = 2;
 
-/// `count` bytes of `file` from `start` as a body. One task on the blocking pool reads the whole
-/// span with `pread` straight into the buffers the connection sends (tokio's `File` would hop to
-/// the pool for every read and copy each block once more); a bounded channel keeps memory flat
-/// and stops the reading when the client goes away.
-fn file_body(file: std::fs::File, start: u64, count: u64) -> Body {
+/// The span's bytes as a body, for connections the listener's sendfile path does not serve.
+/// Nothing happens until the body is first polled; then one task on the blocking pool reads the
+/// whole span with `pread` straight into the buffers the connection sends (tokio's `File` would
+/// hop to the pool for every read and copy each block once more), and a bounded channel keeps
+/// memory flat and stops the reading when the client goes away.
+fn file_body(span: FileSpan) -> Body {
+    use futures_util::StreamExt;
+    let blocks = futures_util::stream::once(async move {
+        let (blocks, arriving) =
+            tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(BLOCKS_IN_FLIGHT);
+        tokio::task::spawn_blocking(move || read_span(&span, blocks));
+        futures_util::stream::unfold(arriving, |mut arriving| async move {
+            arriving.recv().await.map(|block| (block, arriving))
+        })
+    })
+    .flatten();
+    Body::from_stream(blocks)
+}
+
+fn read_span(span: &FileSpan, blocks: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>) {
     use std::os::unix::fs::FileExt;
-    let (blocks, arriving) =
-        tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(BLOCKS_IN_FLIGHT);
-    tokio::task::spawn_blocking(move || {
-        let (mut offset, end) = (start, start + count);
-        while offset < end {
-            let want = BLOCK.min((end - offset) as usize);
-            let mut block = vec![0u8; want];
-            let read = file
-                .read_exact_at(&mut block, offset)
-                .map(|_| bytes::Bytes::from(block));
-            let failed = read.is_err();
-            if blocks.blocking_send(read).is_err() || failed {
-                return;
-            }
-            offset += want as u64;
+    let (mut offset, end) = (span.start, span.start + span.count);
+    while offset < end {
+        let want = BLOCK.min((end - offset) as usize);
+        let mut block = vec![0u8; want];
+        let read = span
+            .file
+            .read_exact_at(&mut block, offset)
+            .map(|_| bytes::Bytes::from(block));
+        let failed = read.is_err();
+        if blocks.blocking_send(read).is_err() || failed {
+            return;
         }
-    });
-    Body::from_stream(futures_util::stream::unfold(
-        arriving,
-        |mut arriving| async move { arriving.recv().await.map(|block| (block, arriving)) },
-    ))
+        offset += want as u64;
+    }
 }
 
 fn fixed_headers(mut response: Response, etag: &str) -> Response {
