@@ -50,7 +50,7 @@ MACHINE=$(curl -sf -b "$JAR" --data-urlencode 'input[name]=bench-01' --data-urle
   --data-urlencode 'input[ip_address]=127.0.0.1' --data-urlencode 'input[platform]=x86_64-bios' \
   --data-urlencode 'input[bmc_kind]=none' --data-urlencode 'input[state]=available' \
   "$BASE/api/admin/create_machine" | sed -E 's/^\{"id":([0-9]+).*/\1/')
-IMAGE=$(curl -sf -b "$JAR" -T "$WORK/disk.img.zst" "$BASE/api/v1/images/bench" | sed -E 's/.*"id":([0-9]+).*/\1/')
+IMAGE=$(curl -sf -b "$JAR" -T "$WORK/disk.img.zst" "$BASE/api/v1/images/bench" | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)
 RAW_SHA=$(sha256sum "$WORK/disk.img" | cut -d' ' -f1)
 rm -f "$WORK/disk.img"
 

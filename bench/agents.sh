@@ -64,7 +64,7 @@ BAAS_HTTP_ADDR=0.0.0.0:3000 BAAS_PUBLIC_URL=$BASE BAAS_DATA_DIR="$WORK/data" BAA
 for _ in $(seq 1 100); do in_srv curl -sf -o /dev/null "$BASE/healthz" && break; sleep 0.1; done
 JAR="$WORK/cookies"
 in_srv curl -sf -c "$JAR" -o /dev/null -d 'username=admin&password=bench-password-1' "$BASE/api/login"
-IMAGE=$(in_srv curl -sf -b "$JAR" -T "$WORK/disk.img.zst" "$BASE/api/v1/images/bench?visibility=public" | sed -E 's/.*"id":([0-9]+).*/\1/')
+IMAGE=$(in_srv curl -sf -b "$JAR" -T "$WORK/disk.img.zst" "$BASE/api/v1/images/bench?visibility=public" | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)
 MACHINES=()
 for i in $(seq 1 "$AGENTS"); do
   MACHINES+=("$(in_srv curl -sf -b "$JAR" --data-urlencode "input[name]=bench-$i" \

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Image streaming and upload: baas beside nginx (download) and beside sha256sum + cp (upload),
-# in one run, on loopback. Prints each measurement and the ratios; peak RSS of baas throughout.
+# Image streaming and upload: baas beside nginx (download, sendfile on) and beside sha256sum + cp
+# (upload), in one run, on loopback, on a quiet machine and on a busy one (a CPU hog per core
+# beside both). Each measurement runs RUNS times, the two servers taking turns; prints
+# min/median/max seconds, the ratio of the medians (reference time / baas time: above 1, baas is
+# faster) and the range of the per-run ratios, and baas' peak RSS for each number of clients.
 #
-#   bench/images.sh            # 1 GiB download file, 4 GiB upload file
-#   SIZE_GIB=1 UPLOAD_GIB=1 RUNS=1 bench/images.sh   # quicker
+#   bench/images.sh                                   # 1 GiB, 1/16/64 clients, 5 runs, quiet + busy
+#   RUNS=3 CLIENTS="1 16" LOADS=quiet bench/images.sh # quicker
 #
 # Needs: a release build of baas (built here if missing), nginx and curl (installed if missing).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/baas/target}"
 SIZE_GIB=${SIZE_GIB:-1}
-UPLOAD_GIB=${UPLOAD_GIB:-4}
-RUNS=${RUNS:-3}
-CLIENTS=${CLIENTS:-16}
+UPLOAD_GIB=${UPLOAD_GIB:-1}
+RUNS=${RUNS:-5}
+CLIENTS=${CLIENTS:-1 16 64}
+LOADS=${LOADS:-quiet busy}
 WORK=${BENCH_DIR:-$HOME/.cache/baas/bench}
 NGINX_PORT=${NGINX_PORT:-18088}
 BAAS_PORT=${BAAS_PORT:-13000}
@@ -24,9 +28,9 @@ release_baas
 
 rm -rf "$WORK" && mkdir -p "$WORK/www" "$WORK/nginx" "$WORK/data"
 cleanup() {
+  busy_stop
   [ -n "${NGINX_PID:-}" ] && kill "$NGINX_PID" 2>/dev/null || true
   [ -n "${BAAS_PID:-}" ] && kill "$BAAS_PID" 2>/dev/null || true
-  [ -n "${SAMPLER_PID:-}" ] && kill "$SAMPLER_PID" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -46,7 +50,7 @@ NGINX_USER=""; [ "$(id -u)" -eq 0 ] && NGINX_USER="user root;"
 cat > "$WORK/nginx/nginx.conf" <<CONF
 $NGINX_USER
 daemon off;
-worker_processes 2;
+worker_processes auto;
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx/error.log warn;
 events { worker_connections 1024; }
@@ -66,67 +70,76 @@ CONF
 nginx -c "$WORK/nginx/nginx.conf" & NGINX_PID=$!
 
 BAAS_HTTP_ADDR=127.0.0.1:$BAAS_PORT BAAS_DATA_DIR="$WORK/data" BAAS_ADMIN_PASSWORD=bench-password-1 \
-  RUST_LOG=warn "$BAAS" serve & BAAS_PID=$!
+  BAAS_TFTP_ADDR=off BAAS_DHCP_MODE=off RUST_LOG=warn "$BAAS" serve & BAAS_PID=$!
 for _ in $(seq 1 100); do
   curl -sf -o /dev/null "http://127.0.0.1:$BAAS_PORT/healthz" && curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/disk.img" -r 0-0 && break
   sleep 0.1
 done
 
-# Peak resident memory of baas, sampled every 100 ms.
-( peak=0; while kill -0 "$BAAS_PID" 2>/dev/null; do
-    rss=$(awk '/VmRSS/ {print $2}' "/proc/$BAAS_PID/status" 2>/dev/null || echo 0)
-    [ "${rss:-0}" -gt "$peak" ] && peak=$rss && echo "$peak" > "$WORK/peak-rss-kib"
-    sleep 0.1
-  done ) & SAMPLER_PID=$!
-
 JAR="$WORK/cookies"
 curl -sf -c "$JAR" -o /dev/null -d 'username=admin&password=bench-password-1' "http://127.0.0.1:$BAAS_PORT/api/login"
-IMAGE_ID=$(curl -sf -b "$JAR" -T "$WORK/www/disk.img" "http://127.0.0.1:$BAAS_PORT/api/v1/images/bench" | sed -E 's/.*"id":([0-9]+).*/\1/')
+# The first "id" of the answer is the image's (its owner's comes later).
+first_id() { grep -o '"id":[0-9]*' | head -1 | cut -d: -f2; }
+IMAGE_ID=$(curl -sf -b "$JAR" -T "$WORK/www/disk.img" "http://127.0.0.1:$BAAS_PORT/api/v1/images/bench" | first_id)
 BAAS_URL="http://127.0.0.1:$BAAS_PORT/images/$IMAGE_ID/content"
 NGINX_URL="http://127.0.0.1:$NGINX_PORT/disk.img"
 BYTES=$(( SIZE_GIB * 1024 * 1024 * 1024 ))
 
-# Seconds for one client to fetch the whole file.
-one() { curl -sf -b "$JAR" -o /dev/null -w '%{time_total}' "$1"; }
-# Seconds for $CLIENTS clients fetching the whole file at once.
-many() {
-  local start pids=()
+# Seconds for $1 clients fetching the whole file from $2 at once; fails loudly on a short read.
+fetch() {
+  local start pids=() clients=$1 url=$2
   start=$(date +%s.%N)
-  for _ in $(seq 1 "$CLIENTS"); do curl -sf -b "$JAR" -o /dev/null "$1" & pids+=($!); done
+  for _ in $(seq 1 "$clients"); do
+    curl -sf -b "$JAR" -o /dev/null -w '%{size_download}\n' "$url" >> "$WORK/sizes" & pids+=($!)
+  done
   wait "${pids[@]}"
   calc "$(date +%s.%N) - $start"
 }
-calc() { awk "BEGIN { print $* }"; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-rate() { awk "BEGIN { printf \"%.0f\", $1 / $2 / 1000000 }"; }  # MB/s
+# Peak RSS of baas since the last reset, in MiB (clear_refs 5 resets the high-water mark).
+rss_reset() { echo 5 > "/proc/$BAAS_PID/clear_refs"; }
+rss_peak() { awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$BAAS_PID/status"; }
 
-declare -A result
-for server in nginx baas; do
-  url=$NGINX_URL; [ "$server" = baas ] && url=$BAAS_URL
-  one "$url" >/dev/null  # warm the page cache and the connection path
-  single=$(for _ in $(seq 1 "$RUNS"); do one "$url"; echo; done | median)
-  multi=$(for _ in $(seq 1 "$RUNS"); do many "$url"; done | median)
-  result[$server.single]=$single
-  result[$server.multi]=$multi
-  printf '%-6s 1 client: %6.3f s (%s MB/s)   %d clients: %6.3f s (%s MB/s aggregate)\n' "$server" "$single" \
-    "$(rate "$BYTES" "$single")" "$CLIENTS" "$multi" "$(rate $(( BYTES * CLIENTS )) "$multi")"
+fetch 1 "$NGINX_URL" >/dev/null; fetch 1 "$BAAS_URL" >/dev/null  # warm the page cache
+
+printf '%-6s %-22s %-26s %-26s %7s %-13s %s\n' load measure "nginx s (min/med/max)" \
+  "baas s (min/med/max)" ratio "run ratios" "baas RSS"
+for load in $LOADS; do
+  [ "$load" = busy ] && busy_start
+  for clients in $CLIENTS; do
+    : > "$WORK/sizes"; : > "$WORK/ref"; : > "$WORK/ours"; : > "$WORK/ratios"
+    rss_reset
+    for _ in $(seq 1 "$RUNS"); do
+      ref=$(fetch "$clients" "$NGINX_URL"); ours=$(fetch "$clients" "$BAAS_URL")
+      echo "$ref" >> "$WORK/ref"; echo "$ours" >> "$WORK/ours"; calc "$ref / $ours" >> "$WORK/ratios"
+    done
+    peak=$(rss_peak)
+    short=$(grep -vcx "$BYTES" "$WORK/sizes" || true)
+    [ "$short" -eq 0 ] || { echo "FAILED: $short downloads were short" >&2; exit 1; }
+    read -r rmin rmed rmax < <(spread < "$WORK/ref")
+    read -r bmin bmed bmax < <(spread < "$WORK/ours")
+    read -r qmin _ qmax < <(spread < "$WORK/ratios")
+    printf '%-6s %-22s %-26s %-26s %6.2f× %-13s %d MiB\n' "$load" \
+      "${SIZE_GIB} GiB, $clients client(s)" "$rmin / $rmed / $rmax" "$bmin / $bmed / $bmax" \
+      "$(calc "$rmed / $bmed")" "$(printf '%.2f–%.2f' "$qmin" "$qmax")" "$peak"
+  done
+
+  # Upload: sha256sum then cp (the reference), against baas' PUT (which hashes, stores, fsyncs).
+  : > "$WORK/ref"; : > "$WORK/ours"; : > "$WORK/ratios"
+  cat "$WORK/upload.img" > /dev/null
+  for run in $(seq 1 "$RUNS"); do
+    t0=$(date +%s.%N); sha256sum "$WORK/upload.img" > /dev/null; cp "$WORK/upload.img" "$WORK/copy.img"
+    ref=$(calc "$(date +%s.%N) - $t0"); rm -f "$WORK/copy.img"
+    ours=$(curl -sf -b "$JAR" -o "$WORK/put.json" -w '%{time_total}' -T "$WORK/upload.img" \
+      "http://127.0.0.1:$BAAS_PORT/api/v1/images/upload-$load-$run")
+    uploaded=$(first_id < "$WORK/put.json")
+    curl -sf -b "$JAR" -o /dev/null -X DELETE "http://127.0.0.1:$BAAS_PORT/api/v1/images/$uploaded"
+    echo "$ref" >> "$WORK/ref"; echo "$ours" >> "$WORK/ours"; calc "$ref / $ours" >> "$WORK/ratios"
+  done
+  read -r rmin rmed rmax < <(spread < "$WORK/ref")
+  read -r bmin bmed bmax < <(spread < "$WORK/ours")
+  read -r qmin _ qmax < <(spread < "$WORK/ratios")
+  printf '%-6s %-22s %-26s %-26s %6.2f× %-13s\n' "$load" "${UPLOAD_GIB} GiB upload (sha+cp)" \
+    "$rmin / $rmed / $rmax" "$bmin / $bmed / $bmax" "$(calc "$rmed / $bmed")" "$(printf '%.2f–%.2f' "$qmin" "$qmax")"
+  busy_stop
 done
-printf 'download ratio baas/nginx (throughput): 1 client %.2f×, %d clients %.2f×\n' \
-  "$(calc "${result[nginx.single]} / ${result[baas.single]}")" "$CLIENTS" \
-  "$(calc "${result[nginx.multi]} / ${result[baas.multi]}")"
-
-# Upload: sha256sum then cp (the issue's reference), and with the copy synced (baas fsyncs).
-UPLOAD_BYTES=$(( UPLOAD_GIB * 1024 * 1024 * 1024 ))
-cat "$WORK/upload.img" > /dev/null
-t0=$(date +%s.%N); sha256sum "$WORK/upload.img" > /dev/null; cp "$WORK/upload.img" "$WORK/copy.img"; t1=$(date +%s.%N)
-sync -d "$WORK/copy.img" 2>/dev/null || sync; t2=$(date +%s.%N)
-rm -f "$WORK/copy.img"; sync
-reference=$(calc "$t1 - $t0"); reference_synced=$(calc "$t2 - $t0")
-upload=$(curl -sf -b "$JAR" -o /dev/null -w '%{time_total}' -T "$WORK/upload.img" \
-  "http://127.0.0.1:$BAAS_PORT/api/v1/images/upload-bench")
-printf 'upload %d GiB: sha256sum + cp %.2f s (%.2f s with the copy synced); baas PUT %.2f s (%s MB/s)\n' \
-  "$UPLOAD_GIB" "$reference" "$reference_synced" "$upload" "$(rate "$UPLOAD_BYTES" "$upload")"
-printf 'upload ratio (reference time / baas time): %.2f× (%.2f× against the synced copy)\n' \
-  "$(calc "$reference / $upload")" "$(calc "$reference_synced / $upload")"
-sleep 0.3
-printf 'baas peak RSS: %d MiB\n' $(( $(cat "$WORK/peak-rss-kib") / 1024 ))
+echo "ratio = median reference time / median baas time (above 1: baas is faster); run ratios: each run's pair"

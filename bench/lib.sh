@@ -34,3 +34,25 @@ make_image() {
   printf '\x55\xaa' | dd of="$out" bs=1 seek=510 conv=notrunc status=none
   zstd -q -3 -T0 "$out" -o "$out.zst"
 }
+
+# "min median max" of the numbers on standard input, one per line.
+spread() {
+  sort -g | awk '{a[NR]=$1} END {
+    m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2
+    printf "%.3f %.3f %.3f\n", a[1], m, a[NR] }'
+}
+
+calc() { awk "BEGIN { print $* }"; }
+
+# A busy machine: one CPU-bound process per core beside everything measured (not niced, as a
+# build or a VM would be). `busy_start` records their PIDs in HOGS; `busy_stop` ends them.
+busy_start() {
+  HOGS=""
+  for _ in $(seq 1 "$(nproc)"); do
+    sh -c 'while :; do :; done' & HOGS="$HOGS $!"
+  done
+}
+busy_stop() {
+  for pid in ${HOGS:-}; do kill "$pid" 2>/dev/null || true; done
+  HOGS=""
+}

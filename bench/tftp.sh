@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # TFTP: baas beside tftpd-hpa (blksize) and atftpd (windowsize, RFC 7440), same files, same run,
-# loopback. Prints the median time of each client/server pair and the ratios.
+# loopback, on a quiet machine and on a busy one (a CPU hog per core beside both). Each transfer
+# runs RUNS times, the two servers taking turns; prints min/median/max seconds, the ratio of the
+# medians (reference time / baas time: above 1, baas is faster) and the range of per-run ratios.
 #
-#   bench/tftp.sh          # 1 MiB and 50 MiB, 3 runs each
-#   RUNS=5 bench/tftp.sh
+#   bench/tftp.sh                    # 1 MiB and 50 MiB, 5 runs, quiet + busy
+#   RUNS=3 LOADS=quiet bench/tftp.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/baas/target}"
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
+LOADS=${LOADS:-quiet busy}
 # Under /tmp: atftpd drops to nobody before opening files, and cannot enter /root.
 WORK=${BENCH_DIR:-/tmp/baas-bench-tftp}
 BAAS_TFTP=${BAAS_TFTP_PORT:-16969}
@@ -21,6 +24,7 @@ release_baas
 
 rm -rf "$WORK" && mkdir -p "$WORK/root" "$WORK/data"
 cleanup() {
+  busy_stop
   for pid in ${PIDS:-}; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$WORK"
@@ -40,30 +44,43 @@ in.tftpd -L -a 127.0.0.1:$HPA -s -u nobody -B 65464 "$WORK/root" & PIDS="$PIDS $
   --logfile /dev/null --user nobody --group nogroup "$WORK/root" & PIDS="$PIDS $!"
 for _ in $(seq 1 100); do curl -sf -o /dev/null "tftp://127.0.0.1:$BAAS_TFTP/file1m" && break; sleep 0.1; done
 
-calc() { awk "BEGIN { print $* }"; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-# Median seconds of RUNS runs of the command; fails loudly if a transfer fails.
-timed() {
-  for _ in $(seq 1 "$RUNS"); do
-    local t0; t0=$(date +%s.%N)
-    "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2; exit 1; }
-    calc "$(date +%s.%N) - $t0"
-  done | median
+# One transfer's seconds; fails loudly if it fails.
+seconds() {
+  local t0; t0=$(date +%s.%N)
+  "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2; exit 1; }
+  calc "$(date +%s.%N) - $t0"
 }
 curl_get() { curl -sf -o /dev/null --tftp-blksize "$3" "tftp://127.0.0.1:$1/$2"; }
 atftp_get() { atftp -g -r "$2" -l /dev/null --option "blksize $3" --option "windowsize $4" 127.0.0.1 "$1"; }
 
-printf '%-40s %12s %12s %8s\n' "transfer (median of $RUNS)" "reference" "baas" "ratio"
-for file in file1m file50m; do
-  for blksize in 1468 8192; do
-    ref=$(timed curl_get "$HPA" "$file" "$blksize")
-    ours=$(timed curl_get "$BAAS_TFTP" "$file" "$blksize")
-    printf '%-40s %10.3f s %10.3f s %7.2f×\n' "$file curl blksize $blksize (vs tftpd-hpa)" "$ref" "$ours" "$(calc "$ref / $ours")"
+# compare LABEL CLIENT REF_PORT ARGS...: RUNS turns of the reference and baas.
+compare() {
+  local label=$1 client=$2 ref_port=$3; shift 3
+  : > "$WORK/ref"; : > "$WORK/ours"; : > "$WORK/ratios"
+  for _ in $(seq 1 "$RUNS"); do
+    local ref ours
+    ref=$(seconds "$client" "$ref_port" "$@"); ours=$(seconds "$client" "$BAAS_TFTP" "$@")
+    echo "$ref" >> "$WORK/ref"; echo "$ours" >> "$WORK/ours"; calc "$ref / $ours" >> "$WORK/ratios"
   done
+  read -r rmin rmed rmax < <(spread < "$WORK/ref")
+  read -r bmin bmed bmax < <(spread < "$WORK/ours")
+  read -r qmin _ qmax < <(spread < "$WORK/ratios")
+  printf '%-6s %-44s %-24s %-24s %6.2f× %s\n' "$load" "$label" "$rmin / $rmed / $rmax" \
+    "$bmin / $bmed / $bmax" "$(calc "$rmed / $bmed")" "$(printf '%.2f–%.2f' "$qmin" "$qmax")"
+}
+
+printf '%-6s %-44s %-24s %-24s %7s %s\n' load transfer "reference s (min/med/max)" \
+  "baas s (min/med/max)" ratio "run ratios"
+for load in $LOADS; do
+  [ "$load" = busy ] && busy_start
+  for file in file1m file50m; do
+    for blksize in 1468 8192; do
+      compare "$file curl blksize $blksize (vs tftpd-hpa)" curl_get "$HPA" "$file" "$blksize"
+    done
+  done
+  for window in 1 4 16; do
+    compare "file50m atftp 1468 windowsize $window (vs atftpd)" atftp_get "$ATFTPD" file50m 1468 "$window"
+  done
+  busy_stop
 done
-for window in 1 4 16; do
-  ref=$(timed atftp_get "$ATFTPD" file50m 1468 "$window")
-  ours=$(timed atftp_get "$BAAS_TFTP" file50m 1468 "$window")
-  printf '%-40s %10.3f s %10.3f s %7.2f×\n' "file50m atftp 1468 windowsize $window (vs atftpd)" "$ref" "$ours" "$(calc "$ref / $ours")"
-done
-echo "ratio = reference time / baas time (above 1: baas is faster)"
+echo "ratio = median reference time / median baas time (above 1: baas is faster); run ratios: each run's pair"
