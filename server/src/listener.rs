@@ -477,16 +477,16 @@ async fn hyper_connection(
     // CONNECT protocol needed for HTTP/2 websockets (as axum::serve does).
     builder.http2().enable_connect_protocol();
     let mut conn = std::pin::pin!(builder.serve_connection_with_upgrades(io, service));
-    loop {
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(error) = result {
-                    tracing::trace!(%error, "HTTP connection ended with an error");
-                }
-                return;
-            }
-            _ = stopping.changed() => conn.as_mut().graceful_shutdown(),
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = stopping.changed() => {
+            // Finish the request in progress, then close.
+            conn.as_mut().graceful_shutdown();
+            conn.await
         }
+    };
+    if let Err(error) = result {
+        tracing::trace!(%error, "HTTP connection ended with an error");
     }
 }
 

@@ -265,3 +265,47 @@ fn serve_starts_tftp_beside_http_and_a_taken_port_is_named() {
         "{stderr}"
     );
 }
+
+/// SIGTERM stops `serve` promptly even with idle keep-alive connections open: one that hyper
+/// serves (it had a page) and one still on the listener's file path (it sent nothing yet).
+#[test]
+fn sigterm_stops_serve_with_idle_connections_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = baas(dir.path())
+        .arg("serve")
+        .env("BAAS_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("BAAS_ADMIN_PASSWORD", "admin-password-1")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    wait_until_up(port);
+    let mut with_hyper = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    with_hyper
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    with_hyper
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = [0u8; 256];
+    let n = with_hyper.read(&mut answer).unwrap();
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+    let _silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
+
+    let pid = server.0.id() as libc::pid_t;
+    // SAFETY: signalling a child process this test started and still owns.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            assert!(status.success(), "serve exits cleanly: {status:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
