@@ -188,6 +188,58 @@ pub async fn expire_media(lab: &Lab, settings: &BmcSettings) {
     }
 }
 
+/// Deals with reservations that ended (see [`Lab::wrap_up_reservations`]): the lab cancels the
+/// holder's queued jobs; this powers off the machines that are due for it and audits each
+/// BMC's answer, so the next user finds the machine off rather than running the last one's
+/// system.
+pub async fn wrap_up_reservations(lab: &Lab, cache: &PowerCache, settings: &BmcSettings) {
+    let ends = match lab.wrap_up_reservations().await {
+        Ok(ends) => ends,
+        Err(error) => {
+            tracing::warn!(%error, "dealing with ended reservations failed");
+            return;
+        }
+    };
+    for end in ends {
+        tracing::info!(
+            machine = %end.reservation.machine_name,
+            reservation = end.reservation.id,
+            holder = %end.reservation.username,
+            cancelled_jobs = end.cancelled_jobs.len(),
+            power_off = end.power_off.is_some(),
+            "reservation ended"
+        );
+        let Some(access) = end.power_off else {
+            continue;
+        };
+        let outcome = match driver(&access, settings.timeout) {
+            Ok(driver) => with_retries(|| driver.power(bmc::PowerAction::Off)).await,
+            Err(error) => Err(error),
+        };
+        let outcome = match outcome {
+            Ok(()) => {
+                cache.acted(access.machine_id, lab.now());
+                format!("ok (reservation #{} ended)", end.reservation.id)
+            }
+            Err(error) => {
+                tracing::warn!(machine = %access.machine_name, %error, "power off at reservation end failed");
+                format!("{error} (reservation #{} ended)", end.reservation.id)
+            }
+        };
+        if let Err(error) = lab
+            .record_bmc_action(
+                &Actor::system(),
+                &access,
+                "power",
+                &format!("off: {outcome}"),
+            )
+            .await
+        {
+            tracing::warn!(%error, "recording a power off failed");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

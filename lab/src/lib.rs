@@ -16,10 +16,12 @@ mod actor;
 pub mod agents;
 #[cfg(feature = "db")]
 mod audit;
+
 #[cfg(feature = "db")]
 mod bmc;
 #[cfg(feature = "db")]
 pub mod boot;
+pub mod clock;
 #[cfg(feature = "db")]
 pub mod events;
 #[cfg(feature = "db")]
@@ -57,8 +59,10 @@ pub mod validate;
 
 #[cfg(feature = "db")]
 pub use actor::Actor;
+
 #[cfg(feature = "db")]
 pub use bmc::BmcAccess;
+pub use clock::Clock;
 pub use error::{Error, FieldError, FieldErrors, Result};
 #[cfg(feature = "db")]
 pub use images::{Ending, ImageFile, UPLOAD_IDLE_SECONDS};
@@ -66,6 +70,8 @@ pub use images::{Ending, ImageFile, UPLOAD_IDLE_SECONDS};
 pub use machines::BmcCredentials;
 #[cfg(feature = "db")]
 pub use media::{MediaGrant, MediaRelease, MEDIA_MAX_SECONDS};
+#[cfg(feature = "db")]
+pub use reservations::{ReservationEnd, ACT_ON_ENDS_WITHIN_SECONDS};
 #[cfg(feature = "db")]
 pub use secrets::SecretBox;
 #[cfg(feature = "db")]

@@ -91,7 +91,7 @@ impl Lab {
                 "must be an uncompressed ISO image; a BMC mounts ISOs as they are",
             ));
         }
-        let now = crate::now();
+        let now = self.now();
         // A use holder's URL dies with their reservation; others get a bounded life.
         let reservation: Option<(i64, i64)> = sqlx::query_as(
             "SELECT id, end_at FROM reservations
@@ -216,7 +216,7 @@ impl Lab {
     /// Attachments whose token expired or whose reservation ended; each is ended here (its URL
     /// stops working) and returned for the caller to eject at the BMC.
     pub async fn expire_media(&self) -> Result<Vec<MediaRelease>> {
-        let now = crate::now();
+        let now = self.now();
         let due: Vec<(i64, i64, String)> = sqlx::query_as(
             "SELECT a.id, a.machine_id,
                     CASE WHEN a.expires_at <= $1 THEN 'its URL expired' ELSE 'the reservation ended' END
@@ -277,7 +277,7 @@ impl Lab {
              WHERE token_hash = $1 AND state IN ('attaching', 'attached') AND expires_at > $2",
         )
         .bind(crate::secrets::token_sha256(token))
-        .bind(crate::now())
+        .bind(self.now())
         .fetch_optional(&self.db)
         .await?;
         let image_id = image_id.flatten().ok_or(Error::NotFound("medium"))?;
@@ -313,7 +313,7 @@ impl Lab {
             "UPDATE media_attachments SET state = 'detached', detached_at = $1, bmc_answer = $2
              WHERE id = $3",
         )
-        .bind(crate::now())
+        .bind(self.now())
         .bind(reason)
         .bind(id)
         .execute(&self.db)

@@ -3,8 +3,8 @@
 
 use crate::audit::record;
 use crate::error::FieldErrors;
-use crate::model::{format_utc, Level, MachineState, Reservation, ReservationState};
-use crate::{validate, Actor, Error, Lab, Result};
+use crate::model::{format_utc, JobState, Level, MachineState, Reservation, ReservationState};
+use crate::{validate, Actor, BmcAccess, Error, Lab, Result};
 
 /// How far in the past a start may lie (a "from now" booking submitted a little late).
 const START_GRACE_SECONDS: i64 = 5 * 60;
@@ -45,6 +45,21 @@ const SELECT_RESERVATIONS: &str =
         r.start_at, r.end_at, r.note, r.state, r.created_at
      FROM reservations r JOIN machines m ON m.id = r.machine_id JOIN users u ON u.id = r.user_id";
 
+/// A reservation's end that baas has just dealt with.
+#[derive(Debug, Clone)]
+pub struct ReservationEnd {
+    pub reservation: Reservation,
+    /// The holder's jobs on the machine that were still waiting for their time, now cancelled.
+    pub cancelled_jobs: Vec<i64>,
+    /// The machine's BMC, when the machine is to be powered off: it has one, the reservation
+    /// ended recently ([`ACT_ON_ENDS_WITHIN_SECONDS`]) and nobody else holds the machine now.
+    pub power_off: Option<BmcAccess>,
+}
+
+/// Ends older than this (a server that was down for a day) are recorded but not acted on: the
+/// machine may have had other users since.
+pub const ACT_ON_ENDS_WITHIN_SECONDS: i64 = 3600;
+
 fn is_overlap_error(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.message().contains("overlaps"))
 }
@@ -74,7 +89,7 @@ impl Lab {
                 "{machine_name} is in state {state} and cannot be booked"
             )));
         }
-        let now = crate::now();
+        let now = self.now();
         let mut tx = self.write().await?;
         // A write first, so SQLite takes the write lock before it reads: concurrent bookings queue.
         let inserted = sqlx::query_scalar::<_, i64>(
@@ -127,12 +142,12 @@ impl Lab {
     ) -> Result<Reservation> {
         let current = self.reservation(actor, id).await?;
         self.require_owner_or_manager(actor, &current).await?;
-        if current.state != ReservationState::Active || current.end_at <= crate::now() {
+        if current.state != ReservationState::Active || current.end_at <= self.now() {
             return Err(Error::Conflict(
                 "this reservation is over and cannot be changed".into(),
             ));
         }
-        let start = if current.start_at <= crate::now() {
+        let start = if current.start_at <= self.now() {
             if start != current.start_at {
                 return Err(Error::invalid(
                     "start",
@@ -154,7 +169,7 @@ impl Lab {
         )
         .bind(start)
         .bind(end)
-        .bind(crate::now())
+        .bind(self.now())
         .bind(id)
         .bind(current.machine_id)
         .execute(&mut *tx)
@@ -210,7 +225,7 @@ impl Lab {
         current: Reservation,
         state: ReservationState,
     ) -> Result<()> {
-        let now = crate::now();
+        let now = self.now();
         if current.state != ReservationState::Active || current.end_at <= now {
             return Err(Error::Conflict("this reservation is already over".into()));
         }
@@ -244,6 +259,98 @@ impl Lab {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Deals with every reservation that ended (its time came, or it was released or cancelled
+    /// after it began) and was not dealt with yet: the holder's queued jobs on the machine are
+    /// cancelled, the end is audited, and the machine is returned for powering off when that is
+    /// due (see [`ReservationEnd::power_off`]). Reservations cancelled before they began are only
+    /// marked. Each end is dealt with once, even with several callers.
+    pub async fn wrap_up_reservations(&self) -> Result<Vec<ReservationEnd>> {
+        let now = self.now();
+        let due: Vec<ReservationRow> = sqlx::query_as(&format!(
+            "{SELECT_RESERVATIONS} WHERE r.wrapped_up_at IS NULL
+               AND (r.state <> 'active' OR r.end_at <= $1)
+             ORDER BY r.end_at, r.id"
+        ))
+        .bind(now)
+        .fetch_all(&self.db)
+        .await?;
+        let mut ends = Vec::new();
+        for row in due {
+            let reservation = Reservation::from(row);
+            // Ended early, a reservation's end is when it was given back; not begun by then,
+            // nothing ran on the machine for it.
+            let began = reservation.start_at < reservation.end_at.min(now);
+            let mut tx = self.write().await?;
+            let claimed = sqlx::query(
+                "UPDATE reservations SET wrapped_up_at = $1 WHERE id = $2 AND wrapped_up_at IS NULL",
+            )
+            .bind(now)
+            .bind(reservation.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !claimed || !began {
+                tx.commit().await?;
+                continue;
+            }
+            let queued: Vec<(i64,)> = sqlx::query_as(
+                "SELECT id FROM boot_jobs
+                 WHERE machine_id = $1 AND requested_by = $2 AND state = 'queued'",
+            )
+            .bind(reservation.machine_id)
+            .bind(reservation.user_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            let holder_now: Option<(i64,)> = sqlx::query_as(
+                "SELECT id FROM reservations
+                 WHERE machine_id = $1 AND id <> $2 AND state = 'active'
+                   AND start_at <= $3 AND end_at > $3",
+            )
+            .bind(reservation.machine_id)
+            .bind(reservation.id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            record(
+                &mut tx,
+                &Actor::system(),
+                "reservation.end",
+                &format!("machine:{}", reservation.machine_name),
+                &format!(
+                    "#{} of {} ({}); {} queued job(s) cancelled",
+                    reservation.id,
+                    reservation.username,
+                    reservation.state.as_str(),
+                    queued.len()
+                ),
+            )
+            .await?;
+            tx.commit().await?;
+            let mut cancelled_jobs = Vec::new();
+            for (job_id,) in queued {
+                if self
+                    .end_job(job_id, JobState::Cancelled, "", "the reservation ended")
+                    .await?
+                {
+                    cancelled_jobs.push(job_id);
+                }
+            }
+            let recent = now - reservation.end_at < ACT_ON_ENDS_WITHIN_SECONDS;
+            let power_off = if recent && holder_now.is_none() {
+                self.machine_bmc(reservation.machine_id).await.ok()
+            } else {
+                None
+            };
+            ends.push(ReservationEnd {
+                reservation,
+                cancelled_jobs,
+                power_off,
+            });
+        }
+        Ok(ends)
     }
 
     /// One reservation: for its owner or anyone who may view its machine.
@@ -283,7 +390,7 @@ impl Lab {
                  ORDER BY r.start_at"
             ))
             .bind(machine_id)
-            .bind(crate::now())
+            .bind(self.now())
             .fetch_all(&self.db)
             .await?
         };
@@ -299,7 +406,7 @@ impl Lab {
             "{SELECT_RESERVATIONS} WHERE r.user_id = $1 AND r.end_at > $2 ORDER BY r.start_at DESC"
         ))
         .bind(user_id)
-        .bind(crate::now() - 30 * 24 * 3600)
+        .bind(self.now() - 30 * 24 * 3600)
         .fetch_all(&self.db)
         .await?;
         Ok(rows.into_iter().map(Reservation::from).collect())
@@ -322,7 +429,7 @@ impl Lab {
 
     /// Validates a slot and note against the clock and the lab's limits; returns the clean note.
     async fn check_slot(&self, actor: &Actor, start: i64, end: i64, note: &str) -> Result<String> {
-        let now = crate::now();
+        let now = self.now();
         let mut errors = FieldErrors::default();
         let note = validate::text(&mut errors, "note", note, validate::MAX_TEXT, false);
         if end <= start {

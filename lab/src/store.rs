@@ -20,6 +20,7 @@ pub struct Lab {
     pub(crate) throttle: Arc<LoginThrottle>,
     pub(crate) images: Arc<ImageStore>,
     pub(crate) events: crate::events::Events,
+    pub(crate) clock: crate::clock::Clock,
 }
 
 impl Lab {
@@ -48,6 +49,7 @@ impl Lab {
             throttle: Arc::new(LoginThrottle::default()),
             images: Arc::new(images),
             events: Default::default(),
+            clock: crate::clock::Clock::system(),
         })
     }
 
@@ -56,6 +58,17 @@ impl Lab {
     /// upgrade fails at once with "database is locked" (the busy timeout does not apply to it).
     pub(crate) async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         Ok(self.db.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// The same lab reading time from `clock` (tests move a manual one).
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Lab {
+        self.clock = clock;
+        self
+    }
+
+    /// The lab's current UNIX time in seconds.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// Change announcements, for the live pages and the API's event stream.

@@ -66,6 +66,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         bmc_settings.clone(),
         config.job_timeouts,
     ));
+    tokio::spawn(wrap_up_reservations(
+        lab.clone(),
+        power.clone(),
+        bmc_settings.clone(),
+    ));
     tokio::spawn(expire_media(lab.clone(), bmc_settings));
     let clients = boot_clients::BootClients::default();
     let events = boot_events::BootEvents::start(lab.clone());
@@ -246,6 +251,19 @@ async fn refresh_power_states(
     loop {
         app::power::refresh_all(&lab, &power, &settings).await;
         tokio::time::sleep(period).await;
+    }
+}
+
+/// Every 15 s: reservations that ended have their holder's queued jobs cancelled and their
+/// machine powered off when nobody else holds it.
+async fn wrap_up_reservations(
+    lab: Lab,
+    power: app::power::PowerCache,
+    settings: app::power::BmcSettings,
+) {
+    loop {
+        app::power::wrap_up_reservations(&lab, &power, &settings).await;
+        tokio::time::sleep(std::time::Duration::from_secs(15)).await;
     }
 }
 

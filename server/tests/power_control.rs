@@ -413,3 +413,73 @@ async fn idempotent_bmc_calls_are_retried_through_an_outage_and_power_actions_ne
     );
     assert_ne!(sim.state("power"), "1");
 }
+
+/// A reservation ends (the lab's clock moved past it): its machine, left on by the holder, is
+/// powered off at the real BMC by the system, and the BMC's answer is audited.
+#[tokio::test]
+async fn a_machine_left_on_is_powered_off_when_its_reservation_ends() {
+    let sim = Simulator::start();
+    sim.ready().await;
+    let server = TestServer::start().await;
+    let shell = Actor::shell();
+    let bmc_address = format!("127.0.0.1:{}", sim.port);
+    let machine = server
+        .add_machine(
+            "node1",
+            "52:54:00:00:00:01",
+            Some((&bmc_address, "admin", "password")),
+        )
+        .await;
+    let alice = server.add_user("alice").await;
+    server
+        .lab
+        .grant(&shell, machine, Subject::User(alice), Level::Use)
+        .await
+        .unwrap();
+    let clock = lab::Clock::manual(lab::now());
+    let lab = server.lab.clone().with_clock(clock.clone());
+    let now = lab.now();
+    lab.reserve(
+        &Actor::user(alice, "alice", false, "test"),
+        machine,
+        now - 60,
+        now + 3600,
+        "",
+    )
+    .await
+    .unwrap();
+    let mut alice = server.logged_in("alice", PASSWORD).await;
+    let on = alice
+        .post_form("/api/bmc/power", &format!("machine_id={machine}&action=on"))
+        .await;
+    assert_eq!(on.status, 200, "{}", on.body);
+    assert_eq!(sim.state("power"), "1");
+
+    let settings = app::power::BmcSettings {
+        timeout: std::time::Duration::from_secs(10),
+        public_url: server.config.public_url.clone(),
+    };
+    app::power::wrap_up_reservations(&lab, &server.power, &settings).await;
+    assert_eq!(sim.state("power"), "1", "still reserved: left alone");
+
+    clock.advance(3600);
+    app::power::wrap_up_reservations(&lab, &server.power, &settings).await;
+    assert_eq!(
+        sim.state("power"),
+        "0",
+        "powered off at the reservation's end"
+    );
+    let audit = lab
+        .audit_log(
+            &shell,
+            &AuditFilter {
+                action: "bmc.power".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let off = &audit[0];
+    assert_eq!(off.actor_name, "baas", "the system acted");
+    assert!(off.detail.starts_with("off: ok (reservation #"), "{off:?}");
+}

@@ -109,7 +109,7 @@ impl Lab {
     /// Asks for a job. The caller must be allowed to control the machine's power, at the job's
     /// time: admins and managers always, *use* holders inside their own reservation.
     pub async fn create_job(&self, actor: &Actor, request: &JobRequest) -> Result<Job> {
-        let now = crate::now();
+        let now = self.now();
         let at = request.at.filter(|at| *at > now).unwrap_or(now);
         let level = self.require(actor, request.machine_id, Level::View).await?;
         if level < Level::Manage {
@@ -331,7 +331,7 @@ impl Lab {
         let rows: Vec<JobRow> = sqlx::query_as(&format!(
             "{JOB_COLUMNS} WHERE j.state = 'queued' AND j.scheduled_at <= $1 ORDER BY j.id"
         ))
-        .bind(crate::now())
+        .bind(self.now())
         .fetch_all(&self.db)
         .await?;
         Ok(rows.into_iter().map(JobRow::into_job).collect())
@@ -356,7 +356,7 @@ impl Lab {
         to: JobState,
         detail: &str,
     ) -> Result<bool> {
-        let now = crate::now();
+        let now = self.now();
         let from = from
             .iter()
             .map(|s| format!("'{}'", s.as_str()))
@@ -394,7 +394,7 @@ impl Lab {
         step: &str,
         reason: &str,
     ) -> Result<bool> {
-        let now = crate::now();
+        let now = self.now();
         let mut tx = self.write().await?;
         let ended: Option<(i64, String, String, String)> = sqlx::query_as(&format!(
             "UPDATE boot_jobs SET state = $2, state_at = $3, ended_at = $3, failed_step = $4,
@@ -493,7 +493,7 @@ impl Lab {
         machine_id: i64,
         address: &str,
     ) -> Result<Option<StartedJob>> {
-        let now = crate::now();
+        let now = self.now();
         let due: Option<(i64, String)> = sqlx::query_as(&format!(
             "SELECT id, state FROM boot_jobs WHERE machine_id = $1 AND state IN {ACTIVE}
                AND state <> 'rebooting' AND scheduled_at <= $2"
@@ -569,7 +569,7 @@ impl Lab {
                AND state <> 'rebooting' AND scheduled_at <= $2"
         ))
         .bind(machine_id)
-        .bind(crate::now())
+        .bind(self.now())
         .fetch_optional(&self.db)
         .await?;
         Ok(open.is_some())

@@ -529,3 +529,165 @@ async fn many_agents_enrolling_at_once_all_get_in() {
         }
     }
 }
+
+/// A lab whose clock the test moves, starting at the real time.
+async fn lab_with_clock() -> (Lab, crate::Clock, tempfile::TempDir) {
+    let (lab, dir) = lab().await;
+    let clock = crate::Clock::manual(crate::now());
+    (lab.with_clock(clock.clone()), clock, dir)
+}
+
+#[tokio::test]
+async fn when_a_reservation_ends_the_holders_queued_jobs_are_cancelled_once() {
+    let (lab, clock, _dir) = lab_with_clock().await;
+    let (machine, image, alice, _) = alice_holds_a_machine(&lab).await;
+    let later = JobRequest {
+        at: Some(lab.now() + 1800),
+        ..deploy(machine, image)
+    };
+    let queued = lab.create_job(&alice, &later).await.unwrap();
+    assert_eq!(queued.state, JobState::Queued);
+    assert!(
+        lab.wrap_up_reservations().await.unwrap().is_empty(),
+        "nothing ends while the reservation runs"
+    );
+
+    clock.advance(3600);
+    let ends = lab.wrap_up_reservations().await.unwrap();
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0].reservation.machine_id, machine);
+    assert_eq!(ends[0].cancelled_jobs, vec![queued.id]);
+    assert!(
+        ends[0].power_off.is_none(),
+        "a machine without a BMC is not powered off"
+    );
+    let job = lab.job(&alice, queued.id).await.unwrap();
+    assert_eq!(job.state, JobState::Cancelled);
+    assert_eq!(job.reason, "the reservation ended");
+    assert!(
+        lab.wrap_up_reservations().await.unwrap().is_empty(),
+        "an end is dealt with once"
+    );
+}
+
+#[tokio::test]
+async fn a_reservation_given_back_early_ends_at_once_and_one_never_begun_is_only_marked() {
+    let (lab, clock, _dir) = lab_with_clock().await;
+    let (machine, _image, alice, _) = alice_holds_a_machine(&lab).await;
+    let running = lab.my_reservations(&alice).await.unwrap()[0].clone();
+    let start = lab.now() + 7200;
+    let future = lab
+        .reserve(&alice, machine, start, start + 3600, "")
+        .await
+        .unwrap();
+    lab.cancel(&admin(), future.id).await.unwrap();
+    assert!(
+        lab.wrap_up_reservations().await.unwrap().is_empty(),
+        "a reservation cancelled before it began leaves nothing to do"
+    );
+
+    clock.advance(60);
+    lab.release(&alice, running.id).await.unwrap();
+    let ends = lab.wrap_up_reservations().await.unwrap();
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0].reservation.id, running.id);
+    assert!(ends[0].cancelled_jobs.is_empty());
+}
+
+#[tokio::test]
+async fn the_machine_is_powered_off_only_when_nobody_holds_it_and_the_end_is_recent() {
+    let (lab, clock, _dir) = lab_with_clock().await;
+    let machine = lab
+        .create_machine(
+            &admin(),
+            crate::model::MachineInput {
+                bmc_kind: "ipmi".into(),
+                bmc_address: "127.0.0.1:9623".into(),
+                bmc_username: "admin".into(),
+                bmc_password: "secret".into(),
+                ..machine_input("node-bmc", "52:54:00:00:00:09")
+            },
+        )
+        .await
+        .unwrap();
+    let (alice, bob) = (user(&lab, "alice").await, user(&lab, "bob").await);
+    for who in [&alice, &bob] {
+        lab.grant(
+            &admin(),
+            machine.id,
+            Subject::User(who.user_id.unwrap()),
+            Level::Use,
+        )
+        .await
+        .unwrap();
+    }
+    let now = lab.now();
+    lab.reserve(&alice, machine.id, now - 60, now + 3600, "")
+        .await
+        .unwrap();
+    lab.reserve(&bob, machine.id, now + 3600, now + 7200, "")
+        .await
+        .unwrap();
+    lab.reserve(&alice, machine.id, now + 7200, now + 9000, "")
+        .await
+        .unwrap();
+
+    clock.advance(3600);
+    let ends = lab.wrap_up_reservations().await.unwrap();
+    assert_eq!(ends.len(), 1);
+    assert!(
+        ends[0].power_off.is_none(),
+        "bob's reservation began as alice's ended: his machine stays on"
+    );
+
+    clock.advance(3600);
+    let ends = lab.wrap_up_reservations().await.unwrap();
+    assert_eq!(ends[0].reservation.username, "bob");
+    assert!(
+        ends[0].power_off.is_none(),
+        "alice holds it again from this second"
+    );
+
+    clock.advance(1800);
+    let ends = lab.wrap_up_reservations().await.unwrap();
+    let bmc = ends[0]
+        .power_off
+        .as_ref()
+        .expect("nobody holds it: power off");
+    assert_eq!(bmc.address, "127.0.0.1:9623");
+    assert_eq!(bmc.credentials.password, "secret");
+}
+
+#[tokio::test]
+async fn an_end_found_long_after_it_happened_is_recorded_but_not_acted_on() {
+    let (lab, clock, _dir) = lab_with_clock().await;
+    let machine = lab
+        .create_machine(
+            &admin(),
+            crate::model::MachineInput {
+                bmc_kind: "ipmi".into(),
+                bmc_address: "127.0.0.1:9623".into(),
+                ..machine_input("node-late", "52:54:00:00:00:0a")
+            },
+        )
+        .await
+        .unwrap();
+    let alice = user(&lab, "alice").await;
+    lab.grant(
+        &admin(),
+        machine.id,
+        Subject::User(alice.user_id.unwrap()),
+        Level::Use,
+    )
+    .await
+    .unwrap();
+    let now = lab.now();
+    lab.reserve(&alice, machine.id, now - 60, now + 600, "")
+        .await
+        .unwrap();
+    // The server was down for a day.
+    clock.advance(24 * 3600);
+    let ends = lab.wrap_up_reservations().await.unwrap();
+    assert_eq!(ends.len(), 1);
+    assert!(ends[0].power_off.is_none());
+}
