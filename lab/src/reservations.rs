@@ -261,6 +261,75 @@ impl Lab {
         Ok(())
     }
 
+    /// Books the first machine tagged `tag` that the actor may use and that is free for
+    /// `[start, end)` (each attempt is the same atomic booking as [`Lab::reserve`]). When every
+    /// such machine is taken then, the error says when the first one frees up for that long.
+    pub async fn reserve_any(
+        &self,
+        actor: &Actor,
+        tag: &str,
+        start: i64,
+        end: i64,
+        note: &str,
+    ) -> Result<Reservation> {
+        let tag = tag.trim();
+        if tag.is_empty() {
+            let mut errors = FieldErrors::default();
+            errors.add("tag", "name the tag the machine must have");
+            return Err(Error::Invalid(errors));
+        }
+        self.check_slot(actor, start, end, note).await?;
+        let filter = crate::model::MachineFilter {
+            tag: tag.into(),
+            state: MachineState::Available.as_str().into(),
+            ..Default::default()
+        };
+        let mut usable = Vec::new();
+        for machine in self.find_machines(actor, &filter).await? {
+            match self.reserve(actor, machine.id, start, end, note).await {
+                Ok(reservation) => return Ok(reservation),
+                Err(Error::Conflict(_)) => usable.push(machine),
+                Err(Error::Forbidden | Error::NotFound(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        let mut first_free: Option<(i64, String)> = None;
+        for machine in usable {
+            let free_at = self.next_free(machine.id, start, end - start).await?;
+            if first_free.as_ref().is_none_or(|(at, _)| free_at < *at) {
+                first_free = Some((free_at, machine.name));
+            }
+        }
+        match first_free {
+            Some((at, name)) => Err(Error::Conflict(format!(
+                "every machine tagged {tag} that you may use is taken then; the first free for that long is {name} from {}",
+                format_utc(at)
+            ))),
+            None => Err(Error::NotFound("no available machine with that tag that you may use")),
+        }
+    }
+
+    /// The earliest time from `from` at which the machine is free for `duration` seconds.
+    async fn next_free(&self, machine_id: i64, from: i64, duration: i64) -> Result<i64> {
+        let booked: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT start_at, end_at FROM reservations
+             WHERE machine_id = $1 AND state = 'active' AND end_at > $2
+             ORDER BY start_at",
+        )
+        .bind(machine_id)
+        .bind(from)
+        .fetch_all(&self.db)
+        .await?;
+        let mut at = from;
+        for (start, end) in booked {
+            if start >= at + duration {
+                break;
+            }
+            at = at.max(end);
+        }
+        Ok(at)
+    }
+
     /// Deals with every reservation that ended (its time came, or it was released or cancelled
     /// after it began) and was not dealt with yet: the holder's queued jobs on the machine are
     /// cancelled, the end is audited, and the machine is returned for powering off when that is
@@ -519,6 +588,81 @@ mod tests {
             .unwrap();
         }
         machine.id
+    }
+
+    /// Machines tagged `gpu` (and one untagged), usable by `users`.
+    async fn gpu_pool(lab: &Lab, users: &[&Actor]) -> Vec<i64> {
+        let admin = testing::admin();
+        let mut ids = Vec::new();
+        for (name, mac, tags) in [
+            ("gpu1", "52:54:00:00:00:11", "gpu, big"),
+            ("gpu2", "52:54:00:00:00:12", "gpu"),
+            ("plain", "52:54:00:00:00:13", ""),
+        ] {
+            let machine = lab
+                .create_machine(
+                    &admin,
+                    crate::model::MachineInput {
+                        tags: tags.into(),
+                        ..testing::machine_input(name, mac)
+                    },
+                )
+                .await
+                .unwrap();
+            for user in users {
+                lab.grant(
+                    &admin,
+                    machine.id,
+                    Subject::User(user.user_id.unwrap()),
+                    Level::Use,
+                )
+                .await
+                .unwrap();
+            }
+            ids.push(machine.id);
+        }
+        ids
+    }
+
+    #[tokio::test]
+    async fn reserving_any_machine_with_a_tag_books_a_free_one_or_says_when_one_frees_up() {
+        let (lab, _dir) = testing::lab().await;
+        let alice = testing::user(&lab, "alice").await;
+        let bob = testing::user(&lab, "bob").await;
+        let carol = testing::user(&lab, "carol").await;
+        let pool = gpu_pool(&lab, &[&alice, &bob]).await;
+        let t = crate::now() + HOUR;
+
+        let first = lab
+            .reserve_any(&alice, "gpu", t, t + HOUR, "")
+            .await
+            .unwrap();
+        let second = lab.reserve_any(&bob, "gpu", t, t + HOUR, "").await.unwrap();
+        assert_ne!(
+            first.machine_id, second.machine_id,
+            "two machines, one each"
+        );
+        assert!(pool[..2].contains(&first.machine_id) && pool[..2].contains(&second.machine_id));
+
+        // Both taken: the answer names the first machine free for that long, and when.
+        lab.reserve(&alice, pool[0], t + HOUR, t + 3 * HOUR, "")
+            .await
+            .unwrap();
+        match lab.reserve_any(&bob, "gpu", t, t + HOUR, "").await {
+            Err(Error::Conflict(why)) => {
+                assert!(why.contains("gpu2"), "{why}");
+                assert!(why.contains(&format_utc(t + HOUR)), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match lab.reserve_any(&carol, "gpu", t, t + HOUR, "").await {
+            Err(Error::NotFound(_)) => {}
+            other => panic!("carol may use none of them: {other:?}"),
+        }
+        match lab.reserve_any(&alice, "  ", t, t + HOUR, "").await {
+            Err(Error::Invalid(fields)) => assert!(fields.to_string().contains("tag")),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

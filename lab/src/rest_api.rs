@@ -65,6 +65,17 @@ pub struct NewReservation {
     pub note: String,
 }
 
+/// `POST /api/v1/reservations/any`: the first free machine with `tag` that the caller may use.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnyReservation {
+    pub tag: String,
+    pub start_at: i64,
+    pub end_at: i64,
+    #[serde(default)]
+    pub note: String,
+}
+
 /// `PATCH /api/v1/reservations/{id}`: a new end (extend or shorten) and, before the
 /// reservation began, a new start; a field left out keeps its value.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

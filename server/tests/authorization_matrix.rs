@@ -341,6 +341,16 @@ fn server_function_cases() -> Vec<Case> {
 }
 
 /// A reservation of the matrix machine in a slot of the role's own, after all the others.
+/// Any free machine tagged `pool` (only the fixture's pool machine is), one slot per role.
+fn rest_any_reservation_body(f: &Fixture, role: usize) -> Vec<u8> {
+    let start = f.slot_base + 100 * 3600 + role as i64 * 7200;
+    format!(
+        r#"{{"tag":"pool","start_at":{start},"end_at":{},"note":"matrix"}}"#,
+        start + 3600
+    )
+    .into_bytes()
+}
+
 fn rest_reservation_body(f: &Fixture, role: usize) -> Vec<u8> {
     let start = f.slot_base + 100 * 3600 + role as i64 * 7200;
     format!(
@@ -574,6 +584,14 @@ fn rest_cases() -> Vec<RestCase> {
             |_, _| "/api/v1/reservations".into(),
             JSON,
             rest_reservation_body,
+            [401, 404, 201, 201],
+        ),
+        (
+            "POST",
+            "/api/v1/reservations/any",
+            |_, _| "/api/v1/reservations/any".into(),
+            JSON,
+            rest_any_reservation_body,
             [401, 404, 201, 201],
         ),
         (
@@ -1056,6 +1074,20 @@ async fn fixture(server: &TestServer) -> Fixture {
                 .await,
         );
     }
+    let pool_machine = lab
+        .create_machine(
+            &shell,
+            lab::model::MachineInput {
+                tags: "pool".into(),
+                ..common::machine_input("pool1", "52:54:00:00:05:01", "x86_64-uefi")
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    lab.grant(&shell, pool_machine, Subject::User(permitted), Level::Use)
+        .await
+        .unwrap();
     let job_machine = server.add_machine("jobs", "52:54:00:00:04:01", None).await;
     lab.grant(&shell, job_machine, Subject::User(permitted), Level::Use)
         .await

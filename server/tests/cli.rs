@@ -84,27 +84,21 @@ fn boot_script(server: &str) -> String {
     runtime.block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() })
 }
 
-#[test]
-fn a_ci_pipeline_logs_in_reserves_uploads_with_a_resume_deploys_with_wait_and_releases() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    {
-        // The inventory before the start: one machine, its fixed address vouching for it.
-        let beside = LabBeside::open(&data);
-        beside.add_machine("ci-node", MAC, "x86_64-bios", "127.0.0.1");
-    }
+/// `baas serve` on a free port with the data under `data` (and a stand-in management kernel
+/// under `dir`); returns the running server and its URL once it listens.
+fn serve(dir: &std::path::Path, data: &std::path::Path) -> (Server, String) {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let kernel = dir.path().join("vmlinuz");
+    let kernel = dir.join("vmlinuz");
     std::fs::write(&kernel, b"kernel").unwrap();
-    let _server = Server(
+    let server = Server(
         Command::new(env!("CARGO_BIN_EXE_baas"))
             .arg("serve")
             .env_remove("BAAS_CONFIG")
-            .env("BAAS_DATA_DIR", &data)
+            .env("BAAS_DATA_DIR", data)
             .env("BAAS_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env("BAAS_ADMIN_PASSWORD", "admin-password-1")
             .env("BAAS_TFTP_ADDR", "off")
@@ -114,21 +108,16 @@ fn a_ci_pipeline_logs_in_reserves_uploads_with_a_resume_deploys_with_wait_and_re
             .spawn()
             .unwrap(),
     );
-    let server = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "baas did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let cli = Cli {
-        server: server.clone(),
-        config: dir.path().join("cli/cli.toml"),
-    };
+    (server, format!("http://127.0.0.1:{port}"))
+}
 
-    // Before logging in: an auth failure, exit code 3.
-    let anonymous = cli.run(&["machines"]);
-    assert_eq!(anonymous.status.code(), Some(3), "{anonymous:?}");
-    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("baas login"));
+/// Logs the client in as admin (password on standard input).
+fn log_in_as_admin(cli: &Cli) {
     let mut login = cli
         .command(&["login", "--username", "admin", "--password-stdin"])
         .stdin(Stdio::piped())
@@ -142,6 +131,62 @@ fn a_ci_pipeline_logs_in_reserves_uploads_with_a_resume_deploys_with_wait_and_re
         .write_all(b"admin-password-1\n")
         .unwrap();
     assert!(login.wait().unwrap().success());
+}
+
+#[test]
+fn reserving_by_tag_books_the_first_free_machine_and_then_says_when_one_frees_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let beside = LabBeside::open(&data);
+        beside.add_tagged_machine("gpu-a", "52:54:00:00:10:01", "gpu");
+        beside.add_tagged_machine("gpu-b", "52:54:00:00:10:02", "gpu, big");
+        beside.add_tagged_machine("cpu-a", "52:54:00:00:10:03", "cpu");
+    }
+    let (_server, server) = serve(dir.path(), &data);
+    let cli = Cli {
+        server,
+        config: dir.path().join("cli/cli.toml"),
+    };
+    log_in_as_admin(&cli);
+    let first = cli.json(&["reserve", "--tag", "gpu", "--for", "2h"]);
+    let second = cli.json(&["reserve", "--tag", "gpu", "--for", "1h"]);
+    let names = [&first["machine_name"], &second["machine_name"]];
+    assert!(names.contains(&&serde_json::json!("gpu-a")), "{names:?}");
+    assert!(names.contains(&&serde_json::json!("gpu-b")), "{names:?}");
+    // Both taken: a conflict (exit code 4) naming the first to free up for that long.
+    let third = cli.run(&["reserve", "--tag", "gpu", "--for", "1h"]);
+    assert_eq!(third.status.code(), Some(4), "{third:?}");
+    let why = String::from_utf8_lossy(&third.stderr);
+    assert!(
+        why.contains(second["machine_name"].as_str().unwrap()),
+        "{why}"
+    );
+    // Neither a machine nor a tag: a usage error.
+    let neither = cli.run(&["reserve", "--for", "1h"]);
+    assert_eq!(neither.status.code(), Some(2), "{neither:?}");
+}
+
+#[test]
+fn a_ci_pipeline_logs_in_reserves_uploads_with_a_resume_deploys_with_wait_and_releases() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        // The inventory before the start: one machine, its fixed address vouching for it.
+        let beside = LabBeside::open(&data);
+        beside.add_machine("ci-node", MAC, "x86_64-bios", "127.0.0.1");
+    }
+    let (_server, server) = serve(dir.path(), &data);
+    let cli = Cli {
+        server: server.clone(),
+        config: dir.path().join("cli/cli.toml"),
+    };
+
+    // Before logging in: an auth failure, exit code 3.
+    let anonymous = cli.run(&["machines"]);
+    assert_eq!(anonymous.status.code(), Some(3), "{anonymous:?}");
+    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("baas login"));
+    log_in_as_admin(&cli);
     let mode = std::fs::metadata(&cli.config).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "the token file must be private");
     assert_eq!(cli.json(&["whoami"])["username"], "admin");

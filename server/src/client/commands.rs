@@ -8,8 +8,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use lab::model::{ApiToken, Image, Job, JobState, Machine, Reservation};
 use lab::rest_api::{
-    BootDeviceRequest, CreatedToken, MachineDetail, NewJob, NewReservation, NewToken, Paged,
-    PowerRequest, PowerStatus, ReservationChange, Whoami,
+    AnyReservation, BootDeviceRequest, CreatedToken, MachineDetail, NewJob, NewReservation,
+    NewToken, Paged, PowerRequest, PowerStatus, ReservationChange, Whoami,
 };
 use reqwest::Method;
 
@@ -70,11 +70,17 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: MachineCommand,
     },
-    /// Reserve a machine: from now for a while, or between two times.
+    /// Reserve a machine: from now for a while, or between two times. With --tag instead of a
+    /// machine, the first free machine with that tag that you may use.
     ///
     /// Example: baas reserve node-07 --for 2h --note "kernel CI"
+    /// Example: baas reserve --tag gpu --for 4h
     Reserve {
-        machine: String,
+        #[arg(required_unless_present = "tag", conflicts_with = "tag")]
+        machine: Option<String>,
+        /// Any free machine with this tag.
+        #[arg(long)]
+        tag: Option<String>,
         #[arg(long = "for", conflicts_with = "until")]
         duration: Option<String>,
         #[arg(long, default_value = "now")]
@@ -298,12 +304,12 @@ pub async fn run(connection: Connection, command: ClientCommand) -> Result<()> {
         }
         ClientCommand::Reserve {
             machine,
+            tag,
             duration,
             from,
             until,
             note,
         } => {
-            let machine_id = machine_id(&client, &machine).await?;
             let start_at = parse_time(&from)?;
             let end_at = match (duration, until) {
                 (Some(duration), _) => start_at + parse_duration(&duration)?,
@@ -315,18 +321,31 @@ pub async fn run(connection: Connection, command: ClientCommand) -> Result<()> {
                     ))
                 }
             };
-            let reservation: Reservation = client
-                .call(
-                    Method::POST,
-                    "/api/v1/reservations",
-                    &NewReservation {
+            let reservation: Reservation = match (machine, tag) {
+                (Some(machine), _) => {
+                    let machine_id = machine_id(&client, &machine).await?;
+                    let new = NewReservation {
                         machine_id,
                         start_at,
                         end_at,
                         note,
-                    },
-                )
-                .await?;
+                    };
+                    client
+                        .call(Method::POST, "/api/v1/reservations", &new)
+                        .await?
+                }
+                (None, tag) => {
+                    let new = AnyReservation {
+                        tag: tag.unwrap_or_default(),
+                        start_at,
+                        end_at,
+                        note,
+                    };
+                    client
+                        .call(Method::POST, "/api/v1/reservations/any", &new)
+                        .await?
+                }
+            };
             show_reservations(json, &reservation, std::slice::from_ref(&reservation));
         }
         ClientCommand::Extend {

@@ -47,6 +47,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/machines/{id}/bmc-test"),
     ("GET", "/api/v1/reservations"),
     ("POST", "/api/v1/reservations"),
+    ("POST", "/api/v1/reservations/any"),
     ("GET", "/api/v1/reservations/{id}"),
     ("PATCH", "/api/v1/reservations/{id}"),
     ("DELETE", "/api/v1/reservations/{id}"),
@@ -200,6 +201,7 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/reservations",
             get(reservations::list).post(reservations::create),
         )
+        .route("/api/v1/reservations/any", post(reservations::create_any))
         .route(
             "/api/v1/reservations/{id}",
             get(reservations::show)

@@ -99,6 +99,7 @@ impl Modify for Security {
         super::machines::bmc_test,
         super::reservations::list,
         super::reservations::create,
+        super::reservations::create_any,
         super::reservations::show,
         super::reservations::change,
         super::reservations::end,

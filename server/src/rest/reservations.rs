@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use lab::model::{Reservation, ReservationState};
-use lab::rest_api::{NewReservation, Paged, ReservationChange};
+use lab::rest_api::{AnyReservation, NewReservation, Paged, ReservationChange};
 use serde::Deserialize;
 
 use super::{ApiResult, Body, Caller, Id, Params};
@@ -45,6 +45,21 @@ pub async fn create(
     let reservation = state
         .lab
         .reserve(&actor, new.machine_id, new.start_at, new.end_at, &new.note)
+        .await?;
+    Ok((StatusCode::CREATED, Json(reservation)))
+}
+
+/// `POST /api/v1/reservations/any`: books the first free machine with the tag that the caller
+/// may use; when all are taken then, the 409 says which frees up first and when.
+#[utoipa::path(post, operation_id = "reserve_any", path = "/api/v1/reservations/any", tag = "reservations", request_body = AnyReservation, responses((status = 201, description = "Booked on the first free machine with the tag", body = Reservation), super::Failures))]
+pub async fn create_any(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(new): Body<AnyReservation>,
+) -> ApiResult<(StatusCode, Json<Reservation>)> {
+    let reservation = state
+        .lab
+        .reserve_any(&actor, &new.tag, new.start_at, new.end_at, &new.note)
         .await?;
     Ok((StatusCode::CREATED, Json(reservation)))
 }

@@ -324,6 +324,18 @@ impl LabBeside {
         created.unwrap().id
     }
 
+    /// Adds a machine with tags (comma-separated).
+    pub fn add_tagged_machine(&self, name: &str, mac: &str, tags: &str) -> i64 {
+        let input = lab::model::MachineInput {
+            tags: tags.into(),
+            ..machine_input(name, mac, "x86_64-uefi")
+        };
+        let created = self
+            .runtime
+            .block_on(self.lab.create_machine(&lab::Actor::shell(), input));
+        created.unwrap().id
+    }
+
     /// Adds a machine whose BMC is the IPMI one at `bmc` (user admin, password `password`).
     pub fn add_ipmi_machine(&self, name: &str, mac: &str, platform: &str, bmc: &str) -> i64 {
         let input = lab::model::MachineInput {
