@@ -189,9 +189,9 @@ pub async fn expire_media(lab: &Lab, settings: &BmcSettings) {
 }
 
 /// Deals with reservations that ended (see [`Lab::wrap_up_reservations`]): the lab cancels the
-/// holder's queued jobs; this powers off the machines that are due for it and audits each
-/// BMC's answer, so the next user finds the machine off rather than running the last one's
-/// system.
+/// holder's queued jobs; this powers off the machines that are due for it, as the system,
+/// through the same control path as the power button (audited, not retried), so the next user
+/// finds the machine off rather than running the last one's system.
 pub async fn wrap_up_reservations(lab: &Lab, cache: &PowerCache, settings: &BmcSettings) {
     let ends = match lab.wrap_up_reservations().await {
         Ok(ends) => ends,
@@ -201,41 +201,30 @@ pub async fn wrap_up_reservations(lab: &Lab, cache: &PowerCache, settings: &BmcS
         }
     };
     for end in ends {
+        let reservation = &end.reservation;
         tracing::info!(
-            machine = %end.reservation.machine_name,
-            reservation = end.reservation.id,
-            holder = %end.reservation.username,
+            machine = %reservation.machine_name,
+            reservation = reservation.id,
+            holder = %reservation.username,
             cancelled_jobs = end.cancelled_jobs.len(),
-            power_off = end.power_off.is_some(),
+            power_off = end.power_off,
             "reservation ended"
         );
-        let Some(access) = end.power_off else {
+        if !end.power_off {
             continue;
-        };
-        let outcome = match driver(&access, settings.timeout) {
-            Ok(driver) => with_retries(|| driver.power(bmc::PowerAction::Off)).await,
-            Err(error) => Err(error),
-        };
-        let outcome = match outcome {
-            Ok(()) => {
-                cache.acted(access.machine_id, lab.now());
-                format!("ok (reservation #{} ended)", end.reservation.id)
-            }
-            Err(error) => {
-                tracing::warn!(machine = %access.machine_name, %error, "power off at reservation end failed");
-                format!("{error} (reservation #{} ended)", end.reservation.id)
-            }
-        };
-        if let Err(error) = lab
-            .record_bmc_action(
-                &Actor::system(),
-                &access,
-                "power",
-                &format!("off: {outcome}"),
-            )
-            .await
+        }
+        let off = crate::api::bmc::control::Operation::Power(bmc::PowerAction::Off);
+        if let Err(error) = crate::api::bmc::control::run_with(
+            lab,
+            Some(cache),
+            settings,
+            &Actor::system(),
+            reservation.machine_id,
+            off,
+        )
+        .await
         {
-            tracing::warn!(%error, "recording a power off failed");
+            tracing::warn!(machine = %reservation.machine_name, %error, "power off at reservation end failed");
         }
     }
 }

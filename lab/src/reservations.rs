@@ -4,7 +4,7 @@
 use crate::audit::record;
 use crate::error::FieldErrors;
 use crate::model::{format_utc, JobState, Level, MachineState, Reservation, ReservationState};
-use crate::{validate, Actor, BmcAccess, Error, Lab, Result};
+use crate::{validate, Actor, Error, Lab, Result};
 
 /// How far in the past a start may lie (a "from now" booking submitted a little late).
 const START_GRACE_SECONDS: i64 = 5 * 60;
@@ -51,9 +51,9 @@ pub struct ReservationEnd {
     pub reservation: Reservation,
     /// The holder's jobs on the machine that were still waiting for their time, now cancelled.
     pub cancelled_jobs: Vec<i64>,
-    /// The machine's BMC, when the machine is to be powered off: it has one, the reservation
-    /// ended recently ([`ACT_ON_ENDS_WITHIN_SECONDS`]) and nobody else holds the machine now.
-    pub power_off: Option<BmcAccess>,
+    /// Whether the machine is to be powered off: it has a BMC, the reservation ended recently
+    /// ([`ACT_ON_ENDS_WITHIN_SECONDS`]) and nobody else holds the machine now.
+    pub power_off: bool,
 }
 
 /// Ends older than this (a server that was down for a day) are recorded but not acted on: the
@@ -408,11 +408,9 @@ impl Lab {
                 }
             }
             let recent = now - reservation.end_at < ACT_ON_ENDS_WITHIN_SECONDS;
-            let power_off = if recent && holder_now.is_none() {
-                self.machine_bmc(reservation.machine_id).await.ok()
-            } else {
-                None
-            };
+            let power_off = recent
+                && holder_now.is_none()
+                && self.machine_bmc(reservation.machine_id).await.is_ok();
             ends.push(ReservationEnd {
                 reservation,
                 cancelled_jobs,

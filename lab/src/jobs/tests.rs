@@ -558,7 +558,7 @@ async fn when_a_reservation_ends_the_holders_queued_jobs_are_cancelled_once() {
     assert_eq!(ends[0].reservation.machine_id, machine);
     assert_eq!(ends[0].cancelled_jobs, vec![queued.id]);
     assert!(
-        ends[0].power_off.is_none(),
+        !ends[0].power_off,
         "a machine without a BMC is not powered off"
     );
     let job = lab.job(&alice, queued.id).await.unwrap();
@@ -636,26 +636,18 @@ async fn the_machine_is_powered_off_only_when_nobody_holds_it_and_the_end_is_rec
     let ends = lab.wrap_up_reservations().await.unwrap();
     assert_eq!(ends.len(), 1);
     assert!(
-        ends[0].power_off.is_none(),
+        !ends[0].power_off,
         "bob's reservation began as alice's ended: his machine stays on"
     );
 
     clock.advance(3600);
     let ends = lab.wrap_up_reservations().await.unwrap();
     assert_eq!(ends[0].reservation.username, "bob");
-    assert!(
-        ends[0].power_off.is_none(),
-        "alice holds it again from this second"
-    );
+    assert!(!ends[0].power_off, "alice holds it again from this second");
 
     clock.advance(1800);
     let ends = lab.wrap_up_reservations().await.unwrap();
-    let bmc = ends[0]
-        .power_off
-        .as_ref()
-        .expect("nobody holds it: power off");
-    assert_eq!(bmc.address, "127.0.0.1:9623");
-    assert_eq!(bmc.credentials.password, "secret");
+    assert!(ends[0].power_off, "nobody holds it: power off");
 }
 
 #[tokio::test]
@@ -689,5 +681,5 @@ async fn an_end_found_long_after_it_happened_is_recorded_but_not_acted_on() {
     clock.advance(24 * 3600);
     let ends = lab.wrap_up_reservations().await.unwrap();
     assert_eq!(ends.len(), 1);
-    assert!(ends[0].power_off.is_none());
+    assert!(!ends[0].power_off);
 }

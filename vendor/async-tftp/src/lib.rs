@@ -65,7 +65,6 @@ pub mod packet;
 
 mod error;
 mod parse;
-mod tests;
 mod utils;
 
 pub use crate::error::*;
