@@ -249,7 +249,7 @@ async fn answer(
         || parts.status == StatusCode::NOT_MODIFIED;
     match span {
         Some(span) => {
-            let head = response_head(&parts, None, close);
+            let head = response_head(&parts, Framing::AsIs, close);
             let span = (!no_body).then_some(span);
             let stream = send_span(stream, head, span).await?;
             (!close).then_some(stream)
@@ -276,18 +276,16 @@ fn wants_close(headers: &HeaderMap) -> bool {
 /// How a response body is framed on the wire when it is written here.
 #[derive(Clone, Copy, PartialEq)]
 enum Framing {
-    /// Content-Length is in the head (or the body is absent).
-    Length,
+    /// The head says it already (Content-Length), or there is no body.
+    AsIs,
+    /// A Content-Length of this many bytes is added.
+    Length(u64),
     Chunked,
 }
 
 /// The status line and header fields; `framing` says whether a Transfer-Encoding or a
 /// Content-Length must be added.
-fn response_head(
-    parts: &http::response::Parts,
-    add: Option<(Framing, u64)>,
-    close: bool,
-) -> Vec<u8> {
+fn response_head(parts: &http::response::Parts, framing: Framing, close: bool) -> Vec<u8> {
     let mut head = Vec::with_capacity(512);
     let _ = write!(
         head,
@@ -308,12 +306,12 @@ fn response_head(
             httpdate::fmt_http_date(std::time::SystemTime::now())
         );
     }
-    match add {
-        Some((Framing::Length, length)) => {
+    match framing {
+        Framing::Length(length) => {
             let _ = write!(head, "content-length: {length}\r\n");
         }
-        Some((Framing::Chunked, _)) => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
-        None => {}
+        Framing::Chunked => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::AsIs => {}
     }
     if close {
         head.extend_from_slice(b"connection: close\r\n");
@@ -333,11 +331,11 @@ async fn write_response(
 ) -> std::io::Result<()> {
     use http_body::Body as _;
     let framing = if no_body || parts.headers.contains_key(header::CONTENT_LENGTH) {
-        None
+        Framing::AsIs
     } else {
         match body.size_hint().exact() {
-            Some(length) => Some((Framing::Length, length)),
-            None => Some((Framing::Chunked, 0)),
+            Some(length) => Framing::Length(length),
+            None => Framing::Chunked,
         }
     };
     stream
@@ -346,7 +344,7 @@ async fn write_response(
     if no_body {
         return Ok(());
     }
-    let chunked = matches!(framing, Some((Framing::Chunked, _)));
+    let chunked = framing == Framing::Chunked;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(std::io::Error::other)?;
         let Ok(data) = frame.into_data() else {
