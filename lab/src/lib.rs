@@ -39,9 +39,13 @@ mod media;
 #[cfg(feature = "db")]
 pub mod password;
 #[cfg(feature = "db")]
+pub mod notices;
+#[cfg(feature = "db")]
 mod permissions;
 #[cfg(feature = "db")]
 mod reservations;
+#[cfg(feature = "db")]
+mod resets;
 #[cfg(feature = "db")]
 pub mod secrets;
 #[cfg(feature = "db")]

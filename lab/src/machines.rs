@@ -204,6 +204,17 @@ fn validate_input(input: &MachineInput) -> Result<ValidMachine> {
     })
 }
 
+/// `resetting` is baas' own state: a form may keep it but not set it.
+fn refuse_manual_reset(wanted: MachineState, stored: Option<MachineState>) -> Result<()> {
+    if wanted == MachineState::Resetting && stored != Some(MachineState::Resetting) {
+        return Err(Error::invalid(
+            "state",
+            "resetting is set by baas while it resets a machine after a reservation",
+        ));
+    }
+    Ok(())
+}
+
 #[derive(sqlx::FromRow)]
 struct MachineRow {
     id: i64,
@@ -219,6 +230,7 @@ struct MachineRow {
     tags: String,
     description: String,
     state: String,
+    state_reason: String,
     level: Option<i64>,
 }
 
@@ -226,6 +238,7 @@ impl Lab {
     pub async fn create_machine(&self, actor: &Actor, input: MachineInput) -> Result<Machine> {
         actor.require_admin()?;
         let machine = validate_input(&input)?;
+        refuse_manual_reset(machine.state, None)?;
         let credentials = BmcCredentials {
             username: machine.bmc_username.clone(),
             password: machine.bmc_password.clone(),
@@ -260,6 +273,11 @@ impl Lab {
     ) -> Result<Machine> {
         self.require(actor, id, Level::Manage).await?;
         let machine = validate_input(&input)?;
+        let stored: Option<String> = sqlx::query_scalar("SELECT state FROM machines WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.db)
+            .await?;
+        refuse_manual_reset(machine.state, stored.as_deref().and_then(MachineState::parse))?;
         let mut credentials = self.bmc_credentials(id).await?.unwrap_or_default();
         if !machine.bmc_username.is_empty() {
             credentials.username = machine.bmc_username.clone();
@@ -418,7 +436,7 @@ impl Lab {
         let viewer = actor.user_id.unwrap_or(-1);
         let rows: Vec<MachineRow> = sqlx::query_as(
             "SELECT m.id, m.name, m.platform, m.bmc_kind, m.bmc_address, m.bmc_secret, m.bmc_tls_pin, m.ipmi_cipher_suite, m.ip_address, m.location, m.tags,
-                    m.description, m.state,
+                    m.description, m.state, m.state_reason,
                     (SELECT MAX(g.level) FROM grants g
                      WHERE g.machine_id = m.id
                        AND (g.user_id = $1 OR g.group_id IN (SELECT group_id FROM group_members WHERE user_id = $1)))
@@ -499,6 +517,7 @@ impl Lab {
                     .collect(),
                 description: row.description,
                 state: MachineState::parse(&row.state).unwrap_or(MachineState::Maintenance),
+                state_reason: row.state_reason,
                 my_level,
                 holder,
                 next,
@@ -524,6 +543,7 @@ async fn store_machine(
         Some(_) => {
             "UPDATE machines SET name = $1, platform = $2, bmc_kind = $3, bmc_address = $4, bmc_secret = $5,
                     location = $6, tags = $7, description = $8, state = $9, updated_at = $10,
+                    state_reason = CASE WHEN state = $9 THEN state_reason ELSE '' END,
                     bmc_tls_pin = $12, ipmi_cipher_suite = $13, ip_address = $14
              WHERE id = $11 RETURNING id"
         }

@@ -125,8 +125,9 @@ string_enum!(
     BmcKind { None => "none", Ipmi => "ipmi", Redfish => "redfish" }
 );
 string_enum!(
-    /// Whether a machine can be booked.
-    MachineState { Available => "available", Maintenance => "maintenance", Retired => "retired" }
+    /// Whether a machine can be booked. `resetting` is baas' own: the machine is being put back
+    /// to its reset image after a reservation.
+    MachineState { Available => "available", Maintenance => "maintenance", Retired => "retired", Resetting => "resetting" }
 );
 string_enum!(
     /// Life of a reservation: active ones block their slot; the others are history.
@@ -208,6 +209,9 @@ pub struct Machine {
     pub tags: Vec<String>,
     pub description: String,
     pub state: MachineState,
+    /// Why baas put the machine in its state (a failed reset), or empty.
+    #[serde(default)]
+    pub state_reason: String,
     /// The viewer's effective level on this machine.
     pub my_level: Level,
     pub holder: Option<Holder>,
@@ -742,4 +746,130 @@ impl crate::agent_api::HardwareReport {
             self.nics.len()
         )
     }
+}
+
+string_enum!(
+    /// What a notice is about.
+    NoticeKind { Ending => "ending", ResetFailed => "reset_failed" }
+);
+string_enum!(
+    /// How a notice leaves baas besides the portal.
+    NoticeChannel { Email => "email", Webhook => "webhook" }
+);
+string_enum!(
+    /// Where a notice's delivery stands: still trying (with retries), done, or given up.
+    DeliveryState { Pending => "pending", Sent => "sent", Failed => "failed" }
+);
+string_enum!(
+    /// How baas talks to the lab's SMTP server: plain (a local relay), STARTTLS or TLS from the
+    /// first byte.
+    SmtpSecurity { None => "none", StartTls => "starttls", Tls => "tls" }
+);
+
+/// A notice to one user: a reservation ends soon, or (to admins) a machine's reset failed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub id: i64,
+    pub kind: NoticeKind,
+    pub reservation_id: Option<i64>,
+    pub machine_id: Option<i64>,
+    pub machine_name: String,
+    /// The reservation end the notice speaks of (0 when none).
+    pub end_at: i64,
+    pub subject: String,
+    pub body: String,
+    /// The portal page of the notice's action (extending the reservation), or empty.
+    pub link: String,
+    pub created_at: i64,
+    pub read_at: Option<i64>,
+}
+
+/// One notice's trip by email or webhook: the delivery log a user reads on *My account*.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub notice_id: i64,
+    pub subject: String,
+    pub channel: NoticeChannel,
+    /// The address or URL.
+    pub target: String,
+    pub state: DeliveryState,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: String,
+    pub sent_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// Which notices a user gets, and where.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticePreferences {
+    pub email_address: String,
+    pub portal: bool,
+    pub email: bool,
+    pub webhook: bool,
+    pub webhook_url: String,
+    /// The signing secret is never shown again, only whether there is one.
+    pub webhook_secret_set: bool,
+}
+
+/// The notice preferences form as submitted.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NoticePreferencesInput {
+    pub email_address: String,
+    pub portal: bool,
+    pub email: bool,
+    pub webhook: bool,
+    pub webhook_url: String,
+    /// Empty keeps the stored secret.
+    pub webhook_secret: String,
+}
+
+/// The lab's SMTP server and notice lead times, as admins see them: never the password.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeSettings {
+    /// Empty: no email is sent.
+    pub smtp_host: String,
+    pub smtp_port: i64,
+    pub smtp_security: SmtpSecurity,
+    pub smtp_username: String,
+    pub smtp_password_set: bool,
+    /// The From address.
+    pub sender: String,
+    /// How long before a reservation's end notices go out, longest first.
+    pub lead_minutes: Vec<i64>,
+}
+
+/// The notice settings form as submitted (strings, so every bad value names its field).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NoticeSettingsInput {
+    pub smtp_host: String,
+    pub smtp_port: String,
+    pub smtp_security: String,
+    pub smtp_username: String,
+    /// Empty keeps the stored password.
+    pub smtp_password: String,
+    pub sender: String,
+    /// Minutes, separated by commas or spaces.
+    pub lead_minutes: String,
+}
+
+/// What happens to a machine after each reservation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetPolicy {
+    /// The machine's own reset image, if set.
+    pub image: Option<JobImage>,
+    /// The image a reset writes: the machine's own, else the lab's default; none: power off.
+    pub effective_image: Option<JobImage>,
+    /// Save the holder's disk as an image of theirs before the reset.
+    pub save_before_reset: bool,
 }

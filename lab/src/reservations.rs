@@ -52,8 +52,10 @@ pub struct ReservationEnd {
     /// The holder's jobs on the machine that were still waiting for their time, now cancelled.
     pub cancelled_jobs: Vec<i64>,
     /// Whether the machine is to be powered off: it has a BMC, the reservation ended recently
-    /// ([`ACT_ON_ENDS_WITHIN_SECONDS`]) and nobody else holds the machine now.
+    /// ([`ACT_ON_ENDS_WITHIN_SECONDS`]), nobody else holds the machine now and it is not reset.
     pub power_off: bool,
+    /// The deploy job that resets the machine to its reset image (instead of powering off).
+    pub reset_job: Option<i64>,
 }
 
 /// Ends older than this (a server that was down for a day) are recorded but not acted on: the
@@ -77,7 +79,7 @@ impl Lab {
     ) -> Result<Reservation> {
         self.require(actor, machine_id, Level::Use).await?;
         let user_id = actor.user_id.ok_or(Error::Forbidden)?;
-        let note = self.check_slot(actor, start, end, note).await?;
+        let note = self.check_slot(actor, start, end, note, false).await?;
         // Name and state only: the full view would decrypt BMC secrets and load MACs for nothing.
         let (machine_name, state): (String, String) =
             sqlx::query_as("SELECT name, state FROM machines WHERE id = $1")
@@ -147,7 +149,8 @@ impl Lab {
                 "this reservation is over and cannot be changed".into(),
             ));
         }
-        let start = if current.start_at <= self.now() {
+        let begun = current.start_at <= self.now();
+        let start = if begun {
             if start != current.start_at {
                 return Err(Error::invalid(
                     "start",
@@ -158,7 +161,8 @@ impl Lab {
         } else {
             start
         };
-        self.check_slot(actor, start, end, &current.note).await?;
+        self.check_slot(actor, start, end, &current.note, begun)
+            .await?;
         let mut tx = self.write().await?;
         let updated = sqlx::query(
             "UPDATE reservations SET start_at = $1, end_at = $2, updated_at = $3
@@ -278,7 +282,7 @@ impl Lab {
             errors.add("tag", "name the tag the machine must have");
             return Err(Error::Invalid(errors));
         }
-        self.check_slot(actor, start, end, note).await?;
+        self.check_slot(actor, start, end, note, false).await?;
         let filter = crate::model::MachineFilter {
             tag: tag.into(),
             state: MachineState::Available.as_str().into(),
@@ -407,14 +411,20 @@ impl Lab {
                     cancelled_jobs.push(job_id);
                 }
             }
-            let recent = now - reservation.end_at < ACT_ON_ENDS_WITHIN_SECONDS;
-            let power_off = recent
-                && holder_now.is_none()
+            let act = now - reservation.end_at < ACT_ON_ENDS_WITHIN_SECONDS && holder_now.is_none();
+            let reset_job = if act {
+                self.start_reset(&reservation).await?
+            } else {
+                None
+            };
+            let power_off = act
+                && reset_job.is_none()
                 && self.machine_bmc(reservation.machine_id).await.is_ok();
             ends.push(ReservationEnd {
                 reservation,
                 cancelled_jobs,
                 power_off,
+                reset_job,
             });
         }
         Ok(ends)
@@ -495,7 +505,15 @@ impl Lab {
     }
 
     /// Validates a slot and note against the clock and the lab's limits; returns the clean note.
-    async fn check_slot(&self, actor: &Actor, start: i64, end: i64, note: &str) -> Result<String> {
+    /// The start of a reservation that has begun (`begun`) lies in the past by nature.
+    async fn check_slot(
+        &self,
+        actor: &Actor,
+        start: i64,
+        end: i64,
+        note: &str,
+        begun: bool,
+    ) -> Result<String> {
         let now = self.now();
         let mut errors = FieldErrors::default();
         let note = validate::text(&mut errors, "note", note, validate::MAX_TEXT, false);
@@ -504,7 +522,7 @@ impl Lab {
         } else if end <= now {
             errors.add("end", "must be in the future");
         }
-        if start < now - START_GRACE_SECONDS {
+        if !begun && start < now - START_GRACE_SECONDS {
             errors.add("start", "must not be in the past");
         }
         if !actor.is_admin && end > start {

@@ -33,7 +33,7 @@ pub(crate) async fn put_setting(
 
 impl Lab {
     /// One setting as stored, if it was ever set.
-    async fn setting(&self, key: &str) -> Result<Option<String>> {
+    pub(crate) async fn setting(&self, key: &str) -> Result<Option<String>> {
         Ok(
             sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
                 .bind(key)

@@ -93,6 +93,7 @@ fn MachineFields(
         tags: Vec::new(),
         description: String::new(),
         state: MachineState::Available,
+        state_reason: String::new(),
         my_level: lab::model::Level::Manage,
         holder: None,
         next: None,
@@ -102,8 +103,12 @@ fn MachineFields(
         m.platform.as_str(),
     );
     let bmc_kinds = options(BmcKind::ALL.iter().map(|k| k.as_str()), m.bmc_kind.as_str());
+    // "resetting" is baas' own: offered only to keep it.
     let states = options(
-        MachineState::ALL.iter().map(|s| s.as_str()),
+        MachineState::ALL
+            .iter()
+            .filter(|s| **s != MachineState::Resetting || m.state == MachineState::Resetting)
+            .map(|s| s.as_str()),
         m.state.as_str(),
     );
     let keep = if editing {

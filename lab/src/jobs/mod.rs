@@ -433,6 +433,15 @@ impl Lab {
         };
         self.note_transition(&mut tx, job_id, machine_id, &mac, to, &detail, now)
             .await?;
+        let resets: Option<i64> =
+            sqlx::query_scalar("SELECT resets_reservation FROM boot_jobs WHERE id = $1")
+                .bind(job_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if resets.is_some() {
+            self.finish_reset(&mut tx, job_id, machine_id, to, &detail)
+                .await?;
+        }
         tx.commit().await?;
         self.events.announce("job", machine_id, Some(job_id));
         Ok(true)
@@ -695,7 +704,7 @@ impl JobRow {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 #[cfg(test)]
 #[test]

@@ -12,7 +12,7 @@ const MAC: &str = "52:54:00:00:00:01";
 const ADDRESS: &str = "10.0.0.7";
 
 /// A raw disk image: an MBR signature is all the library's probe needs.
-fn raw_disk(len: usize) -> Vec<u8> {
+pub(crate) fn raw_disk(len: usize) -> Vec<u8> {
     let mut disk: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
     disk[510] = 0x55;
     disk[511] = 0xaa;
@@ -69,7 +69,7 @@ async fn netboot(lab: &Lab) -> String {
 
 /// The machine with `mac` network-boots from `address` (where DHCP saw it); returns the
 /// enrolment token its management OS got.
-async fn netboot_as(lab: &Lab, mac: &str, address: &str) -> String {
+pub(crate) async fn netboot_as(lab: &Lab, mac: &str, address: &str) -> String {
     let plan = lab
         .boot_plan(&BootRequest {
             mac: mac.into(),
@@ -88,7 +88,7 @@ async fn netboot_as(lab: &Lab, mac: &str, address: &str) -> String {
     }
 }
 
-fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
@@ -531,7 +531,7 @@ async fn many_agents_enrolling_at_once_all_get_in() {
 }
 
 /// A lab whose clock the test moves, starting at the real time.
-async fn lab_with_clock() -> (Lab, crate::Clock, tempfile::TempDir) {
+pub(crate) async fn lab_with_clock() -> (Lab, crate::Clock, tempfile::TempDir) {
     let (lab, dir) = lab().await;
     let clock = crate::Clock::manual(crate::now());
     (lab.with_clock(clock.clone()), clock, dir)
