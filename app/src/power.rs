@@ -208,6 +208,7 @@ pub async fn wrap_up_reservations(lab: &Lab, cache: &PowerCache, settings: &BmcS
             holder = %reservation.username,
             cancelled_jobs = end.cancelled_jobs.len(),
             power_off = end.power_off,
+            reset_job = ?end.reset_job,
             "reservation ended"
         );
         if !end.power_off {

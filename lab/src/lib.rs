@@ -37,9 +37,9 @@ mod machines;
 #[cfg(feature = "db")]
 mod media;
 #[cfg(feature = "db")]
-pub mod password;
-#[cfg(feature = "db")]
 pub mod notices;
+#[cfg(feature = "db")]
+pub mod password;
 #[cfg(feature = "db")]
 mod permissions;
 #[cfg(feature = "db")]

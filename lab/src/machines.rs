@@ -277,7 +277,10 @@ impl Lab {
             .bind(id)
             .fetch_optional(&self.db)
             .await?;
-        refuse_manual_reset(machine.state, stored.as_deref().and_then(MachineState::parse))?;
+        refuse_manual_reset(
+            machine.state,
+            stored.as_deref().and_then(MachineState::parse),
+        )?;
         let mut credentials = self.bmc_credentials(id).await?.unwrap_or_default();
         if !machine.bmc_username.is_empty() {
             credentials.username = machine.bmc_username.clone();

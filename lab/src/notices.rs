@@ -215,11 +215,19 @@ impl Lab {
                 SmtpSecurity::StartTls
             }),
         };
-        let username =
-            validate::text(&mut errors, "smtp_username", &input.smtp_username, validate::MAX_TEXT, false);
+        let username = validate::text(
+            &mut errors,
+            "smtp_username",
+            &input.smtp_username,
+            validate::MAX_TEXT,
+            false,
+        );
         let sender = input.sender.trim().to_string();
         if !sender.is_empty() && !is_email_address(&sender) {
-            errors.add("sender", "must be an email address such as baas@lab.example");
+            errors.add(
+                "sender",
+                "must be an email address such as baas@lab.example",
+            );
         } else if sender.is_empty() && !host.is_empty() {
             errors.add("sender", "name the address notices come from");
         }
@@ -280,7 +288,11 @@ impl Lab {
         let Some(host) = self.setting(SMTP_HOST_KEY).await?.filter(|h| !h.is_empty()) else {
             return Ok(None);
         };
-        let password = match self.setting(SMTP_PASSWORD_KEY).await?.filter(|p| !p.is_empty()) {
+        let password = match self
+            .setting(SMTP_PASSWORD_KEY)
+            .await?
+            .filter(|p| !p.is_empty())
+        {
             Some(sealed) => {
                 let sealed = hex::decode(sealed)
                     .map_err(|e| Error::Secret(format!("stored SMTP password unreadable: {e}")))?;
@@ -345,7 +357,10 @@ impl Lab {
         let mut errors = FieldErrors::default();
         let address = input.email_address.trim().to_string();
         if !address.is_empty() && !is_email_address(&address) {
-            errors.add("email_address", "must be an email address such as ada@lab.example");
+            errors.add(
+                "email_address",
+                "must be an email address such as ada@lab.example",
+            );
         }
         if input.email && address.is_empty() {
             errors.add("email_address", "give an address to get notices by email");
@@ -409,7 +424,7 @@ impl Lab {
     }
 
     /// Raises the notices that fell due: for each active reservation that has not ended, the
-    /// shortest lead time whose moment has come (and was inside the reservation) gets a notice,
+    /// shortest lead time whose moment has come (after the reservation began) gets a notice,
     /// unless the holder was already told something since that moment. So a server that was
     /// down sends one notice, not every missed one, and after an extension the lead times fall
     /// due again for the new end. Returns the new notices' ids.
@@ -432,12 +447,11 @@ impl Lab {
         .fetch_all(&self.db)
         .await?;
         let mut raised = Vec::new();
-        for (reservation_id, user_id, machine_id, machine, start_at, end_at, last_told) in ending
-        {
+        for (reservation_id, user_id, machine_id, machine, start_at, end_at, last_told) in ending {
             let due = leads
                 .iter()
                 .copied()
-                .filter(|lead| end_at - lead <= now && end_at - lead >= start_at)
+                .filter(|lead| end_at - lead <= now && end_at - lead > start_at)
                 .min();
             let Some(lead) = due else { continue };
             if last_told.is_some_and(|told| told >= end_at - lead) {
@@ -445,10 +459,7 @@ impl Lab {
             }
             // What is left, to the minute: the lead time itself unless baas was late.
             let left = ((end_at - now + 30) / 60).max(1) * 60;
-            let subject = format!(
-                "Your reservation of {machine} ends in {}",
-                lead_words(left)
-            );
+            let subject = format!("Your reservation of {machine} ends in {}", lead_words(left));
             let body = format!(
                 "Your reservation #{reservation_id} of {machine} ends at {}.\n\
                  After it ends, your queued jobs on the machine are cancelled and the machine is \
@@ -593,16 +604,27 @@ impl Lab {
         let Some(user_id) = actor.user_id else {
             return Ok(Vec::new());
         };
-        let rows: Vec<(i64, i64, String, String, String, String, i64, i64, String, Option<i64>, i64)> =
-            sqlx::query_as(
-                "SELECT d.id, d.notice_id, n.subject, d.channel, d.target, d.state, d.attempts,
+        let rows: Vec<(
+            i64,
+            i64,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            i64,
+            String,
+            Option<i64>,
+            i64,
+        )> = sqlx::query_as(
+            "SELECT d.id, d.notice_id, n.subject, d.channel, d.target, d.state, d.attempts,
                     d.next_attempt_at, d.last_error, d.sent_at, d.created_at
                  FROM notice_deliveries d JOIN notices n ON n.id = d.notice_id
                  WHERE n.user_id = $1 ORDER BY d.id DESC LIMIT 200",
-            )
-            .bind(user_id)
-            .fetch_all(&self.db)
-            .await?;
+        )
+        .bind(user_id)
+        .fetch_all(&self.db)
+        .await?;
         Ok(rows
             .into_iter()
             .map(|r| Delivery {
@@ -657,10 +679,11 @@ impl Lab {
                 .fetch_optional(&mut *tx)
                 .await?;
                 match sealed.flatten() {
-                    Some(sealed) => Some(
-                        String::from_utf8(self.secrets.open(&sealed)?)
-                            .map_err(|e| Error::Secret(format!("webhook secret unreadable: {e}")))?,
-                    ),
+                    Some(sealed) => {
+                        Some(String::from_utf8(self.secrets.open(&sealed)?).map_err(|e| {
+                            Error::Secret(format!("webhook secret unreadable: {e}"))
+                        })?)
+                    }
                     None => None,
                 }
             } else {

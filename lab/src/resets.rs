@@ -125,7 +125,9 @@ impl Lab {
                     image.format
                 ),
             )),
-            Err(Error::NotFound(_)) => Err(Error::invalid("image", "no such image in your library")),
+            Err(Error::NotFound(_)) => {
+                Err(Error::invalid("image", "no such image in your library"))
+            }
             Err(e) => Err(e),
         }
     }
@@ -145,7 +147,9 @@ impl Lab {
     /// cancelled, the machine becomes `resetting` and a deploy job is queued as the system.
     /// Returns the job's id, or `None` when the machine is not reset.
     pub(crate) async fn start_reset(&self, reservation: &Reservation) -> Result<Option<i64>> {
-        let policy = self.reset_policy(&Actor::system(), reservation.machine_id).await?;
+        let policy = self
+            .reset_policy(&Actor::system(), reservation.machine_id)
+            .await?;
         let Some(image) = policy.effective_image else {
             return Ok(None);
         };
@@ -160,8 +164,13 @@ impl Lab {
         .fetch_all(&self.db)
         .await?;
         for (job_id,) in running {
-            self.end_job(job_id, JobState::Cancelled, "", "the reservation ended; the machine is reset")
-                .await?;
+            self.end_job(
+                job_id,
+                JobState::Cancelled,
+                "",
+                "the reservation ended; the machine is reset",
+            )
+            .await?;
         }
         let now = self.now();
         let save_as = if policy.save_before_reset {
@@ -224,7 +233,8 @@ impl Lab {
         )
         .await?;
         tx.commit().await?;
-        self.events.announce("job", reservation.machine_id, Some(job_id));
+        self.events
+            .announce("job", reservation.machine_id, Some(job_id));
         Ok(Some(job_id))
     }
 
@@ -255,7 +265,10 @@ impl Lab {
             .await?;
             return Ok(());
         }
-        let reason = format!("the reset after reservation #{} {to}: {detail}", reservation_id.unwrap_or(0));
+        let reason = format!(
+            "the reset after reservation #{} {to}: {detail}",
+            reservation_id.unwrap_or(0)
+        );
         let moved = sqlx::query(
             "UPDATE machines SET state = 'maintenance', state_reason = $1
              WHERE id = $2 AND state = 'resetting'",

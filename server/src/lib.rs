@@ -10,6 +10,7 @@ pub mod http;
 pub mod job_runner;
 mod lease_book;
 pub mod listener;
+pub mod notifier;
 pub mod rest;
 
 use std::path::Path;
@@ -72,6 +73,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         bmc_settings.clone(),
     ));
     tokio::spawn(expire_media(lab.clone(), bmc_settings));
+    tokio::spawn(notifier::run(lab.clone(), config.public_url.clone()));
     let clients = boot_clients::BootClients::default();
     let events = boot_events::BootEvents::start(lab.clone());
     // Held until the server stops: dropping them stops the services.

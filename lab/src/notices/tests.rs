@@ -70,7 +70,10 @@ async fn each_lead_time_gives_one_notice_per_end_and_an_extension_makes_them_due
     assert_eq!(latest.kind, NoticeKind::Ending);
     assert_eq!(latest.reservation_id, Some(reservation.id));
     assert_eq!(latest.machine_name, "node1");
-    assert_eq!(latest.link, format!("/reservations/{}/extend", reservation.id));
+    assert_eq!(
+        latest.link,
+        format!("/reservations/{}/extend", reservation.id)
+    );
     assert!(latest.body.contains("ends at"), "{}", latest.body);
 
     // From the notice's link: two more hours. The one-hour notice falls due again for the new
@@ -140,9 +143,14 @@ async fn an_extension_says_why_not_when_the_calendar_or_limits_refuse() {
     let (lab, _clock, _dir) = lab_with_clock().await;
     let (machine, alice) = alice_may_use_a_machine(&lab).await;
     let bob = user(&lab, "bob").await;
-    lab.grant(&admin(), machine, Subject::User(bob.user_id.unwrap()), Level::Use)
-        .await
-        .unwrap();
+    lab.grant(
+        &admin(),
+        machine,
+        Subject::User(bob.user_id.unwrap()),
+        Level::Use,
+    )
+    .await
+    .unwrap();
     let now = lab.now();
     let mine = lab
         .reserve(&alice, machine, now, now + HOUR, "")
@@ -165,16 +173,16 @@ async fn an_extension_says_why_not_when_the_calendar_or_limits_refuse() {
         .await
         .unwrap_err();
     assert_eq!(too_long.field_errors()[0].field, "end", "{too_long:?}");
-    let nonsense = lab.extend_reservation(&alice, mine.id, 5).await.unwrap_err();
+    let nonsense = lab
+        .extend_reservation(&alice, mine.id, 5)
+        .await
+        .unwrap_err();
     assert_eq!(nonsense.field_errors()[0].field, "by");
     assert!(matches!(
         lab.extend_reservation(&bob, mine.id, HOUR).await,
         Err(Error::Forbidden)
     ));
-    let fits = lab
-        .extend_reservation(&alice, mine.id, HOUR)
-        .await
-        .unwrap();
+    let fits = lab.extend_reservation(&alice, mine.id, HOUR).await.unwrap();
     assert_eq!(fits.end_at, now + 2 * HOUR);
 }
 
@@ -199,11 +207,19 @@ async fn deliveries_follow_the_preferences_retry_with_backoff_and_give_up_in_the
     assert_eq!(outgoing.len(), 2);
     let (email, webhook) = (&outgoing[0], &outgoing[1]);
     assert_eq!(
-        (email.channel, email.target.as_str(), email.webhook_secret.as_deref()),
+        (
+            email.channel,
+            email.target.as_str(),
+            email.webhook_secret.as_deref()
+        ),
         (NoticeChannel::Email, "alice@lab.example", None)
     );
     assert_eq!(
-        (webhook.channel, webhook.target.as_str(), webhook.webhook_secret.as_deref()),
+        (
+            webhook.channel,
+            webhook.target.as_str(),
+            webhook.webhook_secret.as_deref()
+        ),
         (
             NoticeChannel::Webhook,
             "https://hooks.lab.example/baas",
@@ -217,13 +233,18 @@ async fn deliveries_follow_the_preferences_retry_with_backoff_and_give_up_in_the
     );
 
     assert_eq!(
-        lab.record_delivery(email.delivery_id, Ok(())).await.unwrap(),
+        lab.record_delivery(email.delivery_id, Ok(()))
+            .await
+            .unwrap(),
         DeliveryState::Sent
     );
     let mut waits = Vec::new();
     for attempt in 1..=super::MAX_ATTEMPTS {
         let state = lab
-            .record_delivery(webhook.delivery_id, Err(format!("HTTP 503 (attempt {attempt})")))
+            .record_delivery(
+                webhook.delivery_id,
+                Err(format!("HTTP 503 (attempt {attempt})")),
+            )
             .await
             .unwrap();
         let log = lab.deliveries(&alice).await.unwrap();
@@ -231,7 +252,10 @@ async fn deliveries_follow_the_preferences_retry_with_backoff_and_give_up_in_the
         if attempt < super::MAX_ATTEMPTS {
             assert_eq!(state, DeliveryState::Pending);
             waits.push(entry.next_attempt_at - lab.now());
-            assert!(lab.claim_deliveries(10).await.unwrap().is_empty(), "not before its time");
+            assert!(
+                lab.claim_deliveries(10).await.unwrap().is_empty(),
+                "not before its time"
+            );
             clock.advance(entry.next_attempt_at - lab.now());
             assert_eq!(lab.claim_deliveries(10).await.unwrap().len(), 1);
         } else {
@@ -243,7 +267,9 @@ async fn deliveries_follow_the_preferences_retry_with_backoff_and_give_up_in_the
     assert_eq!(waits, [30, 60, 120, 240, 480]);
     let log = lab.deliveries(&alice).await.unwrap();
     assert_eq!(log.len(), 2);
-    assert!(log.iter().any(|d| d.state == DeliveryState::Sent && d.sent_at.is_some()));
+    assert!(log
+        .iter()
+        .any(|d| d.state == DeliveryState::Sent && d.sent_at.is_some()));
     let bob = user(&lab, "bob").await;
     assert!(lab.deliveries(&bob).await.unwrap().is_empty());
 }
@@ -267,7 +293,11 @@ async fn preferences_name_bad_fields_keep_the_secret_sealed_and_portal_off_means
         )
         .await
         .unwrap_err();
-    let fields: Vec<&str> = bad.field_errors().iter().map(|e| e.field.as_str()).collect();
+    let fields: Vec<&str> = bad
+        .field_errors()
+        .iter()
+        .map(|e| e.field.as_str())
+        .collect();
     assert_eq!(fields, ["email_address", "webhook_url"]);
     let no_url = lab
         .set_notice_preferences(
@@ -295,14 +325,20 @@ async fn preferences_name_bad_fields_keep_the_secret_sealed_and_portal_off_means
         )
         .await
         .unwrap();
-    assert!(kept.webhook_secret_set, "an empty secret keeps the stored one");
+    assert!(
+        kept.webhook_secret_set,
+        "an empty secret keeps the stored one"
+    );
     let stored: Vec<u8> =
         sqlx::query_scalar("SELECT webhook_secret FROM notice_preferences WHERE user_id = $1")
             .bind(alice.user_id)
             .fetch_one(&lab.db)
             .await
             .unwrap();
-    assert!(!stored.windows(10).any(|w| w == b"s3cret-key"), "sealed at rest");
+    assert!(
+        !stored.windows(10).any(|w| w == b"s3cret-key"),
+        "sealed at rest"
+    );
 
     let now = lab.now();
     lab.reserve(&alice, machine, now, now + HOUR, "")
@@ -321,7 +357,10 @@ async fn preferences_name_bad_fields_keep_the_secret_sealed_and_portal_off_means
 #[tokio::test]
 async fn the_smtp_password_is_sealed_and_settings_name_bad_fields() {
     let (lab, _clock, _dir) = lab_with_clock().await;
-    assert!(lab.smtp_access().await.unwrap().is_none(), "email is off until set");
+    assert!(
+        lab.smtp_access().await.unwrap().is_none(),
+        "email is off until set"
+    );
     let input = NoticeSettingsInput {
         smtp_host: "mail.lab.example".into(),
         smtp_port: "587".into(),
@@ -336,7 +375,10 @@ async fn the_smtp_password_is_sealed_and_settings_name_bad_fields() {
         lab.set_notice_settings(&alice, input.clone()).await,
         Err(Error::Forbidden)
     ));
-    let shown = lab.set_notice_settings(&admin(), input.clone()).await.unwrap();
+    let shown = lab
+        .set_notice_settings(&admin(), input.clone())
+        .await
+        .unwrap();
     assert!(shown.smtp_password_set);
     assert_eq!(shown.lead_minutes, [120, 60, 10]);
     assert_eq!(lab.notice_leads().await.unwrap(), [7200, 3600, 600]);
@@ -346,10 +388,11 @@ async fn the_smtp_password_is_sealed_and_settings_name_bad_fields() {
         ("mail.lab.example", 587, "mail-pass-123")
     );
     assert!(!format!("{access:?}").contains("mail-pass-123"));
-    let stored: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'smtp.password'")
-        .fetch_one(&lab.db)
-        .await
-        .unwrap();
+    let stored: String =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'smtp.password'")
+            .fetch_one(&lab.db)
+            .await
+            .unwrap();
     assert!(!stored.contains("mail-pass-123") && !stored.is_empty());
 
     // An empty password keeps the stored one.
@@ -381,10 +424,20 @@ async fn the_smtp_password_is_sealed_and_settings_name_bad_fields() {
         )
         .await
         .unwrap_err();
-    let fields: Vec<&str> = bad.field_errors().iter().map(|e| e.field.as_str()).collect();
+    let fields: Vec<&str> = bad
+        .field_errors()
+        .iter()
+        .map(|e| e.field.as_str())
+        .collect();
     assert_eq!(
         fields,
-        ["smtp_host", "smtp_port", "smtp_security", "sender", "lead_minutes"]
+        [
+            "smtp_host",
+            "smtp_port",
+            "smtp_security",
+            "sender",
+            "lead_minutes"
+        ]
     );
 }
 

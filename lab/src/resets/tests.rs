@@ -104,10 +104,19 @@ async fn after_a_reservation_the_machine_is_reset_unbookable_meanwhile_and_free_
     assert!(!ends[0].power_off, "the reset powers the machine itself");
     let resetting = lab.machine(&admin(), machine).await.unwrap();
     assert_eq!(resetting.state, MachineState::Resetting);
-    assert!(resetting.state_reason.contains("golden v1"), "{}", resetting.state_reason);
+    assert!(
+        resetting.state_reason.contains("golden v1"),
+        "{}",
+        resetting.state_reason
+    );
     let job = lab.job(&admin(), job_id).await.unwrap();
     assert_eq!(
-        (job.kind, job.state, job.requested_by.as_deref(), job.save_as.as_str()),
+        (
+            job.kind,
+            job.state,
+            job.requested_by.as_deref(),
+            job.save_as.as_str()
+        ),
         (JobKind::Deploy, JobState::Queued, None, "")
     );
     let now = lab.now();
@@ -120,13 +129,24 @@ async fn after_a_reservation_the_machine_is_reset_unbookable_meanwhile_and_free_
         "{refused:?}"
     );
 
-    lab.move_job(job_id, &[JobState::Queued], JobState::Powering, "power cycle")
-        .await
-        .unwrap();
+    lab.move_job(
+        job_id,
+        &[JobState::Queued],
+        JobState::Powering,
+        "power cycle",
+    )
+    .await
+    .unwrap();
     agent_resets(&lab, &raw).await;
-    assert_eq!(lab.job(&admin(), job_id).await.unwrap().state, JobState::Booted);
+    assert_eq!(
+        lab.job(&admin(), job_id).await.unwrap().state,
+        JobState::Booted
+    );
     let free = lab.machine(&admin(), machine).await.unwrap();
-    assert_eq!((free.state, free.state_reason.as_str()), (MachineState::Available, ""));
+    assert_eq!(
+        (free.state, free.state_reason.as_str()),
+        (MachineState::Available, "")
+    );
     lab.reserve(&alice, machine, now, now + HOUR, "")
         .await
         .expect("bookable again");
@@ -180,14 +200,19 @@ async fn a_failed_reset_puts_the_machine_in_maintenance_with_the_reason_and_tell
     let machine = lab.machine(&admin(), machine).await.unwrap();
     assert_eq!(machine.state, MachineState::Maintenance);
     assert!(
-        machine.state_reason.contains("no agent enrolled within 10 min"),
+        machine
+            .state_reason
+            .contains("no agent enrolled within 10 min"),
         "{}",
         machine.state_reason
     );
     let notices = lab.notices(&root, true).await.unwrap();
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].kind, NoticeKind::ResetFailed);
-    assert_eq!(notices[0].subject, "node-r is in maintenance: its reset failed");
+    assert_eq!(
+        notices[0].subject,
+        "node-r is in maintenance: its reset failed"
+    );
     assert!(notices[0].body.contains(&format!("job {job_id}")));
     let outgoing = lab.claim_deliveries(10).await.unwrap();
     assert_eq!(outgoing.len(), 1);
@@ -197,8 +222,14 @@ async fn a_failed_reset_puts_the_machine_in_maintenance_with_the_reason_and_tell
     let mut edit = machine_input("node-r", MAC);
     edit.bmc_kind = "ipmi".into();
     edit.bmc_address = "127.0.0.1:9623".into();
-    let available = lab.update_machine(&admin(), machine.id, edit).await.unwrap();
-    assert_eq!((available.state, available.state_reason.as_str()), (MachineState::Available, ""));
+    let available = lab
+        .update_machine(&admin(), machine.id, edit)
+        .await
+        .unwrap();
+    assert_eq!(
+        (available.state, available.state_reason.as_str()),
+        (MachineState::Available, "")
+    );
 }
 
 #[tokio::test]
@@ -222,7 +253,8 @@ async fn no_reset_without_an_image_a_bmc_or_an_available_machine_and_policy_need
     let (lab, clock, _dir) = lab_with_clock().await;
     let (machine, image, alice, _) = alice_holds_a_bmc_machine(&lab).await;
     assert!(matches!(
-        lab.set_reset_policy(&alice, machine, Some(image), false).await,
+        lab.set_reset_policy(&alice, machine, Some(image), false)
+            .await,
         Err(Error::Forbidden)
     ));
     assert!(matches!(
@@ -247,9 +279,14 @@ async fn no_reset_without_an_image_a_bmc_or_an_available_machine_and_policy_need
         .create_machine(&admin(), machine_input("node-plain", "52:54:00:00:02:02"))
         .await
         .unwrap();
-    lab.grant(&admin(), plain.id, Subject::User(alice.user_id.unwrap()), Level::Use)
-        .await
-        .unwrap();
+    lab.grant(
+        &admin(),
+        plain.id,
+        Subject::User(alice.user_id.unwrap()),
+        Level::Use,
+    )
+    .await
+    .unwrap();
     lab.set_reset_policy(&admin(), plain.id, Some(image), false)
         .await
         .unwrap();
@@ -264,6 +301,9 @@ async fn no_reset_without_an_image_a_bmc_or_an_available_machine_and_policy_need
     // A form cannot put a machine in "resetting".
     let mut edit = machine_input("node-plain", "52:54:00:00:02:02");
     edit.state = "resetting".into();
-    let refused = lab.update_machine(&admin(), plain.id, edit).await.unwrap_err();
+    let refused = lab
+        .update_machine(&admin(), plain.id, edit)
+        .await
+        .unwrap_err();
     assert_eq!(refused.field_errors()[0].field, "state");
 }

@@ -48,7 +48,7 @@ pub async fn start_import(
     if let Some(ip) = literal_host(&url) {
         policy.check(ip).map_err(|reason| url_error(&reason))?;
     }
-    let client = import_client(policy);
+    let client = egress_client(policy);
     let filename = url
         .path_segments()
         .and_then(|mut segments| segments.next_back())
@@ -91,7 +91,7 @@ pub async fn start_import(
     Ok((StatusCode::ACCEPTED, Json(upload)))
 }
 
-fn describe(error: &reqwest::Error) -> String {
+pub(crate) fn describe(error: &reqwest::Error) -> String {
     if let Some(status) = error.status() {
         format!("the server answered {status}")
     } else if error.is_timeout() {
@@ -115,7 +115,7 @@ fn url_error(reason: &str) -> ApiError {
 /// The URL's host when it is an IP address. Names are checked by [`GuardedResolver`] as they
 /// are resolved for the connection; literal addresses never reach a resolver, so they are
 /// checked here, for the URL given and for every redirect.
-fn literal_host(url: &reqwest::Url) -> Option<IpAddr> {
+pub(crate) fn literal_host(url: &reqwest::Url) -> Option<IpAddr> {
     match url.host()? {
         url::Host::Ipv4(ip) => Some(ip.into()),
         url::Host::Ipv6(ip) => Some(ip.into()),
@@ -145,7 +145,7 @@ fn guarded(
 }
 
 /// Why the policy stopped a request (a redirect or a resolved name), if it did.
-fn refusal(error: &reqwest::Error) -> Option<String> {
+pub(crate) fn refusal(error: &reqwest::Error) -> Option<String> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = source {
         if let Some(refused) = current.downcast_ref::<Refused>() {
@@ -186,10 +186,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
-/// The client one import uses: names resolved through the policy, redirects (at most 5) to
+/// The client an import or a webhook uses: names resolved through the policy, redirects (at most 5) to
 /// literal addresses checked against it, no proxy from the environment, no cookies, bounded
 /// connect and read times.
-pub fn import_client(policy: EgressPolicy) -> reqwest::Client {
+pub fn egress_client(policy: EgressPolicy) -> reqwest::Client {
     let redirects = policy.clone();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))

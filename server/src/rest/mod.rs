@@ -9,7 +9,7 @@ mod boot;
 mod caller;
 mod content;
 mod events;
-mod imports;
+pub(crate) mod imports;
 mod jobs;
 mod machines;
 mod media;
