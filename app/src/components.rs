@@ -42,6 +42,7 @@ pub fn LocalDateTime(name: &'static str, at: i64, label: &'static str) -> impl I
 #[component]
 pub fn Nav() -> impl IntoView {
     let me = Resource::new(|| (), |_| current_user());
+    let unread = Resource::new(|| (), |_| crate::api::notices::unread_notices());
     let logout = ServerAction::<Logout>::new();
     Effect::new(move |_| {
         if let Some(Ok(())) = logout.value().get() {
@@ -68,6 +69,20 @@ pub fn Nav() -> impl IntoView {
                                 view! {
                                     <A href="/" attr:class=link>"Machines"</A>
                                     <A href="/reservations" attr:class=link>"My reservations"</A>
+                                    <A href="/calendar" attr:class=link>"Calendar"</A>
+                                    <A href="/notices" attr:class=link>
+                                        "Notices"
+                                        <Transition fallback=|| ()>
+                                            {move || Suspend::new(async move {
+                                                match unread.await {
+                                                    Ok(count) if count > 0 => view! {
+                                                        <span class="ml-1 rounded-full bg-amber-400 px-1.5 text-xs font-semibold text-slate-900" data-testid="unread-notices">{count}</span>
+                                                    }.into_any(),
+                                                    _ => ().into_any(),
+                                                }
+                                            })}
+                                        </Transition>
+                                    </A>
                                     <A href="/images" attr:class=link>"Images"</A>
                                     {admin_links}
                                     <span class="flex-1"></span>

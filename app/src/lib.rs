@@ -56,6 +56,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/machines/:id") view={Lazy::<Machine>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/machines/:id/edit") view={Lazy::<EditMachine>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/reservations") view={Lazy::<Reservations>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/reservations/:id/extend") view={Lazy::<Extend>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/calendar") view={Lazy::<Calendar>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/notices") view={Lazy::<Notices>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/images") view={Lazy::<Images>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/images/upload") view={Lazy::<Upload>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/images/:id") view={Lazy::<Image>::new()} ssr=SsrMode::Async/>
@@ -97,6 +100,9 @@ lazy_page! {
     Machine => MachinePage,
     EditMachine => EditMachinePage,
     Reservations => ReservationsPage,
+    Extend => ExtendPage,
+    Calendar => CalendarPage,
+    Notices => NoticesPage,
     Images => ImagesPage,
     Upload => UploadPage,
     Image => ImagePage,

@@ -873,3 +873,37 @@ pub struct ResetPolicy {
     /// Save the holder's disk as an image of theirs before the reset.
     pub save_before_reset: bool,
 }
+
+/// One machine's row in the lab calendar.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarRow {
+    pub machine_id: i64,
+    pub machine_name: String,
+    pub tags: Vec<String>,
+    pub state: MachineState,
+    /// Whether the viewer may book it (*use* or better).
+    pub bookable: bool,
+    pub bookings: Vec<CalendarBooking>,
+}
+
+/// An active reservation as the calendar shows it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarBooking {
+    pub reservation_id: i64,
+    pub username: String,
+    pub start_at: i64,
+    pub end_at: i64,
+    /// The viewer's own.
+    pub mine: bool,
+}
+
+/// The lab calendar for a window, read at `now`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarView {
+    pub rows: Vec<CalendarRow>,
+    pub from: i64,
+    pub to: i64,
+    pub now: i64,
+}

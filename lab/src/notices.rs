@@ -106,6 +106,56 @@ impl From<NoticeRow> for Notice {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct PreferencesRow {
+    portal: bool,
+    email: bool,
+    webhook: bool,
+    webhook_url: String,
+    webhook_secret: Option<Vec<u8>>,
+}
+
+impl Default for PreferencesRow {
+    /// A user who never chose: portal and email on.
+    fn default() -> Self {
+        PreferencesRow {
+            portal: true,
+            email: true,
+            webhook: false,
+            webhook_url: String::new(),
+            webhook_secret: None,
+        }
+    }
+}
+
+/// An active reservation ending within the longest lead time.
+#[derive(sqlx::FromRow)]
+struct EndingRow {
+    id: i64,
+    user_id: i64,
+    machine_id: i64,
+    machine: String,
+    start_at: i64,
+    end_at: i64,
+    /// When its holder was last sent an ending notice.
+    last_told: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: i64,
+    notice_id: i64,
+    subject: String,
+    channel: String,
+    target: String,
+    state: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_error: String,
+    sent_at: Option<i64>,
+    created_at: i64,
+}
+
 const SELECT_NOTICES: &str = "SELECT n.id, n.kind, n.reservation_id, n.machine_id,
         m.name AS machine_name, n.end_at, n.subject, n.body, n.link, n.created_at, n.read_at
      FROM notices n LEFT JOIN machines m ON m.id = n.machine_id";
@@ -327,15 +377,21 @@ impl Lab {
             .fetch_optional(&self.db)
             .await?
             .ok_or(Error::NotFound("user"))?;
-        let row: Option<(bool, bool, bool, String, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT portal <> 0, email <> 0, webhook <> 0, webhook_url, webhook_secret
+        let row: Option<PreferencesRow> = sqlx::query_as(
+            "SELECT portal <> 0 AS portal, email <> 0 AS email, webhook <> 0 AS webhook,
+                webhook_url, webhook_secret
              FROM notice_preferences WHERE user_id = $1",
         )
         .bind(user_id)
         .fetch_optional(&self.db)
         .await?;
-        let (portal, email, webhook, webhook_url, secret) =
-            row.unwrap_or((true, true, false, String::new(), None));
+        let PreferencesRow {
+            portal,
+            email,
+            webhook,
+            webhook_url,
+            webhook_secret: secret,
+        } = row.unwrap_or_default();
         Ok(NoticePreferences {
             email_address,
             portal,
@@ -434,10 +490,10 @@ impl Lab {
         let Some(longest) = leads.iter().copied().max() else {
             return Ok(Vec::new());
         };
-        let ending: Vec<(i64, i64, i64, String, i64, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT r.id, r.user_id, r.machine_id, m.name, r.start_at, r.end_at,
+        let ending: Vec<EndingRow> = sqlx::query_as(
+            "SELECT r.id, r.user_id, r.machine_id, m.name AS machine, r.start_at, r.end_at,
                 (SELECT MAX(n.created_at) FROM notices n
-                 WHERE n.reservation_id = r.id AND n.kind = 'ending')
+                 WHERE n.reservation_id = r.id AND n.kind = 'ending') AS last_told
              FROM reservations r JOIN machines m ON m.id = r.machine_id
              WHERE r.state = 'active' AND r.end_at > $1 AND r.end_at <= $2
              ORDER BY r.end_at",
@@ -447,7 +503,16 @@ impl Lab {
         .fetch_all(&self.db)
         .await?;
         let mut raised = Vec::new();
-        for (reservation_id, user_id, machine_id, machine, start_at, end_at, last_told) in ending {
+        for EndingRow {
+            id: reservation_id,
+            user_id,
+            machine_id,
+            machine,
+            start_at,
+            end_at,
+            last_told,
+        } in ending
+        {
             let due = leads
                 .iter()
                 .copied()
@@ -604,19 +669,7 @@ impl Lab {
         let Some(user_id) = actor.user_id else {
             return Ok(Vec::new());
         };
-        let rows: Vec<(
-            i64,
-            i64,
-            String,
-            String,
-            String,
-            String,
-            i64,
-            i64,
-            String,
-            Option<i64>,
-            i64,
-        )> = sqlx::query_as(
+        let rows: Vec<DeliveryRow> = sqlx::query_as(
             "SELECT d.id, d.notice_id, n.subject, d.channel, d.target, d.state, d.attempts,
                     d.next_attempt_at, d.last_error, d.sent_at, d.created_at
                  FROM notice_deliveries d JOIN notices n ON n.id = d.notice_id
@@ -628,17 +681,17 @@ impl Lab {
         Ok(rows
             .into_iter()
             .map(|r| Delivery {
-                id: r.0,
-                notice_id: r.1,
-                subject: r.2,
-                channel: NoticeChannel::parse(&r.3).unwrap_or(NoticeChannel::Email),
-                target: r.4,
-                state: DeliveryState::parse(&r.5).unwrap_or(DeliveryState::Failed),
-                attempts: r.6,
-                next_attempt_at: r.7,
-                last_error: r.8,
-                sent_at: r.9,
-                created_at: r.10,
+                id: r.id,
+                notice_id: r.notice_id,
+                subject: r.subject,
+                channel: NoticeChannel::parse(&r.channel).unwrap_or(NoticeChannel::Email),
+                target: r.target,
+                state: DeliveryState::parse(&r.state).unwrap_or(DeliveryState::Failed),
+                attempts: r.attempts,
+                next_attempt_at: r.next_attempt_at,
+                last_error: r.last_error,
+                sent_at: r.sent_at,
+                created_at: r.created_at,
             })
             .collect())
     }
@@ -751,10 +804,11 @@ impl Lab {
         id: i64,
         seconds: i64,
     ) -> Result<crate::model::Reservation> {
+        let current = self.reservation(actor, id).await?;
+        self.require_owner_or_manager(actor, &current).await?;
         if !(60..=365 * 86_400).contains(&seconds) {
             return Err(Error::invalid("by", "extend by one minute to a year"));
         }
-        let current = self.reservation(actor, id).await?;
         self.reschedule(actor, id, current.start_at, current.end_at + seconds)
             .await
     }

@@ -430,6 +430,59 @@ impl Lab {
         Ok(ends)
     }
 
+    /// The lab calendar for `[from, to)`: every machine the actor may view (with tag `tag`,
+    /// when given) and its active reservations in that window.
+    pub async fn calendar(
+        &self,
+        actor: &Actor,
+        tag: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<crate::model::CalendarRow>> {
+        if to <= from || to - from > 92 * 86_400 {
+            return Err(Error::invalid(
+                "to",
+                "the window must end after it starts, within 92 days",
+            ));
+        }
+        let filter = crate::model::MachineFilter {
+            tag: tag.trim().into(),
+            ..Default::default()
+        };
+        let machines = self.find_machines(actor, &filter).await?;
+        let bookings: Vec<(i64, i64, i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT r.machine_id, r.id, r.user_id, u.username, r.start_at, r.end_at
+             FROM reservations r JOIN users u ON u.id = r.user_id
+             WHERE r.state = 'active' AND r.end_at > $1 AND r.start_at < $2
+             ORDER BY r.start_at",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.db)
+        .await?;
+        Ok(machines
+            .into_iter()
+            .map(|m| crate::model::CalendarRow {
+                bookings: bookings
+                    .iter()
+                    .filter(|b| b.0 == m.id)
+                    .map(|b| crate::model::CalendarBooking {
+                        reservation_id: b.1,
+                        username: b.3.clone(),
+                        start_at: b.4,
+                        end_at: b.5,
+                        mine: actor.is(b.2),
+                    })
+                    .collect(),
+                machine_id: m.id,
+                machine_name: m.name,
+                tags: m.tags,
+                state: m.state,
+                bookable: m.my_level >= Level::Use && m.state == MachineState::Available,
+            })
+            .collect())
+    }
+
     /// One reservation: for its owner or anyone who may view its machine.
     pub async fn reservation(&self, actor: &Actor, id: i64) -> Result<Reservation> {
         let row: Option<ReservationRow> =
@@ -489,7 +542,7 @@ impl Lab {
         Ok(rows.into_iter().map(Reservation::from).collect())
     }
 
-    async fn require_owner_or_manager(
+    pub(crate) async fn require_owner_or_manager(
         &self,
         actor: &Actor,
         reservation: &Reservation,
@@ -890,5 +943,51 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!(active, 1);
+    }
+
+    #[tokio::test]
+    async fn the_calendar_shows_visible_machines_by_tag_with_the_window_bookings_and_own_marked() {
+        let (lab, _dir) = testing::lab().await;
+        let alice = testing::user(&lab, "alice").await;
+        let bob = testing::user(&lab, "bob").await;
+        let carol = testing::user(&lab, "carol").await;
+        let pool = gpu_pool(&lab, &[&alice, &bob]).await;
+        let t = crate::now() + HOUR;
+        lab.reserve(&alice, pool[0], t, t + HOUR, "").await.unwrap();
+        lab.reserve(&bob, pool[0], t + HOUR, t + 2 * HOUR, "")
+            .await
+            .unwrap();
+        // Outside the window.
+        lab.reserve(&bob, pool[1], t + 30 * HOUR, t + 31 * HOUR, "")
+            .await
+            .unwrap();
+
+        let rows = lab
+            .calendar(&alice, "gpu", t - HOUR, t + 24 * HOUR)
+            .await
+            .unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r.machine_name.as_str()).collect();
+        assert_eq!(names, ["gpu1", "gpu2"]);
+        let bookings: Vec<(&str, bool)> = rows[0]
+            .bookings
+            .iter()
+            .map(|b| (b.username.as_str(), b.mine))
+            .collect();
+        assert_eq!(bookings, [("alice", true), ("bob", false)]);
+        assert!(rows[1].bookings.is_empty());
+        assert!(rows.iter().all(|r| r.bookable));
+        assert_eq!(
+            lab.calendar(&alice, "", t, t + HOUR).await.unwrap().len(),
+            3
+        );
+        assert!(
+            lab.calendar(&carol, "", t, t + HOUR)
+                .await
+                .unwrap()
+                .is_empty(),
+            "machines carol may not view are not in her calendar"
+        );
+        let bad = lab.calendar(&alice, "", t, t - 1).await.unwrap_err();
+        assert_eq!(bad.field_errors()[0].field, "to");
     }
 }

@@ -337,6 +337,94 @@ fn server_function_cases() -> Vec<Case> {
             |_, _| "allowed_networks=10.9.0.0%2F16".into(),
             [401, 403, 403, 200],
         ),
+        ("/api/notices", |_, _| String::new(), [401, 200, 200, 200]),
+        (
+            "/api/unread_notices",
+            |_, _| String::new(),
+            [200, 200, 200, 200],
+        ),
+        (
+            "/api/mark_notices_read",
+            |_, _| String::new(),
+            [401, 200, 200, 200],
+        ),
+        (
+            "/api/notice_preferences",
+            |_, _| String::new(),
+            [401, 200, 200, 200],
+        ),
+        (
+            "/api/set_notice_preferences",
+            |_, _| {
+                "email_address=someone%40lab.example&portal=on&email=on&webhook_url=&webhook_secret=".into()
+            },
+            [401, 200, 200, 200],
+        ),
+        (
+            "/api/deliveries",
+            |_, _| String::new(),
+            [401, 200, 200, 200],
+        ),
+        (
+            "/api/reservation",
+            |f, _| format!("id={}", f.reservation),
+            [401, 404, 200, 200],
+        ),
+        // Authorized callers meet the amount's check (nothing changes).
+        (
+            "/api/extend_reservation",
+            |f, _| format!("id={}&minutes=0", f.reservation),
+            [401, 404, 422, 422],
+        ),
+        (
+            "/api/admin/notice_settings",
+            |_, _| String::new(),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/set_notice_settings",
+            |_, _| {
+                "smtp_host=&smtp_port=25&smtp_security=starttls&smtp_username=&smtp_password=&sender=&lead_minutes=60".into()
+            },
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/calendar",
+            |_, _| "tag=&from=&days=7".into(),
+            [401, 200, 200, 200],
+        ),
+        (
+            "/api/reserve_any",
+            |f, role| {
+                let start = f.slot_base + 200 * 3600 + role as i64 * 7200;
+                format!(
+                    "tag=pool&start={}&end={}&note=",
+                    datetime(start),
+                    datetime(start + 3600)
+                )
+            },
+            [401, 404, 200, 200],
+        ),
+        (
+            "/api/set_reset_policy",
+            |f, _| format!("machine_id={}&image_id=", f.machine),
+            [401, 404, 403, 200],
+        ),
+        (
+            "/api/raw_images",
+            |_, _| String::new(),
+            [401, 200, 200, 200],
+        ),
+        (
+            "/api/admin/default_reset_image",
+            |_, _| String::new(),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/set_default_reset_image",
+            |_, _| "image_id=".into(),
+            [401, 403, 403, 200],
+        ),
     ]
 }
 
@@ -1024,6 +1112,10 @@ fn page_cases() -> Vec<(&'static str, [u16; 4])> {
         ("/machines/:id", [303, 404, 200, 200]),
         ("/machines/:id/edit", [303, 404, 200, 200]),
         ("/reservations", [303, 200, 200, 200]),
+        // The fixture reservation is the permitted user's.
+        ("/reservations/:id/extend", [303, 404, 200, 200]),
+        ("/calendar", [303, 200, 200, 200]),
+        ("/notices", [303, 200, 200, 200]),
         ("/images", [303, 200, 200, 200]),
         ("/images/upload", [303, 200, 200, 200]),
         // The fixture image is private to the permitted user.
@@ -1319,6 +1411,8 @@ async fn every_route_and_server_function_answers_each_role_as_designed() {
         for (pattern, expected) in page_cases() {
             let id = if pattern.starts_with("/images/") {
                 fixture.image
+            } else if pattern.starts_with("/reservations/") {
+                fixture.reservation
             } else {
                 fixture.machine
             };

@@ -25,6 +25,12 @@ pub struct MachineDetail {
     pub boot_jobs: Vec<lab::model::Job>,
     /// Whether the server has a management OS to boot; without one, boot jobs wait.
     pub management_os_configured: bool,
+    /// What happens to the machine after each reservation.
+    pub reset: lab::model::ResetPolicy,
+    /// The viewer's unread notices about this machine (the page's banner).
+    pub notices: Vec<lab::model::Notice>,
+    /// For managers: the raw images the reset may write.
+    pub reset_images: Vec<lab::model::JobImage>,
 }
 
 /// What the boot services can hand out, from the server's configuration (request context).
@@ -66,10 +72,16 @@ pub async fn machine_page(id: i64) -> Result<MachineDetail, AppError> {
     let actor = actor().await?;
     let lab = lab()?;
     let machine = lab.machine(&actor, id).await?;
-    let grants = if machine.my_level >= lab::model::Level::Manage {
+    let manage = machine.my_level >= lab::model::Level::Manage;
+    let grants = if manage {
         Some(lab.grants(&actor, id).await?)
     } else {
         None
+    };
+    let reset_images = if manage {
+        raw_images().await?
+    } else {
+        Vec::new()
     };
     Ok(MachineDetail {
         reservations: lab.machine_reservations(&actor, id).await?,
@@ -85,6 +97,14 @@ pub async fn machine_page(id: i64) -> Result<MachineDetail, AppError> {
         management_os_configured: use_context::<NetbootSettings>()
             .unwrap_or_default()
             .management_os,
+        reset: lab.reset_policy(&actor, id).await?,
+        notices: lab
+            .notices(&actor, true)
+            .await?
+            .into_iter()
+            .filter(|n| n.machine_id == Some(id))
+            .collect(),
+        reset_images,
     })
 }
 
@@ -184,4 +204,75 @@ pub async fn set_grant(
 pub async fn revoke_grant(grant_id: i64) -> Result<(), AppError> {
     use crate::auth::{admin, lab};
     Ok(lab()?.revoke(&admin().await?, grant_id).await?)
+}
+
+/// Sets what happens to a machine after each reservation (managers). `image_id` empty: the
+/// lab's default.
+#[server(endpoint = "set_reset_policy")]
+pub async fn set_reset_policy(
+    machine_id: i64,
+    image_id: String,
+    save_before_reset: Option<String>,
+) -> Result<lab::model::ResetPolicy, AppError> {
+    use crate::auth::{actor, lab};
+    let image_id = match image_id.trim() {
+        "" => None,
+        text => Some(
+            text.parse::<i64>()
+                .map_err(|_| AppError::invalid("image", "choose an image from the list"))?,
+        ),
+    };
+    Ok(lab()?
+        .set_reset_policy(
+            &actor().await?,
+            machine_id,
+            image_id,
+            save_before_reset.is_some(),
+        )
+        .await?)
+}
+
+/// Raw images the viewer may see, for reset image choices.
+#[server(endpoint = "raw_images")]
+pub async fn raw_images() -> Result<Vec<lab::model::JobImage>, AppError> {
+    use crate::auth::{actor, lab};
+    let filter = lab::model::ImageFilter {
+        format: "raw".into(),
+        all_versions: true,
+        ..Default::default()
+    };
+    Ok(lab()?
+        .images(&actor().await?, &filter)
+        .await?
+        .into_iter()
+        .map(|i| lab::model::JobImage {
+            id: i.id,
+            name: format!("{} ({})", i.name, i.owner.username),
+            version: i.version,
+        })
+        .collect())
+}
+
+#[server(endpoint = "admin/default_reset_image")]
+pub async fn default_reset_image() -> Result<Option<lab::model::JobImage>, AppError> {
+    use crate::auth::{admin, lab};
+    admin().await?;
+    Ok(lab()?.default_reset_image().await?)
+}
+
+#[server(endpoint = "admin/set_default_reset_image")]
+pub async fn set_default_reset_image(
+    image_id: String,
+) -> Result<Option<lab::model::JobImage>, AppError> {
+    use crate::auth::{admin, lab};
+    let image_id = match image_id.trim() {
+        "" => None,
+        text => Some(
+            text.parse::<i64>()
+                .map_err(|_| AppError::invalid("image", "choose an image from the list"))?,
+        ),
+    };
+    Ok(lab()?
+        .set_default_reset_image(&admin().await?, image_id)
+        .await?)
 }

@@ -7,5 +7,6 @@ pub mod images;
 pub mod jobs;
 pub mod machines;
 pub mod media;
+pub mod notices;
 pub mod reservations;
 pub mod session;

@@ -51,3 +51,45 @@ pub async fn my_reservations() -> Result<Vec<Reservation>, AppError> {
     use crate::auth::{actor, lab};
     Ok(lab()?.my_reservations(&actor().await?).await?)
 }
+
+/// The lab calendar: machines × the `days` days from `from` (a date, `YYYY-MM-DD`, UTC; empty:
+/// today), filtered by tag.
+#[server(endpoint = "calendar")]
+pub async fn calendar(
+    tag: String,
+    from: String,
+    days: i64,
+) -> Result<lab::model::CalendarView, AppError> {
+    use crate::auth::{actor, lab};
+    let lab = lab()?;
+    let now = lab.now();
+    let from = match from.trim() {
+        "" => now - now.rem_euclid(86_400),
+        text => lab::model::parse_datetime_local(&format!("{text}T00:00"))
+            .ok_or_else(|| AppError::invalid("from", "is not a date like 2026-12-01"))?,
+    };
+    let days = days.clamp(1, 31);
+    let to = from + days * 86_400;
+    Ok(lab::model::CalendarView {
+        rows: lab.calendar(&actor().await?, &tag, from, to).await?,
+        from,
+        to,
+        now,
+    })
+}
+
+/// Books any free machine with the tag for the chosen time.
+#[server(endpoint = "reserve_any")]
+pub async fn reserve_any(
+    tag: String,
+    start: String,
+    end: String,
+    note: String,
+) -> Result<Reservation, AppError> {
+    use crate::auth::{actor, lab};
+    let start = parse_time("start", &start)?;
+    let end = parse_time("end", &end)?;
+    Ok(lab()?
+        .reserve_any(&actor().await?, &tag, start, end, &note)
+        .await?)
+}

@@ -308,6 +308,94 @@ pub fn SettingsPage() -> impl IntoView {
                 })}
             </Suspense>
         </div>
+        <NoticeAndResetSettings/>
+    }
+}
+
+/// The lab's SMTP server and notice lead times, and the default reset image.
+#[component]
+fn NoticeAndResetSettings() -> impl IntoView {
+    use crate::api::machines::{default_reset_image, raw_images, SetDefaultResetImage};
+    use crate::api::notices::{get_notice_settings, SetNoticeSettings};
+    let save = ServerAction::<SetNoticeSettings>::new();
+    let settings = Resource::new(move || save.version().get(), |_| get_notice_settings());
+    let reset_save = ServerAction::<SetDefaultResetImage>::new();
+    let reset = Resource::new(
+        move || reset_save.version().get(),
+        |_| async {
+            Ok::<_, crate::error::AppError>((default_reset_image().await?, raw_images().await?))
+        },
+    );
+    view! {
+        <div class=format!("{CARD} mt-4 max-w-md")>
+            <h2 class=H2>"Notices"</h2>
+            {form_status(save.value(), "Notice settings saved.")}
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match settings.await {
+                        Err(error) => view! { <ErrorBox error/> }.into_any(),
+                        Ok(n) => {
+                            let securities = lab::model::SmtpSecurity::ALL.iter().map(|s| {
+                                view! { <option value=s.as_str() selected=*s == n.smtp_security>{s.as_str()}</option> }
+                            }).collect_view();
+                            let leads = n.lead_minutes.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+                            view! {
+                                <ActionForm action=save attr:class="space-y-2">
+                                    <label class=LABEL>"Before a reservation ends, notify (minutes before)"
+                                        <input class=INPUT name="lead_minutes" value=leads placeholder="1440, 60, 10"/>
+                                    </label>
+                                    {field_error(save.value(), "lead_minutes")}
+                                    <label class=LABEL>"SMTP server (empty: no email)"<input class=INPUT name="smtp_host" value=n.smtp_host placeholder="mail.lab.example"/></label>
+                                    {field_error(save.value(), "smtp_host")}
+                                    <label class=LABEL>"Port"<input class=INPUT name="smtp_port" inputmode="numeric" value=n.smtp_port/></label>
+                                    {field_error(save.value(), "smtp_port")}
+                                    <label class=LABEL>"Security"<select class=INPUT name="smtp_security">{securities}</select></label>
+                                    {field_error(save.value(), "smtp_security")}
+                                    <label class=LABEL>"User name"<input class=INPUT name="smtp_username" value=n.smtp_username autocomplete="off"/></label>
+                                    {field_error(save.value(), "smtp_username")}
+                                    <label class=LABEL>{if n.smtp_password_set { "Password (set; leave empty to keep)" } else { "Password" }}
+                                        <input class=INPUT type="password" name="smtp_password" autocomplete="new-password"/>
+                                    </label>
+                                    {field_error(save.value(), "smtp_password")}
+                                    <label class=LABEL>"Sender address"<input class=INPUT name="sender" value=n.sender placeholder="baas@lab.example"/></label>
+                                    {field_error(save.value(), "sender")}
+                                    <p class="text-xs text-slate-500">"The password is stored encrypted and never shown again."</p>
+                                    <button class=BUTTON type="submit">"Save notice settings"</button>
+                                </ActionForm>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+            <h2 class=format!("{H2} mt-6")>"Reset after each reservation"</h2>
+            {form_status(reset_save.value(), "Default reset image saved.")}
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match reset.await {
+                        Err(error) => view! { <ErrorBox error/> }.into_any(),
+                        Ok((current, images)) => {
+                            let chosen = current.as_ref().map(|i| i.id);
+                            let options = images.into_iter().map(|i| view! {
+                                <option value=i.id selected=Some(i.id) == chosen>{format!("{} v{}", i.name, i.version)}</option>
+                            }).collect_view();
+                            view! {
+                                <ActionForm action=reset_save attr:class="space-y-2">
+                                    <label class=LABEL>"Default reset image (machines without their own)"
+                                        <select class=INPUT name="image_id">
+                                            <option value="" selected=chosen.is_none()>"none: power machines off"</option>
+                                            {options}
+                                        </select>
+                                    </label>
+                                    {field_error(reset_save.value(), "image")}
+                                    <p class="text-xs text-slate-500">"After each reservation, a machine with a BMC and a reset image is deployed with it as the system and shows 'resetting' until it has booted; a failed reset puts it in maintenance and notifies the admins."</p>
+                                    <button class=BUTTON type="submit">"Save reset image"</button>
+                                </ActionForm>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </div>
     }
 }
 

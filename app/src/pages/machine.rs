@@ -28,6 +28,7 @@ pub fn MachinePage() -> impl IntoView {
     let delete = ServerAction::<DeleteMachine>::new();
     let boot_job = ServerAction::<RequestBootJob>::new();
     let cancel_job = ServerAction::<CancelBootJob>::new();
+    let set_reset = ServerAction::<crate::api::machines::SetResetPolicy>::new();
     Effect::new(move |_| {
         if let Some(Ok(())) = delete.value().get() {
             let _ = window().location().set_href("/");
@@ -44,6 +45,7 @@ pub fn MachinePage() -> impl IntoView {
                 revoke.version().get(),
                 boot_job.version().get(),
                 cancel_job.version().get(),
+                set_reset.version().get(),
             )
         },
         |(id, ..)| machine_page(id),
@@ -110,6 +112,7 @@ pub fn MachinePage() -> impl IntoView {
         power,
         boot_job,
         cancel_job,
+        set_reset,
     };
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -136,6 +139,7 @@ struct Actions {
     media: MediaControls,
     boot_job: ServerAction<RequestBootJob>,
     cancel_job: ServerAction<CancelBootJob>,
+    set_reset: ServerAction<crate::api::machines::SetResetPolicy>,
 }
 
 #[derive(Clone, Copy)]
@@ -174,6 +178,9 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
         boot_events,
         boot_jobs,
         management_os_configured,
+        reset,
+        notices,
+        reset_images,
     } = page;
     let manage = machine.my_level >= Level::Manage;
     let can_book = machine.my_level >= Level::Use && machine.state == MachineState::Available;
@@ -205,7 +212,11 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
             <dt class="text-slate-500">"Location"</dt><dd>{machine.location.clone()}</dd>
             <dt class="text-slate-500">"Fixed IP address"</dt><dd>{if machine.ip_address.is_empty() { "none".to_string() } else { machine.ip_address.clone() }}</dd>
             <dt class="text-slate-500">"Tags"</dt><dd>{machine.tags.join(", ")}</dd>
-            <dt class="text-slate-500">"State"</dt><dd>{machine.state.as_str()}</dd>
+            <dt class="text-slate-500">"State"</dt><dd data-testid="machine-state">{machine.state.as_str()}{(!machine.state_reason.is_empty()).then(|| format!(" ({})", machine.state_reason))}</dd>
+            <dt class="text-slate-500">"After each reservation"</dt><dd>{match &reset.effective_image {
+                Some(image) => format!("reset to {} v{}{}", image.name, image.version, if reset.save_before_reset { ", saving the holder's disk first" } else { "" }),
+                None => "powered off".to_string(),
+            }}</dd>
             <dt class="text-slate-500">"Your access"</dt><dd>{machine.my_level.as_str()}</dd>
         </dl>
         <p class="mt-2 whitespace-pre-line text-sm">{machine.description.clone()}</p>
@@ -334,8 +345,41 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
             })}
         </div>
     };
+    let banner = notices.into_iter().map(|n| view! {
+        <div role="status" data-testid="notice-banner" class="mb-3 flex flex-wrap items-center gap-3 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm text-amber-900 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100">
+            <span class="font-semibold">{n.subject}</span>
+            {(!n.link.is_empty()).then(|| view! { <a class=BUTTON href=n.link.clone()>"Extend"</a> })}
+            <a class="underline" href="/notices">"All notices"</a>
+        </div>
+    }).collect_view();
+    let reset_form = manage.then(|| {
+        let chosen = reset.image.as_ref().map(|i| i.id);
+        let options = reset_images.into_iter().map(|i| view! {
+            <option value=i.id selected=Some(i.id) == chosen>{format!("{} v{}", i.name, i.version)}</option>
+        }).collect_view();
+        view! {
+            <div class=format!("{CARD} mt-4 max-w-xl")>
+                <h2 class=H2>"After each reservation"</h2>
+                {form_status(actions.set_reset.value(), "Saved.")}
+                <ActionForm action=actions.set_reset attr:class="space-y-2" attr:data-testid="reset-form">
+                    <input type="hidden" name="machine_id" value=id/>
+                    <label class=LABEL>"Reset image"
+                        <select class=INPUT name="image_id">
+                            <option value="" selected=chosen.is_none()>"the lab's default"</option>
+                            {options}
+                        </select>
+                    </label>
+                    {field_error(actions.set_reset.value(), "image")}
+                    <label class=LABEL><input class="mr-2" type="checkbox" name="save_before_reset" checked=reset.save_before_reset/>"Save the holder's disk as an image of theirs first"</label>
+                    <p class="text-xs text-slate-500">"The reset needs a BMC: the machine shows 'resetting' and cannot be booked until the image has booted; if it fails, the machine goes to maintenance and the admins are told."</p>
+                    <button class=BUTTON type="submit">"Save"</button>
+                </ActionForm>
+            </div>
+        }
+    });
     view! {
         <Title text=title/>
+        {banner}
         <div class="mb-4 flex flex-wrap items-center justify-between gap-2">
             <div>
                 <h1 class="text-2xl font-bold tracking-tight">{machine.name.clone()}</h1>
@@ -367,6 +411,7 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
             </div>
         </div>
         <div class="mt-4">{grants_view}</div>
+        {reset_form}
         {network_boot_view(id, can_control_power, management_os_configured, boot_jobs, boot_events, actions)}
     }
 }

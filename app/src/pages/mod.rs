@@ -2,21 +2,25 @@
 
 mod account;
 mod admin;
+mod calendar;
 mod dashboard;
 mod images;
 mod login;
 mod machine;
 mod machine_form;
 mod machine_jobs;
+mod notices;
 mod reservations;
 
 pub use account::AccountPage;
 pub use admin::{AuditPage, DiscoveredPage, GroupsPage, SettingsPage, UsersPage};
+pub use calendar::CalendarPage;
 pub use dashboard::DashboardPage;
 pub use images::{ImagePage, ImagesPage, UploadPage};
 pub use login::LoginPage;
 pub use machine::MachinePage;
 pub use machine_form::{EditMachinePage, NewMachinePage};
+pub use notices::{ExtendPage, NoticesPage};
 pub use reservations::ReservationsPage;
 
 use leptos::prelude::*;
