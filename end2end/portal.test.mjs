@@ -680,6 +680,84 @@ test('an admin deploys an image from the machine page and watches every phase li
   await logOut(page);
 });
 
+test('a user books a free slot from the lab calendar, is told before a reservation ends and extends it from the notice link', async () => {
+  const admin = await logIn('admin', ADMIN_PASSWORD);
+  const api = async (page, path, form) => {
+    const res = await page.request.post(`${base}/api/${path}`, { form });
+    assert.equal(res.status(), 200, `${path}: ${await res.text()}`);
+    return res.json();
+  };
+  const machine = await api(admin, 'admin/create_machine', {
+    'input[name]': 'cal-01', 'input[macs]': '52:54:00:ca:1e:01', 'input[platform]': 'x86_64-uefi',
+    'input[bmc_kind]': 'none', 'input[bmc_address]': '', 'input[bmc_username]': '', 'input[bmc_password]': '',
+    'input[location]': '', 'input[tags]': 'calendar-test', 'input[description]': '', 'input[state]': 'available',
+  });
+  await api(admin, 'admin/create_user', { username: 'erin', display_name: 'Erin', password: 'erin-password-1' });
+  await api(admin, 'admin/set_grant', { machine_id: String(machine.id), subject_kind: 'user', subject_name: 'erin', level: 'use' });
+  await api(admin, 'admin/set_notice_settings', {
+    smtp_host: '', smtp_port: '25', smtp_security: 'starttls', smtp_username: '', smtp_password: '', sender: '', lead_minutes: '1440, 60, 10',
+  });
+  await logOut(admin);
+
+  // The calendar, filtered by the tag: a free slot two days ahead opens a booking form.
+  const page = await logIn('erin', 'erin-password-1');
+  await open(page, '/calendar?tag=calendar-test');
+  const row = page.locator('[data-machine="cal-01"]');
+  await row.waitFor();
+  assert.equal(await page.locator('[data-machine]').count(), 1, 'the tag filter shows only the tagged machine');
+  assert.equal(await row.locator('[data-testid=booking]').count(), 0);
+  const slot = row.locator('button:not([disabled])').nth(9);
+  const slotStart = await slot.getAttribute('data-slot-start');
+  await slot.click();
+  const form = page.locator('[data-testid=book-slot]');
+  await form.getByText('Reserve cal-01').waitFor();
+  assert.equal(await form.locator('input[type=hidden][name=start]').inputValue(), slotStart);
+  await form.getByRole('button', { name: 'Reserve', exact: true }).click();
+  await page.getByText('Reserved.').waitFor();
+  await row.locator('[data-testid=booking][data-mine=true]').waitFor();
+  await screenshot(page, 'erin-calendar-booked');
+  const mine = await api(page, 'my_reservations', {});
+  assert.equal(mine.length, 1);
+  assert.equal(utc(new Date(mine[0].start_at * 1000)), slotStart);
+
+  // A reservation ending in eight minutes: the ten-minute notice is raised within seconds.
+  const now = Date.now();
+  const ending = await api(page, 'reserve', {
+    machine_id: String(machine.id), start: utc(new Date(now - 60 * 1000)), end: utc(new Date(now + 8 * 60 * 1000)), note: 'almost over',
+  });
+  const deadline = Date.now() + 30_000;
+  let notices = [];
+  while (notices.length === 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500));
+    notices = (await api(page, 'notices', {})).filter((n) => n.reservation_id === ending.id);
+  }
+  assert.equal(notices.length, 1, 'the notice was raised');
+  assert.match(notices[0].subject, /^Your reservation of cal-01 ends in \d+ minutes$/);
+
+  await open(page, `/machines/${machine.id}`);
+  await page.locator('[data-testid=notice-banner]').getByText('Your reservation of cal-01 ends in').waitFor();
+  await page.locator('[data-testid=unread-notices]').getByText('1').waitFor();
+  await screenshot(page, 'erin-machine-banner');
+
+  await open(page, '/notices');
+  const notice = page.locator('[data-testid=notice][data-unread=true]').first();
+  await notice.getByText('Your reservation of cal-01 ends in').waitFor();
+  await screenshot(page, 'erin-notices');
+  await Promise.all([page.waitForURL(`**/reservations/${ending.id}/extend`), notice.getByRole('link', { name: 'Extend' }).click()]);
+  await page.waitForSelector('body[data-hydrated]');
+  await page.getByRole('button', { name: '+ 1 hour' }).click();
+  await page.getByText('Extended.').waitFor();
+  await screenshot(page, 'erin-extended');
+  const extended = await api(page, 'reservation', { id: String(ending.id) });
+  assert.equal(extended.end_at, ending.end_at + 3600);
+
+  // Too far: the lab's limits say why.
+  await page.fill('input[name=minutes]', String(100 * 60));
+  await page.getByRole('button', { name: 'Extend', exact: true }).click();
+  await page.getByText('a reservation may last at most').waitFor();
+  await logOut(page);
+});
+
 test('the API reference page shows every operation from the OpenAPI document and fetches nothing from elsewhere', async () => {
   const page = await (await browser.newContext()).newPage();
   const elsewhere = [];
@@ -708,13 +786,13 @@ test('every page hydrates without a page error and has no serious or critical ac
   const firstMachine = async (page) => (await (await page.request.post(`${base}/api/dashboard`)).json()).machines[0].id;
   const machine = await firstMachine(admin);
   await checkPages(admin, 'admin', [
-    '/', '/reservations', '/images', '/images/upload', '/images/1', '/account',
+    '/', '/reservations', '/calendar', '/notices', '/images', '/images/upload', '/images/1', '/account',
     `/machines/${machine}`, `/machines/${machine}/edit`,
     '/admin/machines/new', '/admin/users', '/admin/groups', '/admin/audit', '/admin/settings', '/admin/discovered',
   ]);
   await logOut(admin);
 
   const user = await logIn('alice', 'alice-password-1');
-  await checkPages(user, 'alice', ['/', '/reservations', '/images', '/images/upload', '/account', `/machines/${await firstMachine(user)}`]);
+  await checkPages(user, 'alice', ['/', '/reservations', '/calendar', '/notices', '/images', '/images/upload', '/account', `/machines/${await firstMachine(user)}`]);
   await logOut(user);
 });

@@ -278,3 +278,68 @@ test('a user reserves a VM under IPMI control, uploads a bootable image, deploys
   await screenshot(page, 'saved-image');
   await logOut(page);
 });
+
+test('when the reservation ends, baas resets the VM to its reset image as the system, and the machine is free again once it booted it', { skip: missing ?? false, timeout: 15 * 60_000 }, async () => {
+  const count = (text, needle) => text.split(needle).length - 1;
+  // The admin chooses the machine's reset image on its page: the first disk.
+  const admin = await logIn('admin', ADMIN_PASSWORD);
+  const machine = (await call(admin, 'dashboard', {})).machines.find((m) => m.name === 'vm-01');
+  const machinePage = `/machines/${machine.id}`;
+  await open(admin, machinePage);
+  const form = admin.locator('[data-testid=reset-form]');
+  const option = await form.locator('select[name=image_id] option', { hasText: 'vm-disk' }).filter({ hasText: 'v1' }).getAttribute('value');
+  await form.locator('select[name=image_id]').selectOption(option);
+  await form.getByRole('button', { name: 'Save' }).click();
+  await admin.getByText('reset to vm-disk v1').waitFor();
+  await logOut(admin);
+
+  // Erin gives the reservation back; her disk holds the second image.
+  const page = await logIn('erin', 'erin-password-1');
+  const before = count(console_(), markers[0]);
+  const [reservation] = await call(page, 'my_reservations', {});
+  const released = Date.now();
+  await call(page, 'release', { id: String(reservation.id) });
+  const seconds = () => ((Date.now() - released) / 1000).toFixed(1);
+
+  // Within the wrap-up period the machine is resetting and cannot be booked.
+  const timings = {};
+  const deadline = Date.now() + 60_000;
+  let state;
+  while (Date.now() < deadline) {
+    state = (await call(page, 'machine', { id: String(machine.id) })).machine.state;
+    if (state === 'resetting') break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.equal(state, 'resetting', 'the machine did not start resetting after the reservation ended');
+  timings.resetting = seconds();
+  const refused = await page.evaluate(async ([id, start, end]) => {
+    const res = await fetch('/api/reserve', { method: 'POST', body: new URLSearchParams({ machine_id: id, start, end, note: '' }) });
+    return { status: res.status, body: await res.text() };
+  }, [String(machine.id), utc(new Date(Date.now() + 60_000)), utc(new Date(Date.now() + 3600_000))]);
+  assert.equal(refused.status, 409, refused.body);
+  assert.match(refused.body, /resetting/);
+  await open(page, machinePage);
+  await page.locator('[data-testid=machine-state]', { hasText: 'resetting' }).waitFor();
+  await screenshot(page, 'resetting');
+
+  // The reset is a deploy job of the system: the VM writes the first image and boots it.
+  await waitFor(`no ${markers[0]} on the VM's console after the reset`, () => count(console_(), markers[0]) > before, 10 * 60_000);
+  timings.marker = seconds();
+  const until = Date.now() + 120_000;
+  while (Date.now() < until) {
+    state = (await call(page, 'machine', { id: String(machine.id) })).machine.state;
+    if (state !== 'resetting') break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  timings.available = seconds();
+  assert.equal(state, 'available', `after the reset the machine is ${state}`);
+  const jobs = (await call(page, 'machine', { id: String(machine.id) })).boot_jobs;
+  const reset = jobs.find((j) => j.image?.name === 'vm-disk' && j.image?.version === 1 && j.requested_by === null);
+  assert.ok(reset, `no reset job among ${JSON.stringify(jobs.map((j) => [j.id, j.state, j.requested_by]))}`);
+  assert.equal(reset.state, 'booted');
+  console.log(`reset after release: resetting at ${timings.resetting} s, default image's marker at ${timings.marker} s, available at ${timings.available} s`);
+  await open(page, machinePage);
+  await page.locator('[data-testid=machine-state]', { hasText: 'available' }).waitFor();
+  await screenshot(page, 'reset-done');
+  await logOut(page);
+});

@@ -7,7 +7,7 @@ use leptos_meta::Title;
 
 use crate::api::notices::{get_reservation, my_notices, ExtendReservation, MarkNoticesRead};
 use crate::components::{
-    form_status, ErrorBox, Time, BUTTON, BUTTON_SECONDARY, CARD, H1, INPUT, LABEL,
+    field_error, form_status, ErrorBox, Time, BUTTON, BUTTON_SECONDARY, CARD, H1, INPUT, LABEL,
 };
 use crate::pages::id_param;
 
@@ -83,6 +83,9 @@ pub fn ExtendPage() -> impl IntoView {
         <Title text="Extend a reservation · baas"/>
         <h1 class=H1>"Extend a reservation"</h1>
         {form_status(extend.value(), "Extended.")}
+        {field_error(extend.value(), "end")}
+        {field_error(extend.value(), "minutes")}
+        {field_error(extend.value(), "by")}
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match current.await {
