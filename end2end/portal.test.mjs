@@ -732,6 +732,7 @@ test('a user books a free slot from the lab calendar, is told before a reservati
     notices = (await api(page, 'notices', {})).filter((n) => n.reservation_id === ending.id);
   }
   assert.equal(notices.length, 1, 'the notice was raised');
+  console.log(`ten-minute notice raised ${((Date.now() - now) / 1000).toFixed(1)} s after a reservation ending in 8 minutes was booked`);
   assert.match(notices[0].subject, /^Your reservation of cal-01 ends in \d+ minutes$/);
 
   await open(page, `/machines/${machine.id}`);
