@@ -684,6 +684,22 @@ fn rest_cases() -> Vec<RestCase> {
         ),
         (
             "GET",
+            "/api/v1/calendar",
+            |_, _| "/api/v1/calendar?tag=pool".into(),
+            &[],
+            |_, _| Vec::new(),
+            [401, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/notices",
+            |_, _| "/api/v1/notices?unread=true".into(),
+            &[],
+            |_, _| Vec::new(),
+            [401, 200, 200, 200],
+        ),
+        (
+            "GET",
             "/api/v1/reservations/{id}",
             |f, _| format!("/api/v1/reservations/{}", f.reservation),
             &[],

@@ -616,3 +616,67 @@ async fn an_admin_script_sets_up_users_groups_machines_grants_and_limits_and_rea
     let discovered = call(&server, &admin, "GET", "/api/v1/discovered", "").await;
     assert_eq!(discovered.json()["total"], 0);
 }
+
+#[tokio::test]
+async fn the_calendar_and_the_notices_are_read_by_scripts_with_a_token() {
+    let server = TestServer::start().await;
+    let (alice, alice_token) = user_with_token(&server, "alice").await;
+    let (bob, bob_token) = user_with_token(&server, "bob").await;
+    let machines = lab_with_machines(&server, &[alice, bob]).await;
+    let now = lab::now();
+    let booking = format!(
+        r#"{{"machine_id":{},"start_at":{now},"end_at":{},"note":""}}"#,
+        machines[0],
+        now + 900
+    );
+    let reserved = call(
+        &server,
+        &alice_token,
+        "POST",
+        "/api/v1/reservations",
+        &booking,
+    )
+    .await;
+    assert_eq!(reserved.status, 201, "{}", reserved.body);
+
+    let window = format!(
+        "/api/v1/calendar?tag=gpu&from={}&to={}",
+        now - 3600,
+        now + 3600
+    );
+    for (token, mine) in [(&alice_token, true), (&bob_token, false)] {
+        let calendar = call(&server, token, "GET", &window, "").await;
+        assert_eq!(calendar.status, 200, "{}", calendar.body);
+        let rows = calendar.json();
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows.len(), 2, "the two gpu machines");
+        assert_eq!(rows[0]["machine_name"], "gpu-1");
+        assert_eq!(rows[0]["bookings"][0]["username"], "alice");
+        assert_eq!(rows[0]["bookings"][0]["mine"], mine);
+        assert_eq!(rows[1]["bookings"].as_array().unwrap().len(), 0);
+    }
+    let backwards = format!("/api/v1/calendar?from={now}&to={}", now - 1);
+    let refused = call(&server, &alice_token, "GET", &backwards, "").await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+
+    // Seven minutes later, eight are left: the ten-minute notice is due.
+    let later = server.lab.clone().with_clock(lab::Clock::manual(now + 420));
+    server::notifier::tick(&later, "http://baas.test")
+        .await
+        .unwrap();
+    let notices = call(
+        &server,
+        &alice_token,
+        "GET",
+        "/api/v1/notices?unread=true",
+        "",
+    )
+    .await;
+    assert_eq!(notices.status, 200, "{}", notices.body);
+    let notices = notices.json();
+    assert_eq!(notices.as_array().unwrap().len(), 1);
+    assert_eq!(notices[0]["machine_name"], "gpu-1");
+    assert!(notices[0]["link"].as_str().unwrap().ends_with("/extend"));
+    let none = call(&server, &bob_token, "GET", "/api/v1/notices", "").await;
+    assert_eq!(none.json().as_array().unwrap().len(), 0);
+}

@@ -51,6 +51,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/reservations/{id}"),
     ("PATCH", "/api/v1/reservations/{id}"),
     ("DELETE", "/api/v1/reservations/{id}"),
+    ("GET", "/api/v1/calendar"),
+    ("GET", "/api/v1/notices"),
     ("GET", "/api/v1/jobs"),
     ("POST", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs/{id}"),
@@ -202,6 +204,8 @@ pub fn routes() -> Router<AppState> {
             get(reservations::list).post(reservations::create),
         )
         .route("/api/v1/reservations/any", post(reservations::create_any))
+        .route("/api/v1/calendar", get(reservations::calendar))
+        .route("/api/v1/notices", get(reservations::notices))
         .route(
             "/api/v1/reservations/{id}",
             get(reservations::show)

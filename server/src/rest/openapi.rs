@@ -103,6 +103,8 @@ impl Modify for Security {
         super::reservations::show,
         super::reservations::change,
         super::reservations::end,
+        super::reservations::calendar,
+        super::reservations::notices,
         super::jobs::list,
         super::jobs::create,
         super::jobs::show,

@@ -105,3 +105,46 @@ pub async fn end(
     }
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `GET /api/v1/calendar?tag=&from=&to=`: the machines the caller may view (with the tag) and
+/// their active reservations in `[from, to)` (Unix seconds; default: today, 00:00 UTC, for a week).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(default)]
+pub struct CalendarQuery {
+    tag: String,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+#[utoipa::path(get, operation_id = "calendar", path = "/api/v1/calendar", tag = "reservations", params(CalendarQuery), responses((status = 200, description = "Machines and their bookings in the window", body = Vec<lab::model::CalendarRow>), super::Failures))]
+pub async fn calendar(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Params(query): Params<CalendarQuery>,
+) -> ApiResult<Json<Vec<lab::model::CalendarRow>>> {
+    let now = state.lab.now();
+    let from = query.from.unwrap_or(now - now.rem_euclid(86_400));
+    let to = query.to.unwrap_or(from.saturating_add(7 * 86_400));
+    Ok(Json(
+        state.lab.calendar(&actor, &query.tag, from, to).await?,
+    ))
+}
+
+/// `GET /api/v1/notices?unread=`: the caller's notices, newest first.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(default)]
+pub struct NoticeQuery {
+    /// Only those not read yet.
+    unread: bool,
+}
+
+#[utoipa::path(get, operation_id = "list_notices", path = "/api/v1/notices", tag = "reservations", params(NoticeQuery), responses((status = 200, description = "The caller's notices", body = Vec<lab::model::Notice>), super::Failures))]
+pub async fn notices(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Params(query): Params<NoticeQuery>,
+) -> ApiResult<Json<Vec<lab::model::Notice>>> {
+    Ok(Json(state.lab.notices(&actor, query.unread).await?))
+}
