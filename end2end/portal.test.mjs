@@ -692,15 +692,15 @@ test('a user books a free slot from the lab calendar, is told before a reservati
     'input[bmc_kind]': 'none', 'input[bmc_address]': '', 'input[bmc_username]': '', 'input[bmc_password]': '',
     'input[location]': '', 'input[tags]': 'calendar-test', 'input[description]': '', 'input[state]': 'available',
   });
-  await api(admin, 'admin/create_user', { username: 'erin', display_name: 'Erin', password: 'erin-password-1' });
-  await api(admin, 'admin/set_grant', { machine_id: String(machine.id), subject_kind: 'user', subject_name: 'erin', level: 'use' });
+  await api(admin, 'admin/create_user', { username: 'frida', display_name: 'Frida', password: 'frida-password-1' });
+  await api(admin, 'admin/set_grant', { machine_id: String(machine.id), subject_kind: 'user', subject_name: 'frida', level: 'use' });
   await api(admin, 'admin/set_notice_settings', {
     smtp_host: '', smtp_port: '25', smtp_security: 'starttls', smtp_username: '', smtp_password: '', sender: '', lead_minutes: '1440, 60, 10',
   });
   await logOut(admin);
 
   // The calendar, filtered by the tag: a free slot two days ahead opens a booking form.
-  const page = await logIn('erin', 'erin-password-1');
+  const page = await logIn('frida', 'frida-password-1');
   await open(page, '/calendar?tag=calendar-test');
   const row = page.locator('[data-machine="cal-01"]');
   await row.waitFor();
@@ -715,15 +715,16 @@ test('a user books a free slot from the lab calendar, is told before a reservati
   await form.getByRole('button', { name: 'Reserve', exact: true }).click();
   await page.getByText('Reserved.').waitFor();
   await row.locator('[data-testid=booking][data-mine=true]').waitFor();
-  await screenshot(page, 'erin-calendar-booked');
+  await screenshot(page, 'frida-calendar-booked');
   const mine = await api(page, 'my_reservations', {});
   assert.equal(mine.length, 1);
   assert.equal(utc(new Date(mine[0].start_at * 1000)), slotStart);
 
-  // A reservation ending in eight minutes: the ten-minute notice is raised within seconds.
+  // A reservation that began minutes ago and ends in eight: the ten-minute notice (due after it
+  // began) is raised within seconds.
   const now = Date.now();
   const ending = await api(page, 'reserve', {
-    machine_id: String(machine.id), start: utc(new Date(now - 60 * 1000)), end: utc(new Date(now + 8 * 60 * 1000)), note: 'almost over',
+    machine_id: String(machine.id), start: utc(new Date(now - 210 * 1000)), end: utc(new Date(now + 8 * 60 * 1000)), note: 'almost over',
   });
   const deadline = Date.now() + 30_000;
   let notices = [];
@@ -738,22 +739,22 @@ test('a user books a free slot from the lab calendar, is told before a reservati
   await open(page, `/machines/${machine.id}`);
   await page.locator('[data-testid=notice-banner]').getByText('Your reservation of cal-01 ends in').waitFor();
   await page.locator('[data-testid=unread-notices]').getByText('1').waitFor();
-  await screenshot(page, 'erin-machine-banner');
+  await screenshot(page, 'frida-machine-banner');
 
   await open(page, '/notices');
   const notice = page.locator('[data-testid=notice][data-unread=true]').first();
   await notice.getByText('Your reservation of cal-01 ends in').waitFor();
-  await screenshot(page, 'erin-notices');
+  await screenshot(page, 'frida-notices');
   await Promise.all([page.waitForURL(`**/reservations/${ending.id}/extend`), notice.getByRole('link', { name: 'Extend' }).click()]);
   await page.waitForSelector('body[data-hydrated]');
   await page.getByRole('button', { name: '+ 1 hour' }).click();
   await page.getByText('Extended.').waitFor();
-  await screenshot(page, 'erin-extended');
+  await screenshot(page, 'frida-extended');
   const extended = await api(page, 'reservation', { id: String(ending.id) });
   assert.equal(extended.end_at, ending.end_at + 3600);
 
   // Too far: the lab's limits say why.
-  await page.fill('input[name=minutes]', String(100 * 60));
+  await page.fill('input[name=minutes]:not([type=hidden])', String(100 * 60));
   await page.getByRole('button', { name: 'Extend', exact: true }).click();
   await page.getByText('a reservation may last at most').waitFor();
   await logOut(page);

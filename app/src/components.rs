@@ -41,8 +41,16 @@ pub fn LocalDateTime(name: &'static str, at: i64, label: &'static str) -> impl I
 /// Top bar: the lab's name, links for the logged-in user, log-out.
 #[component]
 pub fn Nav() -> impl IntoView {
-    let me = Resource::new(|| (), |_| current_user());
-    let unread = Resource::new(|| (), |_| crate::api::notices::unread_notices());
+    // One resource for the user and their unread notices: a second suspense nested in this one
+    // would not hydrate.
+    let me = Resource::new(
+        || (),
+        |_| async {
+            let user = current_user().await;
+            let unread = crate::api::notices::unread_notices().await.unwrap_or(0);
+            (user, unread)
+        },
+    );
     let logout = ServerAction::<Logout>::new();
     Effect::new(move |_| {
         if let Some(Ok(())) = logout.value().get() {
@@ -56,7 +64,8 @@ pub fn Nav() -> impl IntoView {
                 <a href="/" class="mr-4 text-lg font-bold tracking-tight">"baas"</a>
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
-                        match me.await {
+                        let (user, unread) = me.await;
+                        match user {
                             Ok(Some(user)) => {
                                 let admin_links = user.is_admin.then(|| view! {
                                     <A href="/admin/users" attr:class=link>"Users"</A>
@@ -72,16 +81,9 @@ pub fn Nav() -> impl IntoView {
                                     <A href="/calendar" attr:class=link>"Calendar"</A>
                                     <A href="/notices" attr:class=link>
                                         "Notices"
-                                        <Transition fallback=|| ()>
-                                            {move || Suspend::new(async move {
-                                                match unread.await {
-                                                    Ok(count) if count > 0 => view! {
-                                                        <span class="ml-1 rounded-full bg-amber-400 px-1.5 text-xs font-semibold text-slate-900" data-testid="unread-notices">{count}</span>
-                                                    }.into_any(),
-                                                    _ => ().into_any(),
-                                                }
-                                            })}
-                                        </Transition>
+                                        {(unread > 0).then(|| view! {
+                                            <span class="ml-1 rounded-full bg-amber-400 px-1.5 text-xs font-semibold text-slate-900" data-testid="unread-notices">{unread}</span>
+                                        })}
                                     </A>
                                     <A href="/images" attr:class=link>"Images"</A>
                                     {admin_links}

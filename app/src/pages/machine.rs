@@ -212,7 +212,7 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
             <dt class="text-slate-500">"Location"</dt><dd>{machine.location.clone()}</dd>
             <dt class="text-slate-500">"Fixed IP address"</dt><dd>{if machine.ip_address.is_empty() { "none".to_string() } else { machine.ip_address.clone() }}</dd>
             <dt class="text-slate-500">"Tags"</dt><dd>{machine.tags.join(", ")}</dd>
-            <dt class="text-slate-500">"State"</dt><dd data-testid="machine-state">{machine.state.as_str()}{(!machine.state_reason.is_empty()).then(|| format!(" ({})", machine.state_reason))}</dd>
+            <dt class="text-slate-500">"State"</dt><dd data-testid="machine-state">{if machine.state_reason.is_empty() { machine.state.to_string() } else { format!("{} ({})", machine.state, machine.state_reason) }}</dd>
             <dt class="text-slate-500">"After each reservation"</dt><dd>{match &reset.effective_image {
                 Some(image) => format!("reset to {} v{}{}", image.name, image.version, if reset.save_before_reset { ", saving the holder's disk first" } else { "" }),
                 None => "powered off".to_string(),

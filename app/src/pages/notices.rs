@@ -102,9 +102,9 @@ pub fn ExtendPage() -> impl IntoView {
                         view! {
                             <div class=format!("{CARD} max-w-xl")>
                                 <p>
-                                    "Reservation #"{r.id}" of "
+                                    {format!("Reservation #{} of ", r.id)}
                                     <a class="underline" href=format!("/machines/{}", r.machine_id)>{r.machine_name.clone()}</a>
-                                    " by "{r.username.clone()}
+                                    {format!(" by {}", r.username)}
                                 </p>
                                 <p class="mt-1 text-sm">"From "<Time at=r.start_at/>" to "<strong data-testid="reservation-end"><Time at=r.end_at/></strong></p>
                                 {if open {
