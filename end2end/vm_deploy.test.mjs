@@ -279,7 +279,7 @@ test('a user reserves a VM under IPMI control, uploads a bootable image, deploys
   await logOut(page);
 });
 
-test('when the reservation ends, baas resets the VM to its reset image as the system, and the machine is free again once it booted it', { skip: missing ?? false, timeout: 15 * 60_000 }, async () => {
+test('before the end the holder is told and extends from the notice; when the reservation ends, baas resets the VM to its reset image as the system, and the machine is free again once it booted it', { skip: missing ?? false, timeout: 15 * 60_000 }, async () => {
   const count = (text, needle) => text.split(needle).length - 1;
   // The admin chooses the machine's reset image on its page: the first disk.
   const admin = await logIn('admin', ADMIN_PASSWORD);
@@ -291,12 +291,29 @@ test('when the reservation ends, baas resets the VM to its reset image as the sy
   await form.locator('select[name=image_id]').selectOption(option);
   await form.getByRole('button', { name: 'Save' }).click();
   await admin.getByText('reset to vm-disk v1').waitFor();
+  // A lead time of 118 minutes: the notice of erin's two-hour reservation falls due now.
+  await call(admin, 'admin/set_notice_settings', {
+    smtp_host: '', smtp_port: '25', smtp_security: 'starttls', smtp_username: '', smtp_password: '', sender: '', lead_minutes: '118',
+  });
+  const leadSet = Date.now();
   await logOut(admin);
 
-  // Erin gives the reservation back; her disk holds the second image.
+  // Erin is told, extends from the notice's link, then gives the reservation back.
   const page = await logIn('erin', 'erin-password-1');
-  const before = count(console_(), markers[0]);
   const [reservation] = await call(page, 'my_reservations', {});
+  let notice;
+  while (!notice && Date.now() < leadSet + 30_000) {
+    await new Promise((r) => setTimeout(r, 500));
+    notice = (await call(page, 'notices', {})).find((n) => n.reservation_id === reservation.id);
+  }
+  assert.ok(notice, 'no notice before the end');
+  const noticeAfter = ((Date.now() - leadSet) / 1000).toFixed(1);
+  await open(page, notice.link);
+  await page.getByRole('button', { name: '+ 30 minutes' }).click();
+  await page.getByText('Extended.').waitFor();
+  assert.equal((await call(page, 'reservation', { id: String(reservation.id) })).end_at, reservation.end_at + 1800);
+  await screenshot(page, 'extended-from-notice');
+  const before = count(console_(), markers[0]);
   const released = Date.now();
   await call(page, 'release', { id: String(reservation.id) });
   const seconds = () => ((Date.now() - released) / 1000).toFixed(1);
@@ -337,7 +354,10 @@ test('when the reservation ends, baas resets the VM to its reset image as the sy
   const reset = jobs.find((j) => j.image?.name === 'vm-disk' && j.image?.version === 1 && j.requested_by === null);
   assert.ok(reset, `no reset job among ${JSON.stringify(jobs.map((j) => [j.id, j.state, j.requested_by]))}`);
   assert.equal(reset.state, 'booted');
-  console.log(`reset after release: resetting at ${timings.resetting} s, default image's marker at ${timings.marker} s, available at ${timings.available} s`);
+  const since = (at) => Math.round(at - reservation.start_at);
+  console.log(`one reservation's life, seconds from its start: booked at ${since(reservation.created_at)}; `
+    + `notice ${noticeAfter} s after its lead time came; extended by 30 min from the notice's link, then released at ${since(released / 1000)}; `
+    + `resetting ${timings.resetting} s after the release, the reset image's marker on the console at ${timings.marker} s, available at ${timings.available} s`);
   await open(page, machinePage);
   await page.locator('[data-testid=machine-state]', { hasText: 'available' }).waitFor();
   await screenshot(page, 'reset-done');
