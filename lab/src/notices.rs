@@ -59,6 +59,30 @@ impl std::fmt::Debug for SmtpAccess {
     }
 }
 
+/// The `smtp.*` settings as stored.
+struct StoredSmtp {
+    host: String,
+    port: u16,
+    security: SmtpSecurity,
+    username: String,
+    /// Hex of the sealed password; empty for none.
+    sealed_password: String,
+    sender: String,
+}
+
+impl Default for StoredSmtp {
+    fn default() -> Self {
+        StoredSmtp {
+            host: String::new(),
+            port: 25,
+            security: SmtpSecurity::StartTls,
+            username: String::new(),
+            sealed_password: String::new(),
+            sender: String::new(),
+        }
+    }
+}
+
 /// A delivery the notifier is to attempt now.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -114,6 +138,11 @@ struct PreferencesRow {
     webhook_url: String,
     webhook_secret: Option<Vec<u8>>,
 }
+
+const SELECT_PREFERENCES: &str =
+    "SELECT portal <> 0 AS portal, email <> 0 AS email, webhook <> 0 AS webhook, webhook_url,
+        webhook_secret
+     FROM notice_preferences WHERE user_id = $1";
 
 impl Default for PreferencesRow {
     /// A user who never chose: portal and email on.
@@ -205,23 +234,14 @@ impl Lab {
     /// The notice settings for the admin's form (never the SMTP password).
     pub async fn notice_settings(&self, actor: &Actor) -> Result<NoticeSettings> {
         actor.require_admin()?;
-        let access = self.smtp_access().await?;
-        let port = self
-            .setting(SMTP_PORT_KEY)
-            .await?
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(25);
+        let stored = self.stored_smtp().await?;
         Ok(NoticeSettings {
-            smtp_host: self.setting(SMTP_HOST_KEY).await?.unwrap_or_default(),
-            smtp_port: port,
-            smtp_security: self
-                .setting(SMTP_SECURITY_KEY)
-                .await?
-                .and_then(|s| SmtpSecurity::parse(&s))
-                .unwrap_or(SmtpSecurity::StartTls),
-            smtp_username: self.setting(SMTP_USERNAME_KEY).await?.unwrap_or_default(),
-            smtp_password_set: access.is_some_and(|a| !a.password.is_empty()),
-            sender: self.setting(SENDER_KEY).await?.unwrap_or_default(),
+            smtp_host: stored.host,
+            smtp_port: i64::from(stored.port),
+            smtp_security: stored.security,
+            smtp_username: stored.username,
+            smtp_password_set: !stored.sealed_password.is_empty(),
+            sender: stored.sender,
             lead_minutes: self
                 .notice_leads()
                 .await?
@@ -229,6 +249,29 @@ impl Lab {
                 .map(|s| s / 60)
                 .collect(),
         })
+    }
+
+    /// The `smtp.*` settings as stored, in one read (the password still sealed).
+    async fn stored_smtp(&self) -> Result<StoredSmtp> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT key, value FROM settings WHERE key LIKE 'smtp.%'")
+                .fetch_all(&self.db)
+                .await?;
+        let mut stored = StoredSmtp::default();
+        for (key, value) in rows {
+            match key.as_str() {
+                SMTP_HOST_KEY => stored.host = value,
+                SMTP_PORT_KEY => stored.port = value.parse().unwrap_or(25),
+                SMTP_SECURITY_KEY => {
+                    stored.security = SmtpSecurity::parse(&value).unwrap_or(SmtpSecurity::StartTls)
+                }
+                SMTP_USERNAME_KEY => stored.username = value,
+                SMTP_PASSWORD_KEY => stored.sealed_password = value,
+                SENDER_KEY => stored.sender = value,
+                _ => {}
+            }
+        }
+        Ok(stored)
     }
 
     /// Sets the lab's SMTP server, sender and lead times. The password is sealed; an empty one
@@ -292,18 +335,11 @@ impl Lab {
             errors.add("smtp_password", "is too long");
         }
         errors.into_result()?;
-        let password = if input.smtp_password.is_empty() {
-            self.smtp_access()
-                .await?
-                .map(|a| a.password)
-                .unwrap_or_default()
+        // An empty password keeps the stored one, still sealed.
+        let sealed = if input.smtp_password.is_empty() {
+            self.stored_smtp().await?.sealed_password
         } else {
-            input.smtp_password.clone()
-        };
-        let sealed = if password.is_empty() {
-            String::new()
-        } else {
-            hex::encode(self.secrets.seal(password.as_bytes())?)
+            hex::encode(self.secrets.seal(input.smtp_password.as_bytes())?)
         };
         let leads_text = leads
             .iter()
@@ -325,7 +361,7 @@ impl Lab {
             "settings",
             &format!(
                 "smtp={host}:{port} security={security} user={username} password_set={} sender={sender} leads={leads_text}",
-                !password.is_empty()
+                !sealed.is_empty()
             ),
         )
         .await?;
@@ -335,37 +371,26 @@ impl Lab {
 
     /// The SMTP server notices are sent through, unsealed; `None` when email is off.
     pub async fn smtp_access(&self) -> Result<Option<SmtpAccess>> {
-        let Some(host) = self.setting(SMTP_HOST_KEY).await?.filter(|h| !h.is_empty()) else {
+        let stored = self.stored_smtp().await?;
+        if stored.host.is_empty() {
             return Ok(None);
-        };
-        let password = match self
-            .setting(SMTP_PASSWORD_KEY)
-            .await?
-            .filter(|p| !p.is_empty())
-        {
-            Some(sealed) => {
-                let sealed = hex::decode(sealed)
-                    .map_err(|e| Error::Secret(format!("stored SMTP password unreadable: {e}")))?;
-                String::from_utf8(self.secrets.open(&sealed)?)
-                    .map_err(|e| Error::Secret(format!("stored SMTP password unreadable: {e}")))?
-            }
-            None => String::new(),
+        }
+        let password = if stored.sealed_password.is_empty() {
+            String::new()
+        } else {
+            let unreadable =
+                |e: String| Error::Secret(format!("stored SMTP password unreadable: {e}"));
+            let sealed =
+                hex::decode(&stored.sealed_password).map_err(|e| unreadable(e.to_string()))?;
+            String::from_utf8(self.secrets.open(&sealed)?).map_err(|e| unreadable(e.to_string()))?
         };
         Ok(Some(SmtpAccess {
-            host,
-            port: self
-                .setting(SMTP_PORT_KEY)
-                .await?
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(25),
-            security: self
-                .setting(SMTP_SECURITY_KEY)
-                .await?
-                .and_then(|s| SmtpSecurity::parse(&s))
-                .unwrap_or(SmtpSecurity::StartTls),
-            username: self.setting(SMTP_USERNAME_KEY).await?.unwrap_or_default(),
+            host: stored.host,
+            port: stored.port,
+            security: stored.security,
+            username: stored.username,
             password,
-            sender: self.setting(SENDER_KEY).await?.unwrap_or_default(),
+            sender: stored.sender,
         }))
     }
 
@@ -377,14 +402,10 @@ impl Lab {
             .fetch_optional(&self.db)
             .await?
             .ok_or(Error::NotFound("user"))?;
-        let row: Option<PreferencesRow> = sqlx::query_as(
-            "SELECT portal <> 0 AS portal, email <> 0 AS email, webhook <> 0 AS webhook,
-                webhook_url, webhook_secret
-             FROM notice_preferences WHERE user_id = $1",
-        )
-        .bind(user_id)
-        .fetch_optional(&self.db)
-        .await?;
+        let row: Option<PreferencesRow> = sqlx::query_as(SELECT_PREFERENCES)
+            .bind(user_id)
+            .fetch_optional(&self.db)
+            .await?;
         let PreferencesRow {
             portal,
             email,
@@ -567,15 +588,17 @@ impl Lab {
         notice: NewNotice<'_>,
     ) -> Result<Option<i64>> {
         let now = self.now();
-        let preferences: Option<(bool, bool, bool, String)> = sqlx::query_as(
-            "SELECT portal <> 0, email <> 0, webhook <> 0, webhook_url
-             FROM notice_preferences WHERE user_id = $1",
-        )
-        .bind(notice.user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (portal, email, webhook, webhook_url) =
-            preferences.unwrap_or((true, true, false, String::new()));
+        let PreferencesRow {
+            portal,
+            email,
+            webhook,
+            webhook_url,
+            ..
+        } = sqlx::query_as(SELECT_PREFERENCES)
+            .bind(notice.user_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or_default();
         // Off in the portal: kept for the delivery log, but never shown as unread.
         let read_at = if portal { None } else { Some(now) };
         let id: Option<i64> = sqlx::query_scalar(
