@@ -566,14 +566,15 @@ impl Lab {
 
     /// The user a job works for (its requester).
     async fn job_owner(&self, job_id: i64) -> Result<crate::Actor> {
-        let owner: Option<(i64, String, bool)> = sqlx::query_as(
-            "SELECT u.id, u.username, u.is_admin FROM boot_jobs j JOIN users u ON u.id = j.requested_by
+        let owner: Option<(i64, String, crate::store::Flag)> = sqlx::query_as(
+            "SELECT u.id, u.username, (u.is_admin = TRUE) FROM boot_jobs j JOIN users u ON u.id = j.requested_by
              WHERE j.id = $1",
         )
         .bind(job_id)
         .fetch_optional(&self.db)
         .await?;
-        let (id, name, admin) = owner.ok_or(Error::NotFound("the job's user"))?;
+        let (id, name, crate::store::Flag(admin)) =
+            owner.ok_or(Error::NotFound("the job's user"))?;
         Ok(crate::Actor::user(id, &name, admin, "agent"))
     }
 }

@@ -1,14 +1,14 @@
 //! The audit log: who changed what, when, from where. Written in the same transaction as the
 //! change it records, so the log and the state never disagree.
 
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use crate::model::{AuditEntry, AuditFilter};
 use crate::{Actor, Lab, Result};
 
 /// Appends one entry on `conn` (normally the change's own transaction).
 pub(crate) async fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     actor: &Actor,
     action: &str,
     target: &str,

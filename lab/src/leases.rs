@@ -292,7 +292,7 @@ impl Lab {
 }
 
 async fn upsert(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     address: &Ipv4Addr,
     mac: &str,
     state: &str,

@@ -79,6 +79,6 @@ pub use reservations::{ReservationEnd, ACT_ON_ENDS_WITHIN_SECONDS};
 #[cfg(feature = "db")]
 pub use secrets::SecretBox;
 #[cfg(feature = "db")]
-pub use store::{now, Lab};
+pub use store::{now, Engine, Lab};
 #[cfg(feature = "db")]
 pub use users::Bootstrap;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use crate::audit::record;
 use crate::error::FieldErrors;
@@ -532,7 +532,7 @@ impl Lab {
 
 /// Inserts (`existing = None`) or updates a machine row and returns its id.
 async fn store_machine(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     existing: Option<i64>,
     machine: &ValidMachine,
     secret: Option<Vec<u8>>,
@@ -579,7 +579,7 @@ async fn store_machine(
 /// Fails with a `macs` or `ip_address` field error naming the machine that already has one of
 /// the machine's MACs or its fixed address.
 async fn check_addresses_free(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     machine: &ValidMachine,
     except: Option<i64>,
 ) -> Result<()> {
@@ -620,7 +620,7 @@ async fn check_addresses_free(
     errors.into_result()
 }
 
-async fn insert_macs(conn: &mut SqliteConnection, machine_id: i64, macs: &[String]) -> Result<()> {
+async fn insert_macs(conn: &mut AnyConnection, machine_id: i64, macs: &[String]) -> Result<()> {
     for mac in macs {
         let inserted = sqlx::query("INSERT INTO machine_macs (mac, machine_id) VALUES ($1, $2)")
             .bind(mac)

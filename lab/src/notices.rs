@@ -10,6 +10,7 @@ use crate::model::{
     NoticePreferencesInput, NoticeSettings, NoticeSettingsInput, SmtpSecurity,
 };
 use crate::settings::put_setting;
+use crate::store::Flag;
 use crate::{validate, Actor, Error, Lab, Result};
 
 pub use crate::model::Notice;
@@ -132,15 +133,17 @@ impl From<NoticeRow> for Notice {
 
 #[derive(sqlx::FromRow)]
 struct PreferencesRow {
+    #[sqlx(try_from = "Flag")]
     portal: bool,
+    #[sqlx(try_from = "Flag")]
     email: bool,
+    #[sqlx(try_from = "Flag")]
     webhook: bool,
     webhook_url: String,
     webhook_secret: Option<Vec<u8>>,
 }
 
-const SELECT_PREFERENCES: &str =
-    "SELECT portal <> 0 AS portal, email <> 0 AS email, webhook <> 0 AS webhook, webhook_url,
+const SELECT_PREFERENCES: &str = "SELECT portal, email, webhook, webhook_url,
         webhook_secret
      FROM notice_preferences WHERE user_id = $1";
 
@@ -584,7 +587,7 @@ impl Lab {
     /// user's preferences. Returns the new notice's id.
     pub(crate) async fn store_notice(
         &self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         notice: NewNotice<'_>,
     ) -> Result<Option<i64>> {
         let now = self.now();
@@ -653,7 +656,7 @@ impl Lab {
             return Ok(Vec::new());
         };
         let rows: Vec<NoticeRow> = sqlx::query_as(&format!(
-            "{SELECT_NOTICES} WHERE n.user_id = $1 AND ($2 = 0 OR n.read_at IS NULL)
+            "{SELECT_NOTICES} WHERE n.user_id = $1 AND ($2 = FALSE OR n.read_at IS NULL)
              ORDER BY n.id DESC LIMIT 200"
         ))
         .bind(user_id)

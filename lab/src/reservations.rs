@@ -62,8 +62,11 @@ pub struct ReservationEnd {
 /// machine may have had other users since.
 pub const ACT_ON_ENDS_WITHIN_SECONDS: i64 = 3600;
 
+/// The refusal of the database's own guard: SQLite's trigger message, or PostgreSQL's exclusion
+/// violation (23P01).
 fn is_overlap_error(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(e) if e.message().contains("overlaps"))
+    matches!(error, sqlx::Error::Database(e)
+        if e.message().contains("overlaps") || e.code().as_deref() == Some("23P01"))
 }
 
 impl Lab {

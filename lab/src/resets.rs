@@ -10,6 +10,7 @@ use crate::model::{
 };
 use crate::notices::NewNotice;
 use crate::settings::put_setting;
+use crate::store::Flag;
 use crate::{Actor, Error, Lab, Result};
 
 const DEFAULT_IMAGE_KEY: &str = "reset.default_image_id";
@@ -18,12 +19,11 @@ impl Lab {
     /// What happens to a machine after each reservation (anyone who may view it may ask).
     pub async fn reset_policy(&self, actor: &Actor, machine_id: i64) -> Result<ResetPolicy> {
         self.require(actor, machine_id, Level::View).await?;
-        let (own, save_before_reset): (Option<i64>, bool) = sqlx::query_as(
-            "SELECT reset_image_id, save_before_reset <> 0 FROM machines WHERE id = $1",
-        )
-        .bind(machine_id)
-        .fetch_one(&self.db)
-        .await?;
+        let (own, Flag(save_before_reset)): (Option<i64>, Flag) =
+            sqlx::query_as("SELECT reset_image_id, save_before_reset FROM machines WHERE id = $1")
+                .bind(machine_id)
+                .fetch_one(&self.db)
+                .await?;
         let image = match own {
             Some(id) => self.job_image(id).await?,
             None => None,
@@ -242,7 +242,7 @@ impl Lab {
     /// again, or in maintenance with the reason, and every admin gets a notice.
     pub(crate) async fn finish_reset(
         &self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         job_id: i64,
         machine_id: i64,
         to: JobState,

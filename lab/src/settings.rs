@@ -1,7 +1,7 @@
 //! Lab-wide settings that admins change at run time: the booking limits (and, read here for
 //! the settings page, the default image quota that `images` owns).
 
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use crate::audit::record;
 use crate::egress::EgressPolicy;
@@ -16,7 +16,7 @@ const IMPORT_NETWORKS_KEY: &str = "imports.allowed_networks";
 
 /// Stores one setting on `conn` (normally the change's transaction).
 pub(crate) async fn put_setting(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     key: &str,
     value: impl std::fmt::Display,
 ) -> Result<()> {

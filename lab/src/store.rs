@@ -1,11 +1,17 @@
 //! The handle on the lab's database: connection pool, migrations, secret box, log-in throttle.
+//!
+//! One code base runs on two engines: SQLite (the embedded default, one instance) and PostgreSQL
+//! (several instances sharing one lab). Queries are written once in the SQL both accept and run
+//! through sqlx's `Any` driver; what differs per engine (schema files, how a write transaction
+//! is serialized) is chosen here.
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::any::{AnyPoolOptions, AnyTypeInfoKind};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor, ValueRef};
 
 use crate::images::ImageStore;
 use crate::secrets::SecretBox;
@@ -15,7 +21,9 @@ use crate::Result;
 /// The lab. Cheap to clone; every clone shares the pool.
 #[derive(Clone)]
 pub struct Lab {
-    pub(crate) db: SqlitePool,
+    pub(crate) db: AnyPool,
+    engine: Engine,
+    database_url: Arc<str>,
     pub(crate) secrets: SecretBox,
     pub(crate) throttle: Arc<LoginThrottle>,
     pub(crate) images: Arc<ImageStore>,
@@ -31,20 +39,53 @@ impl Lab {
         secrets: SecretBox,
         image_dir: impl Into<std::path::PathBuf>,
     ) -> Result<Lab> {
-        let options = SqliteConnectOptions::from_str(database_url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(15));
-        let db = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("../migrations").run(&db).await?;
+        sqlx::any::install_default_drivers();
+        let engine = Engine::of(database_url)?;
+        let db = match engine {
+            Engine::Sqlite => {
+                // Creates the file and switches it to WAL once; both persist in the file.
+                SqliteConnectOptions::from_str(database_url)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .connect()
+                    .await?
+                    .close()
+                    .await?;
+                let db = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000; \
+                                 PRAGMA synchronous = NORMAL;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(database_url)
+                    .await?;
+                sqlx::migrate!("../migrations").run(&db).await?;
+                db
+            }
+            Engine::Postgres => {
+                let db = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(database_url)
+                    .await?;
+                // sqlx holds an advisory lock while migrating: instances starting together
+                // apply each migration once.
+                sqlx::migrate!("../migrations/postgres").run(&db).await?;
+                db
+            }
+        };
         let images = ImageStore::open(image_dir.into())?;
         Ok(Lab {
             db,
+            engine,
+            database_url: database_url.into(),
             secrets,
             throttle: Arc::new(LoginThrottle::default()),
             images: Arc::new(images),
@@ -53,11 +94,25 @@ impl Lab {
         })
     }
 
-    /// A write transaction, holding SQLite's write lock from its start. A plain `BEGIN` reads
-    /// first and upgrades at its first write; when another connection committed in between, the
+    /// A write transaction, serialized with every other one from its start, on either engine.
+    ///
+    /// On SQLite it holds the write lock from `BEGIN IMMEDIATE`: a plain `BEGIN` reads first and
+    /// upgrades at its first write, and when another connection committed in between, the
     /// upgrade fails at once with "database is locked" (the busy timeout does not apply to it).
-    pub(crate) async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.db.begin_with("BEGIN IMMEDIATE").await?)
+    /// On PostgreSQL a transaction-scoped advisory lock gives every instance the same guarantee:
+    /// what a write transaction read is still true when it writes.
+    pub(crate) async fn write(&self) -> Result<sqlx::Transaction<'static, Any>> {
+        match self.engine {
+            Engine::Sqlite => Ok(self.db.begin_with("BEGIN IMMEDIATE").await?),
+            Engine::Postgres => {
+                let mut tx = self.db.begin().await?;
+                sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
     }
 
     /// The same lab reading time from `clock` (tests move a manual one).
@@ -76,9 +131,86 @@ impl Lab {
         &self.events
     }
 
-    /// The pool, for components that keep their own tables beside the lab's (sessions).
-    pub fn pool(&self) -> &SqlitePool {
+    /// The pool, for tests and tools that read the lab's tables directly.
+    pub fn pool(&self) -> &AnyPool {
         &self.db
+    }
+
+    /// The engine the lab's database runs on.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Where the lab's database is, for components that keep their own tables beside the lab's
+    /// (sessions) or listen to it (events across instances).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+}
+
+/// The advisory-lock key that serializes write transactions on PostgreSQL ("baas" in ASCII).
+const WRITE_LOCK: i64 = 0x6261_6173;
+
+/// The database engine behind a `DATABASE_URL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// `sqlite://…`: the embedded default, one instance.
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`: shared by several instances.
+    Postgres,
+}
+
+impl Engine {
+    /// The engine a database URL names.
+    pub fn of(database_url: &str) -> Result<Engine> {
+        let scheme = database_url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Engine::Sqlite),
+            "postgres" | "postgresql" => Ok(Engine::Postgres),
+            _ => Err(crate::Error::invalid(
+                "DATABASE_URL",
+                "must start with sqlite:// or postgres://",
+            )),
+        }
+    }
+}
+
+/// A yes/no column as read back: PostgreSQL answers a boolean, SQLite the 0 or 1 it stored
+/// (sqlx's `Any` driver reports SQLite values by storage class, so `bool` alone would refuse it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Flag(pub bool);
+
+impl From<Flag> for bool {
+    fn from(flag: Flag) -> bool {
+        flag.0
+    }
+}
+
+impl sqlx::Type<Any> for Flag {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <bool as sqlx::Type<Any>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        matches!(
+            ty.kind(),
+            AnyTypeInfoKind::Bool
+                | AnyTypeInfoKind::SmallInt
+                | AnyTypeInfoKind::Integer
+                | AnyTypeInfoKind::BigInt
+        )
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Any> for Flag {
+    fn decode(
+        value: sqlx::any::AnyValueRef<'r>,
+    ) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+        if value.type_info().kind() == AnyTypeInfoKind::Bool {
+            <bool as sqlx::Decode<Any>>::decode(value).map(Flag)
+        } else {
+            <i64 as sqlx::Decode<Any>>::decode(value).map(|n| Flag(n != 0))
+        }
     }
 }
 
@@ -101,14 +233,49 @@ pub(crate) mod testing {
     use crate::model::NewUser;
     use crate::Actor;
 
-    /// A lab on a fresh database in a temporary directory (kept alive by the returned guard).
+    /// A lab on a fresh database, its images in a temporary directory (kept alive by the
+    /// returned guard). SQLite in that directory; with `BAAS_TEST_ENGINE=postgres`, a new
+    /// database on the server `BAAS_TEST_POSTGRES` names (the throwaway one `./dev test` starts).
     pub async fn lab() -> (Lab, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("lab.db").display());
+        let url = if std::env::var("BAAS_TEST_ENGINE").as_deref() == Ok("postgres") {
+            let server = std::env::var("BAAS_TEST_POSTGRES").expect(
+                "BAAS_TEST_ENGINE=postgres needs BAAS_TEST_POSTGRES (./dev test sets both)",
+            );
+            fresh_postgres_database(&server).await
+        } else {
+            format!("sqlite://{}", dir.path().join("lab.db").display())
+        };
         let lab = Lab::open(&url, SecretBox::new([1; 32]), dir.path().join("images"))
             .await
             .expect("open lab");
         (lab, dir)
+    }
+
+    /// Creates an empty database on the PostgreSQL server at `server` and returns its URL.
+    pub async fn fresh_postgres_database(server: &str) -> String {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        sqlx::any::install_default_drivers();
+        let name = format!(
+            "lab_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            rand::random::<u32>()
+        );
+        let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(server)
+            .await
+            .expect("connect to the test PostgreSQL server");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create a test database");
+        let (base, query) = match server.split_once('?') {
+            Some((base, query)) => (base, format!("?{query}")),
+            None => (server, String::new()),
+        };
+        let base = base.rsplit_once('/').map_or(base, |(base, _)| base);
+        format!("{base}/{name}{query}")
     }
 
     /// An available x86_64-uefi machine without BMC.

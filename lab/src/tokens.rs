@@ -4,6 +4,7 @@
 use crate::audit::record;
 use crate::error::FieldErrors;
 use crate::model::ApiToken;
+use crate::store::Flag;
 use crate::{validate, Actor, Error, Lab, Result};
 
 const PREFIX: &str = "baas_";
@@ -115,15 +116,15 @@ impl Lab {
         if !secret.starts_with(PREFIX) {
             return Err(Error::InvalidToken);
         }
-        let row: Option<(i64, i64, String, bool)> = sqlx::query_as(
-            "SELECT t.id, u.id, u.username, u.is_admin FROM api_tokens t JOIN users u ON u.id = t.user_id
+        let row: Option<(i64, i64, String, Flag)> = sqlx::query_as(
+            "SELECT t.id, u.id, u.username, (u.is_admin = TRUE) FROM api_tokens t JOIN users u ON u.id = t.user_id
              WHERE t.token_hash = $1 AND NOT u.disabled AND (t.expires_at IS NULL OR t.expires_at > $2)",
         )
         .bind(crate::secrets::token_sha256(secret))
         .bind(crate::now())
         .fetch_optional(&self.db)
         .await?;
-        let (token_id, user_id, username, is_admin) = row.ok_or(Error::InvalidToken)?;
+        let (token_id, user_id, username, Flag(is_admin)) = row.ok_or(Error::InvalidToken)?;
         sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(crate::now())
             .bind(token_id)

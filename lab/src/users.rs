@@ -5,7 +5,7 @@ use std::time::Instant;
 use crate::audit::record;
 use crate::error::FieldErrors;
 use crate::model::{NewUser, User};
-use crate::store::is_unique_violation;
+use crate::store::{is_unique_violation, Flag};
 use crate::{password, validate, Actor, Error, Lab, Result};
 
 #[derive(sqlx::FromRow)]
@@ -14,7 +14,9 @@ struct UserRow {
     username: String,
     display_name: String,
     password_hash: String,
+    #[sqlx(try_from = "Flag")]
     is_admin: bool,
+    #[sqlx(try_from = "Flag")]
     disabled: bool,
     created_at: i64,
     image_quota_bytes: Option<i64>,
@@ -37,9 +39,11 @@ impl UserRow {
     }
 }
 
+/// The flags are compared, not named: SQLite declares them BOOLEAN, a type sqlx's `Any` driver
+/// refuses to read from a plain column (see [`Flag`]).
 const USER_COLUMNS: &str =
-    "id, username, display_name, password_hash, is_admin, disabled, created_at, image_quota_bytes, \
-     credentials_version";
+    "id, username, display_name, password_hash, (is_admin = TRUE) AS is_admin, \
+     (disabled = TRUE) AS disabled, created_at, image_quota_bytes, credentials_version";
 
 /// What the first start did about the admin account.
 #[derive(Debug, Clone, PartialEq, Eq)]

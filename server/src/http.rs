@@ -18,7 +18,6 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
-use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::config::Config;
 
@@ -60,10 +59,7 @@ pub async fn router_with(
         .env(leptos::config::Env::PROD)
         .build();
 
-    let store = SqliteStore::new(lab.pool().clone())
-        .with_table_name("sessions")
-        .map_err(anyhow::Error::msg)?;
-    store.migrate().await?;
+    let store = crate::sessions::Sessions::open(&lab).await?;
     tokio::spawn(
         tower_sessions::session_store::ExpiredDeletion::continuously_delete_expired(
             store.clone(),

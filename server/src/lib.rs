@@ -12,6 +12,7 @@ mod lease_book;
 pub mod listener;
 pub mod notifier;
 pub mod rest;
+pub mod sessions;
 
 use std::path::Path;
 

@@ -126,7 +126,8 @@ impl Lab {
     pub async fn images(&self, actor: &Actor, filter: &ImageFilter) -> Result<Vec<Image>> {
         let sql = format!(
             "{IMAGE_SELECT} WHERE {VISIBLE} AND (NOT $5 OR i.owner_id = $1)
-               AND ($3 = '' OR i.name LIKE '%' || $3 || '%' OR i.description LIKE '%' || $3 || '%')
+               AND ($3 = '' OR LOWER(i.name) LIKE '%' || LOWER($3) || '%'
+                    OR LOWER(i.description) LIKE '%' || LOWER($3) || '%')
                AND ($4 = '' OR i.format = $4)
              ORDER BY i.name, u.username, i.version DESC"
         );
@@ -352,8 +353,8 @@ impl Lab {
     async fn usage_of(&self, user_id: i64, excluding: Option<&str>) -> Result<ImageUsage> {
         let (images, uploads, own_quota): (i64, i64, Option<i64>) = sqlx::query_as(
             "SELECT
-                (SELECT COALESCE(SUM(stored_size), 0) FROM images WHERE owner_id = $1),
-                (SELECT COALESCE(SUM(COALESCE(length, received)), 0) FROM uploads
+                (SELECT CAST(COALESCE(SUM(stored_size), 0) AS BIGINT) FROM images WHERE owner_id = $1),
+                (SELECT CAST(COALESCE(SUM(COALESCE(length, received)), 0) AS BIGINT) FROM uploads
                   WHERE owner_id = $1 AND state IN ('receiving', 'processing') AND id <> $2),
                 (SELECT image_quota_bytes FROM users WHERE id = $1)",
         )

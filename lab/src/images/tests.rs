@@ -78,7 +78,7 @@ async fn a_resumable_upload_survives_a_restart_and_lands_whole_with_its_checksum
     assert!(err.to_string().contains("at offset 1048576"), "{err}");
 
     // After a restart (a new Lab on the same files) the checksum is rebuilt from disk.
-    let url = format!("sqlite://{}", dir.path().join("lab.db").display());
+    let url = lab.database_url().to_owned();
     let lab = Lab::open(
         &url,
         crate::SecretBox::new([1; 32]),
@@ -476,7 +476,7 @@ async fn recovery_removes_orphans_and_cuts_uncommitted_bytes() {
         .await
         .unwrap();
 
-    let url = format!("sqlite://{}", dir.path().join("lab.db").display());
+    let url = lab.database_url().to_owned();
     let lab = Lab::open(
         &url,
         crate::SecretBox::new([1; 32]),

@@ -451,7 +451,7 @@ impl Lab {
     #[allow(clippy::too_many_arguments)]
     async fn note_transition(
         &self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         job_id: i64,
         machine_id: i64,
         mac: &str,
