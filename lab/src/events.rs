@@ -2,6 +2,10 @@
 //! layer fans the announcements out to the browsers and API clients allowed to see them. Each
 //! has an increasing id; the most recent ones are kept so a client that reconnects resumes
 //! where it left off.
+//!
+//! With several instances on one database, each also hands its announcements to an outbox
+//! that the server carries to the others (PostgreSQL NOTIFY), and re-announces what arrives
+//! from them, numbered in its own sequence.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -22,10 +26,14 @@ pub struct Change {
     pub job_id: Option<i64>,
 }
 
+/// What kinds of change exist; a kind arriving from another instance must be one of them.
+pub const KINDS: &[&str] = &["job"];
+
 #[derive(Clone)]
 pub struct Events {
     sender: broadcast::Sender<Change>,
     recent: Arc<Mutex<(u64, VecDeque<Change>)>>,
+    outbox: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Change>>>,
 }
 
 impl Default for Events {
@@ -33,14 +41,39 @@ impl Default for Events {
         Events {
             sender: broadcast::channel(KEPT).0,
             recent: Arc::new(Mutex::new((0, VecDeque::new()))),
+            outbox: Default::default(),
         }
     }
 }
 
 impl Events {
     pub(crate) fn announce(&self, kind: &'static str, machine_id: i64, job_id: Option<i64>) {
+        let change = self.publish(kind, machine_id, job_id);
+        if let (Some(outbox), Some(change)) = (self.outbox.get(), change) {
+            // A closed outbox means the server is stopping; the local announcement stands.
+            let _ = outbox.send(change);
+        }
+    }
+
+    /// Announces here a change another instance made (it is not sent on again). Unknown kinds
+    /// are dropped.
+    pub fn relay(&self, kind: &str, machine_id: i64, job_id: Option<i64>) -> bool {
+        match KINDS.iter().find(|known| **known == kind) {
+            Some(kind) => self.publish(kind, machine_id, job_id).is_some(),
+            None => false,
+        }
+    }
+
+    /// From now on, every change announced here is also handed to the returned receiver, for
+    /// the other instances. Only the first call gets one.
+    pub fn open_outbox(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        self.outbox.set(sender).ok().map(|()| receiver)
+    }
+
+    fn publish(&self, kind: &'static str, machine_id: i64, job_id: Option<i64>) -> Option<Change> {
         let Ok(mut recent) = self.recent.lock() else {
-            return;
+            return None;
         };
         recent.0 += 1;
         let change = Change {
@@ -54,7 +87,8 @@ impl Events {
         }
         recent.1.push_back(change.clone());
         // Nobody listening is fine.
-        let _ = self.sender.send(change);
+        let _ = self.sender.send(change.clone());
+        Some(change)
     }
 
     /// Announcements from now on.
@@ -92,5 +126,29 @@ mod tests {
         }
         assert_eq!(events.since(1), None);
         assert_eq!(events.since(3 + KEPT as u64).unwrap(), []);
+    }
+
+    #[test]
+    fn changes_go_to_the_outbox_once_and_relayed_ones_are_not_sent_on() {
+        let events = Events::default();
+        let mut outbox = events.open_outbox().expect("the first outbox");
+        assert!(events.open_outbox().is_none(), "only one outbox");
+        let mut live = events.subscribe();
+        events.announce("job", 7, Some(1));
+        assert_eq!(outbox.try_recv().unwrap().job_id, Some(1));
+        assert!(events.relay("job", 8, Some(2)));
+        assert!(
+            !events.relay("nonsense", 8, None),
+            "unknown kinds are dropped"
+        );
+        assert!(
+            outbox.try_recv().is_err(),
+            "a relayed change is not sent back out"
+        );
+        let seen: Vec<_> = [live.try_recv().unwrap(), live.try_recv().unwrap()]
+            .iter()
+            .map(|c| (c.id, c.machine_id))
+            .collect();
+        assert_eq!(seen, [(1, 7), (2, 8)]);
     }
 }

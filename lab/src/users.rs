@@ -78,8 +78,14 @@ impl Lab {
             password,
             is_admin: true,
         };
-        self.create_user(&Actor::shell(), new).await?;
-        Ok(outcome)
+        match self.create_user(&Actor::shell(), new).await {
+            Ok(_) => Ok(outcome),
+            // Another instance starting at the same moment created it first.
+            Err(error) => match self.user_by_name(&Actor::shell(), "admin").await {
+                Ok(_) => Ok(Bootstrap::Existing),
+                Err(_) => Err(error),
+            },
+        }
     }
 
     pub async fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User> {

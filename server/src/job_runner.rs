@@ -12,8 +12,16 @@ use lab::jobs::JobTimeouts;
 use lab::model::{BmcKind, Job, JobState, Machine};
 use lab::{Actor, Lab};
 
-pub async fn run(lab: Lab, power: PowerCache, settings: BmcSettings, timeouts: JobTimeouts) {
+/// Runs while this instance leads the background duties (always, with one instance).
+pub async fn run(
+    lab: Lab,
+    mut leader: crate::cluster::Leadership,
+    power: PowerCache,
+    settings: BmcSettings,
+    timeouts: JobTimeouts,
+) {
     loop {
+        leader.wait().await;
         if let Err(error) = tick(&lab, &power, &settings, &timeouts, lab::now()).await {
             tracing::warn!(%error, "job runner");
         }

@@ -5,6 +5,7 @@ pub mod boot_clients;
 mod boot_events;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod job_runner;
@@ -47,11 +48,28 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if !Path::new(&config.site_root).join("pkg").exists() {
         tracing::warn!(site_root = %config.site_root.display(), "no built web assets found; run `cargo leptos build`");
     }
-    let cleaned = lab.recover_uploads().await?;
-    if cleaned > 0 {
-        tracing::info!(cleaned, "removed unfinished uploads and stray image files");
-    }
-    tokio::spawn(expire_uploads(lab.clone()));
+    let leader = cluster::Leadership::of(&lab);
+    // One instance: its own leftovers at start. Several: the leader's hourly pass, which leaves
+    // alone what another instance touched within the hour.
+    let quiet_seconds = match lab.engine() {
+        lab::Engine::Sqlite => {
+            let cleaned = lab.recover_uploads(0).await?;
+            if cleaned > 0 {
+                tracing::info!(cleaned, "removed unfinished uploads and stray image files");
+            }
+            0
+        }
+        lab::Engine::Postgres => 3600,
+    };
+    tokio::spawn({
+        let lab = lab.clone();
+        async move {
+            if let Err(error) = cluster::carry_events(lab).await {
+                tracing::error!(%error, "live events do not cross to other instances");
+            }
+        }
+    });
+    tokio::spawn(expire_uploads(lab.clone(), leader.clone(), quiet_seconds));
     let power = app::power::PowerCache::default();
     let bmc_settings = app::power::BmcSettings {
         timeout: config.bmc_timeout,
@@ -59,22 +77,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     tokio::spawn(refresh_power_states(
         lab.clone(),
+        leader.clone(),
         power.clone(),
         bmc_settings.clone(),
     ));
     tokio::spawn(job_runner::run(
         lab.clone(),
+        leader.clone(),
         power.clone(),
         bmc_settings.clone(),
         config.job_timeouts,
     ));
     tokio::spawn(wrap_up_reservations(
         lab.clone(),
+        leader.clone(),
         power.clone(),
         bmc_settings.clone(),
     ));
-    tokio::spawn(expire_media(lab.clone(), bmc_settings));
-    tokio::spawn(notifier::run(lab.clone(), config.public_url.clone()));
+    tokio::spawn(expire_media(lab.clone(), leader.clone(), bmc_settings));
+    tokio::spawn(notifier::run(
+        lab.clone(),
+        leader.clone(),
+        config.public_url.clone(),
+    ));
     let clients = boot_clients::BootClients::default();
     let events = boot_events::BootEvents::start(lab.clone());
     // Held until the server stops: dropping them stops the services.
@@ -83,6 +108,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let dhcp = start_dhcp(&config, &lab, &events, &clients).await?;
+    if let Some(dhcp) = &dhcp {
+        tokio::spawn(answer_dhcp_while_leading(dhcp.answering(), leader.clone()));
+    }
     tokio::spawn(log_boot_counters(
         tftp.as_ref().map(|tftp| tftp.counters.clone()),
         dhcp.as_ref().map(|dhcp| dhcp.counters.clone()),
@@ -223,6 +251,7 @@ async fn log_boot_counters(
                 c.malformed.load(Relaxed),
                 c.ignored.load(Relaxed),
                 c.rate_limited.load(Relaxed),
+                c.standby.load(Relaxed),
             )
         });
         if last == Some((tftp, dhcp)) {
@@ -230,7 +259,8 @@ async fn log_boot_counters(
         }
         last = Some((tftp, dhcp));
         let (served, refused) = tftp.unwrap_or_default();
-        let (received, answered, malformed, ignored, rate_limited) = dhcp.unwrap_or_default();
+        let (received, answered, malformed, ignored, rate_limited, standby) =
+            dhcp.unwrap_or_default();
         tracing::info!(
             tftp_served = served,
             tftp_refused = refused,
@@ -239,19 +269,37 @@ async fn log_boot_counters(
             dhcp_malformed = malformed,
             dhcp_ignored = ignored,
             dhcp_rate_limited = rate_limited,
+            dhcp_standby = standby,
             "boot service counters"
         );
+    }
+}
+
+/// DHCP answers only on the leader, so a client never hears two instances; the others keep
+/// their sockets and count what they let pass, ready to take over.
+async fn answer_dhcp_while_leading(
+    answering: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    mut leader: cluster::Leadership,
+) {
+    use std::sync::atomic::Ordering;
+    loop {
+        answering.store(false, Ordering::Relaxed);
+        leader.wait().await;
+        answering.store(true, Ordering::Relaxed);
+        leader.lost().await;
     }
 }
 
 /// Keeps the power-state cache fresh: one pass over the BMCs every half freshness period.
 async fn refresh_power_states(
     lab: Lab,
+    mut leader: cluster::Leadership,
     power: app::power::PowerCache,
     settings: app::power::BmcSettings,
 ) {
     let period = std::time::Duration::from_secs((app::power::FRESH_SECONDS / 2) as u64);
     loop {
+        leader.wait().await;
         app::power::refresh_all(&lab, &power, &settings).await;
         tokio::time::sleep(period).await;
     }
@@ -261,29 +309,46 @@ async fn refresh_power_states(
 /// machine powered off when nobody else holds it.
 async fn wrap_up_reservations(
     lab: Lab,
+    mut leader: cluster::Leadership,
     power: app::power::PowerCache,
     settings: app::power::BmcSettings,
 ) {
     loop {
+        leader.wait().await;
         app::power::wrap_up_reservations(&lab, &power, &settings).await;
         tokio::time::sleep(std::time::Duration::from_secs(15)).await;
     }
 }
 
 /// Every 15 s: virtual media whose reservation ended or whose URL expired is ejected.
-async fn expire_media(lab: Lab, settings: app::power::BmcSettings) {
+async fn expire_media(
+    lab: Lab,
+    mut leader: cluster::Leadership,
+    settings: app::power::BmcSettings,
+) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+        leader.wait().await;
         app::power::expire_media(&lab, &settings).await;
     }
 }
 
-/// Hourly: abandoned uploads give their space back.
-async fn expire_uploads(lab: Lab) {
+/// Hourly: abandoned uploads give their space back. On several instances, also whenever this
+/// one becomes the leader (the previous one may have died mid-upload).
+async fn expire_uploads(lab: Lab, mut leader: cluster::Leadership, quiet_seconds: i64) {
+    let hour = std::time::Duration::from_secs(3600);
+    if quiet_seconds == 0 {
+        // The single instance cleaned up at start.
+        tokio::time::sleep(hour).await;
+    }
     loop {
-        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-        if let Err(e) = lab.recover_uploads().await {
+        leader.wait().await;
+        if let Err(e) = lab.recover_uploads(quiet_seconds).await {
             tracing::warn!(error = %e, "cleaning up uploads failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(hour) => {}
+            _ = leader.lost() => {}
         }
     }
 }

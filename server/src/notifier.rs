@@ -22,8 +22,9 @@ pub const SIGNATURE_HEADER: &str = "x-baas-signature-256";
 const BATCH: i64 = 20;
 
 /// Every few seconds: raise due notices and attempt due deliveries, until the server stops.
-pub async fn run(lab: Lab, public_url: String) {
+pub async fn run(lab: Lab, mut leader: crate::cluster::Leadership, public_url: String) {
     loop {
+        leader.wait().await;
         if let Err(error) = tick(&lab, &public_url).await {
             tracing::warn!(%error, "notifier");
         }

@@ -86,7 +86,7 @@ async fn a_resumable_upload_survives_a_restart_and_lands_whole_with_its_checksum
     )
     .await
     .unwrap();
-    lab.recover_uploads().await.unwrap();
+    lab.recover_uploads(0).await.unwrap();
     let done = lab
         .append_upload(
             &alice,
@@ -484,7 +484,7 @@ async fn recovery_removes_orphans_and_cuts_uncommitted_bytes() {
     )
     .await
     .unwrap();
-    assert_eq!(lab.recover_uploads().await.unwrap(), 2);
+    assert_eq!(lab.recover_uploads(0).await.unwrap(), 2);
     assert_eq!(std::fs::metadata(&part).unwrap().len(), 4096);
     assert!(!dir.path().join("images/999.img").exists());
     let done = lab

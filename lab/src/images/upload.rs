@@ -211,6 +211,7 @@ impl Lab {
                 "the upload is at offset {received}, not {offset}"
             )));
         }
+        let began_at = received;
         // Without a declared length the quota is enforced while the bytes arrive.
         let room = match row.length {
             Some(_) => None,
@@ -273,13 +274,25 @@ impl Lab {
             drop(receiving);
             return Err(self.fail_upload(&row, error).await);
         }
+        // Conditional on the offset this append began at: another instance appending to the
+        // same upload at once (a client retrying elsewhere) loses here instead of both counting.
+        let committed = sqlx::query(
+            "UPDATE uploads SET received = $1, updated_at = $2 WHERE id = $3 AND received = $4",
+        )
+        .bind(received)
+        .bind(crate::now())
+        .bind(id)
+        .bind(began_at)
+        .execute(&self.db)
+        .await?;
+        if committed.rows_affected() == 0 {
+            receiving.offset = None;
+            return Err(Error::Conflict(
+                "another request wrote this upload meanwhile; ask where it stands and resume"
+                    .into(),
+            ));
+        }
         receiving.offset = Some(received);
-        sqlx::query("UPDATE uploads SET received = $1, updated_at = $2 WHERE id = $3")
-            .bind(received)
-            .bind(crate::now())
-            .bind(id)
-            .execute(&self.db)
-            .await?;
 
         let complete = match (ending, row.length, &broke_off) {
             (Ending::Resumable, Some(length), _) => received == length,
@@ -356,14 +369,20 @@ impl Lab {
     /// Cleans up after a crash or long idleness: unfinished work from a previous run fails,
     /// abandoned uploads and stray files are removed, and each receiving upload's file is cut
     /// back to its last committed offset. Run at start and now and then.
-    pub async fn recover_uploads(&self) -> Result<usize> {
+    ///
+    /// Uploads touched within the last `quiet_seconds` are left alone: with several instances
+    /// sharing the image directory, another one may be writing or processing them right now.
+    /// A single instance passes 0 at start (nothing else can be at work).
+    pub async fn recover_uploads(&self, quiet_seconds: i64) -> Result<usize> {
         let now = crate::now();
+        let quiet_since = now - quiet_seconds;
         let mut cleaned = 0;
         let stale: Vec<UploadRow> = sqlx::query_as(
-            "SELECT * FROM uploads WHERE state = 'processing'
+            "SELECT * FROM uploads WHERE (state = 'processing' AND updated_at <= $2)
                 OR (state = 'receiving' AND updated_at < $1)",
         )
         .bind(now - UPLOAD_IDLE_SECONDS)
+        .bind(quiet_since)
         .fetch_all(&self.db)
         .await?;
         for row in stale {
@@ -389,9 +408,21 @@ impl Lab {
                 .fetch_all(&self.db)
                 .await?;
         let receiving: std::collections::HashMap<String, i64> = receiving.into_iter().collect();
+        let busy_elsewhere: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM uploads WHERE state IN ('receiving', 'processing') AND updated_at > $1",
+        )
+        .bind(quiet_since)
+        .fetch_all(&self.db)
+        .await?;
+        let busy_elsewhere: std::collections::HashSet<String> =
+            busy_elsewhere.into_iter().collect();
         let mut entries = tokio::fs::read_dir(&self.images.partial).await?;
         while let Some(entry) = entries.next_entry().await? {
             let file_name = entry.file_name().to_string_lossy().into_owned();
+            let id = file_name.split('.').next().unwrap_or_default();
+            if busy_elsewhere.contains(id) {
+                continue;
+            }
             let keep = match file_name.strip_suffix(".part") {
                 Some(id) if !self.processing_now(id) => match receiving.get(id) {
                     Some(committed) => {

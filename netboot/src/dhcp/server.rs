@@ -4,7 +4,7 @@
 //! packet never stops the loop.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -68,6 +68,8 @@ pub struct DhcpCounters {
     pub ignored: AtomicU64,
     /// Dropped because their client sent more than its share.
     pub rate_limited: AtomicU64,
+    /// Let pass while another server answers (see [`DhcpServer::answering`]).
+    pub standby: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,9 @@ pub struct DhcpError {
 /// The running listeners.
 pub struct DhcpServer {
     pub counters: Arc<DhcpCounters>,
+    /// Cleared, the server lets every datagram pass unanswered (counted as `standby`): another
+    /// server answers the network meanwhile.
+    answering: Arc<AtomicBool>,
     pub local_addrs: Vec<SocketAddr>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -98,6 +103,7 @@ type Reporter = Arc<dyn Fn(DhcpReport) + Send + Sync>;
 struct Shared {
     mode: DhcpMode,
     counters: Arc<DhcpCounters>,
+    answering: Arc<AtomicBool>,
     limiter: ClientLimiter,
     report: Reporter,
 }
@@ -109,9 +115,11 @@ impl DhcpServer {
         report: impl Fn(DhcpReport) + Send + Sync + 'static,
     ) -> Result<DhcpServer, DhcpError> {
         let counters = Arc::new(DhcpCounters::default());
+        let answering = Arc::new(AtomicBool::new(true));
         let shared = Arc::new(Shared {
             mode,
             counters: counters.clone(),
+            answering: answering.clone(),
             limiter: ClientLimiter::default(),
             report: Arc::new(report),
         });
@@ -144,9 +152,17 @@ impl DhcpServer {
         }
         Ok(DhcpServer {
             counters,
+            answering,
             local_addrs,
             tasks,
         })
+    }
+}
+
+impl DhcpServer {
+    /// The switch between answering and standing by (answering from the start).
+    pub fn answering(&self) -> Arc<AtomicBool> {
+        self.answering.clone()
     }
 }
 
@@ -179,6 +195,10 @@ async fn serve(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shar
             }
         };
         counters.received.fetch_add(1, Ordering::Relaxed);
+        if !shared.answering.load(Ordering::Relaxed) {
+            counters.standby.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         let SocketAddr::V4(source) = source else {
             counters.ignored.fetch_add(1, Ordering::Relaxed);
             continue;
