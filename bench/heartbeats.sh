@@ -33,7 +33,7 @@ for run in $(seq 1 "$RUNS"); do
     BAAS_TFTP_ADDR=off BAAS_DHCP_MODE=off RUST_LOG=warn "$BAAS" serve & BAAS_PID=$!
   for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$BAAS_PORT/healthz" && break; sleep 0.1; done
   printf 'run %d: ' "$run"
-  "$LOAD" "http://127.0.0.1:$BAAS_PORT" "$WORK/data/baas.db" "$AGENTS" "$INTERVAL" "$DURATION"
+  "$LOAD" "http://127.0.0.1:$BAAS_PORT" "sqlite://$WORK/data/baas.db" "$AGENTS" "$INTERVAL" "$DURATION"
   echo "  baas peak RSS: $(awk '/VmHWM/ {print $2 / 1024 " MiB"}' /proc/$BAAS_PID/status)"
   kill "$BAAS_PID"; wait "$BAAS_PID" 2>/dev/null || true; BAAS_PID=""
 done

@@ -1,9 +1,10 @@
-//! Load generator for `bench/heartbeats.sh`: N simulated agents, each with its own ed25519 key
-//! (enrolled by writing the agents table of the running baas' database, as an enrolment would),
-//! each sending a signed heartbeat with a hardware report every INTERVAL seconds, spread evenly.
+//! Load generator for `bench/heartbeats.sh` and `bench/scale.sh`: N simulated agents, each with
+//! its own ed25519 key (enrolled by writing the agents table of the running baas' database, as an
+//! enrolment would), each sending a signed heartbeat with a hardware report every INTERVAL
+//! seconds, spread evenly. Several baas URLs (comma-separated: instances of one lab) take turns.
 //! Prints requests, errors and latency percentiles (ms).
 //!
-//!   heartbeats <baas url> <sqlite database> <agents> <interval s> <duration s>
+//!   heartbeats <baas url[,url…]> <database url> <agents> <interval s> <duration s>
 
 use std::time::{Duration, Instant};
 
@@ -13,9 +14,9 @@ use lab::agent_api::{authorization, new_key, Disk, HardwareReport, Heartbeat, Ni
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, url, database, agents, interval, duration] = &args[..] else {
+    let [_, urls, database, agents, interval, duration] = &args[..] else {
         eprintln!(
-            "usage: heartbeats <baas url> <sqlite database> <agents> <interval s> <duration s>"
+            "usage: heartbeats <baas url[,url…]> <database url> <agents> <interval s> <duration s>"
         );
         std::process::exit(2);
     };
@@ -24,9 +25,8 @@ async fn main() {
     let duration = Duration::from_secs(duration.parse().expect("duration"));
 
     let keys: Vec<SigningKey> = (0..agents).map(|_| new_key()).collect();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{database}"))
-        .await
-        .expect("database");
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(database).await.expect("database");
     let mut tx = pool.begin().await.expect("transaction");
     for (i, key) in keys.iter().enumerate() {
         sqlx::query(
@@ -81,7 +81,10 @@ async fn main() {
     let started = Instant::now();
     let spacing = interval / agents as u32;
     let (sender, mut results) = tokio::sync::mpsc::unbounded_channel::<Result<Duration, String>>();
-    let url = format!("{}/agent/v1/heartbeat", url.trim_end_matches('/'));
+    let urls: Vec<String> = urls
+        .split(',')
+        .map(|url| format!("{}/agent/v1/heartbeat", url.trim_end_matches('/')))
+        .collect();
     let mut beat = 0u64;
     let ticker = async {
         loop {
@@ -91,8 +94,8 @@ async fn main() {
             }
             tokio::time::sleep_until(tokio::time::Instant::from_std(started + due)).await;
             let key = keys[(beat as usize) % agents].clone();
-            let (client, url, body, sender) =
-                (client.clone(), url.clone(), body.clone(), sender.clone());
+            let url = urls[(beat as usize) % urls.len()].clone();
+            let (client, body, sender) = (client.clone(), body.clone(), sender.clone());
             tokio::spawn(async move {
                 let auth = authorization(&key, "POST", "/agent/v1/heartbeat", &body);
                 let sent = Instant::now();

@@ -492,3 +492,104 @@ async fn an_upload_started_on_one_instance_resumes_on_the_other_and_both_serve_i
         .unwrap();
     assert_eq!(image["sha256"], want, "{image}");
 }
+
+/// udhcpc's PXE DISCOVER (x86_64 EFI) from the client namespace: what it printed.
+fn pxe_discover(net: &common::process::VethPair) -> String {
+    let answer = Command::new("ip")
+        .args(["netns", "exec", &net.client, "udhcpc", "-i", &net.client_if])
+        .args(["-f", "-q", "-n", "-t", "2", "-T", "1", "-s", "/bin/true"])
+        .args(["-V", "PXEClient:Arch:00007:UNDI:003016"])
+        .args(["-x", "0x5d:0007", "-x", "0x5e:010310"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&answer.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_lab_network_answer_dhcp_once_and_the_survivor_takes_over() {
+    use common::process::{baas_in, have, VethPair};
+    if !have("ip") || !have("udhcpc") {
+        return;
+    }
+    let Some(net) = VethPair::create("so", "10.232.0.1/24", "52:54:00:be:ef:02") else {
+        return;
+    };
+    let pair = Pair::new().await;
+    let start = |which: usize| {
+        let data_dir = pair.data[which].path().display().to_string();
+        let images = pair.images.path().display().to_string();
+        let http = format!("127.0.0.1:{}", 3000 + which);
+        let (process, logs) = baas_in(
+            &net.server,
+            &[
+                ("DATABASE_URL", pair.database.as_str()),
+                ("BAAS_DATA_DIR", data_dir.as_str()),
+                ("BAAS_IMAGE_DIR", images.as_str()),
+                ("BAAS_HTTP_ADDR", http.as_str()),
+                ("BAAS_TFTP_ADDR", "off"),
+                ("BAAS_PUBLIC_URL", "http://10.232.0.1:3000"),
+                ("BAAS_DHCP_MODE", "proxy"),
+                ("BAAS_DHCP_INTERFACES", net.server_if.as_str()),
+            ],
+        );
+        let mut led_at_start = false;
+        loop {
+            let line = logs
+                .wait_for("", Duration::from_secs(60))
+                .unwrap_or_else(|| panic!("instance {which} did not start"));
+            led_at_start |= line.contains(LEADING);
+            if line.contains("baas listening on") {
+                break;
+            }
+        }
+        Instance {
+            _process: process,
+            logs,
+            base: format!("http://{http} in {}", net.server),
+            led_at_start,
+        }
+    };
+    let first = start(0);
+    assert!(first.leads_within(Duration::from_secs(10)));
+    std::fs::copy(
+        pair.data[0].path().join("secret.key"),
+        pair.data[1].path().join("secret.key"),
+    )
+    .unwrap();
+    let second = start(1);
+
+    // Both listen on the lab network; only the leader answers, so the client hears one server.
+    let said = pxe_discover(&net);
+    assert!(
+        said.contains("select for 0.0.0.0, server 10.232.0.1"),
+        "{said}"
+    );
+    assert!(first
+        .logs
+        .wait_for("DHCP answered", Duration::from_secs(5))
+        .is_some());
+    assert!(
+        second
+            .logs
+            .wait_for("DHCP answered", Duration::from_secs(1))
+            .is_none(),
+        "the standby answered too"
+    );
+
+    first.kill();
+    let killed = Instant::now();
+    assert!(second.leads_within(Duration::from_secs(10)));
+    let said = pxe_discover(&net);
+    assert!(
+        said.contains("select for 0.0.0.0, server 10.232.0.1"),
+        "{said}"
+    );
+    assert!(second
+        .logs
+        .wait_for("DHCP answered", Duration::from_secs(5))
+        .is_some());
+    println!(
+        "the standby answered PXE {:.1} s after the leader was killed",
+        killed.elapsed().as_secs_f64()
+    );
+}
