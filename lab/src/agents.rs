@@ -564,6 +564,27 @@ impl Lab {
         Ok(Some(Saved { image_id, version }))
     }
 
+    /// Records a signed request's nonce (`key:nonce`); true the first time any instance saw it.
+    pub async fn first_use_of_nonce(&self, key: &str, nonce: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO agent_nonces (nonce, seen_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(format!("{key}:{nonce}"))
+        .bind(now)
+        .execute(&self.db)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Forgets nonces seen before `before` (requests that old are refused by their time anyway).
+    pub async fn forget_nonces_before(&self, before: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM agent_nonces WHERE seen_at < $1")
+            .bind(before)
+            .execute(&self.db)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// The user a job works for (its requester).
     async fn job_owner(&self, job_id: i64) -> Result<crate::Actor> {
         let owner: Option<(i64, String, crate::store::Flag)> = sqlx::query_as(

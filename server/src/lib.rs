@@ -95,6 +95,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         bmc_settings.clone(),
     ));
     tokio::spawn(expire_media(lab.clone(), leader.clone(), bmc_settings));
+    if lab.engine() == lab::Engine::Postgres {
+        tokio::spawn(forget_agent_nonces(lab.clone(), leader.clone()));
+    }
     tokio::spawn(notifier::run(
         lab.clone(),
         leader.clone(),
@@ -330,6 +333,18 @@ async fn expire_media(
         tokio::time::sleep(std::time::Duration::from_secs(15)).await;
         leader.wait().await;
         app::power::expire_media(&lab, &settings).await;
+    }
+}
+
+/// Every minute, with several instances: agent nonces too old to matter are forgotten.
+async fn forget_agent_nonces(lab: Lab, mut leader: cluster::Leadership) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        leader.wait().await;
+        let before = lab::now() - 2 * lab::agent_api::CLOCK_SKEW_SECONDS;
+        if let Err(e) = lab.forget_nonces_before(before).await {
+            tracing::warn!(error = %e, "forgetting old agent nonces failed");
+        }
     }
 }
 

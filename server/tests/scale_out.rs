@@ -493,6 +493,41 @@ async fn an_upload_started_on_one_instance_resumes_on_the_other_and_both_serve_i
     assert_eq!(image["sha256"], want, "{image}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_agent_request_replayed_to_the_other_instance_is_refused() {
+    let pair = Pair::new().await;
+    let (a, b) = (pair.start(0, &[]), pair.start(1, &[]));
+    let lab = pair.lab().await;
+    let key = lab::agent_api::new_key();
+    sqlx::query(
+        "INSERT INTO agents (public_key, mac, enrolled_at, last_seen) VALUES ($1, $2, 0, 0)",
+    )
+    .bind(hex::encode(key.verifying_key().as_bytes()))
+    .bind("02:00:00:00:0f:05")
+    .execute(lab.pool())
+    .await
+    .unwrap();
+    let body = serde_json::to_vec(&lab::agent_api::Heartbeat::default()).unwrap();
+    let signed = lab::agent_api::authorization(&key, "POST", "/agent/v1/heartbeat", &body);
+    let client = client();
+    let send = |instance: &Instance| {
+        client
+            .post(instance.url("/agent/v1/heartbeat"))
+            .header("authorization", &signed)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+    };
+    assert_eq!(send(&a).await.unwrap().status(), 204);
+    let replayed = send(&b).await.unwrap();
+    assert_eq!(replayed.status(), 401);
+    assert!(replayed
+        .text()
+        .await
+        .unwrap()
+        .contains("nonce was used before"));
+}
+
 /// udhcpc's PXE DISCOVER (x86_64 EFI) from the client namespace: what it printed.
 fn pxe_discover(net: &common::process::VethPair) -> String {
     let answer = Command::new("ip")

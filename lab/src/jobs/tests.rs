@@ -45,7 +45,7 @@ async fn alice_holds_a_machine(lab: &Lab) -> (i64, i64, Actor, Vec<u8>) {
     )
     .await
     .unwrap();
-    let now = crate::now();
+    let now = lab.now();
     lab.reserve(&alice, machine.id, now - 60, now + 3600, "")
         .await
         .unwrap();

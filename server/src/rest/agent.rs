@@ -163,6 +163,12 @@ impl FromRequest<AppState> for Signed {
         if !state.agent_nonces.first_use(&key, &nonce, now) {
             return Err(unauthenticated("this nonce was used before"));
         }
+        // With several instances, a request replayed to another one must fail there too.
+        if state.lab.engine() == lab::Engine::Postgres
+            && !state.lab.first_use_of_nonce(&key, &nonce, now).await?
+        {
+            return Err(unauthenticated("this nonce was used before"));
+        }
         let address = parts
             .extensions
             .get::<ClientAddress>()
