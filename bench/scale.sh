@@ -66,10 +66,10 @@ seed() {
     "$base/api/v1/tokens" | jq -r .token)"
   for i in $(seq 1 50); do
     curl -sf -o /dev/null -H "authorization: $TOKEN" -H 'content-type: application/json' \
-      -d "{\"name\":\"node$i\",\"macs\":\"02:00:00:00:01:$(printf %02x "$i")\",\"platform\":\"x86_64-uefi\",\"tags\":\"bench\"}" \
+      -d "{\"name\":\"node$i\",\"macs\":\"02:00:00:00:01:$(printf %02x "$i")\",\"platform\":\"x86_64-uefi\",\"bmc_kind\":\"none\",\"state\":\"available\",\"tags\":\"bench\"}" \
       "$base/api/v1/machines"
   done
-  MACHINE=$(curl -sf -H "authorization: $TOKEN" "$base/api/v1/machines" | jq '.[0].id')
+  MACHINE=$(curl -sf -H "authorization: $TOKEN" "$base/api/v1/machines" | jq '.items[0].id')
 }
 
 cat > "$WORK.reserve.lua" <<'LUA'
