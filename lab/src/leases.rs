@@ -80,6 +80,7 @@ impl Lab {
                 tracing::warn!(%mac, %address, "the machine's fixed address is outside the DHCP subnet");
                 return Ok(None);
             }
+            // A machine's fixed address is its own: pool offers never choose it.
             self.hold(&address, mac, now).await?;
             return Ok(Some(Leased {
                 address,
@@ -90,6 +91,26 @@ impl Lab {
         if plan.pool.is_none() {
             return Ok(None);
         }
+        // Each lost race means another client got an address: bounded by the pool's size.
+        for _ in 0..MAX_OFFER_RACES {
+            match self.offer_from_pool(plan, mac, requested, now).await? {
+                Offer::Made(leased) => return Ok(Some(leased)),
+                Offer::PoolFull => return Ok(None),
+                Offer::LostRace => continue,
+            }
+        }
+        tracing::warn!(%mac, "gave up offering an address: other clients kept taking the chosen one");
+        Ok(None)
+    }
+
+    /// One try at choosing a free pool address for `mac` and holding it.
+    async fn offer_from_pool(
+        &self,
+        plan: &AddressPlan,
+        mac: &str,
+        requested: Option<Ipv4Addr>,
+        now: i64,
+    ) -> Result<Offer> {
         let taken = self.taken_addresses(mac, now, None).await?;
         let own: Option<String> = sqlx::query_scalar(
             "SELECT address FROM dhcp_leases WHERE mac = $1 AND state IN ('offered', 'bound')
@@ -112,10 +133,12 @@ impl Lab {
             });
         let Some(address) = chosen else {
             tracing::warn!(%mac, "the DHCP pool has no free address");
-            return Ok(None);
+            return Ok(Offer::PoolFull);
         };
-        self.hold(&address, mac, now).await?;
-        Ok(Some(Leased {
+        if !self.hold(&address, mac, now).await? {
+            return Ok(Offer::LostRace);
+        }
+        Ok(Offer::Made(Leased {
             address,
             machine: None,
             lease_seconds: plan.lease_seconds,
@@ -263,9 +286,21 @@ impl Lab {
         Ok(rows.iter().filter_map(|text| text.parse().ok()).collect())
     }
 
-    /// Records an offer, keeping a lease the client already holds on that address.
-    async fn hold(&self, address: &Ipv4Addr, mac: &str, now: i64) -> Result<()> {
+    /// Records an offer, keeping a lease the client already holds on that address. False when
+    /// another client's live lease holds the address by now (it was chosen from an older view).
+    async fn hold(&self, address: &Ipv4Addr, mac: &str, now: i64) -> Result<bool> {
         let mut tx = self.write().await?;
+        let someone_else: Option<String> = sqlx::query_scalar(
+            "SELECT mac FROM dhcp_leases WHERE address = $1 AND mac <> $2 AND expires_at > $3",
+        )
+        .bind(address.to_string())
+        .bind(mac)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if someone_else.is_some() {
+            return Ok(false);
+        }
         let bound: Option<i64> = sqlx::query_scalar(
             "SELECT expires_at FROM dhcp_leases WHERE address = $1 AND mac = $2 AND state = 'bound'
              AND expires_at > $3",
@@ -287,8 +322,18 @@ impl Lab {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
+}
+
+/// How many times one offer may lose the race for a chosen address before giving up.
+const MAX_OFFER_RACES: usize = 64;
+
+/// The outcome of one try at a pool offer.
+enum Offer {
+    Made(Leased),
+    PoolFull,
+    LostRace,
 }
 
 async fn upsert(
@@ -484,5 +529,42 @@ mod tests {
         bad.ip_address = "10.99.0.300".into();
         let error = lab.create_machine(&admin, bad).await.unwrap_err();
         assert!(format!("{error:?}").contains("ip_address"), "{error:?}");
+    }
+
+    /// Many clients asking at once (as they do after a power cut) never share an address, and
+    /// the ones the pool cannot serve are told so: on either engine, whatever the interleaving.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_offers_never_hand_out_one_address_twice() {
+        let (lab, _dir) = crate::store::testing::lab().await;
+        let plan = AddressPlan {
+            pool: Some((ip("10.99.0.100"), ip("10.99.0.115"))),
+            reserved: vec![],
+            ..plan()
+        };
+        let asks: Vec<_> = (0..24)
+            .map(|n| {
+                let (lab, plan) = (lab.clone(), plan.clone());
+                tokio::spawn(async move {
+                    let mac = format!("52:54:00:00:01:{n:02x}");
+                    lab.offer_lease(&plan, &mac, None).await
+                })
+            })
+            .collect();
+        let mut offered = Vec::new();
+        let mut refused = 0;
+        for ask in asks {
+            match ask.await.unwrap().unwrap() {
+                Some(lease) => offered.push(lease.address),
+                None => refused += 1,
+            }
+        }
+        let distinct: std::collections::HashSet<_> = offered.iter().collect();
+        assert_eq!(offered.len(), 16, "the pool holds 16 addresses");
+        assert_eq!(
+            distinct.len(),
+            offered.len(),
+            "an address went out twice: {offered:?}"
+        );
+        assert_eq!(refused, 8);
     }
 }

@@ -316,6 +316,34 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::{admin, lab};
 
+    /// Every pooled SQLite connection enforces foreign keys, waits for the write lock instead of
+    /// failing, and syncs at checkpoints (WAL, synchronous NORMAL) rather than at each commit.
+    #[tokio::test]
+    async fn sqlite_connections_carry_the_lab_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("lab.db").display());
+        let lab = crate::Lab::open(&url, crate::SecretBox::new([1; 32]), dir.path().join("i"))
+            .await
+            .unwrap();
+        let mut conn = lab.db.acquire().await.unwrap();
+        for (pragma, want) in [
+            ("foreign_keys", "1"),
+            ("busy_timeout", "15000"),
+            ("synchronous", "1"),
+            ("journal_mode", "wal"),
+        ] {
+            let row = sqlx::query(&format!("PRAGMA {pragma}"))
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            let value = sqlx::Row::try_get::<i64, _>(&row, 0)
+                .map(|n| n.to_string())
+                .or_else(|_| sqlx::Row::try_get::<String, _>(&row, 0))
+                .unwrap();
+            assert_eq!(value, want, "PRAGMA {pragma}");
+        }
+    }
+
     /// A write transaction that read first still writes after another connection committed: it
     /// held the write lock, so the other write waited for it instead of slipping in between.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
