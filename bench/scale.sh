@@ -7,6 +7,7 @@
 #
 #   bench/scale.sh                                          # 10 s a load, 3 runs; 10,000 agents, 60 s
 #   DURATION=5 RUNS=1 AGENTS=2000 HB_DURATION=20 bench/scale.sh
+#   PARTS=heartbeats bench/scale.sh                         # only the heartbeats (or PARTS=api)
 #
 # PostgreSQL runs with synchronous_commit=off, which matches SQLite's synchronous=NORMAL in WAL
 # mode that baas uses (a power loss may lose the last commits, never consistency).
@@ -18,6 +19,7 @@ RUNS=${RUNS:-3}
 AGENTS=${AGENTS:-10000}
 INTERVAL=${INTERVAL:-10}
 HB_DURATION=${HB_DURATION:-60}
+PARTS=${PARTS:-api heartbeats}
 CONNECTIONS=${CONNECTIONS:-16}
 WORK=${BENCH_DIR:-$HOME/.cache/baas/bench-scale}
 PORTS=(13010 13011)
@@ -129,8 +131,9 @@ load() {
 
 declare -A READS WRITES
 SETUPS=(sqlite postgres-1 postgres-2)
-echo "== API reads and reservation writes: ${DURATION} s each, $CONNECTIONS connections an instance, $RUNS runs"
-printf '%-4s %-11s %10s %8s %8s %6s | %10s %8s %8s %6s\n' run setup "reads/s" p50ms p99ms fail "writes/s" p50ms p99ms fail
+case " $PARTS " in *" api "*) ;; *) RUNS=0 ;; esac
+[ "$RUNS" -gt 0 ] && echo "== API reads and reservation writes: ${DURATION} s each, $CONNECTIONS connections an instance, $RUNS runs"
+[ "$RUNS" -gt 0 ] && printf '%-4s %-11s %10s %8s %8s %6s | %10s %8s %8s %6s\n' run setup "reads/s" p50ms p99ms fail "writes/s" p50ms p99ms fail
 for run in $(seq 1 "$RUNS"); do
   for setup in "${SETUPS[@]}"; do
     rm -rf "$WORK" && mkdir -p "$WORK"
@@ -152,8 +155,8 @@ for run in $(seq 1 "$RUNS"); do
     postgres_stop
   done
 done
-echo "== min / median / max requests a second over $RUNS runs, and the ratio of medians to SQLite"
-for setup in "${SETUPS[@]}"; do
+[ "$RUNS" -gt 0 ] && echo "== min / median / max requests a second over $RUNS runs, and the ratio of medians to SQLite"
+[ "$RUNS" -gt 0 ] && for setup in "${SETUPS[@]}"; do
   read -r rmin rmed rmax < <(tr ' ' '\n' <<< "${READS[$setup]}" | grep . | spread)
   read -r wmin wmed wmax < <(tr ' ' '\n' <<< "${WRITES[$setup]}" | grep . | spread)
   [ "$setup" = sqlite ] && { base_r=$rmed; base_w=$wmed; }
@@ -161,6 +164,7 @@ for setup in "${SETUPS[@]}"; do
     "$rmin" "$rmed" "$rmax" "$(calc "$rmed / $base_r")" "$wmin" "$wmed" "$wmax" "$(calc "$wmed / $base_w")"
 done
 
+case " $PARTS " in *" heartbeats "*) ;; *) exit 0 ;; esac
 echo "== $AGENTS agents heartbeating every $INTERVAL s for $HB_DURATION s against two instances on PostgreSQL"
 rm -rf "$WORK" && mkdir -p "$WORK"
 postgres_start -c synchronous_commit=off

@@ -70,8 +70,11 @@ impl Lab {
                 db
             }
             Engine::Postgres => {
+                // No ping before each use: on PostgreSQL it is a round trip per statement, and a
+                // connection that broke fails its statement instead.
                 let db = AnyPoolOptions::new()
                     .max_connections(16)
+                    .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect(database_url)
                     .await?;

@@ -38,7 +38,11 @@ impl Sessions {
                 Sessions::Sqlite(store)
             }
             Engine::Postgres => {
-                let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(8)
+                    .test_before_acquire(false)
+                    .connect(url)
+                    .await?;
                 let store = PostgresStore::new(pool)
                     .with_schema_name("public")
                     .and_then(|store| store.with_table_name("sessions"))

@@ -48,6 +48,26 @@ struct Instance {
 }
 
 impl Instance {
+    /// The instance once it listens, noting whether it said it leads before that.
+    fn started(process: Killed, logs: LogLines, base: String) -> Instance {
+        let mut led_at_start = false;
+        loop {
+            let line = logs
+                .wait_for("", Duration::from_secs(60))
+                .unwrap_or_else(|| panic!("{base} did not start"));
+            led_at_start |= line.contains(LEADING);
+            if line.contains("baas listening on") {
+                break;
+            }
+        }
+        Instance {
+            _process: process,
+            logs,
+            base,
+            led_at_start,
+        }
+    }
+
     /// Whether it leads the background duties by `within` from now (or did already).
     fn leads_within(&self, within: Duration) -> bool {
         self.led_at_start || self.logs.wait_for(LEADING, within).is_some()
@@ -118,22 +138,7 @@ impl Pair {
         }
         let mut child = command.spawn().expect("starting baas");
         let logs = LogLines::follow(child.stderr.take().unwrap());
-        let mut led_at_start = false;
-        loop {
-            let line = logs
-                .wait_for("", Duration::from_secs(60))
-                .unwrap_or_else(|| panic!("instance {which} did not start"));
-            led_at_start |= line.contains(LEADING);
-            if line.contains("baas listening on") {
-                break;
-            }
-        }
-        Instance {
-            _process: Killed(child),
-            logs,
-            base: format!("http://127.0.0.1:{port}"),
-            led_at_start,
-        }
+        Instance::started(Killed(child), logs, format!("http://127.0.0.1:{port}"))
     }
 
     /// The lab as the tests set it up: the same database, key and images as the instances.
@@ -567,22 +572,7 @@ async fn two_instances_on_one_lab_network_answer_dhcp_once_and_the_survivor_take
                 ("BAAS_DHCP_INTERFACES", net.server_if.as_str()),
             ],
         );
-        let mut led_at_start = false;
-        loop {
-            let line = logs
-                .wait_for("", Duration::from_secs(60))
-                .unwrap_or_else(|| panic!("instance {which} did not start"));
-            led_at_start |= line.contains(LEADING);
-            if line.contains("baas listening on") {
-                break;
-            }
-        }
-        Instance {
-            _process: process,
-            logs,
-            base: format!("http://{http} in {}", net.server),
-            led_at_start,
-        }
+        Instance::started(process, logs, format!("http://{http} in {}", net.server))
     };
     let first = start(0);
     assert!(first.leads_within(Duration::from_secs(10)));
