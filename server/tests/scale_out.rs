@@ -545,6 +545,23 @@ fn pxe_discover(net: &common::process::VethPair) -> String {
     String::from_utf8_lossy(&answer.stderr).into_owned()
 }
 
+/// A PXE DISCOVER gets the proxy's offer, and `instance` says it answered.
+fn discover_answered_by(net: &common::process::VethPair, instance: &Instance) {
+    let said = pxe_discover(net);
+    assert!(
+        said.contains("select for 0.0.0.0, server 10.232.0.1"),
+        "{said}"
+    );
+    assert!(
+        instance
+            .logs
+            .wait_for("DHCP answered", Duration::from_secs(5))
+            .is_some(),
+        "{} did not answer",
+        instance.base
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_lab_network_answer_dhcp_once_and_the_survivor_takes_over() {
     use common::process::{baas_in, have, VethPair};
@@ -584,15 +601,7 @@ async fn two_instances_on_one_lab_network_answer_dhcp_once_and_the_survivor_take
     let second = start(1);
 
     // Both listen on the lab network; only the leader answers, so the client hears one server.
-    let said = pxe_discover(&net);
-    assert!(
-        said.contains("select for 0.0.0.0, server 10.232.0.1"),
-        "{said}"
-    );
-    assert!(first
-        .logs
-        .wait_for("DHCP answered", Duration::from_secs(5))
-        .is_some());
+    discover_answered_by(&net, &first);
     assert!(
         second
             .logs
@@ -604,15 +613,7 @@ async fn two_instances_on_one_lab_network_answer_dhcp_once_and_the_survivor_take
     first.kill();
     let killed = Instant::now();
     assert!(second.leads_within(Duration::from_secs(10)));
-    let said = pxe_discover(&net);
-    assert!(
-        said.contains("select for 0.0.0.0, server 10.232.0.1"),
-        "{said}"
-    );
-    assert!(second
-        .logs
-        .wait_for("DHCP answered", Duration::from_secs(5))
-        .is_some());
+    discover_answered_by(&net, &second);
     println!(
         "the standby answered PXE {:.1} s after the leader was killed",
         killed.elapsed().as_secs_f64()
