@@ -390,6 +390,21 @@ mod tests {
         );
     }
 
+    /// Two instances starting at once on one database both bootstrap: one creates `admin`, the
+    /// other finds it, and neither fails its start.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_first_starts_at_once_create_admin_once_and_both_start() {
+        let (lab, _dir) = testing::lab().await;
+        let (one, two) = tokio::join!(
+            lab.bootstrap_admin(Some("first-password")),
+            lab.bootstrap_admin(Some("second-password"))
+        );
+        let mut outcomes = [one.unwrap(), two.unwrap()];
+        outcomes.sort_by_key(|o| o == &Bootstrap::Existing);
+        assert_eq!(outcomes, [Bootstrap::Created, Bootstrap::Existing]);
+        assert_eq!(lab.users(&testing::admin()).await.unwrap().len(), 1);
+    }
+
     #[tokio::test]
     async fn login_errors_do_not_reveal_whether_the_user_exists() {
         let (lab, _dir) = testing::lab().await;

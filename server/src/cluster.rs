@@ -32,6 +32,8 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct Leadership {
     leading: watch::Receiver<bool>,
+    /// The sending side when nobody campaigns (one instance): held so the channel stays open.
+    _fixed: Option<std::sync::Arc<watch::Sender<bool>>>,
 }
 
 impl Leadership {
@@ -46,20 +48,20 @@ impl Leadership {
     /// The only instance: always leading.
     pub fn always() -> Leadership {
         let (sender, leading) = watch::channel(true);
-        // Kept so the channel never closes.
-        std::mem::forget(sender);
-        Leadership { leading }
+        Leadership {
+            leading,
+            _fixed: Some(std::sync::Arc::new(sender)),
+        }
     }
 
     /// Campaigns for the lock on the database at `url`, for as long as the process runs.
     pub fn elect(url: String) -> Leadership {
         let (sender, leading) = watch::channel(false);
         tokio::spawn(campaign(url, sender));
-        Leadership { leading }
-    }
-
-    pub fn is_leader(&self) -> bool {
-        *self.leading.borrow()
+        Leadership {
+            leading,
+            _fixed: None,
+        }
     }
 
     /// Returns once this instance leads (at once when it does already).
