@@ -31,6 +31,8 @@ const missing = (() => {
   }
   return null;
 })();
+// Under ./dev test, which runs as root with every peer installed, a skip is a failure.
+if (missing && process.env.BAAS_TEST_STRICT === '1') throw new Error(`the VM tests cannot run: ${missing}`);
 
 let work, vmDir, children = [], browser, screenshot, open, logIn, logOut;
 const base = 'http://127.0.0.1:3000';

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use lab::agent_api::{authorization, new_key, Disk, HardwareReport, Heartbeat, Nic};
+use lab::agent_protocol::{authorization, new_key, Disk, HardwareReport, Heartbeat, Nic};
 
 #[tokio::main]
 async fn main() {

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use lab::agent_api::{authorization, new_key};
+use lab::agent_protocol::{authorization, new_key};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 

@@ -8,7 +8,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::time::Instant;
 
-use lab::agent_api::{Order, OrderImage, Outcome};
+use lab::agent_protocol::{AgentPhase, Order, OrderImage, Outcome};
 use sha2::{Digest, Sha256};
 
 use crate::client::Client;
@@ -125,7 +125,7 @@ pub fn deploy(
                     }
                 }
                 let done = on_disk_ref.load(std::sync::atomic::Ordering::Relaxed);
-                reporter.tick("writing", done, image.raw_size, started, "")?;
+                reporter.tick(AgentPhase::Writing, done, image.raw_size, started, "")?;
             }
             drop(decoder);
             // A decoder may stop before the stream's last bytes; all of them count for the
@@ -159,7 +159,7 @@ pub fn deploy(
         // What is left of the read-back after the last block was written.
         let started = Instant::now();
         reporter.tick_now(
-            "verifying",
+            AgentPhase::Verifying,
             verified.load(std::sync::atomic::Ordering::Relaxed),
             image.raw_size,
             started,
@@ -168,7 +168,7 @@ pub fn deploy(
         while !verifier.is_finished() {
             std::thread::sleep(std::time::Duration::from_millis(100));
             let done = verified.load(std::sync::atomic::Ordering::Relaxed);
-            reporter.tick("verifying", done, image.raw_size, started, "")?;
+            reporter.tick(AgentPhase::Verifying, done, image.raw_size, started, "")?;
         }
         verifier
             .join()

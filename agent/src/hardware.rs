@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::Path;
 
-use lab::agent_api::{Disk, HardwareReport, Nic};
+use lab::agent_protocol::{Disk, HardwareReport, Nic};
 
 fn read(path: impl AsRef<Path>) -> String {
     fs::read_to_string(path)

@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use lab::agent_api::{EnrolRequest, Enrolled, Heartbeat, Order, Outcome};
+use lab::agent_protocol::{EnrolRequest, Enrolled, Heartbeat, Order, Outcome};
+use lab::model::JobKind;
 
 use crate::client::Client;
 use crate::progress::Reporter;
@@ -168,8 +169,8 @@ fn run_job(client: &Client, settings: &Settings) -> i32 {
     };
     eprintln!("baas-agent: job {}: {}", order.job_id, order.kind);
     let mut reporter = Reporter::new(client);
-    let outcome = match order.kind.as_str() {
-        "deploy" => {
+    let outcome = match order.kind {
+        JobKind::Deploy => {
             let saved = if order.save_as.is_empty() {
                 Ok(())
             } else {
@@ -190,26 +191,22 @@ fn run_job(client: &Client, settings: &Settings) -> i32 {
                 )
             })
         }
-        "save" => {
+        JobKind::Save => {
             save::save(client, settings.disk.as_deref(), &mut reporter).map(|saved| Outcome {
                 ok: true,
                 reason: format!("saved as {} v{}", order.save_as, saved.version),
                 ..Default::default()
             })
         }
-        "inventory" => Ok(Outcome {
+        JobKind::Inventory => Ok(Outcome {
             ok: true,
             reason: "hardware reported".into(),
             ..Default::default()
         }),
         // The management OS stays up for the user; heartbeats go on.
-        "boot" => loop {
+        JobKind::Boot => loop {
             std::thread::sleep(Duration::from_secs(3600));
         },
-        other => Err(Failure::new(
-            "job",
-            format!("this agent cannot do {other} jobs yet"),
-        )),
     };
     let (outcome, code) = match outcome {
         Ok(outcome) => (outcome, 0),
@@ -236,7 +233,7 @@ fn run_job(client: &Client, settings: &Settings) -> i32 {
             return 1;
         }
     }
-    if code == 0 && matches!(order.kind.as_str(), "deploy" | "save") && settings.reboot {
+    if code == 0 && matches!(order.kind, JobKind::Deploy | JobKind::Save) && settings.reboot {
         eprintln!("baas-agent: rebooting");
         let _ = std::process::Command::new("reboot").arg("-f").status();
     }

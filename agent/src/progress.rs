@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use lab::agent_api::Progress;
+use lab::agent_protocol::{AgentPhase, Progress};
 
 use crate::client::Client;
 use crate::Failure;
@@ -12,7 +12,7 @@ const EVERY: Duration = Duration::from_secs(1);
 pub struct Reporter<'a> {
     client: &'a Client,
     last: Option<Instant>,
-    phase: String,
+    phase: Option<AgentPhase>,
 }
 
 impl<'a> Reporter<'a> {
@@ -20,20 +20,20 @@ impl<'a> Reporter<'a> {
         Reporter {
             client,
             last: None,
-            phase: String::new(),
+            phase: None,
         }
     }
 
     /// Reports unless the last report, of the same phase, was less than a second ago.
     pub fn tick(
         &mut self,
-        phase: &str,
+        phase: AgentPhase,
         done: u64,
         total: u64,
         since: Instant,
         message: &str,
     ) -> Result<(), Failure> {
-        if phase == self.phase && self.last.is_some_and(|last| last.elapsed() < EVERY) {
+        if Some(phase) == self.phase && self.last.is_some_and(|last| last.elapsed() < EVERY) {
             return Ok(());
         }
         self.tick_now(phase, done, total, since, message)
@@ -42,17 +42,17 @@ impl<'a> Reporter<'a> {
     /// Reports now. A refusal (the job was cancelled, say) stops the work.
     pub fn tick_now(
         &mut self,
-        phase: &str,
+        phase: AgentPhase,
         done: u64,
         total: u64,
         since: Instant,
         message: &str,
     ) -> Result<(), Failure> {
         self.last = Some(Instant::now());
-        phase.clone_into(&mut self.phase);
+        self.phase = Some(phase);
         let seconds = since.elapsed().as_secs_f64();
         let progress = Progress {
-            phase: phase.into(),
+            phase,
             done,
             total,
             bytes_per_second: if seconds > 0.0 {
@@ -63,7 +63,12 @@ impl<'a> Reporter<'a> {
             message: message.into(),
         };
         self.client
-            .expect::<serde_json::Value>(phase, "POST", "/agent/v1/progress", Some(&progress))
+            .expect::<serde_json::Value>(
+                phase.as_str(),
+                "POST",
+                "/agent/v1/progress",
+                Some(&progress),
+            )
             .map(|_| ())
     }
 }

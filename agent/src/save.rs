@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::Instant;
 
-use lab::agent_api::{SaveTarget, Saved};
+use lab::agent_protocol::{AgentPhase, SaveTarget, Saved};
 use sha2::{Digest, Sha256};
 
 use crate::client::Client;
@@ -68,14 +68,20 @@ pub fn save(
             let piece = std::mem::take(encoder.get_mut());
             sender.send(&piece)?;
         }
-        reporter.tick("saving", read, size, started, "")?;
+        reporter.tick(AgentPhase::Saving, read, size, started, "")?;
     }
     let rest = encoder
         .finish()
         .map_err(|e| Failure::new("save", format!("zstd: {e}")))?;
     sender.send(&rest)?;
     let digest = hex::encode(hasher.finalize());
-    reporter.tick_now("saving", read, size, started, "disk read and sent")?;
+    reporter.tick_now(
+        AgentPhase::Saving,
+        read,
+        size,
+        started,
+        "disk read and sent",
+    )?;
     let path = format!(
         "/agent/v1/save?offset={}&last=true&raw_sha256={digest}",
         sender.sent

@@ -48,9 +48,8 @@ fn serve(config: &server::config::Config) -> tokio::runtime::Runtime {
     let (up, ready) = std::sync::mpsc::channel();
     runtime.spawn(async move {
         let lab = server::open_lab(&config).await.unwrap();
-        let router = server::http::router(lab, &config, app::power::PowerCache::default())
-            .await
-            .unwrap();
+        let conductor = conductor::Conductor::new(lab, config.bmc_settings());
+        let router = server::http::router(conductor, &config).await.unwrap();
         let listener = tokio::net::TcpListener::bind(config.http_addr)
             .await
             .unwrap();

@@ -6,48 +6,32 @@ use tower_sessions::Session;
 
 use crate::error::{AppError, ErrorKind};
 
-/// Session key holding the logged-in user's id.
-pub const USER_ID_KEY: &str = "user_id";
-/// Session key holding the user's credentials version at log-in (see [`Lab::session_user`]).
-pub const CREDENTIALS_VERSION_KEY: &str = "credentials_version";
+use conductor::session::session_user;
+pub use conductor::session::ClientAddress;
+use conductor::Conductor;
 
 /// Marks `session` as `user`'s, with the credentials they proved just now.
 pub async fn start_session(session: &Session, user: &lab::model::User) -> Result<(), AppError> {
-    session
-        .insert(USER_ID_KEY, user.id)
-        .await
-        .map_err(AppError::internal)?;
-    remember_credentials(session, user.credentials_version).await
-}
-
-/// Keeps `session` valid after its own user changed their password.
-pub async fn remember_credentials(session: &Session, version: i64) -> Result<(), AppError> {
-    session
-        .insert(CREDENTIALS_VERSION_KEY, version)
+    conductor::session::start(session, user)
         .await
         .map_err(AppError::internal)
 }
 
-/// The session's user: enabled, with unchanged credentials since log-in. Pages, server
-/// functions and the REST API all ask this one function.
-pub async fn session_user(
-    lab: &Lab,
-    session: &Session,
-) -> Result<Option<lab::model::User>, lab::Error> {
-    let user_id: Option<i64> = session.get(USER_ID_KEY).await.ok().flatten();
-    let version: Option<i64> = session.get(CREDENTIALS_VERSION_KEY).await.ok().flatten();
-    match (user_id, version) {
-        (Some(user_id), Some(version)) => lab.session_user(user_id, version).await,
-        _ => Ok(None),
-    }
+/// Keeps `session` valid after its own user changed their password.
+pub async fn remember_credentials(session: &Session, version: i64) -> Result<(), AppError> {
+    conductor::session::remember_credentials(session, version)
+        .await
+        .map_err(AppError::internal)
 }
 
-/// The client's address, put into request extensions by the server.
-#[derive(Debug, Clone)]
-pub struct ClientAddress(pub String);
+/// The conductor of the request's context: what drives BMCs on the caller's behalf.
+pub fn conductor() -> Result<Conductor, AppError> {
+    use_context::<Conductor>()
+        .ok_or_else(|| AppError::new(ErrorKind::Internal, "the conductor is not configured"))
+}
 
 pub fn lab() -> Result<Lab, AppError> {
-    use_context::<Lab>().ok_or_else(|| AppError::new(ErrorKind::Internal, "lab is not configured"))
+    Ok(conductor()?.lab().clone())
 }
 
 pub async fn session() -> Result<Session, AppError> {

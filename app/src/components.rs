@@ -174,7 +174,9 @@ where
 /// Who holds a machine now, or that it is free; and its state when not available.
 #[component]
 pub fn Availability(machine: Machine) -> impl IntoView {
-    let badge = "inline-flex items-center rounded-full px-2 py-0.5 text-xs font-medium";
+    // A flex container trims the spaces at the edges of its text runs: the gap keeps "until"
+    // and the time apart.
+    let badge = "inline-flex items-center gap-1 rounded-full px-2 py-0.5 text-xs font-medium";
     let state = match machine.state {
         MachineState::Available => None,
         other => Some(view! {

@@ -1,51 +1,13 @@
 //! The error every server function returns: JSON on the wire (`{"kind":…,"error":…,"fields":[…]}`)
 //! with a matching HTTP status, and readable in the browser.
 
+pub use lab::ErrorKind;
 use lab::FieldError;
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    Unauthenticated,
-    Forbidden,
-    NotFound,
-    Invalid,
-    Conflict,
-    Throttled,
-    BadRequest,
-    /// Over the user's quota.
-    TooLarge,
-    /// A BMC (or another device baas talks to) failed or did not answer.
-    Upstream,
-    /// The server's storage is full.
-    NoSpace,
-    Internal,
-}
-
-impl ErrorKind {
-    pub fn status(self) -> u16 {
-        match self {
-            ErrorKind::Unauthenticated => 401,
-            ErrorKind::Forbidden => 403,
-            ErrorKind::NotFound => 404,
-            ErrorKind::Invalid => 422,
-            ErrorKind::Conflict => 409,
-            ErrorKind::Throttled => 429,
-            ErrorKind::BadRequest => 400,
-            ErrorKind::TooLarge => 413,
-            ErrorKind::Upstream => 502,
-            ErrorKind::NoSpace => 507,
-            ErrorKind::Internal => 500,
-        }
-    }
-}
-
-/// Every error of the API and the server functions.
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+/// Every error of the server functions (the REST API has its own, of the same shape).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{error}")]
 pub struct AppError {
@@ -120,27 +82,23 @@ impl FromServerFnError for AppError {
 #[cfg(feature = "ssr")]
 impl From<lab::Error> for AppError {
     fn from(error: lab::Error) -> Self {
-        use lab::Error as E;
-        let kind = match &error {
-            E::Invalid(_) => ErrorKind::Invalid,
-            E::NotFound(_) => ErrorKind::NotFound,
-            E::Forbidden | E::NotNow(_) => ErrorKind::Forbidden,
-            E::Conflict(_) => ErrorKind::Conflict,
-            E::BadCredentials | E::InvalidToken => ErrorKind::Unauthenticated,
-            E::Throttled(_) => ErrorKind::Throttled,
-            E::QuotaExceeded(_) => ErrorKind::TooLarge,
-            E::NoSpace => ErrorKind::NoSpace,
-            E::Database(_) | E::Migration(_) | E::Secret(_) | E::Storage(_) => ErrorKind::Internal,
-        };
-        let message = if kind == ErrorKind::Internal {
-            tracing::error!(%error, "internal error");
-            "internal error; the administrator can find details in the server log".to_string()
-        } else {
-            error.to_string()
-        };
-        let mut app_error = AppError::new(kind, message);
+        let kind = error.kind();
+        if kind == ErrorKind::Internal {
+            return AppError::internal(error);
+        }
+        let mut app_error = AppError::new(kind, error.to_string());
         app_error.fields = error.field_errors().to_vec();
         app_error
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<conductor::Error> for AppError {
+    fn from(error: conductor::Error) -> Self {
+        match error {
+            conductor::Error::Lab(error) => error.into(),
+            error => AppError::new(error.kind(), error.to_string()),
+        }
     }
 }
 
@@ -149,9 +107,6 @@ impl AppError {
     /// An infrastructure failure: logged in full, reported without details.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");
-        AppError::new(
-            ErrorKind::Internal,
-            "internal error; the administrator can find details in the server log",
-        )
+        AppError::new(ErrorKind::Internal, lab::INTERNAL_MESSAGE)
     }
 }

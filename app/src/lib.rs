@@ -8,7 +8,6 @@ pub mod components;
 pub mod error;
 pub mod pages;
 #[cfg(feature = "ssr")]
-pub mod power;
 pub mod routes;
 
 use leptos::prelude::*;

@@ -2,8 +2,10 @@
 //! boot script carried and its own ed25519 public key; from then on the key is its identity
 //! (the server checks the signatures), and it may see and report on its own job only.
 
-use crate::agent_api::{HardwareReport, Order, OrderImage, Outcome, Progress, SaveTarget, Saved};
-use crate::jobs::{clip, ENROL_TOKEN_SECONDS};
+use crate::agent_protocol::{
+    HardwareReport, Order, OrderImage, Outcome, Progress, SaveTarget, Saved,
+};
+use crate::jobs::{clip, unless_moved_meanwhile, JobEvent, Verdict, ENROL_TOKEN_SECONDS};
 use crate::model::{Compression, JobKind, JobState};
 use crate::secrets::token_sha256;
 use crate::validate::same_ip;
@@ -105,17 +107,24 @@ impl Lab {
         })?;
         tx.commit().await?;
         if let Some(job_id) = job_id {
-            self.move_job(
-                job_id,
-                JobState::ACTIVE,
-                JobState::Enrolled,
-                &format!("agent {id} enrolled from {address}"),
-            )
-            .await?;
+            let enrolled = self
+                .job_event(
+                    job_id,
+                    JobEvent::AgentEnrolled,
+                    &format!("agent {id} enrolled from {address}"),
+                )
+                .await;
+            unless_moved_meanwhile(enrolled)?;
             // A plain boot is done once the management OS is up and talking.
             if self.load_job(job_id).await?.kind == JobKind::Boot {
-                self.end_job(job_id, JobState::Booted, "", "the management OS is up")
-                    .await?;
+                let up = self
+                    .job_event(
+                        job_id,
+                        JobEvent::Result(Verdict::Done),
+                        "the management OS is up",
+                    )
+                    .await;
+                unless_moved_meanwhile(up)?;
             }
         }
         Ok(Agent {
@@ -175,8 +184,10 @@ impl Lab {
         if let Some(job_id) = agent.job_id {
             let job = self.load_job(job_id).await?;
             if job.kind == JobKind::Inventory && job.state == JobState::Enrolled {
-                self.end_job(job_id, JobState::Booted, "", "hardware reported")
-                    .await?;
+                let reported = self
+                    .job_event(job_id, JobEvent::Result(Verdict::Done), "hardware reported")
+                    .await;
+                unless_moved_meanwhile(reported)?;
             }
         }
         Ok(())
@@ -214,7 +225,7 @@ impl Lab {
         };
         Ok(Order {
             job_id,
-            kind: job.kind.to_string(),
+            kind: job.kind,
             image,
             save_as: job.save_as,
             disk: String::new(),
@@ -235,33 +246,21 @@ impl Lab {
     /// byte counts for the pages.
     pub async fn agent_progress(&self, agent: &Agent, progress: &Progress) -> Result<()> {
         let job_id = agent.job_id.ok_or(Error::NotFound("job"))?;
-        let phase = JobState::parse(&progress.phase)
-            .filter(|p| {
-                matches!(
-                    p,
-                    JobState::Saving | JobState::Writing | JobState::Verifying
-                )
-            })
-            .ok_or_else(|| Error::invalid("phase", "must be saving, writing or verifying"))?;
         let job = self.load_job(job_id).await?;
         if job.state.is_final() {
             return Err(Error::NotNow(format!("job {job_id} has {}", job.state)));
         }
-        if job.state != phase {
-            let earlier: Vec<JobState> = JobState::ACTIVE
-                .iter()
-                .copied()
-                .take_while(|s| *s != phase)
-                .collect();
-            if !earlier.contains(&job.state) {
-                return Err(Error::Conflict(format!(
-                    "job {job_id} is {}; it cannot go back to {phase}",
-                    job.state
-                )));
-            }
-            self.move_job(job_id, &earlier, phase, &clip(&progress.message))
-                .await?;
-        }
+        self.job_event(
+            job_id,
+            JobEvent::Progress(progress.phase),
+            &clip(&progress.message),
+        )
+        .await
+        .map_err(|error| match error {
+            // The agent is told plainly, as any other conflict with the lab's state.
+            Error::Refused(refusal) => Error::Conflict(format!("job {job_id}: {refusal}")),
+            error => error,
+        })?;
         sqlx::query(
             "UPDATE boot_jobs SET bytes_done = $2, bytes_total = $3, bytes_per_second = $4,
                 progress_at = $5, agent_said = $6 WHERE id = $1",
@@ -301,25 +300,31 @@ impl Lab {
             } else {
                 &outcome.step
             };
-            self.end_job(job_id, JobState::Failed, step, &outcome.reason)
-                .await?;
+            let failed = self
+                .job_event(
+                    job_id,
+                    JobEvent::Result(Verdict::Failed(step.to_string())),
+                    &outcome.reason,
+                )
+                .await;
+            unless_moved_meanwhile(failed)?;
             return self.load_job(job_id).await;
         }
-        let active = JobState::BEFORE_REBOOT;
         match (job.kind, &job.image) {
             (JobKind::Deploy, Some(image)) => {
                 let (_, raw_sha256) = self.raw_digest(image.id).await?;
                 if !outcome.written_sha256.eq_ignore_ascii_case(&raw_sha256) {
-                    self.end_job(
-                        job_id,
-                        JobState::Failed,
-                        "verify",
-                        &format!(
-                            "the disk reads back as SHA-256 {}, the image is {raw_sha256}",
-                            clip(&outcome.written_sha256)
-                        ),
-                    )
-                    .await?;
+                    let failed = self
+                        .job_event(
+                            job_id,
+                            JobEvent::Result(Verdict::Failed("verify".into())),
+                            &format!(
+                                "the disk reads back as SHA-256 {}, the image is {raw_sha256}",
+                                clip(&outcome.written_sha256)
+                            ),
+                        )
+                        .await;
+                    unless_moved_meanwhile(failed)?;
                     return self.load_job(job_id).await;
                 }
                 sqlx::query(
@@ -329,22 +334,29 @@ impl Lab {
                 .bind(image.id)
                 .execute(&self.db)
                 .await?;
-                self.move_job(
-                    job_id,
-                    active,
-                    JobState::Rebooting,
-                    &format!(
-                        "{} v{} written to {} and verified; rebooting",
-                        image.name,
-                        image.version,
-                        clip(&outcome.disk)
-                    ),
-                )
-                .await?;
+                let verified = self
+                    .job_event(
+                        job_id,
+                        JobEvent::Result(Verdict::Verified),
+                        &format!(
+                            "{} v{} written to {} and verified; rebooting",
+                            image.name,
+                            image.version,
+                            clip(&outcome.disk)
+                        ),
+                    )
+                    .await;
+                unless_moved_meanwhile(verified)?;
             }
             (JobKind::Deploy, None) => {
-                self.end_job(job_id, JobState::Failed, "deploy", "the image was deleted")
-                    .await?;
+                let failed = self
+                    .job_event(
+                        job_id,
+                        JobEvent::Result(Verdict::Failed("deploy".into())),
+                        "the image was deleted",
+                    )
+                    .await;
+                unless_moved_meanwhile(failed)?;
             }
             (JobKind::Save, _) => {
                 let saved: Option<i64> =
@@ -352,22 +364,25 @@ impl Lab {
                         .bind(job_id)
                         .fetch_one(&self.db)
                         .await?;
-                if saved.is_none() {
-                    self.end_job(job_id, JobState::Failed, "save", "no saved image arrived")
-                        .await?;
+                let (verdict, detail) = if saved.is_none() {
+                    (Verdict::Failed("save".into()), "no saved image arrived")
                 } else {
-                    self.move_job(
-                        job_id,
-                        active,
-                        JobState::Rebooting,
-                        "disk saved and checked; rebooting",
-                    )
-                    .await?;
-                }
+                    (Verdict::Verified, "disk saved and checked; rebooting")
+                };
+                let judged = self
+                    .job_event(job_id, JobEvent::Result(verdict), detail)
+                    .await;
+                unless_moved_meanwhile(judged)?;
             }
             _ => {
-                self.end_job(job_id, JobState::Booted, "", &clip(&outcome.reason))
-                    .await?;
+                let done = self
+                    .job_event(
+                        job_id,
+                        JobEvent::Result(Verdict::Done),
+                        &clip(&outcome.reason),
+                    )
+                    .await;
+                unless_moved_meanwhile(done)?;
             }
         }
         self.load_job(job_id).await
@@ -535,16 +550,17 @@ impl Lab {
         let (_, digest) = self.raw_digest(image_id).await?;
         if !digest.eq_ignore_ascii_case(raw_sha256) {
             self.delete_image(&owner, image_id).await?;
-            self.end_job(
-                job_id,
-                JobState::Failed,
-                "save",
-                &format!(
-                    "the saved image decompresses to SHA-256 {digest}, the agent read {}",
-                    clip(raw_sha256)
-                ),
-            )
-            .await?;
+            let failed = self
+                .job_event(
+                    job_id,
+                    JobEvent::Result(Verdict::Failed("save".into())),
+                    &format!(
+                        "the saved image decompresses to SHA-256 {digest}, the agent read {}",
+                        clip(raw_sha256)
+                    ),
+                )
+                .await;
+            unless_moved_meanwhile(failed)?;
             return Err(Error::invalid(
                 "raw_sha256",
                 "does not match the saved content",

@@ -93,7 +93,7 @@ impl Lab {
 #[cfg(test)]
 mod tests {
     use crate::model::AuditFilter;
-    use crate::store::testing;
+    use crate::testing;
     use crate::Error;
 
     #[tokio::test]

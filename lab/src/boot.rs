@@ -387,7 +387,7 @@ fn clip(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing;
+    use crate::testing;
 
     #[tokio::test]
     async fn unknown_macs_are_discovered_and_adopted_with_their_history() {

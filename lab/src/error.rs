@@ -85,6 +85,10 @@ pub enum Error {
     /// A file operation failed (details for the log).
     #[error("storage error: {0}")]
     Storage(String),
+    /// The job state machine refused an event (see `jobs::transition`).
+    #[cfg(feature = "db")]
+    #[error("{0}")]
+    Refused(crate::jobs::Refusal),
 }
 
 #[cfg(feature = "db")]
@@ -116,3 +120,70 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+// What kind of failure a caller sees, with the HTTP status both fronts (server functions and
+// the REST API) answer it with. The domain's errors, the conductor's and the fronts' own (a
+// malformed request) are all classified into one of these. (A line comment: a doc comment would
+// become the schema's description in the OpenAPI document.)
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    Invalid,
+    Conflict,
+    Throttled,
+    BadRequest,
+    /// Over the user's quota.
+    TooLarge,
+    /// A BMC (or another device baas talks to) failed or did not answer.
+    Upstream,
+    /// The server's storage is full.
+    NoSpace,
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Invalid => 422,
+            ErrorKind::Conflict => 409,
+            ErrorKind::Throttled => 429,
+            ErrorKind::BadRequest => 400,
+            ErrorKind::TooLarge => 413,
+            ErrorKind::Upstream => 502,
+            ErrorKind::NoSpace => 507,
+            ErrorKind::Internal => 500,
+        }
+    }
+}
+
+impl Error {
+    /// How a caller sees this error. Internal ones carry details meant for the log only.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Invalid(_) => ErrorKind::Invalid,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Forbidden | Error::NotNow(_) => ErrorKind::Forbidden,
+            Error::Conflict(_) => ErrorKind::Conflict,
+            #[cfg(feature = "db")]
+            Error::Refused(_) => ErrorKind::Conflict,
+            Error::BadCredentials | Error::InvalidToken => ErrorKind::Unauthenticated,
+            Error::Throttled(_) => ErrorKind::Throttled,
+            Error::QuotaExceeded(_) => ErrorKind::TooLarge,
+            Error::NoSpace => ErrorKind::NoSpace,
+            #[cfg(feature = "db")]
+            Error::Database(_) | Error::Migration(_) => ErrorKind::Internal,
+            Error::Secret(_) | Error::Storage(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// The message shown for an internal failure, whose details go to the log only.
+pub const INTERNAL_MESSAGE: &str =
+    "internal error; the administrator can find details in the server log";

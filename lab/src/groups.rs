@@ -161,7 +161,7 @@ impl Lab {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::testing;
+    use crate::testing;
 
     #[tokio::test]
     async fn members_are_added_once_and_removed() {

@@ -362,7 +362,7 @@ async fn upsert(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::machine_input;
+    use crate::testing::machine_input;
 
     fn plan() -> AddressPlan {
         AddressPlan {
@@ -396,7 +396,7 @@ mod tests {
 
     #[tokio::test]
     async fn pool_addresses_are_offered_bound_released_and_declined_per_client() {
-        let (lab, _dir) = crate::store::testing::lab().await;
+        let (lab, _dir) = crate::testing::lab().await;
         let plan = plan();
         let (a, b, c) = (
             "52:54:00:00:00:0a",
@@ -455,7 +455,7 @@ mod tests {
         let to_c = lab.offer_lease(&plan, c, None).await.unwrap().unwrap();
         assert_eq!(to_c.address, ip("10.99.0.100"));
 
-        let admin = crate::store::testing::admin();
+        let admin = crate::testing::admin();
         let leases = lab.dhcp_leases(&admin).await.unwrap();
         let states: Vec<(&str, &str)> = leases
             .iter()
@@ -469,8 +469,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_machine_gets_its_fixed_address_and_nothing_else() {
-        let (lab, _dir) = crate::store::testing::lab().await;
-        let admin = crate::store::testing::admin();
+        let (lab, _dir) = crate::testing::lab().await;
+        let admin = crate::testing::admin();
         let mut input = machine_input("node1", "52:54:00:00:00:01");
         input.ip_address = "10.99.0.21".into();
         lab.create_machine(&admin, input).await.unwrap();
@@ -535,7 +535,7 @@ mod tests {
     /// the ones the pool cannot serve are told so: on either engine, whatever the interleaving.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_offers_never_hand_out_one_address_twice() {
-        let (lab, _dir) = crate::store::testing::lab().await;
+        let (lab, _dir) = crate::testing::lab().await;
         let plan = AddressPlan {
             pool: Some((ip("10.99.0.100"), ip("10.99.0.115"))),
             reserved: vec![],

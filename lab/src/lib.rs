@@ -4,7 +4,7 @@
 //! Knows nothing of HTTP or the UI: the web app, the REST API, the CLI and the network services
 //! all call [`Lab`] with an [`Actor`], and every authorization decision is made here.
 
-pub mod agent_api;
+pub mod agent_protocol;
 pub mod egress;
 pub mod error;
 pub mod model;
@@ -18,7 +18,7 @@ pub mod agents;
 mod audit;
 
 #[cfg(feature = "db")]
-mod bmc;
+mod bmc_access;
 #[cfg(feature = "db")]
 pub mod boot;
 pub mod clock;
@@ -52,6 +52,8 @@ pub mod secrets;
 mod settings;
 #[cfg(feature = "db")]
 mod store;
+#[cfg(all(feature = "db", any(test, feature = "testing")))]
+pub mod testing;
 #[cfg(feature = "db")]
 mod throttle;
 #[cfg(feature = "db")]
@@ -65,9 +67,9 @@ pub mod validate;
 pub use actor::Actor;
 
 #[cfg(feature = "db")]
-pub use bmc::BmcAccess;
+pub use bmc_access::BmcAccess;
 pub use clock::Clock;
-pub use error::{Error, FieldError, FieldErrors, Result};
+pub use error::{Error, ErrorKind, FieldError, FieldErrors, Result, INTERNAL_MESSAGE};
 #[cfg(feature = "db")]
 pub use images::{Ending, ImageFile, UPLOAD_IDLE_SECONDS};
 #[cfg(feature = "db")]

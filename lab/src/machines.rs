@@ -644,7 +644,7 @@ async fn insert_macs(conn: &mut AnyConnection, machine_id: i64, macs: &[String])
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing;
+    use crate::testing;
 
     fn input() -> MachineInput {
         MachineInput {

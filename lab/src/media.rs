@@ -4,7 +4,7 @@
 //! caller's part, between `begin_*` and `finish_*`.
 
 use crate::audit::record;
-use crate::bmc::BmcAccess;
+use crate::bmc_access::BmcAccess;
 use crate::images::ImageFile;
 use crate::model::{BmcKind, Compression, ImageFormat, MediaAttachment, MediaState};
 use crate::{Actor, Error, Lab, Result};
@@ -325,7 +325,7 @@ impl Lab {
 #[cfg(test)]
 mod tests {
     use crate::model::{Level, MachineInput, MediaState, Subject};
-    use crate::store::testing;
+    use crate::testing;
     use crate::{Actor, Error, Lab};
 
     async fn upload(lab: &Lab, actor: &Actor, name: &str, bytes: &[u8]) -> i64 {

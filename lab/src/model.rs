@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// How much a user may do with one machine. Ordered: each level includes the ones below.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")] // on the wire as in requests and forms: "view", "use", "manage"
 pub enum Level {
     /// See the machine and who holds it.
     View = 1,
@@ -97,6 +98,7 @@ macro_rules! string_enum {
         }
     };
 }
+pub(crate) use string_enum;
 
 string_enum!(
     /// CPU architecture and firmware, which decide the network boot program a machine gets.
@@ -262,6 +264,7 @@ pub struct MachineInput {
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Subject {
     User(i64),
     Group(i64),
@@ -595,7 +598,7 @@ pub struct DiscoveredMachine {
     pub times_seen: i64,
     /// What the management OS found, for a machine the enlist policy booted.
     #[serde(default)]
-    pub hardware: Option<crate::agent_api::HardwareReport>,
+    pub hardware: Option<crate::agent_protocol::HardwareReport>,
 }
 
 string_enum!(
@@ -732,7 +735,7 @@ pub struct BootEvent {
     pub detail: String,
 }
 
-impl crate::agent_api::HardwareReport {
+impl crate::agent_protocol::HardwareReport {
     /// One line for lists: `4 × Xeon …, 16.0 GiB, 2 disks (1.8 TiB), 2 NICs`.
     pub fn summary(&self) -> String {
         let disk_bytes: u64 = self.disks.iter().map(|d| d.size_bytes).sum();

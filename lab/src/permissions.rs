@@ -236,7 +236,7 @@ impl Lab {
 #[cfg(test)]
 mod tests {
     use crate::model::{Level, Subject};
-    use crate::store::testing;
+    use crate::testing;
     use crate::Error;
 
     #[tokio::test]

@@ -3,7 +3,8 @@
 
 use crate::audit::record;
 use crate::error::FieldErrors;
-use crate::model::{format_utc, JobState, Level, MachineState, Reservation, ReservationState};
+use crate::jobs::JobEvent;
+use crate::model::{format_utc, Level, MachineState, Reservation, ReservationState};
 use crate::{validate, Actor, Error, Lab, Result};
 
 /// How far in the past a start may lie (a "from now" booking submitted a little late).
@@ -407,11 +408,13 @@ impl Lab {
             tx.commit().await?;
             let mut cancelled_jobs = Vec::new();
             for (job_id,) in queued {
-                if self
-                    .end_job(job_id, JobState::Cancelled, "", "the reservation ended")
-                    .await?
-                {
-                    cancelled_jobs.push(job_id);
+                let ended = self
+                    .job_event(job_id, JobEvent::ReservationEnded, "the reservation ended")
+                    .await;
+                match ended {
+                    Ok(_) => cancelled_jobs.push(job_id),
+                    Err(Error::Refused(_)) => {}
+                    Err(error) => return Err(error),
                 }
             }
             let act = now - reservation.end_at < ACT_ON_ENDS_WITHIN_SECONDS && holder_now.is_none();
@@ -633,13 +636,30 @@ impl Lab {
             Err(e) => Error::Database(e),
         }
     }
+
+    /// Extends an own reservation (or one of a machine one manages) by `seconds` from its
+    /// current end, when the calendar and the lab's limits allow; the error says why not.
+    pub async fn extend_reservation(
+        &self,
+        actor: &Actor,
+        id: i64,
+        seconds: i64,
+    ) -> Result<crate::model::Reservation> {
+        let current = self.reservation(actor, id).await?;
+        self.require_owner_or_manager(actor, &current).await?;
+        if !(60..=365 * 86_400).contains(&seconds) {
+            return Err(Error::invalid("by", "extend by one minute to a year"));
+        }
+        self.reschedule(actor, id, current.start_at, current.end_at + seconds)
+            .await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{Limits, Subject};
-    use crate::store::testing;
+    use crate::testing;
 
     const HOUR: i64 = 3600;
 

@@ -5,6 +5,7 @@
 //! Optionally the holder's disk is saved as an image of theirs first.
 
 use crate::audit::record;
+use crate::jobs::JobEvent;
 use crate::model::{
     format_utc, ImageFormat, JobImage, JobState, Level, NoticeKind, Reservation, ResetPolicy,
 };
@@ -164,13 +165,14 @@ impl Lab {
         .fetch_all(&self.db)
         .await?;
         for (job_id,) in running {
-            self.end_job(
-                job_id,
-                JobState::Cancelled,
-                "",
-                "the reservation ended; the machine is reset",
-            )
-            .await?;
+            let ended = self
+                .job_event(
+                    job_id,
+                    JobEvent::ReservationEnded,
+                    "the reservation ended; the machine is reset",
+                )
+                .await;
+            crate::jobs::unless_moved_meanwhile(ended)?;
         }
         let now = self.now();
         let save_as = if policy.save_before_reset {

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::agent_api::HardwareReport;
+use crate::agent_protocol::HardwareReport;
 use crate::model::{Job, Machine};
 
 /// One page of a list, with the total the filter matched.

@@ -13,6 +13,7 @@ const MAX_DURATION_KEY: &str = "reservations.max_duration_hours";
 const MAX_ADVANCE_KEY: &str = "reservations.max_advance_days";
 const ENLIST_UNKNOWN_KEY: &str = "boot.enlist_unknown";
 const IMPORT_NETWORKS_KEY: &str = "imports.allowed_networks";
+pub(crate) const DEFAULT_QUOTA_KEY: &str = "images.default_quota_bytes";
 
 /// Stores one setting on `conn` (normally the change's transaction).
 pub(crate) async fn put_setting(
@@ -54,7 +55,7 @@ impl Lab {
             match key.as_str() {
                 MAX_DURATION_KEY => limits.max_duration_hours = value,
                 MAX_ADVANCE_KEY => limits.max_advance_days = value,
-                crate::images::DEFAULT_QUOTA_KEY => limits.default_image_quota_bytes = value,
+                DEFAULT_QUOTA_KEY => limits.default_image_quota_bytes = value,
                 _ => {}
             }
         }

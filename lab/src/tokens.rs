@@ -136,7 +136,7 @@ impl Lab {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::testing::{lab, user};
+    use crate::testing::{lab, user};
     use crate::Error;
 
     #[tokio::test]
@@ -163,7 +163,7 @@ mod tests {
             lab.revoke_api_token(&bob, token.id).await,
             Err(Error::NotFound(_))
         ));
-        let admin = crate::store::testing::admin();
+        let admin = crate::testing::admin();
         lab.set_disabled(&admin, alice.user_id.unwrap(), true)
             .await
             .unwrap();

@@ -370,7 +370,7 @@ impl Lab {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing;
+    use crate::testing;
 
     #[tokio::test]
     async fn first_start_creates_admin_once_with_a_generated_password() {

@@ -20,6 +20,12 @@ fn have(tool: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
+        // Under ./dev test, which installs every client, not running is a failure.
+        assert_ne!(
+            std::env::var("BAAS_TEST_STRICT").as_deref(),
+            Ok("1"),
+            "{tool} is not installed"
+        );
         eprintln!("SKIPPED part: {tool} is not installed (./dev test installs it)");
     }
     found

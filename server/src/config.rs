@@ -164,6 +164,14 @@ Configuration (file keys in baas.toml, overridden by the environment):
   RUST_LOG                  log filter (default info)";
 
 impl Config {
+    /// How the conductor talks to BMCs.
+    pub fn bmc_settings(&self) -> conductor::BmcSettings {
+        conductor::BmcSettings {
+            timeout: self.bmc_timeout,
+            public_url: self.public_url.clone(),
+        }
+    }
+
     /// Loads from `file` (or `BAAS_CONFIG`, or `./baas.toml` if present) and the environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         Self::load_with(file, |name| std::env::var(name).ok())

@@ -4,8 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use app::auth::{session_user, ClientAddress};
-use app::power::PowerCache;
 use app::routes::{page_access, Access};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -13,44 +11,29 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get};
 use axum::Router;
-use lab::Lab;
+use conductor::session::{session_user, ClientAddress};
+use conductor::Conductor;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::config::Config;
-
-/// Shared state of the HTTP handlers.
-#[derive(Clone, axum::extract::FromRef)]
-pub struct AppState {
-    pub leptos_options: LeptosOptions,
-    pub lab: Lab,
-    /// What boot jobs boot; `None` until configured.
-    pub management_os: Option<std::sync::Arc<crate::config::ManagementOs>>,
-    /// The URL machines reach baas at, for the management OS's command line.
-    pub public_url: String,
-    /// Where DHCP saw each booting MAC: only that address gets its enrolment token.
-    pub boot_clients: crate::boot_clients::BootClients,
-    pub agent_nonces: crate::rest::NonceBook,
-    /// The BMC power states last read, shared with the pages and the background refresher.
-    pub power: PowerCache,
-    pub bmc_settings: app::power::BmcSettings,
-}
+pub use crate::state::AppState;
 
 /// Builds the whole HTTP service. Sessions live in the lab's database, so they survive restarts.
-/// `power` is the power-state cache shared with the background refresher.
-pub async fn router(lab: Lab, config: &Config, power: PowerCache) -> anyhow::Result<Router> {
-    router_with(lab, config, power, Default::default()).await
+/// The conductor is shared with the background duties (its power cache with the refresher).
+pub async fn router(conductor: Conductor, config: &Config) -> anyhow::Result<Router> {
+    router_with(conductor, config, Default::default()).await
 }
 
 /// As [`router`], with what the boot services learned of booting machines' addresses.
 pub async fn router_with(
-    lab: Lab,
+    conductor: Conductor,
     config: &Config,
-    power: PowerCache,
     boot_clients: crate::boot_clients::BootClients,
 ) -> anyhow::Result<Router> {
+    let lab = conductor.lab().clone();
     let leptos_options = LeptosOptions::builder()
         .output_name("baas")
         .site_root(config.site_root.display().to_string())
@@ -82,16 +65,9 @@ pub async fn router_with(
         public_url: config.public_url.clone(),
         boot_clients,
         agent_nonces: Default::default(),
-        power: power.clone(),
-        bmc_settings: app::power::BmcSettings {
-            timeout: config.bmc_timeout,
-            public_url: config.public_url.clone(),
-        },
+        conductor: conductor.clone(),
     };
     let routes = generate_route_list(app::App);
-    let page_lab = lab.clone();
-    let page_power = power.clone();
-    let bmc_settings = state.bmc_settings.clone();
     let netboot_settings = app::api::machines::NetbootSettings {
         management_os: config.management_os.is_some(),
     };
@@ -103,9 +79,7 @@ pub async fn router_with(
             &state,
             routes,
             move || {
-                provide_context(page_lab.clone());
-                provide_context(page_power.clone());
-                provide_context(bmc_settings.clone());
+                provide_context(conductor.clone());
                 provide_context(netboot_settings);
             },
             {

@@ -1,19 +1,19 @@
-//! The `baas` server: configuration, the HTTP service, the admin CLI. Composes the lab (state and
-//! rules) with the web app; holds no rules of its own.
+//! The `baas` server: configuration, the HTTP service, the boot services, the CLI. Composes the
+//! lab (state and rules), the conductor (what acts on machines) and the web app; holds no rules
+//! of its own.
 
 pub mod boot_clients;
 mod boot_events;
-pub mod cli;
 pub mod client;
-pub mod cluster;
 pub mod config;
+pub mod event_relay;
 pub mod http;
-pub mod job_runner;
 mod lease_book;
 pub mod listener;
-pub mod notifier;
+pub mod local_admin;
 pub mod rest;
 pub mod sessions;
+mod state;
 
 use std::path::Path;
 
@@ -48,10 +48,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if !Path::new(&config.site_root).join("pkg").exists() {
         tracing::warn!(site_root = %config.site_root.display(), "no built web assets found; run `cargo leptos build`");
     }
-    let leader = cluster::Leadership::of(&lab);
+    let leader = conductor::Leadership::of(&lab);
     // One instance: its own leftovers at start. Several: the leader's hourly pass, which leaves
     // alone what another instance touched within the hour.
-    let quiet_seconds = match lab.engine() {
+    let upload_quiet_seconds = match lab.engine() {
         lab::Engine::Sqlite => {
             let cleaned = lab.recover_uploads(0).await?;
             if cleaned > 0 {
@@ -64,45 +64,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn({
         let lab = lab.clone();
         async move {
-            if let Err(error) = cluster::carry_events(lab).await {
+            if let Err(error) = event_relay::carry_events(lab).await {
                 tracing::error!(%error, "live events do not cross to other instances");
             }
         }
     });
-    tokio::spawn(expire_uploads(lab.clone(), leader.clone(), quiet_seconds));
-    let power = app::power::PowerCache::default();
-    let bmc_settings = app::power::BmcSettings {
-        timeout: config.bmc_timeout,
-        public_url: config.public_url.clone(),
-    };
-    tokio::spawn(refresh_power_states(
-        lab.clone(),
-        leader.clone(),
-        power.clone(),
-        bmc_settings.clone(),
-    ));
-    tokio::spawn(job_runner::run(
-        lab.clone(),
-        leader.clone(),
-        power.clone(),
-        bmc_settings.clone(),
-        config.job_timeouts,
-    ));
-    tokio::spawn(wrap_up_reservations(
-        lab.clone(),
-        leader.clone(),
-        power.clone(),
-        bmc_settings.clone(),
-    ));
-    tokio::spawn(expire_media(lab.clone(), leader.clone(), bmc_settings));
-    if lab.engine() == lab::Engine::Postgres {
-        tokio::spawn(forget_agent_nonces(lab.clone(), leader.clone()));
-    }
-    tokio::spawn(notifier::run(
-        lab.clone(),
-        leader.clone(),
-        config.public_url.clone(),
-    ));
+    let conductor = conductor::Conductor::new(lab.clone(), config.bmc_settings());
+    conductor::duties::spawn_all(
+        &conductor,
+        &leader,
+        conductor::duties::DutySettings {
+            job_timeouts: config.job_timeouts,
+            upload_quiet_seconds,
+        },
+    );
     let clients = boot_clients::BootClients::default();
     let events = boot_events::BootEvents::start(lab.clone());
     // Held until the server stops: dropping them stops the services.
@@ -118,7 +93,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tftp.as_ref().map(|tftp| tftp.counters.clone()),
         dhcp.as_ref().map(|dhcp| dhcp.counters.clone()),
     ));
-    let router = http::router_with(lab, &config, power, clients.clone()).await?;
+    let router = http::router_with(conductor, &config, clients.clone()).await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding {}", config.http_addr))?;
@@ -282,7 +257,7 @@ async fn log_boot_counters(
 /// their sockets and count what they let pass, ready to take over.
 async fn answer_dhcp_while_leading(
     answering: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    mut leader: cluster::Leadership,
+    mut leader: conductor::Leadership,
 ) {
     use std::sync::atomic::Ordering;
     loop {
@@ -290,81 +265,6 @@ async fn answer_dhcp_while_leading(
         leader.wait().await;
         answering.store(true, Ordering::Relaxed);
         leader.lost().await;
-    }
-}
-
-/// Keeps the power-state cache fresh: one pass over the BMCs every half freshness period.
-async fn refresh_power_states(
-    lab: Lab,
-    mut leader: cluster::Leadership,
-    power: app::power::PowerCache,
-    settings: app::power::BmcSettings,
-) {
-    let period = std::time::Duration::from_secs((app::power::FRESH_SECONDS / 2) as u64);
-    loop {
-        leader.wait().await;
-        app::power::refresh_all(&lab, &power, &settings).await;
-        tokio::time::sleep(period).await;
-    }
-}
-
-/// Every 15 s: reservations that ended have their holder's queued jobs cancelled and their
-/// machine powered off when nobody else holds it.
-async fn wrap_up_reservations(
-    lab: Lab,
-    mut leader: cluster::Leadership,
-    power: app::power::PowerCache,
-    settings: app::power::BmcSettings,
-) {
-    loop {
-        leader.wait().await;
-        app::power::wrap_up_reservations(&lab, &power, &settings).await;
-        tokio::time::sleep(std::time::Duration::from_secs(15)).await;
-    }
-}
-
-/// Every 15 s: virtual media whose reservation ended or whose URL expired is ejected.
-async fn expire_media(
-    lab: Lab,
-    mut leader: cluster::Leadership,
-    settings: app::power::BmcSettings,
-) {
-    loop {
-        tokio::time::sleep(std::time::Duration::from_secs(15)).await;
-        leader.wait().await;
-        app::power::expire_media(&lab, &settings).await;
-    }
-}
-
-/// Every minute, with several instances: agent nonces too old to matter are forgotten.
-async fn forget_agent_nonces(lab: Lab, mut leader: cluster::Leadership) {
-    loop {
-        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-        leader.wait().await;
-        let before = lab::now() - 2 * lab::agent_api::CLOCK_SKEW_SECONDS;
-        if let Err(e) = lab.forget_nonces_before(before).await {
-            tracing::warn!(error = %e, "forgetting old agent nonces failed");
-        }
-    }
-}
-
-/// Hourly: abandoned uploads give their space back. On several instances, also whenever this
-/// one becomes the leader (the previous one may have died mid-upload).
-async fn expire_uploads(lab: Lab, mut leader: cluster::Leadership, quiet_seconds: i64) {
-    let hour = std::time::Duration::from_secs(3600);
-    if quiet_seconds == 0 {
-        // The single instance cleaned up at start.
-        tokio::time::sleep(hour).await;
-    }
-    loop {
-        leader.wait().await;
-        if let Err(e) = lab.recover_uploads(quiet_seconds).await {
-            tracing::warn!(error = %e, "cleaning up uploads failed");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(hour) => {}
-            _ = leader.lost() => {}
-        }
     }
 }
 

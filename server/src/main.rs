@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use server::client::commands::{ClientCommand, Connection};
-use server::{cli, config::Config};
+use server::{config::Config, local_admin};
 
 #[derive(Debug, Parser)]
 #[command(name = "baas", version, about = "Boot as a service: the lab portal and boot server", after_help = server::config::ENVIRONMENT_HELP)]
@@ -24,7 +24,7 @@ enum Command {
     Serve,
     /// Manage user accounts on the configured database.
     #[command(subcommand)]
-    User(cli::UserCommand),
+    User(local_admin::UserCommand),
     /// Shell completions for bash, zsh or fish, on stdout.
     ///
     /// Example: baas completions bash > /etc/bash_completion.d/baas
@@ -64,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => server::serve(config).await,
         Command::User(command) => {
             let lab = server::open_lab(&config).await?;
-            println!("{}", cli::run(&lab, command).await?);
+            println!("{}", local_admin::run(&lab, command).await?);
             Ok(())
         }
         Command::Client(_) | Command::Completions { .. } => unreachable!("handled above"),

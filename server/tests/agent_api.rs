@@ -7,7 +7,7 @@ mod common;
 use axum::body::Body;
 use common::TestServer;
 use ed25519_dalek::SigningKey;
-use lab::agent_api::{authorization, authorization_at, new_key, SCHEME};
+use lab::agent_protocol::{authorization, authorization_at, new_key, SCHEME};
 
 /// An agent's key and the requests it signs.
 struct Key(SigningKey);

@@ -467,7 +467,7 @@ fn tiny_disk() -> Vec<u8> {
     disk
 }
 
-/// (method, route as in `server::rest::ROUTES`, concrete path for a role, headers, body,
+/// (method, route as in `server::rest::served()`, concrete path for a role, headers, body,
 /// expected status for each role).
 type RestCase = (
     &'static str,
@@ -1388,7 +1388,7 @@ async fn every_route_and_server_function_answers_each_role_as_designed() {
         }
     }
 
-    let rest_routes: BTreeSet<(String, String)> = server::rest::ROUTES
+    let rest_routes: BTreeSet<(String, String)> = server::rest::served()
         .iter()
         .map(|(method, path)| (method.to_string(), path.to_string()))
         .collect();

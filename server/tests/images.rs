@@ -481,7 +481,7 @@ async fn a_full_disk_fails_the_upload_and_the_server_keeps_working() {
         .status()
         .is_ok_and(|s| s.success());
     if !mounted {
-        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root)");
+        common::process::skipped("mounting a small tmpfs failed (it needs root)");
         return;
     }
     struct Unmount(std::path::PathBuf);

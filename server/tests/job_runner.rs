@@ -27,7 +27,6 @@ async fn due_jobs_netboot_through_the_bmc_and_overdue_phases_fail_with_the_reaso
     sim.ready().await;
     let server = TestServer::start().await;
     let shell = Actor::shell();
-    let settings = app::power::BmcSettings::default();
     let timeouts = JobTimeouts::default();
     let bmc_address = format!("127.0.0.1:{}", sim.port);
     let machine = server
@@ -37,8 +36,7 @@ async fn due_jobs_netboot_through_the_bmc_and_overdue_phases_fail_with_the_reaso
             Some((&bmc_address, "admin", "password")),
         )
         .await;
-    let tick_at =
-        |now: i64| server::job_runner::tick(&server.lab, &server.power, &settings, &timeouts, now);
+    let tick_at = |now: i64| conductor::job_runner::tick(&server.conductor, &timeouts, now);
     let tick = || tick_at(lab::now());
 
     // A job for later waits; a job for now is started: next boot PXE, powered on (it was off).

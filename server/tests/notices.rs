@@ -25,7 +25,7 @@ fn smtp_sink(out: &std::path::Path) -> Option<(Killed, u16)> {
     if !std::path::Path::new("/usr/bin/python3").exists()
         || !common::process::sh("/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null")
     {
-        eprintln!("SKIPPED: python3-aiosmtpd is not installed (./dev test installs it)");
+        common::process::skipped("python3-aiosmtpd is not installed (./dev test installs it)");
         return None;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -154,9 +154,15 @@ async fn a_notice_reaches_a_real_smtp_server_and_a_signed_webhook_that_is_retrie
         .await
         .unwrap();
 
-    assert_eq!(server::notifier::tick(&lab, PUBLIC_URL).await.unwrap(), 0);
+    assert_eq!(
+        conductor::notifier::tick(&lab, PUBLIC_URL).await.unwrap(),
+        0
+    );
     clock.advance(3000); // ten minutes left
-    assert_eq!(server::notifier::tick(&lab, PUBLIC_URL).await.unwrap(), 2);
+    assert_eq!(
+        conductor::notifier::tick(&lab, PUBLIC_URL).await.unwrap(),
+        2
+    );
 
     // The email, as the SMTP server received it after baas logged in.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -207,12 +213,15 @@ async fn a_notice_reaches_a_real_smtp_server_and_a_signed_webhook_that_is_retrie
     assert_eq!(email.state, DeliveryState::Sent);
 
     assert_eq!(
-        server::notifier::tick(&lab, PUBLIC_URL).await.unwrap(),
+        conductor::notifier::tick(&lab, PUBLIC_URL).await.unwrap(),
         0,
         "not before the pause"
     );
     clock.advance(30);
-    assert_eq!(server::notifier::tick(&lab, PUBLIC_URL).await.unwrap(), 1);
+    assert_eq!(
+        conductor::notifier::tick(&lab, PUBLIC_URL).await.unwrap(),
+        1
+    );
     assert_eq!(received.lock().unwrap().len(), 2);
     let hook = lab
         .deliveries(&alice)
@@ -246,7 +255,10 @@ async fn a_notice_reaches_a_real_smtp_server_and_a_signed_webhook_that_is_retrie
         .await
         .unwrap();
     clock.advance(1500);
-    assert_eq!(server::notifier::tick(&lab, PUBLIC_URL).await.unwrap(), 1);
+    assert_eq!(
+        conductor::notifier::tick(&lab, PUBLIC_URL).await.unwrap(),
+        1
+    );
     let refused = &lab.deliveries(&bob).await.unwrap()[0];
     assert_eq!(refused.state, DeliveryState::Pending);
     assert!(

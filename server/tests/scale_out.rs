@@ -25,17 +25,7 @@ async fn fresh_database() -> String {
         "BAAS_TEST_POSTGRES must name a PostgreSQL server to create test databases on \
          (./dev test starts a throwaway one)",
     );
-    let name = format!("scale_{}_{:08x}", std::process::id(), rand::random::<u32>());
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&server)
-        .await
-        .expect("connect to the test PostgreSQL server");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create a test database");
-    let (base, query) = server.split_once('?').unwrap_or((&server, ""));
-    let base = base.rsplit_once('/').map_or(base, |(base, _)| base);
-    format!("{base}/{name}?{query}")
+    lab::testing::fresh_postgres_database(&server).await
 }
 
 /// One running `baas serve`.
@@ -503,7 +493,7 @@ async fn a_signed_agent_request_replayed_to_the_other_instance_is_refused() {
     let pair = Pair::new().await;
     let (a, b) = (pair.start(0, &[]), pair.start(1, &[]));
     let lab = pair.lab().await;
-    let key = lab::agent_api::new_key();
+    let key = lab::agent_protocol::new_key();
     sqlx::query(
         "INSERT INTO agents (public_key, mac, enrolled_at, last_seen) VALUES ($1, $2, 0, 0)",
     )
@@ -512,8 +502,8 @@ async fn a_signed_agent_request_replayed_to_the_other_instance_is_refused() {
     .execute(lab.pool())
     .await
     .unwrap();
-    let body = serde_json::to_vec(&lab::agent_api::Heartbeat::default()).unwrap();
-    let signed = lab::agent_api::authorization(&key, "POST", "/agent/v1/heartbeat", &body);
+    let body = serde_json::to_vec(&lab::agent_protocol::Heartbeat::default()).unwrap();
+    let signed = lab::agent_protocol::authorization(&key, "POST", "/agent/v1/heartbeat", &body);
     let client = client();
     let send = |instance: &Instance| {
         client

@@ -206,11 +206,11 @@ async fn a_holder_attaches_an_iso_the_bmc_downloads_it_and_detaching_ends_the_ur
         .release(&holder_actor, reservation.id)
         .await
         .unwrap();
-    let settings = app::power::BmcSettings {
+    let settings = conductor::BmcSettings {
         timeout: std::time::Duration::from_secs(10),
         public_url: server.config.public_url.clone(),
     };
-    app::power::expire_media(&server.lab, &settings).await;
+    conductor::virtual_media::expire(&server.lab, &settings).await;
     assert!(
         nothing_inserted(&redfish).await,
         "the BMC still has a medium inserted"

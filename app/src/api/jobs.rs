@@ -28,7 +28,7 @@ pub struct JobOverview {
     /// What the disk holds: an image a verified deploy wrote, or unknown.
     pub disk: String,
     /// The last hardware report of the machine's agent.
-    pub hardware: Option<lab::agent_api::HardwareReport>,
+    pub hardware: Option<lab::agent_protocol::HardwareReport>,
     /// When the agent was last heard from, and whether it has gone silent (two heartbeats
     /// missed while its job runs).
     pub agent_seen: Option<i64>,

@@ -8,7 +8,6 @@ mod images;
 mod login;
 mod machine;
 mod machine_form;
-mod machine_jobs;
 mod notices;
 mod reservations;
 

@@ -18,8 +18,6 @@ use crate::{validate, Actor, Error, Lab, Result};
 
 pub use upload::{Ending, UPLOAD_IDLE_SECONDS};
 
-pub(crate) const DEFAULT_QUOTA_KEY: &str = "images.default_quota_bytes";
-
 /// An image and where its bytes are, for streaming them out.
 #[derive(Debug, Clone)]
 pub struct ImageFile {
@@ -336,7 +334,7 @@ impl Lab {
             return Err(Error::invalid("quota", "must not be negative"));
         }
         let mut tx = self.write().await?;
-        crate::settings::put_setting(&mut tx, DEFAULT_QUOTA_KEY, quota).await?;
+        crate::settings::put_setting(&mut tx, crate::settings::DEFAULT_QUOTA_KEY, quota).await?;
         record(
             &mut tx,
             actor,

@@ -5,9 +5,15 @@
 //! A job is requested by the people who may press the machine's power button, for now or for a
 //! time inside their reservation, and moves through persisted states, each with its time:
 //! queued → powering → netbooting → enrolled → saving → writing → verifying → rebooting →
-//! booted, or failed (with the step and the reason) or cancelled. The server's job runner
-//! drives the power and the timeouts; the boot services and the agent report here. A machine
-//! has at most one active job; its disk counts as holding an image only after a verified write.
+//! booted, or failed (with the step and the reason) or cancelled. Which event moves a job from
+//! which state is one table, [`transition`] (in `transitions.rs`); every caller sends an event
+//! through [`Lab::job_event`]. The conductor's job runner drives the power and the timeouts;
+//! the boot services and the agent report here. A machine has at most one active job; its disk
+//! counts as holding an image only after a verified write.
+
+mod transitions;
+
+pub use transitions::{transition, JobEvent, Refusal, Verdict};
 
 use crate::audit::record;
 use crate::model::{ImageFormat, Job, JobImage, JobKind, JobPhase, JobProgress, JobState, Level};
@@ -268,17 +274,17 @@ impl Lab {
         if !self.may_control_power(actor, job.machine_id).await? {
             return Err(Error::Forbidden);
         }
-        if !self
-            .end_job(
+        let cancelled = self
+            .job_event(
                 job_id,
-                JobState::Cancelled,
-                "",
+                JobEvent::Cancel,
                 &format!("cancelled by {}", actor.username),
             )
-            .await?
-        {
+            .await;
+        if let Err(Error::Refused(Refusal::Ended(_))) = cancelled {
             return Err(Error::NotNow("the job has already ended".into()));
         }
+        cancelled?;
         let mut conn = self.db.acquire().await?;
         record(
             &mut conn,
@@ -347,32 +353,63 @@ impl Lab {
         Ok(rows.into_iter().map(JobRow::into_job).collect())
     }
 
-    /// Moves a job to `to` if it is in one of `from`, recording the phase, an audit entry and a
-    /// machine event. False when the job was elsewhere (someone else moved it first).
-    pub async fn move_job(
+    /// Applies what happened to a job, as [`transition`] says: the job moves (recording the
+    /// phase, an audit entry and a machine event), stays, or the event is refused with the
+    /// reason. When another caller moved the job meanwhile, the event is judged again against
+    /// where the job is now. Returns the job's state after the event.
+    pub async fn job_event(&self, job_id: i64, event: JobEvent, detail: &str) -> Result<JobState> {
+        loop {
+            let state: Option<String> =
+                sqlx::query_scalar("SELECT state FROM boot_jobs WHERE id = $1")
+                    .bind(job_id)
+                    .fetch_optional(&self.db)
+                    .await?;
+            let state = state
+                .and_then(|s| JobState::parse(&s))
+                .ok_or(Error::NotFound("job"))?;
+            let next = transition(state, &event).map_err(Error::Refused)?;
+            if next == state {
+                return Ok(state);
+            }
+            let moved = if next.is_final() {
+                let step = match &event {
+                    JobEvent::BmcFailed => JobState::Powering.as_str(),
+                    JobEvent::Result(Verdict::Failed(step)) if !step.is_empty() => step,
+                    JobEvent::Result(Verdict::Failed(_)) | JobEvent::Timeout => state.as_str(),
+                    _ => "",
+                };
+                self.end_job(job_id, state, next, step, detail).await?
+            } else {
+                self.move_job(job_id, state, next, detail).await?
+            };
+            if moved {
+                return Ok(next);
+            }
+        }
+    }
+
+    /// Moves a job from `from` to the active state `to`. False when the job was elsewhere
+    /// (someone else moved it first).
+    async fn move_job(
         &self,
         job_id: i64,
-        from: &[JobState],
+        from: JobState,
         to: JobState,
         detail: &str,
     ) -> Result<bool> {
         let now = self.now();
-        let from = from
-            .iter()
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
         let mut tx = self.write().await?;
-        let machine: Option<(i64, String)> = sqlx::query_as(&format!(
+        let machine: Option<(i64, String)> = sqlx::query_as(
             "UPDATE boot_jobs SET state = $2, state_at = $3,
                 started_at = CASE WHEN $2 = 'powering' THEN COALESCE(started_at, $3) ELSE started_at END,
                 bytes_done = 0, bytes_total = 0, bytes_per_second = 0, progress_at = NULL
-             WHERE id = $1 AND state IN ({from})
-             RETURNING machine_id, (SELECT mac FROM machine_macs a WHERE a.machine_id = boot_jobs.machine_id ORDER BY mac LIMIT 1)"
-        ))
+             WHERE id = $1 AND state = $4
+             RETURNING machine_id, (SELECT mac FROM machine_macs a WHERE a.machine_id = boot_jobs.machine_id ORDER BY mac LIMIT 1)",
+        )
         .bind(job_id)
         .bind(to.as_str())
         .bind(now)
+        .bind(from.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         let Some((machine_id, mac)) = machine else {
@@ -385,39 +422,41 @@ impl Lab {
         Ok(true)
     }
 
-    /// Ends an active job as booted, failed (with the step) or cancelled. A deploy that ends
-    /// other than booted after it may have written leaves the disk unknown.
-    pub async fn end_job(
+    /// Ends a job in `from` as booted, failed (with the step) or cancelled. A deploy that ends
+    /// other than booted after it may have written leaves the disk unknown. False when the job
+    /// was elsewhere.
+    async fn end_job(
         &self,
         job_id: i64,
+        from: JobState,
         to: JobState,
         step: &str,
         reason: &str,
     ) -> Result<bool> {
         let now = self.now();
         let mut tx = self.write().await?;
-        let ended: Option<(i64, String, String, String)> = sqlx::query_as(&format!(
+        let ended: Option<(i64, String, String)> = sqlx::query_as(
             "UPDATE boot_jobs SET state = $2, state_at = $3, ended_at = $3, failed_step = $4,
                 reason = $5, enrolment_token_sha256 = ''
-             WHERE id = $1 AND state IN {ACTIVE}
+             WHERE id = $1 AND state = $6
              RETURNING machine_id, kind,
-                (SELECT state FROM job_phases p WHERE p.job_id = boot_jobs.id ORDER BY p.id DESC LIMIT 1),
-                (SELECT mac FROM machine_macs a WHERE a.machine_id = boot_jobs.machine_id ORDER BY mac LIMIT 1)"
-        ))
+                (SELECT mac FROM machine_macs a WHERE a.machine_id = boot_jobs.machine_id ORDER BY mac LIMIT 1)",
+        )
         .bind(job_id)
         .bind(to.as_str())
         .bind(now)
         .bind(clip(step))
         .bind(clip(reason))
+        .bind(from.as_str())
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((machine_id, kind, was, mac)) = ended else {
+        let Some((machine_id, kind, mac)) = ended else {
             return Ok(false);
         };
         let touched_disk = kind == JobKind::Deploy.as_str()
             && matches!(
-                JobState::parse(&was),
-                Some(JobState::Writing | JobState::Verifying | JobState::Rebooting)
+                from,
+                JobState::Writing | JobState::Verifying | JobState::Rebooting
             );
         if to != JobState::Booted && touched_disk {
             sqlx::query(
@@ -503,15 +542,15 @@ impl Lab {
         address: &str,
     ) -> Result<Option<StartedJob>> {
         let now = self.now();
-        let due: Option<(i64, String)> = sqlx::query_as(&format!(
-            "SELECT id, state FROM boot_jobs WHERE machine_id = $1 AND state IN {ACTIVE}
+        let due: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT id FROM boot_jobs WHERE machine_id = $1 AND state IN {ACTIVE}
                AND state <> 'rebooting' AND scheduled_at <= $2"
         ))
         .bind(machine_id)
         .bind(now)
         .fetch_optional(&self.db)
         .await?;
-        let Some((job_id, state)) = due else {
+        let Some(job_id) = due else {
             return Ok(None);
         };
         let token = random_token(32);
@@ -526,15 +565,14 @@ impl Lab {
         .bind(address)
         .execute(&self.db)
         .await?;
-        if state != JobState::Netbooting.as_str() {
-            self.move_job(
+        let served = self
+            .job_event(
                 job_id,
-                JobState::BEFORE_REBOOT,
-                JobState::Netbooting,
+                JobEvent::ScriptServed,
                 &format!("management OS served to {address}"),
             )
-            .await?;
-        }
+            .await;
+        unless_moved_meanwhile(served)?;
         Ok(Some(StartedJob {
             job_id,
             enrolment_token: token,
@@ -550,13 +588,14 @@ impl Lab {
         .fetch_optional(&self.db)
         .await?;
         if let Some(job_id) = rebooting {
-            self.end_job(
-                job_id,
-                JobState::Booted,
-                "",
-                &format!("the machine network-booted from {address} and was sent to its disk"),
-            )
-            .await?;
+            let seen = self
+                .job_event(
+                    job_id,
+                    JobEvent::LocalBootSeen,
+                    &format!("the machine network-booted from {address} and was sent to its disk"),
+                )
+                .await;
+            unless_moved_meanwhile(seen)?;
         }
         Ok(())
     }
@@ -617,6 +656,19 @@ impl Lab {
             })
             .collect();
         Ok(job)
+    }
+}
+
+/// An event's outcome where a refusal only means another caller moved the job first (a race
+/// the caller does not need to report): the refusal is logged and dropped.
+pub(crate) fn unless_moved_meanwhile(outcome: Result<JobState>) -> Result<()> {
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(Error::Refused(refusal)) => {
+            tracing::debug!(%refusal, "job event dropped");
+            Ok(())
+        }
+        Err(error) => Err(error),
     }
 }
 

@@ -1,11 +1,11 @@
 use sha2::{Digest, Sha256};
 
-use super::JobRequest;
-use crate::agent_api::{Outcome, Progress};
+use super::{JobEvent, JobRequest};
+use crate::agent_protocol::{AgentPhase, Outcome, Progress};
 use crate::boot::{BootPlan, BootRequest};
 use crate::images::tests::{new_upload, upload_whole};
 use crate::model::{JobKind, JobState, Level, NewUpload, Subject};
-use crate::store::testing::{admin, lab, machine_input, user};
+use crate::testing::{admin, lab, machine_input, user};
 use crate::{Actor, Error, Lab};
 
 const MAC: &str = "52:54:00:00:00:01";
@@ -189,14 +189,9 @@ async fn a_deploy_goes_through_every_phase_and_the_disk_holds_the_image_only_onc
         .create_job(&alice, &deploy(machine, image))
         .await
         .unwrap();
-    lab.move_job(
-        job.id,
-        &[JobState::Queued],
-        JobState::Powering,
-        "power cycle",
-    )
-    .await
-    .unwrap();
+    lab.job_event(job.id, JobEvent::Powered, "power cycle")
+        .await
+        .unwrap();
     let token = netboot(&lab).await;
     assert_eq!(
         lab.job(&alice, job.id).await.unwrap().state,
@@ -244,7 +239,7 @@ async fn a_deploy_goes_through_every_phase_and_the_disk_holds_the_image_only_onc
         lab.agent_progress(
             &agent,
             &Progress {
-                phase: phase.into(),
+                phase: AgentPhase::parse(phase).unwrap(),
                 done,
                 total: raw.len() as u64,
                 bytes_per_second: 1 << 20,
@@ -256,14 +251,8 @@ async fn a_deploy_goes_through_every_phase_and_the_disk_holds_the_image_only_onc
     }
     // Never backwards.
     assert!(matches!(
-        lab.agent_progress(
-            &agent,
-            &Progress {
-                phase: "writing".into(),
-                ..Default::default()
-            }
-        )
-        .await,
+        lab.agent_progress(&agent, &Progress::new(AgentPhase::Writing))
+            .await,
         Err(Error::Conflict(_))
     ));
     let job_now = lab.job(&alice, job.id).await.unwrap();
@@ -306,15 +295,9 @@ async fn a_deploy_goes_through_every_phase_and_the_disk_holds_the_image_only_onc
         .enrol_agent(&token, MAC, "key-3", ADDRESS)
         .await
         .unwrap();
-    lab.agent_progress(
-        &agent,
-        &Progress {
-            phase: "writing".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    lab.agent_progress(&agent, &Progress::new(AgentPhase::Writing))
+        .await
+        .unwrap();
     let rebooting = lab
         .agent_result(
             &agent,
@@ -389,15 +372,9 @@ async fn a_cancelled_write_leaves_the_disk_unknown_and_stale_tokens_do_not_enrol
         .enrol_agent(&token, MAC, "key-1", ADDRESS)
         .await
         .unwrap();
-    lab.agent_progress(
-        &agent,
-        &Progress {
-            phase: "writing".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    lab.agent_progress(&agent, &Progress::new(AgentPhase::Writing))
+        .await
+        .unwrap();
     sqlx::query("UPDATE machines SET disk_state = 'image', disk_image_id = $2 WHERE id = $1")
         .bind(machine)
         .bind(image)
@@ -438,11 +415,11 @@ async fn an_enlisted_machine_reports_its_hardware_and_an_admin_adopts_it_with_th
         .await
         .unwrap();
     assert_eq!((agent.machine_id, agent.job_id), (None, None));
-    let report = crate::agent_api::HardwareReport {
+    let report = crate::agent_protocol::HardwareReport {
         cpu_model: "Test CPU".into(),
         cpu_count: 8,
         memory_bytes: 16 << 30,
-        disks: vec![crate::agent_api::Disk {
+        disks: vec![crate::agent_protocol::Disk {
             path: "/dev/nvme0n1".into(),
             size_bytes: 1 << 40,
             ..Default::default()

@@ -3,7 +3,7 @@ use crate::model::{
     DeliveryState, Level, NoticeChannel, NoticeKind, NoticePreferencesInput, NoticeSettingsInput,
     Subject,
 };
-use crate::store::testing::{admin, machine_input, user};
+use crate::testing::{admin, machine_input, user};
 use crate::{Actor, Error, Lab};
 
 const HOUR: i64 = 3600;

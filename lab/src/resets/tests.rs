@@ -1,12 +1,13 @@
-use crate::agent_api::{Outcome, Progress};
+use crate::agent_protocol::{AgentPhase, Outcome, Progress};
 use crate::boot::{BootPlan, BootRequest};
 use crate::images::tests::{new_upload, upload_whole};
 use crate::jobs::tests::{lab_with_clock, netboot_as, raw_disk, sha256};
+use crate::jobs::JobEvent;
 use crate::model::{
     JobKind, JobState, Level, MachineInput, MachineState, NewUser, NoticeKind,
     NoticePreferencesInput, Subject,
 };
-use crate::store::testing::{admin, machine_input, user};
+use crate::testing::{admin, machine_input, user};
 use crate::{Actor, Error, Lab};
 
 const MAC: &str = "52:54:00:00:02:01";
@@ -54,15 +55,9 @@ async fn agent_resets(lab: &Lab, raw: &[u8]) {
         .enrol_agent(&token, MAC, "reset-key", ADDRESS)
         .await
         .unwrap();
-    lab.agent_progress(
-        &agent,
-        &Progress {
-            phase: "writing".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    lab.agent_progress(&agent, &Progress::new(AgentPhase::Writing))
+        .await
+        .unwrap();
     lab.agent_result(
         &agent,
         &Outcome {
@@ -129,14 +124,9 @@ async fn after_a_reservation_the_machine_is_reset_unbookable_meanwhile_and_free_
         "{refused:?}"
     );
 
-    lab.move_job(
-        job_id,
-        &[JobState::Queued],
-        JobState::Powering,
-        "power cycle",
-    )
-    .await
-    .unwrap();
+    lab.job_event(job_id, JobEvent::Powered, "power cycle")
+        .await
+        .unwrap();
     agent_resets(&lab, &raw).await;
     assert_eq!(
         lab.job(&admin(), job_id).await.unwrap().state,
@@ -188,14 +178,12 @@ async fn a_failed_reset_puts_the_machine_in_maintenance_with_the_reason_and_tell
     let job_id = lab.wrap_up_reservations().await.unwrap()[0]
         .reset_job
         .expect("the lab's default image resets it");
-    lab.end_job(
-        job_id,
-        JobState::Failed,
-        "netbooting",
-        "no agent enrolled within 10 min",
-    )
-    .await
-    .unwrap();
+    lab.job_event(job_id, JobEvent::ScriptServed, "management OS served")
+        .await
+        .unwrap();
+    lab.job_event(job_id, JobEvent::Timeout, "no agent enrolled within 10 min")
+        .await
+        .unwrap();
 
     let machine = lab.machine(&admin(), machine).await.unwrap();
     assert_eq!(machine.state, MachineState::Maintenance);

@@ -6,7 +6,8 @@ use std::net::Ipv4Addr;
 
 use dhcproto::v4::MessageType;
 use libfuzzer_sys::fuzz_target;
-use netboot::dhcp::authoritative::{answer, Outcome};
+use netboot::dhcp::authoritative::answer;
+use netboot::dhcp::message::Outcome;
 use netboot::dhcp::{decode, BootFiles, LeaseBook, LeaseFuture, NetworkConfig, ProxyConfig};
 
 const ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 100);
@@ -43,7 +44,7 @@ fuzz_target!(|datagram: &[u8]| {
     };
     let outcome = futures_lite::future::block_on(answer(&request, &config, &OneAddress));
     if let Ok(Outcome::Reply { reply, .. }) = outcome {
-        let wire = netboot::dhcp::proxy::encode(&reply);
+        let wire = netboot::dhcp::message::encode(&reply);
         let back = decode(&wire).expect("our own reply decodes");
         match back.opts().msg_type() {
             Some(MessageType::Nak) => assert_eq!(back.yiaddr(), Ipv4Addr::UNSPECIFIED),

@@ -17,7 +17,7 @@ fuzz_target!(|datagram: &[u8]| {
     let source = SocketAddrV4::new(Ipv4Addr::new(10, 99, 0, 50), 68);
     for port in [ServerPort::Dhcp, ServerPort::Pxe] {
         if let Ok(reply) = answer(&request, port, source, &config) {
-            assert!(!netboot::dhcp::proxy::encode(&reply).is_empty());
+            assert!(!netboot::dhcp::message::encode(&reply).is_empty());
             if let Destination::Relay(relay) = reply.to {
                 assert!(!relay.is_unspecified());
             }

@@ -9,9 +9,9 @@ use std::pin::Pin;
 
 use dhcproto::v4::{DhcpOption, DhcpOptions, Message, MessageType, Opcode, OptionCode};
 
-use super::proxy::{
-    add_pxe_options, boot_target, format_mac, is_pxe_client, reply_header, Destination, Ignored,
-    ProxyConfig, Reply,
+use super::message::{
+    add_pxe_options, boot_target, format_mac, is_pxe_client, reply_header, wanted_address,
+    Destination, Ignored, Outcome, ProxyConfig, Reply,
 };
 
 pub type LeaseFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, LeaseError>> + Send + 'a>>;
@@ -46,23 +46,6 @@ pub struct NetworkConfig {
     pub router: Option<Ipv4Addr>,
     pub dns: Vec<Ipv4Addr>,
     pub lease_seconds: u32,
-}
-
-/// What happened to one request.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// An OFFER, ACK or NAK to send.
-    Reply {
-        reply: Reply,
-        leased: Option<Ipv4Addr>,
-    },
-    /// Handled without an answer (RELEASE, DECLINE, a REQUEST for another server); `seen` is
-    /// the address the client was noted at, when it tells where the MAC now is.
-    Noted {
-        mac: String,
-        what: String,
-        seen: Option<Ipv4Addr>,
-    },
 }
 
 /// Handles one request that arrived on port 67.
@@ -109,7 +92,7 @@ pub async fn answer(
             }
             // SELECTING and INIT-REBOOT name the address in option 50; RENEWING and
             // REBINDING use ciaddr.
-            let Some(address) = super::proxy::wanted_address(request) else {
+            let Some(address) = wanted_address(request) else {
                 return Err(Ignored::Malformed("REQUEST names no address".into()));
             };
             if leases.bind(&mac, address).await.map_err(store)? {
@@ -240,7 +223,7 @@ mod tests {
     use dhcproto::{Decodable, Decoder, Encodable};
 
     use super::*;
-    use crate::dhcp::proxy::{decode, encode, BootFiles};
+    use crate::dhcp::message::{decode, encode, BootFiles};
 
     /// An in-memory book: one fixed address per MAC, the rest refused.
     #[derive(Default)]

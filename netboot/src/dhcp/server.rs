@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::authoritative::{self, LeaseBook, NetworkConfig, Outcome};
+use super::authoritative::{self, LeaseBook, NetworkConfig};
 use super::limiter::ClientLimiter;
-use super::proxy::{self, Destination, Ignored, ProxyConfig, ServerPort};
+use super::message::{self, Destination, Ignored, Outcome, ProxyConfig, ServerPort};
+use super::proxy;
 
 /// Where to listen.
 #[derive(Debug, Clone)]
@@ -203,7 +204,7 @@ async fn serve(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shar
             counters.ignored.fetch_add(1, Ordering::Relaxed);
             continue;
         };
-        let request = match proxy::decode(&buffer[..len]) {
+        let request = match message::decode(&buffer[..len]) {
             Ok(request) => request,
             Err(reason) => {
                 counters.malformed.fetch_add(1, Ordering::Relaxed);
@@ -258,7 +259,7 @@ async fn serve(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shar
             Destination::Relay(relay) => SocketAddrV4::new(relay, 67),
             Destination::Unicast(client) => client,
         };
-        match socket.send_to(&proxy::encode(&reply), destination).await {
+        match socket.send_to(&message::encode(&reply), destination).await {
             Ok(_) => {
                 counters.answered.fetch_add(1, Ordering::Relaxed);
                 let kind = match reply.message.opts().msg_type() {

@@ -2,7 +2,6 @@
 //! machines and their grants, booking limits, the audit log, and machines found on the network.
 //! The lab checks that the caller is an admin (or manages the machine, for its grants).
 
-use app::error::AppError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -13,8 +12,8 @@ use lab::model::{
 use lab::rest_api::{Adoption, NewGrant, NewGroup, Paged, Settings, SettingsChange, UserChange};
 use serde::Deserialize;
 
-use super::{ApiResult, Body, Caller, Id, Page, Params};
-use crate::http::AppState;
+use super::{ApiError, ApiResult, Body, Caller, Id, Page, Params};
+use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "admin", params(Page), responses((status = 200, description = "Every account", body = Paged<User>), super::Failures))]
 pub async fn users(
@@ -45,7 +44,7 @@ pub async fn change_user(
     Id(id): Id,
     Body(change): Body<UserChange>,
 ) -> ApiResult<StatusCode> {
-    actor.require_admin().map_err(AppError::from)?;
+    actor.require_admin().map_err(ApiError::from)?;
     if let Some(disabled) = change.disabled {
         state.lab.set_disabled(&actor, id, disabled).await?;
     }
@@ -177,7 +176,7 @@ pub async fn grant(
     Body(new): Body<NewGrant>,
 ) -> ApiResult<(StatusCode, Json<Vec<Grant>>)> {
     let level = Level::parse(&new.level)
-        .ok_or_else(|| AppError::invalid("level", "must be view, use or manage"))?;
+        .ok_or_else(|| ApiError::invalid("level", "must be view, use or manage"))?;
     let subject = state
         .lab
         .subject_named(&actor, &new.subject_kind, &new.subject_name)
@@ -210,7 +209,7 @@ pub async fn settings(
     State(state): State<AppState>,
     Caller(actor): Caller,
 ) -> ApiResult<Json<Settings>> {
-    actor.require_admin().map_err(AppError::from)?;
+    actor.require_admin().map_err(ApiError::from)?;
     Ok(Json(current_settings(&state).await?))
 }
 
@@ -221,7 +220,7 @@ pub async fn change_settings(
     Caller(actor): Caller,
     Body(change): Body<SettingsChange>,
 ) -> ApiResult<Json<Settings>> {
-    actor.require_admin().map_err(AppError::from)?;
+    actor.require_admin().map_err(ApiError::from)?;
     let lab = &state.lab;
     if change.max_duration_hours.is_some() || change.max_advance_days.is_some() {
         let current = lab.limits().await?;

@@ -8,18 +8,18 @@
 //! one-time enrolment token goes only to the address baas' DHCP saw that MAC at (or the
 //! machine's fixed address): anyone else asking for the script gets no token.
 
-use app::auth::ClientAddress;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use conductor::session::ClientAddress;
 use lab::boot::{BootPlan, BootRequest, Purpose};
 use netboot::ipxe::Script;
 use serde::Deserialize;
 
 use super::{ApiError, ApiResult};
-use crate::http::AppState;
-use app::error::ErrorKind;
+use crate::state::AppState;
+use lab::ErrorKind;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

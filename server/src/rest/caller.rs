@@ -1,15 +1,15 @@
 //! Who is calling the API: a bearer API token, else the browser session.
 
-use app::auth::{session_user, ClientAddress};
-use app::error::ErrorKind;
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
 use axum::Json;
+use conductor::session::{session_user, ClientAddress};
 use lab::Actor;
+use lab::ErrorKind;
 use tower_sessions::Session;
 
 use super::{ApiError, ApiResult};
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// The authenticated caller of an API route.
 pub struct Caller(pub Actor);

@@ -5,17 +5,17 @@
 //! pool with backpressure. Either way memory stays flat whatever the image size and however many
 //! machines pull.
 
-use app::error::ErrorKind;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use lab::ErrorKind;
 
 use std::sync::Arc;
 
 use super::{ApiError, ApiResult, Caller};
-use crate::http::AppState;
 use crate::listener::FileSpan;
+use crate::state::AppState;
 
 /// Bytes per read from disk and per body frame: large enough for full speed, small enough that
 /// many concurrent clients cost little memory.

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Caller;
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// The longest a stream may be asked to last (a day); clients reconnect for more.
 const MAX_SECONDS: u64 = 86_400;

@@ -2,7 +2,6 @@
 //! rules as on the machine page (within the caller's reservation, one active job a machine),
 //! listed, shown with their phases, and cancelled.
 
-use app::error::AppError;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -11,8 +10,8 @@ use lab::model::{Job, JobKind};
 use lab::rest_api::{NewJob, Paged};
 use serde::Deserialize;
 
-use super::{ApiResult, Body, Caller, Id, Params};
-use crate::http::AppState;
+use super::{ApiError, ApiResult, Body, Caller, Id, Params};
+use crate::state::AppState;
 
 /// `GET /api/v1/jobs?machine=&limit=&offset=`: one machine's jobs, newest first; without
 /// `machine`, the latest job of every machine the caller sees.
@@ -54,7 +53,7 @@ pub async fn create(
     Body(new): Body<NewJob>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let kind = JobKind::parse(&new.kind)
-        .ok_or_else(|| AppError::invalid("kind", "must be deploy, save, inventory or boot"))?;
+        .ok_or_else(|| ApiError::invalid("kind", "must be deploy, save, inventory or boot"))?;
     let request = JobRequest {
         machine_id: new.machine_id,
         kind,

@@ -2,18 +2,15 @@
 //! with its disk, hardware and latest job, its boot events, and its BMC — power state, power
 //! actions and the next boot device — through the same control path as the machine page.
 
-use app::api::bmc::control::{run_with, Operation, Outcome};
-use app::error::AppError;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use lab::model::{BootEvent, MachineFilter};
 use lab::rest_api::{BmcTest, BootDeviceRequest, MachineDetail, Paged, PowerRequest, PowerStatus};
-use lab::Actor;
 use serde::Deserialize;
 
-use super::{ApiResult, Body, Caller, Id, Params};
-use crate::http::AppState;
+use super::{ApiError, ApiResult, Body, Caller, Id, Params};
+use crate::state::AppState;
 
 /// `GET /api/v1/machines?tag=&state=&free_from=&free_until=&limit=&offset=`
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -76,41 +73,22 @@ pub async fn boot_events(
     Ok(Json(page.of(events)))
 }
 
-async fn bmc(
-    state: &AppState,
-    actor: &Actor,
-    id: i64,
-    operation: Operation,
-) -> Result<Outcome, AppError> {
-    run_with(
-        &state.lab,
-        Some(&state.power),
-        &state.bmc_settings,
-        actor,
-        id,
-        operation,
-    )
-    .await
-}
-
 #[utoipa::path(get, path = "/api/v1/machines/{id}/power", tag = "machines", params(("id" = i64, Path)), responses((status = 200, description = "The power state its BMC reports", body = PowerStatus), super::Failures))]
 pub async fn power_state(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Id(id): Id,
 ) -> ApiResult<Json<PowerStatus>> {
-    match bmc(&state, &actor, id, Operation::Status).await? {
-        Outcome::Power(power, checked_at) => Ok(Json(PowerStatus {
-            state: if power == bmc::PowerState::On {
-                "on"
-            } else {
-                "off"
-            }
-            .into(),
-            checked_at,
-        })),
-        _ => Err(AppError::internal("unexpected BMC answer").into()),
-    }
+    let (power, checked_at) = state.conductor.power_state(&actor, id).await?;
+    Ok(Json(PowerStatus {
+        state: if power == bmc::PowerState::On {
+            "on"
+        } else {
+            "off"
+        }
+        .into(),
+        checked_at,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/machines/{id}/power", tag = "machines", params(("id" = i64, Path)), request_body = PowerRequest, responses((status = 204, description = "Done"), super::Failures))]
@@ -121,8 +99,8 @@ pub async fn power(
     Body(request): Body<PowerRequest>,
 ) -> ApiResult<StatusCode> {
     let action = bmc::PowerAction::parse(&request.action)
-        .ok_or_else(|| AppError::invalid("action", "must be on, off, soft-off, cycle or reset"))?;
-    bmc(&state, &actor, id, Operation::Power(action)).await?;
+        .ok_or_else(|| ApiError::invalid("action", "must be on, off, soft-off, cycle or reset"))?;
+    state.conductor.power(&actor, id, action).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -134,13 +112,13 @@ pub async fn boot_device(
     Body(request): Body<BootDeviceRequest>,
 ) -> ApiResult<StatusCode> {
     let device = bmc::BootDevice::parse(&request.device)
-        .ok_or_else(|| AppError::invalid("device", "must be pxe, disk, cdrom or bios-setup"))?;
+        .ok_or_else(|| ApiError::invalid("device", "must be pxe, disk, cdrom or bios-setup"))?;
     let boot = bmc::BootOverride {
         device,
         persistent: request.persistent,
         uefi: request.uefi,
     };
-    bmc(&state, &actor, id, Operation::Boot(boot)).await?;
+    state.conductor.set_boot(&actor, id, boot).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -151,10 +129,8 @@ pub async fn bmc_test(
     Caller(actor): Caller,
     Id(id): Id,
 ) -> ApiResult<Json<BmcTest>> {
-    match bmc(&state, &actor, id, Operation::Identify).await? {
-        Outcome::Device(info) => Ok(Json(BmcTest {
-            answer: info.to_string(),
-        })),
-        _ => Err(AppError::internal("unexpected BMC answer").into()),
-    }
+    let info = state.conductor.identify(&actor, id).await?;
+    Ok(Json(BmcTest {
+        answer: info.to_string(),
+    }))
 }

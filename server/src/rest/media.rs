@@ -2,7 +2,6 @@
 //! library to a machine's Redfish BMC during one's reservation, list what was attached, detach.
 //! The same path as the machine page's media panel.
 
-use app::api::media::control;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -10,7 +9,7 @@ use lab::model::MediaAttachment;
 use lab::rest_api::{MediaRequest, Paged};
 
 use super::{ApiResult, Body, Caller, Id, Page, Params};
-use crate::http::AppState;
+use crate::state::AppState;
 
 #[utoipa::path(get, operation_id = "list_media", path = "/api/v1/machines/{id}/media", tag = "machines", params(("id" = i64, Path), Page), responses((status = 200, description = "Its attachments, newest first", body = Paged<MediaAttachment>), super::Failures))]
 pub async fn list(
@@ -31,14 +30,10 @@ pub async fn attach(
     Id(id): Id,
     Body(request): Body<MediaRequest>,
 ) -> ApiResult<(StatusCode, Json<MediaAttachment>)> {
-    let attachment = control::attach(
-        &state.lab,
-        &state.bmc_settings,
-        &actor,
-        id,
-        request.image_id,
-    )
-    .await?;
+    let attachment = state
+        .conductor
+        .attach_media(&actor, id, request.image_id)
+        .await?;
     Ok((StatusCode::CREATED, Json(attachment)))
 }
 
@@ -48,7 +43,5 @@ pub async fn detach(
     Caller(actor): Caller,
     Id(id): Id,
 ) -> ApiResult<Json<MediaAttachment>> {
-    Ok(Json(
-        control::detach(&state.lab, &state.bmc_settings, &actor, id).await?,
-    ))
+    Ok(Json(state.conductor.detach_media(&actor, id).await?))
 }

@@ -2,7 +2,7 @@
 //! types they carry (`GET /api/v1/openapi.json`), and a page that shows it
 //! (`GET /api/v1/docs`), self-contained so it works without the internet.
 
-use app::error::AppError;
+use super::ApiError;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -13,36 +13,36 @@ use utoipa::{Modify, OpenApi};
 #[allow(dead_code)]
 pub enum Failures {
     #[response(status = 400, description = "Malformed: not JSON, a missing header")]
-    BadRequest(#[to_schema] AppError),
+    BadRequest(#[to_schema] ApiError),
     #[response(status = 401, description = "No valid token or session")]
-    Unauthenticated(#[to_schema] AppError),
+    Unauthenticated(#[to_schema] ApiError),
     #[response(
         status = 403,
         description = "Not allowed (or not now: outside one's reservation)"
     )]
-    Forbidden(#[to_schema] AppError),
+    Forbidden(#[to_schema] ApiError),
     #[response(status = 404, description = "No such thing the caller may see")]
-    NotFound(#[to_schema] AppError),
+    NotFound(#[to_schema] ApiError),
     #[response(
         status = 409,
         description = "The lab's state says no: a clash, an active job"
     )]
-    Conflict(#[to_schema] AppError),
+    Conflict(#[to_schema] ApiError),
     #[response(
         status = 413,
         description = "Over the caller's quota, or a body too large"
     )]
-    TooLarge(#[to_schema] AppError),
+    TooLarge(#[to_schema] ApiError),
     #[response(status = 422, description = "A value is wrong; `fields` names each")]
-    Invalid(#[to_schema] AppError),
+    Invalid(#[to_schema] ApiError),
     #[response(status = 429, description = "Too many attempts")]
-    Throttled(#[to_schema] AppError),
+    Throttled(#[to_schema] ApiError),
     #[response(status = 500, description = "The server failed")]
-    Internal(#[to_schema] AppError),
+    Internal(#[to_schema] ApiError),
     #[response(status = 502, description = "A BMC or an image source failed")]
-    Upstream(#[to_schema] AppError),
+    Upstream(#[to_schema] ApiError),
     #[response(status = 507, description = "The image store is full")]
-    NoSpace(#[to_schema] AppError),
+    NoSpace(#[to_schema] ApiError),
 }
 
 struct Security;
@@ -86,7 +86,7 @@ impl Modify for Security {
     ),
     security(("token" = []), ("session" = [])),
     modifiers(&Security),
-    components(schemas(AppError, app::error::ErrorKind, lab::FieldError)),
+    components(schemas(ApiError, lab::ErrorKind, lab::FieldError)),
     paths(
         super::caller::whoami,
         super::events::events,
@@ -152,14 +152,14 @@ impl Modify for Security {
         super::content::media_content,
         super::boot::boot_script,
         super::boot::management_os_file,
-        super::agent::enrol,
-        super::agent::heartbeat,
-        super::agent::job,
-        super::agent::image,
-        super::agent::progress,
-        super::agent::result,
-        super::agent::save_target,
-        super::agent::save_piece,
+        super::agents::enrol,
+        super::agents::heartbeat,
+        super::agents::job,
+        super::agents::image,
+        super::agents::progress,
+        super::agents::result,
+        super::agents::save_target,
+        super::agents::save_piece,
         document,
         docs,
     )
@@ -189,7 +189,7 @@ const DOCS_PAGE: &str = include_str!("docs.html");
 mod tests {
     use super::*;
 
-    /// Each (method, path) of the document, as `server::rest::ROUTES` spells them.
+    /// Each (method, path) of the document, as `server::rest::served()` spells them.
     fn documented() -> std::collections::BTreeSet<(String, String)> {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
         let mut operations = std::collections::BTreeSet::new();
@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn every_route_is_documented_and_every_documented_operation_is_a_route() {
-        let routes: std::collections::BTreeSet<(String, String)> = super::super::ROUTES
+        let routes: std::collections::BTreeSet<(String, String)> = super::super::served()
             .iter()
             .map(|(method, path)| (method.to_string(), path.to_string()))
             .collect();

@@ -10,7 +10,7 @@ use lab::rest_api::{AnyReservation, NewReservation, Paged, ReservationChange};
 use serde::Deserialize;
 
 use super::{ApiResult, Body, Caller, Id, Params};
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// `GET /api/v1/reservations?machine=&limit=&offset=`: without `machine`, the caller's own
 /// (current and future first, then the last month); with it, that machine's.

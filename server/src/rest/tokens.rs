@@ -8,7 +8,7 @@ use lab::model::ApiToken;
 use lab::rest_api::{CreatedToken, NewToken, Paged, PasswordChange};
 
 use super::{ApiResult, Body, Caller, Id, Page, Params};
-use crate::http::AppState;
+use crate::state::AppState;
 
 #[utoipa::path(get, operation_id = "list_tokens", path = "/api/v1/tokens", tag = "session", params(Page), responses((status = 200, description = "The caller's tokens", body = Paged<ApiToken>), super::Failures))]
 pub async fn list(

@@ -1,7 +1,6 @@
 //! Getting images in: resumable uploads in the tus 1.0 core protocol (creation, offset, append,
 //! termination) for browsers, and one whole-body `PUT` for `curl -T`. Plus listing and deleting.
 
-use app::error::ErrorKind;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -11,11 +10,12 @@ use futures_util::TryStreamExt;
 use lab::model::{Image, ImageFilter, NewUpload, Upload};
 use lab::rest_api::{ImageChange, Paged};
 use lab::Ending;
+use lab::ErrorKind;
 use serde::Deserialize;
 use tokio_util::io::StreamReader;
 
 use super::{ApiError, ApiResult, Caller};
-use crate::http::AppState;
+use crate::state::AppState;
 
 const TUS_VERSION: &str = "1.0.0";
 const OFFSET_CONTENT_TYPE: &str = "application/offset+octet-stream";

@@ -17,7 +17,8 @@ pub const PASSWORD: &str = "user-password-1";
 
 pub struct TestServer {
     pub router: Router,
-    pub power: app::power::PowerCache,
+    /// What drives the BMCs, shared with the router (its power cache too).
+    pub conductor: conductor::Conductor,
     /// What the server believes DHCP saw: tests teach it with `learn`.
     pub boot_clients: server::boot_clients::BootClients,
     pub lab: Lab,
@@ -76,15 +77,14 @@ impl TestServer {
         adjust(&mut config);
         let lab = server::open_lab(&config).await.unwrap();
         lab.bootstrap_admin(Some(ADMIN_PASSWORD)).await.unwrap();
-        let power = app::power::PowerCache::default();
+        let conductor = conductor::Conductor::new(lab.clone(), config.bmc_settings());
         let boot_clients = server::boot_clients::BootClients::default();
-        let router =
-            server::http::router_with(lab.clone(), &config, power.clone(), boot_clients.clone())
-                .await
-                .unwrap();
+        let router = server::http::router_with(conductor.clone(), &config, boot_clients.clone())
+            .await
+            .unwrap();
         TestServer {
             router,
-            power,
+            conductor,
             boot_clients,
             lab,
             config,
@@ -95,9 +95,8 @@ impl TestServer {
     /// The same data directory served by a new router, as after a restart.
     pub async fn restart(&self) -> Router {
         let lab = server::open_lab(&self.config).await.unwrap();
-        server::http::router(lab, &self.config, self.power.clone())
-            .await
-            .unwrap()
+        let conductor = conductor::Conductor::new(lab, self.config.bmc_settings());
+        server::http::router(conductor, &self.config).await.unwrap()
     }
 
     pub fn client(&self) -> Client {

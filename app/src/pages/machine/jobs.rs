@@ -126,7 +126,7 @@ fn panel_view(
     }
 }
 
-fn hardware_view(report: lab::agent_api::HardwareReport) -> impl IntoView {
+fn hardware_view(report: lab::agent_protocol::HardwareReport) -> impl IntoView {
     let disks = report
         .disks
         .iter()

@@ -21,18 +21,8 @@ pub const SIGNATURE_HEADER: &str = "x-baas-signature-256";
 /// How many deliveries one pass attempts.
 const BATCH: i64 = 20;
 
-/// Every few seconds: raise due notices and attempt due deliveries, until the server stops.
-pub async fn run(lab: Lab, mut leader: crate::cluster::Leadership, public_url: String) {
-    loop {
-        leader.wait().await;
-        if let Err(error) = tick(&lab, &public_url).await {
-            tracing::warn!(%error, "notifier");
-        }
-        tokio::time::sleep(Duration::from_secs(5)).await;
-    }
-}
-
-/// One pass; returns how many deliveries were attempted.
+/// One pass (every few seconds, see [`crate::duties`]): raise due notices and attempt due
+/// deliveries; returns how many deliveries were attempted.
 pub async fn tick(lab: &Lab, public_url: &str) -> lab::Result<usize> {
     let raised = lab.raise_due_notices().await?;
     if !raised.is_empty() {
@@ -165,7 +155,7 @@ async fn send_webhook(
     delivery: &Outgoing,
     public_url: &str,
 ) -> Result<(), String> {
-    use crate::rest::imports::{describe, egress_client, literal_host, refusal};
+    use crate::egress_client::{describe, egress_client, literal_host, refusal};
     let notice = &delivery.notice;
     let url = reqwest::Url::parse(&delivery.target)
         .map_err(|e| format!("the webhook URL is unusable: {e}"))?;

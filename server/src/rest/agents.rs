@@ -1,5 +1,5 @@
 //! `/agent/v1/…`: the only door the management OS has. Every request is signed with the
-//! agent's ed25519 key (see `lab::agent_api`); the signature covers method, path, time, a
+//! agent's ed25519 key (see `lab::agent_protocol`); the signature covers method, path, time, a
 //! nonce and the body, the time must be within two minutes of ours and a nonce is accepted
 //! once, so a captured request cannot be replayed or altered. The enrolment is signed with the
 //! new key and carries the one-time token from the boot script; afterwards the key alone
@@ -8,24 +8,24 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use app::auth::ClientAddress;
-use app::error::ErrorKind;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use conductor::session::ClientAddress;
 use ed25519_dalek::{Signature, VerifyingKey};
-use lab::agent_api::{
+use lab::agent_protocol::{
     signed_text, EnrolRequest, Enrolled, Heartbeat, Order, Outcome, Progress, SaveTarget,
     CLOCK_SKEW_SECONDS, SCHEME,
 };
 use lab::agents::{Agent, HEARTBEAT_SECONDS};
+use lab::ErrorKind;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, ApiResult};
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// The largest body of a piece of a saved disk (the agent sends 8 MiB).
 const MAX_PIECE: usize = 16 << 20;
@@ -179,7 +179,7 @@ impl FromRequest<AppState> for Signed {
 }
 
 /// `POST /agent/v1/enrol`.
-#[utoipa::path(post, path = "/agent/v1/enrol", tag = "agent", security(("agent" = [])), request_body = lab::agent_api::EnrolRequest, responses((status = 200, description = "Enrolled", body = lab::agent_api::Enrolled), super::Failures))]
+#[utoipa::path(post, path = "/agent/v1/enrol", tag = "agent", security(("agent" = [])), request_body = lab::agent_protocol::EnrolRequest, responses((status = 200, description = "Enrolled", body = lab::agent_protocol::Enrolled), super::Failures))]
 pub async fn enrol(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<Enrolled>> {
     let request: EnrolRequest = signed.json()?;
     let agent = state
@@ -201,7 +201,7 @@ pub async fn enrol(State(state): State<AppState>, signed: Signed) -> ApiResult<J
 }
 
 /// `POST /agent/v1/heartbeat`.
-#[utoipa::path(post, path = "/agent/v1/heartbeat", tag = "agent", security(("agent" = [])), request_body = lab::agent_api::Heartbeat, responses((status = 204, description = "Noted"), super::Failures))]
+#[utoipa::path(post, path = "/agent/v1/heartbeat", tag = "agent", security(("agent" = [])), request_body = lab::agent_protocol::Heartbeat, responses((status = 204, description = "Noted"), super::Failures))]
 pub async fn heartbeat(State(state): State<AppState>, signed: Signed) -> ApiResult<StatusCode> {
     let agent = signed.agent(&state).await?;
     let beat: Heartbeat = signed.json()?;
@@ -210,7 +210,7 @@ pub async fn heartbeat(State(state): State<AppState>, signed: Signed) -> ApiResu
 }
 
 /// `GET /agent/v1/job`.
-#[utoipa::path(get, path = "/agent/v1/job", tag = "agent", security(("agent" = [])), responses((status = 200, description = "What to do", body = lab::agent_api::Order), super::Failures))]
+#[utoipa::path(get, path = "/agent/v1/job", tag = "agent", security(("agent" = [])), responses((status = 200, description = "What to do", body = lab::agent_protocol::Order), super::Failures))]
 pub async fn job(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<Order>> {
     let agent = signed.agent(&state).await?;
     Ok(Json(state.lab.agent_order(&agent).await?))
@@ -229,7 +229,7 @@ pub async fn image(
 }
 
 /// `POST /agent/v1/progress`.
-#[utoipa::path(post, path = "/agent/v1/progress", tag = "agent", security(("agent" = [])), request_body = lab::agent_api::Progress, responses((status = 204, description = "Noted"), super::Failures))]
+#[utoipa::path(post, path = "/agent/v1/progress", tag = "agent", security(("agent" = [])), request_body = lab::agent_protocol::Progress, responses((status = 204, description = "Noted"), super::Failures))]
 pub async fn progress(State(state): State<AppState>, signed: Signed) -> ApiResult<StatusCode> {
     let agent = signed.agent(&state).await?;
     let progress: Progress = signed.json()?;
@@ -238,7 +238,7 @@ pub async fn progress(State(state): State<AppState>, signed: Signed) -> ApiResul
 }
 
 /// `POST /agent/v1/result`.
-#[utoipa::path(post, path = "/agent/v1/result", tag = "agent", security(("agent" = [])), request_body = lab::agent_api::Outcome, responses((status = 200, description = "The job's state after the report", body = Object), super::Failures))]
+#[utoipa::path(post, path = "/agent/v1/result", tag = "agent", security(("agent" = [])), request_body = lab::agent_protocol::Outcome, responses((status = 200, description = "The job's state after the report", body = Object), super::Failures))]
 pub async fn result(State(state): State<AppState>, signed: Signed) -> ApiResult<Response> {
     let agent = signed.agent(&state).await?;
     let outcome: Outcome = signed.json()?;
@@ -248,7 +248,7 @@ pub async fn result(State(state): State<AppState>, signed: Signed) -> ApiResult<
 }
 
 /// `POST /agent/v1/save`: the save's upload, and how much of it baas has.
-#[utoipa::path(post, path = "/agent/v1/save", tag = "agent", security(("agent" = [])), responses((status = 200, description = "Where the saved disk goes", body = lab::agent_api::SaveTarget), super::Failures))]
+#[utoipa::path(post, path = "/agent/v1/save", tag = "agent", security(("agent" = [])), responses((status = 200, description = "Where the saved disk goes", body = lab::agent_protocol::SaveTarget), super::Failures))]
 pub async fn save_target(
     State(state): State<AppState>,
     signed: Signed,
@@ -270,7 +270,7 @@ pub struct PieceQuery {
 
 /// `PATCH /agent/v1/save?offset=N`: the next piece of the saved disk (zstd); `&last=true&
 /// raw_sha256=…` with an empty body finishes it.
-#[utoipa::path(patch, path = "/agent/v1/save", tag = "agent", security(("agent" = [])), params(PieceQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 200, description = "Stored", body = lab::agent_api::Saved), super::Failures))]
+#[utoipa::path(patch, path = "/agent/v1/save", tag = "agent", security(("agent" = [])), params(PieceQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 200, description = "Stored", body = lab::agent_protocol::Saved), super::Failures))]
 pub async fn save_piece(
     State(state): State<AppState>,
     super::Params(query): super::Params<PieceQuery>,

@@ -4,18 +4,26 @@ use lab::model::{Level, MachineState, ReservationState};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::bmc::{power_state, Power, PowerStatus, SetBootDevice, TestBmc};
+use crate::api::bmc::{power_state, Power, SetBootDevice, TestBmc};
 use crate::api::machines::{
     machine_page, CancelBootJob, DeleteMachine, MachineDetail as Page, RequestBootJob, RevokeGrant,
     SetGrant,
 };
-use crate::api::media::{media_panel, AttachMedia, DetachMedia, MediaOverview};
+use crate::api::media::{media_panel, AttachMedia, DetachMedia};
 use crate::api::reservations::{Cancel, Release, Reserve};
 use crate::components::{
     field_error, form_status, Availability, ErrorBox, LocalDateTime, Time, Timeline, BUTTON,
     BUTTON_DANGER, BUTTON_SECONDARY, CARD, H2, INPUT, LABEL, TABLE, TD, TH,
 };
-use crate::error::AppError;
+
+mod jobs;
+mod media;
+mod network_boot;
+mod power;
+
+use media::{media_view, MediaControls};
+use network_boot::network_boot_view;
+use power::{power_panel, PowerControls};
 
 #[component]
 pub fn MachinePage() -> impl IntoView {
@@ -123,7 +131,7 @@ pub fn MachinePage() -> impl IntoView {
                 }
             })}
         </Suspense>
-        <super::machine_jobs::JobSection id=id/>
+        <jobs::JobSection id=id/>
     }
 }
 
@@ -140,29 +148,6 @@ struct Actions {
     boot_job: ServerAction<RequestBootJob>,
     cancel_job: ServerAction<CancelBootJob>,
     set_reset: ServerAction<crate::api::machines::SetResetPolicy>,
-}
-
-#[derive(Clone, Copy)]
-struct MediaControls {
-    attach: ServerAction<AttachMedia>,
-    detach: ServerAction<DetachMedia>,
-    attach_result: Signal<Option<Result<lab::model::MediaAttachment, AppError>>>,
-    detach_result: Signal<Option<Result<lab::model::MediaAttachment, AppError>>>,
-    wanted: RwSignal<bool>,
-    panel: LocalResource<Option<Result<MediaOverview, AppError>>>,
-}
-
-#[derive(Clone, Copy)]
-struct PowerControls {
-    power: ServerAction<Power>,
-    boot: ServerAction<SetBootDevice>,
-    test: ServerAction<TestBmc>,
-    // The actions' results, read through signals owned by the page, not by its re-rendered body.
-    power_result: Signal<Option<Result<(), AppError>>>,
-    boot_result: Signal<Option<Result<(), AppError>>>,
-    test_result: Signal<Option<Result<String, AppError>>>,
-    wanted: RwSignal<bool>,
-    status: LocalResource<Option<Result<PowerStatus, AppError>>>,
 }
 
 fn machine_view(page: Page, actions: Actions) -> impl IntoView {
@@ -413,274 +398,5 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
         <div class="mt-4">{grants_view}</div>
         {reset_form}
         {network_boot_view(id, can_control_power, management_os_configured, boot_jobs, boot_events, actions)}
-    }
-}
-
-/// Boot jobs (with the button that asks for one) and the machine's network boot steps, newest
-/// first.
-fn network_boot_view(
-    machine_id: i64,
-    can_control: bool,
-    management_os_configured: bool,
-    jobs: Vec<lab::model::Job>,
-    events: Vec<lab::model::BootEvent>,
-    actions: Actions,
-) -> impl IntoView {
-    let open = jobs.iter().any(|j| !j.state.is_final());
-    let request = (can_control && !open).then(|| view! {
-        <ActionForm action=actions.boot_job attr:class="mb-3">
-            <input type="hidden" name="machine_id" value=machine_id/>
-            <button class=BUTTON type="submit">"Boot the management OS at the next network boot"</button>
-        </ActionForm>
-    });
-    let unconfigured = (can_control && !management_os_configured).then(|| view! {
-        <p class="mb-3 text-sm text-amber-700 dark:text-amber-400" data-testid="no-management-os">
-            "This server has no management OS configured (BAAS_MGMT_KERNEL): a boot job waits, and the machine boots its own disk, until one is."
-        </p>
-    });
-    let job_rows = jobs
-        .into_iter()
-        .map(|job| {
-            let cancel = (can_control && !job.state.is_final())
-                .then(|| view! {
-                    <ActionForm action=actions.cancel_job>
-                        <input type="hidden" name="job_id" value=job.id/>
-                        <button class=BUTTON_SECONDARY type="submit">"Cancel"</button>
-                    </ActionForm>
-                });
-            let state = job_state_text(&job);
-            view! {
-                <tr>
-                    <td class=TD>{job.id}</td>
-                    <td class=TD>{state}</td>
-                    <td class=TD>{job.requested_by.unwrap_or_else(|| "admin (shell)".into())}</td>
-                    <td class=format!("{TD} whitespace-nowrap")><Time at=job.created_at/></td>
-                    <td class=format!("{TD} whitespace-nowrap")>{job.started_at.map(|at| view! { <Time at/> })}</td>
-                    <td class=TD>{cancel}</td>
-                </tr>
-            }
-        })
-        .collect_view();
-    view! {
-        <div class=format!("{CARD} mt-4")>
-            <h2 class=H2>"Network boot"</h2>
-            {form_status(actions.boot_job.value(), "Boot job created: the machine boots the management OS at its next network boot.")}
-            {form_status(actions.cancel_job.value(), "Boot job cancelled.")}
-            {unconfigured}
-            {request}
-            <table class=format!("{TABLE} mb-4") data-testid="boot-jobs">
-                <thead><tr><th class=TH>"Job"</th><th class=TH>"State"</th><th class=TH>"Requested by"</th><th class=TH>"Created"</th><th class=TH>"Started"</th><th class=TH></th></tr></thead>
-                <tbody>{job_rows}</tbody>
-            </table>
-            {boot_events_view(events)}
-        </div>
-    }
-}
-
-/// The machine's network boot steps, newest first.
-fn boot_events_view(events: Vec<lab::model::BootEvent>) -> impl IntoView {
-    let body = if events.is_empty() {
-        view! { <p class="text-sm text-slate-500">"No network boots seen yet."</p> }.into_any()
-    } else {
-        let rows = events
-            .into_iter()
-            .map(|e| {
-                view! {
-                    <tr>
-                        <td class=format!("{TD} whitespace-nowrap")><Time at=e.at/></td>
-                        <td class=format!("{TD} font-mono")>{e.mac}</td>
-                        <td class=TD>{e.kind}</td>
-                        <td class=TD>{e.detail}</td>
-                    </tr>
-                }
-            })
-            .collect_view();
-        view! {
-            <div class="overflow-x-auto" tabindex="0">
-                <table class=TABLE data-testid="boot-events">
-                    <thead><tr><th class=TH>"When"</th><th class=TH>"MAC"</th><th class=TH>"Step"</th><th class=TH>"Detail"</th></tr></thead>
-                    <tbody>{rows}</tbody>
-                </table>
-            </div>
-        }.into_any()
-    };
-    body
-}
-
-/// Power state and buttons, for those who may use the BMC now. The state is read from the BMC
-/// after the page has loaded, so a slow BMC never delays the page.
-///
-/// A plain function rather than a component: a component's owner would be disposed between the
-/// server's two render passes while the views below still read the actions' values.
-fn power_panel(machine_id: i64, allowed: bool, controls: PowerControls) -> impl IntoView {
-    if !allowed {
-        return view! {
-            <div class=format!("{CARD} mt-4")>
-                <h2 class=H2>"Power"</h2>
-                <p class="text-sm text-slate-500">"Power and boot control is available during your own reservation."</p>
-            </div>
-        }
-        .into_any();
-    }
-    let PowerControls {
-        power,
-        boot,
-        test,
-        power_result,
-        boot_result,
-        test_result,
-        wanted,
-        status,
-    } = controls;
-    Effect::new(move |_| wanted.set(true));
-    let button = |action: &'static str, label: &'static str| {
-        view! {
-            <ActionForm action=power>
-                <input type="hidden" name="machine_id" value=machine_id/>
-                <input type="hidden" name="action" value=action/>
-                <button class=BUTTON_SECONDARY type="submit">{label}</button>
-            </ActionForm>
-        }
-    };
-    view! {
-        <div class=format!("{CARD} mt-4") data-testid="power-panel">
-            <h2 class=H2>"Power"</h2>
-            <div class="mb-2 text-sm">
-                "State: "
-                {move || match status.try_get().flatten().flatten() {
-                    None => view! { <span>"asking the BMC…"</span> }.into_any(),
-                    Some(Ok(s)) => view! {
-                        <span class="font-semibold" data-testid="power-state">{s.state}</span>
-                        <span class="text-xs text-slate-500">" (read "<Time at=s.checked_at/>")"</span>
-                    }.into_any(),
-                    Some(Err(error)) => view! { <span class="text-rose-600" data-testid="power-state">{error.error}</span> }.into_any(),
-                }}
-            </div>
-            {form_status(power_result, "Done.")}
-            <div class="flex flex-wrap gap-2">
-                {button("on", "Power on")}
-                {button("soft-off", "Shut down")}
-                {button("off", "Power off")}
-                {button("cycle", "Power cycle")}
-                {button("reset", "Reset")}
-            </div>
-            {form_status(boot_result, "Next boot device set.")}
-            <ActionForm action=boot attr:class="mt-3 flex flex-wrap items-center gap-2">
-                <input type="hidden" name="machine_id" value=machine_id/>
-                <label class="text-sm">"Next boot from "
-                    <select class="rounded-md border border-slate-300 px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-800" name="device">
-                        <option value="pxe">"network (PXE)"</option>
-                        <option value="disk">"disk"</option>
-                        <option value="cdrom">"CD/DVD"</option>
-                        <option value="bios-setup">"BIOS setup"</option>
-                    </select>
-                </label>
-                <label class="flex items-center gap-1 text-sm"><input type="checkbox" name="uefi" checked/>"UEFI"</label>
-                <label class="flex items-center gap-1 text-sm"><input type="checkbox" name="persistent"/>"every boot"</label>
-                <button class=BUTTON_SECONDARY type="submit">"Set"</button>
-            </ActionForm>
-            <ActionForm action=test attr:class="mt-3">
-                <input type="hidden" name="machine_id" value=machine_id/>
-                <button class=BUTTON_SECONDARY type="submit">"Test BMC connection"</button>
-            </ActionForm>
-            {move || test_result.try_get().flatten().map(|result| match result {
-                Ok(message) => view! { <p class="mt-1 text-sm text-emerald-700" data-testid="bmc-test">{message}</p> }.into_any(),
-                Err(error) => view! { <p class="mt-1 text-sm text-rose-600" data-testid="bmc-test">{error.error}</p> }.into_any(),
-            })}
-        </div>
-    }
-    .into_any()
-}
-
-/// Virtual media through baas: what is attached, and (for those who may control the machine
-/// now) attaching an ISO from the library and detaching it. Loaded after the page, like power.
-fn media_view(machine_id: i64, allowed: bool, controls: MediaControls) -> impl IntoView {
-    let MediaControls {
-        attach,
-        detach,
-        attach_result,
-        detach_result,
-        wanted,
-        panel,
-    } = controls;
-    Effect::new(move |_| wanted.set(true));
-    let select = "rounded-md border border-slate-300 px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-800";
-    view! {
-        <div class=format!("{CARD} mt-4") data-testid="media-panel">
-            <h2 class=H2>"Virtual media"</h2>
-            {form_status(attach_result, "Attached.")}
-            {form_status(detach_result, "Detached.")}
-            {move || match panel.try_get().flatten().flatten() {
-                None => view! { <p class="text-sm text-slate-500">"Loading…"</p> }.into_any(),
-                Some(Err(error)) => view! { <ErrorBox error/> }.into_any(),
-                Some(Ok(panel)) => {
-                    let live = panel.attachments.iter().any(|a| {
-                        matches!(a.state, lab::model::MediaState::Attaching | lab::model::MediaState::Attached)
-                    });
-                    let rows = panel.attachments.into_iter().map(|a| {
-                        let live = matches!(a.state, lab::model::MediaState::Attaching | lab::model::MediaState::Attached);
-                        let button = (live && allowed).then(|| view! {
-                            <ActionForm action=detach>
-                                <input type="hidden" name="attachment_id" value=a.id/>
-                                <button class=BUTTON_SECONDARY type="submit">"Detach"</button>
-                            </ActionForm>
-                        });
-                        view! {
-                            <tr>
-                                <td class=TD>{a.image}</td>
-                                <td class=TD>{a.username}</td>
-                                <td class=TD data-testid="media-state">{a.state.as_str()}</td>
-                                <td class=format!("{TD} text-xs")>{a.bmc_answer}</td>
-                                <td class=format!("{TD} whitespace-nowrap")><Time at=a.created_at/></td>
-                                <td class=format!("{TD} whitespace-nowrap")><Time at=a.expires_at/></td>
-                                <td class=TD>{button}</td>
-                            </tr>
-                        }
-                    }).collect_view();
-                    let form = if !allowed {
-                        view! { <p class="text-sm text-slate-500">"Attaching media is available during your own reservation."</p> }.into_any()
-                    } else if live {
-                        ().into_any()
-                    } else if panel.isos.is_empty() {
-                        view! { <p class="text-sm text-slate-500">"No ISO images you can use; " <a class="underline" href="/images/upload" rel="external">"upload one"</a>"."</p> }.into_any()
-                    } else {
-                        let options = panel.isos.into_iter().map(|(id, label)| view! { <option value=id>{label}</option> }).collect_view();
-                        view! {
-                            <ActionForm action=attach attr:class="flex flex-wrap items-center gap-2">
-                                <input type="hidden" name="machine_id" value=machine_id/>
-                                <label class="text-sm">"ISO image "<select class=select name="image_id">{options}</select></label>
-                                <button class=BUTTON_SECONDARY type="submit">"Attach"</button>
-                            </ActionForm>
-                        }.into_any()
-                    };
-                    view! {
-                        {form}
-                        <div class="mt-3 overflow-x-auto" tabindex="0">
-                            <table class=TABLE>
-                                <thead><tr>
-                                    <th class=TH>"Image"</th><th class=TH>"By"</th><th class=TH>"State"</th><th class=TH>"BMC said"</th>
-                                    <th class=TH>"Since"</th><th class=TH>"URL expires"</th><th class=TH></th>
-                                </tr></thead>
-                                <tbody>{rows}</tbody>
-                            </table>
-                        </div>
-                    }.into_any()
-                }
-            }}
-        </div>
-    }
-}
-
-/// A job's state in words a lab user reads.
-fn job_state_text(job: &lab::model::Job) -> String {
-    use lab::model::JobState;
-    let kind = job.kind;
-    match job.state {
-        JobState::Queued => format!("{kind}: queued"),
-        JobState::Powering => format!("{kind}: powering: waiting for the next network boot"),
-        JobState::Netbooting => format!("{kind}: netbooting: management OS handed out"),
-        JobState::Enrolled => format!("{kind}: the agent enrolled"),
-        JobState::Failed => format!("{kind}: failed at {}: {}", job.failed_step, job.reason),
-        state => format!("{kind}: {state}"),
     }
 }

@@ -156,8 +156,7 @@ pub struct Heartbeat {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub job_id: i64,
-    /// `deploy`, `save`, `inventory`, `boot`.
-    pub kind: String,
+    pub kind: crate::model::JobKind,
     /// For a deploy: the image to write, fetched from `GET /agent/v1/image`.
     pub image: Option<OrderImage>,
     /// Save the disk first (deploy) or only (save) as the next version of this image name.
@@ -184,18 +183,38 @@ pub struct OrderImage {
     pub raw_sha256: String,
 }
 
-/// `POST /agent/v1/progress`, about once a second.
+/// `POST /agent/v1/progress`, about once a second. Only the phase is required.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Progress {
-    /// `saving`, `writing`, `verifying`.
-    pub phase: String,
+    pub phase: AgentPhase,
+    #[serde(default)]
     pub done: u64,
+    #[serde(default)]
     pub total: u64,
+    #[serde(default)]
     pub bytes_per_second: u64,
+    #[serde(default)]
     pub message: String,
 }
+
+impl Progress {
+    /// Word of work in `phase`, without counts.
+    pub fn new(phase: AgentPhase) -> Progress {
+        Progress {
+            phase,
+            done: 0,
+            total: 0,
+            bytes_per_second: 0,
+            message: String::new(),
+        }
+    }
+}
+
+crate::model::string_enum!(
+    /// The phases an agent reports progress in, each a job state of the same name.
+    AgentPhase { Saving => "saving", Writing => "writing", Verifying => "verifying" }
+);
 
 /// `POST /agent/v1/save`: where the disk upload of a save stands (created on the first call,
 /// the same one after a restart). Bytes go in order with `PATCH /agent/v1/save?offset=N`;

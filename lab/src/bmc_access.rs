@@ -110,7 +110,7 @@ fn decode_pin(pin: &str) -> Option<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use crate::model::{Level, MachineInput, Subject};
-    use crate::store::testing;
+    use crate::testing;
     use crate::Error;
 
     #[tokio::test]
@@ -171,7 +171,7 @@ mod tests {
 #[cfg(test)]
 mod pin_tests {
     use super::decode_pin;
-    use crate::store::testing;
+    use crate::testing;
 
     #[tokio::test]
     async fn certificate_pins_are_normalised_validated_and_decoded() {

@@ -6,23 +6,19 @@
 
 use std::time::Duration;
 
-use app::power::{driver, with_retries, BmcSettings, PowerCache};
 use bmc::{Bmc, BootDevice, BootOverride, PowerAction, PowerState};
-use lab::jobs::JobTimeouts;
+use lab::jobs::{JobEvent, JobTimeouts};
 use lab::model::{BmcKind, Job, JobState, Machine};
 use lab::{Actor, Lab};
 
+use crate::bmc_control::{driver, with_retries, BmcSettings};
+use crate::{Conductor, Leadership, PowerCache};
+
 /// Runs while this instance leads the background duties (always, with one instance).
-pub async fn run(
-    lab: Lab,
-    mut leader: crate::cluster::Leadership,
-    power: PowerCache,
-    settings: BmcSettings,
-    timeouts: JobTimeouts,
-) {
+pub async fn run(conductor: Conductor, mut leader: Leadership, timeouts: JobTimeouts) {
     loop {
         leader.wait().await;
-        if let Err(error) = tick(&lab, &power, &settings, &timeouts, lab::now()).await {
+        if let Err(error) = tick(&conductor, &timeouts, lab::now()).await {
             tracing::warn!(%error, "job runner");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -30,13 +26,12 @@ pub async fn run(
 }
 
 /// One pass over the due and the active jobs, with timeouts judged at `now` (tests move it).
-pub async fn tick(
-    lab: &Lab,
-    power: &PowerCache,
-    settings: &BmcSettings,
-    timeouts: &JobTimeouts,
-    now: i64,
-) -> lab::Result<()> {
+pub async fn tick(conductor: &Conductor, timeouts: &JobTimeouts, now: i64) -> lab::Result<()> {
+    let (lab, power, settings) = (
+        conductor.lab(),
+        conductor.power_cache(),
+        conductor.settings(),
+    );
     for job in lab.due_jobs().await? {
         start(lab, power, settings, &job).await?;
     }
@@ -45,8 +40,7 @@ pub async fn tick(
             finish_reboot(lab, settings, &job, now, timeouts).await?;
         } else if let Some(reason) = timeouts.overdue(&job, now) {
             tracing::warn!(job = job.id, machine = %job.machine, %reason, "job timed out");
-            lab.end_job(job.id, JobState::Failed, job.state.as_str(), &reason)
-                .await?;
+            send(lab, &job, JobEvent::Timeout, &reason).await?;
         }
     }
     Ok(())
@@ -61,14 +55,8 @@ async fn start(
     let system = Actor::system();
     let machine = lab.machine(&system, job.machine_id).await?;
     if machine.bmc_kind == BmcKind::None {
-        lab.move_job(
-            job.id,
-            &[JobState::Queued],
-            JobState::Powering,
-            "no BMC: power the machine on (or restart it) so that it boots from the network",
-        )
-        .await?;
-        return Ok(());
+        let wait = "no BMC: power the machine on (or restart it) so that it boots from the network";
+        return send(lab, job, JobEvent::Powered, wait).await;
     }
     let access = lab.bmc_access(&system, job.machine_id).await?;
     let outcome = async {
@@ -93,27 +81,15 @@ async fn start(
             } else {
                 "powered on"
             };
-            lab.move_job(
-                job.id,
-                &[JobState::Queued],
-                JobState::Powering,
-                &format!("next boot from the network once, {done} through the BMC"),
-            )
-            .await?;
+            let detail = format!("next boot from the network once, {done} through the BMC");
+            send(lab, job, JobEvent::Powered, &detail).await
         }
         Err(error) => {
-            lab.move_job(job.id, &[JobState::Queued], JobState::Powering, "")
-                .await?;
-            lab.end_job(
-                job.id,
-                JobState::Failed,
-                "powering",
-                &format!("the BMC at {} failed: {error}", access.address),
-            )
-            .await?;
+            send(lab, job, JobEvent::Powered, "").await?;
+            let reason = format!("the BMC at {} failed: {error}", access.address);
+            send(lab, job, JobEvent::BmcFailed, &reason).await
         }
     }
-    Ok(())
 }
 
 /// A verified deploy waits for the machine's network boot to its disk (the boot services end
@@ -141,17 +117,25 @@ async fn finish_reboot(
                 "the agent verified the write; the BMC could not be set to boot the disk ({error})"
             ),
         };
-        lab.end_job(job.id, JobState::Booted, "", &detail).await?;
+        send(lab, job, JobEvent::SentToDisk, &detail).await?;
     } else if now - job.state_at > timeouts.reboot {
-        lab.end_job(
-            job.id,
-            JobState::Booted,
-            "",
-            "the agent verified the write; no network boot was seen since (the machine boots its disk first)",
-        )
-        .await?;
+        let quiet = "the agent verified the write; no network boot was seen since (the machine boots its disk first)";
+        send(lab, job, JobEvent::SentToDisk, quiet).await?;
     }
     Ok(())
+}
+
+/// Sends `event` to the job. A refusal means another caller (a cancel, the agent, another
+/// instance) moved the job first: it is logged, and the runner goes on with the next job.
+async fn send(lab: &Lab, job: &Job, event: JobEvent, detail: &str) -> lab::Result<()> {
+    match lab.job_event(job.id, event, detail).await {
+        Ok(_) => Ok(()),
+        Err(lab::Error::Refused(refusal)) => {
+            tracing::debug!(job = job.id, %refusal, "the job moved meanwhile");
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// The next boot from `device`, once, in the machine's firmware mode.

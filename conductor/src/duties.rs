@@ -1,0 +1,157 @@
+//! The background duties and when they run: each loops while this instance leads (always, with
+//! one instance), so on several instances exactly one runs them. The work of one pass lives
+//! beside its subject (the job runner, the notifier, media expiry) or here when it is short.
+
+use std::time::Duration;
+
+use bmc::PowerAction;
+use lab::jobs::JobTimeouts;
+use lab::model::BmcKind;
+use lab::{Actor, Lab};
+
+use crate::power_cache::FRESH_SECONDS;
+use crate::{Conductor, Leadership};
+
+/// What the duties need beyond the conductor.
+#[derive(Debug, Clone)]
+pub struct DutySettings {
+    pub job_timeouts: JobTimeouts,
+    /// Unfinished uploads untouched this long are given up (0: all of them, at start).
+    pub upload_quiet_seconds: i64,
+}
+
+/// Starts every background duty; they run until the process ends.
+pub fn spawn_all(conductor: &Conductor, leader: &Leadership, settings: DutySettings) {
+    let every = |period: Duration, pass: fn(Conductor) -> PassFuture| {
+        let (conductor, mut leader) = (conductor.clone(), leader.clone());
+        tokio::spawn(async move {
+            loop {
+                leader.wait().await;
+                pass(conductor.clone()).await;
+                tokio::time::sleep(period).await;
+            }
+        });
+    };
+    every(Duration::from_secs((FRESH_SECONDS / 2) as u64), |c| {
+        Box::pin(async move { refresh_power(&c).await })
+    });
+    every(Duration::from_secs(15), |c| {
+        Box::pin(async move { wrap_up_reservations(&c).await })
+    });
+    every(Duration::from_secs(15), |c| {
+        Box::pin(async move { crate::virtual_media::expire(c.lab(), c.settings()).await })
+    });
+    every(Duration::from_secs(5), |c| {
+        Box::pin(async move {
+            if let Err(error) = crate::notifier::tick(c.lab(), &c.settings().public_url).await {
+                tracing::warn!(%error, "notifier");
+            }
+        })
+    });
+    if conductor.lab().engine() == lab::Engine::Postgres {
+        every(Duration::from_secs(60), |c| {
+            Box::pin(async move { forget_agent_nonces(c.lab()).await })
+        });
+    }
+    tokio::spawn(crate::job_runner::run(
+        conductor.clone(),
+        leader.clone(),
+        settings.job_timeouts,
+    ));
+    tokio::spawn(recover_uploads(
+        conductor.lab().clone(),
+        leader.clone(),
+        settings.upload_quiet_seconds,
+    ));
+}
+
+type PassFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Reads every BMC machine's power state once, one after the other (a modest rate for BMCs).
+/// Failures are logged and leave the old reading to age out.
+pub async fn refresh_power(conductor: &Conductor) {
+    let lab = conductor.lab();
+    let system = Actor::shell();
+    let machines = match lab.machines(&system).await {
+        Ok(machines) => machines,
+        Err(error) => {
+            tracing::warn!(%error, "power refresh: listing machines failed");
+            return;
+        }
+    };
+    for machine in machines.into_iter().filter(|m| m.bmc_kind != BmcKind::None) {
+        let Ok(access) = lab.bmc_access(&system, machine.id).await else {
+            continue;
+        };
+        let Ok(driver) = crate::bmc_control::driver(&access, conductor.settings().timeout) else {
+            continue;
+        };
+        match bmc::Bmc::power_state(&driver).await {
+            Ok(state) => conductor.power_cache().put(machine.id, state, lab::now()),
+            Err(error) => tracing::debug!(machine = %machine.name, %error, "power refresh failed"),
+        }
+    }
+}
+
+/// Deals with reservations that ended (see [`Lab::wrap_up_reservations`]): the lab cancels the
+/// holder's queued jobs; this powers off the machines that are due for it, as the system,
+/// through the same control path as the power button (audited, not retried), so the next user
+/// finds the machine off rather than running the last one's system.
+pub async fn wrap_up_reservations(conductor: &Conductor) {
+    let ends = match conductor.lab().wrap_up_reservations().await {
+        Ok(ends) => ends,
+        Err(error) => {
+            tracing::warn!(%error, "dealing with ended reservations failed");
+            return;
+        }
+    };
+    for end in ends {
+        let reservation = &end.reservation;
+        tracing::info!(
+            machine = %reservation.machine_name,
+            reservation = reservation.id,
+            holder = %reservation.username,
+            cancelled_jobs = end.cancelled_jobs.len(),
+            power_off = end.power_off,
+            reset_job = ?end.reset_job,
+            "reservation ended"
+        );
+        if !end.power_off {
+            continue;
+        }
+        let off = conductor
+            .power(&Actor::system(), reservation.machine_id, PowerAction::Off)
+            .await;
+        if let Err(error) = off {
+            tracing::warn!(machine = %reservation.machine_name, %error, "power off at reservation end failed");
+        }
+    }
+}
+
+/// With several instances: agent nonces too old to matter are forgotten.
+async fn forget_agent_nonces(lab: &Lab) {
+    let before = lab::now() - 2 * lab::agent_protocol::CLOCK_SKEW_SECONDS;
+    if let Err(e) = lab.forget_nonces_before(before).await {
+        tracing::warn!(error = %e, "forgetting old agent nonces failed");
+    }
+}
+
+/// Hourly: abandoned uploads give their space back. On several instances, also whenever this
+/// one becomes the leader (the previous one may have died mid-upload).
+async fn recover_uploads(lab: Lab, mut leader: Leadership, quiet_seconds: i64) {
+    let hour = Duration::from_secs(3600);
+    if quiet_seconds == 0 {
+        // The single instance cleaned up at start.
+        tokio::time::sleep(hour).await;
+    }
+    loop {
+        leader.wait().await;
+        if let Err(e) = lab.recover_uploads(quiet_seconds).await {
+            tracing::warn!(error = %e, "cleaning up uploads failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(hour) => {}
+            _ = leader.lost() => {}
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! What a DHCP message means for network boot, shared by the ProxyDHCP answers (`proxy`) and
+//! the authoritative server's (`authoritative`): decoding and encoding, which client is a PXE
+//! client and which boot program or script it gets, the reply's header and PXE options, and
+//! what came of one request.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use dhcproto::v4::{
+    Architecture, DhcpOption, DhcpOptions, Message, MessageType, Opcode, OptionCode,
+};
+use dhcproto::{Decodable, Decoder, Encodable};
+
+/// Which of the proxy's ports a request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerPort {
+    /// 67, shared with the site's DHCP server: broadcast DISCOVERs.
+    Dhcp,
+    /// 4011: the PXE client's unicast boot server request.
+    Pxe,
+}
+
+/// The boot program file names per client architecture, as found in the TFTP root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootFiles {
+    pub bios: String,
+    pub x86_64_efi: String,
+    pub arm64_efi: String,
+}
+
+impl Default for BootFiles {
+    /// Debian's `ipxe` package (`/usr/lib/ipxe`); arm64 from `ipxe` on arm64 hosts.
+    fn default() -> Self {
+        BootFiles {
+            bios: "undionly.kpxe".into(),
+            x86_64_efi: "ipxe.efi".into(),
+            arm64_efi: "ipxe-arm64.efi".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// The address clients reach this server at: siaddr (iPXE drops a proxy offer whose siaddr
+    /// is 0) and the server identifier.
+    pub server: Ipv4Addr,
+    /// Base of the boot script URL iPXE clients get, e.g. `http://10.99.0.2:3000`.
+    pub http_base: String,
+    pub files: BootFiles,
+}
+
+/// Where a reply goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// 255.255.255.255:68, for clients without an address yet.
+    Broadcast,
+    /// Straight back to where the request came from (port 4011 requests).
+    Unicast(SocketAddrV4),
+    /// To the relay agent at giaddr, port 67.
+    Relay(Ipv4Addr),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub message: Message,
+    pub to: Destination,
+    /// The client's MAC, `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+    /// The boot file or URL handed out, for the boot event.
+    pub boot: String,
+}
+
+/// Why a datagram got no answer; each is counted by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Ignored {
+    #[error("not a DHCP packet: {0}")]
+    Malformed(String),
+    #[error("not a PXE client")]
+    NotPxe,
+    #[error("not a request")]
+    NotRequest,
+    #[error("DHCP message type {0} needs no proxy answer")]
+    Uninteresting(String),
+    #[error("client architecture {0} has no boot program here")]
+    UnknownArchitecture(u16),
+    #[error("no address for this client")]
+    NoAddress,
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Parses a datagram; anything that is not a well-formed BOOTP/DHCP message is refused.
+pub fn decode(datagram: &[u8]) -> Result<Message, Ignored> {
+    check_header(datagram).map_err(|reason| Ignored::Malformed(reason.into()))?;
+    // dhcproto is patched (vendor/dhcproto/PATCHES.md) where fuzzing found it panicking; should
+    // it still have a panic in store, that is a malformed datagram, not a dead listener.
+    match std::panic::catch_unwind(|| Message::decode(&mut Decoder::new(datagram))) {
+        Ok(Ok(message)) => Ok(message),
+        Ok(Err(e)) => Err(Ignored::Malformed(e.to_string())),
+        Err(_) => Err(Ignored::Malformed("the decoder gave up on it".into())),
+    }
+}
+
+/// The fixed BOOTP header: long enough, a hardware address that fits its 16 bytes, and the DHCP
+/// magic cookie (dhcproto reads but does not check it).
+fn check_header(datagram: &[u8]) -> Result<(), &'static str> {
+    const OPTIONS: usize = 240;
+    if datagram.len() < OPTIONS {
+        return Err("shorter than a BOOTP header");
+    }
+    if datagram[2] > 16 {
+        return Err("hardware address longer than 16 bytes");
+    }
+    if datagram[236..OPTIONS] != [99, 130, 83, 99] {
+        return Err("no DHCP magic cookie");
+    }
+    Ok(())
+}
+
+/// The address a PXE client's DHCPREQUEST to another server (the site's) asks for: its
+/// requested-address option, or the address it already has. ProxyDHCP does not answer it, but
+/// it tells which address that MAC boots from.
+pub fn requested_address(request: &Message) -> Option<Ipv4Addr> {
+    if request.opcode() != Opcode::BootRequest
+        || request.opts().msg_type() != Some(MessageType::Request)
+        || !is_pxe_client(request)
+    {
+        return None;
+    }
+    wanted_address(request)
+}
+
+/// The address a DHCPREQUEST is about (RFC 2131 4.3.2): option 50 when SELECTING or in
+/// INIT-REBOOT, else the `ciaddr` of a RENEWING or REBINDING client.
+pub(crate) fn wanted_address(request: &Message) -> Option<Ipv4Addr> {
+    let requested = match request.opts().get(OptionCode::RequestedIpAddress) {
+        Some(DhcpOption::RequestedIpAddress(address)) => Some(*address),
+        _ => None,
+    };
+    requested.or(Some(request.ciaddr()).filter(|address| !address.is_unspecified()))
+}
+
+/// Whether the request comes from PXE firmware or iPXE (vendor class `PXEClient…`).
+pub(crate) fn is_pxe_client(request: &Message) -> bool {
+    matches!(request.opts().get(OptionCode::ClassIdentifier),
+        Some(DhcpOption::ClassIdentifier(class)) if class.starts_with(b"PXEClient"))
+}
+
+/// What a PXE client is told to boot: iPXE (user class `iPXE`, or option 175) gets the URL of
+/// its boot script, PXE firmware the iPXE binary for its architecture (option 93, or the Arch
+/// field of the vendor class).
+pub(crate) fn boot_target(
+    request: &Message,
+    mac: &str,
+    config: &ProxyConfig,
+) -> Result<String, Ignored> {
+    let opts = request.opts();
+    let architecture = match opts.get(OptionCode::ClientSystemArchitecture) {
+        Some(DhcpOption::ClientSystemArchitecture(arch)) => *arch,
+        _ => match opts.get(OptionCode::ClassIdentifier) {
+            Some(DhcpOption::ClassIdentifier(class)) => architecture_from_class(class),
+            _ => Architecture::X86_Bios,
+        },
+    };
+    let is_ipxe = matches!(opts.get(OptionCode::UserClass), Some(DhcpOption::UserClass(class)) if class.windows(4).any(|w| w == b"iPXE"))
+        || opts.get(OptionCode::Unknown(175)).is_some();
+    if is_ipxe {
+        return Ok(format!(
+            "{}/boot/{mac}.ipxe?arch={}&platform={}",
+            config.http_base.trim_end_matches('/'),
+            arch_name(architecture),
+            if architecture == Architecture::X86_Bios {
+                "pcbios"
+            } else {
+                "efi"
+            }
+        ));
+    }
+    boot_file(architecture, &config.files)
+        .map(str::to_string)
+        .ok_or(Ignored::UnknownArchitecture(architecture.into()))
+}
+
+/// A BOOTREPLY to `request` from `server`: its transaction, client hardware address, flags and
+/// relay; addresses left for the caller (ciaddr and yiaddr are 0).
+pub(crate) fn reply_header(request: &Message, server: Ipv4Addr) -> Message {
+    let mut reply = Message::default();
+    reply
+        .set_opcode(Opcode::BootReply)
+        .set_htype(request.htype())
+        .set_xid(request.xid())
+        .set_flags(request.flags())
+        .set_chaddr(request.chaddr())
+        .set_giaddr(request.giaddr())
+        .set_ciaddr(Ipv4Addr::UNSPECIFIED)
+        .set_yiaddr(Ipv4Addr::UNSPECIFIED)
+        .set_siaddr(server);
+    reply
+}
+
+/// What a PXE client must find in an answer meant for it: vendor class `PXEClient` and its own
+/// machine identifier (option 97) echoed.
+pub(crate) fn add_pxe_options(request: &Message, options: &mut DhcpOptions) {
+    options.insert(DhcpOption::ClassIdentifier(b"PXEClient".to_vec()));
+    if let Some(DhcpOption::ClientMachineIdentifier(uuid)) =
+        request.opts().get(OptionCode::ClientMachineIdentifier)
+    {
+        options.insert(DhcpOption::ClientMachineIdentifier(uuid.clone()));
+    }
+}
+
+/// Encodes a reply for the wire.
+pub fn encode(reply: &Reply) -> Vec<u8> {
+    reply.message.to_vec().unwrap_or_default()
+}
+
+/// `PXEClient:Arch:00007:UNDI:003000` → 7, for clients that send no option 93.
+fn architecture_from_class(class: &[u8]) -> Architecture {
+    std::str::from_utf8(class)
+        .ok()
+        .and_then(|text| text.split(':').skip_while(|p| *p != "Arch").nth(1))
+        .and_then(|digits| digits.parse::<u16>().ok())
+        .map(Architecture::from)
+        .unwrap_or(Architecture::X86_Bios)
+}
+
+fn boot_file(architecture: Architecture, files: &BootFiles) -> Option<&str> {
+    match u16::from(architecture) {
+        0 => Some(&files.bios),
+        6 | 7 | 9 => Some(&files.x86_64_efi),
+        11 => Some(&files.arm64_efi),
+        _ => None,
+    }
+}
+
+fn arch_name(architecture: Architecture) -> &'static str {
+    match u16::from(architecture) {
+        0 => "i386",
+        11 => "arm64",
+        _ => "x86_64",
+    }
+}
+
+pub(crate) fn format_mac(chaddr: &[u8]) -> String {
+    chaddr
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// What happened to one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// An OFFER, ACK or NAK to send.
+    Reply {
+        reply: Reply,
+        leased: Option<Ipv4Addr>,
+    },
+    /// Handled without an answer (RELEASE, DECLINE, a REQUEST for another server); `seen` is
+    /// the address the client was noted at, when it tells where the MAC now is.
+    Noted {
+        mac: String,
+        what: String,
+        seen: Option<Ipv4Addr>,
+    },
+}
