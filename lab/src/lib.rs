@@ -46,6 +46,8 @@ mod permissions;
 mod reservations;
 #[cfg(feature = "db")]
 mod resets;
+#[cfg(all(test, feature = "db"))]
+mod schema_drift;
 #[cfg(feature = "db")]
 pub mod secrets;
 #[cfg(feature = "db")]

@@ -21,7 +21,9 @@ impl Lab {
     pub async fn reset_policy(&self, actor: &Actor, machine_id: i64) -> Result<ResetPolicy> {
         self.require(actor, machine_id, Level::View).await?;
         let (own, Flag(save_before_reset)): (Option<i64>, Flag) =
-            sqlx::query_as("SELECT reset_image_id, save_before_reset FROM machines WHERE id = $1")
+            sqlx::query_as(
+                "SELECT reset_image_id, (save_before_reset = TRUE) AS save_before_reset FROM machines WHERE id = $1",
+            )
                 .bind(machine_id)
                 .fetch_one(&self.db)
                 .await?;

@@ -147,7 +147,9 @@ struct PreferencesRow {
     webhook_secret: Option<Vec<u8>>,
 }
 
-const SELECT_PREFERENCES: &str = "SELECT portal, email, webhook, webhook_url,
+// The flags are compared, not named: SQLite declares them BOOLEAN (see `store::Flag`).
+const SELECT_PREFERENCES: &str = "SELECT (portal = TRUE) AS portal, (email = TRUE) AS email,
+        (webhook = TRUE) AS webhook, webhook_url,
         webhook_secret
      FROM notice_preferences WHERE user_id = $1";
 

@@ -3,17 +3,12 @@
 //! every command prints a table, or JSON with `--json`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use lab::model::{ApiToken, Image, Job, JobState, Machine, Reservation};
-use lab::rest_api::{
-    AnyReservation, BootDeviceRequest, CreatedToken, MachineDetail, NewJob, NewReservation,
-    NewToken, Paged, PowerRequest, PowerStatus, ReservationChange, Whoami,
-};
-use reqwest::Method;
+use lab::model::{Image, Machine};
+use lab::rest_api::Paged;
 
-use super::output::{parse_duration, parse_time, show, when};
+use super::{events, images, jobs, machines, reservations, session};
 use super::{Client, ClientError, Failure, Result, Saved};
 
 /// Where the client connects, beside every command.
@@ -232,76 +227,30 @@ pub async fn run(connection: Connection, command: ClientCommand) -> Result<()> {
         valid_days,
     } = &command
     {
-        return login(&server, username, *password_stdin, *valid_days, json).await;
+        return session::login(&server, username, *password_stdin, *valid_days, json).await;
     }
     let client = Client::new(&server, token)?;
     match command {
         ClientCommand::Login { .. } => unreachable!("handled above"),
-        ClientCommand::Logout => {
-            if let Some(id) = saved.and_then(|s| s.token_id) {
-                client
-                    .act::<()>(Method::DELETE, &format!("/api/v1/tokens/{id}"), None)
-                    .await?;
-            }
-            Saved::forget();
-            println!("logged out; the token is revoked");
-        }
-        ClientCommand::Whoami => {
-            let me: Whoami = client.get("/api/v1/whoami").await?;
-            let role = if me.is_admin { "admin" } else { "user" };
-            show(
-                json,
-                &me,
-                &["user", "role"],
-                vec![vec![me.username.clone(), role.into()]],
-            );
-        }
+        ClientCommand::Logout => session::logout(&client, saved).await,
+        ClientCommand::Whoami => session::whoami(&client, json).await,
+        ClientCommand::Tokens => session::tokens(&client, json).await,
         ClientCommand::Machines {
             tag,
             state,
             free_from,
             free_for,
-        } => {
-            let mut query = vec![("tag", tag), ("state", state), ("limit", "1000".into())];
-            if let Some(from) = free_from {
-                let from = parse_time(&from)?;
-                let length = parse_duration(free_for.as_deref().unwrap_or("1h"))?;
-                query.push(("free_from", from.to_string()));
-                query.push(("free_until", (from + length).to_string()));
-            }
-            let page: Paged<Machine> = client.get(&with_query("/api/v1/machines", &query)).await?;
-            let rows = page.items.iter().map(machine_row).collect();
-            show(
-                json,
-                &page,
-                &["id", "name", "state", "tags", "holder", "until"],
-                rows,
-            );
+        } => machines::list(&client, json, tag, state, free_from, free_for).await,
+        ClientCommand::Machine { command } => machines::show_one(&client, json, command).await,
+        ClientCommand::Power { machine, action } => {
+            machines::power(&client, json, machine, action).await
         }
-        ClientCommand::Machine {
-            command: MachineCommand::Show { machine },
-        } => {
-            let id = machine_id(&client, &machine).await?;
-            let detail: MachineDetail = client.get(&format!("/api/v1/machines/{id}")).await?;
-            let m = &detail.machine;
-            let mut rows = vec![
-                vec!["name".into(), m.name.clone()],
-                vec!["state".into(), m.state.to_string()],
-                vec!["macs".into(), m.macs.join(", ")],
-                vec!["platform".into(), m.platform.to_string()],
-                vec!["bmc".into(), format!("{} {}", m.bmc_kind, m.bmc_address)],
-                vec!["tags".into(), m.tags.join(", ")],
-                vec!["held by".into(), holder(m)],
-                vec!["disk holds".into(), detail.disk.clone()],
-            ];
-            if let Some(hardware) = &detail.hardware {
-                rows.push(vec!["hardware".into(), hardware.summary()]);
-            }
-            if let Some(job) = &detail.latest_job {
-                rows.push(vec!["latest job".into(), job_line(job)]);
-            }
-            show(json, &detail, &["", ""], rows);
-        }
+        ClientCommand::Bootdev {
+            machine,
+            device,
+            persistent,
+            uefi,
+        } => machines::boot_device(&client, json, machine, device, persistent, uefi).await,
         ClientCommand::Reserve {
             machine,
             tag,
@@ -309,455 +258,39 @@ pub async fn run(connection: Connection, command: ClientCommand) -> Result<()> {
             from,
             until,
             note,
-        } => {
-            let start_at = parse_time(&from)?;
-            let end_at = match (duration, until) {
-                (Some(duration), _) => start_at + parse_duration(&duration)?,
-                (None, Some(until)) => parse_time(&until)?,
-                (None, None) => {
-                    return Err(ClientError::new(
-                        Failure::Usage,
-                        "say how long: --for 2h or --until TIME",
-                    ))
-                }
-            };
-            let reservation: Reservation = match (machine, tag) {
-                (Some(machine), _) => {
-                    let machine_id = machine_id(&client, &machine).await?;
-                    let new = NewReservation {
-                        machine_id,
-                        start_at,
-                        end_at,
-                        note,
-                    };
-                    client
-                        .call(Method::POST, "/api/v1/reservations", &new)
-                        .await?
-                }
-                (None, tag) => {
-                    let new = AnyReservation {
-                        tag: tag.unwrap_or_default(),
-                        start_at,
-                        end_at,
-                        note,
-                    };
-                    client
-                        .call(Method::POST, "/api/v1/reservations/any", &new)
-                        .await?
-                }
-            };
-            show_reservations(json, &reservation, std::slice::from_ref(&reservation));
-        }
+        } => reservations::reserve(&client, json, machine, tag, duration, from, until, note).await,
         ClientCommand::Extend {
             reservation,
             by,
             until,
-        } => {
-            let path = format!("/api/v1/reservations/{reservation}");
-            let end_at = match (by, until) {
-                (Some(by), _) => {
-                    let current: Reservation = client.get(&path).await?;
-                    current.end_at + parse_duration(&by)?
-                }
-                (None, Some(until)) => parse_time(&until)?,
-                (None, None) => {
-                    return Err(ClientError::new(
-                        Failure::Usage,
-                        "say how: --by 1h or --until TIME",
-                    ))
-                }
-            };
-            let change = ReservationChange {
-                start_at: None,
-                end_at: Some(end_at),
-            };
-            let changed: Reservation = client.call(Method::PATCH, &path, &change).await?;
-            show_reservations(json, &changed, std::slice::from_ref(&changed));
-        }
+        } => reservations::extend(&client, json, reservation, by, until).await,
         ClientCommand::Release { reservation } => {
-            client
-                .act::<()>(
-                    Method::DELETE,
-                    &format!("/api/v1/reservations/{reservation}"),
-                    None,
-                )
-                .await?;
-            if !json {
-                println!("reservation {reservation} released");
-            }
+            reservations::release(&client, json, reservation).await
         }
-        ClientCommand::Reservations { machine } => {
-            let path = match machine {
-                Some(machine) => format!(
-                    "/api/v1/reservations?machine={}",
-                    machine_id(&client, &machine).await?
-                ),
-                None => "/api/v1/reservations".into(),
-            };
-            let page: Paged<Reservation> = client.get(&path).await?;
-            show_reservations(json, &page, &page.items);
-        }
-        ClientCommand::Images { command } => match command.unwrap_or(ImageCommand::List) {
-            ImageCommand::List => {
-                let images: Paged<Image> = client.get("/api/v1/images?limit=1000").await?;
-                let rows = images.items.iter().map(image_row).collect();
-                show(
-                    json,
-                    &images,
-                    &["id", "name", "version", "format", "size", "owner"],
-                    rows,
-                );
-            }
-            ImageCommand::Upload {
-                file,
-                name,
-                visibility,
-                max_rate,
-            } => {
-                let image =
-                    super::upload::upload(&client, &file, &name, &visibility, max_rate, json)
-                        .await?;
-                show(
-                    json,
-                    &image,
-                    &["id", "name", "version", "format", "size", "owner"],
-                    vec![image_row(&image)],
-                );
-            }
-            ImageCommand::Rm { image } => {
-                let id = image_id(&client, &image).await?;
-                client
-                    .act::<()>(Method::DELETE, &format!("/api/v1/images/{id}"), None)
-                    .await?;
-                if !json {
-                    println!("image {id} deleted");
-                }
-            }
-        },
+        ClientCommand::Reservations { machine } => reservations::list(&client, json, machine).await,
+        ClientCommand::Images { command } => images::run(&client, json, command).await,
         ClientCommand::Deploy {
             image,
             machine,
             save_as,
             wait,
-        } => {
-            let new = NewJob {
-                machine_id: machine_id(&client, &machine).await?,
-                kind: "deploy".into(),
-                image_id: Some(image_id(&client, &image).await?),
-                save_as,
-                at: None,
-            };
-            start_job(&client, &new, wait, json).await?;
-        }
+        } => jobs::deploy(&client, json, image, machine, save_as, wait).await,
         ClientCommand::Save {
             machine,
             name,
             wait,
-        } => {
-            let new = NewJob {
-                machine_id: machine_id(&client, &machine).await?,
-                kind: "save".into(),
-                image_id: None,
-                save_as: name,
-                at: None,
-            };
-            start_job(&client, &new, wait, json).await?;
-        }
-        ClientCommand::Jobs { machine, command } => match command {
-            Some(JobCommand::Show { job }) => {
-                let job: Job = client.get(&format!("/api/v1/jobs/{job}")).await?;
-                let rows = job
-                    .phases
-                    .iter()
-                    .map(|p| vec![p.state.to_string(), when(p.at), p.detail.clone()])
-                    .collect();
-                show(json, &job, &["phase", "at", "detail"], rows);
-            }
-            Some(JobCommand::Cancel { job }) => {
-                let job: Job = client
-                    .call(Method::DELETE, &format!("/api/v1/jobs/{job}"), &())
-                    .await?;
-                show(json, &job, &["job"], vec![vec![job_line(&job)]]);
-            }
-            None => {
-                let path = match machine {
-                    Some(machine) => format!(
-                        "/api/v1/jobs?machine={}",
-                        machine_id(&client, &machine).await?
-                    ),
-                    None => "/api/v1/jobs".into(),
-                };
-                let page: Paged<Job> = client.get(&path).await?;
-                let rows = page
-                    .items
-                    .iter()
-                    .map(|j| {
-                        vec![
-                            j.id.to_string(),
-                            j.machine.clone(),
-                            j.kind.to_string(),
-                            j.state.to_string(),
-                            j.image
-                                .as_ref()
-                                .map(|i| format!("{} v{}", i.name, i.version))
-                                .unwrap_or_default(),
-                            when(j.created_at),
-                        ]
-                    })
-                    .collect();
-                show(
-                    json,
-                    &page,
-                    &["id", "machine", "kind", "state", "image", "created"],
-                    rows,
-                );
-            }
-        },
-        ClientCommand::Power { machine, action } => {
-            let id = machine_id(&client, &machine).await?;
-            let path = format!("/api/v1/machines/{id}/power");
-            if action != "status" {
-                client
-                    .act(
-                        Method::POST,
-                        &path,
-                        Some(&PowerRequest {
-                            action: action.clone(),
-                        }),
-                    )
-                    .await?;
-            }
-            if action == "status" || json {
-                let status: PowerStatus = client.get(&path).await?;
-                show(
-                    json,
-                    &status,
-                    &["power", "read at"],
-                    vec![vec![status.state.clone(), when(status.checked_at)]],
-                );
-            } else {
-                println!("{machine}: power {action} sent");
-            }
-        }
-        ClientCommand::Bootdev {
-            machine,
-            device,
-            persistent,
-            uefi,
-        } => {
-            let id = machine_id(&client, &machine).await?;
-            let request = BootDeviceRequest {
-                device: device.clone(),
-                persistent,
-                uefi,
-            };
-            client
-                .act(
-                    Method::PUT,
-                    &format!("/api/v1/machines/{id}/boot-device"),
-                    Some(&request),
-                )
-                .await?;
-            if !json {
-                println!("{machine}: next boot from {device}");
-            }
+        } => jobs::save(&client, json, machine, name, wait).await,
+        ClientCommand::Jobs { machine, command } => {
+            jobs::run(&client, json, machine, command).await
         }
         ClientCommand::Events { machine, duration } => {
-            let mut query = Vec::new();
-            if let Some(machine) = machine {
-                query.push(("machine", machine_id(&client, &machine).await?.to_string()));
-            }
-            if let Some(duration) = duration {
-                query.push(("max_seconds", parse_duration(&duration)?.to_string()));
-            }
-            events(&client, &with_query("/api/v1/events", &query), json).await?;
-        }
-        ClientCommand::Tokens => {
-            let tokens: Paged<ApiToken> = client.get("/api/v1/tokens").await?;
-            let rows = tokens
-                .items
-                .iter()
-                .map(|t| {
-                    vec![
-                        t.id.to_string(),
-                        t.name.clone(),
-                        when(t.created_at),
-                        t.expires_at.map(when).unwrap_or_else(|| "never".into()),
-                        t.last_used_at.map(when).unwrap_or_else(|| "never".into()),
-                    ]
-                })
-                .collect();
-            show(
-                json,
-                &tokens,
-                &["id", "name", "created", "expires", "last used"],
-                rows,
-            );
+            events::follow(&client, json, machine, duration).await
         }
     }
-    Ok(())
-}
-
-async fn login(
-    server: &str,
-    username: &str,
-    password_stdin: bool,
-    valid_days: i64,
-    json: bool,
-) -> Result<()> {
-    if !password_stdin {
-        eprint!("password for {username}: ");
-    }
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| ClientError::new(Failure::Other, format!("reading the password: {e}")))?;
-    let password = line.trim_end_matches(['\r', '\n']);
-    let mut client = Client::new(server, None)?;
-    client.log_in(username, password).await?;
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "cli".into());
-    let created: CreatedToken = client
-        .call(
-            Method::POST,
-            "/api/v1/tokens",
-            &NewToken {
-                name: format!("baas login ({host})"),
-                valid_days: Some(valid_days),
-            },
-        )
-        .await?;
-    let saved = Saved {
-        server: client.server.clone(),
-        token: created.token.clone(),
-        token_id: Some(created.id),
-    };
-    let path = saved.store()?;
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({ "server": saved.server, "token_id": created.id, "expires_at": created.expires_at, "saved_to": path })
-        );
-    } else {
-        println!(
-            "logged in to {} as {username}; token kept in {}",
-            saved.server,
-            path.display()
-        );
-    }
-    Ok(())
-}
-
-/// Creates the job and, with `wait`, follows it to its end, showing phases and a progress bar.
-async fn start_job(client: &Client, new: &NewJob, wait: bool, json: bool) -> Result<()> {
-    let job: Job = client.call(Method::POST, "/api/v1/jobs", new).await?;
-    if !wait {
-        show(json, &job, &["job"], vec![vec![job_line(&job)]]);
-        return Ok(());
-    }
-    if !json {
-        eprintln!("job {} created: {}", job.id, job_line(&job));
-    }
-    let path = format!("/api/v1/jobs/{}", job.id);
-    let mut shown_phases = 0;
-    let mut errors_in_a_row = 0;
-    loop {
-        let job: Job = match client.get(&path).await {
-            Ok(job) => {
-                errors_in_a_row = 0;
-                job
-            }
-            // baas restarting: the job goes on; so does the waiting, for a while.
-            Err(error) if error.failure == Failure::Server && errors_in_a_row < 60 => {
-                errors_in_a_row += 1;
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            Err(error) => return Err(error),
-        };
-        if !json {
-            for phase in job.phases.iter().skip(shown_phases) {
-                eprintln!(
-                    "\r{:<11} {}  {}",
-                    phase.state.to_string(),
-                    when(phase.at),
-                    phase.detail
-                );
-            }
-            shown_phases = job.phases.len();
-            if job.progress.total > 0 && !job.state.is_final() {
-                super::output::progress(
-                    &job.state.to_string(),
-                    job.progress.done as u64,
-                    job.progress.total as u64,
-                    job.progress.bytes_per_second as u64,
-                );
-            }
-        }
-        if job.state.is_final() {
-            if json {
-                println!("{}", serde_json::to_string_pretty(&job).unwrap_or_default());
-            }
-            return match job.state {
-                JobState::Booted => Ok(()),
-                state => Err(ClientError::new(
-                    Failure::Other,
-                    format!(
-                        "job {} ended {state}: {} {}",
-                        job.id, job.failed_step, job.reason
-                    ),
-                )),
-            };
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// Prints the server-sent events of `path` as they come: one line (or JSON object) each.
-async fn events(client: &Client, path: &str, json: bool) -> Result<()> {
-    use futures_util::StreamExt;
-    let response = client
-        .send(
-            client
-                .request(Method::GET, path)
-                .header("accept", "text/event-stream"),
-        )
-        .await?;
-    let mut stream = response.bytes_stream();
-    let mut pending = String::new();
-    let (mut event, mut data, mut id) = (String::new(), String::new(), String::new());
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ClientError::new(Failure::Server, format!("the event stream broke: {e}"))
-        })?;
-        pending.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = pending.find('\n') {
-            let line = pending[..end].trim_end_matches('\r').to_string();
-            pending.drain(..=end);
-            if let Some(value) = line.strip_prefix("event:") {
-                event = value.trim().to_string();
-            } else if let Some(value) = line.strip_prefix("data:") {
-                data.push_str(value.trim());
-            } else if let Some(value) = line.strip_prefix("id:") {
-                id = value.trim().to_string();
-            } else if line.is_empty() && !data.is_empty() {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({ "id": id, "event": event, "data": serde_json::from_str::<serde_json::Value>(&data).unwrap_or(serde_json::Value::String(data.clone())) })
-                    );
-                } else {
-                    println!("{id:>6} {event:<8} {data}");
-                }
-                data.clear();
-                event.clear();
-            }
-        }
-    }
-    Ok(())
 }
 
 /// A machine's id from its name or id.
-async fn machine_id(client: &Client, machine: &str) -> Result<i64> {
+pub(super) async fn machine_id(client: &Client, machine: &str) -> Result<i64> {
     if let Ok(id) = machine.parse::<i64>() {
         return Ok(id);
     }
@@ -775,7 +308,7 @@ async fn machine_id(client: &Client, machine: &str) -> Result<i64> {
 }
 
 /// An image version's id from `name` (its newest version), `name:vN` or an id.
-async fn image_id(client: &Client, image: &str) -> Result<i64> {
+pub(super) async fn image_id(client: &Client, image: &str) -> Result<i64> {
     if let Ok(id) = image.parse::<i64>() {
         return Ok(id);
     }
@@ -810,7 +343,7 @@ async fn image_id(client: &Client, image: &str) -> Result<i64> {
         })
 }
 
-fn with_query(path: &str, pairs: &[(&str, String)]) -> String {
+pub(super) fn with_query(path: &str, pairs: &[(&str, String)]) -> String {
     let query: Vec<String> = pairs
         .iter()
         .filter(|(_, v)| !v.is_empty())
@@ -825,74 +358,4 @@ fn with_query(path: &str, pairs: &[(&str, String)]) -> String {
         true => path.to_string(),
         false => format!("{path}?{}", query.join("&")),
     }
-}
-
-fn holder(m: &Machine) -> String {
-    m.holder
-        .as_ref()
-        .map(|h| format!("{} until {}", h.username, when(h.end_at)))
-        .unwrap_or_else(|| "nobody".into())
-}
-
-fn machine_row(m: &Machine) -> Vec<String> {
-    vec![
-        m.id.to_string(),
-        m.name.clone(),
-        m.state.to_string(),
-        m.tags.join(","),
-        m.holder
-            .as_ref()
-            .map(|h| h.username.clone())
-            .unwrap_or_default(),
-        m.holder
-            .as_ref()
-            .map(|h| when(h.end_at))
-            .unwrap_or_default(),
-    ]
-}
-
-fn image_row(i: &Image) -> Vec<String> {
-    vec![
-        i.id.to_string(),
-        i.name.clone(),
-        format!("v{}", i.version),
-        format!("{} · {}", i.format, i.compression),
-        super::output::bytes(i.stored_size as u64),
-        i.owner.username.clone(),
-    ]
-}
-
-fn job_line(job: &Job) -> String {
-    let image = job
-        .image
-        .as_ref()
-        .map(|i| format!(" of {} v{}", i.name, i.version))
-        .unwrap_or_default();
-    format!(
-        "job {}: {}{image} on {}: {}",
-        job.id, job.kind, job.machine, job.state
-    )
-}
-
-fn show_reservations<T: serde::Serialize>(json: bool, value: &T, reservations: &[Reservation]) {
-    let rows = reservations
-        .iter()
-        .map(|r| {
-            vec![
-                r.id.to_string(),
-                r.machine_name.clone(),
-                r.username.clone(),
-                when(r.start_at),
-                when(r.end_at),
-                r.state.to_string(),
-                r.note.clone(),
-            ]
-        })
-        .collect();
-    show(
-        json,
-        value,
-        &["id", "machine", "user", "from", "until", "state", "note"],
-        rows,
-    );
 }

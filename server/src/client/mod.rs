@@ -3,7 +3,13 @@
 //! REST API with the API's own request and response types, and errors that know their exit code.
 
 pub mod commands;
+mod events;
+mod images;
+mod jobs;
+mod machines;
 mod output;
+mod reservations;
+mod session;
 mod upload;
 
 use std::path::PathBuf;

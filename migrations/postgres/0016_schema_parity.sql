@@ -1,0 +1,3 @@
+-- Schema parity with SQLite (checked by lab/src/schema_drift.rs): nothing to change here.
+-- ../0016_schema_parity.sql redeclares SQLite's yes/no columns from 0014 as the BOOLEANs
+-- they already are on PostgreSQL.
