@@ -243,6 +243,12 @@ fn a_ci_pipeline_logs_in_reserves_uploads_with_a_resume_deploys_with_wait_and_re
         Some(disk.len() as i64)
     );
 
+    // Someone follows the machine's events meanwhile, as a person reads them.
+    let follower = cli
+        .command(&["events", "--machine", "ci-node", "--for", "60s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     // Deploy with --wait while the real agent, as the management OS runs it, writes the image.
     let mut deploy = cli
         .command(&["deploy", "ci-disk", "ci-node", "--wait", "--json"])
@@ -288,6 +294,17 @@ fn a_ci_pipeline_logs_in_reserves_uploads_with_a_resume_deploys_with_wait_and_re
     assert!(deployed.success(), "deploy --wait failed: {stdout}");
     let job: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(job["state"], "booted");
+    let job_id = job["id"].as_i64().unwrap();
+    let followed = wait_for_line(
+        follower,
+        &format!("job {job_id}: deploy of ci-disk v1 on ci-node: booted"),
+    );
+    assert!(
+        followed.lines().any(|line| line.contains(&format!(
+            "job {job_id}: deploy of ci-disk v1 on ci-node: writing"
+        ))),
+        "the follower saw the write as a line a person reads:\n{followed}"
+    );
     assert_eq!(std::fs::read(&target).unwrap(), disk);
 
     // The events of that job, then the lists, then give the machine back and log out.
@@ -311,4 +328,36 @@ fn a_ci_pipeline_logs_in_reserves_uploads_with_a_resume_deploys_with_wait_and_re
     );
     let completions = cli.run(&["completions", "bash"]);
     assert!(String::from_utf8_lossy(&completions.stdout).contains("baas"));
+}
+
+/// Reads `child`'s output until a line holds `needle` (then stops it), within 30 s; returns what
+/// it printed.
+fn wait_for_line(mut child: std::process::Child, needle: &str) -> String {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut printed = String::new();
+    while let Ok(line) = seen.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains(needle) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return printed;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("no line with {needle:?} within 30 s; printed:\n{printed}");
 }

@@ -1,9 +1,13 @@
-//! `baas events`: the lab's live changes as they happen.
+//! `baas events`: the lab's live changes as they happen. A person reads one line per change —
+//! the time, the machine and where its job stands now; `--json` keeps the raw events (with the
+//! job as it stands) for scripts.
 
+use lab::model::Job;
 use reqwest::Method;
 
 use super::commands::{machine_id, with_query};
-use super::output::parse_duration;
+use super::jobs::job_line;
+use super::output::{parse_duration, when};
 use super::{Client, ClientError, Failure, Result};
 
 pub(super) async fn follow(
@@ -51,13 +55,20 @@ pub(super) async fn events(client: &Client, path: &str, json: bool) -> Result<()
             } else if let Some(value) = line.strip_prefix("id:") {
                 id = value.trim().to_string();
             } else if line.is_empty() && !data.is_empty() {
+                let fields = serde_json::from_str::<serde_json::Value>(&data)
+                    .unwrap_or(serde_json::Value::String(data.clone()));
+                let job = match fields["job_id"].as_i64() {
+                    // The job as it stands now: the event only says that it changed.
+                    Some(job) => client.get::<Job>(&format!("/api/v1/jobs/{job}")).await.ok(),
+                    None => None,
+                };
                 if json {
                     println!(
                         "{}",
-                        serde_json::json!({ "id": id, "event": event, "data": serde_json::from_str::<serde_json::Value>(&data).unwrap_or(serde_json::Value::String(data.clone())) })
+                        serde_json::json!({ "id": id, "event": event, "data": fields, "job": job })
                     );
                 } else {
-                    println!("{id:>6} {event:<8} {data}");
+                    println!("{}", describe(&event, &job));
                 }
                 data.clear();
                 event.clear();
@@ -65,4 +76,19 @@ pub(super) async fn events(client: &Client, path: &str, json: bool) -> Result<()
         }
     }
     Ok(())
+}
+
+/// One event for a person: when, which machine, and the job's state and progress.
+fn describe(event: &str, job: &Option<Job>) -> String {
+    let now = when(lab::now());
+    match (event, job) {
+        ("resync", _) => format!("{now}  (changes were missed; what follows is current)"),
+        (_, Some(job)) if !job.state.is_final() && job.progress.total > 0 => format!(
+            "{now}  {} ({}%)",
+            job_line(job),
+            job.progress.done * 100 / job.progress.total
+        ),
+        (_, Some(job)) => format!("{now}  {}", job_line(job)),
+        (event, None) => format!("{now}  {event}"),
+    }
 }
