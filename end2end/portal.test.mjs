@@ -292,6 +292,16 @@ test('the holder of a running reservation powers the machine through baas; other
   });
   assert.equal(reserved.status(), 200, await reserved.text());
   await open(page, `/machines/${machine.id}`);
+  // The badge says who holds the machine until when, with a space between "until" and the time
+  // (a flex badge once trimmed it: "until2026-…").
+  const gap = await page.evaluate(() => {
+    const badge = [...document.querySelectorAll('span')].find((s) => /^held by carol until/.test(s.textContent));
+    const walker = document.createTreeWalker(badge, NodeFilter.SHOW_TEXT);
+    const words = document.createRange();
+    words.selectNodeContents(walker.nextNode());
+    return badge.querySelector('time').getBoundingClientRect().left - words.getBoundingClientRect().right;
+  });
+  assert.ok(gap >= 2, `"until" and the time touch (${gap} px apart)`);
   const panel = page.locator('[data-testid=power-panel]');
   await panel.locator('[data-testid=power-state]', { hasText: 'off' }).waitFor();
   await panel.getByRole('button', { name: 'Power on' }).click();
