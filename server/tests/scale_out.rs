@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::process::{Killed, LogLines};
 use futures_util::StreamExt;
-use lab::model::{Level, NewUser, Subject};
+use lab::model::{Level, Subject};
 use lab::{Actor, Lab, SecretBox};
 use sha2::{Digest, Sha256};
 
@@ -142,35 +142,17 @@ impl Pair {
 
 /// A user who may use `machine`, with an API token; returns the `Authorization` value.
 async fn user_with_token(lab: &Lab, name: &str, machine: i64) -> (Actor, String) {
-    let user = lab
-        .create_user(
-            &Actor::shell(),
-            NewUser {
-                username: name.into(),
-                display_name: name.into(),
-                password: "password123".into(),
-                is_admin: false,
-            },
-        )
+    let actor = lab::testing::user(lab, name).await;
+    let user_id = actor.user_id.unwrap();
+    lab.grant(&Actor::shell(), machine, Subject::User(user_id), Level::Use)
         .await
         .unwrap();
-    lab.grant(&Actor::shell(), machine, Subject::User(user.id), Level::Use)
-        .await
-        .unwrap();
-    let actor = Actor::user(user.id, name, false, "test");
     let (_, secret) = lab.create_api_token(&actor, "test", None).await.unwrap();
     (actor, format!("Bearer {secret}"))
 }
 
 async fn add_machine(lab: &Lab, name: &str, mac: &str) -> i64 {
-    let input = lab::model::MachineInput {
-        name: name.into(),
-        macs: mac.into(),
-        platform: "x86_64-uefi".into(),
-        bmc_kind: "none".into(),
-        state: "available".into(),
-        ..Default::default()
-    };
+    let input = lab::testing::machine_input(name, mac);
     lab.create_machine(&Actor::shell(), input).await.unwrap().id
 }
 
