@@ -536,16 +536,18 @@ test('a machine that network-boots unknown shows up as discovered, an admin adop
   await page.getByText('Saved.').waitFor();
   await open(page, machinePage);
   // The job runner starts a due job at once: without a BMC it waits for a person to power on.
-  await page.locator('[data-testid=boot-jobs] tr', { hasText: /queued|powering/ }).waitFor();
+  await page.locator('[data-testid=job-history] tr', { hasText: /queued|powering/ }).waitFor();
   const jobScript = await (await fetch(`${base}/boot/52:54:00:d1:5c:01.ipxe?arch=x86_64&platform=efi`)).text();
   assert.match(jobScript, /kernel mgmt\/kernel .*baas\.url=\S+ baas\.token=[A-Za-z0-9_-]{43} baas\.purpose=job/);
   const kernel = await fetch(`${base}/boot/mgmt/kernel`);
   assert.equal(await kernel.text(), 'management kernel bytes');
   await open(page, machinePage);
-  await page.locator('[data-testid=boot-jobs] tr', { hasText: 'netbooting' }).waitFor();
+  await page.locator('[data-testid=job-history] tr', { hasText: 'netbooting' }).waitFor();
   await screenshot(page, 'boot-job');
-  await page.locator('[data-testid=boot-jobs]').getByRole('button', { name: 'Cancel' }).click();
-  await page.locator('[data-testid=boot-jobs] tr', { hasText: 'cancelled' }).waitFor();
+  // One live list of jobs: the current one (with its Cancel) and the latest ones below it.
+  await page.locator('[data-testid=jobs]').getByRole('button', { name: 'Cancel job' }).click();
+  await page.locator('[data-testid=job-history] tr', { hasText: 'cancelled' }).waitFor();
+  assert.equal(await page.locator('[data-testid=boot-jobs]').count(), 0, 'the jobs are listed once');
   const after = await (await fetch(`${base}/boot/52:54:00:d1:5c:01.ipxe`)).text();
   assert.match(after, /found-01 has nothing scheduled/);
   // 127.0.0.1 is every local test's address: give it back for the next test's machine.

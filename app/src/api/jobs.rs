@@ -24,6 +24,10 @@ pub struct JobOverview {
     pub images: Vec<DeployableImage>,
     /// The latest job, with its phases.
     pub latest: Option<Job>,
+    /// The machine's latest jobs, newest first (the history under the current one).
+    pub recent: Vec<Job>,
+    /// Whether the server has a management OS to boot; without one, jobs wait.
+    pub management_os_configured: bool,
     pub now: i64,
     /// What the disk holds: an image a verified deploy wrote, or unknown.
     pub disk: String,
@@ -81,6 +85,10 @@ pub async fn job_panel(machine_id: i64) -> Result<JobOverview, AppError> {
         can_start,
         images,
         latest,
+        recent: lab.jobs(&actor, machine_id).await?,
+        management_os_configured: use_context::<crate::api::machines::NetbootSettings>()
+            .unwrap_or_default()
+            .management_os,
         now,
         disk,
         hardware: lab.machine_hardware(&actor, machine_id).await?,

@@ -21,10 +21,6 @@ pub struct MachineDetail {
     pub can_control_power: bool,
     /// Network boot steps seen for this machine, newest first.
     pub boot_events: Vec<lab::model::BootEvent>,
-    /// Latest boot jobs, newest first.
-    pub boot_jobs: Vec<lab::model::Job>,
-    /// Whether the server has a management OS to boot; without one, boot jobs wait.
-    pub management_os_configured: bool,
     /// What happens to the machine after each reservation.
     pub reset: lab::model::ResetPolicy,
     /// The viewer's unread notices about this machine (the page's banner).
@@ -93,10 +89,6 @@ pub async fn machine_page(id: i64) -> Result<MachineDetail, AppError> {
         viewer_is_admin: actor.is_admin,
         can_control_power: lab.may_control_power(&actor, id).await?,
         boot_events: lab.boot_events(&actor, id).await?,
-        boot_jobs: lab.jobs(&actor, id).await?,
-        management_os_configured: use_context::<NetbootSettings>()
-            .unwrap_or_default()
-            .management_os,
         reset: lab.reset_policy(&actor, id).await?,
         notices: lab
             .notices(&actor, true)

@@ -1,20 +1,23 @@
-//! The machine page's jobs: deploy an image (optionally saving the disk first), save the disk,
-//! take an inventory; and the current job live — its phases with their times and a progress
-//! bar with bytes, percent, rate and time left — updated from the server's event stream.
+//! The machine page's jobs, its one list of them: deploy an image (optionally saving the disk
+//! first), save the disk, take an inventory, boot the management OS; the current job live — its
+//! phases with their times and a progress bar with bytes, percent, rate and time left — and the
+//! latest jobs, all updated from the server's event stream.
 
 use lab::model::{format_bytes, Job, JobState};
 use leptos::prelude::*;
 
 use crate::api::jobs::{job_panel, CreateJob, JobOverview};
-use crate::api::machines::CancelBootJob;
+use crate::api::machines::{CancelBootJob, RequestBootJob};
 use crate::components::{
-    field_error, form_status, LocalDateTime, Time, BUTTON, BUTTON_SECONDARY, CARD, H2, INPUT, LABEL,
+    field_error, form_status, LocalDateTime, Time, BUTTON, BUTTON_SECONDARY, CARD, H2, INPUT,
+    LABEL, TABLE, TD, TH,
 };
 
 #[component]
 pub fn JobSection(id: impl Fn() -> i64 + Copy + Send + Sync + 'static) -> impl IntoView {
     let create = ServerAction::<CreateJob>::new();
     let cancel = ServerAction::<CancelBootJob>::new();
+    let boot = ServerAction::<RequestBootJob>::new();
     // Bumped by every change the event stream announces for this machine.
     let changed = RwSignal::new(0u64);
     live_updates(id, changed);
@@ -24,6 +27,7 @@ pub fn JobSection(id: impl Fn() -> i64 + Copy + Send + Sync + 'static) -> impl I
                 id(),
                 create.version().get(),
                 cancel.version().get(),
+                boot.version().get(),
                 changed.get(),
             )
         },
@@ -34,11 +38,12 @@ pub fn JobSection(id: impl Fn() -> i64 + Copy + Send + Sync + 'static) -> impl I
             <h2 class=H2>"Deploy"</h2>
             {form_status(create.value(), "Job created.")}
             {form_status(cancel.value(), "Job cancelled.")}
+            {form_status(boot.value(), "Boot job created: the machine boots the management OS at its next network boot.")}
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match panel.await {
                         Err(error) => view! { <p class="text-sm text-rose-600">{error.to_string()}</p> }.into_any(),
-                        Ok(panel) => panel_view(id(), panel, create, cancel).into_any(),
+                        Ok(panel) => panel_view(id(), panel, Actions { create, cancel, boot }).into_any(),
                     }
                 })}
             </Transition>
@@ -46,12 +51,20 @@ pub fn JobSection(id: impl Fn() -> i64 + Copy + Send + Sync + 'static) -> impl I
     }
 }
 
-fn panel_view(
-    machine_id: i64,
-    panel: JobOverview,
+/// What the section's buttons do.
+#[derive(Clone, Copy)]
+struct Actions {
     create: ServerAction<CreateJob>,
     cancel: ServerAction<CancelBootJob>,
-) -> impl IntoView {
+    boot: ServerAction<RequestBootJob>,
+}
+
+fn panel_view(machine_id: i64, panel: JobOverview, actions: Actions) -> impl IntoView {
+    let Actions {
+        create,
+        cancel,
+        boot,
+    } = actions;
     let busy = panel.latest.as_ref().is_some_and(|j| !j.state.is_final());
     let form = (panel.can_start && !busy).then(|| {
         let options = panel
@@ -97,6 +110,10 @@ fn panel_view(
                     <input type="hidden" name="kind" value="inventory"/>
                     <button class=BUTTON_SECONDARY type="submit">"Take inventory"</button>
                 </ActionForm>
+                <ActionForm action=boot>
+                    <input type="hidden" name="machine_id" value=machine_id/>
+                    <button class=BUTTON_SECONDARY type="submit">"Boot the management OS at the next network boot"</button>
+                </ActionForm>
             </div>
         }
     });
@@ -114,7 +131,14 @@ fn panel_view(
         }
     });
     let hardware = panel.hardware.map(hardware_view);
+    let unconfigured = (panel.can_start && !panel.management_os_configured).then(|| view! {
+        <p class="mb-3 text-sm text-amber-700 dark:text-amber-400" data-testid="no-management-os">
+            "This server has no management OS configured (BAAS_MGMT_KERNEL): a job waits, and the machine boots its own disk, until one is."
+        </p>
+    });
+    let history = history_view(panel.recent);
     view! {
+        {unconfigured}
         {form}
         {latest}
         {silent}
@@ -123,6 +147,51 @@ fn panel_view(
             {seen}
             {hardware}
         </dl>
+        {history}
+    }
+}
+
+/// The machine's latest jobs, newest first, one line each.
+fn history_view(jobs: Vec<Job>) -> impl IntoView {
+    (!jobs.is_empty()).then(|| {
+        let rows = jobs
+            .into_iter()
+            .map(|job| {
+                let state = job_state_text(&job);
+                view! {
+                    <tr>
+                        <td class=TD>{job.id}</td>
+                        <td class=TD>{state}</td>
+                        <td class=TD>{job.requested_by.unwrap_or_else(|| "admin (shell)".into())}</td>
+                        <td class=format!("{TD} whitespace-nowrap")><Time at=job.created_at/></td>
+                        <td class=format!("{TD} whitespace-nowrap")>{job.started_at.map(|at| view! { <Time at/> })}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <h3 class="mt-4 mb-1 text-sm font-semibold">"Latest jobs"</h3>
+            <div class="overflow-x-auto" tabindex="0">
+                <table class=TABLE data-testid="job-history">
+                    <thead><tr><th class=TH>"Job"</th><th class=TH>"State"</th><th class=TH>"Requested by"</th><th class=TH>"Created"</th><th class=TH>"Started"</th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        }
+    })
+}
+
+/// A job's state in words a lab user reads.
+fn job_state_text(job: &lab::model::Job) -> String {
+    use lab::model::JobState;
+    let kind = job.kind;
+    match job.state {
+        JobState::Queued => format!("{kind}: queued"),
+        JobState::Powering => format!("{kind}: powering: waiting for the next network boot"),
+        JobState::Netbooting => format!("{kind}: netbooting: management OS handed out"),
+        JobState::Enrolled => format!("{kind}: the agent enrolled"),
+        JobState::Failed => format!("{kind}: failed at {}: {}", job.failed_step, job.reason),
+        state => format!("{kind}: {state}"),
     }
 }
 

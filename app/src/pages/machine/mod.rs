@@ -6,8 +6,7 @@ use leptos_meta::Title;
 
 use crate::api::bmc::{power_state, Power, SetBootDevice, TestBmc};
 use crate::api::machines::{
-    machine_page, CancelBootJob, DeleteMachine, MachineDetail as Page, RequestBootJob, RevokeGrant,
-    SetGrant,
+    machine_page, DeleteMachine, MachineDetail as Page, RevokeGrant, SetGrant,
 };
 use crate::api::media::{media_panel, AttachMedia, DetachMedia};
 use crate::api::reservations::{Cancel, Release, Reserve};
@@ -34,8 +33,6 @@ pub fn MachinePage() -> impl IntoView {
     let set_grant = ServerAction::<SetGrant>::new();
     let revoke = ServerAction::<RevokeGrant>::new();
     let delete = ServerAction::<DeleteMachine>::new();
-    let boot_job = ServerAction::<RequestBootJob>::new();
-    let cancel_job = ServerAction::<CancelBootJob>::new();
     let set_reset = ServerAction::<crate::api::machines::SetResetPolicy>::new();
     Effect::new(move |_| {
         if let Some(Ok(())) = delete.value().get() {
@@ -51,8 +48,6 @@ pub fn MachinePage() -> impl IntoView {
                 cancel.version().get(),
                 set_grant.version().get(),
                 revoke.version().get(),
-                boot_job.version().get(),
-                cancel_job.version().get(),
                 set_reset.version().get(),
             )
         },
@@ -118,8 +113,6 @@ pub fn MachinePage() -> impl IntoView {
         revoke,
         delete,
         power,
-        boot_job,
-        cancel_job,
         set_reset,
     };
     view! {
@@ -145,8 +138,6 @@ struct Actions {
     delete: ServerAction<DeleteMachine>,
     power: PowerControls,
     media: MediaControls,
-    boot_job: ServerAction<RequestBootJob>,
-    cancel_job: ServerAction<CancelBootJob>,
     set_reset: ServerAction<crate::api::machines::SetResetPolicy>,
 }
 
@@ -161,8 +152,6 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
         viewer_is_admin,
         can_control_power,
         boot_events,
-        boot_jobs,
-        management_os_configured,
         reset,
         notices,
         reset_images,
@@ -397,6 +386,6 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
         </div>
         <div class="mt-4">{grants_view}</div>
         {reset_form}
-        {network_boot_view(id, can_control_power, management_os_configured, boot_jobs, boot_events, actions)}
+        {network_boot_view(boot_events)}
     }
 }
