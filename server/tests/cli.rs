@@ -168,6 +168,115 @@ fn reserving_by_tag_books_the_first_free_machine_and_then_says_when_one_frees_up
 }
 
 #[test]
+fn an_admin_script_adds_users_a_group_a_machine_and_grants_and_the_user_then_sees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (_server, server) = serve(dir.path(), &data);
+    let admin = Cli {
+        server: server.clone(),
+        config: dir.path().join("admin/cli.toml"),
+    };
+    log_in_as_admin(&admin);
+
+    // A user with a generated password, another from stdin, a group with both.
+    let erin = admin.json(&["users", "add", "erin", "--display-name", "Erin"]);
+    let password = erin["password"].as_str().unwrap().to_string();
+    assert_eq!(erin["username"], "erin");
+    let mut add = admin
+        .command(&["users", "add", "frank", "--password-stdin", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"frank-password-1\n")
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+    assert_eq!(
+        admin.json(&["groups", "add", "kernel-team"])["name"],
+        "kernel-team"
+    );
+    assert!(admin
+        .run(&["groups", "join", "kernel-team", "erin"])
+        .status
+        .success());
+    assert!(admin
+        .run(&["groups", "join", "kernel-team", "frank"])
+        .status
+        .success());
+    let groups = admin.json(&["groups"]);
+    assert_eq!(
+        groups["items"][0]["members"].as_array().unwrap().len(),
+        2,
+        "{groups}"
+    );
+
+    // A machine, the group's grant on it, read back; a bad level names the field.
+    let machine = admin.json(&[
+        "machine",
+        "add",
+        "rack2-n1",
+        "--mac",
+        "52:54:00:c1:20:01",
+        "--tags",
+        "gpu",
+    ]);
+    assert_eq!(machine["name"], "rack2-n1");
+    let granted = admin.json(&["grants", "rack2-n1", "add", "group", "kernel-team", "use"]);
+    assert_eq!(granted[0]["subject_name"], "group:kernel-team", "{granted}");
+    assert_eq!(granted[0]["level"], "use");
+    let bad = admin.run(&["grants", "rack2-n1", "add", "group", "kernel-team", "own"]);
+    assert_eq!(bad.status.code(), Some(6), "{bad:?}");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("level"),
+        "{bad:?}"
+    );
+
+    // Erin logs in with the generated password and sees the machine; disabled, she cannot.
+    let user = Cli {
+        server,
+        config: dir.path().join("erin/cli.toml"),
+    };
+    let mut login = user
+        .command(&["login", "--username", "erin", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    assert!(login.wait().unwrap().success());
+    assert_eq!(user.json(&["machines"])["items"][0]["name"], "rack2-n1");
+    assert_eq!(user.run(&["users"]).status.code(), Some(3), "not an admin");
+    assert_eq!(admin.json(&["users", "disable", "erin"])["disabled"], true);
+    assert_eq!(user.run(&["machines"]).status.code(), Some(3), "disabled");
+    let users = admin.json(&["users"]);
+    let erin = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "erin")
+        .unwrap();
+    assert_eq!(erin["disabled"], true);
+
+    // The grant goes, then the machine.
+    let grant = granted[0]["id"].as_i64().unwrap().to_string();
+    let left = admin.json(&["grants", "rack2-n1", "rm", &grant]);
+    assert_eq!(left.as_array().unwrap().len(), 0, "{left}");
+    assert!(admin.run(&["machine", "rm", "rack2-n1"]).status.success());
+    assert_eq!(
+        admin.run(&["machine", "show", "rack2-n1"]).status.code(),
+        Some(5)
+    );
+}
+
+#[test]
 fn a_ci_pipeline_logs_in_reserves_uploads_with_a_resume_deploys_with_wait_and_releases() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

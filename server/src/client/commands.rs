@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use lab::model::{Image, Machine};
 use lab::rest_api::Paged;
 
-use super::{events, images, jobs, machines, reservations, session};
+use super::{admin, events, images, jobs, machines, reservations, session};
 use super::{Client, ClientError, Failure, Result, Saved};
 
 /// Where the client connects, beside every command.
@@ -163,12 +163,32 @@ pub enum ClientCommand {
     },
     /// Your API tokens.
     Tokens,
+    /// Accounts (admins): list, add, disable, enable.
+    Users {
+        #[command(subcommand)]
+        command: Option<admin::UsersCommand>,
+    },
+    /// Groups (admins): list, add, rm, join, leave.
+    Groups {
+        #[command(subcommand)]
+        command: Option<admin::GroupsCommand>,
+    },
+    /// Who may do what with a machine (admins and its managers): list, add, rm.
+    Grants {
+        machine: String,
+        #[command(subcommand)]
+        command: Option<admin::GrantsCommand>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum MachineCommand {
     /// Show one machine.
     Show { machine: String },
+    /// Add a machine to the inventory (admins).
+    Add(admin::NewMachine),
+    /// Delete a machine (admins).
+    Rm { machine: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -241,7 +261,20 @@ pub async fn run(connection: Connection, command: ClientCommand) -> Result<()> {
             free_from,
             free_for,
         } => machines::list(&client, json, tag, state, free_from, free_for).await,
-        ClientCommand::Machine { command } => machines::show_one(&client, json, command).await,
+        ClientCommand::Machine {
+            command: MachineCommand::Add(new),
+        } => admin::add_machine(&client, json, new).await,
+        ClientCommand::Machine {
+            command: MachineCommand::Rm { machine },
+        } => admin::remove_machine(&client, json, machine).await,
+        ClientCommand::Machine {
+            command: MachineCommand::Show { machine },
+        } => machines::show_one(&client, json, machine).await,
+        ClientCommand::Users { command } => admin::users(&client, json, command).await,
+        ClientCommand::Groups { command } => admin::groups(&client, json, command).await,
+        ClientCommand::Grants { machine, command } => {
+            admin::grants(&client, json, machine, command).await
+        }
         ClientCommand::Power { machine, action } => {
             machines::power(&client, json, machine, action).await
         }

@@ -4,7 +4,7 @@ use lab::model::Machine;
 use lab::rest_api::{BootDeviceRequest, MachineDetail, Paged, PowerRequest, PowerStatus};
 use reqwest::Method;
 
-use super::commands::{machine_id, with_query, MachineCommand};
+use super::commands::{machine_id, with_query};
 use super::jobs::job_line;
 use super::output::{parse_duration, parse_time, show, when};
 use super::{Client, Result};
@@ -35,8 +35,7 @@ pub(super) async fn list(
     Ok(())
 }
 
-pub(super) async fn show_one(client: &Client, json: bool, command: MachineCommand) -> Result<()> {
-    let MachineCommand::Show { machine } = command;
+pub(super) async fn show_one(client: &Client, json: bool, machine: String) -> Result<()> {
     let id = machine_id(client, &machine).await?;
     let detail: MachineDetail = client.get(&format!("/api/v1/machines/{id}")).await?;
     let m = &detail.machine;

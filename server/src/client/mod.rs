@@ -2,6 +2,7 @@
 //! (flags, `BAAS_SERVER`/`BAAS_TOKEN`, or the file `baas login` writes), typed calls to the
 //! REST API with the API's own request and response types, and errors that know their exit code.
 
+mod admin;
 pub mod commands;
 mod events;
 mod images;
