@@ -91,6 +91,7 @@ pub struct ReservationChange {
 pub struct NewJob {
     pub machine_id: i64,
     /// `deploy`, `save`, `inventory` or `boot` (the management OS only).
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::JobKind))]
     pub kind: String,
     /// The image a deploy writes.
     #[serde(default)]
@@ -108,6 +109,7 @@ pub struct NewJob {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PowerRequest {
     /// `on`, `off`, `soft-off`, `cycle` or `reset`.
+    #[cfg_attr(feature = "openapi", schema(value_type = PowerVerb))]
     pub action: String,
 }
 
@@ -125,6 +127,7 @@ pub struct PowerStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BootDeviceRequest {
     /// `pxe`, `disk`, `cdrom` or `bios-setup`.
+    #[cfg_attr(feature = "openapi", schema(value_type = BootDeviceName))]
     pub device: String,
     /// Every boot from now on, not only the next one.
     #[serde(default)]
@@ -187,9 +190,11 @@ pub struct NewGroup {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewGrant {
     /// `user` or `group`.
+    #[cfg_attr(feature = "openapi", schema(value_type = SubjectKind))]
     pub subject_kind: String,
     pub subject_name: String,
     /// `view`, `use` or `manage`.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::Level))]
     pub level: String,
 }
 
@@ -258,3 +263,18 @@ pub struct PasswordChange {
 pub struct BmcTest {
     pub answer: String,
 }
+
+// The words some request fields take, as enums in the OpenAPI document. The fields stay text so
+// a wrong word is answered with the field named, like every other bad value.
+crate::model::string_enum!(
+    /// A power action a BMC is asked for.
+    PowerVerb { On => "on", Off => "off", SoftOff => "soft-off", Cycle => "cycle", Reset => "reset" }
+);
+crate::model::string_enum!(
+    /// A next boot device.
+    BootDeviceName { Pxe => "pxe", Disk => "disk", Cdrom => "cdrom", BiosSetup => "bios-setup" }
+);
+crate::model::string_enum!(
+    /// Whom a grant is for.
+    SubjectKind { User => "user", Group => "group" }
+);
