@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A whole deploy of a 256 MiB image onto a QEMU VM (-accel tcg), phase by phase, beside the VM's
-# physical limit measured in the same run. The lab is the browser test's: the VM's power and next
-# boot belong to ipmi_sim (whose chassis hook starts and stops QEMU), dnsmasq is the site's DHCP,
-# baas runs in its own namespace as ProxyDHCP + TFTP + HTTP and serves the management OS that
-# mgmt/build.sh builds. The image is mgmt/test-disk.sh's bootable disk grown to 256 MiB with
+# physical limit measured in the same run. The lab is the browser test's (end2end/vmlab.sh, on
+# 10.96.0.0/24): the VM's power and next boot belong to ipmi_sim (whose chassis hook starts and
+# stops QEMU), dnsmasq is the site's DHCP, baas runs in its own namespace as ProxyDHCP + TFTP +
+# HTTP and serves the management OS that mgmt/build.sh builds. The image is mgmt/test-disk.sh's bootable disk grown to 256 MiB with
 # random and patterned data, zstd-compressed.
 #
 # Physical limit = the VM's boot time (power-on until its agent enrolled, as this run saw it) +
@@ -21,8 +21,8 @@ SIZE_MIB=${SIZE_MIB:-256}
 RUNS=${RUNS:-3}
 WORK=${BENCH_DIR:-$HOME/.cache/baas/bench-vm}
 MGMT=${BAAS_MGMT_OS:-$HOME/.cache/baas/mgmt-os}
-LAB=bvlab$$ SRV=bvsrv$$
-BASE=http://10.96.0.2:3000
+VMLAB=$ROOT/end2end/vmlab.sh
+LABDIR=$WORK/lab
 MAC=52:54:00:be:0e:01
 
 source "$ROOT/bench/lib.sh"
@@ -31,15 +31,13 @@ release_baas
 "$ROOT/mgmt/build.sh" "$MGMT" >/dev/null
 
 cleanup() {
-  [ -f "$WORK/vm/qemu.pid" ] && kill -9 "$(cat "$WORK/vm/qemu.pid")" 2>/dev/null || true
   for pid in ${PIDS:-}; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  ip netns del "$LAB" 2>/dev/null || true
-  ip netns del "$SRV" 2>/dev/null || true
+  "$VMLAB" down "$LABDIR" || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-rm -rf "$WORK" && mkdir -p "$WORK/data" "$WORK/vm/simstate"
+rm -rf "$WORK" && mkdir -p "$WORK/data"
 
 echo "preparing a ${SIZE_MIB} MiB bootable image (zstd -3) under $WORK"
 MARKER=BAAS-BENCH-$$
@@ -54,36 +52,29 @@ zstd -q -3 -T0 "$WORK/disk.img" -o "$WORK/disk.img.zst"
 rm -f "$WORK/small.img" "$WORK/small.img.zst"
 DISK_BYTES=$(( (SIZE_MIB + 64) * 1024 * 1024 ))
 
-ip netns add "$LAB"; ip netns add "$SRV"
-ip -n "$LAB" link set lo up; ip -n "$SRV" link set lo up
-ip -n "$LAB" link add br0 type bridge; ip -n "$LAB" link set br0 type bridge forward_delay 0 stp_state 0
-ip -n "$LAB" tuntap add dev tap0 mode tap; ip -n "$LAB" link set tap0 master br0
-ip -n "$LAB" link add vsrv type veth peer name eth0 netns "$SRV"; ip -n "$LAB" link set vsrv master br0
-ip -n "$LAB" addr add 10.96.0.1/24 dev br0; ip -n "$LAB" addr add fd96::1/64 dev br0
-ip -n "$SRV" addr add 10.96.0.2/24 dev eth0
-ip -n "$LAB" link set tap0 up; ip -n "$LAB" link set vsrv up; ip -n "$LAB" link set br0 up; ip -n "$SRV" link set eth0 up
-
-ip netns exec "$LAB" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --interface=br0 --bind-interfaces \
-  --dhcp-range=10.96.0.100,10.96.0.150,255.255.255.0,1h --enable-ra --dhcp-range=::,constructor:br0,ra-only,64,1h \
-  --dhcp-leasefile="$WORK/leases" --pid-file="$WORK/dnsmasq.pid" 2>/dev/null & PIDS="$!"
-sed -e 's/127.0.0.1 @PORT@/10.96.0.1 623/' -e "s#@HOOK@#$ROOT/bmc/testdata/ipmi_sim/qemu-chassis.sh#" \
-  "$ROOT/bmc/testdata/ipmi_sim/lan.conf.in" > "$WORK/vm/lan.conf"
-cp "$ROOT/bmc/testdata/ipmi_sim/bmc.emu" "$WORK/vm/"
-(cd "$WORK/vm" && VM_DIR="$WORK/vm" \
-  VM_QEMU_ARGS="-drive file=$WORK/vm/disk.img,format=raw,if=virtio -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=$MAC" \
-  exec ip netns exec "$LAB" ipmi_sim -c lan.conf -f bmc.emu -s simstate -n </dev/null >/dev/null 2>&1) & PIDS="$PIDS $!"
+# The lab (namespaces, bridge, tap, dnsmasq as the site's DHCP) and the VM's BMC (ipmi_sim, whose
+# chassis hook starts and stops the VM on its blank disk).
+"$VMLAB" up "$LABDIR" --subnet 10.96.0
+# shellcheck source=/dev/null
+. "$LABDIR/env"
+SRV=$VMLAB_SRV_NS
+BASE=http://$VMLAB_SERVER_IP:3000
+truncate -s "$DISK_BYTES" "$VMLAB_VM_DIR/disk.img"
+"$VMLAB" bmc "$LABDIR" --mac "$MAC" --disk "$VMLAB_VM_DIR/disk.img"
+# shellcheck source=/dev/null
+. "$LABDIR/env"
 
 BAAS_HTTP_ADDR=0.0.0.0:3000 BAAS_PUBLIC_URL=$BASE BAAS_DATA_DIR="$WORK/data" BAAS_ADMIN_PASSWORD=bench-password-1 \
   BAAS_DHCP_MODE=proxy BAAS_DHCP_INTERFACES=eth0 BAAS_TFTP_ADDR=0.0.0.0:69 \
   BAAS_MGMT_KERNEL="$MGMT/vmlinuz" BAAS_MGMT_INITRD="$MGMT/initrd.img" BAAS_MGMT_CMDLINE='console=ttyS0,115200' \
-  RUST_LOG=warn ip netns exec "$SRV" "$BAAS" serve & PIDS="$PIDS $!"
+  RUST_LOG=warn ip netns exec "$SRV" "$BAAS" serve & PIDS="$!"
 in_srv() { ip netns exec "$SRV" "$@"; }
 for _ in $(seq 1 100); do in_srv curl -sf -o /dev/null "$BASE/healthz" && break; sleep 0.1; done
 JAR="$WORK/cookies"
 in_srv curl -sf -c "$JAR" -o /dev/null -d 'username=admin&password=bench-password-1' "$BASE/api/login"
 MACHINE=$(in_srv curl -sf -b "$JAR" --data-urlencode 'input[name]=vm-bench' --data-urlencode "input[macs]=$MAC" \
   --data-urlencode 'input[platform]=x86_64-bios' --data-urlencode 'input[bmc_kind]=ipmi' \
-  --data-urlencode 'input[bmc_address]=10.96.0.1:623' --data-urlencode 'input[bmc_username]=admin' \
+  --data-urlencode "input[bmc_address]=$VMLAB_BMC" --data-urlencode 'input[bmc_username]=admin' \
   --data-urlencode 'input[bmc_password]=password' --data-urlencode 'input[state]=available' \
   "$BASE/api/admin/create_machine" | sed -E 's/^\{"id":([0-9]+).*/\1/')
 IMAGE=$(in_srv curl -sf -b "$JAR" -T "$WORK/disk.img.zst" "$BASE/api/v1/images/vm-bench" | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)
@@ -92,7 +83,7 @@ SESSION=$(awk 'NF >= 7 { print $6 "=" $7 }' "$JAR" | tail -1)
 # One deploy onto a blank disk: the job's states as the machine page's panel shows them, stamped
 # when first seen (polled every 100 ms). Prints "state seconds-since-the-job-was-created" lines.
 deploy_run() {
-  rm -f "$WORK/vm/disk.img"; truncate -s "$DISK_BYTES" "$WORK/vm/disk.img"
+  rm -f "$VMLAB_VM_DIR/disk.img"; truncate -s "$DISK_BYTES" "$VMLAB_VM_DIR/disk.img"
   in_srv curl -sf -b "$JAR" -o /dev/null -d "machine_id=$MACHINE&kind=deploy&image_id=$IMAGE" "$BASE/api/jobs/create"
   in_srv python3 - "$BASE" "$SESSION" "$MACHINE" <<'PY'
 import json, sys, time, urllib.request
@@ -113,9 +104,9 @@ while time.monotonic() - started < 600:
         break
     time.sleep(0.1)
 PY
-  for _ in $(seq 1 300); do grep -q "$MARKER" "$WORK/vm/console.log" 2>/dev/null && break; sleep 0.2; done
-  grep -q "$MARKER" "$WORK/vm/console.log" || { echo "the written system never printed its marker" >&2; exit 1; }
-  for _ in $(seq 1 100); do [ -f "$WORK/vm/qemu.pid" ] && kill -0 "$(cat "$WORK/vm/qemu.pid")" 2>/dev/null || break; sleep 0.2; done
+  for _ in $(seq 1 300); do grep -q "$MARKER" "$VMLAB_CONSOLE" 2>/dev/null && break; sleep 0.2; done
+  grep -q "$MARKER" "$VMLAB_CONSOLE" || { echo "the written system never printed its marker" >&2; exit 1; }
+  for _ in $(seq 1 100); do { [ -f "$VMLAB_VM_DIR/qemu.pid" ] && kill -0 "$(cat "$VMLAB_VM_DIR/qemu.pid")" 2>/dev/null; } || break; sleep 0.2; done
 }
 
 # The VM's disk write rate: the management OS's kernel and drivers, with a dd in place of the
@@ -138,9 +129,10 @@ chmod +x "$WORK/dd-init"
 cat "$MGMT/initrd.img" "$WORK/dd.cpio.gz" > "$WORK/dd-initrd.img"
 dd_rate() {
   rm -f "$WORK/dd-disk.img"; truncate -s "$DISK_BYTES" "$WORK/dd-disk.img"
-  qemu-system-x86_64 -accel tcg -m 512 -nodefaults -nographic -monitor none -no-reboot \
-    -serial file:"$WORK/dd-console.log" -kernel "$MGMT/vmlinuz" -initrd "$WORK/dd-initrd.img" \
-    -append 'console=ttyS0,115200 rdinit=/dd-init' -drive file="$WORK/dd-disk.img",format=raw,if=virtio
+  # vmlab.sh's QEMU without a NIC, beside the lab's VM (its own pid file and console).
+  "$VMLAB" vm "$LABDIR" --foreground --nic none --disk "$WORK/dd-disk.img" --extra -no-reboot \
+    --console "$WORK/dd-console.log" --pid-file "$WORK/dd-qemu.pid" \
+    -- -kernel "$MGMT/vmlinuz" -initrd "$WORK/dd-initrd.img" -append 'console=ttyS0,115200 rdinit=/dd-init'
   awk -v mib="$SIZE_MIB" '/DD-SECONDS/ { printf "%.1f\n", mib / ($3 - $2) }' "$WORK/dd-console.log"
 }
 

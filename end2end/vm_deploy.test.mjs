@@ -5,22 +5,21 @@
 // Chromium runs in baas' namespace. A user logs in, reserves the VM, uploads a bootable disk image
 // and deploys it, watching every phase to booted; the VM then prints the image's marker on its
 // serial console. A second deploy saves the disk first: the saved image's content is the disk.
+// The lab (namespaces, bridge, tap, dnsmasq, ipmi_sim, QEMU's command line) is end2end/vmlab.sh's.
 // Needs root (namespaces, tap devices); screenshots go to end2end/artifacts/vm/.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binary, chromiumPath, launchChromium, root, session, siteRoot, utc } from './support.mjs';
 
 const ADMIN_PASSWORD = 'vm-admin-password';
 const MAC = '52:54:00:e2:e0:01';
-const id = process.pid % 100_000;
-const labNs = `e2elab${id}`;
-const srvNs = `e2esrv${id}`;
+const vmlab = join(root, 'end2end', 'vmlab.sh');
 const mgmtOs = process.env.BAAS_MGMT_OS ?? join(homedir(), '.cache', 'baas', 'mgmt-os');
 const markers = [`BAAS-E2E-FIRST-${randomBytes(4).toString('hex')}`, `BAAS-E2E-SECOND-${randomBytes(4).toString('hex')}`];
 
@@ -34,12 +33,17 @@ const missing = (() => {
 // Under ./dev test, which runs as root with every peer installed, a skip is a failure.
 if (missing && process.env.BAAS_TEST_STRICT === '1') throw new Error(`the VM tests cannot run: ${missing}`);
 
-let work, vmDir, children = [], browser, screenshot, open, logIn, logOut;
+let work, labDir, lab, vmDir, children = [], browser, screenshot, open, logIn, logOut;
 const base = 'http://127.0.0.1:3000';
 
-function sh(script) {
-  execFileSync('sh', ['-c', `set -e; ${script}`], { stdio: ['ignore', 'inherit', 'inherit'] });
+/** `vmlab.sh <command> <lab dir> <args>`; its messages go to the test's output. */
+function vmlabRun(command, ...args) {
+  execFileSync(vmlab, [command, labDir, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
 }
+
+/** The lab's DIR/env (KEY=VALUE lines) as an object. */
+const readEnv = (dir) => Object.fromEntries(readFileSync(join(dir, 'env'), 'utf8').split('\n')
+  .filter((line) => line.includes('=')).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
 
 /** A long-running process in a namespace, killed after the tests. */
 function inNamespace(namespace, command, args, options = {}) {
@@ -59,15 +63,13 @@ async function waitFor(what, check, ms) {
 }
 
 const readOr = (path, otherwise = '') => { try { return readFileSync(path, 'utf8'); } catch { return otherwise; } };
-const console_ = () => readOr(join(vmDir, 'console.log'));
+const console_ = () => readOr(lab?.VMLAB_CONSOLE ?? '');
 const running = (pid) => { try { return pid && process.kill(Number(pid), 0); } catch { return false; } };
 const sha256 = (path) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 before(async () => {
   if (missing) return;
   work = mkdtempSync(join(tmpdir(), 'baas-vm-e2e-'));
-  vmDir = join(work, 'vm');
-  mkdirSync(join(vmDir, 'simstate'), { recursive: true });
   const kernel = join(mgmtOs, 'vmlinuz');
   const initrd = join(mgmtOs, 'initrd.img');
   if (!existsSync(kernel) || !existsSync(initrd)) {
@@ -77,46 +79,26 @@ before(async () => {
   markers.forEach((marker, i) => {
     execFileSync(join(root, 'mgmt', 'test-disk.sh'), [kernel, join(work, `disk-${i + 1}.img`), marker], { stdio: 'inherit' });
   });
+  // The lab: namespaces, bridge, tap and the site's DHCP server (dnsmasq, addresses only).
+  labDir = join(work, 'lab');
+  vmlabRun('up', '--subnet', '10.98.0');
+  lab = readEnv(labDir);
+  vmDir = lab.VMLAB_VM_DIR;
   // The VM's blank 64 MiB disk.
   writeFileSync(join(vmDir, 'disk.img'), '');
   execFileSync('truncate', ['-s', '64M', join(vmDir, 'disk.img')]);
-
-  sh(`ip netns add ${labNs}; ip netns add ${srvNs}; ip -n ${labNs} link set lo up; ip -n ${srvNs} link set lo up
-    ip -n ${labNs} link add br0 type bridge; ip -n ${labNs} link set br0 type bridge forward_delay 0 stp_state 0
-    ip -n ${labNs} tuntap add dev tap0 mode tap; ip -n ${labNs} link set tap0 master br0
-    ip -n ${labNs} link add vsrv type veth peer name eth0 netns ${srvNs}; ip -n ${labNs} link set vsrv master br0
-    ip -n ${labNs} addr add 10.98.0.1/24 dev br0; ip -n ${labNs} addr add fd98::1/64 dev br0
-    ip -n ${srvNs} addr add 10.98.0.2/24 dev eth0
-    ip -n ${labNs} link set tap0 up; ip -n ${labNs} link set vsrv up; ip -n ${labNs} link set br0 up; ip -n ${srvNs} link set eth0 up`);
-
-  // The site's DHCP server (addresses only; the IPv6 router advertisement spares iPXE a wait).
-  inNamespace(labNs, 'dnsmasq', ['--no-daemon', '--conf-file=/dev/null', '--port=0', '--interface=br0', '--bind-interfaces',
-    '--dhcp-range=10.98.0.100,10.98.0.150,255.255.255.0,1h', '--enable-ra', '--dhcp-range=::,constructor:br0,ra-only,64,1h',
-    `--dhcp-leasefile=${join(work, 'leases')}`, `--pid-file=${join(work, 'dnsmasq.pid')}`]);
-
-  // The VM's BMC on the lab network: power on starts QEMU, power off stops it.
-  const files = join(root, 'bmc', 'testdata', 'ipmi_sim');
-  writeFileSync(join(vmDir, 'lan.conf'), readFileSync(join(files, 'lan.conf.in'), 'utf8')
-    .replace('127.0.0.1 @PORT@', '10.98.0.1 623').replace('@HOOK@', join(files, 'qemu-chassis.sh')));
-  copyFileSync(join(files, 'bmc.emu'), join(vmDir, 'bmc.emu'));
-  inNamespace(labNs, 'ipmi_sim', ['-c', 'lan.conf', '-f', 'bmc.emu', '-s', 'simstate', '-n'], {
-    cwd: vmDir,
-    env: {
-      ...process.env,
-      VM_DIR: vmDir,
-      VM_QEMU_ARGS: `-drive file=${join(vmDir, 'disk.img')},format=raw,if=virtio `
-        + `-netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=${MAC}`,
-    },
-  });
+  // The VM's BMC on the lab network (10.98.0.1:623): power on starts QEMU, power off stops it.
+  vmlabRun('bmc', '--mac', MAC, '--disk', join(vmDir, 'disk.img'), '--port', '623');
+  lab = readEnv(labDir);
 
   const dataDir = join(work, 'data');
   const log = join(work, 'baas.log');
-  const server = inNamespace(srvNs, binary, ['serve'], {
+  const server = inNamespace(lab.VMLAB_SRV_NS, binary, ['serve'], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {
       ...process.env,
       BAAS_HTTP_ADDR: '0.0.0.0:3000',
-      BAAS_PUBLIC_URL: 'http://10.98.0.2:3000',
+      BAAS_PUBLIC_URL: `http://${lab.VMLAB_SERVER_IP}:3000`,
       BAAS_DATA_DIR: dataDir,
       BAAS_SITE_ROOT: siteRoot,
       BAAS_ADMIN_PASSWORD: ADMIN_PASSWORD,
@@ -141,7 +123,7 @@ before(async () => {
 
   // Chromium beside baas, in its namespace: the browser and the lab share one network.
   const wrapper = join(work, 'chromium-in-lab');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${srvNs} ${chromiumPath} "$@"\n`);
+  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${lab.VMLAB_SRV_NS} ${chromiumPath} "$@"\n`);
   chmodSync(wrapper, 0o755);
   browser = await launchChromium(wrapper);
   ({ screenshot, open, logIn, logOut } = session(browser, base, 'vm'));
@@ -149,14 +131,10 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  // The VM first (its BMC's hook started it), then everything else, then the namespaces.
-  if (vmDir) {
-    const pid = readOr(join(vmDir, 'qemu.pid')).trim();
-    if (running(pid)) process.kill(Number(pid), 'SIGKILL');
-  }
+  // baas and Chromium, then the lab (the VM, its BMC, dnsmasq, the namespaces).
   for (const child of children) child.kill('SIGKILL');
-  if (!missing) {
-    try { sh(`ip netns del ${labNs}; ip netns del ${srvNs}`); } catch { /* never made */ }
+  if (labDir) {
+    try { vmlabRun('down'); } catch (e) { console.error(`vmlab.sh down failed: ${e.message}`); }
   }
   if (work) rmSync(work, { recursive: true, force: true });
 });
@@ -227,7 +205,7 @@ test('a user reserves a VM under IPMI control, uploads a bootable image, deploys
   await call(admin, 'admin/create_user', { username: 'erin', display_name: 'Erin Tester', password: 'erin-password-1' });
   const machine = await call(admin, 'admin/create_machine', {
     'input[name]': 'vm-01', 'input[macs]': MAC, 'input[platform]': 'x86_64-bios',
-    'input[bmc_kind]': 'ipmi', 'input[bmc_address]': '10.98.0.1:623', 'input[bmc_username]': 'admin',
+    'input[bmc_kind]': 'ipmi', 'input[bmc_address]': lab.VMLAB_BMC, 'input[bmc_username]': 'admin',
     'input[bmc_password]': 'password', 'input[location]': 'namespace lab', 'input[tags]': 'qemu', 'input[description]': '',
     'input[state]': 'available',
   });

@@ -6,14 +6,15 @@
 //! `ipxe.efi` named, ask port 4011, fetch it over baas' TFTP and chain to its script. A third
 //! run has no dnsmasq: baas is the subnet's authoritative DHCP server and gives the VM, an
 //! inventory machine, its fixed address with the script URL. Each test reads the boot events
-//! baas recorded for the machine.
+//! baas recorded for the machine. The lab (namespaces, bridge, tap, dnsmasq, ipmi_sim, QEMU's
+//! command line) is `end2end/vmlab.sh`'s, shared with the browser test and the benchmark.
 
 mod common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{baas_in, have, sh, skipped, Killed, LogLines, Namespaces};
+use common::process::{baas_in, have, skipped, Killed, LogLines};
 use common::LabBeside;
 
 /// Who hands out addresses on the VM's network.
@@ -23,6 +24,93 @@ enum AddressServer {
     SiteDnsmasq,
     /// baas itself, authoritative for 10.99.0.0/24.
     Baas,
+}
+
+/// The lab network's first three octets: baas is .2, the bridge (and the BMC) .1.
+const SUBNET: &str = "10.99.0";
+
+/// A lab made by `end2end/vmlab.sh up` in a directory of its own, with what its `env` file says;
+/// `vmlab.sh down` on drop (before the directory goes).
+struct VmLab {
+    env: std::collections::HashMap<String, String>,
+    dir: tempfile::TempDir,
+}
+
+impl VmLab {
+    fn script() -> std::path::PathBuf {
+        repository().join("end2end/vmlab.sh")
+    }
+
+    /// `vmlab.sh up`; what it said when it failed.
+    fn up(subnet: &str, site_dhcp: bool) -> Result<VmLab, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut up = Command::new(Self::script());
+        up.arg("up").arg(dir.path()).args(["--subnet", subnet]);
+        if !site_dhcp {
+            up.arg("--no-site-dhcp");
+        }
+        let out = up
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running {}: {e}", Self::script().display()))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        let env = std::fs::read_to_string(dir.path().join("env"))
+            .unwrap()
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Ok(VmLab { env, dir })
+    }
+
+    /// A value of the lab's `env` file, like `VMLAB_SRV_NS`.
+    fn var(&self, key: &str) -> &str {
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("no {key} in the lab's env"))
+    }
+
+    /// `vmlab.sh <command> DIR <args>`, which must succeed.
+    fn run(&self, command: &str, args: &[&str]) {
+        let status = Command::new(Self::script())
+            .arg(command)
+            .arg(self.dir.path())
+            .args(args)
+            .stdin(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "vmlab.sh {command} {args:?} failed");
+    }
+
+    /// QEMU on the lab's tap (`vmlab.sh vm … --foreground`: the child is QEMU), killed on drop.
+    fn vm(&self, args: &[&str]) -> Killed {
+        Killed(
+            Command::new(Self::script())
+                .arg("vm")
+                .arg(self.dir.path())
+                .args(args)
+                .arg("--foreground")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+}
+
+impl Drop for VmLab {
+    fn drop(&mut self) {
+        let down = Command::new(Self::script())
+            .arg("down")
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .status();
+        if !down.is_ok_and(|s| s.success()) {
+            eprintln!("vmlab.sh down {} failed", self.dir.path().display());
+        }
+    }
 }
 
 /// The VM, known to the inventory before baas starts.
@@ -45,25 +133,22 @@ struct Inventory<'a> {
     bmc: Option<&'a str>,
 }
 
-static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
 /// dnsmasq as the site's DHCP, baas in its own namespace, a tap for the VM. Torn down on drop
-/// (fields drop in order: processes first, then the namespaces).
+/// (fields drop in order: baas first, then the lab).
 struct PxeLab {
     baas: Killed,
     /// Where baas runs and with what settings, to start it again.
     srv: String,
     settings: Vec<(String, String)>,
-    _dnsmasq: Option<Killed>,
-    _namespaces: Namespaces,
-    lab: String,
     log: LogLines,
     /// The lab database beside baas, and the VM's machine id there.
     beside: LabBeside,
     machine: i64,
     /// The VM's deploy job, when it has one.
     job: Option<i64>,
-    dir: tempfile::TempDir,
+    vmlab: VmLab,
+    /// baas' data directory (the lab database beside it lives there too).
+    _dir: tempfile::TempDir,
 }
 
 impl PxeLab {
@@ -74,28 +159,17 @@ impl PxeLab {
         {
             return None;
         }
-        let id = format!(
-            "{}x{}",
-            std::process::id() % 100_000,
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let (lab, srv) = (&format!("pxelab{id}"), &format!("pxesrv{id}"));
-        let namespaces = Namespaces(vec![lab.clone(), srv.clone()]);
-        let made = sh(&format!(
-            "set -e; ip netns add {lab}; ip netns add {srv}; ip -n {lab} link set lo up; ip -n {srv} link set lo up; \
-             ip -n {lab} link add br0 type bridge; ip -n {lab} link set br0 type bridge forward_delay 0 stp_state 0; \
-             ip -n {lab} tuntap add dev tap0 mode tap; ip -n {lab} link set tap0 master br0; \
-             ip -n {lab} link add vsrv type veth peer name eth0 netns {srv}; ip -n {lab} link set vsrv master br0; \
-             ip -n {lab} addr add 10.99.0.1/24 dev br0; ip -n {lab} addr add fd99::1/64 dev br0; \
-             ip -n {srv} addr add 10.99.0.2/24 dev eth0; \
-             ip -n {lab} link set tap0 up; ip -n {lab} link set vsrv up; ip -n {lab} link set br0 up; ip -n {srv} link set eth0 up"
-        ));
-        if !made {
-            skipped(
-                "setting up network namespaces, a bridge and a tap device failed (it needs root and iproute2)",
-            );
-            return None;
-        }
+        // With dnsmasq as the site's DHCP, or without any (baas is the subnet's DHCP server).
+        let vmlab = match VmLab::up(SUBNET, addresses == AddressServer::SiteDnsmasq) {
+            Ok(vmlab) => vmlab,
+            Err(why) => {
+                skipped(&format!(
+                    "the VM lab (end2end/vmlab.sh up) did not come up: {why}"
+                ));
+                return None;
+            }
+        };
+        let srv = vmlab.var("VMLAB_SRV_NS").to_string();
         let dir = tempfile::tempdir().unwrap();
         let beside = LabBeside::open(&dir.path().join("data"));
         let machine = match vm.bmc {
@@ -111,50 +185,20 @@ impl PxeLab {
             }
             _ => None,
         };
-        let dnsmasq = (addresses == AddressServer::SiteDnsmasq).then(|| {
-            Killed(
-                Command::new("ip")
-                    .args([
-                        "netns",
-                        "exec",
-                        lab,
-                        "dnsmasq",
-                        "--no-daemon",
-                        "--conf-file=/dev/null",
-                    ])
-                    .args(["--port=0", "--interface=br0", "--bind-interfaces"])
-                    .args([
-                        "--dhcp-range=10.99.0.100,10.99.0.150,255.255.255.0,1h",
-                        "--enable-ra",
-                    ])
-                    .args(["--dhcp-range=::,constructor:br0,ra-only,64,1h"])
-                    .arg(format!(
-                        "--dhcp-leasefile={}",
-                        dir.path().join("leases").display()
-                    ))
-                    .arg(format!(
-                        "--pid-file={}",
-                        dir.path().join("dnsmasq.pid").display()
-                    ))
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap(),
-            )
-        });
         let mode = match addresses {
             AddressServer::SiteDnsmasq => "proxy",
             AddressServer::Baas => "authoritative",
         };
         let data_dir = dir.path().join("data").display().to_string();
+        let public_url = format!("http://{}:3000", vmlab.var("VMLAB_SERVER_IP"));
         let mut env = vec![
             ("BAAS_HTTP_ADDR", "0.0.0.0:3000"),
-            ("BAAS_PUBLIC_URL", "http://10.99.0.2:3000"),
+            ("BAAS_PUBLIC_URL", &public_url),
             ("BAAS_DATA_DIR", &data_dir),
             ("BAAS_DHCP_MODE", mode),
             ("BAAS_DHCP_INTERFACES", "eth0"),
-            ("BAAS_DHCP_SUBNET", "10.99.0.0/24"),
-            ("BAAS_DHCP_ROUTER", "10.99.0.1"),
+            ("BAAS_DHCP_SUBNET", vmlab.var("VMLAB_SUBNET")),
+            ("BAAS_DHCP_ROUTER", vmlab.var("VMLAB_GATEWAY")),
             ("BAAS_TFTP_ADDR", "0.0.0.0:69"),
             ("BAAS_MGMT_KERNEL", vm.boot_job_kernel.unwrap_or_default()),
             ("BAAS_MGMT_INITRD", vm.initrd.unwrap_or_default()),
@@ -162,23 +206,21 @@ impl PxeLab {
             ("BAAS_MGMT_CMDLINE", vm.cmdline.unwrap_or("autoboot ||")),
         ];
         env.extend(vm.env.iter().copied());
-        let (baas, log) = baas_in(srv, &env);
+        let (baas, log) = baas_in(&srv, &env);
         let settings = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let pxe = PxeLab {
             baas,
-            srv: srv.clone(),
+            srv,
             settings,
-            _dnsmasq: dnsmasq,
-            _namespaces: namespaces,
-            lab: lab.clone(),
             log,
             beside,
             machine,
             job,
-            dir,
+            vmlab,
+            _dir: dir,
         };
         assert!(
             pxe.wait_for("baas listening", Duration::from_secs(20))
@@ -261,62 +303,35 @@ impl PxeLab {
 
     /// What the VM printed on its serial console (iPXE and SeaBIOS write there).
     fn console(&self) -> String {
-        let bytes = std::fs::read(self.dir.path().join("console.log")).unwrap_or_default();
+        let bytes = std::fs::read(self.vmlab.var("VMLAB_CONSOLE")).unwrap_or_default();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// A BIOS VM with `disk` as its virtio disk that tries the network first, then the disk, and
     /// may reboot (the agent reboots it after a deploy; the test image powers it off).
-    fn boot_with_disk(&self, disk: &std::path::Path, nic: &str) -> Killed {
-        Killed(
-            Command::new("ip")
-                .args(["netns", "exec", &self.lab, "qemu-system-x86_64"])
-                .args(["-accel", "tcg", "-m", "512"])
-                .args(["-nodefaults", "-nographic", "-monitor", "none", "-serial"])
-                .arg(format!(
-                    "file:{}",
-                    self.dir.path().join("console.log").display()
-                ))
-                .arg("-drive")
-                .arg(format!("file={},format=raw,if=virtio", disk.display()))
-                .args(["-boot", "order=nc"])
-                .args(["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no"])
-                .args(["-device", nic])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
+    fn boot_with_disk(&self, disk: &std::path::Path, nic: &str, mac: &str) -> Killed {
+        let disk = disk.display().to_string();
+        self.vmlab
+            .vm(&["--disk", &disk, "--boot", "nc", "--nic", nic, "--mac", mac])
     }
 
-    /// Network-boots a VM on the tap device.
-    fn boot(&self, firmware: &[String], nic: &str) -> Killed {
-        Killed(
-            Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &self.lab,
-                    "qemu-system-x86_64",
-                    "-accel",
-                    "tcg",
-                    "-m",
-                    "256",
-                ])
-                .args(["-nodefaults", "-nographic", "-monitor", "none", "-serial"])
-                .arg(format!(
-                    "file:{}",
-                    self.dir.path().join("console.log").display()
-                ))
-                .args(firmware)
-                .args(["-boot", "n", "-no-reboot"])
-                .args(["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no"])
-                .args(["-device", nic])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
+    /// Network-boots a VM (256 MiB, no reboot) on the tap device, with OVMF when `uefi`.
+    fn boot(&self, uefi: bool, nic: &str, mac: &str) -> Killed {
+        let firmware = if uefi { "uefi" } else { "bios" };
+        self.vmlab.vm(&[
+            "--firmware",
+            firmware,
+            "--memory",
+            "256",
+            "--boot",
+            "n",
+            "--extra",
+            "-no-reboot",
+            "--nic",
+            nic,
+            "--mac",
+            mac,
+        ])
     }
 }
 
@@ -334,7 +349,7 @@ fn a_bios_vm_gets_its_script_url_from_baas_proxydhcp_and_fetches_the_script() {
         return;
     };
     let started = Instant::now();
-    let _vm = pxe.boot(&[], "e1000,netdev=n0,mac=52:54:00:12:34:56");
+    let _vm = pxe.boot(false, "e1000", "52:54:00:12:34:56");
     let offered = pxe
         .wait_for("DHCP answered", Duration::from_secs(90))
         .expect("the VM's iPXE never got a ProxyDHCP answer");
@@ -381,7 +396,7 @@ fn a_vm_with_a_boot_job_fetches_and_starts_the_management_os_kernel() {
         return;
     };
     let started = Instant::now();
-    let _vm = pxe.boot(&[], "e1000,netdev=n0,mac=52:54:00:12:34:59");
+    let _vm = pxe.boot(false, "e1000", "52:54:00:12:34:59");
     let served = pxe
         .wait_for("boot script served", Duration::from_secs(90))
         .expect("the VM never fetched its boot script");
@@ -421,7 +436,7 @@ fn a_bios_vm_boots_with_baas_as_the_only_dhcp_server_at_its_fixed_address() {
         return;
     };
     let started = Instant::now();
-    let _vm = pxe.boot(&[], "e1000,netdev=n0,mac=52:54:00:12:34:58");
+    let _vm = pxe.boot(false, "e1000", "52:54:00:12:34:58");
     let acked = pxe
         .wait_for("kind=ack", Duration::from_secs(90))
         .expect("the VM's iPXE never got an address from baas");
@@ -474,21 +489,11 @@ fn a_uefi_vm_chains_from_edk2_pxe_through_port_4011_and_tftp_to_its_script() {
     let Some(pxe) = PxeLab::start(AddressServer::SiteDnsmasq, vm) else {
         return;
     };
-    let vars = pxe.dir.path().join("OVMF_VARS.fd");
-    std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars).unwrap();
-    let firmware = vec![
-        "-drive".to_string(),
-        format!("if=pflash,format=raw,unit=0,readonly=on,file={code}"),
-        "-drive".to_string(),
-        format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
-    ];
-    let started = Instant::now();
-    // `romfile=` (empty): no iPXE ROM, so EDK2's own PXE client does the first stage.
-    let _vm = pxe.boot(
-        &firmware,
-        "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:57,romfile=",
-    );
     let mac = "52:54:00:12:34:57";
+    let started = Instant::now();
+    // OVMF (vmlab.sh's --firmware uefi: OVMF_CODE_4M.fd, a copy of its variables); `romfile=`
+    // (empty): no iPXE ROM, so EDK2's own PXE client does the first stage.
+    let _vm = pxe.boot(true, "virtio-net-pci,romfile=", mac);
     let offer = pxe
         .wait_for("DHCP answered", Duration::from_secs(120))
         .expect("EDK2 never got a ProxyDHCP offer");
@@ -556,7 +561,7 @@ fn a_vm_is_reimaged_through_the_management_os_and_boots_the_written_image_from_i
     let job = pxe.job.expect("a deploy job");
     let blank = blank_disk(work.path().join("vm-disk.img"));
     let started = Instant::now();
-    let _vm = pxe.boot_with_disk(&blank, "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:61");
+    let _vm = pxe.boot_with_disk(&blank, "virtio-net-pci", "52:54:00:12:34:61");
 
     let finished = pxe.follow_job(job, started, Duration::from_secs(600));
     assert_eq!(
@@ -694,7 +699,7 @@ fn a_vm_killed_mid_write_fails_its_deploy_with_the_reason_and_an_unknown_disk() 
     };
     let job = pxe.job.expect("a deploy job");
     let blank = blank_disk(work.path().join("vm-disk.img"));
-    let vm = pxe.boot_with_disk(&blank, "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:62");
+    let vm = pxe.boot_with_disk(&blank, "virtio-net-pci", "52:54:00:12:34:62");
     pxe.wait_for_writing(job, 4 << 20);
     let killed = Instant::now();
     drop(vm);
@@ -750,7 +755,7 @@ fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_and_deployed_by_the_job
         mgmt.join("initrd.img").display().to_string(),
     );
     let port = bmc::testing::free_udp_port();
-    let bmc_address = format!("10.99.0.1:{port}");
+    let bmc_address = format!("{SUBNET}.1:{port}");
     let vm = Inventory {
         name: "ipmi-vm",
         mac: "52:54:00:12:34:63",
@@ -764,46 +769,20 @@ fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_and_deployed_by_the_job
     let Some(pxe) = PxeLab::start(AddressServer::SiteDnsmasq, vm) else {
         return;
     };
-    // ipmi_sim beside the VM's network (where its tap is), answering baas on the bridge.
-    let root = repository();
-    let vm_dir = work.path().join("vm");
-    std::fs::create_dir_all(vm_dir.join("simstate")).unwrap();
-    let disk = blank_disk(vm_dir.join("disk.img"));
-    let lan = std::fs::read_to_string(root.join("bmc/testdata/ipmi_sim/lan.conf.in"))
-        .unwrap()
-        .replace("127.0.0.1 @PORT@", &format!("10.99.0.1 {port}"))
-        .replace(
-            "@HOOK@",
-            &root
-                .join("bmc/testdata/ipmi_sim/qemu-chassis.sh")
-                .display()
-                .to_string(),
-        );
-    std::fs::write(vm_dir.join("lan.conf"), lan).unwrap();
-    std::fs::copy(
-        root.join("bmc/testdata/ipmi_sim/bmc.emu"),
-        vm_dir.join("bmc.emu"),
-    )
-    .unwrap();
-    let _ipmi_sim = Killed(
-        Command::new("ip")
-            .args(["netns", "exec", &pxe.lab, "ipmi_sim"])
-            .args(["-c", "lan.conf", "-f", "bmc.emu", "-s", "simstate", "-n"])
-            .current_dir(&vm_dir)
-            .env("VM_DIR", &vm_dir)
-            .env(
-                "VM_QEMU_ARGS",
-                format!(
-                    "-drive file={},format=raw,if=virtio -netdev tap,id=n0,ifname=tap0,script=no,downscript=no \
-                     -device virtio-net-pci,netdev=n0,mac=52:54:00:12:34:63",
-                    disk.display()
-                ),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    // ipmi_sim beside the VM's network (where its tap is), answering baas on the bridge; its
+    // chassis hook starts the VM (vmlab.sh's QEMU) at power-on.
+    let vm_dir = std::path::PathBuf::from(pxe.vmlab.var("VMLAB_VM_DIR"));
+    let disk = blank_disk(work.path().join("vm-disk.img"));
+    pxe.vmlab.run(
+        "bmc",
+        &[
+            "--mac",
+            "52:54:00:12:34:63",
+            "--disk",
+            &disk.display().to_string(),
+            "--port",
+            &port.to_string(),
+        ],
     );
     std::thread::sleep(Duration::from_secs(1));
     let started = Instant::now();
@@ -884,7 +863,7 @@ fn a_baas_killed_and_restarted_mid_write_resumes_the_deploy_to_booted() {
     };
     let job = pxe.job.expect("a deploy job");
     let blank = blank_disk(work.path().join("vm-disk.img"));
-    let _vm = pxe.boot_with_disk(&blank, "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:64");
+    let _vm = pxe.boot_with_disk(&blank, "virtio-net-pci", "52:54:00:12:34:64");
     pxe.wait_for_writing(job, 8 << 20);
     pxe.restart_baas(Duration::from_secs(3));
     let finished = pxe.follow_job(job, Instant::now(), Duration::from_secs(300));

@@ -1,10 +1,12 @@
 #!/bin/sh
-# ipmi_sim's chassis_control hook for the deploy tests (Rust and browser): the machine is a QEMU
-# VM. "power 1" starts it, "power 0" stops it, "reset" restarts it, "boot pxe|default" is kept and
-# becomes QEMU's boot order at the next start (one-shot, as on a real BMC). Power is on while the
-# QEMU process lives.
-# Environment (from the test): VM_DIR (state, serial log), VM_QEMU_ARGS (disk, NIC).
+# ipmi_sim's chassis_control hook for the VM lab (end2end/vmlab.sh bmc starts ipmi_sim with it):
+# the machine is a QEMU VM. "power 1" starts it, "power 0" stops it, "reset" restarts it,
+# "boot pxe|default" is kept and becomes QEMU's boot order at the next start (one-shot, as on a
+# real BMC). Power is on while the QEMU process lives. QEMU's command line is vmlab.sh's (`vm`,
+# with the options `vmlab.sh bmc` saved in $VMLAB_DIR/vm/bmc.options).
+# Environment (from vmlab.sh bmc): VMLAB (the script), VMLAB_DIR (the lab).
 dev=$1; shift; op=$1; shift
+VM_DIR=$VMLAB_DIR/vm
 log() { echo "$(date +%s.%N) $*" >> "$VM_DIR/events.log"; }
 alive() { [ -f "$VM_DIR/qemu.pid" ] && kill -0 "$(cat "$VM_DIR/qemu.pid")" 2>/dev/null; }
 start_vm() {
@@ -13,12 +15,13 @@ start_vm() {
     pxe) order=n ;; *) order=cn ;;
   esac
   echo default > "$VM_DIR/boot"
-  # shellcheck disable=SC2086
-  qemu-system-x86_64 -accel tcg -m 512 -nodefaults -nographic -monitor none \
-    -serial file:"$VM_DIR/console.log" -boot order=$order $VM_QEMU_ARGS \
-    > "$VM_DIR/qemu.out" 2>&1 &
-  echo $! > "$VM_DIR/qemu.pid"
-  log "$dev started qemu $! boot order $order"
+  set --
+  while IFS= read -r option; do set -- "$@" "$option"; done < "$VM_DIR/bmc.options"
+  if ! "$VMLAB" vm "$VMLAB_DIR" "$@" --boot "$order" >> "$VM_DIR/vmlab.log" 2>&1; then
+    log "$dev starting qemu failed: $(tail -1 "$VM_DIR/vmlab.log")"
+    return 1
+  fi
+  log "$dev started qemu $(cat "$VM_DIR/qemu.pid") boot order $order"
 }
 stop_vm() {
   alive || return 0
