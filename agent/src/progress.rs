@@ -52,7 +52,7 @@ impl<'a> Reporter<'a> {
         self.phase = Some(phase);
         let seconds = since.elapsed().as_secs_f64();
         let progress = Progress {
-            phase,
+            phase: phase.as_str().into(),
             done,
             total,
             bytes_per_second: if seconds > 0.0 {

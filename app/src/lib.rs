@@ -7,7 +7,6 @@ pub mod auth;
 pub mod components;
 pub mod error;
 pub mod pages;
-#[cfg(feature = "ssr")]
 pub mod routes;
 
 use leptos::prelude::*;

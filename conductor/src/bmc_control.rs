@@ -1,7 +1,8 @@
 //! The one place a BMC is driven on a person's behalf: the lab authorizes, the `bmc` crate
 //! talks, the outcome is audited and the power cache updated. The machine page, the REST API
-//! and the reservation wrap-up all come through here; the job runner drives the BMC of a job it
-//! already owns through [`driver`] and [`with_retries`].
+//! and the reservation wrap-up all come through here. The system's own reads and jobs use
+//! [`driver`] and [`with_retries`] directly: the job runner for a job it owns, the power
+//! refresh (readings, not actions) and media expiry (`virtual_media::expire`).
 
 use std::future::Future;
 use std::time::Duration;

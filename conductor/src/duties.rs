@@ -22,9 +22,13 @@ pub struct DutySettings {
 
 /// Starts every background duty; they run until the process ends.
 pub fn spawn_all(conductor: &Conductor, leader: &Leadership, settings: DutySettings) {
-    let every = |period: Duration, pass: fn(Conductor) -> PassFuture| {
+    // A pass every `period` while leading; `First::Wait` lets a period pass before the first.
+    let every = |period: Duration, first: First, pass: fn(Conductor) -> PassFuture| {
         let (conductor, mut leader) = (conductor.clone(), leader.clone());
         tokio::spawn(async move {
+            if first == First::Wait {
+                tokio::time::sleep(period).await;
+            }
             loop {
                 leader.wait().await;
                 pass(conductor.clone()).await;
@@ -32,16 +36,17 @@ pub fn spawn_all(conductor: &Conductor, leader: &Leadership, settings: DutySetti
             }
         });
     };
-    every(Duration::from_secs((FRESH_SECONDS / 2) as u64), |c| {
+    let refresh = Duration::from_secs((FRESH_SECONDS / 2) as u64);
+    every(refresh, First::Run, |c| {
         Box::pin(async move { refresh_power(&c).await })
     });
-    every(Duration::from_secs(15), |c| {
+    every(Duration::from_secs(15), First::Run, |c| {
         Box::pin(async move { wrap_up_reservations(&c).await })
     });
-    every(Duration::from_secs(15), |c| {
+    every(Duration::from_secs(15), First::Wait, |c| {
         Box::pin(async move { crate::virtual_media::expire(c.lab(), c.settings()).await })
     });
-    every(Duration::from_secs(5), |c| {
+    every(Duration::from_secs(5), First::Run, |c| {
         Box::pin(async move {
             if let Err(error) = crate::notifier::tick(c.lab(), &c.settings().public_url).await {
                 tracing::warn!(%error, "notifier");
@@ -49,7 +54,7 @@ pub fn spawn_all(conductor: &Conductor, leader: &Leadership, settings: DutySetti
         })
     });
     if conductor.lab().engine() == lab::Engine::Postgres {
-        every(Duration::from_secs(60), |c| {
+        every(Duration::from_secs(60), First::Wait, |c| {
             Box::pin(async move { forget_agent_nonces(c.lab()).await })
         });
     }
@@ -63,6 +68,13 @@ pub fn spawn_all(conductor: &Conductor, leader: &Leadership, settings: DutySetti
         leader.clone(),
         settings.upload_quiet_seconds,
     ));
+}
+
+/// Whether a duty's first pass comes at once or after one period.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum First {
+    Run,
+    Wait,
 }
 
 type PassFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;

@@ -97,8 +97,9 @@ impl reqwest::dns::Resolve for GuardedResolver {
 
 /// The client an import or a webhook uses: names resolved through the policy, redirects (at most 5) to
 /// literal addresses checked against it, no proxy from the environment, no cookies, bounded
-/// connect and read times.
-pub fn egress_client(policy: EgressPolicy) -> reqwest::Client {
+/// connect and read times. Fails only when the TLS backend cannot start; never falls back to a
+/// client without the policy.
+pub fn egress_client(policy: EgressPolicy) -> Result<reqwest::Client, String> {
     let redirects = policy.clone();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -116,5 +117,5 @@ pub fn egress_client(policy: EgressPolicy) -> reqwest::Client {
         }))
         .user_agent(concat!("baas/", env!("CARGO_PKG_VERSION")))
         .build()
-        .unwrap_or_default()
+        .map_err(|e| format!("the HTTP client could not be built: {e}"))
 }

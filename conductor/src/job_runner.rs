@@ -40,7 +40,7 @@ pub async fn tick(conductor: &Conductor, timeouts: &JobTimeouts, now: i64) -> la
             finish_reboot(lab, settings, &job, now, timeouts).await?;
         } else if let Some(reason) = timeouts.overdue(&job, now) {
             tracing::warn!(job = job.id, machine = %job.machine, %reason, "job timed out");
-            send(lab, &job, JobEvent::Timeout, &reason).await?;
+            send(lab, &job, JobEvent::Timeout { phase: job.state }, &reason).await?;
         }
     }
     Ok(())
@@ -128,14 +128,7 @@ async fn finish_reboot(
 /// Sends `event` to the job. A refusal means another caller (a cancel, the agent, another
 /// instance) moved the job first: it is logged, and the runner goes on with the next job.
 async fn send(lab: &Lab, job: &Job, event: JobEvent, detail: &str) -> lab::Result<()> {
-    match lab.job_event(job.id, event, detail).await {
-        Ok(_) => Ok(()),
-        Err(lab::Error::Refused(refusal)) => {
-            tracing::debug!(job = job.id, %refusal, "the job moved meanwhile");
-            Ok(())
-        }
-        Err(error) => Err(error),
-    }
+    lab::jobs::unless_moved_meanwhile(lab.job_event(job.id, event, detail).await)
 }
 
 /// The next boot from `device`, once, in the machine's firmware mode.

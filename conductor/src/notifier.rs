@@ -180,7 +180,7 @@ async fn send_webhook(
         sent_at: format_rfc3339(lab::now()),
     };
     let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
-    let mut request = egress_client(policy.clone())
+    let mut request = egress_client(policy.clone())?
         .post(url)
         .timeout(Duration::from_secs(15))
         .header(reqwest::header::CONTENT_TYPE, "application/json")

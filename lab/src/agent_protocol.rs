@@ -183,18 +183,18 @@ pub struct OrderImage {
     pub raw_sha256: String,
 }
 
-/// `POST /agent/v1/progress`, about once a second. Only the phase is required.
+/// `POST /agent/v1/progress`, about once a second.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Progress {
-    pub phase: AgentPhase,
-    #[serde(default)]
+    /// One of [`AgentPhase`]'s words; text on the wire so a wrong one is refused with the field
+    /// named, like every other bad value.
+    #[cfg_attr(feature = "openapi", schema(value_type = AgentPhase))]
+    pub phase: String,
     pub done: u64,
-    #[serde(default)]
     pub total: u64,
-    #[serde(default)]
     pub bytes_per_second: u64,
-    #[serde(default)]
     pub message: String,
 }
 
@@ -202,11 +202,8 @@ impl Progress {
     /// Word of work in `phase`, without counts.
     pub fn new(phase: AgentPhase) -> Progress {
         Progress {
-            phase,
-            done: 0,
-            total: 0,
-            bytes_per_second: 0,
-            message: String::new(),
+            phase: phase.as_str().into(),
+            ..Default::default()
         }
     }
 }

@@ -3,9 +3,11 @@
 //! (the server checks the signatures), and it may see and report on its own job only.
 
 use crate::agent_protocol::{
-    HardwareReport, Order, OrderImage, Outcome, Progress, SaveTarget, Saved,
+    AgentPhase, HardwareReport, Order, OrderImage, Outcome, Progress, SaveTarget, Saved,
 };
-use crate::jobs::{clip, unless_moved_meanwhile, JobEvent, Verdict, ENROL_TOKEN_SECONDS};
+use crate::jobs::{
+    clip, transition, unless_moved_meanwhile, JobEvent, Refusal, Verdict, ENROL_TOKEN_SECONDS,
+};
 use crate::model::{Compression, JobKind, JobState};
 use crate::secrets::token_sha256;
 use crate::validate::same_ip;
@@ -246,21 +248,24 @@ impl Lab {
     /// byte counts for the pages.
     pub async fn agent_progress(&self, agent: &Agent, progress: &Progress) -> Result<()> {
         let job_id = agent.job_id.ok_or(Error::NotFound("job"))?;
+        let phase = AgentPhase::parse(&progress.phase)
+            .ok_or_else(|| Error::invalid("phase", "must be saving, writing or verifying"))?;
         let job = self.load_job(job_id).await?;
         if job.state.is_final() {
             return Err(Error::NotNow(format!("job {job_id} has {}", job.state)));
         }
-        self.job_event(
-            job_id,
-            JobEvent::Progress(progress.phase),
-            &clip(&progress.message),
-        )
-        .await
-        .map_err(|error| match error {
-            // The agent is told plainly, as any other conflict with the lab's state.
-            Error::Refused(refusal) => Error::Conflict(format!("job {job_id}: {refusal}")),
-            error => error,
-        })?;
+        // Judged against the job as loaded: going back is the agent's mistake. A move by
+        // someone else meanwhile (a cancel, a timeout) is not: the counts are kept regardless.
+        let event = JobEvent::Progress(phase);
+        if let Err(Refusal::Backwards { state, phase }) = transition(job.state, &event) {
+            return Err(Error::Conflict(format!(
+                "job {job_id} is {state}; it cannot go back to {phase}"
+            )));
+        }
+        let moved = self
+            .job_event(job_id, event, &clip(&progress.message))
+            .await;
+        unless_moved_meanwhile(moved)?;
         sqlx::query(
             "UPDATE boot_jobs SET bytes_done = $2, bytes_total = $3, bytes_per_second = $4,
                 progress_at = $5, agent_said = $6 WHERE id = $1",

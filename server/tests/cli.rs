@@ -59,6 +59,24 @@ impl Cli {
         self.command(args).output().unwrap()
     }
 
+    /// Runs a command with `line` on its standard input (a password).
+    fn with_stdin(&self, args: &[&str], line: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{line}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     /// Runs a command that must succeed with `--json`; returns what it printed, parsed.
     fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut all = args.to_vec();
@@ -118,19 +136,16 @@ fn serve(dir: &std::path::Path, data: &std::path::Path) -> (Server, String) {
 
 /// Logs the client in as admin (password on standard input).
 fn log_in_as_admin(cli: &Cli) {
-    let mut login = cli
-        .command(&["login", "--username", "admin", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"admin-password-1\n")
-        .unwrap();
-    assert!(login.wait().unwrap().success());
+    log_in(cli, "admin", "admin-password-1");
+}
+
+/// Logs the client in (password on standard input).
+fn log_in(cli: &Cli, username: &str, password: &str) {
+    let login = cli.with_stdin(
+        &["login", "--username", username, "--password-stdin"],
+        password,
+    );
+    assert!(login.status.success(), "{login:?}");
 }
 
 #[test]
@@ -182,18 +197,11 @@ fn an_admin_script_adds_users_a_group_a_machine_and_grants_and_the_user_then_see
     let erin = admin.json(&["users", "add", "erin", "--display-name", "Erin"]);
     let password = erin["password"].as_str().unwrap().to_string();
     assert_eq!(erin["username"], "erin");
-    let mut add = admin
-        .command(&["users", "add", "frank", "--password-stdin", "--json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(b"frank-password-1\n")
-        .unwrap();
-    assert!(add.wait().unwrap().success());
+    let frank = admin.with_stdin(
+        &["users", "add", "frank", "--password-stdin", "--json"],
+        "frank-password-1",
+    );
+    assert!(frank.status.success(), "{frank:?}");
     assert_eq!(
         admin.json(&["groups", "add", "kernel-team"])["name"],
         "kernel-team"
@@ -239,19 +247,7 @@ fn an_admin_script_adds_users_a_group_a_machine_and_grants_and_the_user_then_see
         server,
         config: dir.path().join("erin/cli.toml"),
     };
-    let mut login = user
-        .command(&["login", "--username", "erin", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    assert!(login.wait().unwrap().success());
+    log_in(&user, "erin", &password);
     assert_eq!(user.json(&["machines"])["items"][0]["name"], "rack2-n1");
     assert_eq!(user.run(&["users"]).status.code(), Some(3), "not an admin");
     assert_eq!(admin.json(&["users", "disable", "erin"])["disabled"], true);

@@ -375,7 +375,8 @@ impl Lab {
                 let step = match &event {
                     JobEvent::BmcFailed => JobState::Powering.as_str(),
                     JobEvent::Result(Verdict::Failed(step)) if !step.is_empty() => step,
-                    JobEvent::Result(Verdict::Failed(_)) | JobEvent::Timeout => state.as_str(),
+                    JobEvent::Timeout { phase } => phase.as_str(),
+                    JobEvent::Result(Verdict::Failed(_)) => state.as_str(),
                     _ => "",
                 };
                 self.end_job(job_id, state, next, step, detail).await?
@@ -659,13 +660,18 @@ impl Lab {
     }
 }
 
-/// An event's outcome where a refusal only means another caller moved the job first (a race
-/// the caller does not need to report): the refusal is logged and dropped.
-pub(crate) fn unless_moved_meanwhile(outcome: Result<JobState>) -> Result<()> {
+/// An event's outcome where a refusal only means another caller moved the job first, or a
+/// deleted machine took its job along (races the caller does not need to report): the refusal is
+/// logged and dropped.
+pub fn unless_moved_meanwhile(outcome: Result<JobState>) -> Result<()> {
     match outcome {
         Ok(_) => Ok(()),
         Err(Error::Refused(refusal)) => {
             tracing::debug!(%refusal, "job event dropped");
+            Ok(())
+        }
+        Err(Error::NotFound("job")) => {
+            tracing::debug!("job event dropped: the job is gone");
             Ok(())
         }
         Err(error) => Err(error),

@@ -67,6 +67,33 @@ async fn netboot(lab: &Lab) -> String {
     netboot_as(lab, MAC, ADDRESS).await
 }
 
+/// The management OS's whole work on a deploy, as the agent reports it: enrols with `token`,
+/// reports writing, then a verified write of `raw`. Returns the job as the result left it.
+pub(crate) async fn agent_writes(
+    lab: &Lab,
+    token: &str,
+    mac: &str,
+    key: &str,
+    address: &str,
+    raw: &[u8],
+) -> crate::model::Job {
+    let agent = lab.enrol_agent(token, mac, key, address).await.unwrap();
+    lab.agent_progress(&agent, &Progress::new(AgentPhase::Writing))
+        .await
+        .unwrap();
+    lab.agent_result(
+        &agent,
+        &Outcome {
+            ok: true,
+            written_sha256: sha256(raw),
+            disk: "/dev/vda".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
 /// The machine with `mac` network-boots from `address` (where DHCP saw it); returns the
 /// enrolment token its management OS got.
 pub(crate) async fn netboot_as(lab: &Lab, mac: &str, address: &str) -> String {
@@ -239,7 +266,7 @@ async fn a_deploy_goes_through_every_phase_and_the_disk_holds_the_image_only_onc
         lab.agent_progress(
             &agent,
             &Progress {
-                phase: AgentPhase::parse(phase).unwrap(),
+                phase: phase.into(),
                 done,
                 total: raw.len() as u64,
                 bytes_per_second: 1 << 20,
@@ -291,25 +318,7 @@ async fn a_deploy_goes_through_every_phase_and_the_disk_holds_the_image_only_onc
         .await
         .unwrap();
     let token = netboot(&lab).await;
-    let agent = lab
-        .enrol_agent(&token, MAC, "key-3", ADDRESS)
-        .await
-        .unwrap();
-    lab.agent_progress(&agent, &Progress::new(AgentPhase::Writing))
-        .await
-        .unwrap();
-    let rebooting = lab
-        .agent_result(
-            &agent,
-            &Outcome {
-                ok: true,
-                written_sha256: sha256(&raw),
-                disk: "/dev/vda".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let rebooting = agent_writes(&lab, &token, MAC, "key-3", ADDRESS, &raw).await;
     assert_eq!(rebooting.state, JobState::Rebooting);
     let plan = lab
         .boot_plan(&BootRequest {

@@ -5,14 +5,16 @@
 //!
 //! ```text
 //! queued ─Powered→ powering ─ScriptServed→ netbooting ─AgentEnrolled→ enrolled
-//!   enrolled ─Progress(saving|writing|verifying)→ saving → writing → verifying (forward only)
+//!   ─Progress(saving|writing|verifying)→ saving → writing → verifying (forward only)
 //!   any state before rebooting ─Result(Verified)→ rebooting ─LocalBootSeen|SentToDisk→ booted
-//!   any active ─Result(Done)→ booted   ─Result(Failed)|Timeout→ failed
-//!   any active ─Cancel|ReservationEnded→ cancelled       powering ─BmcFailed→ failed
+//!   any active ─Result(Done)→ booted   ─Result(Failed)|Timeout|BmcFailed→ failed
+//!   any active ─Cancel|ReservationEnded→ cancelled
 //! ```
 //!
-//! A machine that boots again before its job is done is served the management OS again
-//! (`ScriptServed` from any state before rebooting), and its agent may enrol again.
+//! Some edges are wider than the happy path, on purpose: a machine that boots again before its
+//! job is done is served the management OS again (`ScriptServed` from any state before
+//! rebooting), its agent may enrol again from any active state, and progress may arrive before
+//! the enrolment was recorded (from queued, powering or netbooting), as long as it goes forward.
 
 use crate::agent_protocol::AgentPhase;
 use crate::model::JobState;
@@ -23,7 +25,8 @@ pub enum JobEvent {
     /// The job runner told the BMC to boot from the network and powered the machine (or, with
     /// no BMC, asked a person to).
     Powered,
-    /// The BMC failed while the job runner powered the machine.
+    /// The BMC failed while the job runner powered the machine (the job may have moved on
+    /// meanwhile; it fails all the same, at the step "powering").
     BmcFailed,
     /// The boot services served the management OS to the machine.
     ScriptServed,
@@ -38,8 +41,9 @@ pub enum JobEvent {
     /// The BMC was told to boot the disk next, or the reboot timeout passed with no network
     /// boot seen: the agent's verified work is the last word.
     SentToDisk,
-    /// The job's phase outlived its timeout.
-    Timeout,
+    /// The job's phase outlived its timeout; `phase` is the one judged overdue (the failed step,
+    /// even if the job moved on while it was being judged).
+    Timeout { phase: JobState },
     /// The reservation the job ran in ended.
     ReservationEnded,
     /// Someone allowed to called the job off.
@@ -94,7 +98,7 @@ impl std::fmt::Display for JobEvent {
             JobEvent::Result(Verdict::Failed(_)) => f.write_str("a failure"),
             JobEvent::LocalBootSeen => f.write_str("a network boot to the disk"),
             JobEvent::SentToDisk => f.write_str("the boot from disk"),
-            JobEvent::Timeout => f.write_str("a timeout"),
+            JobEvent::Timeout { .. } => f.write_str("a timeout"),
             JobEvent::ReservationEnded => f.write_str("the reservation's end"),
             JobEvent::Cancel => f.write_str("a cancel"),
         }
@@ -109,11 +113,10 @@ pub fn transition(state: JobState, event: &JobEvent) -> Result<JobState, Refusal
     if state.is_final() {
         return Err(Refusal::Ended(state));
     }
-    let before_reboot = state != S::Rebooting;
+    let before_reboot = S::BEFORE_REBOOT.contains(&state);
     let next = match (state, event) {
         (S::Queued, E::Powered) => S::Powering,
-        (S::Powering, E::BmcFailed) => S::Failed,
-        (S::Netbooting, E::ScriptServed) => S::Netbooting,
+        (_, E::BmcFailed) => S::Failed,
         (_, E::ScriptServed) if before_reboot => S::Netbooting,
         (_, E::AgentEnrolled) => S::Enrolled,
         (_, E::Progress(phase)) => {
@@ -128,7 +131,7 @@ pub fn transition(state: JobState, event: &JobEvent) -> Result<JobState, Refusal
         (_, E::Result(Verdict::Done)) => S::Booted,
         (_, E::Result(Verdict::Failed(_))) => S::Failed,
         (S::Rebooting, E::LocalBootSeen | E::SentToDisk) => S::Booted,
-        (_, E::Timeout) => S::Failed,
+        (_, E::Timeout { .. }) => S::Failed,
         (_, E::Cancel | E::ReservationEnded) => S::Cancelled,
         (state, event) => {
             return Err(Refusal::Illegal {
@@ -160,7 +163,7 @@ mod tests {
             E::Result(Verdict::Failed("write".into())),
             E::LocalBootSeen,
             E::SentToDisk,
-            E::Timeout,
+            E::Timeout { phase: S::Writing },
             E::ReservationEnded,
             E::Cancel,
         ]
@@ -171,7 +174,6 @@ mod tests {
     fn legal() -> Vec<(JobState, JobEvent, JobState)> {
         let mut edges = vec![
             (S::Queued, E::Powered, S::Powering),
-            (S::Powering, E::BmcFailed, S::Failed),
             (S::Rebooting, E::LocalBootSeen, S::Booted),
             (S::Rebooting, E::SentToDisk, S::Booted),
         ];
@@ -192,7 +194,8 @@ mod tests {
             edges.push((state, E::AgentEnrolled, S::Enrolled));
             edges.push((state, E::Result(Verdict::Done), S::Booted));
             edges.push((state, E::Result(Verdict::Failed("write".into())), S::Failed));
-            edges.push((state, E::Timeout, S::Failed));
+            edges.push((state, E::Timeout { phase: S::Writing }, S::Failed));
+            edges.push((state, E::BmcFailed, S::Failed));
             edges.push((state, E::ReservationEnded, S::Cancelled));
             edges.push((state, E::Cancel, S::Cancelled));
             for phase in [

@@ -1,7 +1,6 @@
-use crate::agent_protocol::{AgentPhase, Outcome, Progress};
 use crate::boot::{BootPlan, BootRequest};
 use crate::images::tests::{new_upload, upload_whole};
-use crate::jobs::tests::{lab_with_clock, netboot_as, raw_disk, sha256};
+use crate::jobs::tests::{agent_writes, lab_with_clock, netboot_as, raw_disk};
 use crate::jobs::JobEvent;
 use crate::model::{
     JobKind, JobState, Level, MachineInput, MachineState, NewUser, NoticeKind,
@@ -51,24 +50,7 @@ async fn alice_holds_a_bmc_machine(lab: &Lab) -> (i64, i64, Actor, Vec<u8>) {
 /// The reset job's management OS writes the image and the machine boots its disk.
 async fn agent_resets(lab: &Lab, raw: &[u8]) {
     let token = netboot_as(lab, MAC, ADDRESS).await;
-    let agent = lab
-        .enrol_agent(&token, MAC, "reset-key", ADDRESS)
-        .await
-        .unwrap();
-    lab.agent_progress(&agent, &Progress::new(AgentPhase::Writing))
-        .await
-        .unwrap();
-    lab.agent_result(
-        &agent,
-        &Outcome {
-            ok: true,
-            written_sha256: sha256(raw),
-            disk: "/dev/vda".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    agent_writes(lab, &token, MAC, "reset-key", ADDRESS, raw).await;
     let plan = lab
         .boot_plan(&BootRequest {
             mac: MAC.into(),
@@ -181,7 +163,10 @@ async fn a_failed_reset_puts_the_machine_in_maintenance_with_the_reason_and_tell
     lab.job_event(job_id, JobEvent::ScriptServed, "management OS served")
         .await
         .unwrap();
-    lab.job_event(job_id, JobEvent::Timeout, "no agent enrolled within 10 min")
+    let netbooting = JobEvent::Timeout {
+        phase: JobState::Netbooting,
+    };
+    lab.job_event(job_id, netbooting, "no agent enrolled within 10 min")
         .await
         .unwrap();
 

@@ -44,7 +44,7 @@ pub async fn start_import(
     if let Some(ip) = literal_host(&url) {
         policy.check(ip).map_err(|reason| url_error(&reason))?;
     }
-    let client = egress_client(policy);
+    let client = egress_client(policy).map_err(ApiError::internal)?;
     let filename = url
         .path_segments()
         .and_then(|mut segments| segments.next_back())

@@ -35,7 +35,7 @@ pub use caller::Caller;
 pub use openapi::Failures;
 
 /// Every route the API serves, one line each. The router is built from it, and the
-/// authorization matrix, the OpenAPI check and schemathesis's coverage read it through
+/// authorization matrix and the OpenAPI check (which schemathesis then trusts) read it through
 /// [`served`]: a route cannot be added to one and escape the others.
 fn table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
     use axum::routing::{delete, get, head, options, patch, post, put};
