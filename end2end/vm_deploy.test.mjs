@@ -330,7 +330,7 @@ test('before the end the holder is told and extends from the notice; when the re
   }
   timings.available = seconds();
   assert.equal(state, 'available', `after the reset the machine is ${state}`);
-  const jobs = (await call(page, 'machine', { id: String(machine.id) })).boot_jobs;
+  const jobs = (await call(page, 'jobs/panel', { machine_id: String(machine.id) })).recent;
   const reset = jobs.find((j) => j.image?.name === 'vm-disk' && j.image?.version === 1 && j.requested_by === null);
   assert.ok(reset, `no reset job among ${JSON.stringify(jobs.map((j) => [j.id, j.state, j.requested_by]))}`);
   assert.equal(reset.state, 'booted');
