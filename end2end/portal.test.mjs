@@ -253,7 +253,7 @@ async function startIpmiSim() {
   const hook = join(ipmiDir, 'chassis.sh');
   copyFileSync(join(files, 'chassis.sh'), hook);
   chmodSync(hook, 0o755);
-  const lan = readFileSync(join(files, 'lan.conf.in'), 'utf8').replaceAll('@PORT@', String(port)).replaceAll('@HOOK@', hook);
+  const lan = readFileSync(join(files, 'lan.conf.in'), 'utf8').replaceAll('@PORT@', String(port)).replaceAll('@HOOK@', hook).replaceAll('@SOL@', '');
   writeFileSync(join(ipmiDir, 'lan.conf'), lan);
   copyFileSync(join(files, 'bmc.emu'), join(ipmiDir, 'bmc.emu'));
   mkdirSync(join(ipmiDir, 'simstate'));

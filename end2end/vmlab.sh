@@ -310,7 +310,7 @@ cmd_bmc() {
   printf '%s\n' "${options[@]}" > "$vm/bmc.options"
   mkdir -p "$vm/simstate"
   step "writing ipmi_sim's configuration" "" sh -c \
-    "sed -e 's/127.0.0.1 @PORT@/$VMLAB_GATEWAY $port/' -e 's#@HOOK@#$IPMI_FILES/qemu-chassis.sh#' \
+    "sed -e 's/127.0.0.1 @PORT@/$VMLAB_GATEWAY $port/' -e 's#@HOOK@#$IPMI_FILES/qemu-chassis.sh#' -e 's#@SOL@##' \
        '$IPMI_FILES/lan.conf.in' > '$vm/lan.conf' && cp '$IPMI_FILES/bmc.emu' '$vm/bmc.emu'"
   (cd "$vm" && VMLAB="$VMLAB" VMLAB_DIR="$DIR" \
     exec ip netns exec "$VMLAB_LAB_NS" ipmi_sim -c lan.conf -f bmc.emu -s simstate -n \

@@ -179,13 +179,13 @@ fn completion_meaning(code: u8) -> &'static str {
 }
 
 /// An activated RMCP+ session at administrator privilege.
-struct Session {
+pub(crate) struct Session {
     rmcp: Rmcp,
     address: String,
 }
 
 impl Session {
-    fn open(target: &Target, suite: CipherSuite) -> Result<Session> {
+    pub(crate) fn open(target: &Target, suite: CipherSuite) -> Result<Session> {
         let address = if target.address.contains(':') {
             target.address.clone()
         } else {
@@ -237,7 +237,26 @@ impl Session {
         }
     }
 
-    fn protocol(&self, message: &str) -> Error {
+    /// Sends `message` and returns the completion code with the data, whatever the code.
+    pub(crate) fn raw(&mut self, message: Message) -> Result<(u8, Vec<u8>)> {
+        let mut request = Request::new(message, RequestTargetAddress::Bmc(LogicalUnit::Zero));
+        let response = self
+            .rmcp
+            .send_recv(&mut request)
+            .map_err(|e| self.protocol(&format!("request failed: {e:?}")))?;
+        Ok((response.cc(), response.data().to_vec()))
+    }
+
+    pub(crate) fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The RMCP connection, to carry the session on elsewhere.
+    pub(crate) fn into_rmcp(self) -> Rmcp {
+        self.rmcp
+    }
+
+    pub(crate) fn protocol(&self, message: &str) -> Error {
         Error::Protocol {
             address: self.address.clone(),
             message: message.to_string(),

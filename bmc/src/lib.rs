@@ -5,6 +5,7 @@
 
 mod ipmi;
 mod redfish;
+pub mod sol;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -31,6 +31,18 @@ impl Drop for Simulator {
 
 impl Simulator {
     pub fn start() -> Simulator {
+        Simulator::start_with(None)
+    }
+
+    /// With Serial-over-LAN to the machine's serial port at `127.0.0.1:serial_port`, a TCP
+    /// server the test runs (as QEMU's `-serial tcp:…,server=on` would be); `ipmi_sim`
+    /// connects to it. No `history=`: with a history buffer `ipmi_sim` reads the port whether
+    /// or not its SOL buffer has room and drops what does not fit, without back-pressure.
+    pub fn start_with_serial(serial_port: u16) -> Simulator {
+        Simulator::start_with(Some(serial_port))
+    }
+
+    fn start_with(serial_port: Option<u16>) -> Simulator {
         let binary = which("ipmi_sim")
             .expect("ipmi_sim not found: install Debian's openipmi (./dev test does)");
         let dir = tempfile::tempdir().unwrap();
@@ -41,7 +53,13 @@ impl Simulator {
             .unwrap();
         let lan = LAN_CONF
             .replace("@PORT@", &port.to_string())
-            .replace("@HOOK@", &hook.display().to_string());
+            .replace("@HOOK@", &hook.display().to_string())
+            .replace(
+                "@SOL@",
+                &serial_port.map_or(String::new(), |port| {
+                    format!("  sol \"tcp:127.0.0.1:{port}\" 115200")
+                }),
+            );
         std::fs::write(dir.path().join("lan.conf"), lan).unwrap();
         std::fs::write(dir.path().join("bmc.emu"), BMC_EMU).unwrap();
         std::fs::create_dir(dir.path().join("simstate")).unwrap();

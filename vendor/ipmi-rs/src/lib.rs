@@ -13,6 +13,9 @@ pub use file::File;
 
 pub mod rmcp;
 
+/// Serial-over-LAN (baas patch).
+pub mod sol;
+
 mod error;
 pub use error::IpmiError;
 

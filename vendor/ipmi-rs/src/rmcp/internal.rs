@@ -206,6 +206,15 @@ impl RmcpWithState<Inactive> {
     }
 }
 
+impl RmcpWithState<Active> {
+    pub(super) fn into_v2_0_parts(self) -> Option<(UdpSocket, super::SessionCodec)> {
+        match self.0 {
+            Active::V2_0(state) => Some(state.into_parts()),
+            Active::V1_5(_) => None,
+        }
+    }
+}
+
 impl IpmiConnection for RmcpWithState<Active> {
     type SendError = RmcpIpmiError;
 

@@ -195,6 +195,15 @@ impl Rmcp {
     }
 }
 
+impl Rmcp {
+    /// The active RMCP+ session's socket and codec, to carry it on elsewhere — for example
+    /// Serial-over-LAN on an async socket (baas patch). `None` unless an RMCP+ (IPMI 2.0)
+    /// session is active.
+    pub fn into_session(self) -> Option<(std::net::UdpSocket, SessionCodec)> {
+        self.active_state?.into_v2_0_parts()
+    }
+}
+
 impl IpmiConnection for Rmcp {
     type SendError = RmcpIpmiError;
 

@@ -35,6 +35,17 @@ impl RmcpIpmiSocket {
         Ok(data)
     }
 
+    /// The next datagram as received, RMCP header included (baas patch).
+    pub fn recv_datagram(&mut self) -> Result<&mut [u8], RmcpIpmiReceiveError> {
+        let received = self.socket.recv(&mut self.buffer).map_err(RecvError::Io)?;
+        Ok(&mut self.buffer[..received])
+    }
+
+    /// Sends a whole datagram (baas patch).
+    pub fn send_datagram(&mut self, datagram: &[u8]) -> std::io::Result<()> {
+        self.socket.send(datagram).map(|_| ())
+    }
+
     pub fn send<F, E>(&mut self, data: F) -> Result<(), E>
     where
         F: FnMut(&mut Vec<u8>) -> Result<(), E>,

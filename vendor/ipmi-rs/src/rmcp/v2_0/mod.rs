@@ -1,4 +1,4 @@
-use std::{num::NonZeroU32, ops::Add};
+use std::num::NonZeroU32;
 
 use crate::app::auth::PrivilegeLevel;
 
@@ -157,6 +157,8 @@ pub enum WriteError {
     EncryptedPayloadTooLong,
     /// An integrity or confidentiality algorithm this crate does not implement (baas patch).
     UnsupportedAlgorithm,
+    /// The session's sequence numbers are used up; it must be activated anew (baas patch).
+    SequenceNumbersExhausted,
 }
 
 impl From<std::io::Error> for WriteError {
@@ -238,10 +240,83 @@ impl From<PayloadType> for u8 {
 #[derive(Debug)]
 pub struct State {
     socket: RmcpIpmiSocket,
+    codec: SessionCodec,
+}
+
+/// The sealing and opening of an active RMCP+ session's datagrams, without the socket (baas
+/// patch): the session id, its outbound sequence number and keys. Lets a caller run the session
+/// on a socket of its own (an async one, say) and carry payloads other than IPMI messages —
+/// Serial-over-LAN packets share the session's sequence numbers and keys with IPMI messages.
+#[derive(Debug)]
+pub struct SessionCodec {
     session_id: NonZeroU32,
     session_sequence_number: NonZeroU32,
     state: CryptoState,
     ipmb_state: IpmbState,
+}
+
+impl SessionCodec {
+    /// The BMC's id of this session (Close Session names it).
+    pub fn session_id(&self) -> u32 {
+        self.session_id.get()
+    }
+
+    /// One datagram (RMCP header included) carrying `payload` as a payload of type `ty`,
+    /// authenticated and encrypted as the session was negotiated.
+    pub fn seal(&mut self, ty: PayloadType, payload: Vec<u8>) -> Result<Vec<u8>, WriteError> {
+        let session_sequence_number = self.session_sequence_number.get();
+        // The session's sequence numbers are used up: it must be activated anew (upstream
+        // panicked).
+        let next = session_sequence_number
+            .checked_add(1)
+            .and_then(NonZeroU32::new)
+            .ok_or(WriteError::SequenceNumbersExhausted)?;
+        self.session_sequence_number = next;
+        let message = Message {
+            ty,
+            session_id: self.session_id.get(),
+            session_sequence_number,
+            payload,
+        };
+        super::RmcpHeader::new_ipmi().write(|buffer| self.state.write_message(&message, buffer))
+    }
+
+    /// One datagram carrying an IPMI request (IPMB-framed, with the session's own sequence).
+    pub fn seal_request(
+        &mut self,
+        request: &crate::connection::Request,
+    ) -> Result<Vec<u8>, WriteError> {
+        let payload = super::internal::next_ipmb_message(request, &mut self.ipmb_state);
+        self.seal(PayloadType::IpmiMessage, payload)
+    }
+
+    /// The payload a received datagram carries, checked and decrypted.
+    pub fn open(&mut self, datagram: &mut [u8]) -> Result<Message, RmcpIpmiReceiveError> {
+        let (header, data) =
+            super::RmcpHeader::from_bytes(datagram).map_err(RmcpIpmiReceiveError::RmcpHeader)?;
+        if header.class().ty != super::RmcpType::Ipmi {
+            return Err(RmcpIpmiReceiveError::NotIpmi);
+        }
+        self.state
+            .read_payload(data)
+            .map_err(|e| RmcpIpmiReceiveError::Session(UnwrapSessionError::V2_0(e)))
+    }
+
+    /// The IPMI response an [`PayloadType::IpmiMessage`] payload carries.
+    pub fn response(payload: &[u8]) -> Result<Response, RmcpIpmiReceiveError> {
+        if payload.len() < 7 {
+            return Err(RmcpIpmiReceiveError::NotEnoughData);
+        }
+        let netfn = payload[1] >> 2;
+        let cmd = payload[5];
+        let response_data: Vec<_> = payload[6..payload.len() - 1].to_vec();
+        // TODO (upstream): validate sequence, checksums, etc.
+        Response::new(
+            crate::connection::Message::new_raw(netfn, cmd, response_data),
+            0,
+        )
+        .ok_or(RmcpIpmiReceiveError::EmptyMessage)
+    }
 }
 
 impl State {
@@ -463,7 +538,7 @@ impl State {
             .recv()
             .map_err(ActivationError::RakpMessage4Receive)?;
 
-        let message = recv(data).unwrap();
+        let message = recv(data).map_err(ActivationError::RakpMessage4Read)?;
         let rm4 = RakpMessage4::from_data(&message.payload)
             .map_err(ActivationError::RakpMessage4Parse)?;
 
@@ -487,78 +562,34 @@ impl State {
 
         Ok(Self {
             socket,
-            session_id,
-            session_sequence_number,
-            state: crypto_state,
-            ipmb_state: IpmbState::default(),
+            codec: SessionCodec {
+                session_id,
+                session_sequence_number,
+                state: crypto_state,
+                ipmb_state: IpmbState::default(),
+            },
         })
     }
 
     pub fn send(&mut self, request: &mut crate::connection::Request) -> Result<(), RmcpIpmiError> {
-        let session_sequence_number = self.session_sequence_number.get();
-
-        if session_sequence_number == u32::MAX {
-            // The session's sequence numbers are used up: it must be activated anew (baas patch;
-            // upstream panicked).
-            return Err(super::RmcpIpmiError::NotActive);
-        }
-
-        self.session_sequence_number =
-            NonZeroU32::new(self.session_sequence_number.get().add(1)).unwrap();
-
-        let payload = super::internal::next_ipmb_message(request, &mut self.ipmb_state);
-
-        let message = Message {
-            ty: PayloadType::IpmiMessage,
-            session_id: self.session_id.get(),
-            session_sequence_number,
-            payload,
-        };
-
+        let datagram = self.codec.seal_request(request).map_err(|e| match e {
+            WriteError::SequenceNumbersExhausted => RmcpIpmiError::NotActive,
+            other => RmcpIpmiError::Send(other.into()),
+        })?;
         self.socket
-            .send(|buffer| self.state.write_message(&message, buffer))
-            .unwrap();
-
-        Ok(())
+            .send_datagram(&datagram)
+            .map_err(|e| RmcpIpmiError::Send(WriteError::Io(e).into()))
     }
 
-    // TODO: validate session sequence number
-    // TODO: Validate session sequence ID
     pub fn recv(&mut self) -> Result<crate::connection::Response, RmcpIpmiReceiveError> {
-        let data = self.socket.recv()?;
+        let datagram = self.socket.recv_datagram()?;
+        let message = self.codec.open(datagram)?;
+        SessionCodec::response(&message.payload)
+    }
 
-        let data = self
-            .state
-            .read_payload(data)
-            .map_err(|e| RmcpIpmiReceiveError::Session(UnwrapSessionError::V2_0(e)))?
-            .payload;
-
-        if data.len() < 7 {
-            return Err(RmcpIpmiReceiveError::NotEnoughData);
-        }
-
-        let _req_addr = data[0];
-        let netfn = data[1] >> 2;
-        let _checksum1 = data[2];
-        let _rs_addr = data[3];
-        let _rqseq = data[4];
-        let cmd = data[5];
-        let response_data: Vec<_> = data[6..data.len() - 1].to_vec();
-        let _checksum2 = data[data.len() - 1];
-
-        // TODO: validate sequence, checksums, etc.
-
-        let response = if let Some(resp) = Response::new(
-            crate::connection::Message::new_raw(netfn, cmd, response_data),
-            0,
-        ) {
-            resp
-        } else {
-            // TODO: need better message here :)
-            return Err(RmcpIpmiReceiveError::EmptyMessage);
-        };
-
-        Ok(response)
+    /// The session's socket and codec, to run the session elsewhere (baas patch).
+    pub fn into_parts(self) -> (std::net::UdpSocket, SessionCodec) {
+        (self.socket.release(), self.codec)
     }
 
     pub fn send_recv(
