@@ -112,13 +112,18 @@ impl SolConsole {
     }
 }
 
-/// Opens SOL instance 1 on the BMC at `target`.
+/// Opens SOL instance 1 on the BMC at `target`, in an RMCP+ session with cipher suite `suite`
+/// (1, 2 or 3).
 pub async fn open(
     target: &Target,
-    suite: CipherSuite,
+    suite: u8,
     take_over: TakeOver,
 ) -> Result<SolConsole, SolError> {
     let address = target.address.clone();
+    let suite = CipherSuite::from_id(suite).ok_or_else(|| SolError::Refused {
+        address: address.clone(),
+        reason: format!("cipher suite {suite} is not supported (1, 2 and 3 are)"),
+    })?;
     let limit = target.timeout;
     let blocking_target = target.clone();
     let work = tokio::task::spawn_blocking(move || activate(&blocking_target, suite, take_over));

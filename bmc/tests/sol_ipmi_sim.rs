@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use bmc::sol::{self, Closed, ConsoleEvent, SolConsole, SolError, TakeOver};
 use bmc::testing::Simulator;
-use ipmi_rs::rmcp::CipherSuite;
 use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -24,7 +23,7 @@ async fn machine_with_serial() -> (Simulator, TcpStream) {
 }
 
 async fn open(sim: &Simulator, take_over: TakeOver) -> Result<SolConsole, SolError> {
-    sol::open(&sim.target("password"), CipherSuite::Suite3, take_over).await
+    sol::open(&sim.target("password"), 3, take_over).await
 }
 
 /// Reads console output until `needle` has appeared; returns all of it.

@@ -27,6 +27,12 @@ pub struct BmcSettings {
     pub timeout: Duration,
     /// The URL BMCs use to reach this server (virtual media URLs start with it).
     pub public_url: String,
+    /// Where recorded consoles go.
+    pub console_dir: std::path::PathBuf,
+    /// The most a machine's (and a job's) recorded console keeps.
+    pub console_log_bytes: u64,
+    /// A console viewer idle this long is disconnected.
+    pub console_idle_seconds: u64,
 }
 
 impl Default for BmcSettings {
@@ -34,6 +40,9 @@ impl Default for BmcSettings {
         BmcSettings {
             timeout: BMC_TIMEOUT,
             public_url: "http://127.0.0.1:3000".into(),
+            console_dir: std::env::temp_dir().join("baas-consoles"),
+            console_log_bytes: 4 << 20,
+            console_idle_seconds: 600,
         }
     }
 }

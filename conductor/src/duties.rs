@@ -43,6 +43,14 @@ pub fn spawn_all(conductor: &Conductor, leader: &Leadership, settings: DutySetti
     every(Duration::from_secs(15), First::Run, |c| {
         Box::pin(async move { wrap_up_reservations(&c).await })
     });
+    // Consoles of reserved machines and of machines with a job are kept open and recorded.
+    every(Duration::from_secs(3), First::Run, |c| {
+        Box::pin(async move {
+            if let Err(error) = c.consoles().keep().await {
+                tracing::warn!(%error, "consoles");
+            }
+        })
+    });
     every(Duration::from_secs(15), First::Wait, |c| {
         Box::pin(async move { crate::virtual_media::expire(c.lab(), c.settings()).await })
     });

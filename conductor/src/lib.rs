@@ -7,6 +7,7 @@
 //! - [`bmc_control`]: authorize → drive the BMC → audit → update the power cache.
 //! - [`virtual_media`]: attach and detach ISOs through the BMC.
 //! - [`power_cache`]: the last power state read from each BMC.
+//! - [`consoles`]: machines' serial consoles, shared by their viewers and recorded.
 //! - [`duties`]: the background duties and the loops that run them while this instance leads.
 //! - [`job_runner`], [`notifier`]: the two duties with logic of their own.
 //! - [`leadership`]: which instance runs the duties.
@@ -14,6 +15,7 @@
 //! - [`egress_client`]: HTTP to places users name (imports, webhooks).
 
 pub mod bmc_control;
+pub mod consoles;
 pub mod duties;
 pub mod egress_client;
 pub mod job_runner;
@@ -35,14 +37,24 @@ pub struct Conductor {
     lab: Lab,
     power: PowerCache,
     settings: BmcSettings,
+    consoles: consoles::Consoles,
 }
 
 impl Conductor {
     pub fn new(lab: Lab, settings: BmcSettings) -> Conductor {
+        let consoles = consoles::Consoles::new(
+            lab.clone(),
+            consoles::ConsoleSettings {
+                dir: settings.console_dir.clone(),
+                log_bytes: settings.console_log_bytes,
+                timeout: settings.timeout,
+            },
+        );
         Conductor {
             lab,
             power: PowerCache::default(),
             settings,
+            consoles,
         }
     }
 
@@ -53,6 +65,11 @@ impl Conductor {
     /// The power readings shared by the pages, the API and the refresher.
     pub fn power_cache(&self) -> &PowerCache {
         &self.power
+    }
+
+    /// The machines' serial consoles open on this instance.
+    pub fn consoles(&self) -> &consoles::Consoles {
+        &self.consoles
     }
 
     pub fn settings(&self) -> &BmcSettings {

@@ -20,6 +20,8 @@ mod audit;
 #[cfg(feature = "db")]
 mod bmc_access;
 #[cfg(feature = "db")]
+pub mod consoles;
+#[cfg(feature = "db")]
 pub mod boot;
 pub mod clock;
 #[cfg(feature = "db")]

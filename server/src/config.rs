@@ -18,6 +18,8 @@ struct FileConfig {
     image_dir: Option<PathBuf>,
     public_url: Option<String>,
     bmc_timeout_seconds: Option<u64>,
+    console_log_kib: Option<u64>,
+    console_idle_minutes: Option<u64>,
     tftp_addr: Option<String>,
     tftp_root: Option<PathBuf>,
     dhcp_mode: Option<String>,
@@ -76,6 +78,10 @@ pub struct Config {
     pub public_url: String,
     /// Bound for one BMC operation.
     pub bmc_timeout: std::time::Duration,
+    /// The most a machine's (and a job's) recorded console keeps, in bytes.
+    pub console_log_bytes: u64,
+    /// A console viewer that sends nothing for this long is disconnected (the recording goes on).
+    pub console_idle_seconds: u64,
     /// How long each phase of a job may take.
     pub job_timeouts: lab::jobs::JobTimeouts,
     /// Where TFTP listens; `None` when turned off.
@@ -126,6 +132,10 @@ Configuration (file keys in baas.toml, overridden by the environment):
   BAAS_IMAGE_DIR            image_dir: image library files (default <data_dir>/images)
   BAAS_PUBLIC_URL           public_url: URL machines and BMCs reach baas at (default http://<http_addr>)
   BAAS_BMC_TIMEOUT_SECONDS  bmc_timeout_seconds: bound for one BMC operation (default 5)
+  BAAS_CONSOLE_LOG_KIB      console_log_kib: recorded console kept per machine and per job,
+                            oldest output dropped first (default 4096; under <data_dir>/consoles)
+  BAAS_CONSOLE_IDLE_MINUTES console_idle_minutes: a console viewer idle this long is
+                            disconnected; the recording goes on (default 10)
   BAAS_TFTP_ADDR            tftp_addr: TFTP listen address, or off (default 0.0.0.0:69; port 69 needs
                             root or CAP_NET_BIND_SERVICE)
   BAAS_TFTP_ROOT            tftp_root: directory TFTP serves read-only (default /usr/lib/ipxe,
@@ -169,6 +179,9 @@ impl Config {
         conductor::BmcSettings {
             timeout: self.bmc_timeout,
             public_url: self.public_url.clone(),
+            console_dir: self.data_dir.join("consoles"),
+            console_log_bytes: self.console_log_bytes,
+            console_idle_seconds: self.console_idle_seconds,
         }
     }
 
@@ -247,6 +260,32 @@ impl Config {
             return Err(ConfigError::Value {
                 name: "public_url",
                 message: format!("'{public_url}' is not an http:// or https:// URL"),
+            });
+        }
+        let console_log_kib = match env("BAAS_CONSOLE_LOG_KIB") {
+            Some(v) => v.trim().parse::<u64>().map_err(|_| ConfigError::Value {
+                name: "console_log_kib",
+                message: format!("not a number of KiB: {v:?}"),
+            })?,
+            None => from_file.console_log_kib.unwrap_or(4096),
+        };
+        if !(8..=1024 * 1024).contains(&console_log_kib) {
+            return Err(ConfigError::Value {
+                name: "console_log_kib",
+                message: format!("{console_log_kib} is outside 8..=1048576"),
+            });
+        }
+        let console_idle_minutes = match env("BAAS_CONSOLE_IDLE_MINUTES") {
+            Some(v) => v.trim().parse::<u64>().map_err(|_| ConfigError::Value {
+                name: "console_idle_minutes",
+                message: format!("not a number of minutes: {v:?}"),
+            })?,
+            None => from_file.console_idle_minutes.unwrap_or(10),
+        };
+        if !(1..=24 * 60).contains(&console_idle_minutes) {
+            return Err(ConfigError::Value {
+                name: "console_idle_minutes",
+                message: format!("{console_idle_minutes} is outside 1..=1440"),
             });
         }
         let bmc_timeout_seconds = match env("BAAS_BMC_TIMEOUT_SECONDS") {
@@ -468,6 +507,8 @@ impl Config {
             tftp_root,
             public_url: public_url.trim_end_matches('/').to_string(),
             bmc_timeout: std::time::Duration::from_secs(bmc_timeout_seconds),
+            console_log_bytes: console_log_kib * 1024,
+            console_idle_seconds: console_idle_minutes * 60,
             image_dir,
             http_addr,
             data_dir,

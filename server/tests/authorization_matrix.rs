@@ -642,6 +642,31 @@ fn rest_cases() -> Vec<RestCase> {
             [401, 404, 403, 409],
         ),
         (
+            "GET",
+            "/api/v1/machines/{id}/console",
+            |f, _| format!("/api/v1/machines/{}/console", f.machine),
+            &[],
+            |_, _| Vec::new(),
+            // Use without a reservation: not now; the admin reaches the check for a BMC.
+            [401, 404, 403, 409],
+        ),
+        (
+            "GET",
+            "/api/v1/machines/{id}/console/log",
+            |f, _| format!("/api/v1/machines/{}/console/log", f.machine),
+            &[],
+            |_, _| Vec::new(),
+            [401, 404, 403, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/jobs/{id}/console",
+            |f, role| format!("/api/v1/jobs/{}/console", f.boot_jobs[role]),
+            &[],
+            |_, _| Vec::new(),
+            [401, 404, 404, 200],
+        ),
+        (
             "PUT",
             "/api/v1/machines/{id}/boot-device",
             |f, _| format!("/api/v1/machines/{}/boot-device", f.machine),

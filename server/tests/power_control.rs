@@ -458,6 +458,7 @@ async fn a_machine_left_on_is_powered_off_when_its_reservation_ends() {
     let settings = conductor::BmcSettings {
         timeout: std::time::Duration::from_secs(10),
         public_url: server.config.public_url.clone(),
+        ..server.config.bmc_settings()
     };
     let conductor = conductor::Conductor::new(lab.clone(), settings);
     conductor::duties::wrap_up_reservations(&conductor).await;

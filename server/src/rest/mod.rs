@@ -7,6 +7,7 @@ mod admin;
 mod agents;
 mod boot;
 mod caller;
+mod console;
 mod content;
 mod events;
 pub(crate) mod imports;
@@ -72,6 +73,16 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             "/api/v1/machines/{id}/bmc-test",
             post(machines::bmc_test),
         ),
+        (
+            M::GET,
+            "/api/v1/machines/{id}/console",
+            get(console::live),
+        ),
+        (
+            M::GET,
+            "/api/v1/machines/{id}/console/log",
+            get(console::machine_log),
+        ),
         (M::GET, "/api/v1/reservations", get(reservations::list)),
         (M::POST, "/api/v1/reservations", post(reservations::create)),
         (
@@ -96,6 +107,7 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (M::POST, "/api/v1/jobs", post(jobs::create)),
         (M::GET, "/api/v1/jobs/{id}", get(jobs::show)),
         (M::DELETE, "/api/v1/jobs/{id}", delete(jobs::cancel)),
+        (M::GET, "/api/v1/jobs/{id}/console", get(console::job_log)),
         (M::GET, "/api/v1/users", get(admin::users)),
         (M::POST, "/api/v1/users", post(admin::create_user)),
         (M::PATCH, "/api/v1/users/{id}", patch(admin::change_user)),

@@ -37,6 +37,8 @@ pub fn config_in(dir: &std::path::Path, session_ttl_seconds: i64) -> Config {
         image_dir: dir.join("images"),
         public_url: "http://127.0.0.1:3000".into(),
         bmc_timeout: std::time::Duration::from_secs(5),
+        console_log_bytes: 1 << 20,
+        console_idle_seconds: 600,
         job_timeouts: Default::default(),
         tftp_addr: None,
         tftp_root: dir.join("tftp"),
