@@ -114,11 +114,7 @@ impl SolConsole {
 
 /// Opens SOL instance 1 on the BMC at `target`, in an RMCP+ session with cipher suite `suite`
 /// (1, 2 or 3).
-pub async fn open(
-    target: &Target,
-    suite: u8,
-    take_over: TakeOver,
-) -> Result<SolConsole, SolError> {
+pub async fn open(target: &Target, suite: u8, take_over: TakeOver) -> Result<SolConsole, SolError> {
     let address = target.address.clone();
     let suite = CipherSuite::from_id(suite).ok_or_else(|| SolError::Refused {
         address: address.clone(),

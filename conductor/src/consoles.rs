@@ -35,7 +35,10 @@ pub enum ConsoleState {
     /// it over.
     HeldElsewhere(String),
     /// The BMC refused SOL or could not be reached; retried after `retry_in`.
-    Down { reason: String, retry_in: u64 },
+    Down {
+        reason: String,
+        retry_in: u64,
+    },
     /// The console was closed (nobody wants it any more).
     Closed,
 }
@@ -254,7 +257,12 @@ impl Shared {
 }
 
 /// The session loop of one console, until stopped.
-async fn run(inner: Arc<Inner>, machine_id: i64, shared: Arc<Shared>, mut typed: mpsc::Receiver<Typed>) {
+async fn run(
+    inner: Arc<Inner>,
+    machine_id: i64,
+    shared: Arc<Shared>,
+    mut typed: mpsc::Receiver<Typed>,
+) {
     let mut retry = FIRST_RETRY;
     let mut take_over = TakeOver::No;
     while !shared.stopped.load(Ordering::SeqCst) {
@@ -267,7 +275,12 @@ async fn run(inner: Arc<Inner>, machine_id: i64, shared: Arc<Shared>, mut typed:
                     password: access.credentials.password.clone(),
                     timeout: inner.timeout,
                 };
-                sol::open(&target, access.ipmi_cipher_suite, std::mem::replace(&mut take_over, TakeOver::No)).await
+                sol::open(
+                    &target,
+                    access.ipmi_cipher_suite,
+                    std::mem::replace(&mut take_over, TakeOver::No),
+                )
+                .await
             }
             Err(error) => Err(SolError::Refused {
                 address: String::new(),
@@ -316,7 +329,10 @@ async fn run(inner: Arc<Inner>, machine_id: i64, shared: Arc<Shared>, mut typed:
         if shared.stopped.load(Ordering::SeqCst) {
             break;
         }
-        shared.mark(&format!("console lost: {reason}; reconnecting in {} s", retry.as_secs()));
+        shared.mark(&format!(
+            "console lost: {reason}; reconnecting in {} s",
+            retry.as_secs()
+        ));
         shared.set_state(ConsoleState::Down {
             reason,
             retry_in: retry.as_secs(),
@@ -391,7 +407,12 @@ impl Viewer {
         if self.keyboard() != Some(self.id) {
             return false;
         }
-        self.hub.shared.input.send(Typed::Bytes(bytes)).await.is_ok()
+        self.hub
+            .shared
+            .input
+            .send(Typed::Bytes(bytes))
+            .await
+            .is_ok()
     }
 
     /// Sends a serial BREAK, if this viewer has the keyboard.
@@ -442,7 +463,12 @@ impl Recorder {
 
     fn set_job(&mut self, job: Option<i64>) {
         if self.job.as_ref().map(|(id, _)| *id) != job {
-            self.job = job.map(|id| (id, Rotating::new(job_log_path(&self.dir, id), self.log_bytes)));
+            self.job = job.map(|id| {
+                (
+                    id,
+                    Rotating::new(job_log_path(&self.dir, id), self.log_bytes),
+                )
+            });
         }
     }
 
@@ -529,7 +555,9 @@ fn job_log_path(dir: &Path, job_id: i64) -> PathBuf {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -547,7 +575,10 @@ mod tests {
         assert!(kept.len() <= 100, "{} bytes", kept.len());
         assert!(kept.ends_with(b"line 099\n"));
         let text = String::from_utf8(kept).unwrap();
-        assert!(text.starts_with("line "), "whole lines survive rotation: {text}");
+        assert!(
+            text.starts_with("line "),
+            "whole lines survive rotation: {text}"
+        );
         // A burst larger than the whole log keeps its end.
         log.append(&[b'x'; 500]);
         let kept = read_rotated(&dir.path().join("m.log"));

@@ -20,10 +20,10 @@ mod audit;
 #[cfg(feature = "db")]
 mod bmc_access;
 #[cfg(feature = "db")]
-pub mod consoles;
-#[cfg(feature = "db")]
 pub mod boot;
 pub mod clock;
+#[cfg(feature = "db")]
+pub mod consoles;
 #[cfg(feature = "db")]
 pub mod events;
 #[cfg(feature = "db")]

@@ -85,7 +85,10 @@ async fn console_capable(state: &AppState, machine_id: i64) -> ApiResult<()> {
 /// console carries the session cookie like any request.
 fn same_origin(headers: &HeaderMap) -> bool {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    match headers.get(header::ORIGIN).map(|o| o.to_str().unwrap_or("null")) {
+    match headers
+        .get(header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or("null"))
+    {
         Some(origin) => {
             let authority = origin.split_once("://").map(|(_, rest)| rest);
             authority.is_some() && authority == host
@@ -116,16 +119,33 @@ enum Control {
 }
 
 /// Relays one viewer until it leaves, falls idle, or loses its right to the console.
-async fn serve(state: AppState, actor: Actor, machine_id: i64, role: ConsoleRole, mut socket: WebSocket) {
+async fn serve(
+    state: AppState,
+    actor: Actor,
+    machine_id: i64,
+    role: ConsoleRole,
+    mut socket: WebSocket,
+) {
     let consoles = state.conductor.consoles().clone();
     let idle_limit = Duration::from_secs(state.conductor.settings().console_idle_seconds);
     let mut viewer = consoles.attach(machine_id);
     if role == ConsoleRole::Holder {
         viewer.claim_free_keyboard();
     }
-    let ending = relay(&state, &actor, machine_id, role, &mut viewer, &mut socket, idle_limit).await;
+    let ending = relay(
+        &state,
+        &actor,
+        machine_id,
+        role,
+        &mut viewer,
+        &mut socket,
+        idle_limit,
+    )
+    .await;
     let _ = socket
-        .send(Message::Text(state_frame(&viewer, role, Some(("ended", &ending))).into()))
+        .send(Message::Text(
+            state_frame(&viewer, role, Some(("ended", &ending))).into(),
+        ))
         .await;
     let _ = socket.send(Message::Close(None)).await;
     let _ = state
@@ -144,7 +164,11 @@ async fn relay(
     idle_limit: Duration,
 ) -> String {
     for chunk in viewer.scrollback.chunks(64 * 1024) {
-        if socket.send(Message::Binary(chunk.to_vec().into())).await.is_err() {
+        if socket
+            .send(Message::Binary(chunk.to_vec().into()))
+            .await
+            .is_err()
+        {
             return "the viewer left".into();
         }
     }
@@ -296,7 +320,10 @@ pub async fn job_log(
 /// `bytes` whole, or the part a `Range: bytes=…` header asks for.
 fn ranged(bytes: Vec<u8>, headers: &HeaderMap) -> Response {
     let total = bytes.len();
-    let content = [(header::CONTENT_TYPE, "application/octet-stream"), (header::ACCEPT_RANGES, "bytes")];
+    let content = [
+        (header::CONTENT_TYPE, "application/octet-stream"),
+        (header::ACCEPT_RANGES, "bytes"),
+    ];
     let Some(range) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
         return (StatusCode::OK, content, bytes).into_response();
     };
@@ -304,7 +331,10 @@ fn ranged(bytes: Vec<u8>, headers: &HeaderMap) -> Response {
         Some((first, last)) => (
             StatusCode::PARTIAL_CONTENT,
             content,
-            [(header::CONTENT_RANGE, format!("bytes {first}-{last}/{total}"))],
+            [(
+                header::CONTENT_RANGE,
+                format!("bytes {first}-{last}/{total}"),
+            )],
             bytes[first..=last].to_vec(),
         )
             .into_response(),

@@ -73,11 +73,7 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             "/api/v1/machines/{id}/bmc-test",
             post(machines::bmc_test),
         ),
-        (
-            M::GET,
-            "/api/v1/machines/{id}/console",
-            get(console::live),
-        ),
+        (M::GET, "/api/v1/machines/{id}/console", get(console::live)),
         (
             M::GET,
             "/api/v1/machines/{id}/console/log",

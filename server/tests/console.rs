@@ -1,0 +1,273 @@
+//! The serial console through the real server: `ipmi_sim` serves SOL from a serial port this
+//! test plays, the server listens on loopback, and clients connect to the console's WebSocket
+//! as the browser and the CLI do. The holder types, a manager watches and takes the keyboard, a
+//! viewer is refused, the recording is there afterwards, and the socket closes when the
+//! holder's reservation ends.
+
+mod common;
+
+use std::time::Duration;
+
+use bmc::testing::Simulator;
+use common::TestServer;
+use futures_util::{SinkExt, StreamExt};
+use lab::model::{AuditFilter, Level, Subject};
+use lab::Actor;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// The server's router on a real loopback port.
+async fn listen(server: &TestServer) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let router = server.router.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    address
+}
+
+async fn token(server: &TestServer, user: i64, name: &str) -> String {
+    let actor = Actor::user(user, name, false, "test");
+    server
+        .lab
+        .create_api_token(&actor, "console", None)
+        .await
+        .unwrap()
+        .1
+}
+
+async fn connect(address: &str, machine: i64, token: &str) -> Result<Socket, u16> {
+    let mut request = format!("ws://{address}/api/v1/machines/{machine}/console")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(other) => panic!("connect: {other}"),
+    }
+}
+
+/// Reads frames until the bytes seen contain `needle` (binary) or a state frame has
+/// `"keyboard"`/`"state"` equal to it (text); returns the bytes seen.
+async fn until(socket: &mut Socket, needle: &str) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no {needle:?} within 20 s; saw {:?}",
+                    String::from_utf8_lossy(&seen)
+                )
+            });
+        match frame {
+            Some(Ok(Message::Binary(bytes))) => {
+                seen.extend_from_slice(&bytes);
+                if String::from_utf8_lossy(&seen).contains(needle) {
+                    return seen;
+                }
+            }
+            Some(Ok(Message::Text(text))) => {
+                let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if state["keyboard"] == needle || state["state"] == needle {
+                    return seen;
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("socket ended before {needle:?}: {other:?}"),
+        }
+    }
+}
+
+async fn serial_until(serial: &mut TcpStream, needle: &[u8]) {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !seen.windows(needle.len()).any(|w| w == needle) {
+        let n = tokio::time::timeout(Duration::from_secs(10), serial.read(&mut buffer))
+            .await
+            .unwrap_or_else(|_| panic!("the machine never got {needle:?}; got {seen:?}"))
+            .unwrap();
+        assert!(n > 0);
+        seen.extend_from_slice(&buffer[..n]);
+    }
+}
+
+#[tokio::test]
+async fn the_holder_types_a_manager_watches_and_takes_over_and_the_recording_stays() {
+    let port_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start_with_serial(port_listener.local_addr().unwrap().port());
+    sim.ready().await;
+    let (mut serial, _) = port_listener.accept().await.unwrap();
+
+    let server = TestServer::start().await;
+    let address = listen(&server).await;
+    let shell = Actor::shell();
+    let bmc_address = format!("127.0.0.1:{}", sim.port);
+    let machine = server
+        .add_machine(
+            "node1",
+            "52:54:00:00:00:01",
+            Some((&bmc_address, "admin", "password")),
+        )
+        .await;
+    let alice = server.add_user("alice").await;
+    let mary = server.add_user("mary").await;
+    let victor = server.add_user("victor").await;
+    for (user, level) in [
+        (alice, Level::Use),
+        (mary, Level::Manage),
+        (victor, Level::View),
+    ] {
+        server
+            .lab
+            .grant(&shell, machine, Subject::User(user), level)
+            .await
+            .unwrap();
+    }
+    let now = lab::now();
+    let reservation = server
+        .lab
+        .reserve(
+            &Actor::user(alice, "alice", false, "test"),
+            machine,
+            now,
+            now + 3600,
+            "",
+        )
+        .await
+        .unwrap();
+    let (alice_token, mary_token, victor_token) = (
+        token(&server, alice, "alice").await,
+        token(&server, mary, "mary").await,
+        token(&server, victor, "victor").await,
+    );
+
+    // The holder connects and gets the keyboard; what the machine prints arrives.
+    let mut holder = connect(&address, machine, &alice_token).await.unwrap();
+    until(&mut holder, "live").await;
+    serial
+        .write_all(b"[    1.234567] Run /init as init process\r\nlogin: ")
+        .await
+        .unwrap();
+    until(&mut holder, "login: ").await;
+    holder
+        .send(Message::Binary(b"root\r".to_vec().into()))
+        .await
+        .unwrap();
+    serial_until(&mut serial, b"root\r").await;
+
+    // A viewer of the machine does not see the console.
+    assert_eq!(
+        connect(&address, machine, &victor_token).await.err(),
+        Some(403)
+    );
+
+    // A manager gets the scrollback, watches read-only, then takes the keyboard.
+    let mut manager = connect(&address, machine, &mary_token).await.unwrap();
+    let scrollback = until(&mut manager, "login: ").await;
+    assert!(String::from_utf8_lossy(&scrollback).contains("Run /init"));
+    manager
+        .send(Message::Binary(b"x".to_vec().into()))
+        .await
+        .unwrap();
+    until(&mut manager, "read-only").await;
+    manager
+        .send(Message::Text(r#"{"type":"take_keyboard"}"#.into()))
+        .await
+        .unwrap();
+    until(&mut manager, "yours").await;
+    until(&mut holder, "other").await;
+    manager
+        .send(Message::Binary(b"whoami\r".to_vec().into()))
+        .await
+        .unwrap();
+    serial_until(&mut serial, b"whoami\r").await;
+    serial.write_all(b"root\r\n# ").await.unwrap();
+    until(&mut holder, "root\r\n# ").await;
+
+    // The recording has it all, whole or by range.
+    let mut client = server.client();
+    let mut request = axum::http::Request::get(format!("/api/v1/machines/{machine}/console/log"))
+        .header("authorization", format!("Bearer {alice_token}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let log = client.send(request).await;
+    assert_eq!(log.status, 200);
+    assert!(
+        log.body.contains("Run /init as init process"),
+        "{}",
+        log.body
+    );
+    assert!(log.body.contains("root\r\n# "));
+    request = axum::http::Request::get(format!("/api/v1/machines/{machine}/console/log"))
+        .header("authorization", format!("Bearer {alice_token}"))
+        .header("range", "bytes=-3")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let tail = client.send(request).await;
+    assert_eq!(tail.status, 206);
+    assert_eq!(tail.body, "\n# ");
+
+    let audit = server
+        .lab
+        .audit_log(
+            &Actor::shell(),
+            &AuditFilter {
+                action: "console".into(),
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let actions: Vec<String> = audit
+        .iter()
+        .map(|e| format!("{} {}", e.actor_name, e.action))
+        .collect();
+    for expected in [
+        "alice console.open",
+        "mary console.open",
+        "mary console.take_keyboard",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} in {actions:?}"
+        );
+    }
+
+    // The holder's reservation ends: their socket closes with the reason.
+    server
+        .lab
+        .release(&Actor::user(alice, "alice", false, "test"), reservation.id)
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(Ok(frame)) = holder.next().await {
+            if let Message::Text(text) = frame {
+                if text.contains("reservation of this machine ended") {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await
+    .expect("closed within 15 s");
+    assert!(ended, "told why");
+}
