@@ -271,3 +271,112 @@ async fn the_holder_types_a_manager_watches_and_takes_over_and_the_recording_sta
     .expect("closed within 15 s");
     assert!(ended, "told why");
 }
+
+/// A pseudo-terminal: the master side for the test, the slave side for the command.
+fn pty() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills in two new descriptors, owned by the files made of them below.
+    let opened = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(opened, 0, "openpty");
+    // SAFETY: both descriptors were just opened and are not owned elsewhere.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    }
+}
+
+#[tokio::test]
+async fn baas_console_attaches_a_terminal_types_and_quits_with_tilde_dot() {
+    let port_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start_with_serial(port_listener.local_addr().unwrap().port());
+    sim.ready().await;
+    let (mut serial, _) = port_listener.accept().await.unwrap();
+    let server = TestServer::start().await;
+    let address = listen(&server).await;
+    let bmc_address = format!("127.0.0.1:{}", sim.port);
+    let machine = server
+        .add_machine(
+            "node-07",
+            "52:54:00:00:00:07",
+            Some((&bmc_address, "admin", "password")),
+        )
+        .await;
+    let alice = server.add_user("alice").await;
+    server
+        .lab
+        .grant(&Actor::shell(), machine, Subject::User(alice), Level::Use)
+        .await
+        .unwrap();
+    let now = lab::now();
+    server
+        .lab
+        .reserve(
+            &Actor::user(alice, "alice", false, "test"),
+            machine,
+            now,
+            now + 3600,
+            "",
+        )
+        .await
+        .unwrap();
+    let token = token(&server, alice, "alice").await;
+
+    let (master, slave) = pty();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_baas"))
+        .args([
+            "console",
+            "node-07",
+            "--server",
+            &format!("http://{address}"),
+        ])
+        .env("BAAS_TOKEN", &token)
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    let mut terminal_out = tokio::fs::File::from_std(master.try_clone().unwrap());
+    let mut terminal_in = tokio::fs::File::from_std(master);
+    let mut screen = Vec::new();
+    let mut read_screen = async |needle: &str, screen: &mut Vec<u8>| {
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(screen).contains(needle) {
+            let n = tokio::time::timeout(Duration::from_secs(15), terminal_out.read(&mut buffer))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no {needle:?} on the terminal; it shows {:?}",
+                        String::from_utf8_lossy(screen)
+                    )
+                })
+                .unwrap();
+            screen.extend_from_slice(&buffer[..n]);
+        }
+    };
+    read_screen("connected to node-07", &mut screen).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    serial.write_all(b"busybox# ").await.unwrap();
+    read_screen("busybox# ", &mut screen).await;
+    terminal_in.write_all(b"echo $((6*7))\r").await.unwrap();
+    serial_until(&mut serial, b"echo $((6*7))\r").await;
+    serial.write_all(b"42\r\nbusybox# ").await.unwrap();
+    read_screen("42\r\n", &mut screen).await;
+    terminal_in.write_all(b"~.").await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("~. ends the command")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    read_screen("detached", &mut screen).await;
+}

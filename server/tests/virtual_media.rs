@@ -209,6 +209,7 @@ async fn a_holder_attaches_an_iso_the_bmc_downloads_it_and_detaching_ends_the_ur
     let settings = conductor::BmcSettings {
         timeout: std::time::Duration::from_secs(10),
         public_url: server.config.public_url.clone(),
+        ..server.config.bmc_settings()
     };
     conductor::virtual_media::expire(&server.lab, &settings).await;
     assert!(

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use lab::model::{Image, Machine};
 use lab::rest_api::Paged;
 
-use super::{admin, events, images, jobs, machines, reservations, session};
+use super::{admin, console, events, images, jobs, machines, reservations, session};
 use super::{Client, ClientError, Failure, Result, Saved};
 
 /// Where the client connects, beside every command.
@@ -142,6 +142,25 @@ pub enum ClientCommand {
         machine: String,
         /// on, off, soft-off, cycle, reset or status.
         action: String,
+    },
+    /// A machine's serial console: attach the terminal (~. quits, ~B sends BREAK, ~? lists the
+    /// escapes), or print its recording.
+    ///
+    /// Example: baas console node-07; baas console node-07 --log --job 42
+    Console {
+        machine: String,
+        /// Watch without typing.
+        #[arg(long)]
+        read_only: bool,
+        /// Print the recording instead of attaching.
+        #[arg(long)]
+        log: bool,
+        /// With --log: go on printing what comes live.
+        #[arg(long, requires = "log")]
+        follow: bool,
+        /// With --log: the part recorded while this job ran.
+        #[arg(long, requires = "log")]
+        job: Option<i64>,
     },
     /// Set a machine's next boot device (pxe, disk, cdrom, bios-setup).
     Bootdev {
@@ -277,6 +296,19 @@ pub async fn run(connection: Connection, command: ClientCommand) -> Result<()> {
         }
         ClientCommand::Power { machine, action } => {
             machines::power(&client, json, machine, action).await
+        }
+        ClientCommand::Console {
+            machine,
+            read_only,
+            log,
+            follow,
+            job,
+        } => {
+            if log {
+                console::log(&client, machine, job, follow).await
+            } else {
+                console::attach(&client, machine, read_only).await
+            }
         }
         ClientCommand::Bootdev {
             machine,

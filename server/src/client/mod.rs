@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod commands;
+mod console;
 mod events;
 mod images;
 mod jobs;
@@ -162,6 +163,11 @@ impl Client {
             token,
             cookie: None,
         })
+    }
+
+    /// The API token the client calls with, if any.
+    pub(crate) fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     pub(crate) fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {

@@ -48,13 +48,14 @@ pub async fn live(
         ));
     }
     let Ok(upgrade) = upgrade else {
+        let refusal = ApiError::new(
+            ErrorKind::BadRequest,
+            "the console is a WebSocket: connect with Upgrade: websocket",
+        );
         return Ok((
             StatusCode::UPGRADE_REQUIRED,
             [(header::UPGRADE, "websocket")],
-            axum::Json(serde_json::json!({
-                "error": "upgrade_required",
-                "message": "the console is a WebSocket: connect with Upgrade: websocket",
-            })),
+            axum::Json(refusal),
         )
             .into_response());
     };
@@ -192,11 +193,10 @@ async fn relay(
                 last_input = Instant::now();
                 match message {
                     Message::Binary(bytes) => {
-                        if !viewer.type_bytes(bytes.to_vec()).await {
-                            let notice = state_frame(viewer, role, Some(("read-only", "you are watching: take the keyboard to type")));
-                            if socket.send(Message::Text(notice.into())).await.is_err() {
-                                return "the viewer left".into();
-                            }
+                        let typed = viewer.type_bytes(bytes.to_vec()).await;
+                        let notice = state_frame(viewer, role, Some(("read-only", "you are watching: take the keyboard to type")));
+                        if !typed && socket.send(Message::Text(notice.into())).await.is_err() {
+                            return "the viewer left".into();
                         }
                     }
                     Message::Text(text) => match serde_json::from_str::<Control>(&text) {
