@@ -17,12 +17,15 @@
 #                    [--memory MIB]
 #       ipmi_sim in the lab namespace on x.1:PORT (VMLAB_BMC follows PORT), user admin/password.
 #       Power on starts the VM (the options given here; boot order n after "boot pxe", else cn),
-#       power off stops it. Its events go to DIR/vm/events.log.
+#       power off stops it. Its events go to DIR/vm/events.log. Serial-over-LAN serves the VM's
+#       serial port (QEMU listens on 127.0.0.1:9003 in the lab namespace, ipmi_sim connects;
+#       the console is still copied to VMLAB_CONSOLE).
 #   vmlab.sh vm DIR [--mac MAC] [--disk FILE] [--firmware bios|uefi] [--boot ORDER] [--nic MODEL]
-#                   [--memory MIB] [--console FILE] [--pid-file FILE] [--foreground]
-#                   [--extra "QEMU ARGS"] [-- QEMU ARGS...]
+#                   [--memory MIB] [--console FILE] [--serial-port PORT] [--pid-file FILE]
+#                   [--foreground] [--extra "QEMU ARGS"] [-- QEMU ARGS...]
 #       QEMU in the lab namespace: -accel tcg -m MIB (512) -nodefaults -nographic -monitor none,
-#       serial to --console (VMLAB_CONSOLE), a raw virtio --disk, -boot order=ORDER when given,
+#       serial to --console (VMLAB_CONSOLE) — with --serial-port, a TCP server on 127.0.0.1:PORT
+#       that logs to --console too (for a BMC's Serial-over-LAN) —, a raw virtio --disk, -boot order=ORDER when given,
 #       OVMF (pflash, a copy of the variables in DIR/vm) for --firmware uefi, and unless
 #       --nic none (then --mac is not needed) tap0 with "-device MODEL,netdev=n0,mac=MAC" (MODEL
 #       virtio-net-pci by default; it may carry properties: "virtio-net-pci,romfile=").
@@ -43,6 +46,8 @@ set -euo pipefail
 VMLAB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
 ROOT=$(cd "$(dirname "$VMLAB")/.." && pwd)
 IPMI_FILES=$ROOT/bmc/testdata/ipmi_sim
+# The VM's serial port for Serial-over-LAN, on loopback in the lab's own namespace.
+SOL_PORT=9003
 OVMF_CODE=${VMLAB_OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
 OVMF_VARS=${VMLAB_OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
 
@@ -207,7 +212,7 @@ EOF
 # Parses vm options into the globals below, then builds QEMU's command line in QEMU_CMD.
 parse_vm_options() {
   MAC='' DISK='' FIRMWARE=bios BOOT='' NIC=virtio-net-pci MEMORY=512 CONSOLE=$VMLAB_CONSOLE
-  PID_FILE=$VMLAB_VM_DIR/qemu.pid FOREGROUND=0 EXTRA=() PASS=()
+  SERIAL_PORT='' PID_FILE=$VMLAB_VM_DIR/qemu.pid FOREGROUND=0 EXTRA=() PASS=()
   while [ $# -gt 0 ]; do
     case $1 in
       --mac) MAC=${2:-}; shift 2 || usage ;;
@@ -217,6 +222,7 @@ parse_vm_options() {
       --nic) NIC=${2:-}; shift 2 || usage ;;
       --memory) MEMORY=${2:-}; shift 2 || usage ;;
       --console) CONSOLE=${2:-}; shift 2 || usage ;;
+      --serial-port) SERIAL_PORT=${2:-}; shift 2 || usage ;;
       --pid-file) PID_FILE=${2:-}; shift 2 || usage ;;
       --foreground) FOREGROUND=1; shift ;;
       --extra)
@@ -231,11 +237,17 @@ parse_vm_options() {
   case $FIRMWARE in bios|uefi) ;; *) die "vm: --firmware is bios or uefi, not '$FIRMWARE'" ;; esac
   case $BOOT in ''|*[!a-p]*) [ -z "$BOOT" ] || die "vm: --boot is an order like n or cn, not '$BOOT'" ;; esac
   case $MEMORY in ''|*[!0-9]*) die "vm: --memory is MiB, not '$MEMORY'" ;; esac
+  case $SERIAL_PORT in *[!0-9]*) die "vm: --serial-port is a number, not '$SERIAL_PORT'" ;; esac
   [ "$NIC" = none ] || [ -n "$MAC" ] || die "vm: --mac is required (or --nic none)"
   [ -z "$DISK" ] || [ -f "$DISK" ] || die "vm: no disk image $DISK"
 
-  QEMU_CMD=(qemu-system-x86_64 -accel tcg -m "$MEMORY" -nodefaults -nographic -monitor none
-    -serial "file:$CONSOLE")
+  QEMU_CMD=(qemu-system-x86_64 -accel tcg -m "$MEMORY" -nodefaults -nographic -monitor none)
+  if [ -n "$SERIAL_PORT" ]; then
+    QEMU_CMD+=(-chardev "socket,id=serial0,host=127.0.0.1,port=$SERIAL_PORT,server=on,wait=off,logfile=$CONSOLE"
+      -serial chardev:serial0)
+  else
+    QEMU_CMD+=(-serial "file:$CONSOLE")
+  fi
   if [ "$FIRMWARE" = uefi ]; then
     QEMU_CMD+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE"
       -drive "if=pflash,format=raw,unit=1,file=$VMLAB_VM_DIR/OVMF_VARS.fd")
@@ -306,11 +318,13 @@ cmd_bmc() {
   if [ -f "$vm/ipmi_sim.pid" ] && alive "$(cat "$vm/ipmi_sim.pid")"; then
     die "bmc: ipmi_sim already runs (pid $(cat "$vm/ipmi_sim.pid"))"
   fi
-  # What the chassis hook starts the VM with: one option per line.
+  # What the chassis hook starts the VM with: one option per line. The serial port is
+  # ipmi_sim's SOL.
+  options+=(--serial-port "$SOL_PORT")
   printf '%s\n' "${options[@]}" > "$vm/bmc.options"
   mkdir -p "$vm/simstate"
   step "writing ipmi_sim's configuration" "" sh -c \
-    "sed -e 's/127.0.0.1 @PORT@/$VMLAB_GATEWAY $port/' -e 's#@HOOK@#$IPMI_FILES/qemu-chassis.sh#' -e 's#@SOL@##' \
+    "sed -e 's/127.0.0.1 @PORT@/$VMLAB_GATEWAY $port/' -e 's#@HOOK@#$IPMI_FILES/qemu-chassis.sh#' -e 's#@SOL@#  sol \"tcp:127.0.0.1:$SOL_PORT\" 115200#' \
        '$IPMI_FILES/lan.conf.in' > '$vm/lan.conf' && cp '$IPMI_FILES/bmc.emu' '$vm/bmc.emu'"
   (cd "$vm" && VMLAB="$VMLAB" VMLAB_DIR="$DIR" \
     exec ip netns exec "$VMLAB_LAB_NS" ipmi_sim -c lan.conf -f bmc.emu -s simstate -n \

@@ -2,12 +2,17 @@
 # Builds a small bootable raw disk for deploy tests, without root mounts or loop devices: an
 # MBR, one FAT partition with syslinux, the given kernel and an initramfs whose /init prints
 # MARKER on the serial console and powers the machine off. Writes OUT (raw) and OUT.zst.
+# With MODE "no-root" the disk boots the kernel alone with a root device that does not exist:
+# the kernel prints "VFS: Unable to mount root fs" and panics (a deploy judged by its console
+# must fail with that line).
 #
-#   mgmt/test-disk.sh KERNEL OUT MARKER
+#   mgmt/test-disk.sh KERNEL OUT MARKER [MODE]
 set -euo pipefail
 KERNEL=${1:?usage: mgmt/test-disk.sh KERNEL OUT MARKER}
 OUT=${2:?usage: mgmt/test-disk.sh KERNEL OUT MARKER}
-MARKER=${3:?usage: mgmt/test-disk.sh KERNEL OUT MARKER}
+MARKER=${3:?usage: mgmt/test-disk.sh KERNEL OUT MARKER [MODE]}
+MODE=${4:-marker}
+case $MODE in marker|no-root) ;; *) echo "test-disk.sh: MODE is marker or no-root, not '$MODE'" >&2; exit 2 ;; esac
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/baas/mgmt"
 export SOURCE_DATE_EPOCH=1700000000
 
@@ -45,7 +50,11 @@ truncate -s 48M "$work/disk.img"
 printf 'label: dos\nstart=2048, type=c, bootable\n' | sfdisk -q "$work/disk.img"
 truncate -s $((47 * 1024 * 1024)) "$work/part.img"
 mkfs.vfat -n BAASTEST -i 0badcafe "$work/part.img" >/dev/null
-printf 'DEFAULT linux\nPROMPT 0\nLABEL linux\n  KERNEL /vmlinuz\n  INITRD /initrd.gz\n  APPEND console=ttyS0 quiet\n' > "$work/syslinux.cfg"
+if [ "$MODE" = no-root ]; then
+  printf 'DEFAULT linux\nPROMPT 0\nLABEL linux\n  KERNEL /vmlinuz\n  APPEND console=ttyS0 root=/dev/baas-missing panic=0 %s\n' "$MARKER" > "$work/syslinux.cfg"
+else
+  printf 'DEFAULT linux\nPROMPT 0\nLABEL linux\n  KERNEL /vmlinuz\n  INITRD /initrd.gz\n  APPEND console=ttyS0 quiet\n' > "$work/syslinux.cfg"
+fi
 mcopy -i "$work/part.img" "$KERNEL" ::/vmlinuz
 mcopy -i "$work/part.img" "$work/initrd.gz" ::/initrd.gz
 mcopy -i "$work/part.img" "$work/syslinux.cfg" ::/syslinux.cfg

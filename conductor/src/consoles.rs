@@ -165,6 +165,17 @@ impl Consoles {
         }
     }
 
+    /// Writes a mark of baas' own into `machine_id`'s console and into job `job_id`'s part of
+    /// it, opening the console if it is not open yet.
+    pub fn mark(&self, machine_id: i64, job_id: i64, text: &str) {
+        let hub = lock(&self.inner.hubs)
+            .entry(machine_id)
+            .or_insert_with(|| Hub::start(self.inner.clone(), machine_id))
+            .clone();
+        hub.set_job(Some(job_id));
+        hub.shared.mark(text);
+    }
+
     /// The machine's recorded console (oldest first), up to the configured size.
     pub fn machine_log(&self, machine_id: i64) -> Vec<u8> {
         read_rotated(&machine_log_path(&self.inner.dir, machine_id))

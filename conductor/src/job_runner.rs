@@ -2,16 +2,20 @@
 //! boot from the network (once), then a power cycle, or power on when it is off, through its
 //! BMC; a machine without one waits for a person to power it — and ends every job whose phase
 //! outlived its timeout, with the reason. A verified deploy on a machine with a BMC is told to
-//! boot its disk next. Running from the database alone, it picks up where a restart left off.
+//! boot its disk next, and its boot is then judged by what the machine prints on its console
+//! (*booted* only once the system showed it is up; *failed* with the console line of a panic;
+//! *boot-unobserved* when there is no console to watch). Running from the database (and the
+//! recorded console) alone, it picks up where a restart left off.
 
 use std::time::Duration;
 
 use bmc::{Bmc, BootDevice, BootOverride, PowerAction, PowerState};
-use lab::jobs::{JobEvent, JobTimeouts};
+use lab::jobs::{JobEvent, JobTimeouts, Observation};
 use lab::model::{BmcKind, Job, JobState, Machine};
 use lab::{Actor, Lab};
 
 use crate::bmc_control::{driver, with_retries, BmcSettings};
+use crate::consoles::ConsoleState;
 use crate::{Conductor, Leadership, PowerCache};
 
 /// Runs while this instance leads the background duties (always, with one instance).
@@ -37,7 +41,9 @@ pub async fn tick(conductor: &Conductor, timeouts: &JobTimeouts, now: i64) -> la
     }
     for job in lab.active_jobs().await? {
         if job.state == JobState::Rebooting {
-            finish_reboot(lab, settings, &job, now, timeouts).await?;
+            finish_reboot(conductor, &job, now, timeouts).await?;
+        } else if job.state == JobState::Booting {
+            watch_boot(conductor, &job, now, timeouts).await?;
         } else if let Some(reason) = timeouts.overdue(&job, now) {
             tracing::warn!(job = job.id, machine = %job.machine, %reason, "job timed out");
             send(lab, &job, JobEvent::Timeout { phase: job.state }, &reason).await?;
@@ -97,12 +103,12 @@ async fn start(
 /// one, the job ends when the reboot timeout passes with no network boot seen — the agent's
 /// verified write is then the last word.
 async fn finish_reboot(
-    lab: &Lab,
-    settings: &BmcSettings,
+    conductor: &Conductor,
     job: &Job,
     now: i64,
     timeouts: &JobTimeouts,
 ) -> lab::Result<()> {
+    let (lab, settings) = (conductor.lab(), conductor.settings());
     let system = Actor::system();
     let machine = lab.machine(&system, job.machine_id).await?;
     if machine.bmc_kind != BmcKind::None {
@@ -117,10 +123,83 @@ async fn finish_reboot(
                 "the agent verified the write; the BMC could not be set to boot the disk ({error})"
             ),
         };
+        if machine.bmc_kind == BmcKind::Ipmi {
+            // What the machine prints from here on is the written system's boot.
+            conductor
+                .consoles()
+                .mark(job.machine_id, job.id, &boot_mark(job.id));
+        }
         send(lab, job, JobEvent::SentToDisk, &detail).await?;
     } else if now - job.state_at > timeouts.reboot {
         let quiet = "the agent verified the write; no network boot was seen since (the machine boots its disk first)";
         send(lab, job, JobEvent::SentToDisk, quiet).await?;
+    }
+    Ok(())
+}
+
+/// The line baas writes into the console when it sends a machine to its written disk; what
+/// follows it is judged.
+fn boot_mark(job_id: i64) -> String {
+    format!(
+        "job {job_id}: the machine boots its disk; watching the console for the system to come up"
+    )
+}
+
+/// Judges a booting job by what the machine printed since it was sent to its disk: its
+/// image's ready pattern, the lab's failure patterns, or output and quiet for the settle time.
+/// Without a console to watch the job ends *boot-unobserved*, saying so.
+async fn watch_boot(
+    conductor: &Conductor,
+    job: &Job,
+    now: i64,
+    timeouts: &JobTimeouts,
+) -> lab::Result<()> {
+    let lab = conductor.lab();
+    let machine = lab.machine(&Actor::system(), job.machine_id).await?;
+    if machine.bmc_kind != BmcKind::Ipmi {
+        let why = "written and verified, rebooted; the machine has no console baas can watch (IPMI Serial-over-LAN), so its boot was not observed";
+        return send(lab, job, JobEvent::Observed(Observation::Unwatched), why).await;
+    }
+    let consoles = conductor.consoles();
+    let mark = boot_mark(job.id);
+    let log = consoles.job_log(job.id);
+    let text = String::from_utf8_lossy(&log);
+    let Some(at) = text.rfind(&mark) else {
+        // Sent to its disk without the mark (a network boot to the disk, a restart between
+        // the two): from now on, then.
+        consoles.mark(job.machine_id, job.id, &mark);
+        return Ok(());
+    };
+    // baas' own marks (a reconnection, a BREAK) are not the machine's output.
+    let printed = text[at + mark.len()..]
+        .split("\r\n")
+        .filter(|line| !line.starts_with("[baas] "))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let watch = lab.boot_watch(job).await?;
+    let elapsed = now - job.state_at;
+    let console = consoles.state(job.machine_id);
+    let live = console == Some(ConsoleState::Live);
+    if !live && printed.trim().is_empty() && elapsed > watch.settle_seconds {
+        let state = console.map_or("not open".to_string(), |c| {
+            format!(
+                "{}{}",
+                c.name(),
+                if c.detail().is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", c.detail())
+                }
+            )
+        });
+        let why = format!("written and verified, rebooted; the console could not be watched ({state}), so the boot was not observed");
+        return send(lab, job, JobEvent::Observed(Observation::Unwatched), &why).await;
+    }
+    if let Some((observation, why)) =
+        lab::consoles::judge(&watch, &printed, elapsed, timeouts.reboot)
+    {
+        tracing::info!(job = job.id, machine = %job.machine, %why, "boot judged");
+        send(lab, job, JobEvent::Observed(observation), &why).await?;
     }
     Ok(())
 }

@@ -96,3 +96,236 @@ impl Lab {
         .await
     }
 }
+
+const FAILURE_PATTERNS_KEY: &str = "console.failure_patterns";
+const SETTLE_SECONDS_KEY: &str = "console.settle_seconds";
+
+/// Console lines that mean a boot failed, unless admins set their own: a kernel panic or Oops,
+/// a root file system that cannot be mounted, an initramfs or systemd emergency shell.
+pub const DEFAULT_FAILURE_PATTERNS: &[&str] = &[
+    "Kernel panic - not syncing",
+    "Oops:",
+    "VFS: Unable to mount root fs",
+    "Entering emergency mode",
+    "You are in emergency mode",
+    "dracut-initqueue[",
+    "(initramfs) ",
+    "Give root password for maintenance",
+];
+
+/// How long, by default, an image without a ready pattern must print without a failure
+/// before its boot counts as up.
+pub const DEFAULT_SETTLE_SECONDS: i64 = 20;
+
+/// How a deploy's boot is judged from the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootWatch {
+    /// The image's "I am up" line (empty: none).
+    pub ready_pattern: String,
+    pub failure_patterns: Vec<String>,
+    pub settle_seconds: i64,
+}
+
+/// What the console printed since the machine was sent to its disk says, after `elapsed`
+/// seconds of a `limit`: the observation and why, or `None` to keep watching.
+pub fn judge(
+    watch: &BootWatch,
+    printed: &str,
+    elapsed: i64,
+    limit: i64,
+) -> Option<(crate::jobs::Observation, String)> {
+    use crate::jobs::Observation;
+    let failed = |line: &&str| {
+        watch
+            .failure_patterns
+            .iter()
+            .any(|p| !p.is_empty() && line.contains(p.as_str()))
+    };
+    if let Some(line) = printed.split(['\r', '\n']).find(failed) {
+        let line = line.trim().to_string();
+        let why = format!("the console showed: {line}");
+        return Some((Observation::Failure(line), why));
+    }
+    let silent = printed.trim().is_empty();
+    if !watch.ready_pattern.is_empty() {
+        if printed.contains(&watch.ready_pattern) {
+            return Some((
+                Observation::Up,
+                format!("the console showed {:?}", watch.ready_pattern),
+            ));
+        }
+        if elapsed > limit {
+            let why = format!(
+                "{:?} did not show on the console within {limit} s{}",
+                watch.ready_pattern,
+                if silent { " (nothing was printed)" } else { "" }
+            );
+            return Some((Observation::Failure(why.clone()), why));
+        }
+        return None;
+    }
+    if !silent && elapsed >= watch.settle_seconds {
+        return Some((
+            Observation::Up,
+            format!(
+                "the new system printed on its console and no failure showed within {} s",
+                watch.settle_seconds
+            ),
+        ));
+    }
+    if silent && elapsed > limit {
+        return Some((
+            Observation::Unwatched,
+            format!("written and verified, rebooted; nothing was printed on the console within {limit} s, so the boot was not observed"),
+        ));
+    }
+    None
+}
+
+impl Lab {
+    /// How job `job`'s boot is judged: its image's ready pattern and the lab's failure
+    /// patterns and settle time.
+    pub async fn boot_watch(&self, job: &crate::model::Job) -> Result<BootWatch> {
+        let ready_pattern: Option<String> = match &job.image {
+            Some(image) => {
+                sqlx::query_scalar("SELECT ready_pattern FROM images WHERE id = $1")
+                    .bind(image.id)
+                    .fetch_optional(&self.db)
+                    .await?
+            }
+            None => None,
+        };
+        Ok(BootWatch {
+            ready_pattern: ready_pattern.unwrap_or_default(),
+            failure_patterns: self.failure_patterns().await?,
+            settle_seconds: self.settle_seconds().await?,
+        })
+    }
+
+    /// The console lines that fail a deploy's boot, one per entry.
+    pub async fn failure_patterns(&self) -> Result<Vec<String>> {
+        Ok(match self.setting(FAILURE_PATTERNS_KEY).await? {
+            Some(text) => text
+                .lines()
+                .map(str::to_string)
+                .filter(|l| !l.is_empty())
+                .collect(),
+            None => DEFAULT_FAILURE_PATTERNS
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+        })
+    }
+
+    /// How long a boot without a ready pattern must print without failure to count as up.
+    pub async fn settle_seconds(&self) -> Result<i64> {
+        Ok(self
+            .setting(SETTLE_SECONDS_KEY)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_SETTLE_SECONDS))
+    }
+
+    /// Replaces the failure patterns (one per line; empty lines dropped). Admins only.
+    pub async fn set_failure_patterns(&self, actor: &Actor, patterns: &str) -> Result<()> {
+        actor.require_admin()?;
+        let lines: Vec<&str> = patterns
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if lines.iter().any(|l| l.len() > 200) {
+            return Err(Error::invalid(
+                "console_failure_patterns",
+                "a pattern is at most 200 characters",
+            ));
+        }
+        let text = lines.join("\n");
+        let mut tx = self.write().await?;
+        crate::settings::put_setting(&mut tx, FAILURE_PATTERNS_KEY, &text).await?;
+        crate::audit::record(
+            &mut tx,
+            actor,
+            "settings.console",
+            "settings",
+            &format!("failure_patterns={}", lines.len()),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets the settle time (1 s to 1 h). Admins only.
+    pub async fn set_settle_seconds(&self, actor: &Actor, seconds: i64) -> Result<()> {
+        actor.require_admin()?;
+        if !(1..=3600).contains(&seconds) {
+            return Err(Error::invalid(
+                "console_settle_seconds",
+                "between 1 and 3600 seconds",
+            ));
+        }
+        let mut tx = self.write().await?;
+        crate::settings::put_setting(&mut tx, SETTLE_SECONDS_KEY, seconds).await?;
+        crate::audit::record(
+            &mut tx,
+            actor,
+            "settings.console",
+            "settings",
+            &format!("settle_seconds={seconds}"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::Observation;
+
+    fn watch(ready: &str) -> BootWatch {
+        BootWatch {
+            ready_pattern: ready.into(),
+            failure_patterns: DEFAULT_FAILURE_PATTERNS
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+            settle_seconds: 20,
+        }
+    }
+
+    #[test]
+    fn a_panic_fails_the_boot_with_its_line() {
+        let printed = "[    0.9] Run /init\r\n[    1.2] VFS: Unable to mount root fs on unknown-block(0,0)\r\n[    1.2] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\r\n";
+        let (observation, _) = judge(&watch("login:"), printed, 3, 600).unwrap();
+        assert_eq!(
+            observation,
+            Observation::Failure(
+                "[    1.2] VFS: Unable to mount root fs on unknown-block(0,0)".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_ready_pattern_is_waited_for_and_its_absence_fails_in_time() {
+        let w = watch("login:");
+        assert_eq!(judge(&w, "booting...\r\n", 100, 600), None);
+        assert_eq!(
+            judge(&w, "booting...\r\nnode login: ", 101, 600).unwrap().0,
+            Observation::Up
+        );
+        let (late, why) = judge(&w, "booting...\r\n", 601, 600).unwrap();
+        assert!(matches!(late, Observation::Failure(_)));
+        assert!(why.contains("did not show"), "{why}");
+    }
+
+    #[test]
+    fn without_a_ready_pattern_output_and_quiet_make_it_up_and_silence_is_unobserved() {
+        let w = watch("");
+        assert_eq!(judge(&w, "hello\r\n", 5, 600), None, "not settled yet");
+        assert_eq!(judge(&w, "hello\r\n", 20, 600).unwrap().0, Observation::Up);
+        assert_eq!(judge(&w, "", 300, 600), None);
+        assert_eq!(judge(&w, "", 601, 600).unwrap().0, Observation::Unwatched);
+    }
+}

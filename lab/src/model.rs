@@ -443,6 +443,10 @@ pub struct Image {
     pub source: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// The console line that says a machine booted from it is up (e.g. `login:`); empty: a
+    /// deploy counts as up once the new system printed and no failure showed for a while.
+    #[serde(default)]
+    pub ready_pattern: String,
     /// Whether the caller may change or delete it.
     pub can_manage: bool,
 }
@@ -609,8 +613,10 @@ string_enum!(
     JobKind { Deploy => "deploy", Save => "save", Inventory => "inventory", Boot => "boot" }
 );
 string_enum!(
-    /// Where a job is. Every state but the last three is *active*; a machine has at most one
-    /// active job.
+    /// Where a job is. Every state but the last four is *active*; a machine has at most one
+    /// active job. *booting* watches the machine's console after the reboot to the written
+    /// disk; *boot-unobserved* ends a job whose write was verified and whose machine was
+    /// rebooted, but whose boot nobody could see (no console).
     JobState {
         Queued => "queued",
         Powering => "powering",
@@ -620,7 +626,9 @@ string_enum!(
         Writing => "writing",
         Verifying => "verifying",
         Rebooting => "rebooting",
+        Booting => "booting",
         Booted => "booted",
+        BootUnobserved => "boot-unobserved",
         Failed => "failed",
         Cancelled => "cancelled",
     }
@@ -631,7 +639,7 @@ impl JobState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            JobState::Booted | JobState::Failed | JobState::Cancelled
+            JobState::Booted | JobState::BootUnobserved | JobState::Failed | JobState::Cancelled
         )
     }
 
@@ -645,6 +653,7 @@ impl JobState {
         JobState::Writing,
         JobState::Verifying,
         JobState::Rebooting,
+        JobState::Booting,
     ];
 
     /// The active states before the agent's final word: the management OS is due or running.

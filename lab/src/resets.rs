@@ -259,7 +259,9 @@ impl Lab {
         .bind(job_id)
         .fetch_one(&mut *tx)
         .await?;
-        if to == JobState::Booted {
+        // A reset whose boot nobody could watch (no console) ends as before consoles: the
+        // image was written and verified, and the machine told to boot it.
+        if to == JobState::Booted || to == JobState::BootUnobserved {
             sqlx::query(
                 "UPDATE machines SET state = 'available', state_reason = ''
                  WHERE id = $1 AND state = 'resetting'",

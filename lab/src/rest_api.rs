@@ -224,6 +224,8 @@ pub struct ImageChange {
     pub visibility: Option<String>,
     /// The group that sees a `group` image.
     pub group: Option<String>,
+    /// The console line that says a machine booted from the image is up (`""`: none).
+    pub ready_pattern: Option<String>,
 }
 
 /// `GET /api/v1/settings`: the lab-wide settings admins change on the Settings page.

@@ -391,18 +391,19 @@ fn a_ci_pipeline_logs_in_reserves_uploads_with_a_resume_deploys_with_wait_and_re
         "{}",
         String::from_utf8_lossy(&agent.stderr)
     );
-    // The machine's next network boot goes to its disk: the job ends as booted.
+    // The machine's next network boot goes to its disk. It has no console to watch: the job
+    // ends saying the boot was not observed, and `--wait` exits 8.
     assert!(boot_script(&server).contains("sanboot"));
     let deployed = deploy.wait().unwrap();
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut deploy.stdout.take().unwrap(), &mut stdout).unwrap();
-    assert!(deployed.success(), "deploy --wait failed: {stdout}");
+    assert_eq!(deployed.code(), Some(8), "deploy --wait: {stdout}");
     let job: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(job["state"], "booted");
+    assert_eq!(job["state"], "boot-unobserved");
     let job_id = job["id"].as_i64().unwrap();
     let followed = wait_for_line(
         follower,
-        &format!("job {job_id}: deploy of ci-disk v1 on ci-node: booted"),
+        &format!("job {job_id}: deploy of ci-disk v1 on ci-node: boot-unobserved"),
     );
     assert!(
         followed.lines().any(|line| line.contains(&format!(
@@ -416,7 +417,7 @@ fn a_ci_pipeline_logs_in_reserves_uploads_with_a_resume_deploys_with_wait_and_re
     let events = cli.run(&["events", "--machine", "ci-node", "--for", "1s"]);
     assert!(events.status.success());
     let jobs = cli.json(&["jobs", "--machine", "ci-node"]);
-    assert_eq!(jobs["items"][0]["state"], "booted");
+    assert_eq!(jobs["items"][0]["state"], "boot-unobserved");
     let failed_wait = cli.run(&["deploy", "no-such-image", "ci-node"]);
     assert_eq!(failed_wait.status.code(), Some(5));
     let release = cli.run(&["release", &reservation_id]);

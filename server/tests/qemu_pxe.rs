@@ -302,6 +302,11 @@ impl PxeLab {
     }
 
     /// What the VM printed on its serial console (iPXE and SeaBIOS write there).
+    /// baas' data directory.
+    fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data")
+    }
+
     fn console(&self) -> String {
         let bytes = std::fs::read(self.vmlab.var("VMLAB_CONSOLE")).unwrap_or_default();
         String::from_utf8_lossy(&bytes).into_owned()
@@ -532,8 +537,9 @@ fn a_uefi_vm_chains_from_edk2_pxe_through_port_4011_and_tftp_to_its_script() {
 /// The heart of baas on a real machine: a BIOS VM with a blank disk, a deploy job waiting for
 /// it, baas as ProxyDHCP + TFTP + HTTP beside dnsmasq. The VM network-boots the management OS
 /// that `mgmt/build.sh` built, its agent enrols, writes the zstd image, verifies it and reboots
-/// the VM; the VM's next network boot is sent to its disk, which ends the job as booted, and
-/// the system on the disk prints its random marker on the serial console.
+/// the VM; the VM's next network boot is sent to its disk and the system on the disk prints its
+/// random marker on the serial console. The machine has no BMC, so baas has no console to watch:
+/// the job ends *boot-unobserved*, saying so, never *booted*.
 #[test]
 fn a_vm_is_reimaged_through_the_management_os_and_boots_the_written_image_from_its_disk() {
     let work = tempfile::tempdir().unwrap();
@@ -566,7 +572,7 @@ fn a_vm_is_reimaged_through_the_management_os_and_boots_the_written_image_from_i
     let finished = pxe.follow_job(job, started, Duration::from_secs(600));
     assert_eq!(
         finished.state,
-        lab::model::JobState::Booted,
+        lab::model::JobState::BootUnobserved,
         "the job ended {:?}: {} {}\nphases: {:?}\nconsole:\n{}",
         finished.state,
         finished.failed_step,
@@ -580,7 +586,8 @@ fn a_vm_is_reimaged_through_the_management_os_and_boots_the_written_image_from_i
         "writing",
         "verifying",
         "rebooting",
-        "booted",
+        "booting",
+        "boot-unobserved",
     ] {
         assert!(
             finished.phases.iter().any(|p| p.state.as_str() == phase),
@@ -588,6 +595,11 @@ fn a_vm_is_reimaged_through_the_management_os_and_boots_the_written_image_from_i
             finished.phases
         );
     }
+    assert!(
+        finished.reason.contains("no console"),
+        "the reason says why the boot was not seen: {}",
+        finished.reason
+    );
     // The machine runs what was written: the image's system prints its marker.
     wait_for_marker(|| pxe.console(), &marker);
     eprintln!(
@@ -641,6 +653,16 @@ fn wait_for_marker(console: impl Fn() -> String, marker: &str) {
 /// The management OS (`mgmt/build.sh`) and a bootable test disk printing `marker`
 /// (`mgmt/test-disk.sh`, raw and `.zst`) under `work`; returns (management OS dir, raw disk).
 fn deploy_inputs(work: &std::path::Path, marker: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    deploy_inputs_as(work, marker, "marker")
+}
+
+/// As [`deploy_inputs`], with the test disk's `mode` (`marker`, or `no-root`: a kernel that
+/// panics for want of its root file system).
+fn deploy_inputs_as(
+    work: &std::path::Path,
+    marker: &str,
+    mode: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
     let root = repository();
     let mgmt = work.join("mgmt");
     let started = Instant::now();
@@ -658,6 +680,7 @@ fn deploy_inputs(work: &std::path::Path, marker: &str) -> (std::path::PathBuf, s
             .arg(mgmt.join("vmlinuz"))
             .arg(&image)
             .arg(marker)
+            .arg(mode)
             .status()
             .unwrap()
             .success(),
@@ -741,14 +764,33 @@ fn a_vm_killed_mid_write_fails_its_deploy_with_the_reason_and_an_unknown_disk() 
 /// (OpenIPMI's `ipmi_sim`, whose chassis hook starts QEMU at power-on and stops it at
 /// power-off). The job runner sets the next boot to the network and powers the machine on; the
 /// rest is the deploy above, ending with the written system's marker.
-#[test]
-fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_and_deployed_by_the_job_runner() {
+/// A deploy of a VM under `ipmi_sim` power control with Serial-over-LAN from its serial port:
+/// the job runner powers it, it network-boots the management OS, the agent writes the test disk
+/// (`mode` as in `mgmt/test-disk.sh`) and reboots, and the job is judged by the console.
+struct IpmiDeploy {
+    finished: lab::model::Job,
+    /// The VM's serial output as QEMU logged it.
+    console: String,
+    /// What baas recorded of the console while the job ran.
+    job_console: String,
+    events: String,
+    /// The VM's disk starts with the image's bytes.
+    disk_holds_image: bool,
+    started: Instant,
+}
+
+fn deploy_under_ipmi(
+    name: &str,
+    mac: &str,
+    marker: &str,
+    mode: &str,
+    ready_pattern: &str,
+) -> Option<IpmiDeploy> {
     if !have("ipmi_sim") {
-        return;
+        return None;
     }
     let work = tempfile::tempdir().unwrap();
-    let marker = format!("BAAS-IPMI-DEPLOYED-{}", std::process::id());
-    let (mgmt, image) = deploy_inputs(work.path(), &marker);
+    let (mgmt, image) = deploy_inputs_as(work.path(), marker, mode);
     let compressed = work.path().join("test-disk.img.zst");
     let (kernel, initrd) = (
         mgmt.join("vmlinuz").display().to_string(),
@@ -757,8 +799,8 @@ fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_and_deployed_by_the_job
     let port = bmc::testing::free_udp_port();
     let bmc_address = format!("{SUBNET}.1:{port}");
     let vm = Inventory {
-        name: "ipmi-vm",
-        mac: "52:54:00:12:34:63",
+        name,
+        mac,
         platform: "x86_64-bios",
         boot_job_kernel: Some(&kernel),
         initrd: Some(&initrd),
@@ -766,18 +808,17 @@ fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_and_deployed_by_the_job
         bmc: Some(&bmc_address),
         ..Default::default()
     };
-    let Some(pxe) = PxeLab::start(AddressServer::SiteDnsmasq, vm) else {
-        return;
-    };
+    let pxe = PxeLab::start(AddressServer::SiteDnsmasq, vm)?;
     // ipmi_sim beside the VM's network (where its tap is), answering baas on the bridge; its
-    // chassis hook starts the VM (vmlab.sh's QEMU) at power-on.
+    // chassis hook starts the VM (vmlab.sh's QEMU) at power-on, and its SOL serves the VM's
+    // serial port.
     let vm_dir = std::path::PathBuf::from(pxe.vmlab.var("VMLAB_VM_DIR"));
     let disk = blank_disk(work.path().join("vm-disk.img"));
     pxe.vmlab.run(
         "bmc",
         &[
             "--mac",
-            "52:54:00:12:34:63",
+            mac,
             "--disk",
             &disk.display().to_string(),
             "--port",
@@ -787,30 +828,63 @@ fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_and_deployed_by_the_job
     std::thread::sleep(Duration::from_secs(1));
     let started = Instant::now();
     let job = pxe.beside.deploy_job(pxe.machine, &compressed);
-
+    if !ready_pattern.is_empty() {
+        let image_id = pxe.beside.job(job).image.expect("a deploy's image").id;
+        pxe.beside.set_ready_pattern(image_id, ready_pattern);
+    }
     let finished = pxe.follow_job(job, started, Duration::from_secs(600));
-    let console = || {
+    let console =
         String::from_utf8_lossy(&std::fs::read(vm_dir.join("console.log")).unwrap_or_default())
-            .into_owned()
-    };
+            .into_owned();
+    let job_console = String::from_utf8_lossy(
+        &std::fs::read(pxe.data_dir().join(format!("consoles/jobs/{job}.log"))).unwrap_or_default(),
+    )
+    .into_owned();
     let events = std::fs::read_to_string(vm_dir.join("events.log")).unwrap_or_default();
+    let disk_holds_image = std::fs::read(&disk)
+        .unwrap()
+        .starts_with(&std::fs::read(&image).unwrap());
+    Some(IpmiDeploy {
+        finished,
+        console,
+        job_console,
+        events,
+        disk_holds_image,
+        started,
+    })
+}
+
+#[test]
+fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_deployed_and_booted_as_its_console_shows()
+{
+    let marker = format!("BAAS-IPMI-DEPLOYED-{}", std::process::id());
+    // The image says it is up with its marker: booted comes after the marker, not before.
+    let Some(run) = deploy_under_ipmi("ipmi-vm", "52:54:00:12:34:63", &marker, "marker", &marker)
+    else {
+        return;
+    };
+    let finished = &run.finished;
     assert_eq!(
         finished.state,
         lab::model::JobState::Booted,
-        "the job ended {:?}: {} {}\nphases: {:?}\nBMC: {events}\nconsole:\n{}",
+        "the job ended {:?}: {} {}\nphases: {:?}\nBMC: {}\nconsole:\n{}\nrecorded:\n{}",
         finished.state,
         finished.failed_step,
         finished.reason,
         finished.phases,
-        console()
+        run.events,
+        run.console,
+        run.job_console
     );
     assert!(
-        events.contains("set boot pxe"),
-        "the BMC was not told to boot from the network: {events}"
+        run.events.contains("set boot pxe"),
+        "the BMC was not told to boot from the network: {}",
+        run.events
     );
     assert!(
-        events.contains("started qemu"),
-        "the BMC never powered the VM: {events}"
+        run.events.contains("started qemu"),
+        "the BMC never powered the VM: {}",
+        run.events
     );
     assert!(
         finished.phases[1]
@@ -819,26 +893,84 @@ fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_and_deployed_by_the_job
         "{:?}",
         finished.phases
     );
-    wait_for_marker(console, &marker);
+    let booted = finished.phases.last().unwrap();
+    assert!(
+        booted.detail.contains(&marker),
+        "booted on the ready pattern: {:?}",
+        finished.phases
+    );
+    assert!(
+        finished
+            .phases
+            .iter()
+            .any(|p| p.state.as_str() == "booting"),
+        "{:?}",
+        finished.phases
+    );
+    // baas recorded the console while the job ran: the management OS's boot and the written
+    // system's marker after baas' own mark.
+    let mark = run
+        .job_console
+        .find("the machine boots its disk")
+        .expect("baas' mark");
+    assert!(
+        run.job_console[mark..].contains(&marker),
+        "the marker after the mark in the recording:\n{}",
+        run.job_console
+    );
+    assert!(
+        run.job_console[..mark].contains("Linux version"),
+        "the management OS's boot"
+    );
     eprintln!(
-        "IPMI deploy: job to the written system's marker in {:.1} s; phases {:?}",
-        started.elapsed().as_secs_f64(),
+        "IPMI deploy: job to booted in {:.1} s; phases {:?}",
+        run.started.elapsed().as_secs_f64(),
         finished
             .phases
             .iter()
             .map(|p| (p.state.as_str(), p.at - finished.phases[0].at))
             .collect::<Vec<_>>()
     );
-    assert!(std::fs::read(&disk)
-        .unwrap()
-        .starts_with(&std::fs::read(&image).unwrap()));
+    assert!(run.disk_holds_image);
+}
+
+/// The written image's kernel cannot find its root file system and panics: the deploy fails at
+/// "booting" with that console line as the reason, never *booted*.
+#[test]
+fn a_deploy_whose_kernel_cannot_mount_its_root_fails_with_the_console_line() {
+    let marker = format!("BAAS-NO-ROOT-{}", std::process::id());
+    let Some(run) = deploy_under_ipmi("panic-vm", "52:54:00:12:34:65", &marker, "no-root", "")
+    else {
+        return;
+    };
+    let finished = &run.finished;
+    assert_eq!(
+        (finished.state, finished.failed_step.as_str()),
+        (lab::model::JobState::Failed, "booting"),
+        "{} {}\nphases: {:?}\nrecorded:\n{}",
+        finished.failed_step,
+        finished.reason,
+        finished.phases,
+        run.job_console
+    );
+    assert!(
+        finished.reason.contains("Unable to mount root fs")
+            || finished.reason.contains("Kernel panic"),
+        "the reason is the console line: {}",
+        finished.reason
+    );
+    assert!(
+        run.job_console.contains(&marker),
+        "the written kernel ran (its command line shows the marker)"
+    );
 }
 
 /// baas dies mid-write (SIGKILL) and comes back three seconds later: the agent retries its
 /// reports (and would resume a broken image stream by Range; the agent tests prove that), and
-/// the deploy ends as booted with the written system's marker — no job is left running.
+/// the deploy ends (boot-unobserved: the VM has no BMC console) with the written system's
+/// marker — no job is left running.
 #[test]
-fn a_baas_killed_and_restarted_mid_write_resumes_the_deploy_to_booted() {
+fn a_baas_killed_and_restarted_mid_write_resumes_the_deploy_to_its_end() {
     let work = tempfile::tempdir().unwrap();
     let marker = format!("BAAS-SURVIVED-{}", std::process::id());
     let (mgmt, image) = deploy_inputs(work.path(), &marker);
@@ -869,7 +1001,7 @@ fn a_baas_killed_and_restarted_mid_write_resumes_the_deploy_to_booted() {
     let finished = pxe.follow_job(job, Instant::now(), Duration::from_secs(300));
     assert_eq!(
         finished.state,
-        lab::model::JobState::Booted,
+        lab::model::JobState::BootUnobserved,
         "{} {}\nphases: {:?}\nconsole:\n{}",
         finished.failed_step,
         finished.reason,

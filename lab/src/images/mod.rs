@@ -78,6 +78,7 @@ struct ImageRow {
     source: String,
     created_at: i64,
     last_used_at: Option<i64>,
+    ready_pattern: String,
 }
 
 impl ImageRow {
@@ -103,6 +104,7 @@ impl ImageRow {
             source: self.source,
             created_at: self.created_at,
             last_used_at: self.last_used_at,
+            ready_pattern: self.ready_pattern,
         }
     }
 }
@@ -110,7 +112,7 @@ impl ImageRow {
 const IMAGE_SELECT: &str = "SELECT i.id, i.name, i.version, i.owner_id, u.username AS owner_name,
         i.visibility, g.name AS group_name, i.description, i.format, i.compression,
         i.stored_size, i.content_size, i.sha256, i.raw_sha256, i.source, i.created_at,
-        i.last_used_at
+        i.last_used_at, i.ready_pattern
     FROM images i JOIN users u ON u.id = i.owner_id LEFT JOIN groups g ON g.id = i.group_id";
 
 /// Images `$1` (user id, or -1) may see; `$2` is whether they are an admin.
@@ -234,6 +236,46 @@ impl Lab {
             "image.update",
             &image_target(&image),
             &format!("visibility={visibility}"),
+        )
+        .await?;
+        tx.commit().await?;
+        self.image(actor, id).await
+    }
+
+    /// Sets the console line that says a machine booted from the image is up (e.g. `login:`;
+    /// empty: none). Owner or admin.
+    pub async fn set_ready_pattern(&self, actor: &Actor, id: i64, pattern: &str) -> Result<Image> {
+        let image = self.image(actor, id).await?;
+        if !image.can_manage {
+            return Err(Error::Forbidden);
+        }
+        let mut errors = FieldErrors::default();
+        let pattern = validate::text(
+            &mut errors,
+            "ready_pattern",
+            pattern,
+            validate::MAX_NAME,
+            false,
+        );
+        if pattern.contains(['\r', '\n']) {
+            errors.add(
+                "ready_pattern",
+                "one line: the text a console line contains",
+            );
+        }
+        errors.into_result()?;
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE images SET ready_pattern = $1 WHERE id = $2")
+            .bind(&pattern)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        record(
+            &mut tx,
+            actor,
+            "image.update",
+            &image_target(&image),
+            &format!("ready_pattern={pattern:?}"),
         )
         .await?;
         tx.commit().await?;

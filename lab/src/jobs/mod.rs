@@ -13,7 +13,7 @@
 
 mod transitions;
 
-pub use transitions::{transition, JobEvent, Refusal, Verdict};
+pub use transitions::{transition, JobEvent, Observation, Refusal, Verdict};
 
 use crate::audit::record;
 use crate::model::{ImageFormat, Job, JobImage, JobKind, JobPhase, JobProgress, JobState, Level};
@@ -109,7 +109,7 @@ pub struct StartedJob {
 
 /// The states in which a job counts as the machine's one active job.
 pub(crate) const ACTIVE: &str =
-    "('queued', 'powering', 'netbooting', 'enrolled', 'saving', 'writing', 'verifying', 'rebooting')";
+    "('queued', 'powering', 'netbooting', 'enrolled', 'saving', 'writing', 'verifying', 'rebooting', 'booting')";
 
 impl Lab {
     /// Asks for a job. The caller must be allowed to control the machine's power, at the job's
@@ -377,6 +377,7 @@ impl Lab {
                     JobEvent::Result(Verdict::Failed(step)) if !step.is_empty() => step,
                     JobEvent::Timeout { phase } => phase.as_str(),
                     JobEvent::Result(Verdict::Failed(_)) => state.as_str(),
+                    JobEvent::Observed(Observation::Failure(_)) => JobState::Booting.as_str(),
                     _ => "",
                 };
                 self.end_job(job_id, state, next, step, detail).await?
@@ -545,7 +546,7 @@ impl Lab {
         let now = self.now();
         let due: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT id FROM boot_jobs WHERE machine_id = $1 AND state IN {ACTIVE}
-               AND state <> 'rebooting' AND scheduled_at <= $2"
+               AND state NOT IN ('rebooting', 'booting') AND scheduled_at <= $2"
         ))
         .bind(machine_id)
         .bind(now)
@@ -615,7 +616,7 @@ impl Lab {
     pub(crate) async fn has_open_boot_job(&self, machine_id: i64) -> Result<bool> {
         let open: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT id FROM boot_jobs WHERE machine_id = $1 AND state IN {ACTIVE}
-               AND state <> 'rebooting' AND scheduled_at <= $2"
+               AND state NOT IN ('rebooting', 'booting') AND scheduled_at <= $2"
         ))
         .bind(machine_id)
         .bind(self.now())

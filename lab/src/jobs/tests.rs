@@ -331,6 +331,33 @@ async fn a_deploy_goes_through_every_phase_and_the_disk_holds_the_image_only_onc
         .await
         .unwrap();
     assert!(matches!(plan, BootPlan::LocalDisk { .. }), "{plan:?}");
+    // The network boot to the disk starts the watch of the console; what it shows ends it.
+    let booting = lab.job(&alice, job.id).await.unwrap();
+    assert_eq!(booting.state, JobState::Booting);
+    // Booting the disk, the machine may network-boot again first (its firmware's order): it
+    // is sent to its disk again, not given the management OS a second time.
+    let again = lab
+        .boot_plan(&BootRequest {
+            mac: MAC.into(),
+            address: ADDRESS.into(),
+            dhcp_address: Some(ADDRESS.into()),
+            management_os: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(matches!(again, BootPlan::LocalDisk { .. }), "{again:?}");
+    assert_eq!(
+        lab.job(&alice, job.id).await.unwrap().state,
+        JobState::Booting
+    );
+    lab.job_event(
+        job.id,
+        JobEvent::Observed(crate::jobs::Observation::Up),
+        "the console showed \"login:\"",
+    )
+    .await
+    .unwrap();
     let booted = lab.job(&alice, job.id).await.unwrap();
     assert_eq!(booted.state, JobState::Booted);
     let states: Vec<JobState> = booted.phases.iter().map(|p| p.state).collect();
@@ -342,6 +369,7 @@ async fn a_deploy_goes_through_every_phase_and_the_disk_holds_the_image_only_onc
             JobState::Enrolled,
             JobState::Writing,
             JobState::Rebooting,
+            JobState::Booting,
             JobState::Booted
         ]
     );

@@ -6,7 +6,8 @@
 //! ```text
 //! queued ─Powered→ powering ─ScriptServed→ netbooting ─AgentEnrolled→ enrolled
 //!   ─Progress(saving|writing|verifying)→ saving → writing → verifying (forward only)
-//!   any state before rebooting ─Result(Verified)→ rebooting ─LocalBootSeen|SentToDisk→ booted
+//!   any state before rebooting ─Result(Verified)→ rebooting ─LocalBootSeen|SentToDisk→ booting
+//!   booting ─Observed(Up)→ booted   ─Observed(Failure)→ failed   ─Observed(Unwatched)→ boot-unobserved
 //!   any active ─Result(Done)→ booted   ─Result(Failed)|Timeout|BmcFailed→ failed
 //!   any active ─Cancel|ReservationEnded→ cancelled
 //! ```
@@ -41,6 +42,9 @@ pub enum JobEvent {
     /// The BMC was told to boot the disk next, or the reboot timeout passed with no network
     /// boot seen: the agent's verified work is the last word.
     SentToDisk,
+    /// What the machine's console showed (or that nothing could be seen) after it was sent
+    /// to its disk.
+    Observed(Observation),
     /// The job's phase outlived its timeout; `phase` is the one judged overdue (the failed step,
     /// even if the job moved on while it was being judged).
     Timeout { phase: JobState },
@@ -59,6 +63,18 @@ pub enum Verdict {
     Verified,
     /// The work failed at this step.
     Failed(String),
+}
+
+/// What watching a machine's console after the reboot to its written disk found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    /// The system is up: the image's ready pattern showed, or (an image without one) the new
+    /// boot printed and no failure showed within the settle time.
+    Up,
+    /// A failure pattern matched this console line (a kernel panic, a missing root device…).
+    Failure(String),
+    /// The boot could not be watched: no console, or it stayed silent.
+    Unwatched,
 }
 
 /// Why an event cannot move a job.
@@ -98,6 +114,11 @@ impl std::fmt::Display for JobEvent {
             JobEvent::Result(Verdict::Failed(_)) => f.write_str("a failure"),
             JobEvent::LocalBootSeen => f.write_str("a network boot to the disk"),
             JobEvent::SentToDisk => f.write_str("the boot from disk"),
+            JobEvent::Observed(Observation::Up) => f.write_str("the system coming up"),
+            JobEvent::Observed(Observation::Failure(_)) => {
+                f.write_str("a boot failure on the console")
+            }
+            JobEvent::Observed(Observation::Unwatched) => f.write_str("an unwatched boot"),
             JobEvent::Timeout { .. } => f.write_str("a timeout"),
             JobEvent::ReservationEnded => f.write_str("the reservation's end"),
             JobEvent::Cancel => f.write_str("a cancel"),
@@ -130,7 +151,10 @@ pub fn transition(state: JobState, event: &JobEvent) -> Result<JobState, Refusal
         (_, E::Result(Verdict::Verified)) if before_reboot => S::Rebooting,
         (_, E::Result(Verdict::Done)) => S::Booted,
         (_, E::Result(Verdict::Failed(_))) => S::Failed,
-        (S::Rebooting, E::LocalBootSeen | E::SentToDisk) => S::Booted,
+        (S::Rebooting, E::LocalBootSeen | E::SentToDisk) => S::Booting,
+        (S::Booting, E::Observed(Observation::Up)) => S::Booted,
+        (S::Booting, E::Observed(Observation::Failure(_))) => S::Failed,
+        (S::Booting, E::Observed(Observation::Unwatched)) => S::BootUnobserved,
         (_, E::Timeout { .. }) => S::Failed,
         (_, E::Cancel | E::ReservationEnded) => S::Cancelled,
         (state, event) => {
@@ -163,6 +187,9 @@ mod tests {
             E::Result(Verdict::Failed("write".into())),
             E::LocalBootSeen,
             E::SentToDisk,
+            E::Observed(Observation::Up),
+            E::Observed(Observation::Failure("Kernel panic".into())),
+            E::Observed(Observation::Unwatched),
             E::Timeout { phase: S::Writing },
             E::ReservationEnded,
             E::Cancel,
@@ -174,8 +201,19 @@ mod tests {
     fn legal() -> Vec<(JobState, JobEvent, JobState)> {
         let mut edges = vec![
             (S::Queued, E::Powered, S::Powering),
-            (S::Rebooting, E::LocalBootSeen, S::Booted),
-            (S::Rebooting, E::SentToDisk, S::Booted),
+            (S::Rebooting, E::LocalBootSeen, S::Booting),
+            (S::Rebooting, E::SentToDisk, S::Booting),
+            (S::Booting, E::Observed(Observation::Up), S::Booted),
+            (
+                S::Booting,
+                E::Observed(Observation::Failure("Kernel panic".into())),
+                S::Failed,
+            ),
+            (
+                S::Booting,
+                E::Observed(Observation::Unwatched),
+                S::BootUnobserved,
+            ),
         ];
         let before_reboot = [
             S::Queued,
@@ -250,7 +288,7 @@ mod tests {
 
     #[test]
     fn ended_jobs_refuse_everything_and_progress_never_goes_back() {
-        for ended in [S::Booted, S::Failed, S::Cancelled] {
+        for ended in [S::Booted, S::BootUnobserved, S::Failed, S::Cancelled] {
             assert_eq!(
                 transition(ended, &E::Cancel),
                 Err(Refusal::Ended(ended)),

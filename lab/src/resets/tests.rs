@@ -112,6 +112,17 @@ async fn after_a_reservation_the_machine_is_reset_unbookable_meanwhile_and_free_
     agent_resets(&lab, &raw).await;
     assert_eq!(
         lab.job(&admin(), job_id).await.unwrap().state,
+        JobState::Booting
+    );
+    lab.job_event(
+        job_id,
+        JobEvent::Observed(crate::jobs::Observation::Up),
+        "up",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        lab.job(&admin(), job_id).await.unwrap().state,
         JobState::Booted
     );
     let free = lab.machine(&admin(), machine).await.unwrap();

@@ -158,6 +158,10 @@ pub(super) async fn start_job(client: &Client, new: &NewJob, wait: bool, json: b
             }
             return match job.state {
                 JobState::Booted => Ok(()),
+                JobState::BootUnobserved => Err(ClientError::new(
+                    Failure::Unobserved,
+                    format!("job {} ended boot-unobserved: {}", job.id, job.reason),
+                )),
                 state => Err(ClientError::new(
                     Failure::Other,
                     format!(

@@ -37,6 +37,9 @@ pub enum Failure {
     Invalid = 6,
     /// The server or a BMC failed, or the server could not be reached (5xx, network).
     Server = 7,
+    /// A deploy was written and verified and the machine rebooted, but its boot could not be
+    /// watched (no console): `boot-unobserved`.
+    Unobserved = 8,
 }
 
 #[derive(Debug)]

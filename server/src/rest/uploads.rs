@@ -65,7 +65,8 @@ pub async fn list_images(
     Ok(Json(page.of(state.lab.images(&actor, &filter).await?)))
 }
 
-/// `PATCH /api/v1/images/{id}`: its description, visibility or group (owner or admin).
+/// `PATCH /api/v1/images/{id}`: its description, visibility, group or ready pattern (owner or
+/// admin).
 #[utoipa::path(patch, path = "/api/v1/images/{id}", tag = "images", params(("id" = i64, Path)), request_body = ImageChange, responses((status = 200, description = "Changed", body = Image), super::Failures))]
 pub async fn change_image(
     State(state): State<AppState>,
@@ -92,6 +93,10 @@ pub async fn change_image(
             change.group.as_deref().unwrap_or(&group),
         )
         .await?;
+    let image = match &change.ready_pattern {
+        Some(pattern) => state.lab.set_ready_pattern(&actor, id, pattern).await?,
+        None => image,
+    };
     Ok(Json(image))
 }
 

@@ -417,6 +417,16 @@ impl LabBeside {
     }
 
     /// A job as it stands now.
+    /// Sets an image's ready pattern, as its owner would.
+    pub fn set_ready_pattern(&self, image_id: i64, pattern: &str) {
+        self.runtime
+            .block_on(
+                self.lab
+                    .set_ready_pattern(&lab::Actor::shell(), image_id, pattern),
+            )
+            .unwrap();
+    }
+
     pub fn job(&self, job_id: i64) -> lab::model::Job {
         self.runtime
             .block_on(self.lab.job(&lab::Actor::shell(), job_id))
