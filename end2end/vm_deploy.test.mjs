@@ -189,7 +189,7 @@ async function deploy(page, machinePage, image, saveAs = '') {
     }
     const text = await jobs.locator('[data-testid=job-progress-text]').textContent({ timeout: 50 }).catch(() => null);
     if (text) progress.add(text);
-    if (state === 'booted' || state === 'failed' || state === 'cancelled' || Date.now() > deadline) {
+    if (['booted', 'boot-unobserved', 'failed', 'cancelled'].includes(state) || Date.now() > deadline) {
       const failure = await jobs.locator('[data-testid=job-failure]').textContent({ timeout: 50 }).catch(() => '');
       const phases = await jobs.locator('[data-testid=job-phases]').textContent();
       console.log(`deploy of ${image}: seen ${JSON.stringify(Object.fromEntries(states))}; ${progress.size} progress texts`);
@@ -228,7 +228,8 @@ test('a user reserves a VM under IPMI control, uploads a bootable image, deploys
   const first = await deploy(page, machinePage, 'vm-disk v1');
   await screenshot(page, 'first-deploy-ended');
   assert.equal(first.state, 'booted', `the deploy ended ${first.state}: ${first.failure}\n${first.phases}\nconsole:\n${console_()}`);
-  for (const phase of ['queued', 'powering', 'netbooting', 'enrolled', 'writing', 'verifying', 'rebooting', 'booted']) {
+  // Booted only once the VM's console showed the written system (the VM lab's BMC serves SOL).
+  for (const phase of ['queued', 'powering', 'netbooting', 'enrolled', 'writing', 'verifying', 'rebooting', 'booting', 'booted']) {
     assert.match(first.phases, new RegExp(phase), `no ${phase} in the timeline`);
   }
   assert.ok(first.states.has('writing'), `writing never shown live; saw ${[...first.states.keys()]}`);

@@ -15,11 +15,13 @@ use crate::components::{
     BUTTON_DANGER, BUTTON_SECONDARY, CARD, H2, INPUT, LABEL, TABLE, TD, TH,
 };
 
+mod console;
 mod jobs;
 mod media;
 mod network_boot;
 mod power;
 
+use console::console_panel;
 use media::{media_view, MediaControls};
 use network_boot::network_boot_view;
 use power::{power_panel, PowerControls};
@@ -367,6 +369,7 @@ fn machine_view(page: Page, actions: Actions) -> impl IntoView {
         </div>
         {(machine.bmc_kind != lab::model::BmcKind::None).then(|| view! {
             {power_panel(id, can_control_power, actions.power)}
+            {console_panel(id, machine.bmc_kind, can_control_power)}
         })}
         {(machine.bmc_kind == lab::model::BmcKind::Redfish).then(|| media_view(id, can_control_power, actions.media))}
         <div class=format!("{CARD} mt-4")>
