@@ -177,9 +177,13 @@ test('the holder watches the boot and types; a manager watches, takes the keyboa
   await mia.locator('[data-testid=console-screen]').click();
   await mia.keyboard.type('uptime');
   await waitFor('the manager\'s command at the machine', () => typed.includes('uptime'));
-  // BREAK reaches the machine: ipmi_sim's TCP serial line carries it as telnet's IAC BRK.
+  // BREAK reaches the machine: ipmi_sim's TCP serial line carries it as telnet's IAC BRK, which
+  // ipmi_sim only writes out with the next characters (a real serial port breaks at once).
   await mia.getByTestId('console-break').click();
-  await waitFor('BREAK at the machine', () => typed.includes(Buffer.from([0xff, 0xf3])));
+  await waitFor('the BREAK mark in the console', async () => (await screenText(mia)).includes('[baas] BREAK sent'));
+  await mia.locator('[data-testid=console-screen]').click();
+  await mia.keyboard.type('z');
+  await waitFor('BREAK at the machine', () => typed.includes(Buffer.from([0xff, 0xf3, 0x7a])));
   await screenshot(mia, 'manager-has-the-keyboard');
 
   // A viewer of the machine has no console.

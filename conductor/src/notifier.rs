@@ -67,7 +67,7 @@ async fn send_email(
     if !notice.link.is_empty() {
         let action = match notice.kind {
             NoticeKind::Ending => "Extend the reservation",
-            NoticeKind::ResetFailed => "The machine",
+            NoticeKind::ResetFailed | NoticeKind::JobEnded => "The machine",
         };
         text.push_str(&format!(
             "\n{action}: {}\n",
@@ -166,6 +166,7 @@ async fn send_webhook(
         event: match notice.kind {
             NoticeKind::Ending => "reservation.ending",
             NoticeKind::ResetFailed => "machine.reset_failed",
+            NoticeKind::JobEnded => "job.ended",
         },
         delivery_id: delivery.delivery_id,
         notice_id: notice.id,

@@ -762,7 +762,7 @@ impl crate::agent_protocol::HardwareReport {
 
 string_enum!(
     /// What a notice is about.
-    NoticeKind { Ending => "ending", ResetFailed => "reset_failed" }
+    NoticeKind { Ending => "ending", ResetFailed => "reset_failed", JobEnded => "job_ended" }
 );
 string_enum!(
     /// How a notice leaves baas besides the portal.

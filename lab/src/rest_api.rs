@@ -237,6 +237,11 @@ pub struct Settings {
     pub discovery_policy: crate::model::DiscoveryPolicy,
     /// Internal networks imports by URL may fetch from, one CIDR a line.
     pub import_networks: String,
+    /// Console lines that fail a deploy's boot (a kernel panic, a missing root…), one a line.
+    pub console_failure_patterns: String,
+    /// How long a deployed system without a ready pattern must print without a failure to
+    /// count as up.
+    pub console_settle_seconds: i64,
 }
 
 /// `PATCH /api/v1/settings`: a field left out keeps its value.
@@ -249,6 +254,8 @@ pub struct SettingsChange {
     pub default_image_quota_bytes: Option<i64>,
     pub discovery_policy: Option<crate::model::DiscoveryPolicy>,
     pub import_networks: Option<String>,
+    pub console_failure_patterns: Option<String>,
+    pub console_settle_seconds: Option<i64>,
 }
 
 /// `POST /api/v1/account/password`: the caller's own password.

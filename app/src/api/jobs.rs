@@ -37,7 +37,13 @@ pub struct JobOverview {
     /// missed while its job runs).
     pub agent_seen: Option<i64>,
     pub agent_silent: bool,
+    /// The last lines the machine printed on its console during the latest job, for those
+    /// who may see its console (empty otherwise, or without a recording).
+    pub console_tail: Vec<String>,
 }
+
+/// How many of the latest job's console lines the panel shows.
+pub const CONSOLE_TAIL_LINES: usize = 15;
 
 #[server(endpoint = "jobs/panel")]
 pub async fn job_panel(machine_id: i64) -> Result<JobOverview, AppError> {
@@ -81,7 +87,26 @@ pub async fn job_panel(machine_id: i64) -> Result<JobOverview, AppError> {
         },
         _ => "unknown (no verified deploy since the last change)".into(),
     };
+    // The job's console: for whoever asked for it and those who may see the machine's console.
+    let console_tail = match &latest {
+        Some(job)
+            if job.requested_by.as_deref() == Some(actor.username.as_str())
+                || lab.console_role(&actor, machine_id).await.is_ok() =>
+        {
+            let log = crate::auth::conductor()?.consoles().job_log(job.id);
+            let text = String::from_utf8_lossy(&log);
+            let lines: Vec<String> = text
+                .split(['\r', '\n'])
+                .map(str::trim_end)
+                .filter(|line| !line.is_empty())
+                .map(str::to_string)
+                .collect();
+            lines[lines.len().saturating_sub(CONSOLE_TAIL_LINES)..].to_vec()
+        }
+        _ => Vec::new(),
+    };
     Ok(JobOverview {
+        console_tail,
         can_start,
         images,
         latest,

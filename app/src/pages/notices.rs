@@ -35,7 +35,7 @@ pub fn NoticesPage() -> impl IntoView {
                         let unread = n.read_at.is_none();
                         let action = match n.kind {
                             NoticeKind::Ending => "Extend",
-                            NoticeKind::ResetFailed => "Open the machine",
+                            NoticeKind::ResetFailed | NoticeKind::JobEnded => "Open the machine",
                         };
                         let link = (!n.link.is_empty()).then(|| view! {
                             <a class=BUTTON href=n.link.clone()>{action}</a>

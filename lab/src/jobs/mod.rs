@@ -483,9 +483,92 @@ impl Lab {
             self.finish_reset(&mut tx, job_id, machine_id, to, &detail)
                 .await?;
         }
+        self.tell_requester(&mut tx, job_id, to, &detail).await?;
         tx.commit().await?;
         self.events.announce("job", machine_id, Some(job_id));
         Ok(true)
+    }
+
+    /// Tells the person who asked for a job how it ended (booted, boot-unobserved, failed or
+    /// cancelled) through their notice channels: the machine, the image, the time it took and,
+    /// when it did not come up, why. Jobs baas started itself (resets) tell the admins their
+    /// own way.
+    async fn tell_requester(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        job_id: i64,
+        to: JobState,
+        detail: &str,
+    ) -> Result<()> {
+        #[derive(sqlx::FromRow)]
+        struct Ended {
+            requested_by: Option<i64>,
+            kind: String,
+            machine_id: i64,
+            machine: String,
+            image: Option<String>,
+            version: Option<i64>,
+            created_at: i64,
+            started_at: Option<i64>,
+        }
+        let row: Option<Ended> = sqlx::query_as(
+            "SELECT j.requested_by, j.kind, j.machine_id, m.name AS machine, i.name AS image,
+                    i.version, j.created_at, j.started_at
+             FROM boot_jobs j JOIN machines m ON m.id = j.machine_id
+             LEFT JOIN images i ON i.id = j.image_id WHERE j.id = $1",
+        )
+        .bind(job_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(Ended {
+            requested_by: Some(user_id),
+            kind,
+            machine_id,
+            machine,
+            image,
+            version,
+            created_at,
+            started_at,
+        }) = row
+        else {
+            return Ok(());
+        };
+        let what = match (image, version) {
+            (Some(image), Some(version)) => format!("{kind} of {image} v{version}"),
+            _ => kind,
+        };
+        let took = self.now() - started_at.unwrap_or(created_at);
+        let took = if took >= 120 {
+            format!("{} min {} s", took / 60, took % 60)
+        } else {
+            format!("{took} s")
+        };
+        let subject = format!("{machine}: {what} {to}");
+        let outcome = match to {
+            JobState::Booted => "The machine is up: it showed so on its console.".to_string(),
+            JobState::BootUnobserved => format!("The image was written and verified and the machine rebooted, but its boot could not be watched: {detail}"),
+            JobState::Failed => format!("Why: {detail}"),
+            _ => detail.to_string(),
+        };
+        let body = format!(
+            "Job {job_id} ({what} on {machine}) ended {to} after {took}.\n{outcome}\nIts console: /api/v1/jobs/{job_id}/console"
+        );
+        self.store_notice(
+            tx,
+            crate::notices::NewNotice {
+                user_id,
+                kind: crate::model::NoticeKind::JobEnded,
+                reservation_id: None,
+                machine_id: Some(machine_id),
+                lead_seconds: 0,
+                end_at: 0,
+                subject: &subject,
+                body: &body,
+                link: &format!("/machines/{machine_id}"),
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     /// A phase row, an audit entry and a machine event for one transition.

@@ -360,6 +360,22 @@ async fn a_deploy_goes_through_every_phase_and_the_disk_holds_the_image_only_onc
     .unwrap();
     let booted = lab.job(&alice, job.id).await.unwrap();
     assert_eq!(booted.state, JobState::Booted);
+    // The one who asked is told, once, with the machine, the image and the time it took.
+    let told = lab.notices(&alice, false).await.unwrap();
+    let ended: Vec<_> = told
+        .iter()
+        .filter(|n| {
+            n.kind == crate::model::NoticeKind::JobEnded
+                && n.body.starts_with(&format!("Job {} ", job.id))
+        })
+        .collect();
+    assert_eq!(ended.len(), 1, "{told:?}");
+    assert!(ended[0].subject.contains("booted"), "{}", ended[0].subject);
+    assert!(
+        ended[0].body.contains(&format!("Job {}", job.id)),
+        "{}",
+        ended[0].body
+    );
     let states: Vec<JobState> = booted.phases.iter().map(|p| p.state).collect();
     assert_eq!(
         states,

@@ -242,6 +242,12 @@ pub async fn change_settings(
     if let Some(networks) = change.import_networks {
         lab.set_import_networks(&actor, &networks).await?;
     }
+    if let Some(patterns) = change.console_failure_patterns {
+        lab.set_failure_patterns(&actor, &patterns).await?;
+    }
+    if let Some(seconds) = change.console_settle_seconds {
+        lab.set_settle_seconds(&actor, seconds).await?;
+    }
     Ok(Json(current_settings(&state).await?))
 }
 
@@ -250,6 +256,8 @@ async fn current_settings(state: &AppState) -> lab::Result<Settings> {
         limits: state.lab.limits().await?,
         discovery_policy: state.lab.discovery_policy().await?,
         import_networks: state.lab.egress_policy().await?.to_text(),
+        console_failure_patterns: state.lab.failure_patterns().await?.join("\n"),
+        console_settle_seconds: state.lab.settle_seconds().await?,
     })
 }
 

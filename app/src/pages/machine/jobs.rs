@@ -117,9 +117,10 @@ fn panel_view(machine_id: i64, panel: JobOverview, actions: Actions) -> impl Int
             </div>
         }
     });
+    let console_tail = panel.console_tail.clone();
     let latest = panel
         .latest
-        .map(|job| job_view(job, panel.can_start, cancel));
+        .map(|job| job_view(job, panel.can_start, cancel, console_tail));
     let silent = panel.agent_silent.then(|| view! {
         <p class="text-sm font-medium text-rose-700 dark:text-rose-400" data-testid="agent-silent">
             "The agent has missed its last two heartbeats: the machine may have hung or lost its network."
@@ -233,7 +234,12 @@ fn hardware_view(report: lab::agent_protocol::HardwareReport) -> impl IntoView {
     }
 }
 
-fn job_view(job: Job, can_cancel: bool, cancel: ServerAction<CancelBootJob>) -> impl IntoView {
+fn job_view(
+    job: Job,
+    can_cancel: bool,
+    cancel: ServerAction<CancelBootJob>,
+    console_tail: Vec<String>,
+) -> impl IntoView {
     let what = match &job.image {
         Some(image) => format!("{} of {} v{}", job.kind, image.name, image.version),
         None => job.kind.to_string(),
@@ -278,6 +284,18 @@ fn job_view(job: Job, can_cancel: bool, cancel: ServerAction<CancelBootJob>) -> 
             }
         })
         .collect_view();
+    // What the machine printed during the job: open beside a failure, folded otherwise.
+    let console = (!console_tail.is_empty()).then(|| {
+        let failed = job.state == JobState::Failed;
+        let href = format!("/api/v1/jobs/{}/console", job.id);
+        view! {
+            <details class="mt-2 text-sm" open=failed data-testid="job-console">
+                <summary class="cursor-pointer text-slate-600 dark:text-slate-400">"The machine's console during this job (last lines)"</summary>
+                <pre class="mt-1 max-h-64 overflow-auto rounded-md bg-black p-2 text-xs text-slate-100" data-testid="job-console-tail">{console_tail.join("\n")}</pre>
+                <a class="text-indigo-600 underline dark:text-indigo-400" href=href>"The whole console of this job"</a>
+            </details>
+        }
+    });
     view! {
         <div class="mt-4" data-testid="current-job" data-state=job.state.to_string()>
             <div class="flex items-center justify-between">
@@ -286,6 +304,7 @@ fn job_view(job: Job, can_cancel: bool, cancel: ServerAction<CancelBootJob>) -> 
             </div>
             {waiting}
             {failure}
+            {console}
             {progress}
             <ol class="mt-2 space-y-1 text-sm" data-testid="job-phases">{phases}</ol>
         </div>
