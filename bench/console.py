@@ -67,20 +67,23 @@ class SerialPort:
         self.writer = writer
         if self.chatter:
             asyncio.create_task(self.chat(writer))
-        while data := await reader.read(4096):
-            if b"\x02" in data:
-                writer.write(BURST_BYTES)
-            else:
-                writer.write(data)
-            await writer.drain()
+        try:
+            while data := await reader.read(4096):
+                writer.write(BURST_BYTES if b"\x02" in data else data)
+                await writer.drain()
+        except (asyncio.CancelledError, ConnectionError):
+            pass  # The run is over: ipmi_sim went away or the loop closed.
 
     async def chat(self, writer):
         n = 0
-        while not writer.is_closing():
-            n += 1
-            writer.write(f"[{n * 0.1:12.6f}] bench: a line as a booting kernel prints it, number {n}\r\n".encode())
-            await writer.drain()
-            await asyncio.sleep(0.1)
+        try:
+            while not writer.is_closing():
+                n += 1
+                writer.write(f"[{n * 0.1:12.6f}] bench: a line as a booting kernel prints it, number {n}\r\n".encode())
+                await writer.drain()
+                await asyncio.sleep(0.1)
+        except (asyncio.CancelledError, ConnectionError):
+            pass
 
 
 def start_ipmi_sim(work, serial_port):

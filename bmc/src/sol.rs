@@ -250,12 +250,18 @@ async fn run(
         &address,
     )
     .await;
-    if closed != Closed::Deactivated {
-        // Best effort: a BMC that is gone does not answer, and nobody waits for it.
-        for message in [sol::deactivate_request(1), close_session(&codec)] {
-            if let Ok(datagram) = codec.seal_request(&request(message)) {
-                let _ = socket.send(&datagram).await;
-            }
+    // Deactivate Payload only when we end a SOL we hold: after a loss SOL may be another
+    // session's now, and a BMC that does not check who asks (`ipmi_sim`) would end theirs.
+    // Closing the session releases whatever it still held. Best effort: a BMC that is gone
+    // does not answer, and nobody waits for it.
+    let goodbye = match closed {
+        Closed::ByUs => vec![sol::deactivate_request(1), close_session(&codec)],
+        Closed::Lost(_) => vec![close_session(&codec)],
+        Closed::Deactivated => Vec::new(),
+    };
+    for message in goodbye {
+        if let Ok(datagram) = codec.seal_request(&request(message)) {
+            let _ = socket.send(&datagram).await;
         }
     }
     let _ = events.send(ConsoleEvent::Closed(closed)).await;
@@ -334,6 +340,8 @@ async fn exchange(
             }
             _ = tokio::time::sleep_until(wake.into()) => {
                 if Instant::now() >= last_keepalive + KEEPALIVE {
+                    // And an empty SOL packet: does this session still hold SOL?
+                    stream.probe();
                     // Get Device ID: any answer proves the BMC and the session alive.
                     if let Ok(datagram) = codec.seal_request(&request(Message::new_raw(sol::NETFN_APP, 0x01, vec![]))) {
                         let _ = socket.send(&datagram).await;

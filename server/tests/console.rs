@@ -66,13 +66,13 @@ async fn connect(address: &str, machine: i64, token: &str) -> Result<Socket, u16
 /// `"keyboard"`/`"state"` equal to it (text); returns the bytes seen.
 async fn until(socket: &mut Socket, needle: &str) -> Vec<u8> {
     let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     loop {
         let frame = tokio::time::timeout_at(deadline, socket.next())
             .await
             .unwrap_or_else(|_| {
                 panic!(
-                    "no {needle:?} within 20 s; saw {:?}",
+                    "no {needle:?} within 40 s; saw {:?}",
                     String::from_utf8_lossy(&seen)
                 )
             });
@@ -379,4 +379,76 @@ async fn baas_console_attaches_a_terminal_types_and_quits_with_tilde_dot() {
         .unwrap();
     assert!(status.success(), "{status}");
     read_screen("detached", &mut screen).await;
+}
+
+/// Another tool takes SOL away from baas: the console marks the loss in the log, shows
+/// "held elsewhere" instead of fighting for it, and a manager takes it back (audited).
+#[tokio::test]
+async fn sol_taken_by_another_tool_is_marked_shown_and_taken_back_by_a_manager() {
+    let port_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start_with_serial(port_listener.local_addr().unwrap().port());
+    sim.ready().await;
+    let (mut serial, _) = port_listener.accept().await.unwrap();
+    let server = TestServer::start().await;
+    let address = listen(&server).await;
+    let bmc_address = format!("127.0.0.1:{}", sim.port);
+    let machine = server
+        .add_machine(
+            "node-09",
+            "52:54:00:00:00:09",
+            Some((&bmc_address, "admin", "password")),
+        )
+        .await;
+    let mary = server.add_user("mary").await;
+    server
+        .lab
+        .grant(&Actor::shell(), machine, Subject::User(mary), Level::Manage)
+        .await
+        .unwrap();
+    let token = token(&server, mary, "mary").await;
+    let mut manager = connect(&address, machine, &token).await.unwrap();
+    until(&mut manager, "live").await;
+
+    // ipmitool's `sol activate` elsewhere would ask the same: take it over.
+    let mut other = bmc::sol::open(&sim.target("password"), 3, bmc::sol::TakeOver::Yes)
+        .await
+        .expect("the other tool takes SOL");
+    serial.write_all(b"for the other tool\r\n").await.unwrap();
+    until(&mut manager, "held-elsewhere").await;
+    let log = server.conductor.consoles().machine_log(machine);
+    assert!(
+        String::from_utf8_lossy(&log).contains("[baas] console lost"),
+        "the loss is marked in the recording: {}",
+        String::from_utf8_lossy(&log)
+    );
+    // The other tool did get the machine's output meanwhile.
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("for the other tool") {
+        match tokio::time::timeout(Duration::from_secs(10), other.next()).await {
+            Ok(Some(bmc::sol::ConsoleEvent::Output(bytes))) => seen.extend(bytes),
+            Ok(Some(_)) => {}
+            other => panic!("the other tool's console: {other:?}"),
+        }
+    }
+
+    manager
+        .send(Message::Text(r#"{"type":"take_over_sol"}"#.into()))
+        .await
+        .unwrap();
+    until(&mut manager, "live").await;
+    serial.write_all(b"back with baas\r\n").await.unwrap();
+    until(&mut manager, "back with baas").await;
+    let audit = server
+        .lab
+        .audit_log(
+            &Actor::shell(),
+            &AuditFilter {
+                action: "console.take_over_sol".into(),
+                limit: 5,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
 }

@@ -322,9 +322,9 @@ pub struct Stream {
     /// The BMC said its buffer is full (NACK): nothing new goes until it says otherwise or
     /// the retry interval has passed.
     paused_until: Option<Instant>,
-    /// The first packet carries nothing: a BMC that remembers the sequence number of a
-    /// previous session's last packet (`ipmi_sim` does) would take new data under that
-    /// number for a duplicate and drop it.
+    /// The next packet carries nothing: the first one, since a BMC that remembers the sequence
+    /// number of a previous session's last packet (`ipmi_sim` does) would take new data under
+    /// that number for a duplicate and drop it; and a probe ([`Stream::probe`]).
     opening: bool,
 }
 
@@ -347,6 +347,16 @@ impl Stream {
     /// Queues characters for the machine.
     pub fn write(&mut self, bytes: &[u8]) {
         self.typed.extend(bytes);
+    }
+
+    /// Queues an empty packet that the BMC must acknowledge, to learn whether this session still
+    /// holds SOL: a BMC that gave SOL to another session (`ipmi_sim` says nothing when it does)
+    /// leaves it unacknowledged, and [`Stream::poll_transmit`] reports that after the retries.
+    /// Nothing is queued while a packet is in flight: its acknowledgement tells the same.
+    pub fn probe(&mut self) {
+        if self.in_flight.is_none() && self.typed.is_empty() {
+            self.opening = true;
+        }
     }
 
     /// Queues a serial BREAK (sent with the next packet).
@@ -709,6 +719,30 @@ mod tests {
             None,
             "the ack went along"
         );
+    }
+
+    #[test]
+    fn a_probe_is_an_empty_packet_that_must_be_acknowledged() {
+        let start = Instant::now();
+        let mut stream = opened(16, start);
+        stream.probe();
+        let probe = stream.poll_transmit(start).unwrap().unwrap();
+        assert_eq!(probe.encode(), [2, 0, 0, 0]);
+        // Unanswered (SOL went to another session): the stream ends after the retries.
+        let mut now = start;
+        for _ in 0..2 {
+            now += Duration::from_millis(100);
+            assert_eq!(stream.poll_transmit(now).unwrap(), Some(probe.clone()));
+        }
+        now += Duration::from_millis(100);
+        assert!(stream.poll_transmit(now).is_err());
+        // Answered, it leaves nothing behind.
+        let mut stream = opened(16, start);
+        stream.probe();
+        stream.poll_transmit(start).unwrap().unwrap();
+        stream.receive(&ack(2, 0, 0));
+        assert_eq!(stream.poll_transmit(start).unwrap(), None);
+        assert_eq!(stream.deadline(), None);
     }
 
     #[test]
