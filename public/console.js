@@ -14,6 +14,7 @@ const STATES = {
   ended: "Disconnected",
   "read-only": "You are watching",
   "bad-request": "Refused",
+  refused: "Refused",
 };
 
 let loading;
@@ -52,7 +53,7 @@ function show(panel, state) {
     : state.keyboard === "other" ? "someone else has the keyboard" : "nobody has the keyboard";
   label.textContent = `${STATES[name] || name}${state.detail ? `: ${state.detail}` : ""} — ${keyboard}`;
   part(panel, "take-keyboard").hidden = state.keyboard === "yours";
-  part(panel, "take-over").hidden = state.console !== "held-elsewhere";
+  part(panel, "take-over").hidden = state.console !== "held-elsewhere" || state.role !== "manager";
   part(panel, "break").disabled = state.keyboard !== "yours";
 }
 

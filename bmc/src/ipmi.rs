@@ -251,6 +251,14 @@ impl Session {
         &self.address
     }
 
+    /// Ends the session on the BMC (best effort: BMCs hold few sessions, and an abandoned one
+    /// lingers until it times out).
+    pub(crate) fn close(&mut self) {
+        if let Some(id) = self.rmcp.session_id() {
+            let _ = self.raw(Message::new_raw(NETFN_APP, 0x3C, id.to_le_bytes().to_vec()));
+        }
+    }
+
     /// The RMCP connection, to carry the session on elsewhere.
     pub(crate) fn into_rmcp(self) -> Rmcp {
         self.rmcp

@@ -92,7 +92,7 @@ enum Input {
 /// An open SOL console. Dropping it deactivates SOL and closes the session.
 pub struct SolConsole {
     input: mpsc::Sender<Input>,
-    events: mpsc::Receiver<ConsoleEvent>,
+    events: mpsc::UnboundedReceiver<ConsoleEvent>,
 }
 
 impl SolConsole {
@@ -149,7 +149,10 @@ pub async fn open(target: &Target, suite: u8, take_over: TakeOver) -> Result<Sol
         .map_err(|e| protocol(e.to_string()))?;
     let socket = UdpSocket::from_std(socket).map_err(|e| protocol(e.to_string()))?;
     let (input_tx, input_rx) = mpsc::channel(64);
-    let (events_tx, events_rx) = mpsc::channel(256);
+    // Unbounded: the session must go on acknowledging the BMC whatever its reader does (a
+    // reader that waits on the session's input would otherwise deadlock with it); the reader
+    // (the console's hub) drains it without waiting on anything else.
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
     let stream = Stream::new(retry, activated.max_characters());
     tokio::spawn(run(socket, codec, stream, input_rx, events_tx, address));
     Ok(SolConsole {
@@ -180,31 +183,12 @@ fn activate(
         CipherSuite::Suite2 => (false, true),
         CipherSuite::Suite3 => (true, true),
     };
-    let attempt = |session: &mut Session| -> Result<std::result::Result<Activated, ActivateRefusal>, SolError> {
-        let (code, data) = session.raw(sol::activate_request(1, encrypt, authenticate))?;
-        if code != 0 {
-            return Ok(Err(ActivateRefusal::from_completion_code(code)));
-        }
-        Activated::parse(&data)
-            .map(Ok)
-            .ok_or_else(|| SolError::Bmc(session.protocol("short Activate Payload answer")))
-    };
-    let activated = match attempt(&mut session)? {
+    let activated = match take_sol(&mut session, &address, encrypt, authenticate, take_over) {
         Ok(activated) => activated,
-        Err(ActivateRefusal::AlreadyActive) if take_over == TakeOver::Yes => {
-            let (code, _) = session.raw(sol::deactivate_request(1))?;
-            if code != 0 && code != 0x80 {
-                return Err(SolError::Refused {
-                    address,
-                    reason: format!("Deactivate Payload failed with completion code {code:#04x}"),
-                });
-            }
-            match attempt(&mut session)? {
-                Ok(activated) => activated,
-                Err(refusal) => return Err(refusal_error(&address, refusal)),
-            }
+        Err(error) => {
+            session.close();
+            return Err(error);
         }
-        Err(refusal) => return Err(refusal_error(&address, refusal)),
     };
     let (socket, codec) = session
         .into_rmcp()
@@ -214,6 +198,39 @@ fn activate(
             reason: "SOL needs an IPMI 2.0 (RMCP+) session".into(),
         })?;
     Ok((socket, codec, activated, retry))
+}
+
+/// Activates SOL in `session`, deactivating another session's first when taking over.
+fn take_sol(
+    session: &mut Session,
+    address: &str,
+    encrypt: bool,
+    authenticate: bool,
+    take_over: TakeOver,
+) -> Result<Activated, SolError> {
+    let attempt = |session: &mut Session| -> Result<std::result::Result<Activated, ActivateRefusal>, SolError> {
+        let (code, data) = session.raw(sol::activate_request(1, encrypt, authenticate))?;
+        if code != 0 {
+            return Ok(Err(ActivateRefusal::from_completion_code(code)));
+        }
+        Activated::parse(&data)
+            .map(Ok)
+            .ok_or_else(|| SolError::Bmc(session.protocol("short Activate Payload answer")))
+    };
+    match attempt(session)? {
+        Ok(activated) => Ok(activated),
+        Err(ActivateRefusal::AlreadyActive) if take_over == TakeOver::Yes => {
+            let (code, _) = session.raw(sol::deactivate_request(1))?;
+            if code != 0 && code != 0x80 {
+                return Err(SolError::Refused {
+                    address: address.to_string(),
+                    reason: format!("Deactivate Payload failed with completion code {code:#04x}"),
+                });
+            }
+            attempt(session)?.map_err(|refusal| refusal_error(address, refusal))
+        }
+        Err(refusal) => Err(refusal_error(address, refusal)),
+    }
 }
 
 fn refusal_error(address: &str, refusal: ActivateRefusal) -> SolError {
@@ -238,7 +255,7 @@ async fn run(
     mut codec: SessionCodec,
     mut stream: Stream,
     mut input: mpsc::Receiver<Input>,
-    events: mpsc::Sender<ConsoleEvent>,
+    events: mpsc::UnboundedSender<ConsoleEvent>,
     address: String,
 ) {
     let closed = exchange(
@@ -264,7 +281,7 @@ async fn run(
             let _ = socket.send(&datagram).await;
         }
     }
-    let _ = events.send(ConsoleEvent::Closed(closed)).await;
+    let _ = events.send(ConsoleEvent::Closed(closed));
 }
 
 fn close_session(codec: &SessionCodec) -> Message {
@@ -280,10 +297,11 @@ async fn exchange(
     codec: &mut SessionCodec,
     stream: &mut Stream,
     input: &mut mpsc::Receiver<Input>,
-    events: &mpsc::Sender<ConsoleEvent>,
+    events: &mpsc::UnboundedSender<ConsoleEvent>,
     address: &str,
 ) -> Closed {
-    let mut buffer = vec![0u8; 2048];
+    // Room for the largest SOL payload a BMC may announce (64 KiB) and the session's framing.
+    let mut buffer = vec![0u8; 65536 + 128];
     let mut last_heard = Instant::now();
     let mut last_keepalive = Instant::now();
     loop {
@@ -317,15 +335,15 @@ async fn exchange(
                 };
                 let incoming = stream.receive(&packet);
                 if !incoming.data.is_empty()
-                    && events.send(ConsoleEvent::Output(incoming.data)).await.is_err()
+                    && events.send(ConsoleEvent::Output(incoming.data)).is_err()
                 {
                     return Closed::ByUs;
                 }
                 if incoming.break_detected {
-                    let _ = events.send(ConsoleEvent::BreakDetected).await;
+                    let _ = events.send(ConsoleEvent::BreakDetected);
                 }
                 if incoming.overrun {
-                    let _ = events.send(ConsoleEvent::Overrun).await;
+                    let _ = events.send(ConsoleEvent::Overrun);
                 }
                 if incoming.deactivated {
                     return Closed::Deactivated;

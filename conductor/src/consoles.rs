@@ -20,11 +20,15 @@ use bmc::sol::{self, ConsoleEvent, SolError, TakeOver};
 use lab::Lab;
 use tokio::sync::{broadcast, mpsc, watch, Notify};
 
+/// Typed input goes to the session in pieces of at most this much (a paste is many).
+const TYPED_CHUNK: usize = 1024;
 /// Frames a viewer may fall behind by before it misses some (and is told so).
 const VIEWER_BACKLOG: usize = 4096;
 /// Reconnection back-off bounds.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LAST_RETRY: Duration = Duration::from_secs(30);
+/// After the BMC refused SOL (disabled, a cipher suite it will not encrypt with).
+const REFUSED_RETRY: Duration = Duration::from_secs(300);
 
 /// The state of a console, as viewers are told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,14 +130,15 @@ impl Consoles {
     pub async fn keep(&self) -> lab::Result<()> {
         let wanted = self.inner.lab.consoles_to_record().await?;
         let mut hubs = lock(&self.inner.hubs);
-        for (machine_id, job) in &wanted {
+        for recorded in &wanted {
             let hub = hubs
-                .entry(*machine_id)
-                .or_insert_with(|| Hub::start(self.inner.clone(), *machine_id));
-            hub.set_job(*job);
+                .entry(recorded.machine_id)
+                .or_insert_with(|| Hub::start(self.inner.clone(), recorded.machine_id));
+            hub.set_job(recorded.job_id);
+            hub.set_reservation(recorded.reservation_id);
         }
         hubs.retain(|machine_id, hub| {
-            let keep = wanted.iter().any(|(m, _)| m == machine_id) || hub.viewers() > 0;
+            let keep = wanted.iter().any(|r| r.machine_id == *machine_id) || hub.viewers() > 0;
             if !keep {
                 hub.stop();
             }
@@ -143,19 +148,34 @@ impl Consoles {
     }
 
     /// Attaches a viewer to `machine_id`'s console, opening it if needed. The caller has
-    /// checked the viewer's right to it (`lab.console_role`).
-    pub fn attach(&self, machine_id: i64) -> Viewer {
-        let hub = lock(&self.inner.hubs)
-            .entry(machine_id)
-            .or_insert_with(|| Hub::start(self.inner.clone(), machine_id))
-            .clone();
+    /// checked the viewer's right to it (`lab.console_role`); a holder's `reservation` limits
+    /// the scrollback to what was printed since it began.
+    pub fn attach(&self, machine_id: i64, reservation: Option<i64>) -> Viewer {
         let id = self.inner.next_viewer.fetch_add(1, Ordering::Relaxed);
-        hub.shared.viewers.fetch_add(1, Ordering::SeqCst);
+        // Counted under the registry's lock, so the keeping pass never stops a hub a viewer
+        // is joining.
+        let hub = {
+            let mut hubs = lock(&self.inner.hubs);
+            let hub = hubs
+                .entry(machine_id)
+                .or_insert_with(|| Hub::start(self.inner.clone(), machine_id))
+                .clone();
+            hub.shared.viewers.fetch_add(1, Ordering::SeqCst);
+            hub
+        };
+        if reservation.is_some() {
+            hub.set_reservation(reservation);
+        }
         // Under the recorder's lock nothing is appended: the scrollback ends exactly where
         // the subscription begins.
         let (scrollback, frames) = {
             let recorder = lock(&hub.shared.recorder);
-            (recorder.machine_log(), hub.shared.frames.subscribe())
+            let log = recorder.machine_log();
+            let scrollback = match reservation {
+                Some(reservation) => since_reservation(log, reservation),
+                None => log,
+            };
+            (scrollback, hub.shared.frames.subscribe())
         };
         Viewer {
             id,
@@ -176,9 +196,41 @@ impl Consoles {
         hub.shared.mark(text);
     }
 
-    /// The machine's recorded console (oldest first), up to the configured size.
-    pub fn machine_log(&self, machine_id: i64) -> Vec<u8> {
-        read_rotated(&machine_log_path(&self.inner.dir, machine_id))
+    /// The machine's recorded console (oldest first), up to the configured size; with a
+    /// holder's `reservation`, only what was printed since it began.
+    pub fn machine_log(&self, machine_id: i64, reservation: Option<i64>) -> Vec<u8> {
+        let log = read_rotated(&machine_log_path(&self.inner.dir, machine_id));
+        match reservation {
+            Some(reservation) => since_reservation(log, reservation),
+            None => log,
+        }
+    }
+
+    /// Closes a deleted machine's console and deletes its recordings and its jobs' (ids may be
+    /// given out again: a new machine must not start with an old one's log).
+    pub fn forget(&self, machine_id: i64, job_ids: &[i64]) {
+        if let Some(hub) = lock(&self.inner.hubs).remove(&machine_id) {
+            hub.stop();
+        }
+        let dir = &self.inner.dir;
+        let mut paths = vec![machine_log_path(dir, machine_id)];
+        paths.extend(job_ids.iter().map(|job| job_log_path(dir, *job)));
+        for path in paths {
+            let _ = std::fs::remove_file(previous(&path));
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
+    /// For how many seconds the machine has printed nothing, if its console is open here and
+    /// has printed since it was opened.
+    pub fn quiet_seconds(&self, machine_id: i64) -> Option<i64> {
+        let hubs = lock(&self.inner.hubs);
+        let last = hubs
+            .get(&machine_id)?
+            .shared
+            .last_output
+            .load(Ordering::SeqCst);
+        (last > 0).then(|| lab::now() - last)
     }
 
     /// The part of the machine's console recorded while job `job_id` ran.
@@ -210,6 +262,10 @@ struct Shared {
     take_over: Notify,
     stop: Notify,
     stopped: std::sync::atomic::AtomicBool,
+    /// When the machine last printed (UNIX seconds; 0: not since the console opened).
+    last_output: std::sync::atomic::AtomicI64,
+    /// The reservation whose start was last marked in the log.
+    reservation: Mutex<Option<i64>>,
 }
 
 impl Hub {
@@ -229,6 +285,8 @@ impl Hub {
                 take_over: Notify::new(),
                 stop: Notify::new(),
                 stopped: std::sync::atomic::AtomicBool::new(false),
+                last_output: std::sync::atomic::AtomicI64::new(0),
+                reservation: Mutex::new(None),
             }),
         };
         tokio::spawn(run(inner, machine_id, hub.shared.clone(), typed));
@@ -241,6 +299,17 @@ impl Hub {
 
     fn set_job(&self, job: Option<i64>) {
         lock(&self.shared.recorder).set_job(job);
+    }
+
+    /// Marks the start of a reservation in the log, once: its holder sees from there on.
+    fn set_reservation(&self, reservation: Option<i64>) {
+        let mut current = lock(&self.shared.reservation);
+        if *current != reservation {
+            *current = reservation;
+            if let Some(id) = reservation {
+                self.shared.output(&reservation_mark(id));
+            }
+        }
     }
 
     fn stop(&self) {
@@ -306,7 +375,10 @@ async fn run(
                 loop {
                     tokio::select! {
                         event = console.next() => match event {
-                            Some(ConsoleEvent::Output(bytes)) => shared.output(&bytes),
+                            Some(ConsoleEvent::Output(bytes)) => {
+                                shared.last_output.store(lab::now(), Ordering::SeqCst);
+                                shared.output(&bytes);
+                            }
                             Some(ConsoleEvent::BreakDetected) => shared.mark("BREAK detected on the serial line"),
                             Some(ConsoleEvent::Overrun) => shared.mark("the BMC dropped characters (overrun)"),
                             Some(ConsoleEvent::Closed(why)) => break why.to_string(),
@@ -335,6 +407,12 @@ async fn run(
                     _ = tokio::time::sleep(LAST_RETRY) => continue,
                 }
             }
+            Err(error @ SolError::Refused { .. }) => {
+                // SOL disabled, or the cipher suite refused: settings change rarely, and every
+                // attempt costs the BMC a session.
+                retry = REFUSED_RETRY;
+                error.to_string()
+            }
             Err(error) => error.to_string(),
         };
         if shared.stopped.load(Ordering::SeqCst) {
@@ -353,7 +431,11 @@ async fn run(
             _ = shared.take_over.notified() => { take_over = TakeOver::Yes; }
             _ = shared.stop.notified() => break,
         }
-        retry = (retry * 2).min(LAST_RETRY);
+        retry = if retry >= REFUSED_RETRY {
+            retry
+        } else {
+            (retry * 2).min(LAST_RETRY)
+        };
     }
     shared.set_state(ConsoleState::Closed);
 }
@@ -382,6 +464,8 @@ impl Viewer {
 
     pub async fn next(&mut self) -> Received {
         match self.frames.recv().await {
+            // The console's task ended (nobody wants it any more): so does the viewing.
+            Ok(Frame::State(ConsoleState::Closed)) => Received::Closed,
             Ok(frame) => Received::Frame(frame),
             Err(broadcast::error::RecvError::Lagged(missed)) => Received::Missed(missed),
             Err(broadcast::error::RecvError::Closed) => Received::Closed,
@@ -418,12 +502,13 @@ impl Viewer {
         if self.keyboard() != Some(self.id) {
             return false;
         }
-        self.hub
-            .shared
-            .input
-            .send(Typed::Bytes(bytes))
-            .await
-            .is_ok()
+        for chunk in bytes.chunks(TYPED_CHUNK) {
+            let typed = Typed::Bytes(chunk.to_vec());
+            if self.hub.shared.input.send(typed).await.is_err() {
+                return false;
+            }
+        }
+        true
     }
 
     /// Sends a serial BREAK, if this viewer has the keyboard.
@@ -545,6 +630,20 @@ impl Rotating {
     }
 }
 
+/// The mark a reservation's start leaves in the machine's log.
+fn reservation_mark(reservation: i64) -> Vec<u8> {
+    format!("\r\n[baas] reservation #{reservation} begins\r\n").into_bytes()
+}
+
+/// What `log` holds since reservation `reservation` began (nothing if its start is not in it).
+fn since_reservation(log: Vec<u8>, reservation: i64) -> Vec<u8> {
+    let mark = reservation_mark(reservation);
+    log.windows(mark.len())
+        .rposition(|w| w == mark.as_slice())
+        .map(|at| log[at..].to_vec())
+        .unwrap_or_default()
+}
+
 fn previous(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".1");
@@ -595,6 +694,20 @@ mod tests {
         let kept = read_rotated(&dir.path().join("m.log"));
         assert!(kept.len() <= 100);
         assert!(kept.ends_with(b"xxxx"));
+    }
+
+    #[test]
+    fn a_holder_sees_the_log_from_the_start_of_their_reservation_only() {
+        let mut log = b"the previous holder's secrets\r\n".to_vec();
+        log.extend(reservation_mark(7));
+        log.extend(b"mine");
+        let mine = since_reservation(log.clone(), 7);
+        assert!(mine.ends_with(b"mine"));
+        assert!(!String::from_utf8_lossy(&mine).contains("secrets"));
+        assert!(
+            since_reservation(log, 8).is_empty(),
+            "no start mark: nothing"
+        );
     }
 
     #[test]

@@ -137,6 +137,14 @@ async fn finish_reboot(
     Ok(())
 }
 
+/// The management OS's kernel says this as it restarts the machine (`reboot(2)`): what the
+/// console shows after it is the new boot.
+const MANAGEMENT_OS_LAST_WORD: &str = "reboot: Restarting system";
+
+/// How long a console that is not live (connecting, refused, held by another tool) may stay so
+/// while a machine boots before baas says it could not watch the boot.
+const CONSOLE_GRACE_SECONDS: i64 = 90;
+
 /// The line baas writes into the console when it sends a machine to its written disk; what
 /// follows it is judged.
 fn boot_mark(job_id: i64) -> String {
@@ -161,42 +169,63 @@ async fn watch_boot(
         return send(lab, job, JobEvent::Observed(Observation::Unwatched), why).await;
     }
     let consoles = conductor.consoles();
+    let elapsed = now - job.state_at;
+    let console = consoles.state(job.machine_id);
+    let console_words = || {
+        console.as_ref().map_or("not open".to_string(), |c| {
+            let detail = c.detail();
+            if detail.is_empty() {
+                c.name().to_string()
+            } else {
+                format!("{}: {detail}", c.name())
+            }
+        })
+    };
     let mark = boot_mark(job.id);
     let log = consoles.job_log(job.id);
     let text = String::from_utf8_lossy(&log);
     let Some(at) = text.rfind(&mark) else {
+        if elapsed > timeouts.reboot {
+            // Nothing could be recorded (the console never opened, the disk refused the log).
+            let why = format!("written and verified, rebooted; no console recording of the boot ({}), so it was not observed", console_words());
+            return send(lab, job, JobEvent::Observed(Observation::Unwatched), &why).await;
+        }
         // Sent to its disk without the mark (a network boot to the disk, a restart between
         // the two): from now on, then.
         consoles.mark(job.machine_id, job.id, &mark);
         return Ok(());
     };
+    let after_mark = &text[at + mark.len()..];
+    // The management OS may still be shutting down when the mark is written: the new boot
+    // begins after its last word.
+    let new_boot = after_mark
+        .rfind(MANAGEMENT_OS_LAST_WORD)
+        .map_or(after_mark, |end| {
+            &after_mark[end + MANAGEMENT_OS_LAST_WORD.len()..]
+        });
     // baas' own marks (a reconnection, a BREAK) are not the machine's output.
-    let printed = text[at + mark.len()..]
+    let printed = new_boot
         .split("\r\n")
         .filter(|line| !line.starts_with("[baas] "))
         .collect::<Vec<_>>()
         .join("\r\n");
     let watch = lab.boot_watch(job).await?;
-    let elapsed = now - job.state_at;
-    let console = consoles.state(job.machine_id);
     let live = console == Some(ConsoleState::Live);
-    if !live && printed.trim().is_empty() && elapsed > watch.settle_seconds {
-        let state = console.map_or("not open".to_string(), |c| {
-            format!(
-                "{}{}",
-                c.name(),
-                if c.detail().is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", c.detail())
-                }
-            )
-        });
-        let why = format!("written and verified, rebooted; the console could not be watched ({state}), so the boot was not observed");
+    if !live && printed.trim().is_empty() && elapsed > CONSOLE_GRACE_SECONDS {
+        let why = format!(
+            "written and verified, rebooted; the console could not be watched for {CONSOLE_GRACE_SECONDS} s ({}), so the boot was not observed",
+            console_words()
+        );
         return send(lab, job, JobEvent::Observed(Observation::Unwatched), &why).await;
     }
+    // Quiet since the last thing the machine printed (since the watch began, if it printed
+    // nothing or this instance has not seen it print).
+    let quiet = consoles
+        .quiet_seconds(job.machine_id)
+        .unwrap_or(elapsed)
+        .min(elapsed);
     if let Some((observation, why)) =
-        lab::consoles::judge(&watch, &printed, elapsed, timeouts.reboot)
+        lab::consoles::judge(&watch, &printed, elapsed, quiet, timeouts.reboot)
     {
         tracing::info!(job = job.id, machine = %job.machine, %why, "boot judged");
         send(lab, job, JobEvent::Observed(observation), &why).await?;

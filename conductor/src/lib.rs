@@ -67,6 +67,14 @@ impl Conductor {
         &self.power
     }
 
+    /// Deletes a machine with its history (admins), and its console recordings.
+    pub async fn delete_machine(&self, actor: &lab::Actor, machine_id: i64) -> Result<()> {
+        let jobs = self.lab.machine_job_ids(machine_id).await?;
+        self.lab.delete_machine(actor, machine_id).await?;
+        self.consoles.forget(machine_id, &jobs);
+        Ok(())
+    }
+
     /// The machines' serial consoles open on this instance.
     pub fn consoles(&self) -> &consoles::Consoles {
         &self.consoles

@@ -9,10 +9,21 @@ use crate::{Actor, Error, Lab, Result};
 /// What a person may do with a machine's console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsoleRole {
-    /// The holder of the machine's current reservation: types.
-    Holder,
+    /// The holder of the machine's current reservation (its id): types, and sees what the
+    /// machine printed since the reservation began, not before.
+    Holder { reservation: i64 },
     /// A manager of the machine or an admin: watches, and may take the keyboard.
     Manager,
+}
+
+/// A console the lab wants recorded, with whom its output belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    pub machine_id: i64,
+    /// The machine's started job: its part of the console is kept with it.
+    pub job_id: Option<i64>,
+    /// The reservation running now: its holder sees the console from its start.
+    pub reservation_id: Option<i64>,
 }
 
 impl Lab {
@@ -20,8 +31,10 @@ impl Lab {
     /// it outside their reservation, do not see the console.
     pub async fn console_role(&self, actor: &Actor, machine_id: i64) -> Result<ConsoleRole> {
         let level = self.require(actor, machine_id, Level::View).await?;
-        if level >= Level::Use && self.holds_now(actor, machine_id).await? {
-            return Ok(ConsoleRole::Holder);
+        if level >= Level::Use {
+            if let Some(reservation) = self.holding_now(actor, machine_id).await? {
+                return Ok(ConsoleRole::Holder { reservation });
+            }
         }
         if level >= Level::Manage {
             return Ok(ConsoleRole::Manager);
@@ -31,8 +44,8 @@ impl Lab {
         ))
     }
 
-    /// Whether `actor` holds an active reservation of the machine now.
-    async fn holds_now(&self, actor: &Actor, machine_id: i64) -> Result<bool> {
+    /// The active reservation of the machine `actor` holds now, if any.
+    async fn holding_now(&self, actor: &Actor, machine_id: i64) -> Result<Option<i64>> {
         let now = crate::now();
         let holding: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM reservations
@@ -43,30 +56,65 @@ impl Lab {
         .bind(now)
         .fetch_optional(&self.db)
         .await?;
-        Ok(holding.is_some())
+        Ok(holding)
     }
 
     /// The machines whose consoles baas keeps open and records now: those with an IPMI BMC
-    /// that are reserved right now or have an active job, each with that job's id.
-    pub async fn consoles_to_record(&self) -> Result<Vec<(i64, Option<i64>)>> {
+    /// that are reserved right now or have a started job, each with that job's id and the
+    /// reservation running now. A job queued for later (inside a future reservation) is not
+    /// the machine's job yet: what the machine prints now belongs to its current holder.
+    pub async fn consoles_to_record(&self) -> Result<Vec<Recorded>> {
         let now = crate::now();
         let active = crate::jobs::ACTIVE;
-        let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(&format!(
+        let started = format!("j.state IN {active} AND j.state <> 'queued'");
+        let rows: Vec<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(&format!(
             "SELECT m.id,
-                    (SELECT MAX(j.id) FROM boot_jobs j WHERE j.machine_id = m.id AND j.state IN {active})
+                    (SELECT MAX(j.id) FROM boot_jobs j WHERE j.machine_id = m.id AND {started}),
+                    (SELECT MAX(r.id) FROM reservations r
+                      WHERE r.machine_id = m.id AND r.state = 'active'
+                        AND r.start_at <= $1 AND r.end_at > $1)
              FROM machines m
              WHERE m.bmc_kind = 'ipmi' AND m.bmc_address <> ''
                AND (EXISTS (SELECT 1 FROM reservations r
                              WHERE r.machine_id = m.id AND r.state = 'active'
                                AND r.start_at <= $1 AND r.end_at > $1)
-                    OR EXISTS (SELECT 1 FROM boot_jobs j
-                                WHERE j.machine_id = m.id AND j.state IN {active}))
+                    OR EXISTS (SELECT 1 FROM boot_jobs j WHERE j.machine_id = m.id AND {started}))
              ORDER BY m.id"
         ))
         .bind(now)
         .fetch_all(&self.db)
         .await?;
-        Ok(rows)
+        Ok(rows
+            .into_iter()
+            .map(|(machine_id, job_id, reservation_id)| Recorded {
+                machine_id,
+                job_id,
+                reservation_id,
+            })
+            .collect())
+    }
+
+    /// Every job the machine ever had (their console recordings go with the machine).
+    pub async fn machine_job_ids(&self, machine_id: i64) -> Result<Vec<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM boot_jobs WHERE machine_id = $1")
+                .bind(machine_id)
+                .fetch_all(&self.db)
+                .await?,
+        )
+    }
+
+    /// The reservation running on `machine_id` now, if any.
+    pub async fn reservation_now(&self, machine_id: i64) -> Result<Option<i64>> {
+        let now = crate::now();
+        Ok(sqlx::query_scalar(
+            "SELECT MAX(id) FROM reservations
+             WHERE machine_id = $1 AND state = 'active' AND start_at <= $2 AND end_at > $2",
+        )
+        .bind(machine_id)
+        .bind(now)
+        .fetch_one(&self.db)
+        .await?)
     }
 
     /// The BMC to open a console through, for someone with a [`ConsoleRole`] or for the lab's
@@ -127,11 +175,13 @@ pub struct BootWatch {
 }
 
 /// What the console printed since the machine was sent to its disk says, after `elapsed`
-/// seconds of a `limit`: the observation and why, or `None` to keep watching.
+/// seconds of a `limit`, the machine having printed nothing for the last `quiet` seconds: the
+/// observation and why, or `None` to keep watching.
 pub fn judge(
     watch: &BootWatch,
     printed: &str,
     elapsed: i64,
+    quiet: i64,
     limit: i64,
 ) -> Option<(crate::jobs::Observation, String)> {
     use crate::jobs::Observation;
@@ -164,13 +214,19 @@ pub fn judge(
         }
         return None;
     }
-    if !silent && elapsed >= watch.settle_seconds {
+    if !silent && quiet >= watch.settle_seconds {
         return Some((
             Observation::Up,
             format!(
-                "the new system printed on its console and no failure showed within {} s",
+                "the new system printed on its console, then {} s passed quietly without a failure",
                 watch.settle_seconds
             ),
+        ));
+    }
+    if !silent && elapsed > limit {
+        return Some((
+            Observation::Up,
+            format!("the new system printed on its console without a failure for {limit} s"),
         ));
     }
     if silent && elapsed > limit {
@@ -298,7 +354,7 @@ mod tests {
     #[test]
     fn a_panic_fails_the_boot_with_its_line() {
         let printed = "[    0.9] Run /init\r\n[    1.2] VFS: Unable to mount root fs on unknown-block(0,0)\r\n[    1.2] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\r\n";
-        let (observation, _) = judge(&watch("login:"), printed, 3, 600).unwrap();
+        let (observation, _) = judge(&watch("login:"), printed, 3, 0, 600).unwrap();
         assert_eq!(
             observation,
             Observation::Failure(
@@ -310,12 +366,14 @@ mod tests {
     #[test]
     fn a_ready_pattern_is_waited_for_and_its_absence_fails_in_time() {
         let w = watch("login:");
-        assert_eq!(judge(&w, "booting...\r\n", 100, 600), None);
+        assert_eq!(judge(&w, "booting...\r\n", 100, 90, 600), None);
         assert_eq!(
-            judge(&w, "booting...\r\nnode login: ", 101, 600).unwrap().0,
+            judge(&w, "booting...\r\nnode login: ", 101, 0, 600)
+                .unwrap()
+                .0,
             Observation::Up
         );
-        let (late, why) = judge(&w, "booting...\r\n", 601, 600).unwrap();
+        let (late, why) = judge(&w, "booting...\r\n", 601, 500, 600).unwrap();
         assert!(matches!(late, Observation::Failure(_)));
         assert!(why.contains("did not show"), "{why}");
     }
@@ -323,9 +381,20 @@ mod tests {
     #[test]
     fn without_a_ready_pattern_output_and_quiet_make_it_up_and_silence_is_unobserved() {
         let w = watch("");
-        assert_eq!(judge(&w, "hello\r\n", 5, 600), None, "not settled yet");
-        assert_eq!(judge(&w, "hello\r\n", 20, 600).unwrap().0, Observation::Up);
-        assert_eq!(judge(&w, "", 300, 600), None);
-        assert_eq!(judge(&w, "", 601, 600).unwrap().0, Observation::Unwatched);
+        assert_eq!(judge(&w, "hello\r\n", 5, 5, 600), None, "not settled yet");
+        assert_eq!(
+            judge(&w, "hello\r\nstill booting\r\n", 60, 3, 600),
+            None,
+            "output that goes on is not settled, however long ago it began"
+        );
+        assert_eq!(
+            judge(&w, "hello\r\n", 25, 20, 600).unwrap().0,
+            Observation::Up
+        );
+        assert_eq!(judge(&w, "", 300, 300, 600), None);
+        assert_eq!(
+            judge(&w, "", 601, 601, 600).unwrap().0,
+            Observation::Unwatched
+        );
     }
 }

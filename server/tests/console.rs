@@ -79,7 +79,9 @@ async fn until(socket: &mut Socket, needle: &str) -> Vec<u8> {
         match frame {
             Some(Ok(Message::Binary(bytes))) => {
                 seen.extend_from_slice(&bytes);
-                if String::from_utf8_lossy(&seen).contains(needle) {
+                // Only the end can hold a needle that was not there before.
+                let tail = &seen[seen.len().saturating_sub(bytes.len() + needle.len())..];
+                if String::from_utf8_lossy(tail).contains(needle) {
                     return seen;
                 }
             }
@@ -415,7 +417,7 @@ async fn sol_taken_by_another_tool_is_marked_shown_and_taken_back_by_a_manager()
         .expect("the other tool takes SOL");
     serial.write_all(b"for the other tool\r\n").await.unwrap();
     until(&mut manager, "held-elsewhere").await;
-    let log = server.conductor.consoles().machine_log(machine);
+    let log = server.conductor.consoles().machine_log(machine, None);
     assert!(
         String::from_utf8_lossy(&log).contains("[baas] console lost"),
         "the loss is marked in the recording: {}",
@@ -451,4 +453,139 @@ async fn sol_taken_by_another_tool_is_marked_shown_and_taken_back_by_a_manager()
         .await
         .unwrap();
     assert_eq!(audit.len(), 1, "{audit:?}");
+}
+
+/// What the machine printed before a reservation began is not its holder's to read (the
+/// previous holder's session); its managers see the whole recording.
+#[tokio::test]
+async fn a_holder_sees_the_console_from_the_start_of_their_reservation_only() {
+    let port_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start_with_serial(port_listener.local_addr().unwrap().port());
+    sim.ready().await;
+    let (mut serial, _) = port_listener.accept().await.unwrap();
+    let server = TestServer::start().await;
+    let address = listen(&server).await;
+    let bmc_address = format!("127.0.0.1:{}", sim.port);
+    let machine = server
+        .add_machine(
+            "node-11",
+            "52:54:00:00:00:11",
+            Some((&bmc_address, "admin", "password")),
+        )
+        .await;
+    let alice = server.add_user("alice").await;
+    let mary = server.add_user("mary").await;
+    for (user, level) in [(alice, Level::Use), (mary, Level::Manage)] {
+        server
+            .lab
+            .grant(&Actor::shell(), machine, Subject::User(user), level)
+            .await
+            .unwrap();
+    }
+    let (alice_token, mary_token) = (
+        token(&server, alice, "alice").await,
+        token(&server, mary, "mary").await,
+    );
+    let mut manager = connect(&address, machine, &mary_token).await.unwrap();
+    until(&mut manager, "live").await;
+    serial
+        .write_all(b"the previous holder's password: hunter2\r\n")
+        .await
+        .unwrap();
+    until(&mut manager, "hunter2").await;
+
+    let now = lab::now();
+    server
+        .lab
+        .reserve(
+            &Actor::user(alice, "alice", false, "test"),
+            machine,
+            now,
+            now + 3600,
+            "",
+        )
+        .await
+        .unwrap();
+    let mut holder = connect(&address, machine, &alice_token).await.unwrap();
+    serial.write_all(b"alice's boot\r\n").await.unwrap();
+    let seen = until(&mut holder, "alice's boot").await;
+    assert!(
+        !String::from_utf8_lossy(&seen).contains("hunter2"),
+        "the holder's scrollback starts at their reservation: {}",
+        String::from_utf8_lossy(&seen)
+    );
+    let get = |token: &str| {
+        axum::http::Request::get(format!("/api/v1/machines/{machine}/console/log"))
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let mut client = server.client();
+    let holders = client.send(get(&alice_token)).await;
+    assert!(holders.body.contains("alice's boot"), "{}", holders.body);
+    assert!(!holders.body.contains("hunter2"), "{}", holders.body);
+    let managers = client.send(get(&mary_token)).await;
+    assert!(managers.body.contains("hunter2") && managers.body.contains("alice's boot"));
+}
+
+/// A viewer that never reads does not hold up the others or the recording: a 1 MiB burst
+/// reaches the reading viewer and the log whole.
+#[tokio::test]
+async fn a_viewer_that_never_reads_stalls_neither_the_others_nor_the_recording() {
+    let port_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start_with_serial(port_listener.local_addr().unwrap().port());
+    sim.ready().await;
+    let (mut serial, _) = port_listener.accept().await.unwrap();
+    let server = TestServer::start().await;
+    let address = listen(&server).await;
+    let bmc_address = format!("127.0.0.1:{}", sim.port);
+    let machine = server
+        .add_machine(
+            "node-12",
+            "52:54:00:00:00:12",
+            Some((&bmc_address, "admin", "password")),
+        )
+        .await;
+    let mary = server.add_user("mary").await;
+    server
+        .lab
+        .grant(&Actor::shell(), machine, Subject::User(mary), Level::Manage)
+        .await
+        .unwrap();
+    let token = token(&server, mary, "mary").await;
+    let mut reader = connect(&address, machine, &token).await.unwrap();
+    until(&mut reader, "live").await;
+    // Connected, then never read again.
+    let _stalled = connect(&address, machine, &token).await.unwrap();
+
+    let mut burst: Vec<u8> = (0..1024 * 1024u32)
+        .map(|i| b'!' + ((i * 7 + i / 251) % 90) as u8)
+        .collect();
+    burst.extend_from_slice(b"\r\nEND-OF-BURST\r\n");
+    let writer = {
+        let burst = burst.clone();
+        tokio::spawn(async move {
+            serial.write_all(&burst).await.unwrap();
+            serial
+        })
+    };
+    let seen = until(&mut reader, "END-OF-BURST").await;
+    let _serial = writer.await.unwrap();
+    let start = seen
+        .windows(64)
+        .position(|w| w == &burst[..64])
+        .expect("the burst's start");
+    assert_eq!(
+        &seen[start..start + burst.len()],
+        &burst[..],
+        "every byte, in order"
+    );
+    // The recording kept up too, within its size (1 MiB in these tests: the oldest dropped).
+    let log = server.conductor.consoles().machine_log(machine, None);
+    assert!(log.len() <= 1 << 20, "{} bytes recorded", log.len());
+    let tail = &burst[burst.len() - (256 << 10)..];
+    assert!(
+        log.windows(tail.len()).any(|w| w == tail),
+        "the recording holds the burst's last 256 KiB in order"
+    );
 }

@@ -87,11 +87,15 @@ pub async fn job_panel(machine_id: i64) -> Result<JobOverview, AppError> {
         },
         _ => "unknown (no verified deploy since the last change)".into(),
     };
-    // The job's console: for whoever asked for it and those who may see the machine's console.
+    // The job's console: for whoever asked for it and the machine's managers (as the API's
+    // job console): the holder now may not read the previous holder's job.
     let console_tail = match &latest {
         Some(job)
             if job.requested_by.as_deref() == Some(actor.username.as_str())
-                || lab.console_role(&actor, machine_id).await.is_ok() =>
+                || matches!(
+                    lab.console_role(&actor, machine_id).await,
+                    Ok(lab::consoles::ConsoleRole::Manager)
+                ) =>
         {
             let log = crate::auth::conductor()?.consoles().job_log(job.id);
             let text = String::from_utf8_lossy(&log);

@@ -168,8 +168,8 @@ pub async fn update_machine(id: i64, input: MachineInput) -> Result<Machine, App
 
 #[server(endpoint = "admin/delete_machine")]
 pub async fn delete_machine(id: i64) -> Result<(), AppError> {
-    use crate::auth::{admin, lab};
-    Ok(lab()?.delete_machine(&admin().await?, id).await?)
+    use crate::auth::{admin, conductor};
+    Ok(conductor()?.delete_machine(&admin().await?, id).await?)
 }
 
 /// Grants `level` (view, use, manage) to a user or group named in the form.

@@ -153,7 +153,7 @@ pub async fn delete_machine(
     Caller(actor): Caller,
     Id(id): Id,
 ) -> ApiResult<StatusCode> {
-    state.lab.delete_machine(&actor, id).await?;
+    state.conductor.delete_machine(&actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

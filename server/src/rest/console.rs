@@ -26,6 +26,8 @@ use crate::state::AppState;
 
 /// How often a viewer's right to the console is checked again (a reservation ends).
 const RECHECK: Duration = Duration::from_secs(5);
+/// The largest message a viewer may send.
+const MAX_MESSAGE: usize = 64 * 1024;
 
 /// `GET /api/v1/machines/{id}/console` (WebSocket).
 #[utoipa::path(get, operation_id = "machine_console", path = "/api/v1/machines/{id}/console", tag = "console",
@@ -63,6 +65,10 @@ pub async fn live(
         .lab
         .record_console_action(&actor, id, "open", role_name(role))
         .await?;
+    // Typed input comes in keystrokes and pastes, not megabytes.
+    let upgrade = upgrade
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE);
     Ok(upgrade.on_upgrade(move |socket| serve(state, actor, id, role, socket)))
 }
 
@@ -79,6 +85,14 @@ async fn console_capable(state: &AppState, machine_id: i64) -> ApiResult<()> {
             ErrorKind::Conflict,
             "this machine has no BMC: there is no console to open",
         )),
+    }
+}
+
+/// A holder sees the console from the start of their reservation; managers see it all.
+fn holders_reservation(role: ConsoleRole) -> Option<i64> {
+    match role {
+        ConsoleRole::Holder { reservation } => Some(reservation),
+        ConsoleRole::Manager => None,
     }
 }
 
@@ -100,7 +114,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 fn role_name(role: ConsoleRole) -> &'static str {
     match role {
-        ConsoleRole::Holder => "holder",
+        ConsoleRole::Holder { .. } => "holder",
         ConsoleRole::Manager => "manager",
     }
 }
@@ -129,8 +143,8 @@ async fn serve(
 ) {
     let consoles = state.conductor.consoles().clone();
     let idle_limit = Duration::from_secs(state.conductor.settings().console_idle_seconds);
-    let mut viewer = consoles.attach(machine_id);
-    if role == ConsoleRole::Holder {
+    let mut viewer = consoles.attach(machine_id, holders_reservation(role));
+    if matches!(role, ConsoleRole::Holder { .. }) {
         viewer.claim_free_keyboard();
     }
     let ending = relay(
@@ -210,9 +224,15 @@ async fn relay(
                             let _ = state.lab.record_console_action(actor, machine_id, "take_keyboard", role_name(role)).await;
                         }
                         Ok(Control::TakeOverSol) => {
-                            if role == ConsoleRole::Manager || role == ConsoleRole::Holder {
+                            // Ending another tool's session is the managers' call.
+                            if role == ConsoleRole::Manager {
                                 viewer.take_over_sol();
                                 let _ = state.lab.record_console_action(actor, machine_id, "take_over_sol", "").await;
+                            } else {
+                                let notice = state_frame(viewer, role, Some(("refused", "taking SOL over from another session is for the machine's managers")));
+                                if socket.send(Message::Text(notice.into())).await.is_err() {
+                                    return "the viewer left".into();
+                                }
                             }
                         }
                         Ok(Control::Resize { .. }) => {}
@@ -290,8 +310,11 @@ pub async fn machine_log(
     Id(id): Id,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    state.lab.console_role(&actor, id).await?;
-    let log = state.conductor.consoles().machine_log(id);
+    let role = state.lab.console_role(&actor, id).await?;
+    let log = state
+        .conductor
+        .consoles()
+        .machine_log(id, holders_reservation(role));
     Ok(ranged(log, &headers))
 }
 

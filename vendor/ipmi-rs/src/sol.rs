@@ -385,27 +385,29 @@ impl Stream {
             self.paused_until = None;
         }
         if packet.sequence != 0 {
-            // Everything is accepted: the caller buffers, so the BMC never has to resend for
-            // want of room.
-            let accepted = u8::try_from(packet.data.len()).unwrap_or(u8::MAX);
+            // Everything is accepted (the caller buffers, so the BMC never has to resend for
+            // want of room), up to the 255 characters an acknowledgement can count; the BMC
+            // sends the rest again, and only what was acknowledged is delivered.
+            let data = &packet.data[..packet.data.len().min(usize::from(u8::MAX))];
+            let accepted = data.len() as u8;
             self.ack_due = Some((packet.sequence, accepted));
             // A packet sent again may carry what the machine printed since, after what it
             // carried before: only that is new.
             let already = match &self.last_delivered {
-                Some((sequence, data))
-                    if *sequence == packet.sequence && packet.data.starts_with(data) =>
+                Some((sequence, delivered))
+                    if *sequence == packet.sequence && data.starts_with(delivered) =>
                 {
-                    data.len()
+                    delivered.len()
                 }
                 _ => 0,
             };
-            if already > 0 && already == packet.data.len() {
+            if already > 0 && already == data.len() {
                 incoming.duplicate = true;
             } else {
                 incoming.duplicate = already > 0;
-                incoming.data = packet.data[already..].to_vec();
+                incoming.data = data[already..].to_vec();
             }
-            self.last_delivered = Some((packet.sequence, packet.data.clone()));
+            self.last_delivered = Some((packet.sequence, data.to_vec()));
         }
         incoming
     }
@@ -458,7 +460,10 @@ impl Stream {
             }
             return Ok(Some(packet));
         }
-        let paused = self.paused_until.is_some_and(|until| now < until);
+        if self.paused_until.is_some_and(|until| now >= until) {
+            self.paused_until = None;
+        }
+        let paused = self.paused_until.is_some();
         if !paused && (!self.typed.is_empty() || self.break_requested || self.opening) {
             let opening = std::mem::take(&mut self.opening);
             let count = if opening {
@@ -503,7 +508,11 @@ impl Stream {
             .in_flight
             .as_ref()
             .map(|flight| flight.sent_at + self.retry.interval);
-        let resume = self.paused_until.filter(|_| !self.typed.is_empty());
+        // A pause matters only with something to send and nothing in flight (whose resend
+        // deadline comes first anyway).
+        let resume = self
+            .paused_until
+            .filter(|_| !self.typed.is_empty() && self.in_flight.is_none());
         match (resend, resume) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -743,6 +752,38 @@ mod tests {
         stream.receive(&ack(2, 0, 0));
         assert_eq!(stream.poll_transmit(start).unwrap(), None);
         assert_eq!(stream.deadline(), None);
+    }
+
+    #[test]
+    fn a_packet_longer_than_an_acknowledgement_can_count_is_taken_in_part() {
+        let now = Instant::now();
+        let mut stream = opened(16, now);
+        let long = Packet {
+            sequence: 2,
+            ack_sequence: 0,
+            accepted: 0,
+            flags: 0,
+            data: vec![b'x'; 300],
+        };
+        assert_eq!(stream.receive(&long).data.len(), 255);
+        assert_eq!(
+            stream.poll_transmit(now).unwrap().unwrap().encode(),
+            [0, 2, 255, 0]
+        );
+    }
+
+    #[test]
+    fn a_finished_pause_does_not_wake_the_caller_again_and_again() {
+        let start = Instant::now();
+        let mut stream = opened(4, start);
+        stream.write(b"abcdefgh");
+        stream.poll_transmit(start).unwrap().unwrap();
+        stream.receive(&ack(2, 2, status::NACK));
+        let later = start + Duration::from_millis(100);
+        let next = stream.poll_transmit(later).unwrap().unwrap();
+        assert_eq!(next.data, b"cdef");
+        // In flight now: the only deadline is its resend, not the past end of the pause.
+        assert_eq!(stream.deadline(), Some(later + Duration::from_millis(100)));
     }
 
     #[test]

@@ -207,6 +207,13 @@ impl RmcpWithState<Inactive> {
 }
 
 impl RmcpWithState<Active> {
+    pub(super) fn v2_0_session_id(&self) -> Option<u32> {
+        match &self.0 {
+            Active::V2_0(state) => Some(state.session_id()),
+            Active::V1_5(_) => None,
+        }
+    }
+
     pub(super) fn into_v2_0_parts(self) -> Option<(UdpSocket, super::SessionCodec)> {
         match self.0 {
             Active::V2_0(state) => Some(state.into_parts()),

@@ -202,6 +202,11 @@ impl Rmcp {
     pub fn into_session(self) -> Option<(std::net::UdpSocket, SessionCodec)> {
         self.active_state?.into_v2_0_parts()
     }
+
+    /// The BMC's id of the active RMCP+ session, for Close Session (baas patch).
+    pub fn session_id(&self) -> Option<u32> {
+        self.active_state.as_ref()?.v2_0_session_id()
+    }
 }
 
 impl IpmiConnection for Rmcp {

@@ -587,6 +587,11 @@ impl State {
         SessionCodec::response(&message.payload)
     }
 
+    /// The BMC's id of this session (baas patch).
+    pub fn session_id(&self) -> u32 {
+        self.codec.session_id()
+    }
+
     /// The session's socket and codec, to run the session elsewhere (baas patch).
     pub fn into_parts(self) -> (std::net::UdpSocket, SessionCodec) {
         (self.socket.release(), self.codec)
