@@ -58,6 +58,14 @@ impl ConsoleState {
         }
     }
 
+    /// The name, with the detail when there is one ("down: …; trying again in 4 s").
+    pub fn describe(&self) -> String {
+        match self.detail() {
+            detail if detail.is_empty() => self.name().to_string(),
+            detail => format!("{}: {detail}", self.name()),
+        }
+    }
+
     pub fn detail(&self) -> String {
         match self {
             ConsoleState::HeldElsewhere(why) => why.clone(),
@@ -131,9 +139,7 @@ impl Consoles {
         let wanted = self.inner.lab.consoles_to_record().await?;
         let mut hubs = lock(&self.inner.hubs);
         for recorded in &wanted {
-            let hub = hubs
-                .entry(recorded.machine_id)
-                .or_insert_with(|| Hub::start(self.inner.clone(), recorded.machine_id));
+            let hub = self.open_in(&mut hubs, recorded.machine_id);
             hub.set_job(recorded.job_id);
             hub.set_reservation(recorded.reservation_id);
         }
@@ -147,6 +153,12 @@ impl Consoles {
         Ok(())
     }
 
+    /// The machine's open console in `hubs`, opened now if it was not.
+    fn open_in<'a>(&self, hubs: &'a mut HashMap<i64, Hub>, machine_id: i64) -> &'a Hub {
+        hubs.entry(machine_id)
+            .or_insert_with(|| Hub::start(self.inner.clone(), machine_id))
+    }
+
     /// Attaches a viewer to `machine_id`'s console, opening it if needed. The caller has
     /// checked the viewer's right to it (`lab.console_role`); a holder's `reservation` limits
     /// the scrollback to what was printed since it began.
@@ -156,10 +168,7 @@ impl Consoles {
         // is joining.
         let hub = {
             let mut hubs = lock(&self.inner.hubs);
-            let hub = hubs
-                .entry(machine_id)
-                .or_insert_with(|| Hub::start(self.inner.clone(), machine_id))
-                .clone();
+            let hub = self.open_in(&mut hubs, machine_id).clone();
             hub.shared.viewers.fetch_add(1, Ordering::SeqCst);
             hub
         };
@@ -188,9 +197,8 @@ impl Consoles {
     /// Writes a mark of baas' own into `machine_id`'s console and into job `job_id`'s part of
     /// it, opening the console if it is not open yet.
     pub fn mark(&self, machine_id: i64, job_id: i64, text: &str) {
-        let hub = lock(&self.inner.hubs)
-            .entry(machine_id)
-            .or_insert_with(|| Hub::start(self.inner.clone(), machine_id))
+        let hub = self
+            .open_in(&mut lock(&self.inner.hubs), machine_id)
             .clone();
         hub.set_job(Some(job_id));
         hub.shared.mark(text);

@@ -172,14 +172,9 @@ async fn watch_boot(
     let elapsed = now - job.state_at;
     let console = consoles.state(job.machine_id);
     let console_words = || {
-        console.as_ref().map_or("not open".to_string(), |c| {
-            let detail = c.detail();
-            if detail.is_empty() {
-                c.name().to_string()
-            } else {
-                format!("{}: {detail}", c.name())
-            }
-        })
+        console
+            .as_ref()
+            .map_or("not open".to_string(), ConsoleState::describe)
     };
     let mark = boot_mark(job.id);
     let log = consoles.job_log(job.id);

@@ -29,17 +29,20 @@ impl Lab {
         if level < Level::Use {
             return Ok(false);
         }
-        let now = crate::now();
-        let holding: Option<i64> = sqlx::query_scalar(
+        Ok(self.holding_now(actor, machine_id).await?.is_some())
+    }
+
+    /// The active reservation of the machine `actor` holds now, if any.
+    pub(crate) async fn holding_now(&self, actor: &Actor, machine_id: i64) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
             "SELECT id FROM reservations
              WHERE machine_id = $1 AND user_id = $2 AND state = 'active' AND start_at <= $3 AND end_at > $3",
         )
         .bind(machine_id)
         .bind(actor.user_id)
-        .bind(now)
+        .bind(crate::now())
         .fetch_optional(&self.db)
-        .await?;
-        Ok(holding.is_some())
+        .await?)
     }
 
     /// The BMC of a machine, for an actor allowed to control it.

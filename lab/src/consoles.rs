@@ -44,21 +44,6 @@ impl Lab {
         ))
     }
 
-    /// The active reservation of the machine `actor` holds now, if any.
-    async fn holding_now(&self, actor: &Actor, machine_id: i64) -> Result<Option<i64>> {
-        let now = crate::now();
-        let holding: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM reservations
-             WHERE machine_id = $1 AND user_id = $2 AND state = 'active' AND start_at <= $3 AND end_at > $3",
-        )
-        .bind(machine_id)
-        .bind(actor.user_id)
-        .bind(now)
-        .fetch_optional(&self.db)
-        .await?;
-        Ok(holding)
-    }
-
     /// The machines whose consoles baas keeps open and records now: those with an IPMI BMC
     /// that are reserved right now or have a started job, each with that job's id and the
     /// reservation running now. A job queued for later (inside a future reservation) is not
@@ -102,19 +87,6 @@ impl Lab {
                 .fetch_all(&self.db)
                 .await?,
         )
-    }
-
-    /// The reservation running on `machine_id` now, if any.
-    pub async fn reservation_now(&self, machine_id: i64) -> Result<Option<i64>> {
-        let now = crate::now();
-        Ok(sqlx::query_scalar(
-            "SELECT MAX(id) FROM reservations
-             WHERE machine_id = $1 AND state = 'active' AND start_at <= $2 AND end_at > $2",
-        )
-        .bind(machine_id)
-        .bind(now)
-        .fetch_one(&self.db)
-        .await?)
     }
 
     /// The BMC to open a console through, for someone with a [`ConsoleRole`] or for the lab's

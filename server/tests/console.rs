@@ -62,6 +62,36 @@ async fn connect(address: &str, machine: i64, token: &str) -> Result<Socket, u16
     }
 }
 
+/// A machine whose BMC (`ipmi_sim`) serves SOL from a serial port the test plays, in a
+/// baas listening on loopback.
+struct SolMachine {
+    sim: Simulator,
+    serial: TcpStream,
+    server: TestServer,
+    address: String,
+    machine: i64,
+}
+
+async fn sol_machine(name: &str, mac: &str) -> SolMachine {
+    let port_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start_with_serial(port_listener.local_addr().unwrap().port());
+    sim.ready().await;
+    let (serial, _) = port_listener.accept().await.unwrap();
+    let server = TestServer::start().await;
+    let address = listen(&server).await;
+    let bmc_address = format!("127.0.0.1:{}", sim.port);
+    let machine = server
+        .add_machine(name, mac, Some((&bmc_address, "admin", "password")))
+        .await;
+    SolMachine {
+        sim,
+        serial,
+        server,
+        address,
+        machine,
+    }
+}
+
 /// Reads frames until the bytes seen contain `needle` (binary) or a state frame has
 /// `"keyboard"`/`"state"` equal to it (text); returns the bytes seen.
 async fn until(socket: &mut Socket, needle: &str) -> Vec<u8> {
@@ -112,22 +142,14 @@ async fn serial_until(serial: &mut TcpStream, needle: &[u8]) {
 
 #[tokio::test]
 async fn the_holder_types_a_manager_watches_and_takes_over_and_the_recording_stays() {
-    let port_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start_with_serial(port_listener.local_addr().unwrap().port());
-    sim.ready().await;
-    let (mut serial, _) = port_listener.accept().await.unwrap();
-
-    let server = TestServer::start().await;
-    let address = listen(&server).await;
+    let SolMachine {
+        sim: _sim,
+        mut serial,
+        server,
+        address,
+        machine,
+    } = sol_machine("node1", "52:54:00:00:00:01").await;
     let shell = Actor::shell();
-    let bmc_address = format!("127.0.0.1:{}", sim.port);
-    let machine = server
-        .add_machine(
-            "node1",
-            "52:54:00:00:00:01",
-            Some((&bmc_address, "admin", "password")),
-        )
-        .await;
     let alice = server.add_user("alice").await;
     let mary = server.add_user("mary").await;
     let victor = server.add_user("victor").await;
@@ -300,20 +322,13 @@ fn pty() -> (std::fs::File, std::fs::File) {
 
 #[tokio::test]
 async fn baas_console_attaches_a_terminal_types_and_quits_with_tilde_dot() {
-    let port_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start_with_serial(port_listener.local_addr().unwrap().port());
-    sim.ready().await;
-    let (mut serial, _) = port_listener.accept().await.unwrap();
-    let server = TestServer::start().await;
-    let address = listen(&server).await;
-    let bmc_address = format!("127.0.0.1:{}", sim.port);
-    let machine = server
-        .add_machine(
-            "node-07",
-            "52:54:00:00:00:07",
-            Some((&bmc_address, "admin", "password")),
-        )
-        .await;
+    let SolMachine {
+        sim: _sim,
+        mut serial,
+        server,
+        address,
+        machine,
+    } = sol_machine("node-07", "52:54:00:00:00:07").await;
     let alice = server.add_user("alice").await;
     server
         .lab
@@ -387,20 +402,13 @@ async fn baas_console_attaches_a_terminal_types_and_quits_with_tilde_dot() {
 /// "held elsewhere" instead of fighting for it, and a manager takes it back (audited).
 #[tokio::test]
 async fn sol_taken_by_another_tool_is_marked_shown_and_taken_back_by_a_manager() {
-    let port_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start_with_serial(port_listener.local_addr().unwrap().port());
-    sim.ready().await;
-    let (mut serial, _) = port_listener.accept().await.unwrap();
-    let server = TestServer::start().await;
-    let address = listen(&server).await;
-    let bmc_address = format!("127.0.0.1:{}", sim.port);
-    let machine = server
-        .add_machine(
-            "node-09",
-            "52:54:00:00:00:09",
-            Some((&bmc_address, "admin", "password")),
-        )
-        .await;
+    let SolMachine {
+        sim,
+        mut serial,
+        server,
+        address,
+        machine,
+    } = sol_machine("node-09", "52:54:00:00:00:09").await;
     let mary = server.add_user("mary").await;
     server
         .lab
@@ -459,20 +467,13 @@ async fn sol_taken_by_another_tool_is_marked_shown_and_taken_back_by_a_manager()
 /// previous holder's session); its managers see the whole recording.
 #[tokio::test]
 async fn a_holder_sees_the_console_from_the_start_of_their_reservation_only() {
-    let port_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start_with_serial(port_listener.local_addr().unwrap().port());
-    sim.ready().await;
-    let (mut serial, _) = port_listener.accept().await.unwrap();
-    let server = TestServer::start().await;
-    let address = listen(&server).await;
-    let bmc_address = format!("127.0.0.1:{}", sim.port);
-    let machine = server
-        .add_machine(
-            "node-11",
-            "52:54:00:00:00:11",
-            Some((&bmc_address, "admin", "password")),
-        )
-        .await;
+    let SolMachine {
+        sim: _sim,
+        mut serial,
+        server,
+        address,
+        machine,
+    } = sol_machine("node-11", "52:54:00:00:00:11").await;
     let alice = server.add_user("alice").await;
     let mary = server.add_user("mary").await;
     for (user, level) in [(alice, Level::Use), (mary, Level::Manage)] {
@@ -532,20 +533,13 @@ async fn a_holder_sees_the_console_from_the_start_of_their_reservation_only() {
 /// reaches the reading viewer and the log whole.
 #[tokio::test]
 async fn a_viewer_that_never_reads_stalls_neither_the_others_nor_the_recording() {
-    let port_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start_with_serial(port_listener.local_addr().unwrap().port());
-    sim.ready().await;
-    let (mut serial, _) = port_listener.accept().await.unwrap();
-    let server = TestServer::start().await;
-    let address = listen(&server).await;
-    let bmc_address = format!("127.0.0.1:{}", sim.port);
-    let machine = server
-        .add_machine(
-            "node-12",
-            "52:54:00:00:00:12",
-            Some((&bmc_address, "admin", "password")),
-        )
-        .await;
+    let SolMachine {
+        sim: _sim,
+        mut serial,
+        server,
+        address,
+        machine,
+    } = sol_machine("node-12", "52:54:00:00:00:12").await;
     let mary = server.add_user("mary").await;
     server
         .lab
