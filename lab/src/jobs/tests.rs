@@ -94,19 +94,23 @@ pub(crate) async fn agent_writes(
     .unwrap()
 }
 
+/// What the machine with `mac` is told when it network-boots from `address` (where DHCP saw it).
+pub(crate) async fn boot_plan_of(lab: &Lab, mac: &str, address: &str) -> BootPlan {
+    lab.boot_plan(&BootRequest {
+        mac: mac.into(),
+        address: address.into(),
+        dhcp_address: Some(address.into()),
+        management_os: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
 /// The machine with `mac` network-boots from `address` (where DHCP saw it); returns the
 /// enrolment token its management OS got.
 pub(crate) async fn netboot_as(lab: &Lab, mac: &str, address: &str) -> String {
-    let plan = lab
-        .boot_plan(&BootRequest {
-            mac: mac.into(),
-            address: address.into(),
-            dhcp_address: Some(address.into()),
-            management_os: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let plan = boot_plan_of(lab, mac, address).await;
     match plan {
         BootPlan::ManagementOs {
             enrolment_token, ..
@@ -320,32 +324,14 @@ async fn a_deploy_goes_through_every_phase_and_the_disk_holds_the_image_only_onc
     let token = netboot(&lab).await;
     let rebooting = agent_writes(&lab, &token, MAC, "key-3", ADDRESS, &raw).await;
     assert_eq!(rebooting.state, JobState::Rebooting);
-    let plan = lab
-        .boot_plan(&BootRequest {
-            mac: MAC.into(),
-            address: ADDRESS.into(),
-            dhcp_address: Some(ADDRESS.into()),
-            management_os: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let plan = boot_plan_of(&lab, MAC, ADDRESS).await;
     assert!(matches!(plan, BootPlan::LocalDisk { .. }), "{plan:?}");
     // The network boot to the disk starts the watch of the console; what it shows ends it.
     let booting = lab.job(&alice, job.id).await.unwrap();
     assert_eq!(booting.state, JobState::Booting);
     // Booting the disk, the machine may network-boot again first (its firmware's order): it
     // is sent to its disk again, not given the management OS a second time.
-    let again = lab
-        .boot_plan(&BootRequest {
-            mac: MAC.into(),
-            address: ADDRESS.into(),
-            dhcp_address: Some(ADDRESS.into()),
-            management_os: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let again = boot_plan_of(&lab, MAC, ADDRESS).await;
     assert!(matches!(again, BootPlan::LocalDisk { .. }), "{again:?}");
     assert_eq!(
         lab.job(&alice, job.id).await.unwrap().state,

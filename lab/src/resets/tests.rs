@@ -1,6 +1,6 @@
-use crate::boot::{BootPlan, BootRequest};
+use crate::boot::BootPlan;
 use crate::images::tests::{new_upload, upload_whole};
-use crate::jobs::tests::{agent_writes, lab_with_clock, netboot_as, raw_disk};
+use crate::jobs::tests::{agent_writes, boot_plan_of, lab_with_clock, netboot_as, raw_disk};
 use crate::jobs::JobEvent;
 use crate::model::{
     JobKind, JobState, Level, MachineInput, MachineState, NewUser, NoticeKind,
@@ -51,16 +51,7 @@ async fn alice_holds_a_bmc_machine(lab: &Lab) -> (i64, i64, Actor, Vec<u8>) {
 async fn agent_resets(lab: &Lab, raw: &[u8]) {
     let token = netboot_as(lab, MAC, ADDRESS).await;
     agent_writes(lab, &token, MAC, "reset-key", ADDRESS, raw).await;
-    let plan = lab
-        .boot_plan(&BootRequest {
-            mac: MAC.into(),
-            address: ADDRESS.into(),
-            dhcp_address: Some(ADDRESS.into()),
-            management_os: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let plan = boot_plan_of(lab, MAC, ADDRESS).await;
     assert!(matches!(plan, BootPlan::LocalDisk { .. }), "{plan:?}");
 }
 
