@@ -61,11 +61,9 @@ pub fn spawn_all(conductor: &Conductor, leader: &Leadership, settings: DutySetti
             }
         })
     });
-    if conductor.lab().engine() == lab::Engine::Postgres {
-        every(Duration::from_secs(60), First::Wait, |c| {
-            Box::pin(async move { forget_agent_nonces(c.lab()).await })
-        });
-    }
+    every(Duration::from_secs(60), First::Wait, |c| {
+        Box::pin(async move { forget_agent_nonces(c.lab()).await })
+    });
     tokio::spawn(crate::job_runner::run(
         conductor.clone(),
         leader.clone(),
@@ -148,7 +146,7 @@ pub async fn wrap_up_reservations(conductor: &Conductor) {
     }
 }
 
-/// With several instances: agent nonces too old to matter are forgotten.
+/// Agent nonces too old to matter are forgotten (their requests are refused by their time).
 async fn forget_agent_nonces(lab: &Lab) {
     let before = lab::now() - 2 * lab::agent_protocol::CLOCK_SKEW_SECONDS;
     if let Err(e) = lab.forget_nonces_before(before).await {

@@ -188,6 +188,21 @@ async fn only_the_enrolled_agent_of_a_machine_sees_its_job_and_no_request_works_
         "a replayed request passed: {}",
         reply.body
     );
+    // Nor after a restart: the book of nonces is in the database, not only in memory.
+    let mut after_restart = common::Client {
+        router: server.restart().await,
+        cookie: None,
+        peer: Some(format!("{address}:40001").parse().unwrap()),
+    };
+    let reply = call(&mut after_restart, "GET", "/agent/v1/job", &signed, b"").await;
+    assert_eq!(
+        reply.status, 401,
+        "a request captured before a restart was replayed after it: {}",
+        reply.body
+    );
+    let fresh = key.now("GET", "/agent/v1/job", b"");
+    let reply = call(&mut after_restart, "GET", "/agent/v1/job", &fresh, b"").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
     // A key that never enrolled sees nothing.
     let reply = call(
         &mut from_node,

@@ -32,8 +32,9 @@ const MAX_PIECE: usize = 16 << 20;
 /// The largest body of any other call (a big machine's hardware report fits many times).
 const MAX_BODY: usize = 1 << 20;
 
-/// Nonces seen within the accepted clock window. Bounded: past the limit, requests are refused
-/// until old nonces age out, rather than memory growing without end.
+/// Nonces this instance saw within the accepted clock window: a replay is refused before it
+/// costs a database write. Bounded: past the limit, requests are refused until old nonces age
+/// out, rather than memory growing without end.
 #[derive(Clone, Default)]
 pub struct NonceBook(Arc<Mutex<NonceState>>);
 
@@ -163,10 +164,9 @@ impl FromRequest<AppState> for Signed {
         if !state.agent_nonces.first_use(&key, &nonce, now) {
             return Err(unauthenticated("this nonce was used before"));
         }
-        // With several instances, a request replayed to another one must fail there too.
-        if state.lab.engine() == lab::Engine::Postgres
-            && !state.lab.first_use_of_nonce(&key, &nonce, now).await?
-        {
+        // The database's book outlives a restart and is shared by every instance: a request
+        // captured before a restart, or replayed to another instance, fails there too.
+        if !state.lab.first_use_of_nonce(&key, &nonce, now).await? {
             return Err(unauthenticated("this nonce was used before"));
         }
         let address = parts
