@@ -63,7 +63,7 @@ pub enum Error {
     /// Deliberately the same for an unknown user, a wrong password and a disabled account.
     #[error("invalid username or password")]
     BadCredentials,
-    #[error("too many failed log-in attempts; try again in {0} s")]
+    #[error("too many failed log-in attempts; try again in {}", crate::error::wait_words(*.0))]
     Throttled(u64),
     #[cfg(feature = "db")]
     #[error("database error: {0}")]
@@ -187,3 +187,12 @@ impl Error {
 /// The message shown for an internal failure, whose details go to the log only.
 pub const INTERNAL_MESSAGE: &str =
     "internal error; the administrator can find details in the server log";
+
+/// A wait in words a person reads at a glance: "40 s", "3 min 20 s", "15 min".
+pub(crate) fn wait_words(seconds: u64) -> String {
+    match (seconds / 60, seconds % 60) {
+        (0, s) => format!("{s} s"),
+        (m, 0) => format!("{m} min"),
+        (m, s) => format!("{m} min {s} s"),
+    }
+}

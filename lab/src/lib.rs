@@ -59,7 +59,7 @@ mod store;
 #[cfg(all(feature = "db", any(test, feature = "testing")))]
 pub mod testing;
 #[cfg(feature = "db")]
-mod throttle;
+pub mod throttle;
 #[cfg(feature = "db")]
 mod tokens;
 #[cfg(feature = "db")]
@@ -86,5 +86,7 @@ pub use reservations::{ReservationEnd, ACT_ON_ENDS_WITHIN_SECONDS};
 pub use secrets::SecretBox;
 #[cfg(feature = "db")]
 pub use store::{now, Engine, Lab};
+#[cfg(feature = "db")]
+pub use throttle::LoginClient;
 #[cfg(feature = "db")]
 pub use users::Bootstrap;

@@ -1,4 +1,4 @@
-//! The handle on the lab's database: connection pool, migrations, secret box, log-in throttle.
+//! The handle on the lab's database: connection pool, migrations, secret box.
 //!
 //! One code base runs on two engines: SQLite (the embedded default, one instance) and PostgreSQL
 //! (several instances sharing one lab). Queries are written once in the SQL both accept and run
@@ -15,7 +15,6 @@ use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor, ValueRef};
 
 use crate::images::ImageStore;
 use crate::secrets::SecretBox;
-use crate::throttle::LoginThrottle;
 use crate::Result;
 
 /// The lab. Cheap to clone; every clone shares the pool.
@@ -25,7 +24,6 @@ pub struct Lab {
     engine: Engine,
     database_url: Arc<str>,
     pub(crate) secrets: SecretBox,
-    pub(crate) throttle: Arc<LoginThrottle>,
     pub(crate) images: Arc<ImageStore>,
     pub(crate) events: crate::events::Events,
     pub(crate) clock: crate::clock::Clock,
@@ -90,7 +88,6 @@ impl Lab {
             engine,
             database_url: database_url.into(),
             secrets,
-            throttle: Arc::new(LoginThrottle::default()),
             images: Arc::new(images),
             events: Default::default(),
             clock: crate::clock::Clock::system(),

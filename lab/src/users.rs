@@ -1,11 +1,10 @@
 //! User accounts: creation, log-in, passwords, disabling, and the first admin.
 
-use std::time::Instant;
-
 use crate::audit::record;
 use crate::error::FieldErrors;
 use crate::model::{NewUser, User};
 use crate::store::{is_unique_violation, Flag};
+use crate::throttle::LoginClient;
 use crate::{password, validate, Actor, Error, Lab, Result};
 
 #[derive(sqlx::FromRow)]
@@ -190,18 +189,36 @@ impl Lab {
             .collect())
     }
 
-    /// Checks a log-in. Unknown user, wrong password and disabled account fail alike, in alike
-    /// time; repeated failures per name and per address are throttled.
+    /// Checks a log-in from an unknown client at `address`.
     pub async fn authenticate(
         &self,
         username: &str,
         password: &str,
         address: &str,
     ) -> Result<User> {
+        self.authenticate_client(
+            username,
+            password,
+            LoginClient {
+                address,
+                devices: &[],
+            },
+        )
+        .await
+    }
+
+    /// Checks a log-in. Unknown user, wrong password and disabled account fail alike, in alike
+    /// time; repeated failures are throttled (see [`crate::throttle`]).
+    pub async fn authenticate_client(
+        &self,
+        username: &str,
+        password: &str,
+        client: LoginClient<'_>,
+    ) -> Result<User> {
         let username = username.trim();
-        let user_key = format!("user:{}", username.to_lowercase());
-        let keys = [user_key.clone(), format!("addr:{address}")];
-        if let Some(wait) = self.throttle.wait(&keys, Instant::now()) {
+        let address = client.address;
+        let counted = self.counted(username, client).await?;
+        if let Some(wait) = self.login_wait(&counted).await? {
             return Err(Error::Throttled(wait));
         }
         let row: Option<UserRow> = if username.len() <= validate::MAX_NAME && password.len() <= 1024
@@ -233,7 +250,7 @@ impl Lab {
         };
         match row {
             Some(row) if verified && !row.disabled => {
-                self.throttle.succeed(&user_key);
+                self.login_succeeded(&counted).await?;
                 self.audit_event(
                     &attempt,
                     "session.login",
@@ -245,7 +262,7 @@ impl Lab {
                 Ok(row.into_user(groups))
             }
             _ => {
-                self.throttle.fail(&keys, Instant::now());
+                self.login_failed(&counted).await?;
                 self.audit_event(
                     &attempt,
                     "session.login_failed",
@@ -444,15 +461,141 @@ mod tests {
         ));
     }
 
+    fn from<'a>(address: &'a str, devices: &'a [String]) -> LoginClient<'a> {
+        LoginClient { address, devices }
+    }
+
+    /// A lab on a clock the test moves, and alice on it.
+    async fn lab_with_alice() -> (Lab, tempfile::TempDir, i64) {
+        let (lab, dir) = testing::lab().await;
+        let lab = lab.with_clock(crate::Clock::manual(1_800_000_000));
+        let alice = testing::user(&lab, "alice").await.user_id.unwrap();
+        (lab, dir, alice)
+    }
+
     #[tokio::test]
-    async fn repeated_failed_logins_are_throttled_even_with_the_right_password() {
-        let (lab, _dir) = testing::lab().await;
-        testing::user(&lab, "alice").await;
+    async fn failures_for_an_account_from_one_address_lock_that_client_only() {
+        let (lab, _dir, _) = lab_with_alice().await;
         for _ in 0..5 {
             let _ = lab.authenticate("alice", "nope-nope", "10.1.1.1").await;
         }
+        // The right password from that address waits, and is told how long.
+        let refused = lab.authenticate("Alice", "password123", "10.1.1.1").await;
+        assert!(matches!(refused, Err(Error::Throttled(1))), "{refused:?}");
+        // Alice elsewhere is not locked out by them.
+        assert!(lab
+            .authenticate("alice", "password123", "10.9.9.9")
+            .await
+            .is_ok());
+        lab.clock.advance(2);
+        assert!(lab
+            .authenticate("alice", "password123", "10.1.1.1")
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_address_guessing_many_accounts_is_locked_for_all_of_them() {
+        let (lab, _dir, _) = lab_with_alice().await;
+        for n in 0..20 {
+            let _ = lab
+                .authenticate(&format!("user{n}"), "guess-guess", "10.6.6.6")
+                .await;
+        }
         assert!(matches!(
-            lab.authenticate("alice", "password123", "10.9.9.9").await,
+            lab.authenticate("alice", "password123", "10.6.6.6").await,
+            Err(Error::Throttled(_))
+        ));
+        assert!(lab
+            .authenticate("alice", "password123", "10.7.7.7")
+            .await
+            .is_ok());
+    }
+
+    /// Strangers from many addresses lock the account for unknown clients, but a browser that
+    /// logged in to it before still gets in (slowed down, never refused).
+    #[tokio::test]
+    async fn strangers_cannot_lock_the_owner_out_of_a_browser_that_logged_in_before() {
+        let (lab, _dir, alice) = lab_with_alice().await;
+        let user = lab
+            .authenticate_client("alice", "password123", from("10.0.0.5", &[]))
+            .await
+            .unwrap();
+        let device = vec![lab.remember_device(user.id, &[]).await.unwrap()];
+        for n in 0..40 {
+            let _ = lab
+                .authenticate("alice", "guess-guess", &format!("10.6.{n}.1"))
+                .await;
+        }
+        let unknown = lab
+            .authenticate_client("alice", "password123", from("10.0.0.5", &[]))
+            .await;
+        assert!(matches!(unknown, Err(Error::Throttled(_))), "{unknown:?}");
+        // Another account's device token does not count for alice.
+        let bob = testing::user(&lab, "bob").await.user_id.unwrap();
+        let bobs = vec![lab.remember_device(bob, &[]).await.unwrap()];
+        assert!(matches!(
+            lab.authenticate_client("alice", "password123", from("10.0.0.5", &bobs))
+                .await,
+            Err(Error::Throttled(_))
+        ));
+        let known = lab
+            .authenticate_client("alice", "password123", from("10.0.0.5", &device))
+            .await;
+        assert_eq!(known.unwrap().id, alice);
+        // The same token is kept, and it stays known only for so long without a log-in.
+        assert_eq!(
+            lab.remember_device(alice, &device).await.unwrap(),
+            device[0]
+        );
+        lab.clock.advance(crate::throttle::DEVICE_DAYS * 86_400 + 1);
+        let token = lab.remember_device(alice, &device).await.unwrap();
+        assert_ne!(token, device[0], "an expired device token was renewed");
+    }
+
+    /// A known device's own failures lock that device, not the account for its other devices.
+    #[tokio::test]
+    async fn a_known_device_that_fails_is_locked_on_its_own() {
+        let (lab, _dir, alice) = lab_with_alice().await;
+        let laptop = vec![lab.remember_device(alice, &[]).await.unwrap()];
+        let desktop = vec![lab.remember_device(alice, &[]).await.unwrap()];
+        for _ in 0..5 {
+            let _ = lab
+                .authenticate_client("alice", "nope-nope", from("10.0.0.5", &laptop))
+                .await;
+        }
+        assert!(matches!(
+            lab.authenticate_client("alice", "password123", from("10.0.0.5", &laptop))
+                .await,
+            Err(Error::Throttled(_))
+        ));
+        assert!(lab
+            .authenticate_client("alice", "password123", from("10.0.0.5", &desktop))
+            .await
+            .is_ok());
+    }
+
+    /// Two instances on one database spend one budget: N instances do not give N times the
+    /// guesses.
+    #[tokio::test]
+    async fn every_instance_spends_one_budget() {
+        let (lab, dir, _) = lab_with_alice().await;
+        let other = Lab::open(
+            lab.database_url(),
+            crate::SecretBox::new([1; 32]),
+            dir.path().join("images-2"),
+        )
+        .await
+        .unwrap()
+        .with_clock(lab.clock.clone());
+        for attempt in 0..5 {
+            let instance = if attempt % 2 == 0 { &lab } else { &other };
+            let _ = instance
+                .authenticate("alice", "nope-nope", "10.1.1.1")
+                .await;
+        }
+        assert!(matches!(
+            other.authenticate("alice", "password123", "10.1.1.1").await,
             Err(Error::Throttled(_))
         ));
     }

@@ -68,6 +68,7 @@ pub async fn router_with(
         conductor: conductor.clone(),
     };
     let routes = generate_route_list(app::App);
+    let secure_cookies = app::auth::SecureCookies(config.secure_cookies);
     let netboot_settings = app::api::machines::NetbootSettings {
         management_os: config.management_os.is_some(),
     };
@@ -81,6 +82,7 @@ pub async fn router_with(
             move || {
                 provide_context(conductor.clone());
                 provide_context(netboot_settings);
+                provide_context(secure_cookies);
             },
             {
                 let options = leptos_options.clone();

@@ -467,3 +467,96 @@ fn wait_for_line(mut child: std::process::Child, needle: &str) -> String {
     let _ = child.wait();
     panic!("no line with {needle:?} within 30 s; printed:\n{printed}");
 }
+
+/// `baas login` at a terminal reads the password without echoing it, and logs in with it.
+#[test]
+fn a_password_typed_at_a_terminal_is_not_echoed() {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, server) = serve(dir.path(), &dir.path().join("data"));
+    let cli = Cli {
+        server,
+        config: dir.path().join("cli/cli.toml"),
+    };
+    let (mut controller, terminal) = {
+        let (mut controller, mut terminal) = (0, 0);
+        // SAFETY: openpty writes two new descriptors, owned from here on.
+        let opened = unsafe {
+            libc::openpty(
+                &mut controller,
+                &mut terminal,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both descriptors were just opened and nothing else owns them.
+        unsafe {
+            (
+                std::fs::File::from(OwnedFd::from_raw_fd(controller)),
+                OwnedFd::from_raw_fd(terminal),
+            )
+        }
+    };
+    let mut login = cli.command(&["login", "--username", "admin"]);
+    login
+        .stdin(Stdio::from(terminal.try_clone().unwrap()))
+        .stdout(Stdio::from(terminal.try_clone().unwrap()))
+        .stderr(Stdio::from(terminal));
+    // As in a shell: the terminal is the session's controlling terminal (/dev/tty).
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut login, || {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut login = login.spawn().unwrap();
+    // Everything the terminal shows, read on a thread until the login exits.
+    let (shown_tx, shown_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let mut reader = controller.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 1024];
+        while let Ok(n) = reader.read(&mut buffer) {
+            if n == 0 || shown_tx.send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut shown = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(&shown).contains("password for admin:") {
+        assert!(
+            Instant::now() < deadline,
+            "no prompt: {:?}",
+            String::from_utf8_lossy(&shown)
+        );
+        if let Ok(bytes) = shown_rx.recv_timeout(Duration::from_millis(100)) {
+            shown.extend(bytes);
+        }
+    }
+    // The prompt is written once echo is off: typing now is what a person does.
+    controller.write_all(b"admin-password-1\n").unwrap();
+    let status = loop {
+        if let Some(status) = login.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the login did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    while let Ok(bytes) = shown_rx.recv_timeout(Duration::from_millis(200)) {
+        shown.extend(bytes);
+    }
+    let shown = String::from_utf8_lossy(&shown);
+    assert!(status.success(), "{shown}");
+    assert!(shown.contains("logged in to"), "{shown}");
+    assert!(
+        !shown.contains("admin-password-1"),
+        "the password was echoed: {shown}"
+    );
+}

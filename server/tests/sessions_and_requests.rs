@@ -8,7 +8,7 @@ use lab::model::{Level, Subject};
 use lab::Actor;
 
 #[tokio::test]
-async fn session_cookie_is_http_only_same_site_and_rotated_at_login() {
+async fn session_and_device_cookies_are_http_only_same_site_and_the_session_rotates_at_login() {
     let server = TestServer::start().await;
     let mut client = server.client();
     client.get("/login").await;
@@ -20,8 +20,21 @@ async fn session_cookie_is_http_only_same_site_and_rotated_at_login() {
         )
         .await;
     assert_eq!(reply.status, 200);
-    let set_cookie = reply.headers["set-cookie"].to_str().unwrap().to_string();
-    assert!(set_cookie.starts_with("baas_session="), "{set_cookie}");
+    let set_cookie = |name: &str| {
+        reply
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} cookie set"))
+    };
+    // The browser is remembered as a known device of the account, out of scripts' reach too.
+    let device = set_cookie("baas_device");
+    assert!(device.contains("HttpOnly"), "{device}");
+    assert!(device.contains("SameSite=Strict"), "{device}");
+    assert!(!device.contains("Secure"), "{device}");
+    let set_cookie = set_cookie("baas_session");
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
     assert!(
@@ -166,6 +179,54 @@ async fn failed_logins_do_not_tell_whether_the_user_exists() {
         .await;
     assert_eq!(unknown.status, 401);
     assert_eq!(unknown.body, wrong.body);
+}
+
+/// Strangers guessing the admin's password from many addresses lock the account for unknown
+/// browsers (who are told how long to wait), never for the browser the admin logged in from.
+#[tokio::test]
+async fn strangers_cannot_lock_the_admin_out_of_a_browser_they_logged_in_from() {
+    let server = TestServer::start().await;
+    let mut admins_browser = server.client_at("192.0.2.10:50000");
+    let reply = admins_browser
+        .post_form(
+            "/api/login",
+            &format!("username=admin&password={ADMIN_PASSWORD}"),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    admins_browser.post_form("/api/logout", "").await;
+
+    for n in 0..21 {
+        let reply = server
+            .client_at(&format!("198.51.100.{n}:40000"))
+            .post_form("/api/login", "username=admin&password=guess-guess")
+            .await;
+        assert!(matches!(reply.status.as_u16(), 401 | 429), "{}", reply.body);
+    }
+    let new_browser = server
+        .client_at("192.0.2.11:50000")
+        .post_form(
+            "/api/login",
+            &format!("username=admin&password={ADMIN_PASSWORD}"),
+        )
+        .await;
+    assert_eq!(new_browser.status, 429, "{}", new_browser.body);
+    assert!(
+        new_browser.body.contains("try again in"),
+        "the wait is not said: {}",
+        new_browser.body
+    );
+    let reply = admins_browser
+        .post_form(
+            "/api/login",
+            &format!("username=admin&password={ADMIN_PASSWORD}"),
+        )
+        .await;
+    assert_eq!(
+        reply.status, 200,
+        "the admin was locked out: {}",
+        reply.body
+    );
 }
 
 #[tokio::test]

@@ -15,10 +15,20 @@ pub struct UserInfo {
 
 #[server(endpoint = "login")]
 pub async fn login(username: String, password: String) -> Result<UserInfo, AppError> {
-    use crate::auth::{client_address, lab, session, start_session};
-    let user = lab()?
-        .authenticate(&username, &password, &client_address())
+    use crate::auth::{
+        client_address, keep_device, lab, presented_devices, session, start_session,
+    };
+    let devices = presented_devices();
+    let address = client_address();
+    let client = lab::LoginClient {
+        address: &address,
+        devices: &devices,
+    };
+    let lab = lab()?;
+    let user = lab
+        .authenticate_client(&username, &password, client)
         .await?;
+    keep_device(&lab.remember_device(user.id, &devices).await?, &devices);
     let session = session().await?;
     // A new id on log-in, so a session id planted before log-in is worthless.
     session.cycle_id().await.map_err(AppError::internal)?;

@@ -1,5 +1,7 @@
 //! `baas login`, `logout`, `whoami`, `tokens`: the caller's session and API tokens.
 
+use std::io::IsTerminal;
+
 use lab::model::ApiToken;
 use lab::rest_api::{CreatedToken, NewToken, Paged, Whoami};
 use reqwest::Method;
@@ -61,13 +63,16 @@ pub(super) async fn login(
     valid_days: i64,
     json: bool,
 ) -> Result<()> {
-    if !password_stdin {
-        eprint!("password for {username}: ");
-    }
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| ClientError::new(Failure::Other, format!("reading the password: {e}")))?;
+    let reading =
+        |e: std::io::Error| ClientError::new(Failure::Other, format!("reading the password: {e}"));
+    // Typed at a terminal: without echo. Piped: the first line, as with --password-stdin.
+    let line = if !password_stdin && std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("password for {username}: ")).map_err(reading)?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(reading)?;
+        line
+    };
     let password = line.trim_end_matches(['\r', '\n']);
     let mut client = Client::new(server, None)?;
     client.log_in(username, password).await?;

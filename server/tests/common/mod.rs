@@ -208,12 +208,23 @@ impl Client {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        if let Some(set_cookie) = headers
-            .get(header::SET_COOKIE)
-            .and_then(|v| v.to_str().ok())
+        // Like a browser: each cookie set replaces the one of its name, the others stay.
+        for set_cookie in headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
         {
-            let pair = set_cookie.split(';').next().unwrap_or_default().to_string();
-            self.cookie = Some(pair);
+            let pair = set_cookie.split(';').next().unwrap_or_default().trim();
+            let name = pair.split('=').next().unwrap_or_default();
+            let mut pairs: Vec<String> = self
+                .cookie
+                .iter()
+                .flat_map(|c| c.split("; "))
+                .filter(|p| p.split('=').next() != Some(name))
+                .map(str::to_string)
+                .collect();
+            pairs.push(pair.to_string());
+            self.cookie = Some(pairs.join("; "));
         }
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         Reply {
