@@ -8,6 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { X509Certificate, createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
+import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,7 +16,7 @@ import { binary, launchChromium, root, session, siteRoot, utc } from './support.
 
 const ADMIN_PASSWORD = 'e2e-admin-password';
 
-let server, browser, base, dataDir, ipmiSim, ipmiDir, sushy, sushyDir;
+let server, browser, base, dataDir, ipmiSim, ipmiDir, sushy, sushyDir, pxePort;
 let screenshot, open, logIn, logOut;
 
 function freePort() {
@@ -26,6 +27,48 @@ function freePort() {
       const { port } = probe.address();
       probe.close(() => resolve(port));
     });
+  });
+}
+
+/**
+ * What a machine's PXE firmware sends baas' ProxyDHCP before it fetches its boot script: a
+ * DHCPREQUEST to the boot server port, here from the loopback address `from`. Resolves once
+ * baas answered (its DHCP has then seen `mac` at `from`).
+ */
+function pxeRequest(mac, from) {
+  const header = Buffer.alloc(240);
+  header.set([1, 1, 6], 0); // BOOTREQUEST, Ethernet, 6-byte hardware address
+  header.writeUInt32BE(0x2a5c0001, 4);
+  header.set(mac.split(':').map((h) => parseInt(h, 16)), 28);
+  header.writeUInt32BE(0x63825363, 236);
+  const vendorClass = Buffer.from('PXEClient:Arch:00007:UNDI:003000');
+  const packet = Buffer.concat([
+    header,
+    Buffer.from([53, 1, 3]), // DHCPREQUEST
+    Buffer.from([60, vendorClass.length]), vendorClass,
+    Buffer.from([93, 2, 0, 7]), // x86-64 UEFI
+    Buffer.from([97, 17, 0, ...new Array(16).fill(0)]),
+    Buffer.from([255]),
+  ]);
+  return new Promise((resolve, reject) => {
+    const socket = createSocket('udp4');
+    const timer = setTimeout(() => { socket.close(); reject(new Error('ProxyDHCP did not answer')); }, 5000);
+    socket.once('message', (reply) => { clearTimeout(timer); socket.close(); resolve(reply); });
+    socket.bind(0, from, () => socket.send(packet, pxePort, '127.0.0.1'));
+  });
+}
+
+/** GET `path` from the loopback address `from` (as a machine at that address would). */
+function fetchFrom(from, path) {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(`${base}${path}`, { localAddress: from }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk) => { body += chunk; });
+      response.on('end', () => resolve({ status: response.statusCode, body }));
+    });
+    request.on('error', reject);
+    request.end();
   });
 }
 
@@ -45,6 +88,7 @@ before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'baas-e2e-'));
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
+  pxePort = await freeUdpPort();
   // A stand-in management OS kernel: only its URL and bytes matter here.
   writeFileSync(join(dataDir, 'mgmt-kernel'), 'management kernel bytes');
   server = spawn(binary, ['serve'], {
@@ -55,7 +99,12 @@ before(async () => {
       BAAS_SITE_ROOT: siteRoot,
       BAAS_ADMIN_PASSWORD: ADMIN_PASSWORD,
       BAAS_TFTP_ADDR: 'off',
-      BAAS_DHCP_MODE: 'off',
+      // ProxyDHCP's boot server port only, on loopback: machines that "network-boot" here
+      // are seen asking as on a lab network (binding to an interface needs root).
+      BAAS_DHCP_MODE: 'proxy',
+      BAAS_DHCP_INTERFACES: 'lo',
+      BAAS_DHCP_ADDR: 'off',
+      BAAS_PXE_ADDR: `127.0.0.1:${pxePort}`,
       BAAS_MGMT_KERNEL: join(dataDir, 'mgmt-kernel'),
       RUST_LOG: 'warn',
     },
@@ -502,15 +551,21 @@ test('a reservation holder powers a Redfish machine on and attaches an ISO from 
 });
 
 test('a machine that network-boots unknown shows up as discovered, an admin adopts it, boots it into the management OS and enlists unknown machines', async () => {
-  // What iPXE asks when it chains to baas; the MAC in dash notation, as some firmware prints it.
-  const script = await fetch(`${base}/boot/52-54-00-d1-5c-01.ipxe?arch=x86_64&platform=efi`);
+  // Anyone may fetch a boot script for a made-up MAC: it is answered, but nothing is recorded.
+  const stranger = await fetch(`${base}/boot/52-54-00-d1-5c-09.ipxe?arch=x86_64&platform=efi`);
+  assert.match(await stranger.text(), /not in the inventory/);
+  // A machine's firmware asks baas' DHCP first, then iPXE asks for the script from the same
+  // address (the MAC in dash notation, as some firmware prints it).
+  await pxeRequest('52:54:00:d1:5c:01', '127.0.0.2');
+  const script = await fetchFrom('127.0.0.2', '/boot/52-54-00-d1-5c-01.ipxe?arch=x86_64&platform=efi');
   assert.equal(script.status, 200);
-  assert.match(await script.text(), /^#!ipxe\n[\s\S]*not in the inventory[\s\S]*exit\n$/);
+  assert.match(script.body, /^#!ipxe\n[\s\S]*not in the inventory[\s\S]*exit\n$/);
 
   const page = await logIn('admin', ADMIN_PASSWORD);
   await open(page, '/admin/discovered');
   const row = page.locator('[data-testid=discovered] tr', { hasText: '52:54:00:d1:5c:01' });
   assert.match(await row.textContent(), /x86_64 efi/);
+  assert.equal(await page.locator('[data-testid=discovered] tr', { hasText: '52:54:00:d1:5c:09' }).count(), 0);
   assert.equal(await row.locator('select[name=platform]').inputValue(), 'x86_64-uefi');
   await screenshot(page, 'discovered');
   await row.locator('input[name=name]').fill('found-01');
@@ -523,21 +578,17 @@ test('a machine that network-boots unknown shows up as discovered, an admin adop
   await screenshot(page, 'adopted');
 
   // A boot job: the next script boots the management OS with a one-time token — but only for
-  // the machine's own address. Without baas' DHCP on this network, its fixed address says which.
+  // the address baas' DHCP saw the machine at.
   const machinePage = new URL(page.url()).pathname;
   await page.getByRole('button', { name: 'Boot the management OS at the next network boot' }).click();
   await page.getByText('Boot job created').waitFor();
   const unvouched = await (await fetch(`${base}/boot/52:54:00:d1:5c:01.ipxe?arch=x86_64&platform=efi`)).text();
   assert.doesNotMatch(unvouched, /baas\.token/);
-  assert.match(unvouched, /has not seen 52:54:00:d1:5c:01 get an address/);
-  await open(page, `${machinePage}/edit`);
-  await page.fill('input[name="input[ip_address]"]', '127.0.0.1');
-  await page.getByRole('button', { name: 'Save' }).click();
-  await page.getByText('Saved.').waitFor();
+  assert.match(unvouched, /asked from 127\.0\.0\.1, but its address is 127\.0\.0\.2/);
   await open(page, machinePage);
   // The job runner starts a due job at once: without a BMC it waits for a person to power on.
   await page.locator('[data-testid=job-history] tr', { hasText: /queued|powering/ }).waitFor();
-  const jobScript = await (await fetch(`${base}/boot/52:54:00:d1:5c:01.ipxe?arch=x86_64&platform=efi`)).text();
+  const jobScript = (await fetchFrom('127.0.0.2', '/boot/52:54:00:d1:5c:01.ipxe?arch=x86_64&platform=efi')).body;
   assert.match(jobScript, /kernel mgmt\/kernel .*baas\.url=\S+ baas\.token=[A-Za-z0-9_-]{43} baas\.purpose=job/);
   const kernel = await fetch(`${base}/boot/mgmt/kernel`);
   assert.equal(await kernel.text(), 'management kernel bytes');
@@ -550,11 +601,6 @@ test('a machine that network-boots unknown shows up as discovered, an admin adop
   assert.equal(await page.locator('[data-testid=boot-jobs]').count(), 0, 'the jobs are listed once');
   const after = await (await fetch(`${base}/boot/52:54:00:d1:5c:01.ipxe`)).text();
   assert.match(after, /found-01 has nothing scheduled/);
-  // 127.0.0.1 is every local test's address: give it back for the next test's machine.
-  await open(page, `${machinePage}/edit`);
-  await page.fill('input[name="input[ip_address]"]', '');
-  await page.getByRole('button', { name: 'Save' }).click();
-  await page.getByText('Saved.').waitFor();
 
   // The discovery policy: unknown machines are enlisted into the management OS.
   await open(page, '/admin/discovered');
@@ -562,10 +608,15 @@ test('a machine that network-boots unknown shows up as discovered, an admin adop
   await page.locator('select[name=policy]').selectOption('enlist');
   await page.getByRole('button', { name: 'Save policy' }).click();
   await page.getByText('Discovery policy saved.').waitFor();
-  // Enlisting hands a token only to an address baas' DHCP saw the MAC at: none here.
+  // Enlisting hands a token only to an address baas' DHCP saw the MAC at: none here, and a
+  // MAC baas never saw asking is not recorded.
   const enlisted = await (await fetch(`${base}/boot/52:54:00:d1:5c:02.ipxe`)).text();
   assert.doesNotMatch(enlisted, /baas\.token/);
   assert.match(enlisted, /has not seen 52:54:00:d1:5c:02 get an address/);
+  // Seen asking, it is enlisted: the management OS with a token for its inventory.
+  await pxeRequest('52:54:00:d1:5c:02', '127.0.0.3');
+  const enlisting = (await fetchFrom('127.0.0.3', '/boot/52:54:00:d1:5c:02.ipxe')).body;
+  assert.match(enlisting, /baas\.token=[A-Za-z0-9_-]{43} baas\.purpose=enlist/);
   await open(page, '/admin/discovered');
   assert.equal(await page.locator('select[name=policy]').inputValue(), 'enlist');
   await page.locator('[data-testid=discovered] tr', { hasText: '52:54:00:d1:5c:02' }).waitFor();

@@ -64,6 +64,15 @@ pub fn spawn_all(conductor: &Conductor, leader: &Leadership, settings: DutySetti
     every(Duration::from_secs(60), First::Wait, |c| {
         Box::pin(async move { forget_agent_nonces(c.lab()).await })
     });
+    every(Duration::from_secs(3600), First::Run, |c| {
+        Box::pin(async move {
+            match c.lab().expire_discovered().await {
+                Ok(0) => {}
+                Ok(gone) => tracing::info!(gone, "discovered machines not seen for long forgotten"),
+                Err(error) => tracing::warn!(%error, "expiring discovered machines"),
+            }
+        })
+    });
     tokio::spawn(crate::job_runner::run(
         conductor.clone(),
         leader.clone(),

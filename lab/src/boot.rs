@@ -9,6 +9,11 @@ use crate::secrets::{random_token, token_sha256};
 use crate::validate::{canonical_ip, parse_mac};
 use crate::{Actor, Error, Lab, Result};
 
+/// New discovered machines one address may add in an hour.
+const NEW_DISCOVERIES_PER_SOURCE_HOUR: i64 = 8;
+/// Discovered machines kept at most; beyond, new ones wait until old ones are adopted or expire.
+const MAX_DISCOVERED: i64 = 1024;
+
 /// What a booting machine told about itself.
 #[derive(Debug, Clone, Default)]
 pub struct BootRequest {
@@ -108,7 +113,6 @@ impl Lab {
         .bind(&mac)
         .fetch_optional(&self.db)
         .await?;
-        let now = crate::now();
         let fixed = machine
             .as_ref()
             .map(|(_, _, _, ip)| ip.as_str())
@@ -152,31 +156,31 @@ impl Lab {
                 }
             }
             None => {
-                sqlx::query(
-                    "INSERT INTO discovered_machines (mac, architecture, vendor_class, address, first_seen, last_seen)
-                     VALUES ($1, $2, $3, $4, $5, $5)
-                     ON CONFLICT (mac) DO UPDATE SET architecture = excluded.architecture,
-                        vendor_class = excluded.vendor_class, address = excluded.address,
-                        last_seen = excluded.last_seen, times_seen = discovered_machines.times_seen + 1",
-                )
-                .bind(&mac)
-                .bind(clip(&request.architecture))
-                .bind(clip(&request.vendor_class))
-                .bind(clip(&request.address))
-                .bind(now)
-                .execute(&self.db)
-                .await?;
+                // Only a MAC the boot plane saw asking (baas' DHCP answered it at this
+                // address) is recorded: a stranger fetching /boot/<any MAC>.ipxe adds nothing.
+                let uefi = request.vendor_class.contains("efi");
+                if let Err(reason) = vouched {
+                    tracing::debug!(%mac, address = %request.address, "unvouched boot script fetch of an unknown MAC: not recorded");
+                    let enlisting = request.management_os
+                        && self.discovery_policy().await? == DiscoveryPolicy::Enlist;
+                    return Ok(match enlisting {
+                        true => BootPlan::Unvouched {
+                            machine: None,
+                            uefi,
+                            reason,
+                        },
+                        false => BootPlan::Unknown { uefi },
+                    });
+                }
+                if !self.discover(&mac, request).await? {
+                    return Ok(BootPlan::Unknown { uefi });
+                }
                 match self.discovery_policy().await? {
                     _ if !request.management_os => BootPlan::Unknown {
                         uefi: request.vendor_class.contains("efi"),
                     },
                     DiscoveryPolicy::Ignore => BootPlan::Unknown {
                         uefi: request.vendor_class.contains("efi"),
-                    },
-                    DiscoveryPolicy::Enlist if vouched.is_err() => BootPlan::Unvouched {
-                        machine: None,
-                        uefi: request.vendor_class.contains("efi"),
-                        reason: vouched.err().unwrap_or_default(),
                     },
                     DiscoveryPolicy::Enlist => {
                         let token = random_token(32);
@@ -219,6 +223,70 @@ impl Lab {
         )
         .await?;
         Ok(plan)
+    }
+
+    /// Records (or refreshes) the unknown `mac` as discovered; false when the per-source rate
+    /// or the table's cap refuses a new record (logged, nothing written).
+    async fn discover(&self, mac: &str, request: &BootRequest) -> Result<bool> {
+        let now = self.now();
+        let address = clip(&request.address);
+        let mut tx = self.write().await?;
+        let known: Option<(i64,)> =
+            sqlx::query_as("SELECT times_seen FROM discovered_machines WHERE mac = $1")
+                .bind(mac)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if known.is_none() {
+            let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM discovered_machines")
+                .fetch_one(&mut *tx)
+                .await?;
+            let (from_source,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM discovered_machines WHERE address = $1 AND first_seen > $2",
+            )
+            .bind(&address)
+            .bind(now - 3600)
+            .fetch_one(&mut *tx)
+            .await?;
+            if total >= MAX_DISCOVERED || from_source >= NEW_DISCOVERIES_PER_SOURCE_HOUR {
+                tracing::warn!(
+                    %mac,
+                    %address,
+                    total,
+                    from_source,
+                    "unknown machine not recorded as discovered: too many new ones (at most \
+                     {NEW_DISCOVERIES_PER_SOURCE_HOUR} an hour from one address, \
+                     {MAX_DISCOVERED} in all; adopt or wait for old ones to expire)"
+                );
+                return Ok(false);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO discovered_machines (mac, architecture, vendor_class, address, first_seen, last_seen)
+             VALUES ($1, $2, $3, $4, $5, $5)
+             ON CONFLICT (mac) DO UPDATE SET architecture = excluded.architecture,
+                vendor_class = excluded.vendor_class, address = excluded.address,
+                last_seen = excluded.last_seen, times_seen = discovered_machines.times_seen + 1",
+        )
+        .bind(mac)
+        .bind(clip(&request.architecture))
+        .bind(clip(&request.vendor_class))
+        .bind(&address)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Forgets discovered machines not seen for the lab's `discovered_keep_days`; returns how
+    /// many went.
+    pub async fn expire_discovered(&self) -> Result<u64> {
+        let days = self.discovered_keep_days().await?;
+        let done = sqlx::query("DELETE FROM discovered_machines WHERE last_seen < $1")
+            .bind(self.now() - days * 86_400)
+            .execute(&self.db)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Appends a boot event for `mac` (canonical), tied to its machine when it has one.
@@ -418,7 +486,7 @@ mod tests {
             architecture: "x86_64".into(),
             vendor_class: "pcbios".into(),
             address: "10.99.0.50".into(),
-            dhcp_address: None,
+            dhcp_address: Some("10.99.0.50".into()),
             management_os: true,
         };
         for _ in 0..2 {
@@ -456,6 +524,65 @@ mod tests {
                 .await,
             Err(Error::NotFound(_))
         ));
+    }
+
+    /// A stranger fetching boot scripts for made-up MACs records nothing; a machine baas' DHCP
+    /// answered is recorded, at most a few new ones an hour per address, and forgotten when it
+    /// was not seen for the lab's setting.
+    #[tokio::test]
+    async fn only_machines_the_boot_plane_saw_asking_are_discovered_within_limits() {
+        let (lab, _dir) = testing::lab().await;
+        let lab = lab.with_clock(crate::Clock::manual(1_800_000_000));
+        let admin = testing::admin();
+        let fetch = |n: u32, dhcp: Option<&str>| BootRequest {
+            mac: format!("52:54:00:99:00:{n:02x}"),
+            address: "10.99.0.66".into(),
+            dhcp_address: dhcp.map(str::to_string),
+            management_os: true,
+            ..Default::default()
+        };
+        for n in 0..50 {
+            let plan = lab.boot_plan(&fetch(n, None)).await.unwrap();
+            assert_eq!(plan, BootPlan::Unknown { uefi: false });
+            // Nor does DHCP having seen the MAC elsewhere vouch for this address.
+            lab.boot_plan(&fetch(n, Some("10.99.0.9"))).await.unwrap();
+        }
+        assert!(lab.discovered_machines(&admin).await.unwrap().is_empty());
+        let (events,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM boot_events")
+            .fetch_one(lab.pool())
+            .await
+            .unwrap();
+        assert_eq!(events, 0, "unvouched fetches wrote boot events");
+
+        for n in 0..20 {
+            lab.boot_plan(&fetch(n, Some("10.99.0.66"))).await.unwrap();
+        }
+        assert_eq!(
+            lab.discovered_machines(&admin).await.unwrap().len(),
+            NEW_DISCOVERIES_PER_SOURCE_HOUR as usize
+        );
+        // Those recorded are still refreshed; an hour on, the address may add more.
+        lab.boot_plan(&fetch(0, Some("10.99.0.66"))).await.unwrap();
+        lab.clock.advance(3601);
+        lab.boot_plan(&fetch(30, Some("10.99.0.66"))).await.unwrap();
+        let discovered = lab.discovered_machines(&admin).await.unwrap();
+        assert_eq!(
+            discovered.len(),
+            NEW_DISCOVERIES_PER_SOURCE_HOUR as usize + 1
+        );
+
+        lab.set_discovered_keep_days(&admin, 2).await.unwrap();
+        assert!(lab.set_discovered_keep_days(&admin, 0).await.is_err());
+        lab.clock.advance(2 * 86_400 - 3601 + 1);
+        assert_eq!(lab.expire_discovered().await.unwrap(), 8);
+        let left: Vec<String> = lab
+            .discovered_machines(&admin)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.mac)
+            .collect();
+        assert_eq!(left, ["52:54:00:99:00:1e"]);
     }
 
     #[tokio::test]

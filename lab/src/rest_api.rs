@@ -242,6 +242,8 @@ pub struct Settings {
     /// How long a deployed system without a ready pattern must print without a failure to
     /// count as up.
     pub console_settle_seconds: i64,
+    /// Days an unadopted discovered machine is kept after it last asked to boot.
+    pub discovered_keep_days: i64,
 }
 
 /// `PATCH /api/v1/settings`: a field left out keeps its value.
@@ -256,6 +258,7 @@ pub struct SettingsChange {
     pub import_networks: Option<String>,
     pub console_failure_patterns: Option<String>,
     pub console_settle_seconds: Option<i64>,
+    pub discovered_keep_days: Option<i64>,
 }
 
 /// `POST /api/v1/account/password`: the caller's own password.

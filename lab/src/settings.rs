@@ -13,6 +13,9 @@ const MAX_DURATION_KEY: &str = "reservations.max_duration_hours";
 const MAX_ADVANCE_KEY: &str = "reservations.max_advance_days";
 const ENLIST_UNKNOWN_KEY: &str = "boot.enlist_unknown";
 const IMPORT_NETWORKS_KEY: &str = "imports.allowed_networks";
+const DISCOVERED_KEEP_DAYS_KEY: &str = "boot.discovered_keep_days";
+/// How long an unadopted discovered machine is kept after it was last seen, unless set.
+const DISCOVERED_KEEP_DAYS: i64 = 14;
 pub(crate) const DEFAULT_QUOTA_KEY: &str = "images.default_quota_bytes";
 
 /// Stores one setting on `conn` (normally the change's transaction).
@@ -116,6 +119,37 @@ impl Lab {
             "settings.discovery",
             "settings",
             &format!("policy={policy}"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Days a discovered machine that was not adopted is kept after it last asked to boot.
+    pub async fn discovered_keep_days(&self) -> Result<i64> {
+        Ok(self
+            .setting(DISCOVERED_KEEP_DAYS_KEY)
+            .await?
+            .and_then(|days| days.parse().ok())
+            .unwrap_or(DISCOVERED_KEEP_DAYS))
+    }
+
+    pub async fn set_discovered_keep_days(&self, actor: &Actor, days: i64) -> Result<()> {
+        actor.require_admin()?;
+        if !(1..=3650).contains(&days) {
+            return Err(crate::Error::invalid(
+                "discovered_keep_days",
+                "must be between 1 and 3650",
+            ));
+        }
+        let mut tx = self.write().await?;
+        put_setting(&mut tx, DISCOVERED_KEEP_DAYS_KEY, days).await?;
+        record(
+            &mut tx,
+            actor,
+            "settings.discovery",
+            "settings",
+            &format!("discovered_keep_days={days}"),
         )
         .await?;
         tx.commit().await?;

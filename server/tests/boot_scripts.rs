@@ -1,5 +1,5 @@
-//! `/boot/{mac}.ipxe`: inventory machines get a script for their firmware, unknown MACs are
-//! recorded as discovered and can be adopted, and every request becomes a boot event.
+//! `/boot/{mac}.ipxe`: inventory machines get a script for their firmware, unknown MACs that
+//! baas' DHCP answered are recorded as discovered and can be adopted, and every request becomes a boot event.
 
 mod common;
 
@@ -27,7 +27,7 @@ async fn scripts_follow_the_inventory_and_unknown_machines_are_discovered_then_a
     assert!(reply.body.trim_end().ends_with("exit"), "{}", reply.body);
     assert_eq!(reply.headers["content-type"], "text/plain; charset=utf-8");
 
-    // An unknown BIOS machine: recorded, told to boot its disk.
+    // An unknown BIOS machine: told to boot its disk.
     let reply = anyone
         .request(
             "GET",
@@ -51,7 +51,19 @@ async fn scripts_follow_the_inventory_and_unknown_machines_are_discovered_then_a
         );
     }
 
+    // baas' DHCP never answered that MAC, so anyone could have made it up: nothing recorded.
     let mut admin = server.logged_in("admin", ADMIN_PASSWORD).await;
+    let discovered = admin.post_form("/api/admin/discovered", "").await.json();
+    assert_eq!(discovered.as_array().unwrap().len(), 0, "{discovered}");
+    // The same fetch from the address baas' DHCP answered that MAC at: recorded.
+    server
+        .boot_clients
+        .learn("10.0.0.9".parse().unwrap(), "52:54:00:aa:bb:02");
+    let reply = server
+        .client_at("10.0.0.9:1234")
+        .get("/boot/5254.00aa.bb02.ipxe?arch=i386&platform=pcbios")
+        .await;
+    assert_eq!(reply.status, 200);
     let discovered = admin.post_form("/api/admin/discovered", "").await.json();
     let list = discovered.as_array().unwrap();
     assert_eq!(list.len(), 1, "{discovered}");

@@ -248,6 +248,9 @@ pub async fn change_settings(
     if let Some(seconds) = change.console_settle_seconds {
         lab.set_settle_seconds(&actor, seconds).await?;
     }
+    if let Some(days) = change.discovered_keep_days {
+        lab.set_discovered_keep_days(&actor, days).await?;
+    }
     Ok(Json(current_settings(&state).await?))
 }
 
@@ -258,6 +261,7 @@ async fn current_settings(state: &AppState) -> lab::Result<Settings> {
         import_networks: state.lab.egress_policy().await?.to_text(),
         console_failure_patterns: state.lab.failure_patterns().await?.join("\n"),
         console_settle_seconds: state.lab.settle_seconds().await?,
+        discovered_keep_days: state.lab.discovered_keep_days().await?,
     })
 }
 
