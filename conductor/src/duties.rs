@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bmc::PowerAction;
 use lab::jobs::JobTimeouts;
+use lab::leadership::Fence;
 use lab::model::BmcKind;
 use lab::{Actor, Lab};
 
@@ -23,48 +24,51 @@ pub struct DutySettings {
 /// Starts every background duty; they run until the process ends.
 pub fn spawn_all(conductor: &Conductor, leader: &Leadership, settings: DutySettings) {
     // A pass every `period` while leading; `First::Wait` lets a period pass before the first.
-    let every = |period: Duration, first: First, pass: fn(Conductor) -> PassFuture| {
-        let (conductor, mut leader) = (conductor.clone(), leader.clone());
-        tokio::spawn(async move {
-            if first == First::Wait {
-                tokio::time::sleep(period).await;
-            }
-            loop {
-                leader.wait().await;
-                pass(conductor.clone()).await;
-                tokio::time::sleep(period).await;
-            }
-        });
-    };
+    // Each pass gets the leadership's fence of the moment: what it claims under a fence that
+    // another instance has since replaced fails, so a replaced leader acts on no machine.
+    let every =
+        |period: Duration, first: First, pass: fn(Conductor, Option<Fence>) -> PassFuture| {
+            let (conductor, mut leader) = (conductor.clone(), leader.clone());
+            tokio::spawn(async move {
+                if first == First::Wait {
+                    tokio::time::sleep(period).await;
+                }
+                loop {
+                    leader.wait().await;
+                    pass(conductor.clone(), leader.fence()).await;
+                    tokio::time::sleep(period).await;
+                }
+            });
+        };
     let refresh = Duration::from_secs((FRESH_SECONDS / 2) as u64);
-    every(refresh, First::Run, |c| {
+    every(refresh, First::Run, |c, _| {
         Box::pin(async move { refresh_power(&c).await })
     });
-    every(Duration::from_secs(15), First::Run, |c| {
-        Box::pin(async move { wrap_up_reservations(&c).await })
+    every(Duration::from_secs(15), First::Run, |c, fence| {
+        Box::pin(async move { wrap_up_reservations(&c, fence).await })
     });
     // Consoles of reserved machines and of machines with a job are kept open and recorded.
-    every(Duration::from_secs(3), First::Run, |c| {
+    every(Duration::from_secs(3), First::Run, |c, _| {
         Box::pin(async move {
             if let Err(error) = c.consoles().keep().await {
                 tracing::warn!(%error, "consoles");
             }
         })
     });
-    every(Duration::from_secs(15), First::Wait, |c| {
-        Box::pin(async move { crate::virtual_media::expire(c.lab(), c.settings()).await })
+    every(Duration::from_secs(15), First::Wait, |c, fence| {
+        Box::pin(async move { crate::virtual_media::expire(c.lab(), c.settings(), fence).await })
     });
-    every(Duration::from_secs(5), First::Run, |c| {
+    every(Duration::from_secs(5), First::Run, |c, _| {
         Box::pin(async move {
             if let Err(error) = crate::notifier::tick(c.lab(), &c.settings().public_url).await {
                 tracing::warn!(%error, "notifier");
             }
         })
     });
-    every(Duration::from_secs(60), First::Wait, |c| {
+    every(Duration::from_secs(60), First::Wait, |c, _| {
         Box::pin(async move { forget_agent_nonces(c.lab()).await })
     });
-    every(Duration::from_secs(3600), First::Run, |c| {
+    every(Duration::from_secs(3600), First::Run, |c, _| {
         Box::pin(async move {
             match c.lab().expire_discovered().await {
                 Ok(0) => {}
@@ -124,8 +128,8 @@ pub async fn refresh_power(conductor: &Conductor) {
 /// holder's queued jobs; this powers off the machines that are due for it, as the system,
 /// through the same control path as the power button (audited, not retried), so the next user
 /// finds the machine off rather than running the last one's system.
-pub async fn wrap_up_reservations(conductor: &Conductor) {
-    let ends = match conductor.lab().wrap_up_reservations().await {
+pub async fn wrap_up_reservations(conductor: &Conductor, fence: Option<Fence>) {
+    let ends = match conductor.lab().wrap_up_reservations_under(fence).await {
         Ok(ends) => ends,
         Err(error) => {
             tracing::warn!(%error, "dealing with ended reservations failed");

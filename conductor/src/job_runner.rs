@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use bmc::{Bmc, BootDevice, BootOverride, PowerAction, PowerState};
 use lab::jobs::{JobEvent, JobTimeouts, Observation};
+use lab::leadership::Fence;
 use lab::model::{BmcKind, Job, JobState, Machine};
 use lab::{Actor, Lab};
 
@@ -22,31 +23,39 @@ use crate::{Conductor, Leadership, PowerCache};
 pub async fn run(conductor: Conductor, mut leader: Leadership, timeouts: JobTimeouts) {
     loop {
         leader.wait().await;
-        if let Err(error) = tick(&conductor, &timeouts, lab::now()).await {
+        if let Err(error) = tick(&conductor, leader.fence(), &timeouts, lab::now()).await {
             tracing::warn!(%error, "job runner");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-/// One pass over the due and the active jobs, with timeouts judged at `now` (tests move it).
-pub async fn tick(conductor: &Conductor, timeouts: &JobTimeouts, now: i64) -> lab::Result<()> {
+/// One pass over the due and the active jobs, with timeouts judged at `now` (tests move it),
+/// under the leadership `fence` (see [`Leadership::fence`]): every step is committed under it
+/// before the machine's BMC is told, so a replaced leader tells nothing.
+pub async fn tick(
+    conductor: &Conductor,
+    fence: Option<Fence>,
+    timeouts: &JobTimeouts,
+    now: i64,
+) -> lab::Result<()> {
     let (lab, power, settings) = (
         conductor.lab(),
         conductor.power_cache(),
         conductor.settings(),
     );
     for job in lab.due_jobs().await? {
-        start(lab, power, settings, &job).await?;
+        start(lab, power, settings, fence, &job).await?;
     }
     for job in lab.active_jobs().await? {
         if job.state == JobState::Rebooting {
-            finish_reboot(conductor, &job, now, timeouts).await?;
+            finish_reboot(conductor, fence, &job, now, timeouts).await?;
         } else if job.state == JobState::Booting {
-            watch_boot(conductor, &job, now, timeouts).await?;
+            watch_boot(conductor, fence, &job, now, timeouts).await?;
         } else if let Some(reason) = timeouts.overdue(&job, now) {
             tracing::warn!(job = job.id, machine = %job.machine, %reason, "job timed out");
-            send(lab, &job, JobEvent::Timeout { phase: job.state }, &reason).await?;
+            let timeout = JobEvent::Timeout { phase: job.state };
+            send(lab, fence, &job, timeout, &reason).await?;
         }
     }
     Ok(())
@@ -56,13 +65,25 @@ async fn start(
     lab: &Lab,
     power: &PowerCache,
     settings: &BmcSettings,
+    fence: Option<Fence>,
     job: &Job,
 ) -> lab::Result<()> {
     let system = Actor::system();
     let machine = lab.machine(&system, job.machine_id).await?;
     if machine.bmc_kind == BmcKind::None {
         let wait = "no BMC: power the machine on (or restart it) so that it boots from the network";
-        return send(lab, job, JobEvent::Powered, wait).await;
+        return send(lab, fence, job, JobEvent::Powered, wait).await;
+    }
+    // Claimed before the BMC hears anything: the claim of a leader replaced meanwhile fails
+    // here, and a job someone else started or cancelled is left alone.
+    let claim = "telling the BMC: next boot from the network once, then power";
+    match lab
+        .job_event_under(fence, job.id, JobEvent::Powered, claim)
+        .await
+    {
+        Ok(JobState::Powering) => {}
+        Ok(_) | Err(lab::Error::Refused(_)) => return Ok(()),
+        Err(error) => return Err(error),
     }
     let access = lab.bmc_access(&system, job.machine_id).await?;
     let outcome = async {
@@ -88,12 +109,12 @@ async fn start(
                 "powered on"
             };
             let detail = format!("next boot from the network once, {done} through the BMC");
-            send(lab, job, JobEvent::Powered, &detail).await
+            lab.note_job_phase(job.id, JobState::Powering, &detail)
+                .await
         }
         Err(error) => {
-            send(lab, job, JobEvent::Powered, "").await?;
             let reason = format!("the BMC at {} failed: {error}", access.address);
-            send(lab, job, JobEvent::BmcFailed, &reason).await
+            send(lab, fence, job, JobEvent::BmcFailed, &reason).await
         }
     }
 }
@@ -104,6 +125,7 @@ async fn start(
 /// verified write is then the last word.
 async fn finish_reboot(
     conductor: &Conductor,
+    fence: Option<Fence>,
     job: &Job,
     now: i64,
     timeouts: &JobTimeouts,
@@ -112,6 +134,9 @@ async fn finish_reboot(
     let system = Actor::system();
     let machine = lab.machine(&system, job.machine_id).await?;
     if machine.bmc_kind != BmcKind::None {
+        // Telling the BMC to boot the disk is harmless twice, but a replaced leader has no
+        // business with the machine at all.
+        lab.still_leading(fence).await?;
         let access = lab.bmc_access(&system, job.machine_id).await?;
         let told = match driver(&access, settings.timeout) {
             Ok(bmc) => with_retries(|| bmc.set_boot(once(BootDevice::Disk, &machine))).await,
@@ -129,10 +154,10 @@ async fn finish_reboot(
                 .consoles()
                 .mark(job.machine_id, job.id, &boot_mark(job.id));
         }
-        send(lab, job, JobEvent::SentToDisk, &detail).await?;
+        send(lab, fence, job, JobEvent::SentToDisk, &detail).await?;
     } else if now - job.state_at > timeouts.reboot {
         let quiet = "the agent verified the write; no network boot was seen since (the machine boots its disk first)";
-        send(lab, job, JobEvent::SentToDisk, quiet).await?;
+        send(lab, fence, job, JobEvent::SentToDisk, quiet).await?;
     }
     Ok(())
 }
@@ -158,6 +183,7 @@ fn boot_mark(job_id: i64) -> String {
 /// Without a console to watch the job ends *boot-unobserved*, saying so.
 async fn watch_boot(
     conductor: &Conductor,
+    fence: Option<Fence>,
     job: &Job,
     now: i64,
     timeouts: &JobTimeouts,
@@ -166,7 +192,14 @@ async fn watch_boot(
     let machine = lab.machine(&Actor::system(), job.machine_id).await?;
     if machine.bmc_kind != BmcKind::Ipmi {
         let why = "written and verified, rebooted; the machine has no console baas can watch (IPMI Serial-over-LAN), so its boot was not observed";
-        return send(lab, job, JobEvent::Observed(Observation::Unwatched), why).await;
+        return send(
+            lab,
+            fence,
+            job,
+            JobEvent::Observed(Observation::Unwatched),
+            why,
+        )
+        .await;
     }
     let consoles = conductor.consoles();
     let elapsed = now - job.state_at;
@@ -183,7 +216,14 @@ async fn watch_boot(
         if elapsed > timeouts.reboot {
             // Nothing could be recorded (the console never opened, the disk refused the log).
             let why = format!("written and verified, rebooted; no console recording of the boot ({}), so it was not observed", console_words());
-            return send(lab, job, JobEvent::Observed(Observation::Unwatched), &why).await;
+            return send(
+                lab,
+                fence,
+                job,
+                JobEvent::Observed(Observation::Unwatched),
+                &why,
+            )
+            .await;
         }
         // Sent to its disk without the mark (a network boot to the disk, a restart between
         // the two): from now on, then.
@@ -211,7 +251,14 @@ async fn watch_boot(
             "written and verified, rebooted; the console could not be watched for {CONSOLE_GRACE_SECONDS} s ({}), so the boot was not observed",
             console_words()
         );
-        return send(lab, job, JobEvent::Observed(Observation::Unwatched), &why).await;
+        return send(
+            lab,
+            fence,
+            job,
+            JobEvent::Observed(Observation::Unwatched),
+            &why,
+        )
+        .await;
     }
     // Quiet since the last thing the machine printed (since the watch began, if it printed
     // nothing or this instance has not seen it print).
@@ -223,15 +270,21 @@ async fn watch_boot(
         lab::consoles::judge(&watch, &printed, elapsed, quiet, timeouts.reboot)
     {
         tracing::info!(job = job.id, machine = %job.machine, %why, "boot judged");
-        send(lab, job, JobEvent::Observed(observation), &why).await?;
+        send(lab, fence, job, JobEvent::Observed(observation), &why).await?;
     }
     Ok(())
 }
 
 /// Sends `event` to the job. A refusal means another caller (a cancel, the agent, another
 /// instance) moved the job first: it is logged, and the runner goes on with the next job.
-async fn send(lab: &Lab, job: &Job, event: JobEvent, detail: &str) -> lab::Result<()> {
-    lab::jobs::unless_moved_meanwhile(lab.job_event(job.id, event, detail).await)
+async fn send(
+    lab: &Lab,
+    fence: Option<Fence>,
+    job: &Job,
+    event: JobEvent,
+    detail: &str,
+) -> lab::Result<()> {
+    lab::jobs::unless_moved_meanwhile(lab.job_event_under(fence, job.id, event, detail).await)
 }
 
 /// The next boot from `device`, once, in the machine's firmware mode.

@@ -3,9 +3,14 @@
 //! leader's connection: when the leader dies, PostgreSQL releases it and the next instance to
 //! ask (each asks every second) takes over, picking up from the database where the leader left
 //! off. On SQLite there is one instance, always the leader.
+//!
+//! Each election takes a new epoch in the database ([`lab::leadership`]): the duties act under
+//! it, so a leader replaced a moment ago (it learns so within a second) cannot act twice with
+//! its successor.
 
 use std::time::Duration;
 
+use lab::leadership::Fence;
 use lab::{Engine, Lab};
 use sqlx::postgres::PgConnection;
 use sqlx::Connection;
@@ -16,12 +21,19 @@ const LEADER_LOCK: i64 = 0x6261_6173_6c65_6164;
 /// How often a follower asks for the lock, and the leader checks it still holds it.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
-/// Whether this instance runs the background duties now.
+/// Whether this instance runs the background duties now, and under which epoch.
 #[derive(Clone)]
 pub struct Leadership {
-    leading: watch::Receiver<bool>,
+    role: watch::Receiver<Role>,
     /// The sending side when nobody campaigns (one instance): held so the channel stays open.
-    _fixed: Option<std::sync::Arc<watch::Sender<bool>>>,
+    _fixed: Option<std::sync::Arc<watch::Sender<Role>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Standing,
+    /// Leading; elected under a fence, or alone (no fence needed).
+    Leading(Option<Fence>),
 }
 
 impl Leadership {
@@ -29,44 +41,58 @@ impl Leadership {
     pub fn of(lab: &Lab) -> Leadership {
         match lab.engine() {
             Engine::Sqlite => Leadership::always(),
-            Engine::Postgres => Leadership::elect(lab.database_url().to_owned()),
+            Engine::Postgres => Leadership::elect(lab.clone()),
         }
     }
 
     /// The only instance: always leading.
     pub fn always() -> Leadership {
-        let (sender, leading) = watch::channel(true);
+        let (sender, role) = watch::channel(Role::Leading(None));
         Leadership {
-            leading,
+            role,
             _fixed: Some(std::sync::Arc::new(sender)),
         }
     }
 
-    /// Campaigns for the lock on the database at `url`, for as long as the process runs.
-    pub fn elect(url: String) -> Leadership {
-        let (sender, leading) = watch::channel(false);
-        tokio::spawn(campaign(url, sender));
-        Leadership {
-            leading,
-            _fixed: None,
-        }
+    /// Campaigns for the lock on the lab's database, for as long as the process runs.
+    pub fn elect(lab: Lab) -> Leadership {
+        let (sender, role) = watch::channel(Role::Standing);
+        tokio::spawn(campaign(lab, sender));
+        Leadership { role, _fixed: None }
     }
 
     /// Returns once this instance leads (at once when it does already).
     pub async fn wait(&mut self) {
         // An error means the campaign ended, which it never does while the process runs.
-        let _ = self.leading.wait_for(|leading| *leading).await;
+        let _ = self
+            .role
+            .wait_for(|role| matches!(role, Role::Leading(_)))
+            .await;
     }
 
     /// Returns once this instance no longer leads.
     pub async fn lost(&mut self) {
-        let _ = self.leading.wait_for(|leading| !*leading).await;
+        let _ = self.role.wait_for(|role| *role == Role::Standing).await;
+    }
+
+    /// The epoch the duties act under now: `None` alone (nobody to fence off) — and, while
+    /// standing by, a fence no claim can pass.
+    pub fn fence(&self) -> Option<Fence> {
+        match *self.role.borrow() {
+            Role::Leading(fence) => fence,
+            Role::Standing => Some(Fence::NONE),
+        }
     }
 }
 
-async fn campaign(url: String, leading: watch::Sender<bool>) {
+async fn campaign(lab: Lab, role: watch::Sender<Role>) {
+    let holder = format!(
+        "{}:{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "baas".into()),
+        std::process::id()
+    );
     loop {
-        let mut conn = match PgConnection::connect(&url).await {
+        let mut conn = match PgConnection::connect(lab.database_url()).await {
             Ok(conn) => conn,
             Err(error) => {
                 tracing::warn!(%error, "leadership: cannot reach the database");
@@ -92,8 +118,21 @@ async fn campaign(url: String, leading: watch::Sender<bool>) {
             tokio::time::sleep(HEARTBEAT).await;
             continue;
         }
-        tracing::info!("this instance now runs the background duties and DHCP");
-        leading.send_replace(true);
+        // A new epoch before any duty runs: from here on the previous leader's claims fail.
+        let fence = match lab.take_leadership(&holder).await {
+            Ok(fence) => fence,
+            Err(error) => {
+                tracing::warn!(%error, "leadership: recording the new epoch failed");
+                drop(conn);
+                tokio::time::sleep(HEARTBEAT).await;
+                continue;
+            }
+        };
+        tracing::info!(
+            epoch = fence.epoch(),
+            "this instance now runs the background duties and DHCP"
+        );
+        role.send_replace(Role::Leading(Some(fence)));
         // The lock is as alive as this connection: a failed check means it may be gone.
         loop {
             tokio::time::sleep(HEARTBEAT).await;
@@ -101,7 +140,7 @@ async fn campaign(url: String, leading: watch::Sender<bool>) {
                 break;
             }
         }
-        leading.send_replace(false);
+        role.send_replace(Role::Standing);
         tracing::warn!("lost the database connection that held the leadership; standing by");
     }
 }

@@ -65,8 +65,8 @@ impl Conductor {
 
 /// Ends virtual media whose reservation ended or whose URL expired: the lab closes the URL,
 /// this asks the BMC to eject and records its answer.
-pub async fn expire(lab: &Lab, settings: &BmcSettings) {
-    let released = match lab.expire_media().await {
+pub async fn expire(lab: &Lab, settings: &BmcSettings, fence: Option<lab::leadership::Fence>) {
+    let released = match lab.expire_media_under(fence).await {
         Ok(released) => released,
         Err(error) => {
             tracing::warn!(%error, "expiring virtual media failed");

@@ -89,6 +89,9 @@ pub enum Error {
     #[cfg(feature = "db")]
     #[error("{0}")]
     Refused(crate::jobs::Refusal),
+    /// A duty of a leader that another instance has since replaced.
+    #[error("this instance no longer leads the lab (its epoch {epoch}, now {current}): action not taken")]
+    Fenced { epoch: i64, current: i64 },
 }
 
 #[cfg(feature = "db")]
@@ -173,6 +176,7 @@ impl Error {
             Error::Conflict(_) => ErrorKind::Conflict,
             #[cfg(feature = "db")]
             Error::Refused(_) => ErrorKind::Conflict,
+            Error::Fenced { .. } => ErrorKind::Conflict,
             Error::BadCredentials | Error::InvalidToken => ErrorKind::Unauthenticated,
             Error::Throttled(_) => ErrorKind::Throttled,
             Error::QuotaExceeded(_) => ErrorKind::TooLarge,

@@ -33,6 +33,8 @@ mod images;
 #[cfg(feature = "db")]
 pub mod jobs;
 #[cfg(feature = "db")]
+pub mod leadership;
+#[cfg(feature = "db")]
 pub mod leases;
 #[cfg(feature = "db")]
 mod machines;

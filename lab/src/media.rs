@@ -216,6 +216,16 @@ impl Lab {
     /// Attachments whose token expired or whose reservation ended; each is ended here (its URL
     /// stops working) and returned for the caller to eject at the BMC.
     pub async fn expire_media(&self) -> Result<Vec<MediaRelease>> {
+        self.expire_media_under(None).await
+    }
+
+    /// As [`Lab::expire_media`], for the leader's duty: each attachment is ended (claimed)
+    /// under `fence` before it is returned for ejecting, so it is ejected once, and never by a
+    /// replaced leader.
+    pub async fn expire_media_under(
+        &self,
+        fence: Option<crate::leadership::Fence>,
+    ) -> Result<Vec<MediaRelease>> {
         let now = self.now();
         let due: Vec<(i64, i64, String)> = sqlx::query_as(
             "SELECT a.id, a.machine_id,
@@ -230,7 +240,23 @@ impl Lab {
         .await?;
         let mut released = Vec::new();
         for (id, machine_id, reason) in due {
-            self.end_attachment(id, &reason).await?;
+            let mut tx = self.write().await?;
+            Lab::check_fence(&mut tx, fence).await?;
+            let claimed = sqlx::query(
+                "UPDATE media_attachments SET state = 'detached', detached_at = $1, bmc_answer = $2
+                 WHERE id = $3 AND state IN ('attaching', 'attached')",
+            )
+            .bind(now)
+            .bind(&reason)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            tx.commit().await?;
+            if !claimed {
+                continue;
+            }
             self.audit_event(
                 &Actor::system(),
                 "media.expire",

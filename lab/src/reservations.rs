@@ -344,6 +344,15 @@ impl Lab {
     /// due (see [`ReservationEnd::power_off`]). Reservations cancelled before they began are only
     /// marked. Each end is dealt with once, even with several callers.
     pub async fn wrap_up_reservations(&self) -> Result<Vec<ReservationEnd>> {
+        self.wrap_up_reservations_under(None).await
+    }
+
+    /// As [`Lab::wrap_up_reservations`], for the leader's duty: each end is claimed under
+    /// `fence`, so a replaced leader claims none (and powers nothing off).
+    pub async fn wrap_up_reservations_under(
+        &self,
+        fence: Option<crate::leadership::Fence>,
+    ) -> Result<Vec<ReservationEnd>> {
         let now = self.now();
         let due: Vec<ReservationRow> = sqlx::query_as(&format!(
             "{SELECT_RESERVATIONS} WHERE r.wrapped_up_at IS NULL
@@ -360,6 +369,7 @@ impl Lab {
             // nothing ran on the machine for it.
             let began = reservation.start_at < reservation.end_at.min(now);
             let mut tx = self.write().await?;
+            Lab::check_fence(&mut tx, fence).await?;
             let claimed = sqlx::query(
                 "UPDATE reservations SET wrapped_up_at = $1 WHERE id = $2 AND wrapped_up_at IS NULL",
             )

@@ -36,7 +36,7 @@ async fn due_jobs_netboot_through_the_bmc_and_overdue_phases_fail_with_the_reaso
             Some((&bmc_address, "admin", "password")),
         )
         .await;
-    let tick_at = |now: i64| conductor::job_runner::tick(&server.conductor, &timeouts, now);
+    let tick_at = |now: i64| conductor::job_runner::tick(&server.conductor, None, &timeouts, now);
     let tick = || tick_at(lab::now());
 
     // A job for later waits; a job for now is started: next boot PXE, powered on (it was off).
@@ -99,5 +99,61 @@ async fn due_jobs_netboot_through_the_bmc_and_overdue_phases_fail_with_the_reaso
         waiting.phases[1].detail.contains("no BMC"),
         "{:?}",
         waiting.phases
+    );
+}
+
+/// Two instances during a hand-over: the replaced leader's job runner tells the BMC nothing,
+/// the new leader's starts the job (once).
+#[tokio::test]
+async fn a_replaced_leader_sends_no_bmc_action() {
+    let sim = Simulator::start();
+    sim.ready().await;
+    let server = TestServer::start().await;
+    let shell = Actor::shell();
+    let timeouts = JobTimeouts::default();
+    let bmc_address = format!("127.0.0.1:{}", sim.port);
+    let machine = server
+        .add_machine(
+            "node1",
+            "52:54:00:00:00:01",
+            Some((&bmc_address, "admin", "password")),
+        )
+        .await;
+    let job = server
+        .lab
+        .create_job(&shell, &boot_job(machine))
+        .await
+        .unwrap();
+    let old = server.lab.take_leadership("instance-a").await.unwrap();
+    let new = server.lab.take_leadership("instance-b").await.unwrap();
+
+    let stale =
+        conductor::job_runner::tick(&server.conductor, Some(old), &timeouts, lab::now()).await;
+    assert!(matches!(stale, Err(lab::Error::Fenced { .. })), "{stale:?}");
+    assert_eq!(
+        server.lab.job(&shell, job.id).await.unwrap().state,
+        JobState::Queued
+    );
+    assert_ne!(
+        sim.state("power"),
+        "1",
+        "the replaced leader powered the machine"
+    );
+    assert_ne!(
+        sim.state("boot"),
+        "pxe",
+        "the replaced leader set the boot device"
+    );
+
+    conductor::job_runner::tick(&server.conductor, Some(new), &timeouts, lab::now())
+        .await
+        .unwrap();
+    let started = server.lab.job(&shell, job.id).await.unwrap();
+    assert_eq!(started.state, JobState::Powering);
+    assert_eq!(sim.state("power"), "1");
+    assert!(
+        started.phases[1].detail.contains("powered on"),
+        "{:?}",
+        started.phases
     );
 }

@@ -461,11 +461,11 @@ async fn a_machine_left_on_is_powered_off_when_its_reservation_ends() {
         ..server.config.bmc_settings()
     };
     let conductor = conductor::Conductor::new(lab.clone(), settings);
-    conductor::duties::wrap_up_reservations(&conductor).await;
+    conductor::duties::wrap_up_reservations(&conductor, None).await;
     assert_eq!(sim.state("power"), "1", "still reserved: left alone");
 
     clock.advance(3600);
-    conductor::duties::wrap_up_reservations(&conductor).await;
+    conductor::duties::wrap_up_reservations(&conductor, None).await;
     assert_eq!(
         sim.state("power"),
         "0",

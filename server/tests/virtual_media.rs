@@ -211,7 +211,7 @@ async fn a_holder_attaches_an_iso_the_bmc_downloads_it_and_detaching_ends_the_ur
         public_url: server.config.public_url.clone(),
         ..server.config.bmc_settings()
     };
-    conductor::virtual_media::expire(&server.lab, &settings).await;
+    conductor::virtual_media::expire(&server.lab, &settings, None).await;
     assert!(
         nothing_inserted(&redfish).await,
         "the BMC still has a medium inserted"

@@ -358,6 +358,19 @@ impl Lab {
     /// reason. When another caller moved the job meanwhile, the event is judged again against
     /// where the job is now. Returns the job's state after the event.
     pub async fn job_event(&self, job_id: i64, event: JobEvent, detail: &str) -> Result<JobState> {
+        self.job_event_under(None, job_id, event, detail).await
+    }
+
+    /// As [`Lab::job_event`], for a duty of the leader: committed only while `fence` is still the
+    /// current leadership (else [`Error::Fenced`] and nothing changes). A duty moves the job
+    /// this way *before* it acts on the machine, so that a stale leader never acts.
+    pub async fn job_event_under(
+        &self,
+        fence: Option<crate::leadership::Fence>,
+        job_id: i64,
+        event: JobEvent,
+        detail: &str,
+    ) -> Result<JobState> {
         loop {
             let state: Option<String> =
                 sqlx::query_scalar("SELECT state FROM boot_jobs WHERE id = $1")
@@ -380,9 +393,10 @@ impl Lab {
                     JobEvent::Observed(Observation::Failure(_)) => JobState::Booting.as_str(),
                     _ => "",
                 };
-                self.end_job(job_id, state, next, step, detail).await?
+                self.end_job(fence, job_id, state, next, step, detail)
+                    .await?
             } else {
-                self.move_job(job_id, state, next, detail).await?
+                self.move_job(fence, job_id, state, next, detail).await?
             };
             if moved {
                 return Ok(next);
@@ -390,10 +404,26 @@ impl Lab {
         }
     }
 
+    /// Adds what came of an action to the detail of the job's phase `state` (the latest one),
+    /// when the job is still there: a duty claims a phase before it acts and tells after.
+    pub async fn note_job_phase(&self, job_id: i64, state: JobState, detail: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE job_phases SET detail = $3 WHERE id =
+                (SELECT MAX(id) FROM job_phases WHERE job_id = $1 AND state = $2)",
+        )
+        .bind(job_id)
+        .bind(state.as_str())
+        .bind(clip(detail))
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
     /// Moves a job from `from` to the active state `to`. False when the job was elsewhere
     /// (someone else moved it first).
     async fn move_job(
         &self,
+        fence: Option<crate::leadership::Fence>,
         job_id: i64,
         from: JobState,
         to: JobState,
@@ -401,6 +431,7 @@ impl Lab {
     ) -> Result<bool> {
         let now = self.now();
         let mut tx = self.write().await?;
+        Lab::check_fence(&mut tx, fence).await?;
         let machine: Option<(i64, String)> = sqlx::query_as(
             "UPDATE boot_jobs SET state = $2, state_at = $3,
                 started_at = CASE WHEN $2 = 'powering' THEN COALESCE(started_at, $3) ELSE started_at END,
@@ -429,6 +460,7 @@ impl Lab {
     /// was elsewhere.
     async fn end_job(
         &self,
+        fence: Option<crate::leadership::Fence>,
         job_id: i64,
         from: JobState,
         to: JobState,
@@ -437,6 +469,7 @@ impl Lab {
     ) -> Result<bool> {
         let now = self.now();
         let mut tx = self.write().await?;
+        Lab::check_fence(&mut tx, fence).await?;
         let ended: Option<(i64, String, String)> = sqlx::query_as(
             "UPDATE boot_jobs SET state = $2, state_at = $3, ended_at = $3, failed_step = $4,
                 reason = $5, enrolment_token_sha256 = ''

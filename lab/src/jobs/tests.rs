@@ -569,7 +569,14 @@ async fn when_a_reservation_ends_the_holders_queued_jobs_are_cancelled_once() {
     );
 
     clock.advance(3600);
-    let ends = lab.wrap_up_reservations().await.unwrap();
+    // During a hand-over the replaced leader claims no end (and so powers nothing off).
+    let replaced = lab.take_leadership("instance-a").await.unwrap();
+    let leader = lab.take_leadership("instance-b").await.unwrap();
+    assert!(matches!(
+        lab.wrap_up_reservations_under(Some(replaced)).await,
+        Err(Error::Fenced { .. })
+    ));
+    let ends = lab.wrap_up_reservations_under(Some(leader)).await.unwrap();
     assert_eq!(ends.len(), 1);
     assert_eq!(ends[0].reservation.machine_id, machine);
     assert_eq!(ends[0].cancelled_jobs, vec![queued.id]);
