@@ -237,8 +237,10 @@ async fn a_change_made_on_one_instance_reaches_a_stream_on_the_other_within_a_se
     assert_eq!(login.status(), 200);
     let cookie = login
         .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("baas_session="))
         .and_then(|v| v.split(';').next())
         .expect("a session cookie")
         .to_string();
