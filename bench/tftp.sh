@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # TFTP: baas beside tftpd-hpa (blksize) and atftpd (windowsize, RFC 7440), same files, same run,
 # loopback, on a quiet machine and on a busy one (a CPU hog per core beside both). Each transfer
-# runs RUNS times, the two servers taking turns; prints min/median/max seconds, the ratio of the
+# runs RUNS times, the two servers taking turns, and every file that arrives is compared with the
+# original; prints min/median/max seconds, the ratio of the
 # medians (reference time / baas time: above 1, baas is faster) and the range of per-run ratios.
 #
 #   bench/tftp.sh                    # 1 MiB and 50 MiB, 5 runs, quiet + busy
@@ -44,14 +45,22 @@ in.tftpd -L -a 127.0.0.1:$HPA -s -u nobody -B 65464 "$WORK/root" & PIDS="$PIDS $
   --logfile /dev/null --user nobody --group nogroup "$WORK/root" & PIDS="$PIDS $!"
 for _ in $(seq 1 100); do curl -sf -o /dev/null "tftp://127.0.0.1:$BAAS_TFTP/file1m" && break; sleep 0.1; done
 
-# One transfer's seconds; fails loudly if it fails.
+# seconds FILE CLIENT ARGS...: one transfer's seconds. Fails loudly if the transfer fails or if
+# what arrived is not FILE byte for byte (compared after the clock stops).
 seconds() {
-  local t0; t0=$(date +%s.%N)
+  local file=$1; shift
+  rm -f "$WORK/got"
+  local t0 took; t0=$(date +%s.%N)
   "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2; exit 1; }
-  calc "$(date +%s.%N) - $t0"
+  took=$(calc "$(date +%s.%N) - $t0")
+  cmp -s "$WORK/got" "$WORK/root/$file" || {
+    echo "WRONG BYTES from $*: $(stat -c %s "$WORK/got" 2>/dev/null || echo no) bytes, not $file's" >&2
+    exit 1
+  }
+  echo "$took"
 }
-curl_get() { curl -sf -o /dev/null --tftp-blksize "$3" "tftp://127.0.0.1:$1/$2"; }
-atftp_get() { atftp -g -r "$2" -l /dev/null --option "blksize $3" --option "windowsize $4" 127.0.0.1 "$1"; }
+curl_get() { curl -sf -o "$WORK/got" --tftp-blksize "$3" "tftp://127.0.0.1:$1/$2"; }
+atftp_get() { atftp -g -r "$2" -l "$WORK/got" --option "blksize $3" --option "windowsize $4" 127.0.0.1 "$1"; }
 
 # compare LABEL CLIENT REF_PORT ARGS...: RUNS turns of the reference and baas.
 compare() {
@@ -59,7 +68,7 @@ compare() {
   : > "$WORK/ref"; : > "$WORK/ours"; : > "$WORK/ratios"
   for _ in $(seq 1 "$RUNS"); do
     local ref ours
-    ref=$(seconds "$client" "$ref_port" "$@"); ours=$(seconds "$client" "$BAAS_TFTP" "$@")
+    ref=$(seconds "$1" "$client" "$ref_port" "$@"); ours=$(seconds "$1" "$client" "$BAAS_TFTP" "$@")
     echo "$ref" >> "$WORK/ref"; echo "$ours" >> "$WORK/ours"; calc "$ref / $ours" >> "$WORK/ratios"
   done
   read -r rmin rmed rmax < <(spread < "$WORK/ref")

@@ -18,7 +18,7 @@ import { binary, launchChromium, root, session, siteRoot, utc } from './support.
 const ADMIN_PASSWORD = 'e2e-admin-password';
 
 let server, browser, base, dataDir, ipmiSim, ipmiDir, serialServer;
-let screenshot, open, logIn;
+let screenshot, open, logIn, assertNothingBlocked;
 // The machine's side of the serial line: what it was sent, and the connection to print on.
 let serial = null;
 let typed = Buffer.alloc(0);
@@ -104,7 +104,7 @@ before(async () => {
   });
   await waitFor('baas did not start', async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok, 30_000);
   browser = await launchChromium();
-  ({ screenshot, open, logIn } = session(browser, base, 'console'));
+  ({ screenshot, open, logIn, assertNothingBlocked } = session(browser, base, 'console'));
   globalThis.bmcPort = bmcPort;
 });
 
@@ -205,4 +205,6 @@ test('the holder watches the boot and types; a manager watches, takes the keyboa
   await waitFor('the holder\'s console closed', async () => (await panel.getAttribute('data-state')) === 'ended', 20_000);
   assert.match(await panel.getByTestId('console-state').textContent(), /reservation of this machine ended/);
   await screenshot(erin, 'console-closed-at-the-end');
+  // The terminal drew under the pages' Content-Security-Policy without anything refused.
+  for (const page of [admin, erin, mia, vic]) assertNothingBlocked(page);
 });

@@ -623,9 +623,14 @@ test('a machine that network-boots unknown shows up as discovered, an admin adop
   await logOut(page);
 });
 
+let axeSource;
+
 /** Serious and critical accessibility violations axe-core finds on the open page. */
 async function axeViolations(page) {
-  await page.addScriptTag({ path: join(root, 'node_modules', 'axe-core', 'axe.min.js') });
+  // Evaluated by the test's DevTools connection: an inline <script> would (rightly) be refused
+  // by the page's Content-Security-Policy.
+  axeSource ??= readFileSync(join(root, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+  await page.evaluate(axeSource);
   const results = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ['violations'] }));
   return results.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
@@ -643,6 +648,9 @@ async function checkPages(page, who, paths) {
   for (const path of paths) {
     const response = await page.goto(`${base}${path}`);
     assert.equal(response.status(), 200, `${who} ${path}`);
+    const policy = response.headers()['content-security-policy'] ?? '';
+    assert.match(policy, /script-src 'self' 'nonce-[A-Za-z0-9_-]{16,}'/, `${who} ${path}: ${policy}`);
+    assert.doesNotMatch(policy, /unsafe-inline/, `${who} ${path}`);
     await page.waitForSelector('body[data-hydrated]', { timeout: 30_000 });
     // Suspended parts have arrived once no loading placeholder is left.
     await page.waitForFunction(() => !document.body.innerText.includes('Loading…'), null, { timeout: 15_000 });

@@ -48,6 +48,12 @@ export function session(browser, base, name) {
     const context = await browser.newContext(contextOptions);
     const page = await context.newPage();
     page.on('pageerror', (error) => { throw error; });
+    // Whatever the page's Content-Security-Policy blocks is a bug: the app must need nothing
+    // it forbids. Chromium reports each block on the console; logOut fails on any.
+    page.blocked = [];
+    page.on('console', (message) => {
+      if (message.text().includes('Content Security Policy')) page.blocked.push(`${page.url()}: ${message.text()}`);
+    });
     await open(page, '/login');
     await page.fill('input[name=username]', username);
     await page.fill('input[name=password]', password);
@@ -60,10 +66,16 @@ export function session(browser, base, name) {
     return page;
   }
 
+  /** Fails when the page's Content-Security-Policy refused anything on this page so far. */
+  function assertNothingBlocked(page) {
+    assert.deepEqual(page.blocked ?? [], [], `blocked by the Content-Security-Policy:\n${(page.blocked ?? []).join('\n')}`);
+  }
+
   async function logOut(page) {
+    assertNothingBlocked(page);
     await Promise.all([page.waitForURL(`${base}/login`), page.click('text=Log out')]);
     await page.context().close();
   }
 
-  return { artifacts, screenshot, open, logIn, logOut };
+  return { artifacts, screenshot, open, logIn, logOut, assertNothingBlocked };
 }

@@ -36,6 +36,27 @@ function loadTerminal() {
   return loading;
 }
 
+/**
+ * Runs `action` with every <style> element created meanwhile carrying the page's nonce. xterm.js
+ * writes its cell sizes and colours into <style> elements it creates as it opens, and the page's
+ * Content-Security-Policy applies inline styles only with that nonce (scripts read it from the
+ * `nonce` property of a script that has one; the attribute is hidden from them).
+ */
+function withStyleNonce(action) {
+  const nonce = document.querySelector("script[nonce]")?.nonce;
+  const create = document.createElement;
+  document.createElement = function (tag, options) {
+    const element = create.call(this, tag, options);
+    if (nonce && String(tag).toLowerCase() === "style") element.nonce = nonce;
+    return element;
+  };
+  try {
+    return action();
+  } finally {
+    document.createElement = create;
+  }
+}
+
 const sessions = new WeakMap();
 
 function part(panel, role) {
@@ -70,7 +91,7 @@ async function connect(panel) {
   const screen = part(panel, "screen");
   screen.replaceChildren();
   const term = new window.Terminal({ convertEol: false, scrollback: 10000, fontSize: 13, cursorBlink: true });
-  term.open(screen);
+  withStyleNonce(() => term.open(screen));
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(`${scheme}://${location.host}/api/v1/machines/${machine}/console`);
   socket.binaryType = "arraybuffer";

@@ -17,8 +17,29 @@ use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 use crate::components::Nav;
 use crate::pages::*;
 
-/// The HTML document around the app, rendered on the server.
+/// The Content-Security-Policy of a page whose inline scripts and styles carry `nonce`: nothing
+/// inline runs or applies without it, and nothing loads from elsewhere. WebAssembly needs
+/// `wasm-unsafe-eval` to be compiled (it grants no `eval` to scripts).
+pub fn content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; connect-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// The HTML document around the app, rendered on the server. The page's policy names the nonce
+/// this render gave its scripts (the hydration scripts and resource data carry it).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
+        if let Ok(policy) = http::HeaderValue::from_str(&content_security_policy(&nonce)) {
+            response.insert_header(http::header::CONTENT_SECURITY_POLICY, policy);
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">

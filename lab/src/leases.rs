@@ -168,6 +168,21 @@ impl Lab {
             None => return Ok(None),
         };
         let mut tx = self.write().await?;
+        // Checked again under the write lock: two REQUESTs for one address at once (two
+        // interfaces, or the old and the new leader for a moment) bind it once.
+        if machine.is_none() {
+            let someone_else: Option<String> = sqlx::query_scalar(
+                "SELECT mac FROM dhcp_leases WHERE address = $1 AND mac <> $2 AND expires_at > $3",
+            )
+            .bind(address.to_string())
+            .bind(mac)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if someone_else.is_some() {
+                return Ok(None);
+            }
+        }
         sqlx::query("DELETE FROM dhcp_leases WHERE mac = $1 AND address <> $2")
             .bind(mac)
             .bind(address.to_string())
@@ -529,6 +544,39 @@ mod tests {
         bad.ip_address = "10.99.0.300".into();
         let error = lab.create_machine(&admin, bad).await.unwrap_err();
         assert!(format!("{error:?}").contains("ip_address"), "{error:?}");
+    }
+
+    /// Many clients REQUEST the same free address at once: one gets it, every other is told
+    /// no, and the lease is the winner's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_for_one_address_bind_it_once() {
+        let (lab, _dir) = crate::testing::lab().await;
+        let plan = plan();
+        let asks: Vec<_> = (0..16)
+            .map(|n| {
+                let (lab, plan) = (lab.clone(), plan.clone());
+                tokio::spawn(async move {
+                    let mac = format!("52:54:00:00:02:{n:02x}");
+                    let bound = lab.bind_lease(&plan, &mac, ip("10.99.0.100")).await;
+                    (mac, bound)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for ask in asks {
+            let (mac, bound) = ask.await.unwrap();
+            if bound.unwrap().is_some() {
+                winners.push(mac);
+            }
+        }
+        assert_eq!(winners.len(), 1, "bound to several clients: {winners:?}");
+        let leases = lab.dhcp_leases(&crate::Actor::shell()).await.unwrap();
+        let holders: Vec<_> = leases
+            .iter()
+            .filter(|l| l.address == "10.99.0.100")
+            .map(|l| l.mac.clone())
+            .collect();
+        assert_eq!(holders, winners);
     }
 
     /// Many clients asking at once (as they do after a power cut) never share an address, and

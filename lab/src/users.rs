@@ -238,10 +238,7 @@ impl Lab {
             .unwrap_or(password::decoy());
         let password = password.to_string();
         let stored_hash = stored_hash.to_string();
-        let verified =
-            tokio::task::spawn_blocking(move || password::verify(&password, &stored_hash))
-                .await
-                .unwrap_or(false);
+        let verified = password::verify_queued(password, stored_hash).await;
         let attempt = Actor {
             user_id: row.as_ref().map(|r| r.id),
             username: username.chars().take(validate::MAX_NAME).collect(),
@@ -298,16 +295,29 @@ impl Lab {
         new_password: &str,
     ) -> Result<i64> {
         let user_id = actor.user_id.ok_or(Error::Forbidden)?;
+        // Whoever holds a session or a token must not get unlimited guesses at the password
+        // through this form: it spends the log-in budget of the account and the address.
+        let counted = self
+            .counted(
+                &actor.username,
+                LoginClient {
+                    address: &actor.address,
+                    devices: &[],
+                },
+            )
+            .await?;
+        if let Some(wait) = self.login_wait(&counted).await? {
+            return Err(Error::Throttled(wait));
+        }
         let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(&self.db)
             .await?
             .ok_or(Error::NotFound("user"))?;
         let current = current.to_string();
-        let ok = tokio::task::spawn_blocking(move || password::verify(&current, &hash))
-            .await
-            .unwrap_or(false);
+        let ok = password::verify_queued(current, hash).await;
         if !ok {
+            self.login_failed(&counted).await?;
             return Err(Error::invalid(
                 "current_password",
                 "is not your current password",
@@ -598,6 +608,27 @@ mod tests {
             other.authenticate("alice", "password123", "10.1.1.1").await,
             Err(Error::Throttled(_))
         ));
+    }
+
+    /// The password-change form is no way around the log-in back-off.
+    #[tokio::test]
+    async fn guessing_the_current_password_in_the_change_form_is_throttled() {
+        let (lab, _dir, _) = lab_with_alice().await;
+        let user = lab
+            .authenticate("alice", "password123", "10.1.1.1")
+            .await
+            .unwrap();
+        let alice = Actor::user(user.id, &user.username, user.is_admin, "10.1.1.1");
+        for _ in 0..5 {
+            let guess = lab
+                .change_own_password(&alice, "guess-guess", "new-password-1")
+                .await;
+            assert!(matches!(guess, Err(Error::Invalid(_))), "{guess:?}");
+        }
+        let refused = lab
+            .change_own_password(&alice, "password123", "new-password-1")
+            .await;
+        assert!(matches!(refused, Err(Error::Throttled(_))), "{refused:?}");
     }
 
     #[tokio::test]

@@ -179,7 +179,7 @@ async fn guard_pages(
 
 fn forbidden_page() -> Response {
     let body = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Forbidden · baas</title></head>\
-        <body style=\"font-family:sans-serif;margin:3rem\"><h1>Forbidden</h1>\
+        <body><h1>Forbidden</h1>\
         <p>This page is for administrators.</p><p><a href=\"/\">Back to the machines</a></p></body></html>";
     (
         StatusCode::FORBIDDEN,
@@ -204,6 +204,17 @@ async fn security_headers(request: Request, next: Next) -> Response {
     ]);
     for (name, value) in fixed.iter() {
         headers.insert(*name, HeaderValue::from_static(value));
+    }
+    // Pages set their own policy with their nonce; anything else (JSON, files, plain pages)
+    // may run and load nothing.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; \
+                 form-action 'self'; frame-ancestors 'none'",
+            ),
+        );
     }
     response
 }

@@ -26,6 +26,14 @@ use crate::config::Config;
 pub async fn open_lab(config: &Config) -> anyhow::Result<Lab> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    // Private, also when it was created before baas made its files private.
+    for dir in [&config.data_dir, &config.image_dir] {
+        if dir.exists() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("making {} private", dir.display()))?;
+        }
+    }
     let secrets = SecretBox::load_or_create(&config.data_dir.join("secret.key"))?;
     Lab::open(&config.database_url, secrets, config.image_dir.clone())
         .await

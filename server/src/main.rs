@@ -59,6 +59,12 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => {}
     }
+    // The server's files (database, images, consoles, keys) are its own: other local accounts
+    // must not read a session id or a private image from them.
+    // SAFETY: umask only sets this process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     let config = Config::load(args.config.as_deref())?;
     match args.command.unwrap_or(Command::Serve) {
         Command::Serve => server::serve(config).await,

@@ -100,6 +100,13 @@ fn first_start_prints_a_generated_admin_password_that_logs_in() {
     );
     assert!(login.starts_with("HTTP/1.1 200"), "{login}");
     assert!(login.contains("\"is_admin\":true"), "{login}");
+    // The data is the server's alone: no other local account reads a session id from it.
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(dir.path()), 0o700);
+    assert_eq!(mode(&dir.path().join("baas.db")), 0o600);
+    assert_eq!(mode(&dir.path().join("secret.key")), 0o600);
     drop(server);
 
     // A second start keeps the account and prints no new password.

@@ -258,6 +258,55 @@ async fn power_state_is_served_from_a_cache_that_the_refresher_keeps_fresh() {
     assert_eq!(state, "off");
 }
 
+/// An instance that does not refresh power states (a follower: the leader refreshes its own)
+/// serves its reading while it is young and asks the BMC itself once it is a minute old.
+#[tokio::test]
+async fn an_instance_asks_the_bmc_itself_when_its_reading_is_a_minute_old() {
+    use bmc::Bmc;
+    use conductor::power_cache::FRESH_SECONDS;
+    let sim = Simulator::start();
+    let behind_our_back = sim.ready().await;
+    let server = TestServer::start().await;
+    let bmc_address = format!("127.0.0.1:{}", sim.port);
+    let machine = server
+        .add_machine(
+            "node4",
+            "52:54:00:00:00:04",
+            Some((&bmc_address, "admin", "password")),
+        )
+        .await;
+    let mut admin = server.logged_in("admin", common::ADMIN_PASSWORD).await;
+    async fn reading(admin: &mut common::Client, machine: i64) -> (String, i64) {
+        let reply = admin
+            .post_form("/api/bmc/power_state", &format!("machine_id={machine}"))
+            .await;
+        (
+            reply.json()["state"].as_str().unwrap().to_string(),
+            reply.json()["checked_at"].as_i64().unwrap(),
+        )
+    }
+    behind_our_back.power(bmc::PowerAction::On).await.unwrap();
+    let young = lab::now() - FRESH_SECONDS + 10;
+    server
+        .conductor
+        .power_cache()
+        .put(machine, bmc::PowerState::Off, young);
+    assert_eq!(
+        reading(&mut admin, machine).await,
+        ("off".to_string(), young)
+    );
+
+    let old = lab::now() - FRESH_SECONDS - 1;
+    server
+        .conductor
+        .power_cache()
+        .put(machine, bmc::PowerState::Off, old);
+    let asked_at = lab::now();
+    let (state, checked_at) = reading(&mut admin, machine).await;
+    assert_eq!(state, "on", "a minute-old reading was served");
+    assert!(checked_at >= asked_at);
+}
+
 #[tokio::test]
 async fn a_redfish_bmc_is_driven_through_its_pinned_certificate_and_refused_without_one() {
     let emulator = bmc::testing::RedfishEmulator::start();

@@ -78,6 +78,25 @@ async fn idle_sessions_expire() {
     assert_eq!(client.get("/").await.location(), Some("/login"));
 }
 
+/// The timeout counts from the last request, not from log-in: a session in use stays open
+/// past it, and closes once left idle that long.
+#[tokio::test]
+async fn a_session_in_use_stays_open_past_its_idle_timeout() {
+    let server = TestServer::start_with_ttl(3).await;
+    let mut client = server.logged_in("admin", ADMIN_PASSWORD).await;
+    for _ in 0..6 {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let reply = client.post_form("/api/dashboard", "").await;
+        assert_eq!(
+            reply.status, 200,
+            "a session in use was closed: {}",
+            reply.body
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
+    assert_eq!(client.post_form("/api/dashboard", "").await.status, 401);
+}
+
 #[tokio::test]
 async fn disabling_a_user_ends_their_open_session() {
     let server = TestServer::start().await;
@@ -226,6 +245,76 @@ async fn strangers_cannot_lock_the_admin_out_of_a_browser_they_logged_in_from() 
         reply.status, 200,
         "the admin was locked out: {}",
         reply.body
+    );
+}
+
+/// Every answer has a Content-Security-Policy. A page's lets only scripts and styles with that
+/// page's own nonce run inline (each render a new one), never `unsafe-inline`; other answers
+/// may run nothing.
+#[tokio::test]
+async fn pages_carry_a_strict_policy_with_a_fresh_nonce_for_their_own_scripts() {
+    let server = TestServer::start().await;
+    let mut client = server.client();
+    let policy_of = |reply: &common::Reply| {
+        reply.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let nonce_of = |policy: &str| {
+        policy
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_else(|| panic!("no nonce in {policy}"))
+            .to_string()
+    };
+    let login = client.get("/login").await;
+    assert_eq!(login.status, 200);
+    let policy = policy_of(&login);
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    for directive in [
+        "default-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(policy.contains(directive), "{directive} missing: {policy}");
+    }
+    let nonce = nonce_of(&policy);
+    let inline_scripts: Vec<&str> = login
+        .body
+        .split("<script")
+        .skip(1)
+        .filter(|tag| !tag.split('>').next().unwrap_or_default().contains("src="))
+        .collect();
+    assert!(
+        !inline_scripts.is_empty(),
+        "the page has no inline script to check"
+    );
+    for script in inline_scripts {
+        let tag = script.split('>').next().unwrap_or_default();
+        assert!(
+            tag.contains(&format!("nonce=\"{nonce}\"")),
+            "an inline script without the page's nonce: <script{tag}>"
+        );
+    }
+    assert!(
+        !login.body.contains(" style=\""),
+        "an inline style attribute"
+    );
+    let again = nonce_of(&policy_of(&client.get("/login").await));
+    assert_ne!(nonce, again, "the nonce was reused");
+
+    let docs = client.get("/api/v1/docs").await;
+    let nonce = nonce_of(&policy_of(&docs));
+    assert!(docs.body.contains(&format!("<script nonce=\"{nonce}\">")));
+    assert!(docs.body.contains(&format!("<style nonce=\"{nonce}\">")));
+    let json = client.get("/api/v1/whoami").await;
+    assert!(
+        policy_of(&json).starts_with("default-src 'none'"),
+        "{}",
+        policy_of(&json)
     );
 }
 

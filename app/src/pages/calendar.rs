@@ -9,8 +9,8 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::reservations::{calendar, Reserve, ReserveAny};
 use crate::components::{
-    field_error, form_status, ErrorBox, LocalDateTime, BUTTON, BUTTON_SECONDARY, CARD, H1, H2,
-    INPUT, LABEL,
+    field_error, form_status, now_mark, span_block, ErrorBox, LocalDateTime, BUTTON,
+    BUTTON_SECONDARY, CARD, H1, H2, INPUT, LABEL,
 };
 
 /// Hours per clickable slot.
@@ -83,7 +83,7 @@ pub fn CalendarPage() -> impl IntoView {
                                     <div class="flex text-xs text-slate-500"><div class="w-36 shrink-0"></div><div class="flex flex-1">{heads}</div></div>
                                     {rows}
                                     <div class="flex"><div class="w-36 shrink-0"></div>
-                                        <div class="relative h-0 flex-1"><div class="absolute -top-1 h-1 w-0.5 bg-rose-500" style=format!("left:{now_left:.3}%") title="now"></div></div>
+                                        <svg class="-mt-1 block h-1 flex-1">{now_mark(now_left)}</svg>
                                     </div>
                                 </div>
                             </div>
@@ -139,21 +139,30 @@ fn calendar_row(
             ></button>
         }
     }).collect_view();
-    let bars = row.bookings.iter().map(|b| {
-        let left = ((b.start_at.max(from) - from) as f64 * 100.0 / span).max(0.0);
-        let width = ((b.end_at.min(to) - b.start_at.max(from)) as f64 * 100.0 / span).max(0.5);
-        let colour = if b.mine { "bg-indigo-600" } else { "bg-slate-500" };
-        let title = format!("{}: {} → {}", b.username, format_utc(b.start_at), format_utc(b.end_at));
-        view! {
-            <div
-                class=format!("pointer-events-none absolute top-1 bottom-1 overflow-hidden rounded px-1 text-xs text-white {colour}")
-                style=format!("left:{left:.3}%;width:{width:.3}%")
-                title=title
-                data-mine=b.mine.to_string()
-                data-testid="booking"
-            >{b.username.clone()}</div>
-        }
-    }).collect_view();
+    let bars = row
+        .bookings
+        .iter()
+        .map(|b| {
+            let left = ((b.start_at.max(from) - from) as f64 * 100.0 / span).max(0.0);
+            let width = ((b.end_at.min(to) - b.start_at.max(from)) as f64 * 100.0 / span).max(0.5);
+            let colour = if b.mine {
+                "fill-indigo-600"
+            } else {
+                "fill-slate-500"
+            };
+            let title = format!(
+                "{}: {} → {}",
+                b.username,
+                format_utc(b.start_at),
+                format_utc(b.end_at)
+            );
+            view! {
+                <g data-mine=b.mine.to_string() data-testid="booking">
+                    {span_block(left, width, colour, b.username.clone(), title)}
+                </g>
+            }
+        })
+        .collect_view();
     let state = (row.state != lab::model::MachineState::Available).then(|| {
         view! {
             <span class="ml-1 text-xs text-amber-600">{row.state.as_str()}</span>
@@ -167,7 +176,7 @@ fn calendar_row(
             </div>
             <div class="relative flex h-9 flex-1 bg-slate-50 dark:bg-slate-900">
                 {slots}
-                {bars}
+                <svg class="pointer-events-none absolute inset-0 h-full w-full">{bars}</svg>
             </div>
         </div>
     }

@@ -9,8 +9,8 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::images::{image_detail, image_library, DeleteImage, UpdateImage};
 use crate::components::{
-    field_error, form_status, ErrorBox, Time, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD, H1,
-    H2, INPUT, LABEL, TABLE, TD, TH,
+    field_error, form_status, meter, ErrorBox, Time, BUTTON, BUTTON_DANGER, BUTTON_SECONDARY, CARD,
+    H1, H2, INPUT, LABEL, TABLE, TD, TH,
 };
 
 fn usage_bar(usage: ImageUsage) -> impl IntoView {
@@ -23,7 +23,7 @@ fn usage_bar(usage: ImageUsage) -> impl IntoView {
         <div class="text-sm" data-testid="usage">
             <div class="mb-1">{format!("{} of {} used", format_bytes(usage.used), format_bytes(usage.quota))}</div>
             <div class="h-2 w-64 rounded bg-slate-200 dark:bg-slate-800">
-                <div class="h-2 rounded bg-indigo-500" style=format!("width:{percent:.1}%")></div>
+                {meter(percent, "h-2", "fill-indigo-500")}
             </div>
         </div>
     }
@@ -324,7 +324,7 @@ fn upload_forms(usage: ImageUsage, groups: Vec<String>) -> impl IntoView {
                 </div>
                 <div data-role="progress" hidden>
                     <div class="h-3 w-full rounded bg-slate-200 dark:bg-slate-800">
-                        <div class="h-3 rounded bg-indigo-500 transition-all" data-role="bar" style="width:0%"></div>
+                        <div class="h-3 w-0 rounded bg-indigo-500 transition-all" data-role="bar"></div>
                     </div>
                     <p class="mt-1 text-sm tabular-nums" data-role="numbers" data-testid="upload-numbers"></p>
                 </div>
@@ -346,7 +346,7 @@ fn upload_forms(usage: ImageUsage, groups: Vec<String>) -> impl IntoView {
                 <button class=BUTTON type="submit" data-role="start">"Import"</button>
                 <div data-role="progress" hidden>
                     <div class="h-3 w-full rounded bg-slate-200 dark:bg-slate-800">
-                        <div class="h-3 rounded bg-indigo-500 transition-all" data-role="bar" style="width:0%"></div>
+                        <div class="h-3 w-0 rounded bg-indigo-500 transition-all" data-role="bar"></div>
                     </div>
                     <p class="mt-1 text-sm tabular-nums" data-role="numbers"></p>
                 </div>

@@ -1,7 +1,7 @@
 use sha2::{Digest, Sha256};
 
 use super::probe::tests::{iso, raw_disk};
-use super::Ending;
+use super::{Ending, UPLOAD_IDLE_SECONDS};
 use crate::model::{Compression, ImageFilter, ImageFormat, NewUpload, UploadState, Visibility};
 use crate::testing::{admin, lab, user};
 use crate::{Actor, Error, Lab};
@@ -511,4 +511,96 @@ async fn recovery_removes_orphans_and_cuts_uncommitted_bytes() {
         Err(Error::NotFound(_))
     ));
     assert!(partial_files(&dir).is_empty());
+}
+
+/// The leader's hourly clean-up on a lab of several instances: what another instance touched
+/// within the hour is left alone (its uncommitted bytes too: it may be writing them now), what
+/// is older is cut back to its committed bytes, what processed "forever" has failed, and an
+/// upload without data for a day is abandoned and gives its space back.
+#[tokio::test]
+async fn the_leaders_cleanup_spares_what_was_touched_within_the_hour_and_abandons_idle_uploads() {
+    let (lab, dir) = lab().await;
+    let alice = user(&lab, "alice").await;
+    let disk = raw_disk(8192);
+    let part = |id: &str| dir.path().join(format!("images/.partial/{id}.part"));
+    let now = crate::now();
+    let mut ids = Vec::new();
+    for name in ["fresh", "stale", "idle", "busy", "stale-busy"] {
+        let upload = lab
+            .create_upload(&alice, new_upload(name, Some(disk.len())))
+            .await
+            .unwrap();
+        lab.append_upload(&alice, &upload.id, 0, &disk[..4096], Ending::Resumable)
+            .await
+            .unwrap();
+        // Bytes written but not committed yet (by whichever instance is writing them).
+        let mut bytes = std::fs::read(part(&upload.id)).unwrap();
+        bytes.extend_from_slice(&[0xee; 100]);
+        std::fs::write(part(&upload.id), bytes).unwrap();
+        ids.push(upload.id);
+    }
+    let [fresh, stale, idle, busy, stale_busy] = <[String; 5]>::try_from(ids).unwrap();
+    let set = |id: &str, state: &str, age: i64| {
+        let (db, id, state) = (lab.db.clone(), id.to_string(), state.to_string());
+        async move {
+            sqlx::query("UPDATE uploads SET state = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(state)
+                .bind(now - age)
+                .execute(&db)
+                .await
+                .unwrap();
+        }
+    };
+    set(&stale, "receiving", 7200).await;
+    set(&idle, "receiving", UPLOAD_IDLE_SECONDS + 1).await;
+    set(&busy, "processing", 0).await;
+    set(&stale_busy, "processing", 7200).await;
+    let used = lab.image_usage(&alice).await.unwrap().used;
+
+    // The leader: another instance on the same database and image directory.
+    let leader = Lab::open(
+        lab.database_url(),
+        crate::SecretBox::new([1; 32]),
+        dir.path().join("images"),
+    )
+    .await
+    .unwrap();
+    leader.recover_uploads(3600).await.unwrap();
+
+    let state = |id: &str| {
+        let (leader, alice, id) = (leader.clone(), alice.clone(), id.to_string());
+        async move { leader.upload(&alice, &id).await.unwrap() }
+    };
+    assert_eq!(std::fs::metadata(part(&fresh)).unwrap().len(), 4196);
+    assert_eq!(state(&fresh).await.state, UploadState::Receiving);
+    assert_eq!(state(&busy).await.state, UploadState::Processing);
+    assert!(part(&busy).exists());
+    assert_eq!(std::fs::metadata(part(&stale)).unwrap().len(), 4096);
+    let failed = state(&stale_busy).await;
+    assert_eq!(failed.state, UploadState::Failed);
+    assert!(
+        failed.error.contains("stopped while processing"),
+        "{}",
+        failed.error
+    );
+    let abandoned = state(&idle).await;
+    assert_eq!(abandoned.state, UploadState::Failed);
+    assert!(
+        abandoned.error.contains("abandoned: no data for a day"),
+        "{}",
+        abandoned.error
+    );
+    assert!(!part(&idle).exists());
+    assert!(matches!(
+        leader
+            .append_upload(&alice, &idle, 4096, &disk[4096..], Ending::Resumable)
+            .await,
+        Err(Error::Conflict(_))
+    ));
+    let now_used = leader.image_usage(&alice).await.unwrap().used;
+    assert!(
+        now_used < used,
+        "the abandoned upload's space did not come back: {used} → {now_used}"
+    );
 }

@@ -9,8 +9,8 @@ use leptos::prelude::*;
 use crate::api::jobs::{job_panel, CreateJob, JobOverview};
 use crate::api::machines::{CancelBootJob, RequestBootJob};
 use crate::components::{
-    field_error, form_status, LocalDateTime, Time, BUTTON, BUTTON_SECONDARY, CARD, H2, INPUT,
-    LABEL, TABLE, TD, TH,
+    field_error, form_status, meter, LocalDateTime, Time, BUTTON, BUTTON_SECONDARY, CARD, H2,
+    INPUT, LABEL, TABLE, TD, TH,
 };
 
 #[component]
@@ -332,7 +332,7 @@ fn progress_view(job: &Job) -> impl IntoView {
             <div class="h-3 w-full rounded bg-slate-200 dark:bg-slate-800" role="progressbar"
                 aria-label="job progress" aria-valuemin="0" aria-valuemax="100"
                 aria-valuenow=format!("{percent:.0}") data-testid="job-progress">
-                <div class="h-3 rounded bg-indigo-600" style=format!("width: {percent:.1}%")></div>
+                {meter(percent, "h-3", "fill-indigo-600")}
             </div>
             <p class="mt-1 text-sm text-slate-600 dark:text-slate-400" data-testid="job-progress-text">{text}</p>
         </div>
