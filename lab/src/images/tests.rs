@@ -604,3 +604,81 @@ async fn the_leaders_cleanup_spares_what_was_touched_within_the_hour_and_abandon
         "the abandoned upload's space did not come back: {used} → {now_used}"
     );
 }
+
+/// A client retrying elsewhere: while one instance streams an append, another instance's
+/// append to the same upload is refused before it writes a byte, and the image is the client's
+/// bytes exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_on_another_instance_while_one_streams_is_refused_and_the_bytes_stay_right() {
+    use tokio::io::AsyncWriteExt;
+    let (lab, dir) = lab().await;
+    let alice = user(&lab, "alice").await;
+    let disk = raw_disk(4 << 20);
+    let upload = lab
+        .create_upload(&alice, new_upload("race", Some(disk.len())))
+        .await
+        .unwrap();
+    // The other instance: its own process state, the same database and image directory.
+    let other = Lab::open(
+        lab.database_url(),
+        crate::SecretBox::new([1; 32]),
+        dir.path().join("images"),
+    )
+    .await
+    .unwrap();
+    let (mut sender, body) = tokio::io::duplex(64 << 10);
+    let streaming = {
+        let (lab, alice, id) = (lab.clone(), alice.clone(), upload.id.clone());
+        tokio::spawn(async move {
+            lab.append_upload(&alice, &id, 0, body, Ending::Resumable)
+                .await
+        })
+    };
+    sender.write_all(&disk[..1 << 20]).await.unwrap();
+    let part = dir
+        .path()
+        .join(format!("images/.partial/{}.part", upload.id));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::metadata(&part).unwrap().len() < 1 << 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first append wrote nothing"
+        );
+        tokio::task::yield_now().await;
+    }
+
+    let elsewhere = other
+        .append_upload(&alice, &upload.id, 0, &disk[..2 << 20], Ending::Resumable)
+        .await;
+    assert!(
+        matches!(elsewhere, Err(Error::Conflict(_))),
+        "{elsewhere:?}"
+    );
+    assert_eq!(
+        std::fs::metadata(&part).unwrap().len(),
+        1 << 20,
+        "the refused append wrote"
+    );
+
+    sender.write_all(&disk[1 << 20..2 << 20]).await.unwrap();
+    drop(sender);
+    let first = streaming.await.unwrap().unwrap();
+    assert_eq!(first.received, 2 << 20);
+    let done = other
+        .append_upload(
+            &alice,
+            &upload.id,
+            2 << 20,
+            &disk[2 << 20..],
+            Ending::Resumable,
+        )
+        .await
+        .unwrap();
+    let image = other.image(&alice, done.image_id.unwrap()).await.unwrap();
+    assert_eq!(image.sha256, sha256(&disk));
+    let stored = other.open_image(&alice, image.id).await.unwrap();
+    assert!(
+        std::fs::read(stored.path).unwrap() == disk,
+        "the stored bytes are not the client's"
+    );
+}

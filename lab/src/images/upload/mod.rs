@@ -195,6 +195,9 @@ impl Lab {
             return Err(Error::Conflict(format!("the upload is {}", row.state)));
         }
         let part = self.images.work_path(id, "part");
+        // The file's own lock keeps out a writer on another instance (sharing the image
+        // directory): its bytes would land among these, and only one of the two can commit.
+        let file = lock_part(&part)?;
         let mut received = row.received;
         if receiving.offset != Some(received) {
             received = self.reload_checksum(&row, &part, &mut receiving).await?;
@@ -214,10 +217,7 @@ impl Lab {
             }
         };
 
-        let mut file = tokio::fs::OpenOptions::new()
-            .append(true)
-            .open(&part)
-            .await?;
+        let mut file = tokio::fs::File::from_std(file);
         let mut buffer = vec![0u8; READ_CHUNK];
         let mut broke_off = None;
         let mut refusal = None;
@@ -421,9 +421,10 @@ impl Lab {
                     Some(committed) => {
                         let len = entry.metadata().await?.len() as i64;
                         if len > *committed && self.receiving_slot(id).try_lock().is_ok() {
-                            let file =
-                                std::fs::OpenOptions::new().write(true).open(entry.path())?;
-                            file.set_len(*committed as u64)?;
+                            // Not while a writer anywhere holds the file (a long append).
+                            if let Ok(file) = lock_part(&entry.path()) {
+                                file.set_len(*committed as u64)?;
+                            }
                         }
                         true
                     }
@@ -552,4 +553,18 @@ fn random_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+/// Opens an upload's work file for appending with an exclusive lock on it, or refuses at once
+/// when a writer (on any instance sharing the image directory) holds it.
+fn lock_part(part: &Path) -> Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new().append(true).open(part)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Conflict(
+            "another request is writing this upload right now; ask where it stands and resume"
+                .into(),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
 }
