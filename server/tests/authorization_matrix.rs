@@ -47,6 +47,9 @@ struct Fixture {
     tokens: Vec<i64>,
     /// One open boot job per role, on the spare machines.
     boot_jobs: Vec<i64>,
+    /// A live virtual-media attachment for each detach case (Redfish machines the use holder
+    /// holds no reservation on now).
+    media: [i64; 2],
 }
 
 fn machine_form(name: &str, mac: &str) -> String {
@@ -276,8 +279,8 @@ fn server_function_cases() -> Vec<Case> {
         ),
         (
             "/api/media/detach",
-            |_, _| "attachment_id=999999".into(),
-            [401, 404, 404, 404],
+            |f, _| format!("attachment_id={}", f.media[0]),
+            [401, 404, 403, 200],
         ),
         (
             "/api/admin/discovered",
@@ -900,10 +903,10 @@ fn rest_cases() -> Vec<RestCase> {
         (
             "DELETE",
             "/api/v1/media/{id}",
-            |_, _| "/api/v1/media/999999".into(),
+            |f, _| format!("/api/v1/media/{}", f.media[1]),
             &[],
             |_, _| Vec::new(),
-            [401, 404, 404, 404],
+            [401, 404, 403, 200],
         ),
         (
             "GET",
@@ -1333,7 +1336,57 @@ async fn fixture(server: &TestServer) -> Fixture {
             );
         }
     }
+    // Attached through the lab alone: the matrix talks to no BMC until the admin detaches (the
+    // eject then fails against a closed loopback port, and is recorded as the BMC's answer).
+    let iso = {
+        let mut iso = vec![0u8; 18 * 2048];
+        iso[0x8000] = 1;
+        iso[0x8001..0x8006].copy_from_slice(b"CD001");
+        iso[0x8050..0x8054].copy_from_slice(&18u32.to_le_bytes());
+        iso[0x8080..0x8082].copy_from_slice(&2048u16.to_le_bytes());
+        iso
+    };
+    let upload = lab
+        .create_upload(&permitted_actor, upload_as("matrix-iso", None))
+        .await
+        .unwrap();
+    let iso = lab
+        .append_upload(
+            &permitted_actor,
+            &upload.id,
+            0,
+            &iso[..],
+            lab::Ending::Whole,
+        )
+        .await
+        .unwrap()
+        .image_id
+        .unwrap();
+    let mut media = [0; 2];
+    for (n, attachment) in media.iter_mut().enumerate() {
+        let input = lab::model::MachineInput {
+            bmc_kind: "redfish".into(),
+            bmc_address: "127.0.0.1:9".into(),
+            bmc_username: "admin".into(),
+            bmc_password: "password".into(),
+            ..common::machine_input(
+                &format!("media{n}"),
+                &format!("52:54:00:00:06:0{n}"),
+                "x86_64-uefi",
+            )
+        };
+        let machine = lab.create_machine(&shell, input).await.unwrap().id;
+        lab.grant(&shell, machine, Subject::User(permitted), Level::Use)
+            .await
+            .unwrap();
+        let grant = lab.begin_attach(&shell, machine, iso).await.unwrap();
+        lab.finish_attach(grant.attachment.id, Ok("inserted (test)".into()))
+            .await
+            .unwrap();
+        *attachment = grant.attachment.id;
+    }
     Fixture {
+        media,
         tokens,
         boot_jobs,
         image,
