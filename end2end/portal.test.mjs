@@ -660,7 +660,7 @@ async function checkPages(page, who, paths) {
   assert.deepEqual(problems, [], problems.join('\n'));
 }
 
-test('an admin deploys an image from the machine page and watches every phase live until the machine boots it', async () => {
+test('an admin deploys an image from the machine page and watches every phase live until the machine boots it', { timeout: 5 * 60_000 }, async () => {
   const agent = process.env.BAAS_AGENT;
   if (!agent || !existsSync(agent)) {
     throw new Error('BAAS_AGENT must name the baas-agent binary (./dev test builds it)');
@@ -704,42 +704,62 @@ test('an admin deploys an image from the machine page and watches every phase li
   assert.ok(token, script);
   // The page follows without a reload.
   await jobs.locator('[data-testid=current-job][data-state=netbooting]').waitFor();
-  const states = new Set();
-  const progress = new Set();
+  // What the page shows, sampled: the job's state and the bar's percent, read together. The
+  // watcher stops at the job's end, when the test ends another way, or after two minutes.
+  const samples = [];
+  let stopped = false;
   const watching = (async () => {
-    for (;;) {
-      const state = await jobs.locator('[data-testid=current-job]').getAttribute('data-state').catch(() => null);
-      if (state) states.add(state);
-      const text = await jobs.locator('[data-testid=job-progress-text]').textContent({ timeout: 50 }).catch(() => null);
-      if (text) progress.add(text);
+    const deadline = Date.now() + 120_000;
+    while (!stopped) {
+      if (Date.now() > deadline) throw new Error(`the job did not end within 2 min; saw ${JSON.stringify(samples.at(-1))}`);
+      const sample = await jobs.evaluate((el) => [
+        el.querySelector('[data-testid=current-job]')?.dataset.state ?? null,
+        el.querySelector('[data-testid=job-progress]')?.getAttribute('aria-valuenow') ?? null,
+      ]).catch(() => [null, null]);
+      samples.push(sample);
+      const [state] = sample;
       if (state === 'booted' || state === 'boot-unobserved' || state === 'failed') return state;
       await new Promise((r) => setTimeout(r, 50));
     }
+    return 'stopped';
   })();
-  // The agent, as the management OS runs it, writing to a file for a disk; slowed to 24 MiB/s
-  // so that the page shows several progress reports.
-  const target = join(dataDir, 'deployed-disk.img');
-  const run = spawn(agent, ['--url', base, '--token', token, '--mac', '52:54:00:de:01:01',
-    '--disk', target, '--no-reboot', '--cmdline', '/dev/null', '--max-rate', String(24 << 20)],
-  { stdio: ['ignore', 'inherit', 'inherit'] });
-  const code = await new Promise((resolve) => run.on('exit', resolve));
-  assert.equal(code, 0, 'the agent failed');
-  assert.ok(readFileSync(target).equals(raw), 'the disk does not hold the image');
-  await jobs.locator('[data-testid=current-job][data-state=rebooting]').waitFor({ timeout: 20_000 });
-  await screenshot(page, 'deploy-rebooting');
-  // The machine's next network boot is sent to its disk. It has no BMC, so no console to watch:
-  // the job ends saying the boot was not observed, never "booted".
-  assert.match(await (await fetch(`${base}/boot/52:54:00:de:01:01.ipxe`)).text(), /sanboot/);
-  assert.equal(await watching, 'boot-unobserved');
-  // Short phases (enrolled, verifying) may pass between two refreshes; the timeline below lists them all.
+  try {
+    // The agent, as the management OS runs it, writing to a file for a disk; slowed to 24 MiB/s
+    // so that the page shows several progress reports.
+    const target = join(dataDir, 'deployed-disk.img');
+    const run = spawn(agent, ['--url', base, '--token', token, '--mac', '52:54:00:de:01:01',
+      '--disk', target, '--no-reboot', '--cmdline', '/dev/null', '--max-rate', String(24 << 20)],
+    { stdio: ['ignore', 'inherit', 'inherit'] });
+    const exited = new Promise((resolve) => run.on('exit', resolve));
+    const timer = setTimeout(() => run.kill('SIGKILL'), 120_000);
+    const code = await exited;
+    clearTimeout(timer);
+    assert.equal(code, 0, 'the agent failed (or was stopped after 2 min)');
+    assert.ok(readFileSync(target).equals(raw), 'the disk does not hold the image');
+    await jobs.locator('[data-testid=current-job][data-state=rebooting]').waitFor({ timeout: 20_000 });
+    await screenshot(page, 'deploy-rebooting');
+    // The machine's next network boot is sent to its disk. It has no BMC, so no console to
+    // watch: the job ends saying the boot was not observed, never "booted".
+    assert.match(await (await fetch(`${base}/boot/52:54:00:de:01:01.ipxe`)).text(), /sanboot/);
+    assert.equal(await watching, 'boot-unobserved');
+  } finally {
+    stopped = true;
+  }
+  // Short phases (enrolled, verifying) may pass between two samples; the timeline lists them all.
+  const states = new Set(samples.map(([state]) => state));
   for (const phase of ['writing', 'boot-unobserved']) {
     assert.ok(states.has(phase), `${phase} never shown; saw ${[...states]}`);
   }
-  assert.ok(progress.size >= 3, `fewer than three progress values: ${[...progress]}`);
+  // The bar rises while the disk is written, never goes back, and the writing ends at 100 %.
+  const writing = samples.filter(([state, percent]) => state === 'writing' && percent !== null).map(([, percent]) => Number(percent));
+  assert.ok(writing.every((p, i) => i === 0 || p >= writing[i - 1]), `the bar went back: ${writing}`);
+  assert.ok(new Set(writing).size >= 3, `fewer than three percentages shown while writing: ${writing}`);
+  assert.ok(Math.max(...writing) - Math.min(...writing) >= 40, `the bar hardly moved: ${writing}`);
   const phases = await jobs.locator('[data-testid=job-phases]').textContent();
   for (const phase of ['queued', 'powering', 'netbooting', 'enrolled', 'writing', 'verifying', 'rebooting', 'booting', 'boot-unobserved']) {
     assert.match(phases, new RegExp(phase));
   }
+  assert.match(phases, /96\.0 MiB of 96\.0 MiB \(100 %\)/, 'the writing did not end at 100 %');
   assert.match(phases, /no console baas can watch/);
   // The disk holds the verified image, and the agent's hardware report is shown.
   await jobs.locator('[data-testid=disk-content]', { hasText: 'deploy-test v1' }).waitFor();

@@ -156,6 +156,14 @@ pub fn deploy(
                 ),
             ));
         }
+        // The writing's last word, whatever the rate of reports let through: all of it.
+        reporter.tick_now(
+            AgentPhase::Writing,
+            image.raw_size,
+            image.raw_size,
+            started,
+            "written",
+        )?;
         // What is left of the read-back after the last block was written.
         let started = Instant::now();
         reporter.tick_now(

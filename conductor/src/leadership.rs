@@ -100,6 +100,7 @@ async fn campaign(lab: Lab, role: watch::Sender<Role>) {
                 continue;
             }
         };
+        let mut said = false;
         let won = loop {
             match sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
                 .bind(LEADER_LOCK)
@@ -107,7 +108,12 @@ async fn campaign(lab: Lab, role: watch::Sender<Role>) {
                 .await
             {
                 Ok(true) => break true,
-                Ok(false) => tokio::time::sleep(HEARTBEAT).await,
+                Ok(false) => {
+                    if !std::mem::replace(&mut said, true) {
+                        tracing::info!("another instance leads; standing by");
+                    }
+                    tokio::time::sleep(HEARTBEAT).await
+                }
                 Err(error) => {
                     tracing::warn!(%error, "leadership: asking for the lock failed");
                     break false;

@@ -96,6 +96,11 @@ impl Events {
         self.sender.subscribe()
     }
 
+    /// How many listen now (a test awaits a listener instead of sleeping).
+    pub fn listeners(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
     /// The kept announcements after `id`, oldest first; `None` when some of them are no longer
     /// kept (the client should read everything again).
     pub fn since(&self, id: u64) -> Option<Vec<Change>> {

@@ -17,6 +17,23 @@ use crate::images::ImageStore;
 use crate::secrets::SecretBox;
 use crate::Result;
 
+/// Holds an exclusive lock on `<database file>.migrate-lock` until dropped (waiting for it).
+async fn lock_migrations(database_url: &str) -> Result<std::fs::File> {
+    let options = SqliteConnectOptions::from_str(database_url)?;
+    let mut path = options.get_filename().as_os_str().to_owned();
+    path.push(".migrate-lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| crate::Error::Storage(format!("{}: {e}", path.display())))?;
+    tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
+        .await
+        .map_err(|e| crate::Error::Storage(format!("waiting for the migration lock: {e}")))?
+        .map_err(|e| crate::Error::Storage(format!("the migration lock: {e}")))
+}
+
 /// The lab. Cheap to clone; every clone shares the pool.
 #[derive(Clone)]
 pub struct Lab {
@@ -64,6 +81,10 @@ impl Lab {
                     })
                     .connect(database_url)
                     .await?;
+                // sqlx takes no lock on SQLite: processes opening a new or older database at
+                // once (the server starting, `baas user` beside it) take turns here, so each
+                // migration is applied once and neither fails on the other's tables.
+                let _migrating = lock_migrations(database_url).await?;
                 sqlx::migrate!("../migrations").run(&db).await?;
                 db
             }
@@ -261,6 +282,53 @@ mod tests {
 
     /// A write transaction that read first still writes after another connection committed: it
     /// held the write lock, so the other write waited for it instead of slipping in between.
+    /// Several instances (or the server and `baas user`) opening a new database at once: all of
+    /// them open it, and each migration is applied once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn openers_of_a_new_database_at_once_apply_each_migration_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match std::env::var("BAAS_TEST_ENGINE").as_deref() {
+            Ok("postgres") => {
+                crate::testing::fresh_postgres_database(
+                    &std::env::var("BAAS_TEST_POSTGRES").unwrap(),
+                )
+                .await
+            }
+            _ => format!("sqlite://{}", dir.path().join("lab.db").display()),
+        };
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(4));
+        let openers: Vec<_> = (0..4)
+            .map(|n| {
+                let (url, start) = (url.clone(), start.clone());
+                let images = dir.path().join(format!("images-{n}"));
+                tokio::spawn(async move {
+                    start.wait().await;
+                    crate::Lab::open(&url, crate::SecretBox::new([1; 32]), images).await
+                })
+            })
+            .collect();
+        let mut labs = Vec::new();
+        for opener in openers {
+            labs.push(
+                opener
+                    .await
+                    .unwrap()
+                    .expect("an instance failed to open the database"),
+            );
+        }
+        let migrations = match labs[0].engine() {
+            crate::Engine::Sqlite => sqlx::migrate!("../migrations").iter().count(),
+            crate::Engine::Postgres => sqlx::migrate!("../migrations/postgres").iter().count(),
+        };
+        let (applied, distinct): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COUNT(DISTINCT version) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&labs[0].db)
+        .await
+        .unwrap();
+        assert_eq!((applied, distinct), (migrations as i64, migrations as i64));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_transaction_that_reads_first_is_not_refused_by_a_concurrent_commit() {
         let (lab, _dir) = lab().await;

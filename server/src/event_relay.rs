@@ -42,6 +42,7 @@ pub async fn carry_events(lab: Lab) -> anyhow::Result<()> {
         .context("connecting for live events")?;
     let mut listener = PgListener::connect_with(&pool).await?;
     listener.listen(CHANNEL).await?;
+    tracing::info!("live events: carried to and from the other instances");
     let origin = format!("{:016x}", rand::random::<u64>());
     loop {
         tokio::select! {

@@ -9,48 +9,8 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::process::{baas_in, have, sh, Killed, LogLines, VethPair};
+use common::process::{baas_in, have, lease, sh, Killed, LogLines, VethPair, UDHCPC_HOOK as HOOK};
 use common::LabBeside;
-
-/// The udhcpc hook: configure the address it leased (a RELEASE is sent from it) and remove it
-/// again.
-const HOOK: &str = "#!/bin/sh
-case \"$1\" in
-  deconfig) ip addr flush dev \"$interface\" ;;
-  bound|renew) ip addr add \"$ip/$mask\" dev \"$interface\" && echo \"configured $ip\" >&2 ;;
-esac
-";
-
-/// A udhcpc running in `namespace` with the address it was bound to, if any.
-struct Client {
-    process: Killed,
-    address: Option<String>,
-    said: LogLines,
-}
-
-/// Starts udhcpc and waits for its lease.
-fn lease(namespace: &str, interface: &str, hook: &std::path::Path, extra: &[&str]) -> Client {
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", namespace, "udhcpc", "-i", interface])
-        .args(["-f", "-n", "-t", "4", "-T", "1"])
-        .arg("-s")
-        .arg(hook)
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let said = LogLines::follow(child.stderr.take().unwrap());
-    // The hook says "configured 10.232.0.100" once the address is on the interface.
-    let address = said
-        .wait_for("configured ", Duration::from_secs(30))
-        .and_then(|line| line.split_whitespace().nth(1).map(str::to_string));
-    Client {
-        process: Killed(child),
-        address,
-        said,
-    }
-}
 
 #[test]
 fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_client() {

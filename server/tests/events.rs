@@ -70,6 +70,7 @@ async fn callers_hear_the_jobs_of_machines_they_see_and_resume_where_they_left_o
     // A live listener hears a new change as it happens.
     let router = server.router.clone();
     let cookie = alice.cookie.clone().unwrap();
+    let before = server.lab.events().listeners();
     let listening = tokio::spawn(async move {
         let mut client = common::Client {
             router,
@@ -80,7 +81,15 @@ async fn callers_hear_the_jobs_of_machines_they_see_and_resume_where_they_left_o
             .get(&format!("/api/v1/events?machine={hers}&max_seconds=2"))
             .await
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The change is made once the stream listens (it subscribes before it answers).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while server.lab.events().listeners() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream never listened"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     let job = server
         .lab
         .request_management_boot(&shell, hers)

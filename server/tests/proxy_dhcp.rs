@@ -15,6 +15,8 @@ use common::process::{baas_in, have, sh, Killed, LogLines, VethPair};
 /// whose end has the MAC 52:54:00:be:ef:01 (and, for relayed traffic, 10.231.0.9).
 struct Pair {
     log: LogLines,
+    /// The namespace baas runs in.
+    server: String,
     client: String,
     client_if: String,
     // Dropped in order: baas first, then its namespaces.
@@ -51,6 +53,7 @@ impl Pair {
         let (baas, log) = baas_in(&net.server, &settings);
         let pair = Pair {
             log,
+            server: net.server.clone(),
             client: net.client.clone(),
             client_if: net.client_if.clone(),
             _baas: baas,
@@ -122,15 +125,59 @@ fn a_first_start_answers_no_pxe_client_until_an_interface_is_named() {
     let Some(pair) = Pair::start_with("d", false) else {
         return;
     };
+    let ignored_before = broadcasts_nobody_listened_to(&pair.server);
     let said = pair.pxe_discover();
+    // The client did ask (twice), and its DISCOVERs reached baas' host, where no socket took
+    // them: baas listens on no DHCP port at all.
+    let asked = said.matches("broadcasting discover").count() as u64;
+    assert!(asked >= 1, "the client never asked:\n{said}");
     assert!(
         !said.contains("select for"),
         "baas answered DHCP on a network nobody named:\n{said}"
     );
-    assert!(pair
-        .log
-        .wait_for("DHCP answered", Duration::from_millis(500))
-        .is_none());
+    let ignored = broadcasts_nobody_listened_to(&pair.server) - ignored_before;
+    assert!(
+        ignored >= asked,
+        "{asked} DISCOVERs sent, {ignored} reached the host unheard"
+    );
+    let listening = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &pair.server,
+            "ss",
+            "-Hlun",
+            "sport = :67 or sport = :4011",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&listening.stdout).trim(),
+        "",
+        "a DHCP port is open"
+    );
+}
+
+/// The kernel's count of broadcast UDP datagrams that arrived in namespace `netns` for a port
+/// no socket listened on (`Udp: IgnoredMulti` in /proc/net/snmp).
+fn broadcasts_nobody_listened_to(netns: &str) -> u64 {
+    let snmp = Command::new("ip")
+        .args(["netns", "exec", netns, "cat", "/proc/net/snmp"])
+        .output()
+        .unwrap();
+    let snmp = String::from_utf8_lossy(&snmp.stdout);
+    let mut udp = snmp.lines().filter(|line| line.starts_with("Udp:"));
+    let (names, values) = (udp.next().unwrap(), udp.next().unwrap());
+    let column = names
+        .split_whitespace()
+        .position(|name| name == "IgnoredMulti")
+        .expect("an IgnoredMulti column");
+    values
+        .split_whitespace()
+        .nth(column)
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// `received packets: N` from perfdhcp's statistics.

@@ -18,6 +18,8 @@ use sha2::{Digest, Sha256};
 
 const ADMIN_PASSWORD: &str = "admin-password-1";
 const LEADING: &str = "now runs the background duties";
+const STANDING_BY: &str = "another instance leads; standing by";
+const RELAYING: &str = "live events: carried to and from the other instances";
 
 /// A new, empty database on the test server; its URL.
 async fn fresh_database() -> String {
@@ -35,17 +37,22 @@ struct Instance {
     base: String,
     /// Whether it said it leads before it said it listens.
     led_at_start: bool,
+    /// Whether it said it stands by / carries live events before it said it listens.
+    stood_by_at_start: bool,
+    relayed_at_start: bool,
 }
 
 impl Instance {
     /// The instance once it listens, noting whether it said it leads before that.
     fn started(process: Killed, logs: LogLines, base: String) -> Instance {
-        let mut led_at_start = false;
+        let (mut led_at_start, mut stood_by_at_start, mut relayed_at_start) = (false, false, false);
         loop {
             let line = logs
                 .wait_for("", Duration::from_secs(60))
                 .unwrap_or_else(|| panic!("{base} did not start"));
             led_at_start |= line.contains(LEADING);
+            stood_by_at_start |= line.contains(STANDING_BY);
+            relayed_at_start |= line.contains(RELAYING);
             if line.contains("baas listening on") {
                 break;
             }
@@ -55,7 +62,32 @@ impl Instance {
             logs,
             base,
             led_at_start,
+            stood_by_at_start,
+            relayed_at_start,
         }
+    }
+
+    /// Whether it says it stands by (another leads) within `within`, before saying it leads.
+    fn stands_by_within(&self, within: Duration) -> bool {
+        if self.led_at_start {
+            return false;
+        }
+        if self.stood_by_at_start {
+            return true;
+        }
+        loop {
+            match self.logs.wait_for("", within) {
+                Some(line) if line.contains(LEADING) => return false,
+                Some(line) if line.contains(STANDING_BY) => return true,
+                Some(_) => continue,
+                None => return false,
+            }
+        }
+    }
+
+    /// Whether it carries live events to and from the other instances by `within` from now.
+    fn relays_within(&self, within: Duration) -> bool {
+        self.relayed_at_start || self.logs.wait_for(RELAYING, within).is_some()
     }
 
     /// Whether it leads the background duties by `within` from now (or did already).
@@ -262,8 +294,8 @@ async fn a_change_made_on_one_instance_reaches_a_stream_on_the_other_within_a_se
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
-    // Give B's stream a moment to subscribe before the change is made on A.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // B's stream listens (it subscribes before it answers); both instances carry live events.
+    assert!(a.relays_within(Duration::from_secs(10)) && b.relays_within(Duration::from_secs(10)));
     let made = Instant::now();
     let created = client
         .post(a.url("/api/v1/jobs"))
@@ -312,7 +344,7 @@ async fn a_job_whose_instance_dies_is_ended_by_the_other_within_its_timeout() {
     );
     let second = pair.start(1, &timeouts);
     assert!(
-        !second.leads_within(Duration::from_secs(3)),
+        second.stands_by_within(Duration::from_secs(10)),
         "two leaders at once"
     );
     let lab = pair.lab().await;
@@ -561,6 +593,8 @@ async fn two_instances_on_one_lab_network_answer_dhcp_once_and_the_survivor_take
                 ("BAAS_PUBLIC_URL", "http://10.232.0.1:3000"),
                 ("BAAS_DHCP_MODE", "proxy"),
                 ("BAAS_DHCP_INTERFACES", net.server_if.as_str()),
+                // The standby says so for each datagram it lets go.
+                ("RUST_LOG", "info,netboot::dhcp::server=debug"),
             ],
         );
         Instance::started(process, logs, format!("http://{http} in {}", net.server))
@@ -576,13 +610,18 @@ async fn two_instances_on_one_lab_network_answer_dhcp_once_and_the_survivor_take
 
     // Both listen on the lab network; only the leader answers, so the client hears one server.
     discover_answered_by(&net, &first);
-    assert!(
-        second
-            .logs
-            .wait_for("DHCP answered", Duration::from_secs(1))
-            .is_none(),
-        "the standby answered too"
-    );
+    // The standby heard the same DISCOVER and let it go, without answering before that.
+    let standby = loop {
+        match second.logs.wait_for("DHCP", Duration::from_secs(10)) {
+            Some(line) if line.contains("DHCP standby: not answering") => break true,
+            Some(line) if line.contains("DHCP answered") => {
+                panic!("the standby answered too: {line}")
+            }
+            Some(_) => continue,
+            None => break false,
+        }
+    };
+    assert!(standby, "the standby never heard the DISCOVER");
 
     first.kill();
     let killed = Instant::now();
@@ -591,5 +630,93 @@ async fn two_instances_on_one_lab_network_answer_dhcp_once_and_the_survivor_take
     println!(
         "the standby answered PXE {:.1} s after the leader was killed",
         killed.elapsed().as_secs_f64()
+    );
+}
+
+/// Authoritative DHCP on two instances: a lease the leader gave survives the leader's death,
+/// so the survivor gives the next client another address, and the first client gets its own
+/// back; no address is ever out twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_dhcp_address_is_handed_out_twice_across_a_change_of_leader() {
+    use common::process::{baas_in, have, lease, sh, VethPair, UDHCPC_HOOK};
+    if !have("ip") || !have("udhcpc") {
+        return;
+    }
+    let Some(net) = VethPair::create("sa", "10.233.0.1/24", "52:54:00:be:ef:12") else {
+        return;
+    };
+    let pair = Pair::new().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let hook = scratch.path().join("udhcpc-hook");
+    std::fs::write(&hook, UDHCPC_HOOK).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let start = |which: usize| {
+        let data_dir = pair.data[which].path().display().to_string();
+        let images = pair.images.path().display().to_string();
+        let http = format!("127.0.0.1:{}", 3000 + which);
+        let (process, logs) = baas_in(
+            &net.server,
+            &[
+                ("DATABASE_URL", pair.database.as_str()),
+                ("BAAS_DATA_DIR", data_dir.as_str()),
+                ("BAAS_IMAGE_DIR", images.as_str()),
+                ("BAAS_HTTP_ADDR", http.as_str()),
+                ("BAAS_TFTP_ADDR", "off"),
+                ("BAAS_PUBLIC_URL", "http://10.233.0.1:3000"),
+                ("BAAS_DHCP_MODE", "authoritative"),
+                ("BAAS_DHCP_INTERFACES", net.server_if.as_str()),
+                ("BAAS_DHCP_SUBNET", "10.233.0.0/24"),
+                ("BAAS_DHCP_POOL", "10.233.0.100-10.233.0.101"),
+                ("BAAS_DHCP_LEASE_SECONDS", "600"),
+            ],
+        );
+        Instance::started(process, logs, format!("http://{http} in {}", net.server))
+    };
+    let first = start(0);
+    assert!(first.leads_within(Duration::from_secs(10)));
+    std::fs::copy(
+        pair.data[0].path().join("secret.key"),
+        pair.data[1].path().join("secret.key"),
+    )
+    .unwrap();
+    let second = start(1);
+    assert!(second.stands_by_within(Duration::from_secs(10)));
+    let (client, client_if) = (&net.client, &net.client_if);
+
+    // The leader leases the first pool address; the client goes away without a release.
+    let one = lease(client, client_if, &hook, &[]);
+    assert_eq!(one.address.as_deref(), Some("10.233.0.100"));
+    drop(one);
+
+    first.kill();
+    assert!(second.leads_within(Duration::from_secs(10)));
+    // Another machine asks the new leader: the other address, not the one still leased.
+    sh(&format!(
+        "ip -n {client} addr flush dev {client_if} && ip -n {client} link set {client_if} address 52:54:00:be:ef:13"
+    ));
+    let two = lease(client, client_if, &hook, &[]);
+    assert_eq!(two.address.as_deref(), Some("10.233.0.101"));
+    drop(two);
+    // The first machine comes back asking for its address: it is still its own.
+    sh(&format!(
+        "ip -n {client} addr flush dev {client_if} && ip -n {client} link set {client_if} address 52:54:00:be:ef:12"
+    ));
+    let again = lease(client, client_if, &hook, &["-r", "10.233.0.100"]);
+    assert_eq!(again.address.as_deref(), Some("10.233.0.100"));
+    drop(again);
+
+    let leases = pair.lab().await.dhcp_leases(&Actor::shell()).await.unwrap();
+    let mut held: Vec<(String, String)> = leases
+        .into_iter()
+        .filter(|l| l.state == "bound")
+        .map(|l| (l.address, l.mac))
+        .collect();
+    held.sort();
+    assert_eq!(
+        held,
+        [
+            ("10.233.0.100".to_string(), "52:54:00:be:ef:12".to_string()),
+            ("10.233.0.101".to_string(), "52:54:00:be:ef:13".to_string()),
+        ]
     );
 }

@@ -432,6 +432,31 @@ impl Lab {
         let now = self.now();
         let mut tx = self.write().await?;
         Lab::check_fence(&mut tx, fence).await?;
+        // The phase being left keeps how far its bytes got (the counters start over).
+        let progress: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT bytes_done, bytes_total FROM boot_jobs WHERE id = $1 AND state = $2",
+        )
+        .bind(job_id)
+        .bind(from.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((done, total)) = progress.filter(|(_, total)| *total > 0) {
+            let reached = format!(
+                "{} of {} ({} %)",
+                crate::model::format_bytes(done),
+                crate::model::format_bytes(total),
+                done.saturating_mul(100) / total
+            );
+            sqlx::query(
+                "UPDATE job_phases SET detail = CASE WHEN detail = '' THEN $3 ELSE detail || '; ' || $3 END
+                 WHERE id = (SELECT MAX(id) FROM job_phases WHERE job_id = $1 AND state = $2)",
+            )
+            .bind(job_id)
+            .bind(from.as_str())
+            .bind(reached)
+            .execute(&mut *tx)
+            .await?;
+        }
         let machine: Option<(i64, String)> = sqlx::query_as(
             "UPDATE boot_jobs SET state = $2, state_at = $3,
                 started_at = CASE WHEN $2 = 'powering' THEN COALESCE(started_at, $3) ELSE started_at END,

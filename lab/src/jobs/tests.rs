@@ -289,6 +289,19 @@ async fn a_deploy_goes_through_every_phase_and_the_disk_holds_the_image_only_onc
     let job_now = lab.job(&alice, job.id).await.unwrap();
     assert_eq!(job_now.state, JobState::Verifying);
     assert_eq!(job_now.progress.done, 1 << 20);
+    // The writing phase keeps how far its bytes got; the counters start over for verifying.
+    let writing = job_now
+        .phases
+        .iter()
+        .rev()
+        .find(|p| p.state == JobState::Writing)
+        .unwrap();
+    let reached = format!(
+        "{} of {} (",
+        crate::model::format_bytes(2 << 20),
+        crate::model::format_bytes(raw.len() as i64)
+    );
+    assert!(writing.detail.contains(&reached), "{writing:?}");
 
     // A success claim with the wrong digest fails the job, and the disk is unknown.
     let failed = lab

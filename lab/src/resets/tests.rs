@@ -282,3 +282,21 @@ async fn no_reset_without_an_image_a_bmc_or_an_available_machine_and_policy_need
         .unwrap_err();
     assert_eq!(refused.field_errors()[0].field, "state");
 }
+
+/// baas was down when the reservation ended: found more than an hour late, the end starts no
+/// reset (the machine may have been in use by someone since) and leaves the machine bookable.
+#[tokio::test]
+async fn an_end_found_more_than_an_hour_late_starts_no_reset() {
+    let (lab, clock, _dir) = lab_with_clock().await;
+    let (machine, image, _alice, _raw) = alice_holds_a_bmc_machine(&lab).await;
+    lab.set_reset_policy(&admin(), machine, Some(image), false)
+        .await
+        .unwrap();
+    clock.advance(HOUR + crate::ACT_ON_ENDS_WITHIN_SECONDS + 1);
+    let ends = lab.wrap_up_reservations().await.unwrap();
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0].reset_job, None);
+    assert!(!ends[0].power_off);
+    let machine = lab.machine(&admin(), machine).await.unwrap();
+    assert_eq!(machine.state, MachineState::Available);
+}

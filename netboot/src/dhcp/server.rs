@@ -198,6 +198,7 @@ async fn serve(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shar
         counters.received.fetch_add(1, Ordering::Relaxed);
         if !shared.answering.load(Ordering::Relaxed) {
             counters.standby.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%source, "DHCP standby: not answering (another instance leads)");
             continue;
         }
         let SocketAddr::V4(source) = source else {

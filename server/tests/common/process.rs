@@ -2,7 +2,7 @@
 //! log to wait on, shell steps, network namespaces removed on drop.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -148,5 +148,45 @@ impl VethPair {
             client_if,
             _namespaces: namespaces,
         })
+    }
+}
+
+/// The udhcpc hook: configure the address it leased (a RELEASE is sent from it) and remove it
+/// again.
+pub const UDHCPC_HOOK: &str = "#!/bin/sh
+case \"$1\" in
+  deconfig) ip addr flush dev \"$interface\" ;;
+  bound|renew) ip addr add \"$ip/$mask\" dev \"$interface\" && echo \"configured $ip\" >&2 ;;
+esac
+";
+
+/// A udhcpc running in `namespace` with the address it was bound to, if any.
+pub struct Client {
+    pub process: Killed,
+    pub address: Option<String>,
+    pub said: LogLines,
+}
+
+/// Starts udhcpc and waits for its lease.
+pub fn lease(namespace: &str, interface: &str, hook: &std::path::Path, extra: &[&str]) -> Client {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", namespace, "udhcpc", "-i", interface])
+        .args(["-f", "-n", "-t", "4", "-T", "1"])
+        .arg("-s")
+        .arg(hook)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let said = LogLines::follow(child.stderr.take().unwrap());
+    // The hook says "configured 10.232.0.100" once the address is on the interface.
+    let address = said
+        .wait_for("configured ", Duration::from_secs(30))
+        .and_then(|line| line.split_whitespace().nth(1).map(str::to_string));
+    Client {
+        process: Killed(child),
+        address,
+        said,
     }
 }
