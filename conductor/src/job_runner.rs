@@ -74,8 +74,10 @@ async fn start(
         let wait = "no BMC: power the machine on (or restart it) so that it boots from the network";
         return send(lab, fence, job, JobEvent::Powered, wait).await;
     }
+    let access = lab.bmc_access(&system, job.machine_id).await?;
     // Claimed before the BMC hears anything: the claim of a leader replaced meanwhile fails
-    // here, and a job someone else started or cancelled is left alone.
+    // here, and a job someone else started or cancelled is left alone. From here on every
+    // failure ends the job as the BMC's: a claimed job never waits for a boot nobody asked for.
     let claim = "telling the BMC: next boot from the network once, then power";
     match lab
         .job_event_under(fence, job.id, JobEvent::Powered, claim)
@@ -85,7 +87,6 @@ async fn start(
         Ok(_) | Err(lab::Error::Refused(_)) => return Ok(()),
         Err(error) => return Err(error),
     }
-    let access = lab.bmc_access(&system, job.machine_id).await?;
     let outcome = async {
         let bmc = driver(&access, settings.timeout)?;
         with_retries(|| bmc.set_boot(once(BootDevice::Pxe, &machine))).await?;

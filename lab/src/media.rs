@@ -241,7 +241,12 @@ impl Lab {
         let mut released = Vec::new();
         for (id, machine_id, reason) in due {
             let mut tx = self.write().await?;
-            Lab::check_fence(&mut tx, fence).await?;
+            match Lab::check_fence(&mut tx, fence).await {
+                Ok(()) => {}
+                // Replaced meanwhile: what this leader claimed so far is still its to eject.
+                Err(Error::Fenced { .. }) if !released.is_empty() => break,
+                Err(error) => return Err(error),
+            }
             let claimed = sqlx::query(
                 "UPDATE media_attachments SET state = 'detached', detached_at = $1, bmc_answer = $2
                  WHERE id = $3 AND state IN ('attaching', 'attached')",

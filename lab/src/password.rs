@@ -31,25 +31,55 @@ pub fn verify(password: &str, stored: &str) -> bool {
 /// rather than taking the server's memory.
 pub const AT_ONCE: usize = 4;
 
+#[cfg(test)]
 static RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+#[cfg(test)]
 static MOST_RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The right to run one verification now (one of [`AT_ONCE`]).
+pub struct Slot {
+    _permit: tokio::sync::SemaphorePermit<'static>,
+}
+
+/// Waits for a verification slot. A caller checks what it must (the log-in back-off) once it
+/// holds one: whatever failed while it queued counts.
+pub async fn slot() -> Option<Slot> {
+    static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(AT_ONCE);
+    SLOTS
+        .acquire()
+        .await
+        .ok()
+        .map(|permit| Slot { _permit: permit })
+}
+
+impl Slot {
+    /// [`verify`] on the blocking pool. The slot goes with it: a caller that gives up (a client
+    /// that hung up) does not free it before the verification ends.
+    pub async fn verify(self, password: String, stored: String) -> bool {
+        tokio::task::spawn_blocking(move || {
+            let _slot = self;
+            #[cfg(test)]
+            {
+                use std::sync::atomic::Ordering;
+                let running = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+                MOST_RUNNING.fetch_max(running, Ordering::SeqCst);
+            }
+            let verified = verify(&password, &stored);
+            #[cfg(test)]
+            RUNNING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            verified
+        })
+        .await
+        .unwrap_or(false)
+    }
+}
 
 /// [`verify`] on the blocking pool, at most [`AT_ONCE`] at a time.
 pub async fn verify_queued(password: String, stored: String) -> bool {
-    use std::sync::atomic::Ordering;
-    static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(AT_ONCE);
-    let Ok(_slot) = SLOTS.acquire().await else {
-        return false;
-    };
-    tokio::task::spawn_blocking(move || {
-        let running = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
-        MOST_RUNNING.fetch_max(running, Ordering::SeqCst);
-        let verified = verify(&password, &stored);
-        RUNNING.fetch_sub(1, Ordering::SeqCst);
-        verified
-    })
-    .await
-    .unwrap_or(false)
+    match slot().await {
+        Some(slot) => slot.verify(password, stored).await,
+        None => false,
+    }
 }
 
 /// A valid hash of a random password, verified against when a user does not exist so that

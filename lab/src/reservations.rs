@@ -369,7 +369,13 @@ impl Lab {
             // nothing ran on the machine for it.
             let began = reservation.start_at < reservation.end_at.min(now);
             let mut tx = self.write().await?;
-            Lab::check_fence(&mut tx, fence).await?;
+            match Lab::check_fence(&mut tx, fence).await {
+                Ok(()) => {}
+                // Replaced meanwhile: what this leader claimed so far is still its to finish
+                // (the new leader finds it claimed), the rest is the new leader's.
+                Err(Error::Fenced { .. }) if !ends.is_empty() => break,
+                Err(error) => return Err(error),
+            }
             let claimed = sqlx::query(
                 "UPDATE reservations SET wrapped_up_at = $1 WHERE id = $2 AND wrapped_up_at IS NULL",
             )

@@ -48,6 +48,13 @@ const ALLOWED: &[Allowed] = &[
               without it; the lab always gives the user's id, and PostgreSQL must not invent one",
     },
     Allowed {
+        key: "leadership: column id default",
+        sqlite: Some("rowid"),
+        postgres: Some("none"),
+        why: "the one row of the leadership is always id 1, written by the lab; PostgreSQL need \
+              not number it",
+    },
+    Allowed {
         key: "*: column * null",
         sqlite: Some("nullable (PRIMARY KEY without NOT NULL)"),
         postgres: Some("not null"),

@@ -280,8 +280,6 @@ mod tests {
         }
     }
 
-    /// A write transaction that read first still writes after another connection committed: it
-    /// held the write lock, so the other write waited for it instead of slipping in between.
     /// Several instances (or the server and `baas user`) opening a new database at once: all of
     /// them open it, and each migration is applied once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,6 +327,8 @@ mod tests {
         assert_eq!((applied, distinct), (migrations as i64, migrations as i64));
     }
 
+    /// A write transaction that read first still writes after another connection committed: it
+    /// held the write lock, so the other write waited for it instead of slipping in between.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_transaction_that_reads_first_is_not_refused_by_a_concurrent_commit() {
         let (lab, _dir) = lab().await;

@@ -45,6 +45,9 @@ pub(crate) enum Counted {
         address: String,
         account: String,
     },
+    /// A logged-in user proving their current password (to change it): counted on the user
+    /// alone, so neither strangers' failures nor theirs touch anyone else's budget.
+    PasswordChange { user: String },
 }
 
 impl Counted {
@@ -57,6 +60,7 @@ impl Counted {
                 address,
                 account,
             } => vec![pair, address, account],
+            Counted::PasswordChange { user } => vec![user],
         }
     }
 
@@ -64,6 +68,7 @@ impl Counted {
     fn charged(&self) -> Vec<(&str, u32)> {
         match self {
             Counted::Device { device, .. } => vec![(device, DEVICE_FREE)],
+            Counted::PasswordChange { user } => vec![(user, PAIR_FREE)],
             Counted::Unknown {
                 pair,
                 address,
@@ -82,7 +87,24 @@ impl Counted {
         match self {
             Counted::Device { device, .. } => device,
             Counted::Unknown { pair, .. } => pair,
+            Counted::PasswordChange { user } => user,
         }
+    }
+}
+
+/// The part of a client address that one client controls: an IPv6 client holds a whole /64,
+/// so that is what it is counted by.
+fn address_key(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6
+            .to_ipv4_mapped()
+            .map(|v4| v4.to_string())
+            .unwrap_or_default(),
+        _ => address.chars().take(64).collect(),
     }
 }
 
@@ -97,7 +119,12 @@ fn lock_seconds(failures: u32, free: u32) -> i64 {
 impl Lab {
     /// How this attempt is counted: as a known device of `username`, or as an unknown client.
     pub(crate) async fn counted(&self, username: &str, client: LoginClient<'_>) -> Result<Counted> {
-        let account = username.to_lowercase();
+        // Bounded: a key is a primary key, whatever length of name a stranger sends.
+        let account: String = username
+            .to_lowercase()
+            .chars()
+            .take(crate::validate::MAX_NAME)
+            .collect();
         let oldest = self.now() - DEVICE_DAYS * 86_400;
         for token in client.devices.iter().take(8) {
             let hash = token_sha256(token);
@@ -117,9 +144,10 @@ impl Lab {
                 });
             }
         }
+        let address = address_key(client.address);
         Ok(Counted::Unknown {
-            pair: format!("pair:{account}|{}", client.address),
-            address: format!("address:{}", client.address),
+            pair: format!("pair:{account}|{address}"),
+            address: format!("address:{address}"),
             account: format!("account:{account}"),
         })
     }
@@ -239,6 +267,14 @@ impl Lab {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64_and_an_ipv4_one_by_its_address() {
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("::ffff:10.0.0.1"), "10.0.0.1");
+        assert_eq!(address_key("10.0.0.1"), "10.0.0.1");
+    }
 
     #[test]
     fn locks_start_after_the_free_failures_and_double_up_to_fifteen_minutes() {

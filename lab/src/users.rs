@@ -4,7 +4,7 @@ use crate::audit::record;
 use crate::error::FieldErrors;
 use crate::model::{NewUser, User};
 use crate::store::{is_unique_violation, Flag};
-use crate::throttle::LoginClient;
+use crate::throttle::{Counted, LoginClient};
 use crate::{password, validate, Actor, Error, Lab, Result};
 
 #[derive(sqlx::FromRow)]
@@ -238,7 +238,13 @@ impl Lab {
             .unwrap_or(password::decoy());
         let password = password.to_string();
         let stored_hash = stored_hash.to_string();
-        let verified = password::verify_queued(password, stored_hash).await;
+        // Asked again once a verification slot is ours: a burst of guesses sent at once queues
+        // for the slots, and the failures counted meanwhile lock the rest of it out.
+        let slot = password::slot().await.ok_or(Error::BadCredentials)?;
+        if let Some(wait) = self.login_wait(&counted).await? {
+            return Err(Error::Throttled(wait));
+        }
+        let verified = slot.verify(password, stored_hash).await;
         let attempt = Actor {
             user_id: row.as_ref().map(|r| r.id),
             username: username.chars().take(validate::MAX_NAME).collect(),
@@ -296,16 +302,10 @@ impl Lab {
     ) -> Result<i64> {
         let user_id = actor.user_id.ok_or(Error::Forbidden)?;
         // Whoever holds a session or a token must not get unlimited guesses at the password
-        // through this form: it spends the log-in budget of the account and the address.
-        let counted = self
-            .counted(
-                &actor.username,
-                LoginClient {
-                    address: &actor.address,
-                    devices: &[],
-                },
-            )
-            .await?;
+        // through this form (counted on the user, so strangers cannot block the owner's change).
+        let counted = Counted::PasswordChange {
+            user: format!("change:{user_id}"),
+        };
         if let Some(wait) = self.login_wait(&counted).await? {
             return Err(Error::Throttled(wait));
         }
@@ -362,6 +362,11 @@ impl Lab {
         .fetch_optional(&mut *tx)
         .await?;
         let (username, version) = updated.ok_or(Error::NotFound("user"))?;
+        // New credentials, no old trust: browsers are known to the account again by logging in.
+        sqlx::query("DELETE FROM known_devices WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         record(&mut tx, actor, action, &format!("user:{username}"), "").await?;
         tx.commit().await?;
         Ok(version)
@@ -502,6 +507,34 @@ mod tests {
             .authenticate("alice", "password123", "10.1.1.1")
             .await
             .is_ok());
+    }
+
+    /// Guesses sent all at once do not slip past the back-off: they queue for the password
+    /// checks, and once the first few failed the rest are refused unchecked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_guesses_at_once_gets_only_a_few_checked() {
+        let (lab, _dir, _) = lab_with_alice().await;
+        let guesses: Vec<_> = (0..40)
+            .map(|n| {
+                let lab = lab.clone();
+                tokio::spawn(async move {
+                    lab.authenticate("alice", &format!("guess-{n}"), "10.1.1.1")
+                        .await
+                })
+            })
+            .collect();
+        let mut checked = 0;
+        for guess in guesses {
+            match guess.await.unwrap() {
+                Err(Error::BadCredentials) => checked += 1,
+                Err(Error::Throttled(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(
+            checked <= 5 + password::AT_ONCE,
+            "{checked} of 40 guesses sent at once were checked"
+        );
     }
 
     #[tokio::test]

@@ -404,8 +404,8 @@ impl Lab {
         }
     }
 
-    /// Adds what came of an action to the detail of the job's phase `state` (the latest one),
-    /// when the job is still there: a duty claims a phase before it acts and tells after.
+    /// Sets the detail of the job's latest phase `state` to what came of an action: a duty
+    /// claims a phase before it acts and tells after (also when the job moved on meanwhile).
     pub async fn note_job_phase(&self, job_id: i64, state: JobState, detail: &str) -> Result<()> {
         sqlx::query(
             "UPDATE job_phases SET detail = $3 WHERE id =

@@ -189,15 +189,19 @@ impl Lab {
         let mut receiving = tokio::time::timeout(WRITER_WAIT, slot.lock())
             .await
             .map_err(|_| Error::Conflict("another request is still writing this upload".into()))?;
-        // Read again under the lock: the request that held it may have moved the offset.
+        // The file's own lock keeps out a writer on another instance (sharing the image
+        // directory), from before the upload is read until after its bytes are committed.
+        let part = self.images.work_path(id, "part");
+        let Some(file) = lock_part(&part)? else {
+            // An upload that ended has no work file any more: say how it ended.
+            let row = self.upload_row(actor, id).await?;
+            return Err(Error::Conflict(format!("the upload is {}", row.state)));
+        };
+        // Read again under the locks: the request that held them may have moved the offset.
         let row = self.upload_row(actor, id).await?;
         if row.state != UploadState::Receiving.as_str() {
             return Err(Error::Conflict(format!("the upload is {}", row.state)));
         }
-        let part = self.images.work_path(id, "part");
-        // The file's own lock keeps out a writer on another instance (sharing the image
-        // directory): its bytes would land among these, and only one of the two can commit.
-        let file = lock_part(&part)?;
         let mut received = row.received;
         if receiving.offset != Some(received) {
             received = self.reload_checksum(&row, &part, &mut receiving).await?;
@@ -262,7 +266,6 @@ impl Lab {
                 refusal = Some(e.into());
             }
         }
-        drop(file);
         if let Some(error) = refusal {
             drop(receiving);
             return Err(self.fail_upload(&row, error).await);
@@ -278,6 +281,7 @@ impl Lab {
         .bind(began_at)
         .execute(&self.db)
         .await?;
+        drop(file);
         if committed.rows_affected() == 0 {
             receiving.offset = None;
             return Err(Error::Conflict(
@@ -421,9 +425,18 @@ impl Lab {
                     Some(committed) => {
                         let len = entry.metadata().await?.len() as i64;
                         if len > *committed && self.receiving_slot(id).try_lock().is_ok() {
-                            // Not while a writer anywhere holds the file (a long append).
-                            if let Ok(file) = lock_part(&entry.path()) {
-                                file.set_len(*committed as u64)?;
+                            // Not while a writer anywhere holds the file (a long append), and
+                            // to what is committed once it is ours (a writer may just have).
+                            if let Ok(Some(file)) = lock_part(&entry.path()) {
+                                let committed: Option<i64> = sqlx::query_scalar(
+                                    "SELECT received FROM uploads WHERE id = $1 AND state = 'receiving'",
+                                )
+                                .bind(id)
+                                .fetch_optional(&self.db)
+                                .await?;
+                                if let Some(committed) = committed {
+                                    file.set_len(committed as u64)?;
+                                }
                             }
                         }
                         true
@@ -555,12 +568,17 @@ fn random_id() -> String {
     hex::encode(bytes)
 }
 
-/// Opens an upload's work file for appending with an exclusive lock on it, or refuses at once
-/// when a writer (on any instance sharing the image directory) holds it.
-fn lock_part(part: &Path) -> Result<std::fs::File> {
-    let file = std::fs::OpenOptions::new().append(true).open(part)?;
+/// Opens an upload's work file for appending with an exclusive lock on it (`None`: there is no
+/// such file), or refuses at once when a writer (on any instance sharing the image directory)
+/// holds it.
+fn lock_part(part: &Path) -> Result<Option<std::fs::File>> {
+    let file = match std::fs::OpenOptions::new().append(true).open(part) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::Conflict(
             "another request is writing this upload right now; ask where it stands and resume"
                 .into(),
