@@ -289,6 +289,12 @@ impl Lab {
         actor.require_admin()?;
         self.store_password(actor, user_id, new_password, "user.password_reset")
             .await?;
+        // A reset is what an admin does when an account may be in other hands: its API tokens
+        // go too (a user's own change keeps theirs, which they list and revoke themselves).
+        sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.db)
+            .await?;
         Ok(())
     }
 
@@ -640,6 +646,22 @@ mod tests {
         assert!(matches!(
             other.authenticate("alice", "password123", "10.1.1.1").await,
             Err(Error::Throttled(_))
+        ));
+    }
+
+    /// An admin's reset ends the account's API tokens (its sessions end with the new password).
+    #[tokio::test]
+    async fn a_password_reset_revokes_the_accounts_api_tokens() {
+        let (lab, _dir, alice) = lab_with_alice().await;
+        let actor = Actor::user(alice, "alice", false, "10.1.1.1");
+        let (_, secret) = lab.create_api_token(&actor, "ci", Some(1)).await.unwrap();
+        assert!(lab.token_actor(&secret, "10.1.1.1").await.is_ok());
+        lab.set_password(&testing::admin(), alice, "a-new-password-1")
+            .await
+            .unwrap();
+        assert!(matches!(
+            lab.token_actor(&secret, "10.1.1.1").await,
+            Err(Error::InvalidToken)
         ));
     }
 

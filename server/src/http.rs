@@ -164,6 +164,19 @@ async fn guard_pages(
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_string();
+    // A path with empty, `.` or `..` segments names no page, whatever a router would make of
+    // it: it must not slip past the rules below.
+    let odd_segment = path
+        .split('/')
+        .skip(1)
+        .enumerate()
+        .any(|(n, segment)| matches!(segment, "." | "..") || (segment.is_empty() && n > 0));
+    if odd_segment && path.starts_with("/api/") {
+        return json_error(StatusCode::NOT_FOUND, "not_found", "no such path");
+    }
+    if odd_segment {
+        return (StatusCode::NOT_FOUND, "no such page").into_response();
+    }
     let Some(access) = page_access(&path) else {
         return next.run(request).await;
     };

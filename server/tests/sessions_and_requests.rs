@@ -319,6 +319,26 @@ async fn pages_carry_a_strict_policy_with_a_fresh_nonce_for_their_own_scripts() 
     );
 }
 
+/// `/admin/./users` and the like name no page: they do not slip past the page rules.
+#[tokio::test]
+async fn odd_page_paths_are_not_found_rather_than_unguarded() {
+    let server = TestServer::start().await;
+    let mut anonymous = server.client();
+    for path in [
+        "/admin/./users",
+        "/machines/../admin/users",
+        "/admin//users",
+        "/admin/users/.",
+    ] {
+        let reply = anonymous.get(path).await;
+        assert_eq!(reply.status, 404, "{path}: {}", reply.body);
+    }
+    assert_eq!(
+        anonymous.get("/admin/users").await.location(),
+        Some("/login")
+    );
+}
+
 #[tokio::test]
 async fn bad_input_gets_a_json_error_naming_the_field_and_writes_nothing() {
     let server = TestServer::start().await;
