@@ -65,6 +65,7 @@ pub async fn router_with(
         public_url: config.public_url.clone(),
         boot_clients,
         agent_nonces: Default::default(),
+        firmware_dir: config.tftp_root.clone().into(),
         conductor: conductor.clone(),
     };
     let routes = generate_route_list(app::App);

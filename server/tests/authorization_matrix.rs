@@ -1058,6 +1058,16 @@ fn rest_cases() -> Vec<RestCase> {
             |_, _| Vec::new(),
             [404, 404, 404, 404],
         ),
+        // Firmware binaries are for machines, which cannot log in: anyone gets them (here the
+        // test configuration's TFTP root has no such file).
+        (
+            "GET",
+            "/boot/firmware/{file}",
+            |_, _| "/boot/firmware/ipxe.efi".into(),
+            &[],
+            |_, _| Vec::new(),
+            [404, 404, 404, 404],
+        ),
         // The agent API answers signed requests of enrolled agents only: a session or an API
         // token opens nothing (server/tests/agent_api.rs proves keys, replays and machines).
         (

@@ -241,3 +241,44 @@ async fn a_boot_job_and_the_enlist_policy_hand_out_the_management_os_with_a_fres
     let overview = admin.post_form("/api/admin/discovery", "").await.json();
     assert_eq!(overview["policy"], "enlist", "{overview}");
 }
+
+/// UEFI HTTP boot fetches by URL what PXE firmware fetches by TFTP: the binaries of the TFTP
+/// root, with HEAD first (as EDK2 does), and nothing outside that directory.
+#[tokio::test]
+async fn network_boot_binaries_are_served_over_http_from_the_tftp_root_only() {
+    let server = TestServer::start().await;
+    let root = server.config.tftp_root.clone();
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    let binary: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(root.join("ipxe.efi"), &binary).unwrap();
+    std::fs::write(root.join(".hidden"), b"no").unwrap();
+    std::fs::write(root.join("sub/inner.efi"), b"no").unwrap();
+    std::fs::write(root.parent().unwrap().join("outside.efi"), b"no").unwrap();
+    let mut machine = server.client_at("10.0.0.9:1234");
+
+    let head = machine
+        .request("HEAD", "/boot/firmware/ipxe.efi", &[], Body::empty())
+        .await;
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.headers["content-length"],
+        binary.len().to_string().as_str()
+    );
+    assert_eq!(head.headers["content-type"], "application/efi");
+    let (status, _, bytes) = machine
+        .request_bytes("GET", "/boot/firmware/ipxe.efi", &[])
+        .await;
+    assert_eq!(status, 200);
+    assert!(bytes == binary, "the served bytes are not the file's");
+
+    for path in [
+        "/boot/firmware/..%2Foutside.efi",
+        "/boot/firmware/.hidden",
+        "/boot/firmware/sub%2Finner.efi",
+        "/boot/firmware/missing.efi",
+        "/boot/firmware/sub",
+    ] {
+        let reply = machine.request("GET", path, &[], Body::empty()).await;
+        assert_eq!(reply.status, 404, "{path}: {}", reply.body);
+    }
+}

@@ -322,6 +322,12 @@ impl PxeLab {
 
     /// Network-boots a VM (256 MiB, no reboot) on the tap device, with OVMF when `uefi`.
     fn boot(&self, uefi: bool, nic: &str, mac: &str) -> Killed {
+        self.boot_with(uefi, nic, mac, "-no-reboot")
+    }
+
+    /// As [`PxeLab::boot`], with `extra` QEMU arguments (split on blanks) instead of
+    /// `-no-reboot`.
+    fn boot_with(&self, uefi: bool, nic: &str, mac: &str, extra: &str) -> Killed {
         let firmware = if uefi { "uefi" } else { "bios" };
         self.vmlab.vm(&[
             "--firmware",
@@ -331,7 +337,7 @@ impl PxeLab {
             "--boot",
             "n",
             "--extra",
-            "-no-reboot",
+            extra,
             "--nic",
             nic,
             "--mac",
@@ -531,6 +537,57 @@ fn a_uefi_vm_chains_from_edk2_pxe_through_port_4011_and_tftp_to_its_script() {
     assert!(
         offer < ack && ack < tftp && tftp < script,
         "out of order: offer {offer}, ack {ack}, tftp {tftp}, script {script}"
+    );
+}
+
+/// UEFI HTTP boot with no TFTP on the network: OVMF (its PXE switched off, so its HTTP boot
+/// entry runs first) asks DHCP as `HTTPClient`, baas' ProxyDHCP answers with the URL of
+/// `ipxe.efi`, OVMF downloads it from baas over HTTP, and iPXE fetches the machine's script.
+#[test]
+fn a_uefi_vm_http_boots_ipxe_from_baas_with_no_tftp_to_its_script() {
+    let code = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+    if !std::path::Path::new(code).exists()
+        || !std::path::Path::new("/usr/lib/ipxe/ipxe.efi").exists()
+    {
+        skipped("OVMF (ovmf) or ipxe.efi (ipxe) is not installed (./dev test installs them)");
+        return;
+    }
+    let mac = "52:54:00:12:34:5b";
+    let vm = Inventory {
+        name: "http-vm",
+        mac,
+        platform: "x86_64-uefi",
+        env: vec![("BAAS_TFTP_ADDR", "off")],
+        ..Default::default()
+    };
+    let Some(pxe) = PxeLab::start(AddressServer::SiteDnsmasq, vm) else {
+        return;
+    };
+    let started = Instant::now();
+    let no_pxe = "-no-reboot -fw_cfg name=opt/org.tianocore/IPv4PXESupport,string=n \
+                  -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n";
+    let _vm = pxe.boot_with(true, "virtio-net-pci,romfile=", mac, no_pxe);
+    let offer = pxe
+        .wait_for("DHCP answered", Duration::from_secs(180))
+        .expect("OVMF's HTTP boot never got a ProxyDHCP offer");
+    assert!(
+        offer.contains(mac) && offer.contains("/boot/firmware/ipxe.efi"),
+        "{offer}"
+    );
+    let fetched = pxe
+        .wait_for(
+            "network-boot file served over HTTP",
+            Duration::from_secs(120),
+        )
+        .expect("OVMF never fetched ipxe.efi over HTTP");
+    assert!(fetched.contains("ipxe.efi"), "{fetched}");
+    let served = pxe
+        .wait_for("boot script served", Duration::from_secs(120))
+        .expect("iPXE (EFI) never fetched its boot script");
+    assert!(served.contains(mac), "{served}");
+    eprintln!(
+        "UEFI HTTP boot: QEMU start to boot script in {:.1} s",
+        started.elapsed().as_secs_f64()
     );
 }
 

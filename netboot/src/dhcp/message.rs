@@ -139,10 +139,19 @@ pub(crate) fn wanted_address(request: &Message) -> Option<Ipv4Addr> {
     requested.or(Some(request.ciaddr()).filter(|address| !address.is_unspecified()))
 }
 
-/// Whether the request comes from PXE firmware or iPXE (vendor class `PXEClient…`).
+/// Whether the request comes from network-boot firmware: PXE firmware or iPXE (vendor class
+/// `PXEClient…`) or UEFI HTTP boot (`HTTPClient…`).
 pub(crate) fn is_pxe_client(request: &Message) -> bool {
     matches!(request.opts().get(OptionCode::ClassIdentifier),
-        Some(DhcpOption::ClassIdentifier(class)) if class.starts_with(b"PXEClient"))
+        Some(DhcpOption::ClassIdentifier(class))
+            if class.starts_with(b"PXEClient") || class.starts_with(b"HTTPClient"))
+}
+
+/// Whether the client is UEFI HTTP boot firmware (vendor class `HTTPClient…`): it fetches its
+/// boot file by URL and needs `HTTPClient` echoed in the answer.
+pub(crate) fn is_http_client(request: &Message) -> bool {
+    matches!(request.opts().get(OptionCode::ClassIdentifier),
+        Some(DhcpOption::ClassIdentifier(class)) if class.starts_with(b"HTTPClient"))
 }
 
 /// What a PXE client is told to boot: iPXE (user class `iPXE`, or option 175) gets the URL of
@@ -175,9 +184,16 @@ pub(crate) fn boot_target(
             }
         ));
     }
-    boot_file(architecture, &config.files)
-        .map(str::to_string)
-        .ok_or(Ignored::UnknownArchitecture(architecture.into()))
+    let file = boot_file(architecture, &config.files)
+        .ok_or(Ignored::UnknownArchitecture(architecture.into()))?;
+    if is_http_client(request) {
+        // UEFI HTTP boot takes a whole URL: the same binaries TFTP serves, over HTTP.
+        return Ok(format!(
+            "{}/boot/firmware/{file}",
+            config.http_base.trim_end_matches('/')
+        ));
+    }
+    Ok(file.to_string())
 }
 
 /// A BOOTREPLY to `request` from `server`: its transaction, client hardware address, flags and
@@ -200,7 +216,12 @@ pub(crate) fn reply_header(request: &Message, server: Ipv4Addr) -> Message {
 /// What a PXE client must find in an answer meant for it: vendor class `PXEClient` and its own
 /// machine identifier (option 97) echoed.
 pub(crate) fn add_pxe_options(request: &Message, options: &mut DhcpOptions) {
-    options.insert(DhcpOption::ClassIdentifier(b"PXEClient".to_vec()));
+    let class: &[u8] = if is_http_client(request) {
+        b"HTTPClient"
+    } else {
+        b"PXEClient"
+    };
+    options.insert(DhcpOption::ClassIdentifier(class.to_vec()));
     if let Some(DhcpOption::ClientMachineIdentifier(uuid)) =
         request.opts().get(OptionCode::ClientMachineIdentifier)
     {
@@ -223,11 +244,13 @@ fn architecture_from_class(class: &[u8]) -> Architecture {
         .unwrap_or(Architecture::X86_Bios)
 }
 
+/// The binary for a client architecture (RFC 4578 and the IANA registry: 16 and 19 are the
+/// UEFI HTTP boot codes of x86-64 and arm64).
 fn boot_file(architecture: Architecture, files: &BootFiles) -> Option<&str> {
     match u16::from(architecture) {
         0 => Some(&files.bios),
-        6 | 7 | 9 => Some(&files.x86_64_efi),
-        11 => Some(&files.arm64_efi),
+        6 | 7 | 9 | 16 => Some(&files.x86_64_efi),
+        11 | 19 => Some(&files.arm64_efi),
         _ => None,
     }
 }
@@ -235,7 +258,7 @@ fn boot_file(architecture: Architecture, files: &BootFiles) -> Option<&str> {
 fn arch_name(architecture: Architecture) -> &'static str {
     match u16::from(architecture) {
         0 => "i386",
-        11 => "arm64",
+        11 | 19 => "arm64",
         _ => "x86_64",
     }
 }

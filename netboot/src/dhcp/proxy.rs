@@ -280,6 +280,55 @@ mod tests {
         );
     }
 
+    /// UEFI HTTP boot (x86-64 arch 16, arm64 arch 19) takes the binary by URL, served by baas,
+    /// and only with `HTTPClient` echoed.
+    #[test]
+    fn uefi_http_boot_gets_the_url_of_its_ipxe_binary_and_httpclient_echoed() {
+        for (class, arch, url) in [
+            (
+                "HTTPClient:Arch:00016:UNDI:003001",
+                Some(16),
+                "http://10.99.0.2:3000/boot/firmware/ipxe.efi",
+            ),
+            (
+                "HTTPClient:Arch:00016:UNDI:003001",
+                None,
+                "http://10.99.0.2:3000/boot/firmware/ipxe.efi",
+            ),
+            (
+                "HTTPClient:Arch:00019:UNDI:003001",
+                Some(19),
+                "http://10.99.0.2:3000/boot/firmware/ipxe-arm64.efi",
+            ),
+        ] {
+            let request = pxe_request(MessageType::Discover, class, arch, None);
+            let reply = answer(&request, ServerPort::Dhcp, client(), &config()).unwrap();
+            let offer = decode(&encode(&reply)).unwrap();
+            assert_eq!(offer.opts().msg_type(), Some(MessageType::Offer));
+            let fname = offer.fname_str().unwrap().unwrap().trim_end_matches('\0');
+            assert_eq!(fname, url, "{class}");
+            assert!(matches!(
+                offer.opts().get(OptionCode::ClassIdentifier),
+                Some(DhcpOption::ClassIdentifier(c)) if c == b"HTTPClient"
+            ));
+        }
+        // Once iPXE runs, it asks for its script as any iPXE does.
+        let ipxe = pxe_request(
+            MessageType::Discover,
+            "HTTPClient:Arch:00016:UNDI:003001",
+            Some(16),
+            Some("iPXE"),
+        );
+        let reply = answer(&ipxe, ServerPort::Dhcp, client(), &config()).unwrap();
+        assert!(
+            reply
+                .boot
+                .contains("/boot/52:54:00:12:34:56.ipxe?arch=x86_64&platform=efi"),
+            "{}",
+            reply.boot
+        );
+    }
+
     #[test]
     fn firmware_pxe_gets_the_ipxe_binary_for_its_architecture() {
         for (class, arch, file) in [

@@ -168,6 +168,57 @@ pub async fn management_os_file(
     }
 }
 
+/// `GET /boot/firmware/{file}`: a network-boot binary (iPXE) for UEFI HTTP boot, which takes
+/// by URL what PXE firmware takes by TFTP — the same files, from the same directory. Only a
+/// plain file name directly in it is served (no path, no hidden file).
+#[utoipa::path(get, path = "/boot/firmware/{file}", tag = "network boot", security(()), params(("file" = String, Path, description = "A file of the TFTP root, e.g. `ipxe.efi`")), responses((status = 200, description = "The binary", content_type = "application/octet-stream", body = Vec<u8>), super::Failures))]
+pub async fn firmware_file(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> ApiResult<Response> {
+    let not_found = || ApiError::new(ErrorKind::NotFound, "no such network-boot file");
+    let plain_name = !file.is_empty()
+        && !file.starts_with('.')
+        && file
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if !plain_name {
+        return Err(not_found());
+    }
+    let path = state.firmware_dir.join(&file);
+    let opened = async {
+        let reader = tokio::fs::File::open(&path).await?;
+        let meta = reader.metadata().await?;
+        Ok::<_, std::io::Error>((reader, meta))
+    }
+    .await;
+    let (reader, meta) = match opened {
+        Ok((reader, meta)) if meta.is_file() => (reader, meta),
+        _ => return Err(not_found()),
+    };
+    tracing::info!(
+        file,
+        bytes = meta.len(),
+        "network-boot file served over HTTP"
+    );
+    let content_type = if file.ends_with(".efi") {
+        "application/efi"
+    } else {
+        "application/octet-stream"
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_LENGTH, meta.len().to_string()),
+        ],
+        axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+            reader,
+            256 << 10,
+        )),
+    )
+        .into_response())
+}
+
 fn plain(status: StatusCode, body: &str) -> Response {
     (
         status,
