@@ -47,7 +47,17 @@ export function session(browser, base, name) {
   async function logIn(username, password, contextOptions = {}) {
     const context = await browser.newContext(contextOptions);
     const page = await context.newPage();
-    page.on('pageerror', (error) => { throw error; });
+    // A page error fails the test with what the page printed just before (a wasm panic's
+    // message is printed by the panic hook; the error itself only says "unreachable").
+    const recent = [];
+    page.on('console', (message) => {
+      recent.push(`${message.type()}: ${message.text().slice(0, 2000)}`);
+      if (recent.length > 20) recent.shift();
+    });
+    page.on('pageerror', (error) => {
+      error.message = `${error.message} on ${page.url()}; the page's last console messages:\n${recent.join('\n')}`;
+      throw error;
+    });
     // Whatever the page's Content-Security-Policy blocks is a bug: the app must need nothing
     // it forbids. Chromium reports each block on the console; logOut fails on any.
     page.blocked = [];
