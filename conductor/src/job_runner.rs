@@ -193,14 +193,7 @@ async fn watch_boot(
     let machine = lab.machine(&Actor::system(), job.machine_id).await?;
     if machine.bmc_kind != BmcKind::Ipmi {
         let why = "written and verified, rebooted; the machine has no console baas can watch (IPMI Serial-over-LAN), so its boot was not observed";
-        return send(
-            lab,
-            fence,
-            job,
-            JobEvent::Observed(Observation::Unwatched),
-            why,
-        )
-        .await;
+        return unwatched(lab, fence, job, why).await;
     }
     let consoles = conductor.consoles();
     let elapsed = now - job.state_at;
@@ -217,14 +210,7 @@ async fn watch_boot(
         if elapsed > timeouts.reboot {
             // Nothing could be recorded (the console never opened, the disk refused the log).
             let why = format!("written and verified, rebooted; no console recording of the boot ({}), so it was not observed", console_words());
-            return send(
-                lab,
-                fence,
-                job,
-                JobEvent::Observed(Observation::Unwatched),
-                &why,
-            )
-            .await;
+            return unwatched(lab, fence, job, &why).await;
         }
         // Sent to its disk without the mark (a network boot to the disk, a restart between
         // the two): from now on, then.
@@ -252,14 +238,7 @@ async fn watch_boot(
             "written and verified, rebooted; the console could not be watched for {CONSOLE_GRACE_SECONDS} s ({}), so the boot was not observed",
             console_words()
         );
-        return send(
-            lab,
-            fence,
-            job,
-            JobEvent::Observed(Observation::Unwatched),
-            &why,
-        )
-        .await;
+        return unwatched(lab, fence, job, &why).await;
     }
     // Quiet since the last thing the machine printed (since the watch began, if it printed
     // nothing or this instance has not seen it print).
@@ -274,6 +253,18 @@ async fn watch_boot(
         send(lab, fence, job, JobEvent::Observed(observation), &why).await?;
     }
     Ok(())
+}
+
+/// Ends a booting job as *boot-unobserved*, saying `why`.
+async fn unwatched(lab: &Lab, fence: Option<Fence>, job: &Job, why: &str) -> lab::Result<()> {
+    send(
+        lab,
+        fence,
+        job,
+        JobEvent::Observed(Observation::Unwatched),
+        why,
+    )
+    .await
 }
 
 /// Sends `event` to the job. A refusal means another caller (a cancel, the agent, another

@@ -170,18 +170,8 @@ impl Lab {
         let mut tx = self.write().await?;
         // Checked again under the write lock: two REQUESTs for one address at once (two
         // interfaces, or the old and the new leader for a moment) bind it once.
-        if machine.is_none() {
-            let someone_else: Option<String> = sqlx::query_scalar(
-                "SELECT mac FROM dhcp_leases WHERE address = $1 AND mac <> $2 AND expires_at > $3",
-            )
-            .bind(address.to_string())
-            .bind(mac)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if someone_else.is_some() {
-                return Ok(None);
-            }
+        if machine.is_none() && held_by_another(&mut tx, &address, mac, now).await? {
+            return Ok(None);
         }
         sqlx::query("DELETE FROM dhcp_leases WHERE mac = $1 AND address <> $2")
             .bind(mac)
@@ -305,15 +295,7 @@ impl Lab {
     /// another client's live lease holds the address by now (it was chosen from an older view).
     async fn hold(&self, address: &Ipv4Addr, mac: &str, now: i64) -> Result<bool> {
         let mut tx = self.write().await?;
-        let someone_else: Option<String> = sqlx::query_scalar(
-            "SELECT mac FROM dhcp_leases WHERE address = $1 AND mac <> $2 AND expires_at > $3",
-        )
-        .bind(address.to_string())
-        .bind(mac)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if someone_else.is_some() {
+        if held_by_another(&mut tx, address, mac, now).await? {
             return Ok(false);
         }
         let bound: Option<i64> = sqlx::query_scalar(
@@ -349,6 +331,24 @@ enum Offer {
     Made(Leased),
     PoolFull,
     LostRace,
+}
+
+/// Whether another client's live lease (or offer) holds `address` at `now`.
+async fn held_by_another(
+    conn: &mut sqlx::AnyConnection,
+    address: &Ipv4Addr,
+    mac: &str,
+    now: i64,
+) -> Result<bool> {
+    let someone_else: Option<String> = sqlx::query_scalar(
+        "SELECT mac FROM dhcp_leases WHERE address = $1 AND mac <> $2 AND expires_at > $3",
+    )
+    .bind(address.to_string())
+    .bind(mac)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    Ok(someone_else.is_some())
 }
 
 async fn upsert(

@@ -28,13 +28,8 @@ async fn due_jobs_netboot_through_the_bmc_and_overdue_phases_fail_with_the_reaso
     let server = TestServer::start().await;
     let shell = Actor::shell();
     let timeouts = JobTimeouts::default();
-    let bmc_address = format!("127.0.0.1:{}", sim.port);
     let machine = server
-        .add_machine(
-            "node1",
-            "52:54:00:00:00:01",
-            Some((&bmc_address, "admin", "password")),
-        )
+        .add_simulated_machine("node1", "52:54:00:00:00:01", &sim)
         .await;
     let tick_at = |now: i64| conductor::job_runner::tick(&server.conductor, None, &timeouts, now);
     let tick = || tick_at(lab::now());
@@ -111,13 +106,8 @@ async fn a_replaced_leader_sends_no_bmc_action() {
     let server = TestServer::start().await;
     let shell = Actor::shell();
     let timeouts = JobTimeouts::default();
-    let bmc_address = format!("127.0.0.1:{}", sim.port);
     let machine = server
-        .add_machine(
-            "node1",
-            "52:54:00:00:00:01",
-            Some((&bmc_address, "admin", "password")),
-        )
+        .add_simulated_machine("node1", "52:54:00:00:00:01", &sim)
         .await;
     let job = server
         .lab

@@ -15,13 +15,8 @@ async fn reservation_holders_control_power_and_boot_others_are_refused() {
     sim.ready().await;
     let server = TestServer::start().await;
     let shell = Actor::shell();
-    let bmc_address = format!("127.0.0.1:{}", sim.port);
     let machine = server
-        .add_machine(
-            "node1",
-            "52:54:00:00:00:01",
-            Some((&bmc_address, "admin", "password")),
-        )
+        .add_simulated_machine("node1", "52:54:00:00:00:01", &sim)
         .await;
     let alice = server.add_user("alice").await;
     let bob = server.add_user("bob").await;
@@ -209,13 +204,8 @@ async fn power_state_is_served_from_a_cache_that_the_refresher_keeps_fresh() {
     let sim = Simulator::start();
     let behind_our_back = sim.ready().await;
     let server = TestServer::start().await;
-    let bmc_address = format!("127.0.0.1:{}", sim.port);
     let machine = server
-        .add_machine(
-            "node3",
-            "52:54:00:00:00:03",
-            Some((&bmc_address, "admin", "password")),
-        )
+        .add_simulated_machine("node3", "52:54:00:00:00:03", &sim)
         .await;
     let mut admin = server.logged_in("admin", common::ADMIN_PASSWORD).await;
     let read = |reply: common::Reply| {
@@ -267,13 +257,8 @@ async fn an_instance_asks_the_bmc_itself_when_its_reading_is_a_minute_old() {
     let sim = Simulator::start();
     let behind_our_back = sim.ready().await;
     let server = TestServer::start().await;
-    let bmc_address = format!("127.0.0.1:{}", sim.port);
     let machine = server
-        .add_machine(
-            "node4",
-            "52:54:00:00:00:04",
-            Some((&bmc_address, "admin", "password")),
-        )
+        .add_simulated_machine("node4", "52:54:00:00:00:04", &sim)
         .await;
     let mut admin = server.logged_in("admin", common::ADMIN_PASSWORD).await;
     async fn reading(admin: &mut common::Client, machine: i64) -> (String, i64) {
@@ -471,13 +456,8 @@ async fn a_machine_left_on_is_powered_off_when_its_reservation_ends() {
     sim.ready().await;
     let server = TestServer::start().await;
     let shell = Actor::shell();
-    let bmc_address = format!("127.0.0.1:{}", sim.port);
     let machine = server
-        .add_machine(
-            "node1",
-            "52:54:00:00:00:01",
-            Some((&bmc_address, "admin", "password")),
-        )
+        .add_simulated_machine("node1", "52:54:00:00:00:01", &sim)
         .await;
     let alice = server.add_user("alice").await;
     server

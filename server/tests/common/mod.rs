@@ -155,6 +155,18 @@ impl TestServer {
             .id
     }
 
+    /// A machine whose IPMI BMC is `sim` (its default `admin`/`password` account).
+    pub async fn add_simulated_machine(
+        &self,
+        name: &str,
+        mac: &str,
+        sim: &bmc::testing::Simulator,
+    ) -> i64 {
+        let address = format!("127.0.0.1:{}", sim.port);
+        self.add_machine(name, mac, Some((&address, "admin", "password")))
+            .await
+    }
+
     pub async fn add_user(&self, name: &str) -> i64 {
         self.lab
             .create_user(
