@@ -9,7 +9,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::process::{baas_in, have, lease, sh, Killed, LogLines, VethPair, UDHCPC_HOOK as HOOK};
+use common::process::{baas_in, have, lease, sh, udhcpc_hook, Killed, LogLines, VethPair};
 use common::LabBeside;
 
 #[test]
@@ -23,9 +23,7 @@ fn baas_as_the_subnets_dhcp_server_leases_fixed_and_pool_addresses_to_a_real_cli
     let (server, server_if) = (&net.server, &net.server_if);
     let (client, client_if) = (&net.client, &net.client_if);
     let data = tempfile::tempdir().unwrap();
-    let hook = data.path().join("udhcpc-hook");
-    std::fs::write(&hook, HOOK).unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let hook = udhcpc_hook(data.path());
     let beside = LabBeside::open(data.path());
     let node7 = beside.add_machine("node7", "52:54:00:be:ef:07", "x86_64-bios", "10.232.0.21");
 

@@ -114,6 +114,30 @@ struct Pair {
 }
 
 impl Pair {
+    /// Instance `which` in the server namespace of `net`, answering DHCP on its interface as
+    /// `settings` (mode, public URL, …) say; returns once it listens.
+    fn start_on(
+        &self,
+        net: &common::process::VethPair,
+        which: usize,
+        settings: &[(&str, &str)],
+    ) -> Instance {
+        let data_dir = self.data[which].path().display().to_string();
+        let images = self.images.path().display().to_string();
+        let http = format!("127.0.0.1:{}", 3000 + which);
+        let mut env = vec![
+            ("DATABASE_URL", self.database.as_str()),
+            ("BAAS_DATA_DIR", data_dir.as_str()),
+            ("BAAS_IMAGE_DIR", images.as_str()),
+            ("BAAS_HTTP_ADDR", http.as_str()),
+            ("BAAS_TFTP_ADDR", "off"),
+            ("BAAS_DHCP_INTERFACES", net.server_if.as_str()),
+        ];
+        env.extend_from_slice(settings);
+        let (process, logs) = common::process::baas_in(&net.server, &env);
+        Instance::started(process, logs, format!("http://{http} in {}", net.server))
+    }
+
     async fn new() -> Pair {
         Pair {
             database: fresh_database().await,
@@ -570,7 +594,7 @@ fn discover_answered_by(net: &common::process::VethPair, instance: &Instance) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_lab_network_answer_dhcp_once_and_the_survivor_takes_over() {
-    use common::process::{baas_in, have, VethPair};
+    use common::process::{have, VethPair};
     if !have("ip") || !have("udhcpc") {
         return;
     }
@@ -579,25 +603,16 @@ async fn two_instances_on_one_lab_network_answer_dhcp_once_and_the_survivor_take
     };
     let pair = Pair::new().await;
     let start = |which: usize| {
-        let data_dir = pair.data[which].path().display().to_string();
-        let images = pair.images.path().display().to_string();
-        let http = format!("127.0.0.1:{}", 3000 + which);
-        let (process, logs) = baas_in(
-            &net.server,
+        pair.start_on(
+            &net,
+            which,
             &[
-                ("DATABASE_URL", pair.database.as_str()),
-                ("BAAS_DATA_DIR", data_dir.as_str()),
-                ("BAAS_IMAGE_DIR", images.as_str()),
-                ("BAAS_HTTP_ADDR", http.as_str()),
-                ("BAAS_TFTP_ADDR", "off"),
                 ("BAAS_PUBLIC_URL", "http://10.232.0.1:3000"),
                 ("BAAS_DHCP_MODE", "proxy"),
-                ("BAAS_DHCP_INTERFACES", net.server_if.as_str()),
                 // The standby says so for each datagram it lets go.
                 ("RUST_LOG", "info,netboot::dhcp::server=debug"),
             ],
-        );
-        Instance::started(process, logs, format!("http://{http} in {}", net.server))
+        )
     };
     let first = start(0);
     assert!(first.leads_within(Duration::from_secs(10)));
@@ -638,7 +653,7 @@ async fn two_instances_on_one_lab_network_answer_dhcp_once_and_the_survivor_take
 /// back; no address is ever out twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_dhcp_address_is_handed_out_twice_across_a_change_of_leader() {
-    use common::process::{baas_in, have, lease, sh, VethPair, UDHCPC_HOOK};
+    use common::process::{have, lease, sh, udhcpc_hook, VethPair};
     if !have("ip") || !have("udhcpc") {
         return;
     }
@@ -647,30 +662,19 @@ async fn no_dhcp_address_is_handed_out_twice_across_a_change_of_leader() {
     };
     let pair = Pair::new().await;
     let scratch = tempfile::tempdir().unwrap();
-    let hook = scratch.path().join("udhcpc-hook");
-    std::fs::write(&hook, UDHCPC_HOOK).unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let hook = udhcpc_hook(scratch.path());
     let start = |which: usize| {
-        let data_dir = pair.data[which].path().display().to_string();
-        let images = pair.images.path().display().to_string();
-        let http = format!("127.0.0.1:{}", 3000 + which);
-        let (process, logs) = baas_in(
-            &net.server,
+        pair.start_on(
+            &net,
+            which,
             &[
-                ("DATABASE_URL", pair.database.as_str()),
-                ("BAAS_DATA_DIR", data_dir.as_str()),
-                ("BAAS_IMAGE_DIR", images.as_str()),
-                ("BAAS_HTTP_ADDR", http.as_str()),
-                ("BAAS_TFTP_ADDR", "off"),
                 ("BAAS_PUBLIC_URL", "http://10.233.0.1:3000"),
                 ("BAAS_DHCP_MODE", "authoritative"),
-                ("BAAS_DHCP_INTERFACES", net.server_if.as_str()),
                 ("BAAS_DHCP_SUBNET", "10.233.0.0/24"),
                 ("BAAS_DHCP_POOL", "10.233.0.100-10.233.0.101"),
                 ("BAAS_DHCP_LEASE_SECONDS", "600"),
             ],
-        );
-        Instance::started(process, logs, format!("http://{http} in {}", net.server))
+        )
     };
     let first = start(0);
     assert!(first.leads_within(Duration::from_secs(10)));

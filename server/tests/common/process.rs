@@ -153,7 +153,7 @@ impl VethPair {
 
 /// The udhcpc hook: configure the address it leased (a RELEASE is sent from it) and remove it
 /// again.
-pub const UDHCPC_HOOK: &str = "#!/bin/sh
+const UDHCPC_HOOK: &str = "#!/bin/sh
 case \"$1\" in
   deconfig) ip addr flush dev \"$interface\" ;;
   bound|renew) ip addr add \"$ip/$mask\" dev \"$interface\" && echo \"configured $ip\" >&2 ;;
@@ -189,4 +189,12 @@ pub fn lease(namespace: &str, interface: &str, hook: &std::path::Path, extra: &[
         address,
         said,
     }
+}
+
+/// Writes the udhcpc hook (see [`lease`]) into `dir` and returns its path.
+pub fn udhcpc_hook(dir: &std::path::Path) -> std::path::PathBuf {
+    let hook = dir.join("udhcpc-hook");
+    std::fs::write(&hook, UDHCPC_HOOK).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    hook
 }
