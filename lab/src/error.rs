@@ -200,3 +200,19 @@ pub(crate) fn wait_words(seconds: u64) -> String {
         (m, s) => format!("{m} min {s} s"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_in_wait_is_said_in_minutes_and_seconds() {
+        assert_eq!(wait_words(40), "40 s");
+        assert_eq!(wait_words(900), "15 min");
+        assert_eq!(wait_words(256), "4 min 16 s");
+        assert_eq!(
+            Error::Throttled(256).to_string(),
+            "too many failed log-in attempts; try again in 4 min 16 s"
+        );
+    }
+}
