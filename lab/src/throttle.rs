@@ -156,25 +156,27 @@ impl Lab {
     /// slowed down here instead.
     pub(crate) async fn login_wait(&self, counted: &Counted) -> Result<Option<u64>> {
         let now = self.now();
-        let mut wait = 0;
-        for key in counted.refusing() {
-            wait = wait.max(self.locked_until(key).await? - now);
-        }
+        let wait = self.locked_until(&counted.refusing()).await? - now;
         if let Counted::Device { account, .. } = counted {
-            if self.locked_until(account).await? > now {
+            if self.locked_until(&[account]).await? > now {
                 tokio::time::sleep(KNOWN_DEVICE_DELAY).await;
             }
         }
         Ok((wait > 0).then_some(wait as u64))
     }
 
-    async fn locked_until(&self, key: &str) -> Result<i64> {
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT locked_until FROM login_failures WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&self.db)
-                .await?;
-        Ok(row.map(|(until,)| until).unwrap_or(0))
+    /// The latest lock among `keys` (0: none), in one query.
+    async fn locked_until(&self, keys: &[&str]) -> Result<i64> {
+        let places: Vec<String> = (1..=keys.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT COALESCE(MAX(locked_until), 0) FROM login_failures WHERE key IN ({})",
+            places.join(", ")
+        );
+        let mut query = sqlx::query_scalar(&sql);
+        for key in keys {
+            query = query.bind(*key);
+        }
+        Ok(query.fetch_one(&self.db).await?)
     }
 
     /// Counts a failed attempt on each of its keys; old records go at the same time.
