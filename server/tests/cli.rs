@@ -540,7 +540,23 @@ fn a_password_typed_at_a_terminal_is_not_echoed() {
             shown.extend(bytes);
         }
     }
-    // The prompt is written once echo is off: typing now is what a person does.
+    // The prompt may reach the screen a moment before echo is switched off (rpassword
+    // writes it first); a person types after that moment, so the test waits for it too.
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: termios is plain data, filled in by tcgetattr on a descriptor we own;
+        // on a pty's controller side Linux answers with the terminal side's modes.
+        let echoing = unsafe {
+            let mut modes: libc::termios = std::mem::zeroed();
+            assert_eq!(libc::tcgetattr(controller.as_raw_fd(), &mut modes), 0);
+            modes.c_lflag & libc::ECHO != 0
+        };
+        if !echoing {
+            break;
+        }
+        assert!(Instant::now() < deadline, "echo was never switched off");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     controller.write_all(b"admin-password-1\n").unwrap();
     let status = loop {
         if let Some(status) = login.try_wait().unwrap() {
