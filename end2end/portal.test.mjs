@@ -277,7 +277,22 @@ test('admin sets up the lab, users book, overlaps are refused, the audit log sho
   assert.ok(actors.length > 0 && actors.every((a) => a === 'alice'), `filtered actors: ${actors}`);
   await screenshot(page, 'admin-audit');
   await open(page, '/admin/settings');
+  // The boot program table: a path is refused by its field, a file the TFTP root lacks is saved
+  // and listed as missing, and the default comes back.
+  const programs = page.locator('[data-testid=boot-programs]');
+  const unknownProgram = programs.locator('input[name=unknown]');
+  await unknownProgram.fill('../ipxe.efi');
+  await programs.getByRole('button', { name: 'Save boot programs' }).click();
+  await programs.getByText('must be a file name of the TFTP root').waitFor();
+  await unknownProgram.fill('no-such-program.efi');
+  await programs.getByRole('button', { name: 'Save boot programs' }).click();
+  await programs.getByText('Boot programs saved.').waitFor();
+  await programs.locator('[data-testid=missing-boot-programs]', { hasText: 'no-such-program.efi' }).waitFor();
+  assert.equal(await programs.locator('input[name=unknown]').inputValue(), 'no-such-program.efi');
   await screenshot(page, 'admin-settings');
+  await programs.locator('input[name=unknown]').fill('ipxe.efi');
+  await programs.getByRole('button', { name: 'Save boot programs' }).click();
+  await programs.locator('[data-testid=missing-boot-programs]', { hasText: 'no-such-program.efi' }).waitFor({ state: 'detached' });
   await page.setViewportSize({ width: 390, height: 844 });
   await open(page, '/');
   await screenshot(page, 'admin-dashboard-phone');

@@ -11,22 +11,25 @@
 #       Makes DIR (absolute or relative; no spaces), the namespaces (unique names), the links and,
 #       unless --no-site-dhcp, dnsmasq (range x.100-x.150). Writes DIR/env, shell-sourceable
 #       KEY=VALUE lines: VMLAB_DIR VMLAB_LAB_NS VMLAB_SRV_NS VMLAB_GATEWAY (x.1) VMLAB_SERVER_IP
-#       (x.2) VMLAB_SUBNET (x.0/24) VMLAB_BMC (x.1:623) VMLAB_VM_DIR (DIR/vm) VMLAB_CONSOLE
+#       (x.2) VMLAB_SERVER_IP6 (fdNN::2; the server side takes no router advertisements)
+#       VMLAB_SUBNET (x.0/24) VMLAB_BMC (x.1:623) VMLAB_VM_DIR (DIR/vm) VMLAB_CONSOLE
 #       (DIR/vm/console.log). A failed up undoes what it made.
-#   vmlab.sh bmc DIR --mac MAC --disk FILE [--firmware bios|uefi] [--port 623] [--nic MODEL]
+#   vmlab.sh bmc DIR --mac MAC --disk FILE [--firmware bios|uefi|uefi-http] [--port 623] [--nic MODEL]
 #                    [--memory MIB]
 #       ipmi_sim in the lab namespace on x.1:PORT (VMLAB_BMC follows PORT), user admin/password.
 #       Power on starts the VM (the options given here; boot order n after "boot pxe", else cn),
 #       power off stops it. Its events go to DIR/vm/events.log. Serial-over-LAN serves the VM's
 #       serial port (QEMU listens on 127.0.0.1:9003 in the lab namespace, ipmi_sim connects;
 #       the console is still copied to VMLAB_CONSOLE).
-#   vmlab.sh vm DIR [--mac MAC] [--disk FILE] [--firmware bios|uefi] [--boot ORDER] [--nic MODEL]
+#   vmlab.sh vm DIR [--mac MAC] [--disk FILE] [--firmware bios|uefi|uefi-http] [--boot ORDER] [--nic MODEL]
 #                   [--memory MIB] [--console FILE] [--serial-port PORT] [--pid-file FILE]
 #                   [--foreground] [--extra "QEMU ARGS"] [-- QEMU ARGS...]
 #       QEMU in the lab namespace: -accel tcg -m MIB (512) -nodefaults -nographic -monitor none,
 #       serial to --console (VMLAB_CONSOLE) — with --serial-port, a TCP server on 127.0.0.1:PORT
 #       that logs to --console too (for a BMC's Serial-over-LAN) —, a raw virtio --disk, -boot order=ORDER when given,
-#       OVMF (pflash, a copy of the variables in DIR/vm) for --firmware uefi, and unless
+#       OVMF (pflash, a copy of the variables in DIR/vm) for --firmware uefi — the boot ORDER then
+#       given as bootindex of the disk (c) and the NIC (n), which OVMF follows —, the same with
+#       OVMF's PXE switched off for --firmware uefi-http (its network boot is UEFI HTTP boot), and unless
 #       --nic none (then --mac is not needed) tap0 with "-device MODEL,netdev=n0,mac=MAC" (MODEL
 #       virtio-net-pci by default; it may carry properties: "virtio-net-pci,romfile=").
 #       --extra is split on blanks; arguments after -- go to QEMU as they are. In the background
@@ -180,7 +183,14 @@ cmd_up() {
     sh -c "ip -n '$lab' link add vsrv type veth peer name eth0 netns '$srv' && ip -n '$lab' link set vsrv master br0"
   step "addressing the bridge ($x.1/24, $v6)" "$root_hint" \
     sh -c "ip -n '$lab' addr add '$x.1/24' dev br0 && ip -n '$lab' addr add '$v6' dev br0"
-  step "addressing the server side ($x.2/24)" "$root_hint" ip -n "$srv" addr add "$x.2/24" dev eth0
+  # The server side's addresses are fixed: no router advertisement or duplicate address
+  # detection changes them later. Chromium runs in this namespace, and every address change
+  # it sees aborts its loads in flight (net::ERR_NETWORK_CHANGED), a page's wasm among them.
+  step "fixing the server side's IPv6 configuration" "$root_hint" \
+    ip netns exec "$srv" sysctl -qw net.ipv6.conf.eth0.accept_ra=0 net.ipv6.conf.eth0.autoconf=0 \
+      net.ipv6.conf.eth0.accept_dad=0 net.ipv6.conf.default.accept_ra=0 net.ipv6.conf.default.accept_dad=0
+  step "addressing the server side ($x.2/24, ${v6%::1/64}::2/64)" "$root_hint" \
+    sh -c "ip -n '$srv' addr add '$x.2/24' dev eth0 && ip -n '$srv' addr add '${v6%::1/64}::2/64' dev eth0 nodad"
   step "bringing the links up" "$root_hint" \
     sh -c "ip -n '$lab' link set tap0 up && ip -n '$lab' link set vsrv up && ip -n '$lab' link set br0 up && ip -n '$srv' link set eth0 up"
 
@@ -201,6 +211,7 @@ VMLAB_LAB_NS=$lab
 VMLAB_SRV_NS=$srv
 VMLAB_GATEWAY=$x.1
 VMLAB_SERVER_IP=$x.2
+VMLAB_SERVER_IP6=${v6%::1/64}::2
 VMLAB_SUBNET=$x.0/24
 VMLAB_BMC=$x.1:623
 VMLAB_VM_DIR=$DIR/vm
@@ -234,7 +245,7 @@ parse_vm_options() {
       *) die "vm: unknown option $1" ;;
     esac
   done
-  case $FIRMWARE in bios|uefi) ;; *) die "vm: --firmware is bios or uefi, not '$FIRMWARE'" ;; esac
+  case $FIRMWARE in bios|uefi|uefi-http) ;; *) die "vm: --firmware is bios, uefi or uefi-http, not '$FIRMWARE'" ;; esac
   case $BOOT in ''|*[!a-p]*) [ -z "$BOOT" ] || die "vm: --boot is an order like n or cn, not '$BOOT'" ;; esac
   case $MEMORY in ''|*[!0-9]*) die "vm: --memory is MiB, not '$MEMORY'" ;; esac
   case $SERIAL_PORT in *[!0-9]*) die "vm: --serial-port is a number, not '$SERIAL_PORT'" ;; esac
@@ -248,14 +259,27 @@ parse_vm_options() {
   else
     QEMU_CMD+=(-serial "file:$CONSOLE")
   fi
-  if [ "$FIRMWARE" = uefi ]; then
+  local disk_index='' nic_index=''
+  if [ "$FIRMWARE" != bios ]; then
     QEMU_CMD+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE"
       -drive "if=pflash,format=raw,unit=1,file=$VMLAB_VM_DIR/OVMF_VARS.fd")
+    # OVMF ignores -boot order; it follows the devices' bootindex. As on a machine whose BMC
+    # set a one-time network boot, the disk stays in the order after the network: a boot
+    # program that exits (iPXE's "boot from local disk" on UEFI) falls through to it.
+    case $BOOT in
+      *c*n*) disk_index=,bootindex=1 nic_index=,bootindex=2 ;;
+      *n*) nic_index=,bootindex=1 disk_index=,bootindex=2 ;;
+      *c*) disk_index=,bootindex=1 ;;
+    esac
   fi
-  [ -z "$DISK" ] || QEMU_CMD+=(-drive "file=$DISK,format=raw,if=virtio")
-  [ -z "$BOOT" ] || QEMU_CMD+=(-boot "order=$BOOT")
+  if [ "$FIRMWARE" = uefi-http ]; then
+    QEMU_CMD+=(-fw_cfg name=opt/org.tianocore/IPv4PXESupport,string=n
+      -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n)
+  fi
+  [ -z "$DISK" ] || QEMU_CMD+=(-drive "file=$DISK,format=raw,if=none,id=disk0" -device "virtio-blk-pci,drive=disk0$disk_index")
+  [ -z "$BOOT" ] || [ "$FIRMWARE" != bios ] || QEMU_CMD+=(-boot "order=$BOOT")
   if [ "$NIC" != none ]; then
-    QEMU_CMD+=(-netdev "tap,id=n0,ifname=tap0,script=no,downscript=no" -device "$NIC,netdev=n0,mac=$MAC")
+    QEMU_CMD+=(-netdev "tap,id=n0,ifname=tap0,script=no,downscript=no" -device "$NIC,netdev=n0,mac=$MAC$nic_index")
   fi
   QEMU_CMD+=("${EXTRA[@]}" "${PASS[@]}")
 }
@@ -275,7 +299,7 @@ cmd_vm() {
   if [ -f "$PID_FILE" ] && alive "$(cat "$PID_FILE")"; then
     die "vm: a VM already runs (pid $(cat "$PID_FILE") in $PID_FILE)"
   fi
-  if [ "$FIRMWARE" = uefi ]; then
+  if [ "$FIRMWARE" != bios ]; then
     { [ -f "$OVMF_CODE" ] && [ -f "$OVMF_VARS" ]; } || die "vm: no OVMF ($OVMF_CODE, $OVMF_VARS; Debian's ovmf)"
     # The VM's NVRAM lives as long as the lab, across power cycles.
     [ -f "$VMLAB_VM_DIR/OVMF_VARS.fd" ] || step "copying the OVMF variables" "" cp "$OVMF_VARS" "$VMLAB_VM_DIR/OVMF_VARS.fd"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds a small bootable raw disk for deploy tests, without root mounts or loop devices: an
-# MBR, one FAT partition with syslinux, the given kernel and an initramfs whose /init prints
-# MARKER on the serial console and powers the machine off. Writes OUT (raw) and OUT.zst.
+# MBR, one FAT partition with syslinux (BIOS) and a standalone GRUB as EFI/BOOT/BOOTX64.EFI
+# (UEFI), the given kernel and an initramfs whose /init prints MARKER on the serial console and
+# powers the machine off. Writes OUT (raw) and OUT.zst.
 # With MODE "no-root" the disk boots the kernel alone with a root device that does not exist:
 # the kernel prints "VFS: Unable to mount root fs" and panics (a deploy judged by its console
 # must fail with that line).
@@ -16,7 +17,7 @@ case $MODE in marker|no-root) ;; *) echo "test-disk.sh: MODE is marker or no-roo
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/baas/mgmt"
 export SOURCE_DATE_EPOCH=1700000000
 
-for tool in sfdisk mkfs.vfat mcopy syslinux zstd cpio; do
+for tool in sfdisk mkfs.vfat mcopy mmd syslinux zstd cpio grub-mkstandalone; do
   command -v "$tool" >/dev/null || { echo "test-disk.sh needs $tool (./dev test installs it)" >&2; exit 1; }
 done
 mkdir -p "$CACHE"
@@ -52,12 +53,22 @@ truncate -s $((47 * 1024 * 1024)) "$work/part.img"
 mkfs.vfat -n BAASTEST -i 0badcafe "$work/part.img" >/dev/null
 if [ "$MODE" = no-root ]; then
   printf 'DEFAULT linux\nPROMPT 0\nLABEL linux\n  KERNEL /vmlinuz\n  APPEND console=ttyS0 root=/dev/baas-missing panic=0 %s\n' "$MARKER" > "$work/syslinux.cfg"
+  printf 'linux /vmlinuz console=ttyS0 root=/dev/baas-missing panic=0 %s\nboot\n' "$MARKER" > "$work/boot.cfg"
 else
   printf 'DEFAULT linux\nPROMPT 0\nLABEL linux\n  KERNEL /vmlinuz\n  INITRD /initrd.gz\n  APPEND console=ttyS0 quiet\n' > "$work/syslinux.cfg"
+  printf 'linux /vmlinuz console=ttyS0 quiet\ninitrd /initrd.gz\nboot\n' > "$work/boot.cfg"
 fi
+# UEFI firmware starts EFI/BOOT/BOOTX64.EFI from the FAT partition: a GRUB whose built-in
+# configuration finds that partition by its kernel and boots the same kernel and initramfs.
+{ echo 'search --no-floppy --file --set=root /vmlinuz'; echo 'set timeout=0'; cat "$work/boot.cfg"; } > "$work/grub.cfg"
+grub-mkstandalone -O x86_64-efi -o "$work/BOOTX64.EFI" --locales= --fonts= --themes= \
+  --install-modules="normal search search_fs_file part_msdos fat linux echo configfile" \
+  --modules="part_msdos fat" "boot/grub/grub.cfg=$work/grub.cfg"
 mcopy -i "$work/part.img" "$KERNEL" ::/vmlinuz
 mcopy -i "$work/part.img" "$work/initrd.gz" ::/initrd.gz
 mcopy -i "$work/part.img" "$work/syslinux.cfg" ::/syslinux.cfg
+mmd -i "$work/part.img" ::/EFI ::/EFI/BOOT
+mcopy -i "$work/part.img" "$work/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
 syslinux --install "$work/part.img"
 dd if="$work/part.img" of="$work/disk.img" bs=1M seek=1 conv=notrunc status=none
 dd if=/usr/lib/syslinux/mbr/mbr.bin of="$work/disk.img" bs=440 count=1 conv=notrunc status=none

@@ -21,6 +21,8 @@ mod audit;
 mod bmc_access;
 #[cfg(feature = "db")]
 pub mod boot;
+#[cfg(feature = "db")]
+pub mod boot_programs;
 pub mod clock;
 #[cfg(feature = "db")]
 pub mod consoles;

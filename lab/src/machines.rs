@@ -34,6 +34,7 @@ struct ValidMachine {
     bmc_tls_pin: String,
     ipmi_cipher_suite: i64,
     ip_address: String,
+    boot_program: String,
     location: String,
     tags: Vec<String>,
     description: String,
@@ -149,6 +150,7 @@ fn validate_input(input: &MachineInput) -> Result<ValidMachine> {
             }
         },
     };
+    let boot_program = validate::file_name(&mut errors, "boot_program", &input.boot_program, false);
     let location = validate::text(
         &mut errors,
         "location",
@@ -197,6 +199,7 @@ fn validate_input(input: &MachineInput) -> Result<ValidMachine> {
         bmc_tls_pin,
         ipmi_cipher_suite,
         ip_address,
+        boot_program,
         location,
         tags,
         description,
@@ -226,6 +229,7 @@ struct MachineRow {
     bmc_tls_pin: String,
     ipmi_cipher_suite: i64,
     ip_address: String,
+    boot_program: String,
     location: String,
     tags: String,
     description: String,
@@ -261,6 +265,7 @@ impl Lab {
         )
         .await?;
         tx.commit().await?;
+        self.reload_boot_program_book().await?;
         self.machine(actor, id).await
     }
 
@@ -306,6 +311,7 @@ impl Lab {
         )
         .await?;
         tx.commit().await?;
+        self.reload_boot_program_book().await?;
         self.machine(actor, id).await
     }
 
@@ -327,6 +333,7 @@ impl Lab {
         )
         .await?;
         tx.commit().await?;
+        self.reload_boot_program_book().await?;
         Ok(())
     }
 
@@ -438,7 +445,7 @@ impl Lab {
     async fn load_machines(&self, actor: &Actor, only: Option<i64>) -> Result<Vec<Machine>> {
         let viewer = actor.user_id.unwrap_or(-1);
         let rows: Vec<MachineRow> = sqlx::query_as(
-            "SELECT m.id, m.name, m.platform, m.bmc_kind, m.bmc_address, m.bmc_secret, m.bmc_tls_pin, m.ipmi_cipher_suite, m.ip_address, m.location, m.tags,
+            "SELECT m.id, m.name, m.platform, m.bmc_kind, m.bmc_address, m.bmc_secret, m.bmc_tls_pin, m.ipmi_cipher_suite, m.ip_address, m.boot_program, m.location, m.tags,
                     m.description, m.state, m.state_reason,
                     (SELECT MAX(g.level) FROM grants g
                      WHERE g.machine_id = m.id
@@ -511,6 +518,7 @@ impl Lab {
                 bmc_tls_pin: row.bmc_tls_pin,
                 ipmi_cipher_suite: row.ipmi_cipher_suite,
                 ip_address: row.ip_address,
+                boot_program: row.boot_program,
                 location: row.location,
                 tags: row
                     .tags
@@ -540,14 +548,15 @@ async fn store_machine(
     let sql = match existing {
         None => {
             "INSERT INTO machines (name, platform, bmc_kind, bmc_address, bmc_secret, location, tags,
-                                   description, state, updated_at, bmc_tls_pin, ipmi_cipher_suite, ip_address, created_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $10 WHERE $11 IS NULL RETURNING id"
+                                   description, state, updated_at, bmc_tls_pin, ipmi_cipher_suite, ip_address, created_at,
+                                   boot_program)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14, $10, $15 WHERE $11 IS NULL RETURNING id"
         }
         Some(_) => {
             "UPDATE machines SET name = $1, platform = $2, bmc_kind = $3, bmc_address = $4, bmc_secret = $5,
                     location = $6, tags = $7, description = $8, state = $9, updated_at = $10,
                     state_reason = CASE WHEN state = $9 THEN state_reason ELSE '' END,
-                    bmc_tls_pin = $12, ipmi_cipher_suite = $13, ip_address = $14
+                    bmc_tls_pin = $12, ipmi_cipher_suite = $13, ip_address = $14, boot_program = $15
              WHERE id = $11 RETURNING id"
         }
     };
@@ -566,6 +575,7 @@ async fn store_machine(
         .bind(&machine.bmc_tls_pin)
         .bind(machine.ipmi_cipher_suite)
         .bind(&machine.ip_address)
+        .bind(&machine.boot_program)
         .fetch_optional(&mut *conn)
         .await;
     match stored {
@@ -658,6 +668,7 @@ mod tests {
             bmc_tls_pin: String::new(),
             ipmi_cipher_suite: String::new(),
             ip_address: String::new(),
+            boot_program: String::new(),
             location: "room 101, rack 4".into(),
             tags: "gpu, big-memory gpu".into(),
             description: "test box".into(),

@@ -122,6 +122,46 @@ impl Platform {
     }
 }
 
+/// The network boot program (the first file a PXE or UEFI HTTP boot client fetches: an iPXE
+/// binary, a file of the TFTP root, also served over HTTP) for each kind of firmware. Admins
+/// change it on the Settings page; a machine may name its own.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootPrograms {
+    /// Legacy BIOS PXE (client architecture 0).
+    pub x86_64_bios: String,
+    /// x86-64 UEFI, PXE or HTTP boot (architectures 6, 7, 9, 16).
+    pub x86_64_uefi: String,
+    /// arm64 UEFI, PXE or HTTP boot (architectures 11, 19).
+    pub arm64_uefi: String,
+    /// Clients whose architecture code baas does not know.
+    pub unknown: String,
+}
+
+impl Default for BootPrograms {
+    /// Debian's `ipxe` package (`/usr/lib/ipxe`), whose files `./dev` links into the TFTP root.
+    fn default() -> Self {
+        BootPrograms {
+            x86_64_bios: "undionly.kpxe".into(),
+            x86_64_uefi: "ipxe.efi".into(),
+            arm64_uefi: "ipxe-arm64.efi".into(),
+            unknown: "ipxe.efi".into(),
+        }
+    }
+}
+
+impl BootPrograms {
+    /// The program for a platform; `None` is a client whose architecture is unknown.
+    pub fn for_platform(&self, platform: Option<Platform>) -> &str {
+        match platform {
+            Some(Platform::X86_64Bios) => &self.x86_64_bios,
+            Some(Platform::X86_64Uefi) => &self.x86_64_uefi,
+            Some(Platform::Arm64Uefi) => &self.arm64_uefi,
+            None => &self.unknown,
+        }
+    }
+}
+
 string_enum!(
     /// The kind of baseboard management controller, if any.
     BmcKind { None => "none", Ipmi => "ipmi", Redfish => "redfish" }
@@ -207,6 +247,10 @@ pub struct Machine {
     pub ipmi_cipher_suite: i64,
     /// Fixed IPv4 address handed out when baas is the lab subnet's DHCP server, or empty.
     pub ip_address: String,
+    /// The machine's own network boot program (a file of the TFTP root), or empty for the
+    /// lab's by platform.
+    #[serde(default)]
+    pub boot_program: String,
     pub location: String,
     pub tags: Vec<String>,
     pub description: String,
@@ -255,6 +299,9 @@ pub struct MachineInput {
     pub ipmi_cipher_suite: String,
     /// Fixed IPv4 address for authoritative DHCP; empty for none.
     pub ip_address: String,
+    /// A network boot program of the TFTP root for this machine alone (e.g. `snponly.efi`);
+    /// empty for the lab's by platform.
+    pub boot_program: String,
     pub location: String,
     /// Comma or space separated.
     pub tags: String,

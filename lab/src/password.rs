@@ -53,11 +53,12 @@ pub async fn slot() -> Option<Slot> {
 }
 
 impl Slot {
-    /// [`verify`] on the blocking pool. The slot goes with it: a caller that gives up (a client
-    /// that hung up) does not free it before the verification ends.
-    pub async fn verify(self, password: String, stored: String) -> bool {
+    /// [`verify`] on the blocking pool. The slot goes with it and comes back with the answer,
+    /// for the caller to hold while it records the outcome: the next guess in the queue then
+    /// sees this one's failure. A caller that gives up (a client that hung up) does not free
+    /// the slot before the verification ends.
+    pub async fn verify(self, password: String, stored: String) -> (bool, Option<Slot>) {
         tokio::task::spawn_blocking(move || {
-            let _slot = self;
             #[cfg(test)]
             {
                 use std::sync::atomic::Ordering;
@@ -67,17 +68,17 @@ impl Slot {
             let verified = verify(&password, &stored);
             #[cfg(test)]
             RUNNING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-            verified
+            (verified, Some(self))
         })
         .await
-        .unwrap_or(false)
+        .unwrap_or((false, None))
     }
 }
 
 /// [`verify`] on the blocking pool, at most [`AT_ONCE`] at a time.
 pub async fn verify_queued(password: String, stored: String) -> bool {
     match slot().await {
-        Some(slot) => slot.verify(password, stored).await,
+        Some(slot) => slot.verify(password, stored).await.0,
         None => false,
     }
 }

@@ -244,6 +244,8 @@ pub struct Settings {
     pub console_settle_seconds: i64,
     /// Days an unadopted discovered machine is kept after it last asked to boot.
     pub discovered_keep_days: i64,
+    /// The network boot program per firmware (files of the TFTP root).
+    pub boot_programs: crate::model::BootPrograms,
 }
 
 /// `PATCH /api/v1/settings`: a field left out keeps its value.
@@ -259,6 +261,8 @@ pub struct SettingsChange {
     pub console_failure_patterns: Option<String>,
     pub console_settle_seconds: Option<i64>,
     pub discovered_keep_days: Option<i64>,
+    /// The whole table: every firmware's program.
+    pub boot_programs: Option<crate::model::BootPrograms>,
 }
 
 /// `POST /api/v1/account/password`: the caller's own password.

@@ -44,6 +44,7 @@ pub struct Lab {
     pub(crate) images: Arc<ImageStore>,
     pub(crate) events: crate::events::Events,
     pub(crate) clock: crate::clock::Clock,
+    pub(crate) boot_book: crate::boot_programs::SharedBook,
 }
 
 impl Lab {
@@ -104,7 +105,7 @@ impl Lab {
             }
         };
         let images = ImageStore::open(image_dir.into())?;
-        Ok(Lab {
+        let lab = Lab {
             db,
             engine,
             database_url: database_url.into(),
@@ -112,7 +113,10 @@ impl Lab {
             images: Arc::new(images),
             events: Default::default(),
             clock: crate::clock::Clock::system(),
-        })
+            boot_book: Default::default(),
+        };
+        lab.reload_boot_program_book().await?;
+        Ok(lab)
     }
 
     /// A write transaction, serialized with every other one from its start, on either engine.

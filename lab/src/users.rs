@@ -244,7 +244,8 @@ impl Lab {
         if let Some(wait) = self.login_wait(&counted).await? {
             return Err(Error::Throttled(wait));
         }
-        let verified = slot.verify(password, stored_hash).await;
+        // The slot is held until the outcome is recorded (dropped at the end of this call).
+        let (verified, _slot) = slot.verify(password, stored_hash).await;
         let attempt = Actor {
             user_id: row.as_ref().map(|r| r.id),
             username: username.chars().take(validate::MAX_NAME).collect(),

@@ -52,6 +52,29 @@ pub fn identifier(errors: &mut FieldErrors, field: &str, value: &str) -> String 
     value.to_string()
 }
 
+/// The name of a file in a served root (the TFTP root): letters, digits, `.`, `_`, `-`, `+`,
+/// not starting with a dot, no directories. Empty stays empty when not `required`.
+pub fn file_name(errors: &mut FieldErrors, field: &str, value: &str, required: bool) -> String {
+    let value = value.trim();
+    if value.is_empty() {
+        if required {
+            errors.add(field, "is required");
+        }
+    } else if value.len() > MAX_NAME {
+        errors.add(field, format!("is longer than {MAX_NAME} characters"));
+    } else if value.starts_with('.')
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'))
+    {
+        errors.add(
+            field,
+            "must be a file name of the TFTP root like ipxe.efi: letters, digits, '.', '_', '-', '+', not starting with '.'",
+        );
+    }
+    value.to_string()
+}
+
 /// Parses a MAC address written as `aa:bb:cc:dd:ee:ff`, `aa-bb-…` or `aabb.ccdd.eeff`,
 /// returning the canonical lower-case colon form.
 pub fn parse_mac(value: &str) -> Option<String> {

@@ -4,7 +4,8 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Script {
     /// Leave network boot and boot the machine's own disk. Legacy BIOS boots the first disk
-    /// through `sanboot`; UEFI firmware moves on to its next boot entry when iPXE exits.
+    /// through `sanboot`; UEFI firmware moves on to its next boot entry when iPXE exits with a
+    /// failure (an entry that returns success sends EDK2-based firmware to its boot menu).
     LocalDisk { uefi: bool, note: String },
     /// Boot a Linux kernel and initrd fetched over HTTP. URLs may be relative to the script's
     /// (under ProxyDHCP `${next-server}` names the address server, not baas).
@@ -22,7 +23,7 @@ impl Script {
             Script::LocalDisk { uefi, note } => {
                 let note = printable(note);
                 if *uefi {
-                    format!("#!ipxe\necho baas: {note}\nexit\n")
+                    format!("#!ipxe\necho baas: {note}\nexit 1\n")
                 } else {
                     format!(
                         "#!ipxe\necho baas: {note}\nsanboot --no-describe --drive 0x80 || exit\n"
@@ -85,7 +86,7 @@ mod tests {
             note: "x\n${evil}".into(),
         }
         .render();
-        assert_eq!(uefi, "#!ipxe\necho baas: x_{evil}\nexit\n");
+        assert_eq!(uefi, "#!ipxe\necho baas: x_{evil}\nexit 1\n");
     }
 
     #[test]

@@ -72,6 +72,7 @@ pub async fn router_with(
     let secure_cookies = app::auth::SecureCookies(config.secure_cookies);
     let netboot_settings = app::api::machines::NetbootSettings {
         management_os: config.management_os.is_some(),
+        firmware_dir: std::sync::Arc::new(config.tftp_root.clone()),
     };
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -82,7 +83,7 @@ pub async fn router_with(
             routes,
             move || {
                 provide_context(conductor.clone());
-                provide_context(netboot_settings);
+                provide_context(netboot_settings.clone());
                 provide_context(secure_cookies);
             },
             {

@@ -4,6 +4,7 @@
 
 pub mod boot_clients;
 mod boot_events;
+mod boot_programs;
 pub mod client;
 pub mod config;
 pub mod event_relay;
@@ -96,6 +97,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let dhcp = start_dhcp(&config, &lab, &events, &clients).await?;
     if let Some(dhcp) = &dhcp {
         tokio::spawn(answer_dhcp_while_leading(dhcp.answering(), leader.clone()));
+        tokio::spawn(boot_programs::keep_reloading(lab.clone()));
     }
     tokio::spawn(log_boot_counters(
         tftp.as_ref().map(|tftp| tftp.counters.clone()),
@@ -170,7 +172,7 @@ async fn start_dhcp(
     let boot = netboot::dhcp::ProxyConfig {
         server: config.boot_server_ip,
         http_base: config.public_url.clone(),
-        files: netboot::dhcp::BootFiles::default(),
+        files: std::sync::Arc::new(boot_programs::LabBootPrograms(lab.clone())),
     };
     let (mode, name) = match &config.dhcp_authoritative {
         None => (netboot::dhcp::DhcpMode::Proxy(boot), "ProxyDHCP"),

@@ -340,6 +340,18 @@ fn server_function_cases() -> Vec<Case> {
             |_, _| "allowed_networks=10.9.0.0%2F16".into(),
             [401, 403, 403, 200],
         ),
+        (
+            "/api/admin/boot_programs",
+            |_, _| String::new(),
+            [401, 403, 403, 200],
+        ),
+        (
+            "/api/admin/set_boot_programs",
+            |_, _| {
+                "x86_64_bios=undionly.kpxe&x86_64_uefi=snponly.efi&arm64_uefi=ipxe-arm64.efi&unknown=ipxe.efi".into()
+            },
+            [401, 403, 403, 200],
+        ),
         ("/api/notices", |_, _| String::new(), [401, 200, 200, 200]),
         (
             "/api/unread_notices",

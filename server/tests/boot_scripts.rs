@@ -12,7 +12,8 @@ async fn scripts_follow_the_inventory_and_unknown_machines_are_discovered_then_a
     let uefi = server.add_machine("node1", "52:54:00:00:00:01", None).await;
     let mut anyone = server.client();
 
-    // Any MAC notation; UEFI machines leave iPXE to their firmware's next boot entry.
+    // Any MAC notation; UEFI machines leave iPXE, with a failure, to their firmware's next
+    // boot entry.
     let reply = anyone
         .request(
             "GET",
@@ -24,7 +25,7 @@ async fn scripts_follow_the_inventory_and_unknown_machines_are_discovered_then_a
     assert_eq!(reply.status, 200);
     assert!(reply.body.starts_with("#!ipxe\n"), "{}", reply.body);
     assert!(reply.body.contains("node1 has nothing scheduled"));
-    assert!(reply.body.trim_end().ends_with("exit"), "{}", reply.body);
+    assert!(reply.body.trim_end().ends_with("exit 1"), "{}", reply.body);
     assert_eq!(reply.headers["content-type"], "text/plain; charset=utf-8");
 
     // An unknown BIOS machine: told to boot its disk.

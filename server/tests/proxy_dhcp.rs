@@ -34,12 +34,22 @@ impl Pair {
     /// baas as a first start leaves it (no DHCP setting at all) or, with `name_interface`,
     /// told to answer ProxyDHCP on its end of the veth.
     fn start_with(tag: &str, name_interface: bool) -> Option<Pair> {
+        Pair::start_prepared(tag, name_interface, |_| {})
+    }
+
+    /// As [`Pair::start_with`], with the lab's database prepared by `prepare` before baas starts.
+    fn start_prepared(
+        tag: &str,
+        name_interface: bool,
+        prepare: impl FnOnce(&common::LabBeside),
+    ) -> Option<Pair> {
         if !have("ip") || !have("udhcpc") {
             return None;
         }
         let net = VethPair::create(tag, "10.231.0.1/24", "52:54:00:be:ef:01")?;
         let data = tempfile::tempdir().unwrap();
-        let data_dir = data.path().display().to_string();
+        prepare(&common::LabBeside::open(&data.path().join("data")));
+        let data_dir = data.path().join("data").display().to_string();
         let mut settings = vec![
             ("BAAS_HTTP_ADDR", "127.0.0.1:3000"),
             ("BAAS_DATA_DIR", data_dir.as_str()),
@@ -76,6 +86,11 @@ impl Pair {
 
     /// udhcpc's PXE DISCOVER (x86_64 EFI): what it printed.
     fn pxe_discover(&self) -> String {
+        self.pxe_discover_as(7)
+    }
+
+    /// udhcpc's PXE DISCOVER from a client of `architecture` (option 93 and the vendor class).
+    fn pxe_discover_as(&self, architecture: u16) -> String {
         let uuid = "00".repeat(17);
         let answer = Command::new("ip")
             .args([
@@ -87,10 +102,13 @@ impl Pair {
                 &self.client_if,
             ])
             .args(["-f", "-q", "-n", "-t", "2", "-T", "1", "-s", "/bin/true"])
-            .args(["-V", "PXEClient:Arch:00007:UNDI:003016"])
+            .args([
+                "-V",
+                &format!("PXEClient:Arch:{architecture:05}:UNDI:003016"),
+            ])
             .args([
                 "-x",
-                "0x5d:0007",
+                &format!("0x5d:{architecture:04x}"),
                 "-x",
                 "0x5e:010310",
                 "-x",
@@ -118,6 +136,59 @@ fn a_pxe_discover_from_udhcpc_gets_a_proxy_offer_naming_ipxe_efi() {
         .expect("baas logged no answer to the PXE DISCOVER");
     assert!(answered.contains("52:54:00:be:ef:01"), "{answered}");
     assert!(answered.contains("ipxe.efi"), "{answered}");
+}
+
+/// A machine that names its own boot program (a NIC whose iPXE driver misbehaves) gets it
+/// instead of the lab's program for its firmware.
+#[test]
+fn a_machine_with_its_own_boot_program_is_offered_it() {
+    let Some(pair) = Pair::start_prepared("o", true, |beside| {
+        let input = lab::model::MachineInput {
+            boot_program: "snponly.efi".into(),
+            ..common::machine_input("odd-nic", "52:54:00:be:ef:01", "x86_64-uefi")
+        };
+        beside
+            .runtime
+            .block_on(beside.lab.create_machine(&lab::Actor::shell(), input))
+            .unwrap();
+    }) else {
+        return;
+    };
+    let said = pair.pxe_discover();
+    assert!(
+        said.contains("server 10.231.0.1"),
+        "no proxy offer:\n{said}"
+    );
+    let answered = pair
+        .log
+        .wait_for("DHCP answered", Duration::from_secs(10))
+        .expect("baas logged no answer to the PXE DISCOVER");
+    assert!(answered.contains("boot=snponly.efi"), "{answered}");
+}
+
+/// A client whose architecture code baas has no program kind for (2, Itanium) is still
+/// answered, with the lab's default, and the log says why.
+#[test]
+fn an_unknown_architecture_is_offered_the_lab_default_and_logged() {
+    let Some(pair) = Pair::start("u") else { return };
+    let said = pair.pxe_discover_as(2);
+    assert!(
+        said.contains("server 10.231.0.1"),
+        "no proxy offer:\n{said}"
+    );
+    let warned = pair
+        .log
+        .wait_for("unknown architecture", Duration::from_secs(10))
+        .expect("no log line about the unknown architecture");
+    assert!(
+        warned.contains("architecture=2") && warned.contains("ipxe.efi"),
+        "{warned}"
+    );
+    let answered = pair
+        .log
+        .wait_for("DHCP answered", Duration::from_secs(10))
+        .expect("baas logged no answer");
+    assert!(answered.contains("boot=ipxe.efi"), "{answered}");
 }
 
 #[test]

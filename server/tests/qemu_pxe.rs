@@ -817,13 +817,12 @@ fn a_vm_killed_mid_write_fails_its_deploy_with_the_reason_and_an_unknown_disk() 
     assert!(image.exists());
 }
 
-/// The deploy as a lab runs it: the VM's power and next-boot device belong to an IPMI BMC
+/// A deploy as a lab runs it: the VM's power and next-boot device belong to an IPMI BMC
 /// (OpenIPMI's `ipmi_sim`, whose chassis hook starts QEMU at power-on and stops it at
-/// power-off). The job runner sets the next boot to the network and powers the machine on; the
-/// rest is the deploy above, ending with the written system's marker.
-/// A deploy of a VM under `ipmi_sim` power control with Serial-over-LAN from its serial port:
-/// the job runner powers it, it network-boots the management OS, the agent writes the test disk
-/// (`mode` as in `mgmt/test-disk.sh`) and reboots, and the job is judged by the console.
+/// power-off) and its Serial-over-LAN serves the VM's serial port. The job runner sets the next
+/// boot to the network and powers the VM on, it network-boots the management OS, the agent
+/// writes the test disk (`mode` as in `mgmt/test-disk.sh`) and reboots, and the job is judged
+/// by the console.
 struct IpmiDeploy {
     finished: lab::model::Job,
     /// The VM's serial output as QEMU logged it.
@@ -833,7 +832,18 @@ struct IpmiDeploy {
     events: String,
     /// The VM's disk starts with the image's bytes.
     disk_holds_image: bool,
+    /// The VM's boot events in baas (`kind: detail`), oldest first.
+    boot_events: Vec<String>,
     started: Instant,
+}
+
+/// How the VM under IPMI boots from the network.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NetworkBoot {
+    /// SeaBIOS and the NIC's iPXE ROM, TFTP on.
+    BiosPxe,
+    /// OVMF with its PXE switched off: UEFI HTTP boot, and TFTP off in baas.
+    UefiHttp,
 }
 
 fn deploy_under_ipmi(
@@ -842,10 +852,21 @@ fn deploy_under_ipmi(
     marker: &str,
     mode: &str,
     ready_pattern: &str,
+    network_boot: NetworkBoot,
 ) -> Option<IpmiDeploy> {
     if !have("ipmi_sim") {
         return None;
     }
+    let (firmware, platform, env) = match network_boot {
+        NetworkBoot::BiosPxe => ("bios", "x86_64-bios", vec![]),
+        NetworkBoot::UefiHttp => {
+            if !std::path::Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd").exists() {
+                skipped("OVMF (ovmf) is not installed (./dev test installs it)");
+                return None;
+            }
+            ("uefi-http", "x86_64-uefi", vec![("BAAS_TFTP_ADDR", "off")])
+        }
+    };
     let work = tempfile::tempdir().unwrap();
     let (mgmt, image) = deploy_inputs_as(work.path(), marker, mode);
     let compressed = work.path().join("test-disk.img.zst");
@@ -858,11 +879,12 @@ fn deploy_under_ipmi(
     let vm = Inventory {
         name,
         mac,
-        platform: "x86_64-bios",
+        platform,
         boot_job_kernel: Some(&kernel),
         initrd: Some(&initrd),
         cmdline: Some("console=ttyS0,115200"),
         bmc: Some(&bmc_address),
+        env,
         ..Default::default()
     };
     let pxe = PxeLab::start(AddressServer::SiteDnsmasq, vm)?;
@@ -880,6 +902,8 @@ fn deploy_under_ipmi(
             &disk.display().to_string(),
             "--port",
             &port.to_string(),
+            "--firmware",
+            firmware,
         ],
     );
     std::thread::sleep(Duration::from_secs(1));
@@ -907,6 +931,7 @@ fn deploy_under_ipmi(
         job_console,
         events,
         disk_holds_image,
+        boot_events: pxe.beside.boot_events(pxe.machine),
         started,
     })
 }
@@ -916,8 +941,14 @@ fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_deployed_and_booted_as_
 {
     let marker = format!("BAAS-IPMI-DEPLOYED-{}", std::process::id());
     // The image says it is up with its marker: booted comes after the marker, not before.
-    let Some(run) = deploy_under_ipmi("ipmi-vm", "52:54:00:12:34:63", &marker, "marker", &marker)
-    else {
+    let Some(run) = deploy_under_ipmi(
+        "ipmi-vm",
+        "52:54:00:12:34:63",
+        &marker,
+        "marker",
+        &marker,
+        NetworkBoot::BiosPxe,
+    ) else {
         return;
     };
     let finished = &run.finished;
@@ -991,13 +1022,80 @@ fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_deployed_and_booted_as_
     assert!(run.disk_holds_image);
 }
 
+/// The same deploy to *booted* on a UEFI machine that boots from the network by UEFI HTTP boot
+/// alone, with no TFTP anywhere: OVMF's PXE is switched off and baas serves no TFTP. baas'
+/// ProxyDHCP answers OVMF's `HTTPClient` request with the URL of `ipxe.efi`, OVMF downloads it
+/// over HTTP, iPXE fetches the script and the management OS, the agent writes the test disk
+/// (which boots under UEFI through its GRUB), and the written system's marker makes it booted.
+#[test]
+fn a_uefi_vm_that_only_http_boots_is_deployed_to_booted_with_no_tftp() {
+    let marker = format!("BAAS-HTTP-BOOT-DEPLOYED-{}", std::process::id());
+    let Some(run) = deploy_under_ipmi(
+        "http-boot-vm",
+        "52:54:00:12:34:67",
+        &marker,
+        "marker",
+        &marker,
+        NetworkBoot::UefiHttp,
+    ) else {
+        return;
+    };
+    let finished = &run.finished;
+    assert_eq!(
+        finished.state,
+        lab::model::JobState::Booted,
+        "the job ended {:?}: {} {}\nphases: {:?}\nBMC: {}\nboot events: {:?}\nconsole:\n{}",
+        finished.state,
+        finished.failed_step,
+        finished.reason,
+        finished.phases,
+        run.events,
+        run.boot_events,
+        run.console
+    );
+    // The firmware was handed the binary's URL (HTTP boot), not a TFTP file name.
+    assert!(
+        run.boot_events.iter().any(|e| e.starts_with("dhcp: ")
+            && e.contains("boot http://")
+            && e.contains("/boot/firmware/ipxe.efi")),
+        "no HTTP boot answer among {:?}",
+        run.boot_events
+    );
+    assert!(
+        !run.boot_events.iter().any(|e| e.starts_with("tftp: ")),
+        "{:?}",
+        run.boot_events
+    );
+    assert!(
+        finished.phases.last().unwrap().detail.contains(&marker),
+        "booted on the ready pattern: {:?}",
+        finished.phases
+    );
+    assert!(run.disk_holds_image);
+    eprintln!(
+        "UEFI HTTP boot deploy: job to booted in {:.1} s; phases {:?}",
+        run.started.elapsed().as_secs_f64(),
+        finished
+            .phases
+            .iter()
+            .map(|p| (p.state.as_str(), p.at - finished.phases[0].at))
+            .collect::<Vec<_>>()
+    );
+}
+
 /// The written image's kernel cannot find its root file system and panics: the deploy fails at
 /// "booting" with that console line as the reason, never *booted*.
 #[test]
 fn a_deploy_whose_kernel_cannot_mount_its_root_fails_with_the_console_line() {
     let marker = format!("BAAS-NO-ROOT-{}", std::process::id());
-    let Some(run) = deploy_under_ipmi("panic-vm", "52:54:00:12:34:65", &marker, "no-root", "")
-    else {
+    let Some(run) = deploy_under_ipmi(
+        "panic-vm",
+        "52:54:00:12:34:65",
+        &marker,
+        "no-root",
+        "",
+        NetworkBoot::BiosPxe,
+    ) else {
         return;
     };
     let finished = &run.finished;

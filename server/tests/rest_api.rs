@@ -569,6 +569,32 @@ async fn an_admin_script_sets_up_users_groups_machines_grants_and_limits_and_rea
         "{}",
         bad_networks.body
     );
+    // The boot program table: a path is refused by its field; plain names are taken.
+    let programs = |unknown: &str| {
+        format!(
+            r#"{{"boot_programs":{{"x86_64_bios":"undionly.kpxe","x86_64_uefi":"snponly.efi","arm64_uefi":"ipxe-arm64.efi","unknown":"{unknown}"}}}}"#
+        )
+    };
+    let bad_program = call(
+        &server,
+        &admin,
+        "PATCH",
+        "/api/v1/settings",
+        &programs("../../etc/shadow"),
+    )
+    .await;
+    assert_eq!(bad_program.status, 422, "{}", bad_program.body);
+    assert_eq!(bad_program.json()["fields"][0]["field"], "unknown");
+    let set = call(
+        &server,
+        &admin,
+        "PATCH",
+        "/api/v1/settings",
+        &programs("ipxe.efi"),
+    )
+    .await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    assert_eq!(set.json()["boot_programs"]["x86_64_uefi"], "snponly.efi");
     assert_eq!(
         call(&server, &carol_token, "GET", "/api/v1/settings", "")
             .await

@@ -2,6 +2,7 @@
 
 use lab::model::{AuditEntry, Group, Limits, User};
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
@@ -121,6 +122,75 @@ pub async fn set_import_networks(allowed_networks: String) -> Result<(), AppErro
     let admin = admin().await?;
     lab()?
         .set_import_networks(&admin, &allowed_networks)
+        .await?;
+    Ok(())
+}
+
+/// The lab's boot programs and whether each is in the TFTP root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootProgramsView {
+    pub programs: lab::model::BootPrograms,
+    /// Where the programs are looked for.
+    pub tftp_root: String,
+    /// The programs named (by the table or a machine) that are not there.
+    pub missing: Vec<String>,
+}
+
+#[server(endpoint = "admin/boot_programs")]
+pub async fn boot_programs() -> Result<BootProgramsView, AppError> {
+    use crate::auth::{admin, lab};
+    let admin = admin().await?;
+    let lab = lab()?;
+    let programs = lab.boot_programs().await?;
+    let root = use_context::<crate::api::machines::NetbootSettings>()
+        .map(|settings| settings.firmware_dir)
+        .unwrap_or_default();
+    let mut named = vec![
+        programs.x86_64_bios.clone(),
+        programs.x86_64_uefi.clone(),
+        programs.arm64_uefi.clone(),
+        programs.unknown.clone(),
+    ];
+    named.extend(
+        lab.machines(&admin)
+            .await?
+            .into_iter()
+            .map(|machine| machine.boot_program)
+            .filter(|name| !name.is_empty()),
+    );
+    named.sort();
+    named.dedup();
+    // Names are plain file names (checked when stored): they stay inside the root.
+    let missing = named
+        .into_iter()
+        .filter(|name| !root.join(name).is_file())
+        .collect();
+    Ok(BootProgramsView {
+        programs,
+        tftp_root: root.display().to_string(),
+        missing,
+    })
+}
+
+#[server(endpoint = "admin/set_boot_programs")]
+pub async fn set_boot_programs(
+    x86_64_bios: String,
+    x86_64_uefi: String,
+    arm64_uefi: String,
+    unknown: String,
+) -> Result<(), AppError> {
+    use crate::auth::{admin, lab};
+    let admin = admin().await?;
+    lab()?
+        .set_boot_programs(
+            &admin,
+            lab::model::BootPrograms {
+                x86_64_bios,
+                x86_64_uefi,
+                arm64_uefi,
+                unknown,
+            },
+        )
         .await?;
     Ok(())
 }

@@ -31,9 +31,11 @@ pub struct MachineDetail {
 
 /// What the boot services can hand out, from the server's configuration (request context).
 #[cfg(feature = "ssr")]
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct NetbootSettings {
     pub management_os: bool,
+    /// The TFTP root, where the boot programs are (also served over HTTP).
+    pub firmware_dir: std::sync::Arc<std::path::PathBuf>,
 }
 
 /// The admin's view of network discovery: the policy and the DHCP leases handed out.

@@ -308,7 +308,58 @@ pub fn SettingsPage() -> impl IntoView {
                 })}
             </Suspense>
         </div>
+        <BootProgramSettings/>
         <NoticeAndResetSettings/>
+    }
+}
+
+/// The network boot program for each kind of firmware, and which named programs are missing
+/// from the TFTP root.
+#[component]
+fn BootProgramSettings() -> impl IntoView {
+    use crate::api::admin::{boot_programs, SetBootPrograms};
+    let save = ServerAction::<SetBootPrograms>::new();
+    let current = Resource::new(move || save.version().get(), |_| boot_programs());
+    view! {
+        <div class=format!("{CARD} max-w-2xl mt-6") data-testid="boot-programs">
+            <h2 class=H2>"Network boot programs"</h2>
+            <p class="text-xs text-slate-500">"The first file a machine's firmware fetches when it boots from the network (by TFTP, or by HTTP for UEFI HTTP boot): an iPXE binary of the TFTP root. A machine may name its own on its form (e.g. snponly.efi for a NIC whose iPXE driver misbehaves)."</p>
+            {form_status(save.value(), "Boot programs saved.")}
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match current.await {
+                        Err(error) => view! { <ErrorBox error/> }.into_any(),
+                        Ok(view) => {
+                            let programs = view.programs;
+                            let rows = [
+                                ("x86_64_bios", "x86-64 BIOS (PXE)", programs.x86_64_bios),
+                                ("x86_64_uefi", "x86-64 UEFI (PXE and HTTP boot)", programs.x86_64_uefi),
+                                ("arm64_uefi", "arm64 UEFI (PXE and HTTP boot)", programs.arm64_uefi),
+                                ("unknown", "Any other architecture", programs.unknown),
+                            ];
+                            let missing = view.missing;
+                            let root = view.tftp_root;
+                            view! {
+                                <ActionForm action=save attr:class="space-y-2 mt-2">
+                                    {rows.into_iter().map(|(field, label, value)| view! {
+                                        <label class=LABEL>{label}
+                                            <input class=INPUT name=field value=value/>
+                                        </label>
+                                        {field_error(save.value(), field)}
+                                    }).collect_view()}
+                                    <button class=BUTTON type="submit">"Save boot programs"</button>
+                                </ActionForm>
+                                {(!missing.is_empty()).then(|| view! {
+                                    <p class="mt-2 text-sm text-amber-700" data-testid="missing-boot-programs">
+                                        {format!("Not in the TFTP root {root}: {}. Machines told to fetch them will not boot.", missing.join(", "))}
+                                    </p>
+                                })}
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </div>
     }
 }
 

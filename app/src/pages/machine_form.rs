@@ -89,6 +89,7 @@ fn MachineFields(
         bmc_tls_pin: String::new(),
         ipmi_cipher_suite: 3,
         ip_address: String::new(),
+        boot_program: String::new(),
         location: String::new(),
         tags: Vec::new(),
         description: String::new(),
@@ -177,6 +178,12 @@ fn MachineFields(
         <div>
             <label class=LABEL>"Fixed IP address (leased when baas is the lab's DHCP server; vouches for the machine's boot requests)"<input class=INPUT name="input[ip_address]" value=m.ip_address placeholder="10.0.0.21"/></label>
             {field_error(errors, "ip_address")}
+        </div>
+        <div>
+            <label class=LABEL>"Network boot program (a file of the TFTP root; empty = the lab's for its platform, see Settings)"
+                <input class=INPUT name="input[boot_program]" value=m.boot_program placeholder="snponly.efi"/>
+            </label>
+            {field_error(errors, "boot_program")}
         </div>
         <div>
             <label class=LABEL>"Location"<input class=INPUT name="input[location]" value=m.location placeholder="room, rack, slot"/></label>

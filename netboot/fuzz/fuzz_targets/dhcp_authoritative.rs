@@ -35,7 +35,7 @@ fuzz_target!(|datagram: &[u8]| {
         boot: ProxyConfig {
             server: Ipv4Addr::new(10, 99, 0, 2),
             http_base: "http://10.99.0.2:3000".into(),
-            files: BootFiles::default(),
+            files: std::sync::Arc::new(BootFiles::default()),
         },
         netmask: Ipv4Addr::new(255, 255, 255, 0),
         router: Some(Ipv4Addr::new(10, 99, 0, 1)),

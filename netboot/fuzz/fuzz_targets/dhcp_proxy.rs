@@ -12,7 +12,7 @@ fuzz_target!(|datagram: &[u8]| {
     let config = ProxyConfig {
         server: Ipv4Addr::new(10, 99, 0, 2),
         http_base: "http://10.99.0.2:3000".into(),
-        files: BootFiles::default(),
+        files: std::sync::Arc::new(BootFiles::default()),
     };
     let source = SocketAddrV4::new(Ipv4Addr::new(10, 99, 0, 50), 68);
     for port in [ServerPort::Dhcp, ServerPort::Pxe] {

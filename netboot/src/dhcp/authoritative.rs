@@ -38,7 +38,7 @@ pub trait LeaseBook: Send + Sync {
 }
 
 /// What the server tells clients besides their address.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct NetworkConfig {
     /// Server identifier, siaddr and boot programs, as for the ProxyDHCP.
     pub boot: ProxyConfig,
@@ -267,7 +267,7 @@ mod tests {
             boot: ProxyConfig {
                 server: Ipv4Addr::new(10, 99, 0, 2),
                 http_base: "http://10.99.0.2:3000".into(),
-                files: BootFiles::default(),
+                files: std::sync::Arc::new(BootFiles::default()),
             },
             netmask: Ipv4Addr::new(255, 255, 255, 0),
             router: Some(Ipv4Addr::new(10, 99, 0, 1)),

@@ -19,33 +19,90 @@ pub enum ServerPort {
     Pxe,
 }
 
-/// The boot program file names per client architecture, as found in the TFTP root.
+/// What a client's architecture code (RFC 4578 option 93, or the `Arch` of its vendor class)
+/// says about the boot program it can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    /// x86 legacy BIOS (0).
+    Bios,
+    /// x86-64 UEFI: PXE (6, 7, 9) or HTTP boot (16).
+    X86_64Efi,
+    /// arm64 UEFI: PXE (11) or HTTP boot (19).
+    Arm64Efi,
+}
+
+impl Firmware {
+    /// The firmware an architecture code names (IANA's processor architecture registry); `None`
+    /// for codes this server has no boot program kind for (Itanium, 32-bit ARM, RISC-V…).
+    pub fn of(architecture: u16) -> Option<Firmware> {
+        match architecture {
+            0 => Some(Firmware::Bios),
+            6 | 7 | 9 | 16 => Some(Firmware::X86_64Efi),
+            11 | 19 => Some(Firmware::Arm64Efi),
+            _ => None,
+        }
+    }
+}
+
+/// Chooses the boot program (a file of the TFTP root) a network-boot client gets. The lab's
+/// policy lives behind it: a table per firmware, a machine's own choice.
+pub trait ChooseBootFile: Send + Sync {
+    /// The file for the client with `mac` (`aa:bb:…`); `firmware` is `None` when its
+    /// architecture code is unknown.
+    fn boot_file(&self, mac: &str, firmware: Option<Firmware>) -> String;
+}
+
+/// A fixed table of boot programs per firmware, the same for every client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootFiles {
     pub bios: String,
     pub x86_64_efi: String,
     pub arm64_efi: String,
+    /// For clients whose architecture is unknown.
+    pub unknown: String,
 }
 
 impl Default for BootFiles {
-    /// Debian's `ipxe` package (`/usr/lib/ipxe`); arm64 from `ipxe` on arm64 hosts.
+    /// Debian's `ipxe` package (`/usr/lib/ipxe`).
     fn default() -> Self {
         BootFiles {
             bios: "undionly.kpxe".into(),
             x86_64_efi: "ipxe.efi".into(),
             arm64_efi: "ipxe-arm64.efi".into(),
+            unknown: "ipxe.efi".into(),
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl ChooseBootFile for BootFiles {
+    fn boot_file(&self, _mac: &str, firmware: Option<Firmware>) -> String {
+        match firmware {
+            Some(Firmware::Bios) => &self.bios,
+            Some(Firmware::X86_64Efi) => &self.x86_64_efi,
+            Some(Firmware::Arm64Efi) => &self.arm64_efi,
+            None => &self.unknown,
+        }
+        .clone()
+    }
+}
+
+#[derive(Clone)]
 pub struct ProxyConfig {
     /// The address clients reach this server at: siaddr (iPXE drops a proxy offer whose siaddr
     /// is 0) and the server identifier.
     pub server: Ipv4Addr,
     /// Base of the boot script URL iPXE clients get, e.g. `http://10.99.0.2:3000`.
     pub http_base: String,
-    pub files: BootFiles,
+    pub files: std::sync::Arc<dyn ChooseBootFile>,
+}
+
+impl std::fmt::Debug for ProxyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyConfig")
+            .field("server", &self.server)
+            .field("http_base", &self.http_base)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a reply goes.
@@ -80,8 +137,6 @@ pub enum Ignored {
     NotRequest,
     #[error("DHCP message type {0} needs no proxy answer")]
     Uninteresting(String),
-    #[error("client architecture {0} has no boot program here")]
-    UnknownArchitecture(u16),
     #[error("no address for this client")]
     NoAddress,
     #[error("{0}")]
@@ -184,8 +239,17 @@ pub(crate) fn boot_target(
             }
         ));
     }
-    let file = boot_file(architecture, &config.files)
-        .ok_or(Ignored::UnknownArchitecture(architecture.into()))?;
+    let code = u16::from(architecture);
+    let firmware = Firmware::of(code);
+    let file = config.files.boot_file(mac, firmware);
+    if firmware.is_none() {
+        tracing::warn!(
+            mac,
+            architecture = code,
+            file,
+            "a network-boot client of an unknown architecture gets the lab's default boot program"
+        );
+    }
     if is_http_client(request) {
         // UEFI HTTP boot takes a whole URL: the same binaries TFTP serves, over HTTP.
         return Ok(format!(
@@ -242,17 +306,6 @@ fn architecture_from_class(class: &[u8]) -> Architecture {
         .and_then(|digits| digits.parse::<u16>().ok())
         .map(Architecture::from)
         .unwrap_or(Architecture::X86_Bios)
-}
-
-/// The binary for a client architecture (RFC 4578 and the IANA registry: 16 and 19 are the
-/// UEFI HTTP boot codes of x86-64 and arm64).
-fn boot_file(architecture: Architecture, files: &BootFiles) -> Option<&str> {
-    match u16::from(architecture) {
-        0 => Some(&files.bios),
-        6 | 7 | 9 | 16 => Some(&files.x86_64_efi),
-        11 | 19 => Some(&files.arm64_efi),
-        _ => None,
-    }
 }
 
 fn arch_name(architecture: Architecture) -> &'static str {

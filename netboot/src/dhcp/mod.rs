@@ -10,6 +10,9 @@ pub mod proxy;
 pub mod server;
 
 pub use authoritative::{LeaseBook, LeaseError, LeaseFuture, NetworkConfig};
-pub use message::{decode, BootFiles, Destination, Ignored, ProxyConfig, Reply, ServerPort};
+pub use message::{
+    decode, BootFiles, ChooseBootFile, Destination, Firmware, Ignored, ProxyConfig, Reply,
+    ServerPort,
+};
 pub use proxy::answer;
 pub use server::{DhcpCounters, DhcpError, DhcpListen, DhcpMode, DhcpReport, DhcpServer};

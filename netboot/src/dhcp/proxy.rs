@@ -212,7 +212,7 @@ mod tests {
         ProxyConfig {
             server: Ipv4Addr::new(10, 99, 0, 2),
             http_base: "http://10.99.0.2:3000".into(),
-            files: BootFiles::default(),
+            files: std::sync::Arc::new(BootFiles::default()),
         }
     }
 
@@ -329,6 +329,71 @@ mod tests {
         );
     }
 
+    /// A client of an architecture baas has no kind for (2: Itanium) gets the table's default
+    /// and is answered like any other, never dropped or crashed on.
+    #[test]
+    fn an_unknown_architecture_gets_the_default_boot_program() {
+        let odd_arch = pxe_request(
+            MessageType::Discover,
+            "PXEClient:Arch:00002:UNDI:003000",
+            Some(2),
+            None,
+        );
+        let config = ProxyConfig {
+            files: std::sync::Arc::new(BootFiles {
+                unknown: "snponly.efi".into(),
+                ..BootFiles::default()
+            }),
+            ..config()
+        };
+        let reply = answer(&odd_arch, ServerPort::Dhcp, client(), &config).unwrap();
+        assert_eq!(reply.boot, "snponly.efi");
+        assert_eq!(reply.message.fname().unwrap_or_default(), b"snponly.efi");
+    }
+
+    /// The chooser sees the client's MAC: a machine with its own program gets it, by PXE and
+    /// by HTTP boot alike.
+    #[test]
+    fn the_boot_program_is_chosen_per_client() {
+        struct OwnProgram;
+        impl crate::dhcp::message::ChooseBootFile for OwnProgram {
+            fn boot_file(&self, mac: &str, firmware: Option<Firmware>) -> String {
+                match (mac, firmware) {
+                    ("52:54:00:12:34:56", Some(Firmware::X86_64Efi)) => "snponly.efi".into(),
+                    _ => "ipxe.efi".into(),
+                }
+            }
+        }
+        let config = ProxyConfig {
+            files: std::sync::Arc::new(OwnProgram),
+            ..config()
+        };
+        let pxe = pxe_request(
+            MessageType::Discover,
+            "PXEClient:Arch:00007:UNDI:003000",
+            Some(7),
+            None,
+        );
+        assert_eq!(
+            answer(&pxe, ServerPort::Dhcp, client(), &config)
+                .unwrap()
+                .boot,
+            "snponly.efi"
+        );
+        let http = pxe_request(
+            MessageType::Discover,
+            "HTTPClient:Arch:00016:UNDI:003001",
+            Some(16),
+            None,
+        );
+        assert_eq!(
+            answer(&http, ServerPort::Dhcp, client(), &config)
+                .unwrap()
+                .boot,
+            "http://10.99.0.2:3000/boot/firmware/snponly.efi"
+        );
+    }
+
     #[test]
     fn firmware_pxe_gets_the_ipxe_binary_for_its_architecture() {
         for (class, arch, file) in [
@@ -423,16 +488,6 @@ mod tests {
             answer(&request_on_67, ServerPort::Dhcp, client(), &config()),
             Err(Ignored::Uninteresting(_))
         ));
-        let odd_arch = pxe_request(
-            MessageType::Discover,
-            "PXEClient:Arch:00002:UNDI:003000",
-            Some(2),
-            None,
-        );
-        assert_eq!(
-            answer(&odd_arch, ServerPort::Dhcp, client(), &config()),
-            Err(Ignored::UnknownArchitecture(2))
-        );
         for short in [&b""[..], &[0u8; 10][..], &[1u8; 200][..]] {
             assert!(matches!(decode(short), Err(Ignored::Malformed(_))));
         }

@@ -251,6 +251,9 @@ pub async fn change_settings(
     if let Some(days) = change.discovered_keep_days {
         lab.set_discovered_keep_days(&actor, days).await?;
     }
+    if let Some(programs) = change.boot_programs {
+        lab.set_boot_programs(&actor, programs).await?;
+    }
     Ok(Json(current_settings(&state).await?))
 }
 
@@ -262,6 +265,7 @@ async fn current_settings(state: &AppState) -> lab::Result<Settings> {
         console_failure_patterns: state.lab.failure_patterns().await?.join("\n"),
         console_settle_seconds: state.lab.settle_seconds().await?,
         discovered_keep_days: state.lab.discovered_keep_days().await?,
+        boot_programs: state.lab.boot_programs().await?,
     })
 }
 
