@@ -574,7 +574,7 @@ test('a machine that network-boots unknown shows up as discovered, an admin adop
   await pxeRequest('52:54:00:d1:5c:01', '127.0.0.2');
   const script = await fetchFrom('127.0.0.2', '/boot/52-54-00-d1-5c-01.ipxe?arch=x86_64&platform=efi');
   assert.equal(script.status, 200);
-  assert.match(script.body, /^#!ipxe\n[\s\S]*not in the inventory[\s\S]*exit\n$/);
+  assert.match(script.body, /^#!ipxe\n[\s\S]*not in the inventory[\s\S]*exit 1\n$/);
 
   const page = await logIn('admin', ADMIN_PASSWORD);
   await open(page, '/admin/discovered');

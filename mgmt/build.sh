@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# Builds the baas management OS from Debian packages: the kernel `linux-image-amd64` depends
+# Builds the baas management OS from Debian packages: the kernel `linux-image-<arch>` depends
 # on, the drivers a VM and common servers need (with their dependencies from modules.dep),
 # busybox-static, and the static baas-agent. Reproducible: the same inputs give the same
 # bytes (sorted archive, fixed mtimes, SOURCE_DATE_EPOCH); the result is cached by the hash of
 # its inputs.
 #
-#   mgmt/build.sh OUT_DIR      writes OUT_DIR/vmlinuz and OUT_DIR/initrd.img
+#   mgmt/build.sh OUT_DIR [--arch amd64|arm64]   writes OUT_DIR/vmlinuz and OUT_DIR/initrd.img
 #
-# Installs kmod and cpio when missing; the kernel and busybox-static packages are downloaded and
+# For arm64 the packages come from Debian's arm64 index, read into the cache without touching
+# this machine's apt configuration, and the agent is cross-built for aarch64-unknown-linux-musl
+# (Debian's gcc-aarch64-linux-gnu compiles its C parts and links it against Rust's own musl).
+# Installs what it needs when missing; the kernel and busybox-static packages are downloaded and
 # unpacked here, never installed on this machine.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT=${1:?usage: mgmt/build.sh OUT_DIR}
+OUT=${1:?usage: mgmt/build.sh OUT_DIR [--arch amd64|arm64]}
+ARCH=amd64
+if [ "${2:-}" = --arch ]; then ARCH=${3:?usage: mgmt/build.sh OUT_DIR [--arch amd64|arm64]}; fi
+case $ARCH in
+  amd64) TARGET=x86_64-unknown-linux-musl ;;
+  arm64) TARGET=aarch64-unknown-linux-musl ;;
+  *) echo "mgmt/build.sh: --arch is amd64 or arm64, not '$ARCH'" >&2; exit 2 ;;
+esac
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/baas/mgmt"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/baas/target}"
 # Drivers for QEMU (virtio, e1000) and common servers (Intel NICs, NVMe, SATA, SAS/SCSI disks).
@@ -30,29 +40,46 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v depmod >/dev/null || [ -x /sbin/depmod ] || missing+=(kmod)
 command -v cpio >/dev/null || missing+=(cpio)
+if [ "$ARCH" = amd64 ]; then
+  command -v musl-gcc >/dev/null || missing+=(musl-tools)
+else
+  command -v aarch64-linux-gnu-gcc >/dev/null || missing+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   say "apt-get install ${missing[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
-command -v musl-gcc >/dev/null || {
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends musl-tools >/dev/null
-}
+rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"
 
-say "building baas-agent (static, musl)"
-(cd "$ROOT" && cargo build --quiet --release --locked -p baas-agent --target x86_64-unknown-linux-musl)
-AGENT="$CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release/baas-agent"
+say "building baas-agent (static, musl, $TARGET)"
+if [ "$ARCH" = arm64 ]; then
+  export CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc
+  export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc
+fi
+(cd "$ROOT" && cargo build --quiet --release --locked -p baas-agent --target "$TARGET")
+AGENT="$CARGO_TARGET_DIR/$TARGET/release/baas-agent"
 
-KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-[ -n "$KPKG" ] || { as_root apt-get update -qq; KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'); }
-KVERSION=$(apt-cache policy "$KPKG" | awk '/Candidate:/ {print $2}')
+# The package index of the target architecture: the system's for amd64, for arm64 one of its
+# own kept in the cache (refreshed daily).
+APT=()
+if [ "$ARCH" = arm64 ]; then
+  index="$CACHE/apt-arm64"
+  mkdir -p "$index/lists/partial" "$index/cache/archives/partial"
+  APT=(-oAPT::Architecture=arm64 -oAPT::Architectures=arm64 "-oDir::State::Lists=$index/lists" "-oDir::Cache=$index/cache")
+  if [ -z "$(find "$index/lists" -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
+    say "reading Debian's arm64 package index"
+    apt-get "${APT[@]}" update -qq 2>/dev/null
+  fi
+fi
+KPKG=$(apt-cache "${APT[@]}" depends "linux-image-$ARCH" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+[ -n "$KPKG" ] || { as_root apt-get update -qq; KPKG=$(apt-cache "${APT[@]}" depends "linux-image-$ARCH" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'); }
+KVERSION=$(apt-cache "${APT[@]}" policy "$KPKG" | awk '/Candidate:/ {print $2}')
 KVER=${KPKG#linux-image-}
-BUSYBOX_VERSION=$(apt-cache policy busybox-static | awk '/Candidate:/ {print $2}')
+BUSYBOX_VERSION=$(apt-cache "${APT[@]}" policy busybox-static | awk '/Candidate:/ {print $2}')
 
 key=$( {
-  echo "$KPKG $KVERSION busybox $BUSYBOX_VERSION modules $MODULES"
+  echo "$ARCH $KPKG $KVERSION busybox $BUSYBOX_VERSION modules $MODULES"
   sha256sum "$AGENT" "$ROOT/mgmt/init" "$ROOT/mgmt/udhcpc.script" "$ROOT/mgmt/build.sh" | cut -d' ' -f1
 } | sha256sum | cut -c1-16)
 BUILT="$CACHE/$key"
@@ -64,10 +91,10 @@ if [ ! -f "$BUILT/initrd.img" ]; then
   chmod 0755 "$CACHE/debs"
   fetch() {  # package version -> the .deb, downloaded once
     local deb
-    deb=$(ls "$CACHE/debs/${1}_${2//:/%3a}"_*.deb 2>/dev/null | head -1 || true)
+    deb=$(ls "$CACHE/debs/${1}_${2//:/%3a}_$ARCH.deb" 2>/dev/null | head -1 || true)
     if [ -z "$deb" ]; then
-      (cd "$CACHE/debs" && apt-get download "$1=$2" >/dev/null 2>&1)
-      deb=$(ls "$CACHE/debs/${1}_${2//:/%3a}"_*.deb | head -1)
+      (cd "$CACHE/debs" && apt-get "${APT[@]}" download "$1:$ARCH=$2" >/dev/null 2>&1)
+      deb=$(ls "$CACHE/debs/${1}_${2//:/%3a}_$ARCH.deb" | head -1)
     fi
     echo "$deb"
   }

@@ -28,9 +28,42 @@ pub struct BootRequest {
     /// The address baas' own DHCP last gave or saw this MAC at, if it did. Only a fetch from
     /// there (or from the machine's fixed address) gets an enrolment token.
     pub dhcp_address: Option<String>,
-    /// Whether a management OS is configured to boot: without one, boot jobs wait and unknown
-    /// machines are not enlisted.
-    pub management_os: bool,
+    /// The management OS builds configured to boot: a machine whose architecture has none
+    /// is never sent one (its boot jobs wait; unknown machines are not enlisted).
+    pub management_os: ManagementOsBuilds,
+}
+
+/// The management OS builds baas serves, by CPU architecture (`mgmt/build.sh --arch`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ManagementOsBuilds {
+    pub x86_64: bool,
+    pub arm64: bool,
+}
+
+impl ManagementOsBuilds {
+    /// Only the x86-64 build (what a lab without arm64 machines configures).
+    pub const X86_64: ManagementOsBuilds = ManagementOsBuilds {
+        x86_64: true,
+        arm64: false,
+    };
+
+    /// Whether a build for machines of `platform` is configured.
+    pub fn serves(self, platform: Platform) -> bool {
+        match platform {
+            Platform::Arm64Uefi => self.arm64,
+            Platform::X86_64Bios | Platform::X86_64Uefi => self.x86_64,
+        }
+    }
+}
+
+/// The platform a boot request names by its CPU (iPXE's `${buildarch}`), if it names one: what
+/// the machine runs now outweighs what the inventory says it is.
+fn requested_platform(request: &BootRequest) -> Option<Platform> {
+    match request.architecture.as_str() {
+        "arm64" | "aarch64" => Some(Platform::Arm64Uefi),
+        "x86_64" | "i386" | "x86" => Some(Platform::guess("x86_64", &request.vendor_class)),
+        _ => None,
+    }
 }
 
 /// A boot step to record; `mac` canonical.
@@ -54,6 +87,8 @@ pub enum BootPlan {
         machine: Option<String>,
         purpose: Purpose,
         enrolment_token: String,
+        /// The platform whose build to boot.
+        platform: Platform,
     },
     /// Not in the inventory and the discovery policy is to ignore: recorded as discovered and
     /// sent on to its local disk, as told by its own firmware.
@@ -122,8 +157,13 @@ impl Lab {
             request.dhcp_address.as_deref().or(fixed),
             &mac,
         );
+        let os_platform = requested_platform(request).unwrap_or_else(|| match &machine {
+            Some((_, _, platform, _)) => Platform::parse(platform).unwrap_or(Platform::X86_64Uefi),
+            None => Platform::guess(&request.architecture, &request.vendor_class),
+        });
+        let has_os = request.management_os.serves(os_platform);
         let job = match (&machine, &vouched) {
-            (Some((id, ..)), Ok(())) if request.management_os => {
+            (Some((id, ..)), Ok(())) if has_os => {
                 self.start_boot_job(*id, &request.address).await?
             }
             _ => None,
@@ -136,10 +176,9 @@ impl Lab {
                         machine: Some(name),
                         purpose: Purpose::Job(job.job_id),
                         enrolment_token: job.enrolment_token,
+                        platform: os_platform,
                     },
-                    (None, Err(reason))
-                        if request.management_os && self.has_open_boot_job(id).await? =>
-                    {
+                    (None, Err(reason)) if has_os && self.has_open_boot_job(id).await? => {
                         BootPlan::Unvouched {
                             machine: Some(name),
                             uefi: platform.is_uefi(),
@@ -161,8 +200,8 @@ impl Lab {
                 let uefi = request.vendor_class.contains("efi");
                 if let Err(reason) = vouched {
                     tracing::debug!(%mac, address = %request.address, "unvouched boot script fetch of an unknown MAC: not recorded");
-                    let enlisting = request.management_os
-                        && self.discovery_policy().await? == DiscoveryPolicy::Enlist;
+                    let enlisting =
+                        has_os && self.discovery_policy().await? == DiscoveryPolicy::Enlist;
                     return Ok(match enlisting {
                         true => BootPlan::Unvouched {
                             machine: None,
@@ -176,7 +215,7 @@ impl Lab {
                     return Ok(BootPlan::Unknown { uefi });
                 }
                 match self.discovery_policy().await? {
-                    _ if !request.management_os => BootPlan::Unknown {
+                    _ if !has_os => BootPlan::Unknown {
                         uefi: request.vendor_class.contains("efi"),
                     },
                     DiscoveryPolicy::Ignore => BootPlan::Unknown {
@@ -197,6 +236,7 @@ impl Lab {
                             machine: None,
                             purpose: Purpose::Enlist,
                             enrolment_token: token,
+                            platform: os_platform,
                         }
                     }
                 }
@@ -487,7 +527,7 @@ mod tests {
             vendor_class: "pcbios".into(),
             address: "10.99.0.50".into(),
             dhcp_address: Some("10.99.0.50".into()),
-            management_os: true,
+            management_os: ManagementOsBuilds::X86_64,
         };
         for _ in 0..2 {
             assert_eq!(
@@ -538,7 +578,7 @@ mod tests {
             mac: format!("52:54:00:99:00:{n:02x}"),
             address: "10.99.0.66".into(),
             dhcp_address: dhcp.map(str::to_string),
-            management_os: true,
+            management_os: ManagementOsBuilds::X86_64,
             ..Default::default()
         };
         for n in 0..50 {
@@ -585,6 +625,94 @@ mod tests {
         assert_eq!(left, ["52:54:00:99:00:1e"]);
     }
 
+    /// An arm64 machine is sent the arm64 build or nothing: with only the x86-64 build its
+    /// boot job waits; a machine whose iPXE says it runs arm64 gets the arm64 build whatever
+    /// the inventory says.
+    #[tokio::test]
+    async fn an_arm64_machine_boots_the_arm64_management_os_or_none() {
+        let (lab, _dir) = testing::lab().await;
+        let admin = testing::admin();
+        let arm = lab
+            .create_machine(
+                &admin,
+                MachineInput {
+                    platform: "arm64-uefi".into(),
+                    ..testing::machine_input("arm1", "52:54:00:00:0a:01")
+                },
+            )
+            .await
+            .unwrap();
+        let x86 = lab
+            .create_machine(&admin, testing::machine_input("x86", "52:54:00:00:0a:02"))
+            .await
+            .unwrap();
+        lab.request_management_boot(&admin, arm.id).await.unwrap();
+        lab.request_management_boot(&admin, x86.id).await.unwrap();
+        let request = |mac: &str, architecture: &str, builds| BootRequest {
+            mac: mac.into(),
+            architecture: architecture.into(),
+            vendor_class: "efi".into(),
+            address: "10.99.0.7".into(),
+            dhcp_address: Some("10.99.0.7".into()),
+            management_os: builds,
+        };
+        let plan = lab
+            .boot_plan(&request(
+                "52:54:00:00:0a:01",
+                "",
+                ManagementOsBuilds::X86_64,
+            ))
+            .await
+            .unwrap();
+        assert!(matches!(plan, BootPlan::LocalDisk { .. }), "{plan:?}");
+        let both = ManagementOsBuilds {
+            x86_64: true,
+            arm64: true,
+        };
+        let plan = lab
+            .boot_plan(&request("52:54:00:00:0a:01", "", both))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                plan,
+                BootPlan::ManagementOs {
+                    platform: Platform::Arm64Uefi,
+                    ..
+                }
+            ),
+            "{plan:?}"
+        );
+        // Listed as x86-64, but its iPXE runs arm64: not the x86-64 build.
+        let plan = lab
+            .boot_plan(&request(
+                "52:54:00:00:0a:02",
+                "arm64",
+                ManagementOsBuilds::X86_64,
+            ))
+            .await
+            .unwrap();
+        assert!(matches!(plan, BootPlan::LocalDisk { .. }), "{plan:?}");
+        let plan = lab
+            .boot_plan(&request(
+                "52:54:00:00:0a:02",
+                "x86_64",
+                ManagementOsBuilds::X86_64,
+            ))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                plan,
+                BootPlan::ManagementOs {
+                    platform: Platform::X86_64Uefi,
+                    ..
+                }
+            ),
+            "{plan:?}"
+        );
+    }
+
     #[tokio::test]
     async fn pending_jobs_and_the_enlist_policy_boot_the_management_os() {
         let (lab, _dir) = testing::lab().await;
@@ -599,13 +727,13 @@ mod tests {
             mac: mac.into(),
             address: "10.99.0.7".into(),
             dhcp_address: Some("10.99.0.7".into()),
-            management_os: true,
+            management_os: ManagementOsBuilds::X86_64,
             ..Default::default()
         };
         // Without a management OS to boot, the job waits.
         let plan = lab
             .boot_plan(&BootRequest {
-                management_os: false,
+                management_os: ManagementOsBuilds::default(),
                 ..request("52:54:00:00:00:01")
             })
             .await
@@ -616,6 +744,7 @@ mod tests {
             machine,
             purpose,
             enrolment_token,
+            platform,
         } = plan
         else {
             panic!("expected the management OS, got {plan:?}");
@@ -625,6 +754,7 @@ mod tests {
             (Some("node1"), Purpose::Job(job.id))
         );
         assert!(!enrolment_token.is_empty());
+        assert_eq!(platform, Platform::X86_64Uefi, "node1's platform");
         let events = lab.boot_events(&admin, node.id).await.unwrap();
         assert!(events[0]
             .detail
@@ -671,7 +801,7 @@ mod tests {
             mac: "52:54:00:00:00:01".into(),
             address: address.into(),
             dhcp_address: dhcp.map(str::to_string),
-            management_os: true,
+            management_os: ManagementOsBuilds::X86_64,
             ..Default::default()
         };
         // From elsewhere, or with nobody having seen the MAC get an address: no token, the
@@ -726,7 +856,7 @@ mod tests {
         let from = |address: &str| BootRequest {
             mac: "52:54:00:00:00:02".into(),
             address: address.into(),
-            management_os: true,
+            management_os: ManagementOsBuilds::X86_64,
             ..Default::default()
         };
         assert!(matches!(
@@ -753,7 +883,7 @@ mod tests {
             mac: "52:54:00:00:00:99".into(),
             address: address.into(),
             dhcp_address: Some("10.0.0.99".into()),
-            management_os: true,
+            management_os: ManagementOsBuilds::X86_64,
             ..Default::default()
         };
         assert!(matches!(

@@ -35,6 +35,9 @@ struct FileConfig {
     mgmt_kernel: Option<PathBuf>,
     mgmt_initrd: Option<PathBuf>,
     mgmt_cmdline: Option<String>,
+    mgmt_arm64_kernel: Option<PathBuf>,
+    mgmt_arm64_initrd: Option<PathBuf>,
+    mgmt_arm64_cmdline: Option<String>,
     job_netboot_timeout_seconds: Option<i64>,
     job_enrol_timeout_seconds: Option<i64>,
     job_progress_timeout_seconds: Option<i64>,
@@ -102,6 +105,9 @@ pub struct Config {
     pub dhcp_authoritative: Option<AuthoritativeDhcp>,
     /// `None` until a kernel is configured: boot jobs then wait.
     pub management_os: Option<ManagementOs>,
+    /// The same for arm64 machines (served at `/boot/mgmt/arm64/…`); without it their boot
+    /// jobs wait, never booting the x86-64 build.
+    pub management_os_arm64: Option<ManagementOs>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +166,10 @@ Configuration (file keys in baas.toml, overridden by the environment):
   BAAS_MGMT_INITRD          mgmt_initrd: its initrd (default <data_dir>/mgmt/initrd.img)
   BAAS_MGMT_CMDLINE         mgmt_cmdline: extra kernel command line (default console=tty0
                             console=ttyS0,115200); baas adds baas.url, baas.token, baas.purpose
+  BAAS_MGMT_ARM64_KERNEL    mgmt_arm64_kernel, mgmt_arm64_initrd, mgmt_arm64_cmdline: the same for
+  BAAS_MGMT_ARM64_INITRD    arm64 machines (default <data_dir>/mgmt-arm64/, built by mgmt/build.sh
+  BAAS_MGMT_ARM64_CMDLINE   --arch arm64; console=tty0 console=ttyAMA0,115200); without it their
+                            jobs wait
   BAAS_JOB_NETBOOT_TIMEOUT_SECONDS   job_netboot_timeout_seconds: a job fails when the machine has not
                             network-booted this long after its power cycle (default 600)
   BAAS_JOB_ENROL_TIMEOUT_SECONDS     job_enrol_timeout_seconds: ... when no agent enrolled this long
@@ -408,53 +418,30 @@ impl Config {
         };
         // The management OS `mgmt/build.sh` put under the data directory serves by default;
         // a configured path overrides it, and an empty one turns it off.
-        let built = data_dir.join("mgmt");
-        let built_kernel = built.join("vmlinuz");
-        let configured_kernel = env("BAAS_MGMT_KERNEL")
-            .map(PathBuf::from)
-            .or(from_file.mgmt_kernel);
-        let kernel_is_default = configured_kernel.is_none();
-        let management_os = match configured_kernel
-            .or_else(|| built_kernel.is_file().then_some(built_kernel))
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            None => None,
-            Some(kernel) => {
-                let built_initrd = built.join("initrd.img");
-                let initrd = env("BAAS_MGMT_INITRD")
-                    .map(PathBuf::from)
-                    .or(from_file.mgmt_initrd)
-                    .or_else(|| {
-                        (kernel_is_default && built_initrd.is_file()).then_some(built_initrd)
-                    })
-                    .filter(|p| !p.as_os_str().is_empty());
-                for (name, path) in [
-                    ("mgmt_kernel", Some(&kernel)),
-                    ("mgmt_initrd", initrd.as_ref()),
-                ] {
-                    if let Some(path) = path.filter(|p| !p.is_file()) {
-                        return Err(ConfigError::Value {
-                            name,
-                            message: format!("{} is not a readable file", path.display()),
-                        });
-                    }
-                }
-                let cmdline = env("BAAS_MGMT_CMDLINE")
-                    .or(from_file.mgmt_cmdline)
-                    .unwrap_or_else(|| "console=tty0 console=ttyS0,115200".into());
-                if cmdline.chars().any(char::is_control) {
-                    return Err(ConfigError::Value {
-                        name: "mgmt_cmdline",
-                        message: "must be one line".into(),
-                    });
-                }
-                Some(ManagementOs {
-                    kernel,
-                    initrd,
-                    cmdline,
-                })
-            }
-        };
+        let management_os = load_management_os(
+            &data_dir.join("mgmt"),
+            ["mgmt_kernel", "mgmt_initrd", "mgmt_cmdline"],
+            [
+                env("BAAS_MGMT_KERNEL").or(from_file.mgmt_kernel.map(into_text)),
+                env("BAAS_MGMT_INITRD").or(from_file.mgmt_initrd.map(into_text)),
+                env("BAAS_MGMT_CMDLINE").or(from_file.mgmt_cmdline),
+            ],
+            "console=tty0 console=ttyS0,115200",
+        )?;
+        let management_os_arm64 = load_management_os(
+            &data_dir.join("mgmt-arm64"),
+            [
+                "mgmt_arm64_kernel",
+                "mgmt_arm64_initrd",
+                "mgmt_arm64_cmdline",
+            ],
+            [
+                env("BAAS_MGMT_ARM64_KERNEL").or(from_file.mgmt_arm64_kernel.map(into_text)),
+                env("BAAS_MGMT_ARM64_INITRD").or(from_file.mgmt_arm64_initrd.map(into_text)),
+                env("BAAS_MGMT_ARM64_CMDLINE").or(from_file.mgmt_arm64_cmdline),
+            ],
+            "console=tty0 console=ttyAMA0,115200",
+        )?;
         let defaults = lab::jobs::JobTimeouts::default();
         let timeout = |name: &'static str, file: Option<i64>, default: i64| {
             let variable = format!("BAAS_{}", name.to_ascii_uppercase());
@@ -498,6 +485,7 @@ impl Config {
         Ok(Config {
             job_timeouts,
             management_os,
+            management_os_arm64,
             dhcp_authoritative,
             dhcp_addr,
             pxe_addr,
@@ -620,6 +608,56 @@ impl AuthoritativeSettings {
     }
 }
 
+fn into_text(path: PathBuf) -> String {
+    path.display().to_string()
+}
+
+/// One architecture's management OS: the configured kernel (`values[0]`; empty turns it off)
+/// or the one built into `built`, its initrd and command line.
+fn load_management_os(
+    built: &Path,
+    names: [&'static str; 3],
+    values: [Option<String>; 3],
+    default_cmdline: &str,
+) -> Result<Option<ManagementOs>, ConfigError> {
+    let [kernel_name, initrd_name, cmdline_name] = names;
+    let [kernel, initrd, cmdline] = values;
+    let built_kernel = built.join("vmlinuz");
+    let kernel_is_default = kernel.is_none();
+    let Some(kernel) = kernel
+        .map(PathBuf::from)
+        .or_else(|| built_kernel.is_file().then_some(built_kernel))
+        .filter(|p| !p.as_os_str().is_empty())
+    else {
+        return Ok(None);
+    };
+    let built_initrd = built.join("initrd.img");
+    let initrd = initrd
+        .map(PathBuf::from)
+        .or_else(|| (kernel_is_default && built_initrd.is_file()).then_some(built_initrd))
+        .filter(|p| !p.as_os_str().is_empty());
+    for (name, path) in [(kernel_name, Some(&kernel)), (initrd_name, initrd.as_ref())] {
+        if let Some(path) = path.filter(|p| !p.is_file()) {
+            return Err(ConfigError::Value {
+                name,
+                message: format!("{} is not a readable file", path.display()),
+            });
+        }
+    }
+    let cmdline = cmdline.unwrap_or_else(|| default_cmdline.into());
+    if cmdline.chars().any(char::is_control) {
+        return Err(ConfigError::Value {
+            name: cmdline_name,
+            message: "must be one line".into(),
+        });
+    }
+    Ok(Some(ManagementOs {
+        kernel,
+        initrd,
+        cmdline,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -668,6 +706,38 @@ mod tests {
         std::fs::write(&other, b"k").unwrap();
         let configured = load(Some(&other.display().to_string())).unwrap();
         assert_eq!((configured.kernel, configured.initrd), (other, None));
+    }
+
+    #[test]
+    fn the_arm64_management_os_is_its_own_build_with_its_own_console() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().display().to_string();
+        let load = || {
+            Config::load_with(None, |name| match name {
+                "BAAS_DATA_DIR" => Some(data.clone()),
+                _ => None,
+            })
+            .unwrap()
+        };
+        std::fs::create_dir(dir.path().join("mgmt")).unwrap();
+        std::fs::write(dir.path().join("mgmt/vmlinuz"), b"k").unwrap();
+        assert!(load().management_os.is_some());
+        assert_eq!(
+            load().management_os_arm64,
+            None,
+            "the x86-64 build is not it"
+        );
+        std::fs::create_dir(dir.path().join("mgmt-arm64")).unwrap();
+        std::fs::write(dir.path().join("mgmt-arm64/vmlinuz"), b"k").unwrap();
+        std::fs::write(dir.path().join("mgmt-arm64/initrd.img"), b"i").unwrap();
+        let arm64 = load().management_os_arm64.expect("the built arm64 OS");
+        assert_eq!(arm64.kernel, dir.path().join("mgmt-arm64/vmlinuz"));
+        assert_eq!(arm64.initrd, Some(dir.path().join("mgmt-arm64/initrd.img")));
+        assert!(
+            arm64.cmdline.contains("console=ttyAMA0"),
+            "{}",
+            arm64.cmdline
+        );
     }
 
     #[test]

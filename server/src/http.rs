@@ -62,6 +62,7 @@ pub async fn router_with(
         leptos_options: leptos_options.clone(),
         lab: lab.clone(),
         management_os: config.management_os.clone().map(std::sync::Arc::new),
+        management_os_arm64: config.management_os_arm64.clone().map(std::sync::Arc::new),
         public_url: config.public_url.clone(),
         boot_clients,
         agent_nonces: Default::default(),
@@ -71,7 +72,7 @@ pub async fn router_with(
     let routes = generate_route_list(app::App);
     let secure_cookies = app::auth::SecureCookies(config.secure_cookies);
     let netboot_settings = app::api::machines::NetbootSettings {
-        management_os: config.management_os.is_some(),
+        management_os: config.management_os.is_some() || config.management_os_arm64.is_some(),
         firmware_dir: std::sync::Arc::new(config.tftp_root.clone()),
     };
     let router = Router::new()

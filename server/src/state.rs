@@ -11,6 +11,9 @@ pub struct AppState {
     pub conductor: conductor::Conductor,
     /// What boot jobs boot; `None` until configured.
     pub management_os: Option<std::sync::Arc<crate::config::ManagementOs>>,
+    /// The arm64 build, for arm64 machines.
+    #[from_ref(skip)]
+    pub management_os_arm64: Option<std::sync::Arc<crate::config::ManagementOs>>,
     /// The URL machines reach baas at, for the management OS's command line.
     pub public_url: String,
     /// Where DHCP saw each booting MAC: only that address gets its enrolment token.

@@ -1070,6 +1070,14 @@ fn rest_cases() -> Vec<RestCase> {
             |_, _| Vec::new(),
             [404, 404, 404, 404],
         ),
+        (
+            "GET",
+            "/boot/mgmt/arm64/{file}",
+            |_, _| "/boot/mgmt/arm64/initrd".into(),
+            &[],
+            |_, _| Vec::new(),
+            [404, 404, 404, 404],
+        ),
         // Firmware binaries are for machines, which cannot log in: anyone gets them (here the
         // test configuration's TFTP root has no such file).
         (

@@ -283,3 +283,78 @@ async fn network_boot_binaries_are_served_over_http_from_the_tftp_root_only() {
         assert_eq!(reply.status, 404, "{path}: {}", reply.body);
     }
 }
+
+/// An arm64 machine boots the arm64 build of the management OS, from its own URLs; with only
+/// the x86-64 build configured, its boot job waits and it is sent to its disk, never to the
+/// x86-64 kernel.
+#[tokio::test]
+async fn an_arm64_machine_gets_the_arm64_management_os_and_never_the_x86_64_one() {
+    let files = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = files.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let x86 = server::config::ManagementOs {
+        kernel: write("x86-vmlinuz", b"x86-64 kernel"),
+        initrd: Some(write("x86-initrd", b"x86-64 initrd")),
+        cmdline: "console=ttyS0".into(),
+    };
+    let arm64 = server::config::ManagementOs {
+        kernel: write("arm64-vmlinuz", b"arm64 kernel"),
+        initrd: Some(write("arm64-initrd", b"arm64 initrd")),
+        cmdline: "console=ttyAMA0".into(),
+    };
+    for with_arm64 in [false, true] {
+        let server = TestServer::start_with(|config| {
+            config.management_os = Some(x86.clone());
+            config.management_os_arm64 = with_arm64.then(|| arm64.clone());
+        })
+        .await;
+        let input = lab::model::MachineInput {
+            platform: "arm64-uefi".into(),
+            ..common::machine_input("arm1", "52:54:00:00:0a:01", "x86_64-uefi")
+        };
+        let node = server
+            .lab
+            .create_machine(&lab::Actor::shell(), input)
+            .await
+            .unwrap()
+            .id;
+        let mut admin = server.logged_in("admin", ADMIN_PASSWORD).await;
+        let job = admin
+            .post_form("/api/boot_job", &format!("machine_id={node}"))
+            .await;
+        assert_eq!(job.status, 200, "{}", job.body);
+        server
+            .boot_clients
+            .learn("10.0.0.7".parse().unwrap(), "52:54:00:00:0a:01");
+        let mut machine = server.client_at("10.0.0.7:1234");
+        let script = machine
+            .get("/boot/52:54:00:00:0a:01.ipxe?arch=arm64&platform=efi")
+            .await
+            .body;
+        if with_arm64 {
+            assert!(
+                script.contains("kernel mgmt/arm64/kernel initrd=initrd console=ttyAMA0 baas.url="),
+                "{script}"
+            );
+            assert!(script.contains("initrd mgmt/arm64/initrd"), "{script}");
+            let kernel = machine.get("/boot/mgmt/arm64/kernel").await;
+            assert_eq!(kernel.status, 200);
+            assert_eq!(kernel.body, "arm64 kernel");
+            let initrd = machine.get("/boot/mgmt/arm64/initrd").await;
+            assert_eq!(initrd.body, "arm64 initrd");
+        } else {
+            assert!(!script.contains("mgmt/"), "{script}");
+            assert!(script.contains("booting from its disk"), "{script}");
+            let jobs = admin
+                .post_form("/api/jobs/panel", &format!("machine_id={node}"))
+                .await
+                .json();
+            assert_eq!(jobs["recent"][0]["state"], "queued", "{jobs}");
+            let missing = machine.get("/boot/mgmt/arm64/kernel").await;
+            assert_eq!(missing.status, 404);
+        }
+    }
+}

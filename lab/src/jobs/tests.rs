@@ -100,7 +100,7 @@ pub(crate) async fn boot_plan_of(lab: &Lab, mac: &str, address: &str) -> BootPla
         mac: mac.into(),
         address: address.into(),
         dhcp_address: Some(address.into()),
-        management_os: true,
+        management_os: crate::boot::ManagementOsBuilds::X86_64,
         ..Default::default()
     })
     .await

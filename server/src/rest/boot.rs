@@ -53,7 +53,10 @@ pub async fn boot_script(
         vendor_class: query.platform,
         address: address.map(|Extension(a)| a.0).unwrap_or_default(),
         dhcp_address,
-        management_os: state.management_os.is_some(),
+        management_os: lab::boot::ManagementOsBuilds {
+            x86_64: state.management_os.is_some(),
+            arm64: state.management_os_arm64.is_some(),
+        },
     };
     let script = match state.lab.boot_plan(&request).await {
         Ok(BootPlan::LocalDisk { machine, platform }) => Script::LocalDisk {
@@ -64,8 +67,15 @@ pub async fn boot_script(
             machine,
             purpose,
             enrolment_token,
+            platform,
         }) => {
-            let os = state.management_os.as_deref();
+            // The lab sends a machine only the build of its architecture.
+            let (os, files) = match platform {
+                lab::model::Platform::Arm64Uefi => {
+                    (state.management_os_arm64.as_deref(), "mgmt/arm64")
+                }
+                _ => (state.management_os.as_deref(), "mgmt"),
+            };
             let extra = os.map(|os| os.cmdline.as_str()).unwrap_or_default();
             let note = match (&machine, purpose) {
                 (Some(name), Purpose::Job(id)) => {
@@ -75,10 +85,10 @@ pub async fn boot_script(
             };
             // Relative URLs: under ProxyDHCP `${next-server}` is the address server, not baas.
             Script::Kernel {
-                kernel: "mgmt/kernel".into(),
+                kernel: format!("{files}/kernel"),
                 initrd: os
                     .and_then(|os| os.initrd.as_ref())
-                    .map(|_| "mgmt/initrd".into()),
+                    .map(|_| format!("{files}/initrd")),
                 cmdline: format!(
                     "{extra} baas.url={} baas.token={enrolment_token} baas.purpose={} baas.mac={}",
                     state.public_url,
@@ -127,8 +137,23 @@ pub async fn management_os_file(
     State(state): State<AppState>,
     Path(file): Path<String>,
 ) -> ApiResult<Response> {
-    let os = state.management_os.as_deref();
-    let path = match (file.as_str(), os) {
+    serve_management_os_file(state.management_os.as_deref(), &file).await
+}
+
+/// `GET /boot/mgmt/arm64/kernel` and `…/initrd`: the arm64 build's files.
+#[utoipa::path(get, path = "/boot/mgmt/arm64/{file}", tag = "network boot", security(()), params(("file" = String, Path, description = "`kernel` or `initrd`")), responses((status = 200, description = "The arm64 management OS file", content_type = "application/octet-stream", body = Vec<u8>), super::Failures))]
+pub async fn arm64_management_os_file(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> ApiResult<Response> {
+    serve_management_os_file(state.management_os_arm64.as_deref(), &file).await
+}
+
+async fn serve_management_os_file(
+    os: Option<&crate::config::ManagementOs>,
+    file: &str,
+) -> ApiResult<Response> {
+    let path = match (file, os) {
         ("kernel", Some(os)) => Some(os.kernel.clone()),
         ("initrd", Some(os)) => os.initrd.clone(),
         _ => None,

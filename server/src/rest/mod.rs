@@ -191,6 +191,11 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (M::GET, "/media/{token}/{file}", get(content::media_content)),
         (M::GET, "/boot/{file}", get(boot::boot_script)),
         (M::GET, "/boot/mgmt/{file}", get(boot::management_os_file)),
+        (
+            M::GET,
+            "/boot/mgmt/arm64/{file}",
+            get(boot::arm64_management_os_file),
+        ),
         (M::GET, "/boot/firmware/{file}", get(boot::firmware_file)),
         (M::POST, "/agent/v1/enrol", post(agents::enrol)),
         (M::POST, "/agent/v1/heartbeat", post(agents::heartbeat)),

@@ -156,6 +156,7 @@ impl Modify for Security {
         super::content::media_content,
         super::boot::boot_script,
         super::boot::management_os_file,
+        super::boot::arm64_management_os_file,
         super::boot::firmware_file,
         super::agents::enrol,
         super::agents::heartbeat,

@@ -48,6 +48,7 @@ pub fn config_in(dir: &std::path::Path, session_ttl_seconds: i64) -> Config {
         boot_server_ip: std::net::Ipv4Addr::LOCALHOST,
         dhcp_authoritative: None,
         management_os: None,
+        management_os_arm64: None,
     }
 }
 
