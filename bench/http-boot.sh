@@ -59,7 +59,8 @@ MACHINE=$(in_srv curl -sf -b "$JAR" --data-urlencode 'input[name]=vm-http-boot' 
   --data-urlencode "input[bmc_address]=$VMLAB_BMC" --data-urlencode 'input[bmc_username]=admin' \
   --data-urlencode 'input[bmc_password]=password' --data-urlencode 'input[state]=available' \
   "$BASE/api/admin/create_machine" | sed -E 's/^\{"id":([0-9]+).*/\1/')
-SESSION=$(awk 'NF >= 7 { print $6 "=" $7 }' "$JAR" | tail -1)
+# Every cookie of the jar (the session and the known-device one), as a Cookie header.
+SESSION=$(awk 'NF >= 7 && !/^# / { printf "%s%s=%s", sep, $6, $7; sep = "; " }' "$JAR")
 
 # The firmware the chassis hook starts the VM with at the next power-on.
 use_firmware() {
@@ -79,7 +80,11 @@ while time.monotonic() - started < 600:
     request = urllib.request.Request(f"{base}/api/jobs/panel", data=f"machine_id={machine}".encode(),
                                      headers={"Cookie": cookie})
     job = json.load(urllib.request.urlopen(request))["latest"]
-    at.setdefault(job["state"], time.monotonic())
+    state = job["state"]
+    # An inventory may end right at enrolment: any later state means the agent enrolled.
+    if state not in ("queued", "powering", "netbooting", "failed", "cancelled"):
+        state = "enrolled"
+    at.setdefault(state, time.monotonic())
     if "enrolled" in at and "powering" in at:
         print(f"{at['enrolled'] - at['powering']:.1f} {job['id']}")
         break

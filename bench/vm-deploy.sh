@@ -78,7 +78,8 @@ MACHINE=$(in_srv curl -sf -b "$JAR" --data-urlencode 'input[name]=vm-bench' --da
   --data-urlencode 'input[bmc_password]=password' --data-urlencode 'input[state]=available' \
   "$BASE/api/admin/create_machine" | sed -E 's/^\{"id":([0-9]+).*/\1/')
 IMAGE=$(in_srv curl -sf -b "$JAR" -T "$WORK/disk.img.zst" "$BASE/api/v1/images/vm-bench" | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)
-SESSION=$(awk 'NF >= 7 { print $6 "=" $7 }' "$JAR" | tail -1)
+# Every cookie of the jar (the session and the known-device one), as a Cookie header.
+SESSION=$(awk 'NF >= 7 && !/^# / { printf "%s%s=%s", sep, $6, $7; sep = "; " }' "$JAR")
 
 # One deploy onto a blank disk: the job's states as the machine page's panel shows them, stamped
 # when first seen (polled every 100 ms). Prints "state seconds-since-the-job-was-created" lines.
