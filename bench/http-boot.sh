@@ -70,7 +70,8 @@ use_firmware() {
 # One inventory job: prints the seconds from powering to enrolled, then cancels the job and
 # powers the VM off for the next run.
 boot_run() {
-  in_srv curl -sf -b "$JAR" -o /dev/null -d "machine_id=$MACHINE&kind=inventory" "$BASE/api/jobs/create"
+  in_srv curl -sf -b "$JAR" -o /dev/null -d "machine_id=$MACHINE&kind=inventory" "$BASE/api/jobs/create" \
+    || { echo "creating the inventory job failed" >&2; exit 1; }
   local seconds job
   read -r seconds job < <(in_srv python3 - "$BASE" "$SESSION" "$MACHINE" <<'PY'
 import json, sys, time, urllib.request

@@ -15,9 +15,16 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT=${1:?usage: mgmt/build.sh OUT_DIR [--arch amd64|arm64]}
-ARCH=amd64
-if [ "${2:-}" = --arch ]; then ARCH=${3:?usage: mgmt/build.sh OUT_DIR [--arch amd64|arm64]}; fi
+usage() { echo "usage: mgmt/build.sh OUT_DIR [--arch amd64|arm64]" >&2; exit 2; }
+OUT='' ARCH=amd64
+while [ $# -gt 0 ]; do
+  case $1 in
+    --arch) ARCH=${2:-}; shift 2 || usage ;;
+    -*) usage ;;
+    *) [ -z "$OUT" ] || usage; OUT=$1; shift ;;
+  esac
+done
+[ -n "$OUT" ] || usage
 case $ARCH in
   amd64) TARGET=x86_64-unknown-linux-musl ;;
   arm64) TARGET=aarch64-unknown-linux-musl ;;
@@ -69,11 +76,14 @@ if [ "$ARCH" = arm64 ]; then
   APT=(-oAPT::Architecture=arm64 -oAPT::Architectures=arm64 "-oDir::State::Lists=$index/lists" "-oDir::Cache=$index/cache")
   if [ -z "$(find "$index/lists" -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
     say "reading Debian's arm64 package index"
-    apt-get "${APT[@]}" update -qq 2>/dev/null
+    # apt warns that it downloads as root into a directory of root's: expected here.
+    apt-get "${APT[@]}" update -qq 2>&1 | grep -v 'unsandboxed' >&2 || true
+    [ -n "$(find "$index/lists" -name '*Packages*' | head -1)" ] \
+      || { echo "mgmt/build.sh: reading Debian's arm64 package index failed" >&2; exit 1; }
   fi
 fi
 KPKG=$(apt-cache "${APT[@]}" depends "linux-image-$ARCH" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-[ -n "$KPKG" ] || { as_root apt-get update -qq; KPKG=$(apt-cache "${APT[@]}" depends "linux-image-$ARCH" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'); }
+[ -n "$KPKG" ] || { as_root apt-get "${APT[@]}" update -qq; KPKG=$(apt-cache "${APT[@]}" depends "linux-image-$ARCH" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'); }
 KVERSION=$(apt-cache "${APT[@]}" policy "$KPKG" | awk '/Candidate:/ {print $2}')
 KVER=${KPKG#linux-image-}
 BUSYBOX_VERSION=$(apt-cache "${APT[@]}" policy busybox-static | awk '/Candidate:/ {print $2}')

@@ -40,9 +40,14 @@ impl BootProgramBook {
     }
 }
 
-/// The book a lab holds; cheap to clone, shared by every clone of the lab.
+/// The book a lab holds; cheap to clone, shared by every clone of the lab. Reloads take turns
+/// (`reloading`): a slow periodic reload that read before an admin's change cannot store its
+/// older book after the change's own reload.
 #[derive(Clone, Default)]
-pub(crate) struct SharedBook(Arc<RwLock<Arc<BootProgramBook>>>);
+pub(crate) struct SharedBook(
+    Arc<RwLock<Arc<BootProgramBook>>>,
+    Arc<tokio::sync::Mutex<()>>,
+);
 
 impl SharedBook {
     fn get(&self) -> Arc<BootProgramBook> {
@@ -108,7 +113,7 @@ impl Lab {
         )
         .await?;
         tx.commit().await?;
-        self.reload_boot_program_book().await?;
+        self.renew_boot_program_book().await;
         Ok(wanted)
     }
 
@@ -117,8 +122,17 @@ impl Lab {
         self.boot_book.get()
     }
 
+    /// Loads the book again after a committed change; the change stands even when this fails
+    /// (logged; the periodic reload catches up).
+    pub(crate) async fn renew_boot_program_book(&self) {
+        if let Err(error) = self.reload_boot_program_book().await {
+            tracing::warn!(%error, "the boot program book could not be read again after a change");
+        }
+    }
+
     /// Loads the book again from the database: the lab's table and every machine's own program.
     pub async fn reload_boot_program_book(&self) -> Result<()> {
+        let _turn = self.boot_book.1.lock().await;
         let lab = self.boot_programs().await?;
         let own: Vec<(String, String)> = sqlx::query_as(
             "SELECT a.mac, m.boot_program FROM machine_macs a JOIN machines m ON m.id = a.machine_id

@@ -265,7 +265,7 @@ impl Lab {
         )
         .await?;
         tx.commit().await?;
-        self.reload_boot_program_book().await?;
+        self.renew_boot_program_book().await;
         self.machine(actor, id).await
     }
 
@@ -311,7 +311,7 @@ impl Lab {
         )
         .await?;
         tx.commit().await?;
-        self.reload_boot_program_book().await?;
+        self.renew_boot_program_book().await;
         self.machine(actor, id).await
     }
 
@@ -333,7 +333,7 @@ impl Lab {
         )
         .await?;
         tx.commit().await?;
-        self.reload_boot_program_book().await?;
+        self.renew_boot_program_book().await;
         Ok(())
     }
 

@@ -130,7 +130,7 @@ impl Platform {
 pub struct BootPrograms {
     /// Legacy BIOS PXE (client architecture 0).
     pub x86_64_bios: String,
-    /// x86-64 UEFI, PXE or HTTP boot (architectures 6, 7, 9, 16).
+    /// x86 UEFI, PXE or HTTP boot (architectures 6 (32-bit), 7, 9, 16).
     pub x86_64_uefi: String,
     /// arm64 UEFI, PXE or HTTP boot (architectures 11, 19).
     pub arm64_uefi: String,
@@ -139,7 +139,8 @@ pub struct BootPrograms {
 }
 
 impl Default for BootPrograms {
-    /// Debian's `ipxe` package (`/usr/lib/ipxe`), whose files `./dev` links into the TFTP root.
+    /// Debian's `ipxe` package (`/usr/lib/ipxe`) for x86; it has no arm64 binary, so the arm64
+    /// entry names a file an admin provides.
     fn default() -> Self {
         BootPrograms {
             x86_64_bios: "undionly.kpxe".into(),

@@ -52,8 +52,9 @@ pub fn identifier(errors: &mut FieldErrors, field: &str, value: &str) -> String 
     value.to_string()
 }
 
-/// The name of a file in a served root (the TFTP root): letters, digits, `.`, `_`, `-`, `+`,
-/// not starting with a dot, no directories. Empty stays empty when not `required`.
+/// The name of a file in a served root (the TFTP root, also served over HTTP): letters, digits,
+/// `.`, `_`, `-`, not starting with a dot, no directories. Empty stays empty when not
+/// `required`.
 pub fn file_name(errors: &mut FieldErrors, field: &str, value: &str, required: bool) -> String {
     let value = value.trim();
     if value.is_empty() {
@@ -65,11 +66,11 @@ pub fn file_name(errors: &mut FieldErrors, field: &str, value: &str, required: b
     } else if value.starts_with('.')
         || !value
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     {
         errors.add(
             field,
-            "must be a file name of the TFTP root like ipxe.efi: letters, digits, '.', '_', '-', '+', not starting with '.'",
+            "must be a file name of the TFTP root like ipxe.efi: letters, digits, '.', '_', '-', not starting with '.'",
         );
     }
     value.to_string()

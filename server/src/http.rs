@@ -72,7 +72,10 @@ pub async fn router_with(
     let routes = generate_route_list(app::App);
     let secure_cookies = app::auth::SecureCookies(config.secure_cookies);
     let netboot_settings = app::api::machines::NetbootSettings {
-        management_os: config.management_os.is_some() || config.management_os_arm64.is_some(),
+        management_os: lab::boot::ManagementOsBuilds {
+            x86_64: config.management_os.is_some(),
+            arm64: config.management_os_arm64.is_some(),
+        },
         firmware_dir: std::sync::Arc::new(config.tftp_root.clone()),
     };
     let router = Router::new()

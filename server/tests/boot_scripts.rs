@@ -345,6 +345,11 @@ async fn an_arm64_machine_gets_the_arm64_management_os_and_never_the_x86_64_one(
             assert_eq!(kernel.body, "arm64 kernel");
             let initrd = machine.get("/boot/mgmt/arm64/initrd").await;
             assert_eq!(initrd.body, "arm64 initrd");
+            let jobs = admin
+                .post_form("/api/jobs/panel", &format!("machine_id={node}"))
+                .await
+                .json();
+            assert_eq!(jobs["management_os_configured"], true, "{jobs}");
         } else {
             assert!(!script.contains("mgmt/"), "{script}");
             assert!(script.contains("booting from its disk"), "{script}");
@@ -353,6 +358,8 @@ async fn an_arm64_machine_gets_the_arm64_management_os_and_never_the_x86_64_one(
                 .await
                 .json();
             assert_eq!(jobs["recent"][0]["state"], "queued", "{jobs}");
+            // The machine page says there is nothing for it to boot, though x86-64 has a build.
+            assert_eq!(jobs["management_os_configured"], false, "{jobs}");
             let missing = machine.get("/boot/mgmt/arm64/kernel").await;
             assert_eq!(missing.status, 404);
         }

@@ -170,7 +170,19 @@ fn a_machine_with_its_own_boot_program_is_offered_it() {
 /// answered, with the lab's default, and the log says why.
 #[test]
 fn an_unknown_architecture_is_offered_the_lab_default_and_logged() {
-    let Some(pair) = Pair::start("u") else { return };
+    // A default of its own, so the answer shows which entry of the table was used.
+    let Some(pair) = Pair::start_prepared("u", true, |beside| {
+        let programs = lab::model::BootPrograms {
+            unknown: "snponly.efi".into(),
+            ..Default::default()
+        };
+        beside
+            .runtime
+            .block_on(beside.lab.set_boot_programs(&lab::Actor::shell(), programs))
+            .unwrap();
+    }) else {
+        return;
+    };
     let said = pair.pxe_discover_as(2);
     assert!(
         said.contains("server 10.231.0.1"),
@@ -181,14 +193,14 @@ fn an_unknown_architecture_is_offered_the_lab_default_and_logged() {
         .wait_for("unknown architecture", Duration::from_secs(10))
         .expect("no log line about the unknown architecture");
     assert!(
-        warned.contains("architecture=2") && warned.contains("ipxe.efi"),
+        warned.contains("architecture=2") && warned.contains("snponly.efi"),
         "{warned}"
     );
     let answered = pair
         .log
         .wait_for("DHCP answered", Duration::from_secs(10))
         .expect("baas logged no answer");
-    assert!(answered.contains("boot=ipxe.efi"), "{answered}");
+    assert!(answered.contains("boot=snponly.efi"), "{answered}");
 }
 
 #[test]

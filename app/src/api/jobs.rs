@@ -115,9 +115,11 @@ pub async fn job_panel(machine_id: i64) -> Result<JobOverview, AppError> {
         images,
         latest,
         recent: lab.jobs(&actor, machine_id).await?,
+        // The build of this machine's architecture, not any build.
         management_os_configured: use_context::<crate::api::machines::NetbootSettings>()
             .unwrap_or_default()
-            .management_os,
+            .management_os
+            .serves(lab.machine(&actor, machine_id).await?.platform),
         now,
         disk,
         hardware: lab.machine_hardware(&actor, machine_id).await?,

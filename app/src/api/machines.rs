@@ -33,7 +33,8 @@ pub struct MachineDetail {
 #[cfg(feature = "ssr")]
 #[derive(Debug, Clone, Default)]
 pub struct NetbootSettings {
-    pub management_os: bool,
+    /// The management OS builds configured, by architecture.
+    pub management_os: lab::boot::ManagementOsBuilds,
     /// The TFTP root, where the boot programs are (also served over HTTP).
     pub firmware_dir: std::sync::Arc<std::path::PathBuf>,
 }

@@ -308,11 +308,14 @@ fn architecture_from_class(class: &[u8]) -> Architecture {
         .unwrap_or(Architecture::X86_Bios)
 }
 
+/// iPXE's `${buildarch}` for the script URL; empty for codes of no known kind, so the lab
+/// goes by the inventory rather than a guess.
 fn arch_name(architecture: Architecture) -> &'static str {
-    match u16::from(architecture) {
-        0 => "i386",
-        11 | 19 => "arm64",
-        _ => "x86_64",
+    match Firmware::of(u16::from(architecture)) {
+        Some(Firmware::Bios) => "i386",
+        Some(Firmware::X86_64Efi) => "x86_64",
+        Some(Firmware::Arm64Efi) => "arm64",
+        None => "",
     }
 }
 
