@@ -59,6 +59,10 @@ impl Lab {
         let engine = Engine::of(database_url)?;
         let db = match engine {
             Engine::Sqlite => {
+                // sqlx takes no lock on SQLite: processes opening a new or older database at
+                // once (the server starting, `baas user` beside it) take turns here, so the
+                // switch to WAL and each migration happen once and neither fails on the other.
+                let _migrating = lock_migrations(database_url).await?;
                 // Creates the file and switches it to WAL once; both persist in the file.
                 SqliteConnectOptions::from_str(database_url)?
                     .create_if_missing(true)
@@ -82,10 +86,6 @@ impl Lab {
                     })
                     .connect(database_url)
                     .await?;
-                // sqlx takes no lock on SQLite: processes opening a new or older database at
-                // once (the server starting, `baas user` beside it) take turns here, so each
-                // migration is applied once and neither fails on the other's tables.
-                let _migrating = lock_migrations(database_url).await?;
                 sqlx::migrate!("../migrations").run(&db).await?;
                 db
             }
