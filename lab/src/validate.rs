@@ -63,17 +63,23 @@ pub fn file_name(errors: &mut FieldErrors, field: &str, value: &str, required: b
         }
     } else if value.len() > MAX_NAME {
         errors.add(field, format!("is longer than {MAX_NAME} characters"));
-    } else if value.starts_with('.')
-        || !value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    {
+    } else if !is_plain_file_name(value) {
         errors.add(
             field,
             "must be a file name of the TFTP root like ipxe.efi: letters, digits, '.', '_', '-', not starting with '.'",
         );
     }
     value.to_string()
+}
+
+/// A file directly in a served root: letters, digits, `.`, `_`, `-`, not empty and not
+/// starting with a dot (no directories, no hidden files, no way out of the root).
+pub fn is_plain_file_name(value: &str) -> bool {
+    !value.is_empty()
+        && !value.starts_with('.')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// Parses a MAC address written as `aa:bb:cc:dd:ee:ff`, `aa-bb-…` or `aabb.ccdd.eeff`,

@@ -202,12 +202,7 @@ pub async fn firmware_file(
     Path(file): Path<String>,
 ) -> ApiResult<Response> {
     let not_found = || ApiError::new(ErrorKind::NotFound, "no such network-boot file");
-    let plain_name = !file.is_empty()
-        && !file.starts_with('.')
-        && file
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if !plain_name {
+    if !lab::validate::is_plain_file_name(&file) {
         return Err(not_found());
     }
     let path = state.firmware_dir.join(&file);
