@@ -418,14 +418,15 @@ impl Config {
         };
         // The management OS `mgmt/build.sh` put under the data directory serves by default;
         // a configured path overrides it, and an empty one turns it off.
+        let path = |name: &str| env(name).map(PathBuf::from);
         let management_os = load_management_os(
             &data_dir.join("mgmt"),
             ["mgmt_kernel", "mgmt_initrd", "mgmt_cmdline"],
-            [
-                env("BAAS_MGMT_KERNEL").or(from_file.mgmt_kernel.map(into_text)),
-                env("BAAS_MGMT_INITRD").or(from_file.mgmt_initrd.map(into_text)),
+            (
+                path("BAAS_MGMT_KERNEL").or(from_file.mgmt_kernel),
+                path("BAAS_MGMT_INITRD").or(from_file.mgmt_initrd),
                 env("BAAS_MGMT_CMDLINE").or(from_file.mgmt_cmdline),
-            ],
+            ),
             "console=tty0 console=ttyS0,115200",
         )?;
         let management_os_arm64 = load_management_os(
@@ -435,11 +436,11 @@ impl Config {
                 "mgmt_arm64_initrd",
                 "mgmt_arm64_cmdline",
             ],
-            [
-                env("BAAS_MGMT_ARM64_KERNEL").or(from_file.mgmt_arm64_kernel.map(into_text)),
-                env("BAAS_MGMT_ARM64_INITRD").or(from_file.mgmt_arm64_initrd.map(into_text)),
+            (
+                path("BAAS_MGMT_ARM64_KERNEL").or(from_file.mgmt_arm64_kernel),
+                path("BAAS_MGMT_ARM64_INITRD").or(from_file.mgmt_arm64_initrd),
                 env("BAAS_MGMT_ARM64_CMDLINE").or(from_file.mgmt_arm64_cmdline),
-            ],
+            ),
             "console=tty0 console=ttyAMA0,115200",
         )?;
         let defaults = lab::jobs::JobTimeouts::default();
@@ -608,24 +609,18 @@ impl AuthoritativeSettings {
     }
 }
 
-fn into_text(path: PathBuf) -> String {
-    path.display().to_string()
-}
-
-/// One architecture's management OS: the configured kernel (`values[0]`; empty turns it off)
-/// or the one built into `built`, its initrd and command line.
+/// One architecture's management OS: the configured kernel (empty turns it off) or the one
+/// built into `built`, its initrd and command line; `names` are their settings' names.
 fn load_management_os(
     built: &Path,
     names: [&'static str; 3],
-    values: [Option<String>; 3],
+    (kernel, initrd, cmdline): (Option<PathBuf>, Option<PathBuf>, Option<String>),
     default_cmdline: &str,
 ) -> Result<Option<ManagementOs>, ConfigError> {
     let [kernel_name, initrd_name, cmdline_name] = names;
-    let [kernel, initrd, cmdline] = values;
     let built_kernel = built.join("vmlinuz");
     let kernel_is_default = kernel.is_none();
     let Some(kernel) = kernel
-        .map(PathBuf::from)
         .or_else(|| built_kernel.is_file().then_some(built_kernel))
         .filter(|p| !p.as_os_str().is_empty())
     else {
@@ -633,7 +628,6 @@ fn load_management_os(
     };
     let built_initrd = built.join("initrd.img");
     let initrd = initrd
-        .map(PathBuf::from)
         .or_else(|| (kernel_is_default && built_initrd.is_file()).then_some(built_initrd))
         .filter(|p| !p.as_os_str().is_empty());
     for (name, path) in [(kernel_name, Some(&kernel)), (initrd_name, initrd.as_ref())] {
