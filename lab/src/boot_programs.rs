@@ -40,6 +40,26 @@ impl BootProgramBook {
     }
 }
 
+impl BootProgramBook {
+    /// Every program the book names, the table's and the machines' own, sorted, once each.
+    pub fn named(&self) -> Vec<&str> {
+        let table = [
+            &self.lab.x86_64_bios,
+            &self.lab.x86_64_uefi,
+            &self.lab.arm64_uefi,
+            &self.lab.unknown,
+        ];
+        let mut named: Vec<&str> = table
+            .into_iter()
+            .chain(self.by_mac.values())
+            .map(String::as_str)
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        named
+    }
+}
+
 /// The book a lab holds; cheap to clone, shared by every clone of the lab. Reloads take turns
 /// (`reloading`): a slow periodic reload that read before an admin's change cannot store its
 /// older book after the change's own reload.
@@ -203,6 +223,15 @@ mod tests {
         input.boot_program = "ipxe-realtek.efi".into();
         let machine = lab.create_machine(&admin, input.clone()).await.unwrap();
         assert_eq!(machine.boot_program, "ipxe-realtek.efi");
+        assert_eq!(
+            lab.boot_program_book().named(),
+            [
+                "ipxe-arm64.efi",
+                "ipxe-realtek.efi",
+                "snponly.efi",
+                "undionly.kpxe"
+            ]
+        );
         let book = lab.boot_program_book();
         assert_eq!(
             book.choose("52:54:00:00:00:02", Some(Platform::X86_64Uefi)),

@@ -139,31 +139,19 @@ pub struct BootProgramsView {
 #[server(endpoint = "admin/boot_programs")]
 pub async fn boot_programs() -> Result<BootProgramsView, AppError> {
     use crate::auth::{admin, lab};
-    let admin = admin().await?;
+    admin().await?;
     let lab = lab()?;
     let programs = lab.boot_programs().await?;
     let root = use_context::<crate::api::machines::NetbootSettings>()
         .map(|settings| settings.firmware_dir)
         .unwrap_or_default();
-    let mut named = vec![
-        programs.x86_64_bios.clone(),
-        programs.x86_64_uefi.clone(),
-        programs.arm64_uefi.clone(),
-        programs.unknown.clone(),
-    ];
-    named.extend(
-        lab.machines(&admin)
-            .await?
-            .into_iter()
-            .map(|machine| machine.boot_program)
-            .filter(|name| !name.is_empty()),
-    );
-    named.sort();
-    named.dedup();
     // Names are plain file names (checked when stored): they stay inside the root.
-    let missing = named
+    let missing = lab
+        .boot_program_book()
+        .named()
         .into_iter()
         .filter(|name| !root.join(name).is_file())
+        .map(str::to_string)
         .collect();
     Ok(BootProgramsView {
         programs,
