@@ -320,15 +320,9 @@ impl PxeLab {
             .vm(&["--disk", &disk, "--boot", "nc", "--nic", nic, "--mac", mac])
     }
 
-    /// Network-boots a VM (256 MiB, no reboot) on the tap device, with OVMF when `uefi`.
-    fn boot(&self, uefi: bool, nic: &str, mac: &str) -> Killed {
-        self.boot_with(uefi, nic, mac, "-no-reboot")
-    }
-
-    /// As [`PxeLab::boot`], with `extra` QEMU arguments (split on blanks) instead of
-    /// `-no-reboot`.
-    fn boot_with(&self, uefi: bool, nic: &str, mac: &str, extra: &str) -> Killed {
-        let firmware = if uefi { "uefi" } else { "bios" };
+    /// Network-boots a VM (256 MiB, no reboot) on the tap device with `firmware` (vmlab.sh's:
+    /// `bios`, `uefi`, or `uefi-http` for OVMF with its PXE switched off).
+    fn boot(&self, firmware: &str, nic: &str, mac: &str) -> Killed {
         self.vmlab.vm(&[
             "--firmware",
             firmware,
@@ -337,7 +331,7 @@ impl PxeLab {
             "--boot",
             "n",
             "--extra",
-            extra,
+            "-no-reboot",
             "--nic",
             nic,
             "--mac",
@@ -360,7 +354,7 @@ fn a_bios_vm_gets_its_script_url_from_baas_proxydhcp_and_fetches_the_script() {
         return;
     };
     let started = Instant::now();
-    let _vm = pxe.boot(false, "e1000", "52:54:00:12:34:56");
+    let _vm = pxe.boot("bios", "e1000", "52:54:00:12:34:56");
     let offered = pxe
         .wait_for("DHCP answered", Duration::from_secs(90))
         .expect("the VM's iPXE never got a ProxyDHCP answer");
@@ -407,7 +401,7 @@ fn a_vm_with_a_boot_job_fetches_and_starts_the_management_os_kernel() {
         return;
     };
     let started = Instant::now();
-    let _vm = pxe.boot(false, "e1000", "52:54:00:12:34:59");
+    let _vm = pxe.boot("bios", "e1000", "52:54:00:12:34:59");
     let served = pxe
         .wait_for("boot script served", Duration::from_secs(90))
         .expect("the VM never fetched its boot script");
@@ -447,7 +441,7 @@ fn a_bios_vm_boots_with_baas_as_the_only_dhcp_server_at_its_fixed_address() {
         return;
     };
     let started = Instant::now();
-    let _vm = pxe.boot(false, "e1000", "52:54:00:12:34:58");
+    let _vm = pxe.boot("bios", "e1000", "52:54:00:12:34:58");
     let acked = pxe
         .wait_for("kind=ack", Duration::from_secs(90))
         .expect("the VM's iPXE never got an address from baas");
@@ -504,7 +498,7 @@ fn a_uefi_vm_chains_from_edk2_pxe_through_port_4011_and_tftp_to_its_script() {
     let started = Instant::now();
     // OVMF (vmlab.sh's --firmware uefi: OVMF_CODE_4M.fd, a copy of its variables); `romfile=`
     // (empty): no iPXE ROM, so EDK2's own PXE client does the first stage.
-    let _vm = pxe.boot(true, "virtio-net-pci,romfile=", mac);
+    let _vm = pxe.boot("uefi", "virtio-net-pci,romfile=", mac);
     let offer = pxe
         .wait_for("DHCP answered", Duration::from_secs(120))
         .expect("EDK2 never got a ProxyDHCP offer");
@@ -564,9 +558,7 @@ fn a_uefi_vm_http_boots_ipxe_from_baas_with_no_tftp_to_its_script() {
         return;
     };
     let started = Instant::now();
-    let no_pxe = "-no-reboot -fw_cfg name=opt/org.tianocore/IPv4PXESupport,string=n \
-                  -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n";
-    let _vm = pxe.boot_with(true, "virtio-net-pci,romfile=", mac, no_pxe);
+    let _vm = pxe.boot("uefi-http", "virtio-net-pci,romfile=", mac);
     let offer = pxe
         .wait_for("DHCP answered", Duration::from_secs(180))
         .expect("OVMF's HTTP boot never got a ProxyDHCP offer");
@@ -846,6 +838,45 @@ enum NetworkBoot {
     UefiHttp,
 }
 
+impl IpmiDeploy {
+    /// The job ended *booted*, on the ready pattern `marker`, with the image on the disk.
+    fn assert_booted_on(&self, marker: &str) {
+        let finished = &self.finished;
+        assert_eq!(
+            finished.state,
+            lab::model::JobState::Booted,
+            "the job ended {:?}: {} {}\nphases: {:?}\nBMC: {}\nboot events: {:?}\nconsole:\n{}\nrecorded:\n{}",
+            finished.state,
+            finished.failed_step,
+            finished.reason,
+            finished.phases,
+            self.events,
+            self.boot_events,
+            self.console,
+            self.job_console
+        );
+        assert!(
+            finished.phases.last().unwrap().detail.contains(marker),
+            "booted on the ready pattern: {:?}",
+            finished.phases
+        );
+        assert!(self.disk_holds_image);
+    }
+
+    /// Prints how long the job took and when each phase began.
+    fn report(&self, what: &str) {
+        let phases = &self.finished.phases;
+        eprintln!(
+            "{what}: job to booted in {:.1} s; phases {:?}",
+            self.started.elapsed().as_secs_f64(),
+            phases
+                .iter()
+                .map(|p| (p.state.as_str(), p.at - phases[0].at))
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
 fn deploy_under_ipmi(
     name: &str,
     mac: &str,
@@ -951,19 +982,8 @@ fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_deployed_and_booted_as_
     ) else {
         return;
     };
+    run.assert_booted_on(&marker);
     let finished = &run.finished;
-    assert_eq!(
-        finished.state,
-        lab::model::JobState::Booted,
-        "the job ended {:?}: {} {}\nphases: {:?}\nBMC: {}\nconsole:\n{}\nrecorded:\n{}",
-        finished.state,
-        finished.failed_step,
-        finished.reason,
-        finished.phases,
-        run.events,
-        run.console,
-        run.job_console
-    );
     assert!(
         run.events.contains("set boot pxe"),
         "the BMC was not told to boot from the network: {}",
@@ -979,12 +999,6 @@ fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_deployed_and_booted_as_
             .detail
             .contains("powered on through the BMC"),
         "{:?}",
-        finished.phases
-    );
-    let booted = finished.phases.last().unwrap();
-    assert!(
-        booted.detail.contains(&marker),
-        "booted on the ready pattern: {:?}",
         finished.phases
     );
     assert!(
@@ -1010,16 +1024,7 @@ fn a_vm_under_ipmi_power_control_is_powered_on_netbooted_deployed_and_booted_as_
         run.job_console[..mark].contains("Linux version"),
         "the management OS's boot"
     );
-    eprintln!(
-        "IPMI deploy: job to booted in {:.1} s; phases {:?}",
-        run.started.elapsed().as_secs_f64(),
-        finished
-            .phases
-            .iter()
-            .map(|p| (p.state.as_str(), p.at - finished.phases[0].at))
-            .collect::<Vec<_>>()
-    );
-    assert!(run.disk_holds_image);
+    run.report("IPMI deploy");
 }
 
 /// The same deploy to *booted* on a UEFI machine that boots from the network by UEFI HTTP boot
@@ -1040,19 +1045,7 @@ fn a_uefi_vm_that_only_http_boots_is_deployed_to_booted_with_no_tftp() {
     ) else {
         return;
     };
-    let finished = &run.finished;
-    assert_eq!(
-        finished.state,
-        lab::model::JobState::Booted,
-        "the job ended {:?}: {} {}\nphases: {:?}\nBMC: {}\nboot events: {:?}\nconsole:\n{}",
-        finished.state,
-        finished.failed_step,
-        finished.reason,
-        finished.phases,
-        run.events,
-        run.boot_events,
-        run.console
-    );
+    run.assert_booted_on(&marker);
     // The firmware was handed the binary's URL (HTTP boot), not a TFTP file name.
     assert!(
         run.boot_events.iter().any(|e| e.starts_with("dhcp: ")
@@ -1061,21 +1054,7 @@ fn a_uefi_vm_that_only_http_boots_is_deployed_to_booted_with_no_tftp() {
         "no HTTP boot answer among {:?}",
         run.boot_events
     );
-    assert!(
-        finished.phases.last().unwrap().detail.contains(&marker),
-        "booted on the ready pattern: {:?}",
-        finished.phases
-    );
-    assert!(run.disk_holds_image);
-    eprintln!(
-        "UEFI HTTP boot deploy: job to booted in {:.1} s; phases {:?}",
-        run.started.elapsed().as_secs_f64(),
-        finished
-            .phases
-            .iter()
-            .map(|p| (p.state.as_str(), p.at - finished.phases[0].at))
-            .collect::<Vec<_>>()
-    );
+    run.report("UEFI HTTP boot deploy");
 }
 
 /// The written image's kernel cannot find its root file system and panics: the deploy fails at
