@@ -56,3 +56,27 @@ busy_stop() {
   for pid in ${HOGS:-}; do kill "$pid" 2>/dev/null || true; done
   HOGS=""
 }
+
+# baas (release) in the VM lab's server namespace as ProxyDHCP + TFTP + HTTP with the management
+# OS in $MGMT, data under $WORK/data, an admin session in $JAR and the lab's VM added as an IPMI
+# machine named $1 of platform $2 (its BMC the lab's ipmi_sim). Expects the lab's env sourced
+# (VMLAB_*), MAC, MGMT, WORK and BAAS. Sets SRV, BASE, PIDS, JAR, MACHINE, SESSION and in_srv.
+vm_lab_baas() {
+  SRV=$VMLAB_SRV_NS
+  BASE=http://$VMLAB_SERVER_IP:3000
+  BAAS_HTTP_ADDR=0.0.0.0:3000 BAAS_PUBLIC_URL=$BASE BAAS_DATA_DIR="$WORK/data" BAAS_ADMIN_PASSWORD=bench-password-1 \
+    BAAS_DHCP_MODE=proxy BAAS_DHCP_INTERFACES=eth0 BAAS_TFTP_ADDR=0.0.0.0:69 \
+    BAAS_MGMT_KERNEL="$MGMT/vmlinuz" BAAS_MGMT_INITRD="$MGMT/initrd.img" BAAS_MGMT_CMDLINE='console=ttyS0,115200' \
+    RUST_LOG=warn ip netns exec "$SRV" "$BAAS" serve & PIDS="$!"
+  for _ in $(seq 1 100); do in_srv curl -sf -o /dev/null "$BASE/healthz" && break; sleep 0.1; done
+  JAR="$WORK/cookies"
+  in_srv curl -sf -c "$JAR" -o /dev/null -d 'username=admin&password=bench-password-1' "$BASE/api/login"
+  MACHINE=$(in_srv curl -sf -b "$JAR" --data-urlencode "input[name]=$1" --data-urlencode "input[macs]=$MAC" \
+    --data-urlencode "input[platform]=$2" --data-urlencode 'input[bmc_kind]=ipmi' \
+    --data-urlencode "input[bmc_address]=$VMLAB_BMC" --data-urlencode 'input[bmc_username]=admin' \
+    --data-urlencode 'input[bmc_password]=password' --data-urlencode 'input[state]=available' \
+    "$BASE/api/admin/create_machine" | sed -E 's/^\{"id":([0-9]+).*/\1/')
+  # Every cookie of the jar (the session and the known-device one), as a Cookie header.
+  SESSION=$(awk 'NF >= 7 && !/^# / { printf "%s%s=%s", sep, $6, $7; sep = "; " }' "$JAR")
+}
+in_srv() { ip netns exec "$SRV" "$@"; }

@@ -57,29 +57,13 @@ DISK_BYTES=$(( (SIZE_MIB + 64) * 1024 * 1024 ))
 "$VMLAB" up "$LABDIR" --subnet 10.96.0
 # shellcheck source=/dev/null
 . "$LABDIR/env"
-SRV=$VMLAB_SRV_NS
-BASE=http://$VMLAB_SERVER_IP:3000
 truncate -s "$DISK_BYTES" "$VMLAB_VM_DIR/disk.img"
 "$VMLAB" bmc "$LABDIR" --mac "$MAC" --disk "$VMLAB_VM_DIR/disk.img"
 # shellcheck source=/dev/null
 . "$LABDIR/env"
 
-BAAS_HTTP_ADDR=0.0.0.0:3000 BAAS_PUBLIC_URL=$BASE BAAS_DATA_DIR="$WORK/data" BAAS_ADMIN_PASSWORD=bench-password-1 \
-  BAAS_DHCP_MODE=proxy BAAS_DHCP_INTERFACES=eth0 BAAS_TFTP_ADDR=0.0.0.0:69 \
-  BAAS_MGMT_KERNEL="$MGMT/vmlinuz" BAAS_MGMT_INITRD="$MGMT/initrd.img" BAAS_MGMT_CMDLINE='console=ttyS0,115200' \
-  RUST_LOG=warn ip netns exec "$SRV" "$BAAS" serve & PIDS="$!"
-in_srv() { ip netns exec "$SRV" "$@"; }
-for _ in $(seq 1 100); do in_srv curl -sf -o /dev/null "$BASE/healthz" && break; sleep 0.1; done
-JAR="$WORK/cookies"
-in_srv curl -sf -c "$JAR" -o /dev/null -d 'username=admin&password=bench-password-1' "$BASE/api/login"
-MACHINE=$(in_srv curl -sf -b "$JAR" --data-urlencode 'input[name]=vm-bench' --data-urlencode "input[macs]=$MAC" \
-  --data-urlencode 'input[platform]=x86_64-bios' --data-urlencode 'input[bmc_kind]=ipmi' \
-  --data-urlencode "input[bmc_address]=$VMLAB_BMC" --data-urlencode 'input[bmc_username]=admin' \
-  --data-urlencode 'input[bmc_password]=password' --data-urlencode 'input[state]=available' \
-  "$BASE/api/admin/create_machine" | sed -E 's/^\{"id":([0-9]+).*/\1/')
+vm_lab_baas vm-bench x86_64-bios
 IMAGE=$(in_srv curl -sf -b "$JAR" -T "$WORK/disk.img.zst" "$BASE/api/v1/images/vm-bench" | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)
-# Every cookie of the jar (the session and the known-device one), as a Cookie header.
-SESSION=$(awk 'NF >= 7 && !/^# / { printf "%s%s=%s", sep, $6, $7; sep = "; " }' "$JAR")
 
 # One deploy onto a blank disk: the job's states as the machine page's panel shows them, stamped
 # when first seen (polled every 100 ms). Prints "state seconds-since-the-job-was-created" lines.
