@@ -14,14 +14,14 @@
 #       (x.2) VMLAB_SERVER_IP6 (fdNN::2; the server side takes no router advertisements)
 #       VMLAB_SUBNET (x.0/24) VMLAB_BMC (x.1:623) VMLAB_VM_DIR (DIR/vm) VMLAB_CONSOLE
 #       (DIR/vm/console.log). A failed up undoes what it made.
-#   vmlab.sh bmc DIR --mac MAC --disk FILE [--firmware bios|uefi|uefi-http] [--port 623] [--nic MODEL]
+#   vmlab.sh bmc DIR --mac MAC --disk FILE [--firmware bios|uefi|uefi-http|arm64-uefi] [--port 623] [--nic MODEL]
 #                    [--memory MIB]
 #       ipmi_sim in the lab namespace on x.1:PORT (VMLAB_BMC follows PORT), user admin/password.
 #       Power on starts the VM (the options given here; boot order n after "boot pxe", else cn),
 #       power off stops it. Its events go to DIR/vm/events.log. Serial-over-LAN serves the VM's
 #       serial port (QEMU listens on 127.0.0.1:9003 in the lab namespace, ipmi_sim connects;
 #       the console is still copied to VMLAB_CONSOLE).
-#   vmlab.sh vm DIR [--mac MAC] [--disk FILE] [--firmware bios|uefi|uefi-http] [--boot ORDER] [--nic MODEL]
+#   vmlab.sh vm DIR [--mac MAC] [--disk FILE] [--firmware bios|uefi|uefi-http|arm64-uefi] [--boot ORDER] [--nic MODEL]
 #                   [--memory MIB] [--console FILE] [--serial-port PORT] [--pid-file FILE]
 #                   [--foreground] [--extra "QEMU ARGS"] [-- QEMU ARGS...]
 #       QEMU in the lab namespace: -accel tcg -m MIB (512) -nodefaults -nographic -monitor none,
@@ -29,7 +29,8 @@
 #       that logs to --console too (for a BMC's Serial-over-LAN) —, a raw virtio --disk, -boot order=ORDER when given,
 #       OVMF (pflash, a copy of the variables in DIR/vm) for --firmware uefi — the boot ORDER then
 #       given as bootindex of the disk (c) and the NIC (n), which OVMF follows —, the same with
-#       OVMF's PXE switched off for --firmware uefi-http (its network boot is UEFI HTTP boot), and unless
+#       OVMF's PXE switched off for --firmware uefi-http (its network boot is UEFI HTTP boot),
+#       qemu-system-aarch64 -M virt -cpu cortex-a57 with AAVMF for --firmware arm64-uefi, and unless
 #       --nic none (then --mac is not needed) tap0 with "-device MODEL,netdev=n0,mac=MAC" (MODEL
 #       virtio-net-pci by default; it may carry properties: "virtio-net-pci,romfile=").
 #       --extra is split on blanks; arguments after -- go to QEMU as they are. In the background
@@ -53,6 +54,8 @@ IPMI_FILES=$ROOT/bmc/testdata/ipmi_sim
 SOL_PORT=9003
 OVMF_CODE=${VMLAB_OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
 OVMF_VARS=${VMLAB_OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
+AAVMF_CODE=${VMLAB_AAVMF_CODE:-/usr/share/AAVMF/AAVMF_CODE.fd}
+AAVMF_VARS=${VMLAB_AAVMF_VARS:-/usr/share/AAVMF/AAVMF_VARS.fd}
 
 ON_FAILURE=
 die() {
@@ -245,14 +248,21 @@ parse_vm_options() {
       *) die "vm: unknown option $1" ;;
     esac
   done
-  case $FIRMWARE in bios|uefi|uefi-http) ;; *) die "vm: --firmware is bios, uefi or uefi-http, not '$FIRMWARE'" ;; esac
+  case $FIRMWARE in bios|uefi|uefi-http|arm64-uefi) ;; *) die "vm: --firmware is bios, uefi, uefi-http or arm64-uefi, not '$FIRMWARE'" ;; esac
   case $BOOT in ''|*[!a-p]*) [ -z "$BOOT" ] || die "vm: --boot is an order like n or cn, not '$BOOT'" ;; esac
   case $MEMORY in ''|*[!0-9]*) die "vm: --memory is MiB, not '$MEMORY'" ;; esac
   case $SERIAL_PORT in *[!0-9]*) die "vm: --serial-port is a number, not '$SERIAL_PORT'" ;; esac
   [ "$NIC" = none ] || [ -n "$MAC" ] || die "vm: --mac is required (or --nic none)"
   [ -z "$DISK" ] || [ -f "$DISK" ] || die "vm: no disk image $DISK"
 
-  QEMU_CMD=(qemu-system-x86_64 -accel tcg -m "$MEMORY" -nodefaults -nographic -monitor none)
+  # arm64: QEMU's virt board with a Cortex-A57 (cheaper to emulate than "max") and AAVMF.
+  FIRMWARE_CODE=$OVMF_CODE FIRMWARE_VARS=$OVMF_VARS QEMU=qemu-system-x86_64 MACHINE=()
+  if [ "$FIRMWARE" = arm64-uefi ]; then
+    FIRMWARE_CODE=$AAVMF_CODE FIRMWARE_VARS=$AAVMF_VARS QEMU=qemu-system-aarch64 MACHINE=(-M virt -cpu cortex-a57)
+    # AAVMF drives virtio-net itself; QEMU's option ROMs are x86 iPXE.
+    [ "$NIC" != virtio-net-pci ] || NIC=virtio-net-pci,romfile=
+  fi
+  QEMU_CMD=("$QEMU" "${MACHINE[@]}" -accel tcg -m "$MEMORY" -nodefaults -nographic -monitor none)
   if [ -n "$SERIAL_PORT" ]; then
     QEMU_CMD+=(-chardev "socket,id=serial0,host=127.0.0.1,port=$SERIAL_PORT,server=on,wait=off,logfile=$CONSOLE"
       -serial chardev:serial0)
@@ -261,8 +271,8 @@ parse_vm_options() {
   fi
   local disk_index='' nic_index=''
   if [ "$FIRMWARE" != bios ]; then
-    QEMU_CMD+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE"
-      -drive "if=pflash,format=raw,unit=1,file=$VMLAB_VM_DIR/OVMF_VARS.fd")
+    QEMU_CMD+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$FIRMWARE_CODE"
+      -drive "if=pflash,format=raw,unit=1,file=$VMLAB_VM_DIR/$(basename "$FIRMWARE_VARS")")
     # OVMF ignores -boot order; it follows the devices' bootindex. As on a machine whose BMC
     # set a one-time network boot, the disk stays in the order after the network: a boot
     # program that exits (iPXE's "boot from local disk" on UEFI) falls through to it.
@@ -295,14 +305,17 @@ cmd_vm() {
   load_env "${1:-}"
   shift
   parse_vm_options "$@"
-  need qemu-system-x86_64
+  need "$QEMU"
   if [ -f "$PID_FILE" ] && alive "$(cat "$PID_FILE")"; then
     die "vm: a VM already runs (pid $(cat "$PID_FILE") in $PID_FILE)"
   fi
   if [ "$FIRMWARE" != bios ]; then
-    { [ -f "$OVMF_CODE" ] && [ -f "$OVMF_VARS" ]; } || die "vm: no OVMF ($OVMF_CODE, $OVMF_VARS; Debian's ovmf)"
+    { [ -f "$FIRMWARE_CODE" ] && [ -f "$FIRMWARE_VARS" ]; } \
+      || die "vm: no UEFI firmware ($FIRMWARE_CODE, $FIRMWARE_VARS; Debian's ovmf or qemu-efi-aarch64)"
     # The VM's NVRAM lives as long as the lab, across power cycles.
-    [ -f "$VMLAB_VM_DIR/OVMF_VARS.fd" ] || step "copying the OVMF variables" "" cp "$OVMF_VARS" "$VMLAB_VM_DIR/OVMF_VARS.fd"
+    local vars
+    vars=$VMLAB_VM_DIR/$(basename "$FIRMWARE_VARS")
+    [ -f "$vars" ] || step "copying the UEFI variables" "" cp "$FIRMWARE_VARS" "$vars"
   fi
   local out=${PID_FILE%.pid}.out
   if [ "$FOREGROUND" -eq 1 ]; then
@@ -336,8 +349,8 @@ cmd_bmc() {
   done
   { [ -n "$mac" ] && [ -n "$disk" ]; } || die "bmc: --mac and --disk are required"
   case $port in ''|*[!0-9]*) die "bmc: --port is a number, not '$port'" ;; esac
-  need ipmi_sim qemu-system-x86_64
   parse_vm_options "${options[@]}"  # checks them now rather than at power-on
+  need ipmi_sim "$QEMU"
   local vm=$VMLAB_VM_DIR pid
   if [ -f "$vm/ipmi_sim.pid" ] && alive "$(cat "$vm/ipmi_sim.pid")"; then
     die "bmc: ipmi_sim already runs (pid $(cat "$vm/ipmi_sim.pid"))"

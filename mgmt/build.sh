@@ -6,6 +6,7 @@
 # its inputs.
 #
 #   mgmt/build.sh OUT_DIR [--arch amd64|arm64]   writes OUT_DIR/vmlinuz and OUT_DIR/initrd.img
+#                                               (arm64: and GRUB's modules, OUT_DIR/grub/arm64-efi)
 #
 # For arm64 the packages come from Debian's arm64 index, read into the cache without touching
 # this machine's apt configuration, and the agent is cross-built for aarch64-unknown-linux-musl
@@ -68,48 +69,31 @@ fi
 AGENT="$CARGO_TARGET_DIR/$TARGET/release/baas-agent"
 
 # The package index of the target architecture: the system's for amd64, for arm64 one of its
-# own kept in the cache (refreshed daily).
-APT=()
-if [ "$ARCH" = arm64 ]; then
-  index="$CACHE/apt-arm64"
-  mkdir -p "$index/lists/partial" "$index/cache/archives/partial"
-  APT=(-oAPT::Architecture=arm64 -oAPT::Architectures=arm64 "-oDir::State::Lists=$index/lists" "-oDir::Cache=$index/cache")
-  if [ -z "$(find "$index/lists" -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
-    say "reading Debian's arm64 package index"
-    # apt warns that it downloads as root into a directory of root's: expected here.
-    apt-get "${APT[@]}" update -qq 2>&1 | grep -v 'unsandboxed' >&2 || true
-    [ -n "$(find "$index/lists" -name '*Packages*' | head -1)" ] \
-      || { echo "mgmt/build.sh: reading Debian's arm64 package index failed" >&2; exit 1; }
-  fi
-fi
+# own kept in the cache.
+source "$ROOT/mgmt/debs.sh"
+debs_use "$ARCH"
+APT=("${DEBS_APT[@]}")
 KPKG=$(apt-cache "${APT[@]}" depends "linux-image-$ARCH" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 [ -n "$KPKG" ] || { as_root apt-get "${APT[@]}" update -qq; KPKG=$(apt-cache "${APT[@]}" depends "linux-image-$ARCH" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'); }
-KVERSION=$(apt-cache "${APT[@]}" policy "$KPKG" | awk '/Candidate:/ {print $2}')
+KVERSION=$(deb_version "$KPKG")
 KVER=${KPKG#linux-image-}
-BUSYBOX_VERSION=$(apt-cache "${APT[@]}" policy busybox-static | awk '/Candidate:/ {print $2}')
+BUSYBOX_VERSION=$(deb_version busybox-static)
+# arm64 machines network-boot GRUB (Debian has no arm64 iPXE): its modules go beside the build,
+# where baas makes its arm64 boot program from them at start.
+GRUB_VERSION=''
+[ "$ARCH" != arm64 ] || GRUB_VERSION=$(deb_version grub-efi-arm64-bin)
 
 key=$( {
-  echo "$ARCH $KPKG $KVERSION busybox $BUSYBOX_VERSION modules $MODULES"
-  sha256sum "$AGENT" "$ROOT/mgmt/init" "$ROOT/mgmt/udhcpc.script" "$ROOT/mgmt/build.sh" | cut -d' ' -f1
+  echo "$ARCH $KPKG $KVERSION busybox $BUSYBOX_VERSION grub $GRUB_VERSION modules $MODULES"
+  sha256sum "$AGENT" "$ROOT/mgmt/init" "$ROOT/mgmt/udhcpc.script" "$ROOT/mgmt/build.sh" "$ROOT/mgmt/debs.sh" | cut -d' ' -f1
 } | sha256sum | cut -c1-16)
 BUILT="$CACHE/$key"
 if [ ! -f "$BUILT/initrd.img" ]; then
   say "management OS: $KPKG ($KVERSION), busybox $BUSYBOX_VERSION, baas-agent -> $BUILT"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  mkdir -p "$CACHE/debs"
-  chmod 0755 "$CACHE/debs"
-  fetch() {  # package version -> the .deb, downloaded once
-    local deb
-    deb=$(ls "$CACHE/debs/${1}_${2//:/%3a}_$ARCH.deb" 2>/dev/null | head -1 || true)
-    if [ -z "$deb" ]; then
-      (cd "$CACHE/debs" && apt-get "${APT[@]}" download "$1:$ARCH=$2" >/dev/null 2>&1)
-      deb=$(ls "$CACHE/debs/${1}_${2//:/%3a}_$ARCH.deb" | head -1)
-    fi
-    echo "$deb"
-  }
-  dpkg-deb -x "$(fetch "$KPKG" "$KVERSION")" "$work/k"
-  dpkg-deb -x "$(fetch busybox-static "$BUSYBOX_VERSION")" "$work/busybox"
+  dpkg-deb -x "$(deb_fetch "$KPKG" "$KVERSION")" "$work/k"
+  dpkg-deb -x "$(deb_fetch busybox-static "$BUSYBOX_VERSION")" "$work/busybox"
   # The .deb ships no modules.dep.
   /sbin/depmod -b "$work/k" "$KVER"
   M="$work/k/lib/modules/$KVER"
@@ -142,10 +126,19 @@ if [ ! -f "$BUILT/initrd.img" ]; then
   mkdir -p "$BUILT.tmp"
   (cd "$ir" && find . | LC_ALL=C sort | cpio -o -H newc --reproducible -R 0:0 2>/dev/null | gzip -9n) > "$BUILT.tmp/initrd.img"
   cp "$work/k/boot/vmlinuz-$KVER" "$BUILT.tmp/vmlinuz"
+  if [ -n "$GRUB_VERSION" ]; then
+    dpkg-deb -x "$(deb_fetch grub-efi-arm64-bin "$GRUB_VERSION")" "$work/grub"
+    mkdir -p "$BUILT.tmp/grub"
+    cp -r "$work/grub/usr/lib/grub/arm64-efi" "$BUILT.tmp/grub/"
+    rm -rf "$BUILT.tmp/grub/arm64-efi/monolithic"
+  fi
   rm -rf "$BUILT" && mv "$BUILT.tmp" "$BUILT"
 fi
 mkdir -p "$OUT"
 for file in vmlinuz initrd.img; do
   cmp -s "$BUILT/$file" "$OUT/$file" 2>/dev/null || cp "$BUILT/$file" "$OUT/$file.tmp" && mv -f "$OUT/$file.tmp" "$OUT/$file" 2>/dev/null || true
 done
+if [ -d "$BUILT/grub" ]; then
+  rm -rf "$OUT/grub.tmp" && cp -r "$BUILT/grub" "$OUT/grub.tmp" && rm -rf "$OUT/grub" && mv "$OUT/grub.tmp" "$OUT/grub"
+fi
 say "management OS: $OUT/vmlinuz $(stat -c %s "$OUT/vmlinuz") bytes, $OUT/initrd.img $(stat -c %s "$OUT/initrd.img") bytes (sha256 $(sha256sum "$OUT/initrd.img" | cut -c1-16))"

@@ -370,8 +370,12 @@ fn choose_disk(chosen: Option<&str>, needed: u64) -> Result<String, Failure> {
 const SECTOR: usize = 512;
 /// Buffers for direct I/O start at a page boundary.
 const PAGE: usize = 4096;
-/// `O_DIRECT` on Linux x86_64 (the agent's only target).
+/// `O_DIRECT` on Linux. Its value differs by architecture: x86-64's 0o40000 is arm64's
+/// `O_DIRECTORY` (opening a disk with it fails with "Not a directory").
+#[cfg(target_arch = "x86_64")]
 const O_DIRECT: i32 = 0o40000;
+#[cfg(target_arch = "aarch64")]
+const O_DIRECT: i32 = 0o200000;
 
 /// Where the image goes. A block device is written and read back with O_DIRECT in large
 /// aligned blocks, like `dd oflag=direct`: no page cache in between, so what is read back is

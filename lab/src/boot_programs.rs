@@ -226,7 +226,7 @@ mod tests {
         assert_eq!(
             lab.boot_program_book().named(),
             [
-                "ipxe-arm64.efi",
+                "baas-grubnetaa64.efi",
                 "ipxe-realtek.efi",
                 "snponly.efi",
                 "undionly.kpxe"

@@ -139,13 +139,13 @@ pub struct BootPrograms {
 }
 
 impl Default for BootPrograms {
-    /// Debian's `ipxe` package (`/usr/lib/ipxe`) for x86; it has no arm64 binary, so the arm64
-    /// entry names a file an admin provides.
+    /// Debian's `ipxe` package (`/usr/lib/ipxe`) for x86. It has no arm64 binary: arm64 gets
+    /// the GRUB network image the server makes at start from Debian's arm64 GRUB modules.
     fn default() -> Self {
         BootPrograms {
             x86_64_bios: "undionly.kpxe".into(),
             x86_64_uefi: "ipxe.efi".into(),
-            arm64_uefi: "ipxe-arm64.efi".into(),
+            arm64_uefi: "baas-grubnetaa64.efi".into(),
             unknown: "ipxe.efi".into(),
         }
     }

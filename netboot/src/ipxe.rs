@@ -1,6 +1,7 @@
 //! iPXE scripts. Only the text: which script a machine gets is the lab's decision.
 
-/// What a script tells iPXE to do.
+/// What a script tells the boot program to do; rendered for iPXE here ([`Script::render`]),
+/// for GRUB in [`crate::grub`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Script {
     /// Leave network boot and boot the machine's own disk. Legacy BIOS boots the first disk

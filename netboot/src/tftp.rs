@@ -2,7 +2,8 @@
 //! blksize, tsize, timeout and windowsize — RFC 7440, which EDK2 asks for). Write requests are
 //! refused; client paths cannot leave the root (`..`, absolute and prefixed paths are refused
 //! before any file is touched). Symbolic links placed in the root by the admin are followed:
-//! Debian's `/usr/lib/ipxe/ipxe.efi` is one.
+//! Debian's `/usr/lib/ipxe/ipxe.efi` is one. Files the server made itself
+//! ([`NetbootFiles`]) are served by their names ahead of the root's.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,11 +14,15 @@ use async_tftp::packet;
 use async_tftp::server::handlers::{DirHandler, DirHandlerMode};
 use async_tftp::server::{Handler, TftpServerBuilder};
 
+use crate::files::NetbootFiles;
+
 /// Where and how to serve.
 #[derive(Debug, Clone)]
 pub struct TftpConfig {
     pub addr: SocketAddr,
     pub root: PathBuf,
+    /// What the server made itself (the root in it is not read: `root` is).
+    pub made: NetbootFiles,
     /// Largest block size granted to a client that asks for one (RFC 2348).
     pub max_block_size: u16,
     /// Largest window granted to a client that asks for one (RFC 7440).
@@ -29,6 +34,7 @@ impl TftpConfig {
         TftpConfig {
             addr,
             root: root.into(),
+            made: NetbootFiles::default(),
             max_block_size: 65464,
             max_window_size: 64,
         }
@@ -93,6 +99,7 @@ impl TftpServer {
         let counters = Arc::new(TftpCounters::default());
         let handler = ReportingHandler {
             inner,
+            made: config.made.clone(),
             report: Arc::new(report),
             counters: counters.clone(),
         };
@@ -171,6 +178,7 @@ impl futures_lite::AsyncRead for TransferReader {
 /// The directory handler, refusing writes and reporting every request.
 struct ReportingHandler {
     inner: DirHandler,
+    made: NetbootFiles,
     report: Reporter,
     counters: Arc<TftpCounters>,
 }
@@ -207,10 +215,14 @@ impl Handler for ReportingHandler {
         client: &SocketAddr,
         path: &Path,
     ) -> Result<(Self::Reader, Option<u64>), packet::Error> {
-        // The directory handler checks the path and opens the file.
-        let opened = match self.inner.read_req_open(client, path).await {
-            Ok((file, size)) => Ok((TransferReader(file.into_inner().await), size)),
-            Err(error) => Err(error),
+        let made = path.to_str().and_then(|name| self.made.made(name));
+        let opened = match made {
+            Some(file) => open_made(file),
+            // The directory handler checks the path and opens the file.
+            None => match self.inner.read_req_open(client, path).await {
+                Ok((file, size)) => Ok((TransferReader(file.into_inner().await), size)),
+                Err(error) => Err(error),
+            },
         };
         match &opened {
             Ok((_, size)) => self.tell(client, path, *size, None),
@@ -229,6 +241,16 @@ impl Handler for ReportingHandler {
         self.tell(client, path, None, Some(&refusal));
         Err(refusal)
     }
+}
+
+/// A file the server made, opened as the directory handler opens the root's.
+fn open_made(path: &Path) -> Result<(TransferReader, Option<u64>), packet::Error> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        tracing::error!(path = %path.display(), error = %e, "a file baas made is unreadable");
+        packet::Error::FileNotFound
+    })?;
+    let size = file.metadata().map(|meta| meta.len()).ok();
+    Ok((TransferReader(file), size))
 }
 
 fn describe(error: &packet::Error) -> String {

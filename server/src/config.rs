@@ -38,6 +38,7 @@ struct FileConfig {
     mgmt_arm64_kernel: Option<PathBuf>,
     mgmt_arm64_initrd: Option<PathBuf>,
     mgmt_arm64_cmdline: Option<String>,
+    grub_arm64_modules: Option<PathBuf>,
     job_netboot_timeout_seconds: Option<i64>,
     job_enrol_timeout_seconds: Option<i64>,
     job_progress_timeout_seconds: Option<i64>,
@@ -108,6 +109,9 @@ pub struct Config {
     /// The same for arm64 machines (served at `/boot/mgmt/arm64/…`); without it their boot
     /// jobs wait, never booting the x86-64 build.
     pub management_os_arm64: Option<ManagementOs>,
+    /// GRUB's arm64-efi modules, from which baas makes the arm64 boot program at start (`None`:
+    /// none found; arm64 machines then need a boot program the admin provides).
+    pub grub_arm64_modules: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +174,11 @@ Configuration (file keys in baas.toml, overridden by the environment):
   BAAS_MGMT_ARM64_INITRD    arm64 machines (default <data_dir>/mgmt-arm64/, built by mgmt/build.sh
   BAAS_MGMT_ARM64_CMDLINE   --arch arm64; console=tty0 console=ttyAMA0,115200); without it their
                             jobs wait
+  BAAS_GRUB_ARM64_MODULES   grub_arm64_modules: GRUB's arm64-efi modules, from which baas makes the
+                            arm64 network boot program at start, baas-grubnetaa64.efi (default
+                            <data_dir>/mgmt-arm64/grub/arm64-efi from mgmt/build.sh --arch arm64,
+                            else /usr/lib/grub/arm64-efi; empty: none). Needs grub-mkimage
+                            (grub-common) and an http:// public URL
   BAAS_JOB_NETBOOT_TIMEOUT_SECONDS   job_netboot_timeout_seconds: a job fails when the machine has not
                             network-booted this long after its power cycle (default 600)
   BAAS_JOB_ENROL_TIMEOUT_SECONDS     job_enrol_timeout_seconds: ... when no agent enrolled this long
@@ -443,6 +452,25 @@ impl Config {
             ),
             "console=tty0 console=ttyAMA0,115200",
         )?;
+        // Debian's arm64 GRUB modules: as mgmt/build.sh unpacks them beside the arm64 build, or
+        // installed (grub-efi-arm64-bin on an arm64 server).
+        let grub_arm64_modules =
+            match path("BAAS_GRUB_ARM64_MODULES").or(from_file.grub_arm64_modules) {
+                Some(dir) if dir.as_os_str().is_empty() => None,
+                Some(dir) if !dir.join("linux.mod").is_file() => {
+                    return Err(ConfigError::Value {
+                        name: "grub_arm64_modules",
+                        message: format!("{} holds no GRUB modules (linux.mod)", dir.display()),
+                    })
+                }
+                Some(dir) => Some(dir),
+                None => [
+                    data_dir.join("mgmt-arm64/grub/arm64-efi"),
+                    PathBuf::from("/usr/lib/grub/arm64-efi"),
+                ]
+                .into_iter()
+                .find(|dir| dir.join("linux.mod").is_file()),
+            };
         let defaults = lab::jobs::JobTimeouts::default();
         let timeout = |name: &'static str, file: Option<i64>, default: i64| {
             let variable = format!("BAAS_{}", name.to_ascii_uppercase());
@@ -487,6 +515,7 @@ impl Config {
             job_timeouts,
             management_os,
             management_os_arm64,
+            grub_arm64_modules,
             dhcp_authoritative,
             dhcp_addr,
             pxe_addr,

@@ -24,14 +24,17 @@ pub use crate::state::AppState;
 /// Builds the whole HTTP service. Sessions live in the lab's database, so they survive restarts.
 /// The conductor is shared with the background duties (its power cache with the refresher).
 pub async fn router(conductor: Conductor, config: &Config) -> anyhow::Result<Router> {
-    router_with(conductor, config, Default::default()).await
+    let files = netboot::NetbootFiles::new(&config.tftp_root);
+    router_with(conductor, config, Default::default(), files).await
 }
 
-/// As [`router`], with what the boot services learned of booting machines' addresses.
+/// As [`router`], with what the boot services learned of booting machines' addresses and the
+/// network-boot files (those baas made among them).
 pub async fn router_with(
     conductor: Conductor,
     config: &Config,
     boot_clients: crate::boot_clients::BootClients,
+    netboot_files: netboot::NetbootFiles,
 ) -> anyhow::Result<Router> {
     let lab = conductor.lab().clone();
     let leptos_options = LeptosOptions::builder()
@@ -66,7 +69,7 @@ pub async fn router_with(
         public_url: config.public_url.clone(),
         boot_clients,
         agent_nonces: Default::default(),
-        firmware_dir: config.tftp_root.clone().into(),
+        netboot_files: std::sync::Arc::new(netboot_files.clone()),
         conductor: conductor.clone(),
     };
     let routes = generate_route_list(app::App);
@@ -77,6 +80,7 @@ pub async fn router_with(
             arm64: config.management_os_arm64.is_some(),
         },
         firmware_dir: std::sync::Arc::new(config.tftp_root.clone()),
+        made_programs: std::sync::Arc::new(netboot_files.made_names().map(String::from).collect()),
     };
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -8,6 +8,7 @@ mod boot_programs;
 pub mod client;
 pub mod config;
 pub mod event_relay;
+pub mod grub_image;
 pub mod http;
 mod lease_book;
 pub mod listener;
@@ -89,9 +90,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let clients = boot_clients::BootClients::default();
     let events = boot_events::BootEvents::start(lab.clone());
+    let netboot_files = grub_image::netboot_files(&config).await;
     // Held until the server stops: dropping them stops the services.
     let tftp = match config.tftp_addr {
-        Some(addr) => Some(start_tftp(addr, &config.tftp_root, &events, &clients).await?),
+        Some(addr) => Some(start_tftp(addr, &netboot_files, &events, &clients).await?),
         None => None,
     };
     let dhcp = start_dhcp(&config, &lab, &events, &clients).await?;
@@ -103,7 +105,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tftp.as_ref().map(|tftp| tftp.counters.clone()),
         dhcp.as_ref().map(|dhcp| dhcp.counters.clone()),
     ));
-    let router = http::router_with(conductor, &config, clients.clone()).await?;
+    let router = http::router_with(conductor, &config, clients.clone(), netboot_files).await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding {}", config.http_addr))?;
@@ -116,11 +118,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 /// DHCP told which MAC is at the client's address; a bind failure names the port.
 async fn start_tftp(
     addr: std::net::SocketAddr,
-    root: &Path,
+    files: &netboot::NetbootFiles,
     events: &boot_events::BootEvents,
     clients: &boot_clients::BootClients,
 ) -> anyhow::Result<netboot::TftpServer> {
-    let config = netboot::TftpConfig::new(addr, root);
+    let mut config = netboot::TftpConfig::new(addr, &files.root);
+    config.made = files.clone();
     let (events, clients) = (events.clone(), clients.clone());
     netboot::TftpServer::start(config, move |report| {
         let detail = match &report.refused {

@@ -33,8 +33,8 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 /// Path prefixes whose GETs may be answered with a [`FileSpan`]: image content, virtual media,
-/// the agent's image stream.
-pub const FILE_ROUTES: &[&str] = &["/images/", "/media/", "/agent/v1/image"];
+/// the agent's image stream, and the boot plane's files (management OS, boot programs).
+pub const FILE_ROUTES: &[&str] = &["/images/", "/media/", "/agent/v1/image", "/boot/"];
 
 /// A response extension: the body is these bytes of this file, nothing else. The response
 /// also carries an ordinary body with the same bytes, for connections the fast path does not
@@ -227,7 +227,8 @@ async fn answer(
     router: &Router,
 ) -> Option<TcpStream> {
     let head_only = request.method() == Method::HEAD;
-    let close = wants_close(request.headers());
+    let boot_plane = request.uri().path().starts_with("/boot/");
+    let close = wants_close(request.headers()) || boot_plane;
     request.extensions_mut().insert(ConnectInfo(peer));
     let response = match router.clone().oneshot(request).await {
         Ok(response) => response,
@@ -247,21 +248,62 @@ async fn answer(
         || parts.status.is_informational()
         || parts.status == StatusCode::NO_CONTENT
         || parts.status == StatusCode::NOT_MODIFIED;
-    match span {
+    let stream = match span {
         Some(span) => {
             let head = response_head(&parts, Framing::AsIs, close);
             let span = (!no_body).then_some(span);
-            let stream = send_span(stream, head, span).await?;
-            (!close).then_some(stream)
+            send_span(stream, head, span).await?
         }
         None => {
             let mut stream = stream;
             write_response(&mut stream, &parts, body, no_body, close)
                 .await
                 .ok()?;
-            (!close).then_some(stream)
+            stream
         }
+    };
+    if boot_plane {
+        tokio::spawn(reset_when_delivered(stream));
+        return None;
     }
+    (!close).then_some(stream)
+}
+
+/// Boot loaders reuse their TCP ports from one boot to the next (GRUB numbers its connections
+/// from 21550 every time) and leave some of them open: a connection baas still holds for that
+/// port — open, or closed and waiting for the loader's FIN — makes the same machine's next SYN
+/// fail, and GRUB then finds no configuration. So a boot-plane answer ends its connection
+/// (`Connection: close`) and, once the loader has acknowledged every byte (or after
+/// [`STALLED`]), resets it: no state for that port is left behind.
+async fn reset_when_delivered(stream: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let unacknowledged = |stream: &TcpStream| {
+        let mut queued: libc::c_int = 0;
+        // SIOCOUTQ (= TIOCOUTQ): bytes sent but not yet acknowledged, and bytes not yet sent.
+        // SAFETY: a valid socket; the kernel writes one int.
+        let done = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+        done == 0 && queued > 0
+    };
+    let deadline = tokio::time::Instant::now() + STALLED;
+    while unacknowledged(&stream) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // A zero linger time makes close send a reset instead of a FIN.
+    let reset = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket and a `linger` of the size given, read during the call only.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&reset as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    drop(stream);
 }
 
 fn wants_close(headers: &HeaderMap) -> bool {
@@ -294,7 +336,7 @@ fn response_head(parts: &http::response::Parts, framing: Framing, close: bool) -
         parts.status.canonical_reason().unwrap_or("")
     );
     for (name, value) in &parts.headers {
-        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(title_case(name.as_str()).as_bytes());
         head.extend_from_slice(b": ");
         head.extend_from_slice(value.as_bytes());
         head.extend_from_slice(b"\r\n");
@@ -302,22 +344,36 @@ fn response_head(parts: &http::response::Parts, framing: Framing, close: bool) -
     if !parts.headers.contains_key(header::DATE) {
         let _ = write!(
             head,
-            "date: {}\r\n",
+            "Date: {}\r\n",
             httpdate::fmt_http_date(std::time::SystemTime::now())
         );
     }
     match framing {
         Framing::Length(length) => {
-            let _ = write!(head, "content-length: {length}\r\n");
+            let _ = write!(head, "Content-Length: {length}\r\n");
         }
-        Framing::Chunked => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::Chunked => head.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
         Framing::AsIs => {}
     }
     if close {
-        head.extend_from_slice(b"connection: close\r\n");
+        head.extend_from_slice(b"Connection: close\r\n");
     }
     head.extend_from_slice(b"\r\n");
     head
+}
+
+/// `content-length` → `Content-Length`. Names are case-insensitive, but some boot programs
+/// match them exactly as most servers write them: GRUB reads `Content-Length: ` and ignores
+/// a lower-case one, then waits for the end of a file that never comes.
+fn title_case(name: &str) -> String {
+    let mut upper = true;
+    name.chars()
+        .map(|c| {
+            let c = if upper { c.to_ascii_uppercase() } else { c };
+            upper = c == '-';
+            c
+        })
+        .collect()
 }
 
 /// Writes a response that is not a file span (an error, a redirect, 304, 416): its body as the
@@ -472,6 +528,8 @@ async fn hyper_connection(
         },
     ));
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // As the fast path writes them (see `title_case`).
+    builder.http1().title_case_headers(true);
     // CONNECT protocol needed for HTTP/2 websockets (as axum::serve does).
     builder.http2().enable_connect_protocol();
     let mut conn = std::pin::pin!(builder.serve_connection_with_upgrades(io, service));

@@ -19,6 +19,7 @@ pub struct AppState {
     /// Where DHCP saw each booting MAC: only that address gets its enrolment token.
     pub boot_clients: crate::boot_clients::BootClients,
     pub agent_nonces: crate::rest::NonceBook,
-    /// The network-boot binaries (iPXE) TFTP serves, also served over HTTP to UEFI HTTP boot.
-    pub firmware_dir: std::sync::Arc<std::path::Path>,
+    /// The network-boot programs TFTP serves (the root's iPXE binaries, baas' own GRUB image),
+    /// also served over HTTP to UEFI HTTP boot.
+    pub netboot_files: std::sync::Arc<netboot::NetbootFiles>,
 }

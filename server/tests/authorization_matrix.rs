@@ -1061,6 +1061,15 @@ fn rest_cases() -> Vec<RestCase> {
             |_, _| Vec::new(),
             [200, 200, 200, 200],
         ),
+        // GRUB's first configuration, the same for every machine.
+        (
+            "GET",
+            "/boot/grub/grub.cfg",
+            |_, _| "/boot/grub/grub.cfg".into(),
+            &[],
+            |_, _| Vec::new(),
+            [200, 200, 200, 200],
+        ),
         // Open to all machines too; this server has no management OS configured.
         (
             "GET",

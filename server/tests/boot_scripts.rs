@@ -365,3 +365,116 @@ async fn an_arm64_machine_gets_the_arm64_management_os_and_never_the_x86_64_one(
         }
     }
 }
+
+/// baas' arm64 GRUB image reads `/boot/grub/grub.cfg`, which asks for `/boot/<mac>.grub`: the
+/// lab's decision written for GRUB — the arm64 management OS by absolute paths on baas, or the
+/// disk's own EFI loader — and the image itself is served by HTTP (and TFTP) when baas could
+/// make it from GRUB's arm64 modules.
+#[tokio::test]
+async fn arm64_machines_running_baas_grub_get_grub_scripts_for_the_same_decisions() {
+    let files = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = files.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let arm64 = server::config::ManagementOs {
+        kernel: write("arm64-vmlinuz", b"arm64 kernel"),
+        initrd: Some(write("arm64-initrd", b"arm64 initrd")),
+        cmdline: "console=ttyAMA0".into(),
+    };
+    let modules = std::env::var_os("BAAS_TEST_GRUB_ARM64_MODULES")
+        .map(std::path::PathBuf::from)
+        .filter(|dir| dir.join("linux.mod").is_file());
+    assert!(
+        modules.is_some() || std::env::var_os("BAAS_TEST_STRICT").is_none(),
+        "no arm64 GRUB modules in BAAS_TEST_GRUB_ARM64_MODULES"
+    );
+    let server = TestServer::start_with(|config| {
+        config.management_os_arm64 = Some(arm64.clone());
+        config.grub_arm64_modules = modules.clone();
+    })
+    .await;
+    let mut anyone = server.client();
+    let first = anyone.get("/boot/grub/grub.cfg").await;
+    assert_eq!(first.status, 200);
+    assert!(
+        first
+            .body
+            .contains("source /boot/${net_default_mac}.grub\n"),
+        "{}",
+        first.body
+    );
+    if modules.is_some() {
+        let image = anyone.get("/boot/firmware/baas-grubnetaa64.efi").await;
+        assert_eq!(image.status, 200);
+        assert_eq!(image.headers["content-type"], "application/efi");
+        assert!(image.body.contains("set root=(http,127.0.0.1:3000)"));
+    }
+
+    let input = lab::model::MachineInput {
+        platform: "arm64-uefi".into(),
+        ..common::machine_input("arm1", "52:54:00:00:0a:02", "x86_64-uefi")
+    };
+    let node = server
+        .lab
+        .create_machine(&lab::Actor::shell(), input)
+        .await
+        .unwrap()
+        .id;
+    let mut machine = server.client_at("10.0.0.8:1234");
+    let disk = machine.get("/boot/52:54:00:00:0a:02.grub").await;
+    assert_eq!(disk.status, 200);
+    assert!(
+        disk.body
+            .starts_with("echo 'baas: arm1 has nothing scheduled"),
+        "{}",
+        disk.body
+    );
+    assert!(
+        disk.body
+            .contains("chainloader ($esp)/EFI/BOOT/BOOTAA64.EFI"),
+        "{}",
+        disk.body
+    );
+    assert!(!disk.body.contains("#!ipxe"), "{}", disk.body);
+
+    let mut admin = server.logged_in("admin", ADMIN_PASSWORD).await;
+    let job = admin
+        .post_form("/api/boot_job", &format!("machine_id={node}"))
+        .await;
+    assert_eq!(job.status, 200, "{}", job.body);
+    server
+        .boot_clients
+        .learn("10.0.0.8".parse().unwrap(), "52:54:00:00:0a:02");
+    let script = machine.get("/boot/52:54:00:00:0a:02.grub").await.body;
+    assert!(
+        script.contains("linux '/boot/mgmt/arm64/kernel' 'console=ttyAMA0' 'baas.url=http://127.0.0.1:3000' 'baas.token="),
+        "{script}"
+    );
+    assert!(
+        script.contains("initrd '/boot/mgmt/arm64/initrd'\nboot\n"),
+        "{script}"
+    );
+    let kernel = machine.get("/boot/mgmt/arm64/kernel").await;
+    assert_eq!(kernel.body, "arm64 kernel");
+    // GRUB seeks by asking for a range (its gzip reader reads a kernel's trailer first).
+    let tail = machine
+        .request(
+            "GET",
+            "/boot/mgmt/arm64/kernel",
+            &[("range", "bytes=6-")],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(tail.status, 206);
+    assert_eq!(tail.body, "kernel");
+    assert_eq!(tail.headers["content-range"], "bytes 6-11/12");
+    // The boot event names the script served.
+    let events = server
+        .lab
+        .boot_events(&lab::Actor::shell(), node)
+        .await
+        .unwrap();
+    assert!(events.iter().any(|e| e.kind == "script"), "{events:?}");
+}

@@ -265,3 +265,104 @@ async fn connection_close_ends_the_connection_after_the_file() {
     assert!(text.contains("connection: close"), "{text}");
     assert!(everything.ends_with(&disk[disk.len() - 1000..]));
 }
+
+/// The raw head of the first response to `request` on a new connection.
+async fn raw_head(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut everything = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut everything),
+    )
+    .await
+    .expect("the server closes the connection")
+    .unwrap();
+    let head_end = everything
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap();
+    String::from_utf8_lossy(&everything[..head_end]).into_owned()
+}
+
+/// GRUB matches `Content-Length: ` exactly and ignores a lower-case field (then waits for the
+/// end of a file that never comes): header names go out as most servers write them, on the
+/// file fast path and on hyper's.
+#[tokio::test(flavor = "multi_thread")]
+async fn header_names_go_out_in_title_case_on_both_paths() {
+    let disk = raw_disk(1 << 16);
+    let (_server, addr, id, token) = serving(&disk).await;
+    let file = raw_head(
+        addr,
+        &get(
+            &format!("/images/{id}/content"),
+            &format!("authorization: {token}\r\nconnection: close\r\n"),
+        ),
+    )
+    .await;
+    assert!(file.contains("\r\nContent-Length: 65536\r\n"), "{file}");
+    assert!(file.contains("\r\nContent-Type: "), "{file}");
+    let hyper = raw_head(addr, &get("/healthz", "connection: close\r\n")).await;
+    assert!(hyper.starts_with("HTTP/1.1 200"), "{hyper}");
+    assert!(hyper.contains("\r\nContent-Length: 2\r\n"), "{hyper}");
+}
+
+/// Whether the kernel holds a socket for the connection between these two ports (either end),
+/// in any state (open, waiting for a FIN, TIME-WAIT).
+fn kernel_knows(server_port: u16, client_port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let port =
+            |field: &str| u16::from_str_radix(field.rsplit(':').next().unwrap(), 16).unwrap();
+        let (local, remote) = (port(fields[1]), port(fields[2]));
+        (local, remote) == (server_port, client_port)
+            || (local, remote) == (client_port, server_port)
+    })
+}
+
+/// Boot loaders reuse their ports on the next boot (GRUB counts from 21550 every time) and
+/// leave files open: a boot-plane answer must leave no server socket for that port, or the
+/// machine's next SYN on it fails. The loader gets its whole file, then a reset, and the
+/// kernel keeps nothing for the pair although the loader never closed its end.
+#[tokio::test(flavor = "multi_thread")]
+async fn boot_plane_answers_leave_no_connection_state_behind() {
+    let disk = raw_disk(1 << 12);
+    let (_server, addr, _, _) = serving(&disk).await;
+    let mut loader = TcpStream::connect(addr).await.unwrap();
+    let client_port = loader.local_addr().unwrap().port();
+    loader
+        .write_all(
+            b"GET /boot/grub/grub.cfg HTTP/1.1\r\nHost: baas\r\nUser-Agent: GRUB 2.06\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let mut block = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), loader.read(&mut block))
+            .await
+            .expect("the answer arrives and the connection ends")
+        {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received.extend_from_slice(&block[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\r\nConnection: close\r\n"), "{text}");
+    assert!(
+        text.contains("source /boot/${net_default_mac}.grub"),
+        "{text}"
+    );
+    // The loader still holds its socket (as GRUB does): the server's end must be gone anyway.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while kernel_knows(addr.port(), client_port) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        !kernel_knows(addr.port(), client_port),
+        "a socket for port {client_port} outlived the answer"
+    );
+    drop(loader);
+}

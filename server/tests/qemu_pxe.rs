@@ -14,7 +14,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{baas_in, have, sh, skipped, Killed, LogLines, Namespaces};
+use common::process::{baas_in, have, skipped, Killed, LogLines};
 use common::LabBeside;
 
 /// Who hands out addresses on the VM's network.
@@ -702,26 +702,29 @@ fn wait_for_marker(console: impl Fn() -> String, marker: &str) {
 /// The management OS (`mgmt/build.sh`) and a bootable test disk printing `marker`
 /// (`mgmt/test-disk.sh`, raw and `.zst`) under `work`; returns (management OS dir, raw disk).
 fn deploy_inputs(work: &std::path::Path, marker: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    deploy_inputs_as(work, marker, "marker")
+    deploy_inputs_as(work, marker, "marker", "amd64")
 }
 
 /// As [`deploy_inputs`], with the test disk's `mode` (`marker`, or `no-root`: a kernel that
-/// panics for want of its root file system).
+/// panics for want of its root file system), for `arch` (`amd64` or `arm64`: then the
+/// management OS directory also holds GRUB's arm64 modules).
 fn deploy_inputs_as(
     work: &std::path::Path,
     marker: &str,
     mode: &str,
+    arch: &str,
 ) -> (std::path::PathBuf, std::path::PathBuf) {
     let root = repository();
-    let mgmt = work.join("mgmt");
+    let mgmt = work.join(format!("mgmt-{arch}"));
     let started = Instant::now();
     assert!(
         Command::new(root.join("mgmt/build.sh"))
             .arg(&mgmt)
+            .args(["--arch", arch])
             .status()
             .unwrap()
             .success(),
-        "mgmt/build.sh failed"
+        "mgmt/build.sh --arch {arch} failed"
     );
     let image = work.join("test-disk.img");
     assert!(
@@ -730,6 +733,7 @@ fn deploy_inputs_as(
             .arg(&image)
             .arg(marker)
             .arg(mode)
+            .arg(arch)
             .status()
             .unwrap()
             .success(),
@@ -836,6 +840,9 @@ enum NetworkBoot {
     BiosPxe,
     /// OVMF with its PXE switched off: UEFI HTTP boot, and TFTP off in baas.
     UefiHttp,
+    /// An arm64 VM (`-M virt`, AAVMF): UEFI PXE to baas' GRUB image, GRUB over HTTP to the
+    /// arm64 management OS.
+    Arm64Pxe,
 }
 
 impl IpmiDeploy {
@@ -888,31 +895,57 @@ fn deploy_under_ipmi(
     if !have("ipmi_sim") {
         return None;
     }
-    let (firmware, platform, env) = match network_boot {
-        NetworkBoot::BiosPxe => ("bios", "x86_64-bios", vec![]),
-        NetworkBoot::UefiHttp => {
-            if !std::path::Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd").exists() {
-                skipped("OVMF (ovmf) is not installed (./dev test installs it)");
-                return None;
-            }
-            ("uefi-http", "x86_64-uefi", vec![("BAAS_TFTP_ADDR", "off")])
+    let uefi_firmware = match network_boot {
+        NetworkBoot::BiosPxe => None,
+        NetworkBoot::UefiHttp => Some(("/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf")),
+        NetworkBoot::Arm64Pxe => Some(("/usr/share/AAVMF/AAVMF_CODE.fd", "qemu-efi-aarch64")),
+    };
+    if let Some((file, package)) = uefi_firmware {
+        if !std::path::Path::new(file).exists() {
+            skipped(&format!(
+                "{file} ({package}) is not installed (./dev test installs it)"
+            ));
+            return None;
         }
+    }
+    if network_boot == NetworkBoot::Arm64Pxe && !have("qemu-system-aarch64") {
+        return None;
+    }
+    let arch = match network_boot {
+        NetworkBoot::Arm64Pxe => "arm64",
+        _ => "amd64",
     };
     let work = tempfile::tempdir().unwrap();
-    let (mgmt, image) = deploy_inputs_as(work.path(), marker, mode);
+    let (mgmt, image) = deploy_inputs_as(work.path(), marker, mode, arch);
     let compressed = work.path().join("test-disk.img.zst");
     let (kernel, initrd) = (
         mgmt.join("vmlinuz").display().to_string(),
         mgmt.join("initrd.img").display().to_string(),
     );
+    let grub_modules = mgmt.join("grub/arm64-efi").display().to_string();
+    let (firmware, platform, env) = match network_boot {
+        NetworkBoot::BiosPxe => ("bios", "x86_64-bios", vec![]),
+        NetworkBoot::UefiHttp => ("uefi-http", "x86_64-uefi", vec![("BAAS_TFTP_ADDR", "off")]),
+        NetworkBoot::Arm64Pxe => (
+            "arm64-uefi",
+            "arm64-uefi",
+            vec![
+                ("BAAS_MGMT_ARM64_KERNEL", kernel.as_str()),
+                ("BAAS_MGMT_ARM64_INITRD", initrd.as_str()),
+                ("BAAS_MGMT_ARM64_CMDLINE", "console=ttyAMA0,115200"),
+                ("BAAS_GRUB_ARM64_MODULES", grub_modules.as_str()),
+            ],
+        ),
+    };
+    let x86 = network_boot != NetworkBoot::Arm64Pxe;
     let port = bmc::testing::free_udp_port();
     let bmc_address = format!("{SUBNET}.1:{port}");
     let vm = Inventory {
         name,
         mac,
         platform,
-        boot_job_kernel: Some(&kernel),
-        initrd: Some(&initrd),
+        boot_job_kernel: x86.then_some(kernel.as_str()),
+        initrd: x86.then_some(initrd.as_str()),
         cmdline: Some("console=ttyS0,115200"),
         bmc: Some(&bmc_address),
         env,
@@ -1057,6 +1090,55 @@ fn a_uefi_vm_that_only_http_boots_is_deployed_to_booted_with_no_tftp() {
     run.report("UEFI HTTP boot deploy");
 }
 
+/// The same deploy to *booted* on an arm64 machine: `qemu-system-aarch64 -M virt` with AAVMF
+/// (software emulation) under ipmi_sim, beside the site's DHCP server. AAVMF's PXE gets baas'
+/// GRUB image (made at start from Debian's arm64 GRUB modules, carrying baas' address, since
+/// Debian's GRUB reads only the site's DHCP answer) over TFTP, GRUB fetches the machine's script
+/// over HTTP and the arm64 management OS, the arm64 agent writes the arm64 test disk and
+/// reboots; the next network boot's GRUB script starts the disk's own EFI loader, and the
+/// written system prints its marker.
+#[test]
+fn an_arm64_vm_network_boots_grub_and_is_deployed_to_booted() {
+    let marker = format!("BAAS-ARM64-DEPLOYED-{}", std::process::id());
+    let Some(run) = deploy_under_ipmi(
+        "arm64-vm",
+        "52:54:00:12:34:a2",
+        &marker,
+        "marker",
+        &marker,
+        NetworkBoot::Arm64Pxe,
+    ) else {
+        return;
+    };
+    run.assert_booted_on(&marker);
+    // The firmware got baas' GRUB image by TFTP, and GRUB the machine's scripts.
+    assert!(
+        run.boot_events
+            .iter()
+            .any(|e| e.starts_with("dhcp: ") && e.contains("baas-grubnetaa64.efi")),
+        "no GRUB image in the DHCP answers: {:?}",
+        run.boot_events
+    );
+    assert!(
+        run.boot_events
+            .iter()
+            .any(|e| e.starts_with("tftp: ") && e.contains("sent baas-grubnetaa64.efi")),
+        "GRUB's image was not sent by TFTP: {:?}",
+        run.boot_events
+    );
+    assert!(
+        run.console.contains("baas: network boot through (http,"),
+        "GRUB with baas' address:\n{}",
+        run.console
+    );
+    assert!(
+        run.console.contains("booting from its disk"),
+        "the reboot's script sends the VM to its disk:\n{}",
+        run.console
+    );
+    run.report("arm64 GRUB deploy");
+}
+
 /// The written image's kernel cannot find its root file system and panics: the deploy fails at
 /// "booting" with that console line as the reason, never *booted*.
 #[test]
@@ -1147,190 +1229,4 @@ fn a_baas_killed_and_restarted_mid_write_resumes_the_deploy_to_its_end() {
     assert!(std::fs::read(&blank)
         .unwrap()
         .starts_with(&std::fs::read(&image).unwrap()));
-}
-
-/// The arm64 management OS on an arm64 machine: `mgmt/build.sh --arch arm64` (Debian's arm64
-/// kernel and busybox, the agent cross-built for aarch64-unknown-linux-musl) boots under
-/// `qemu-system-aarch64 -M virt` (software emulation), takes an address from QEMU's user
-/// network and its agent enrols with baas for the machine's boot job. The script baas hands the
-/// arm64 machine names the arm64 kernel and initrd and carries the one-time token; the VM boots
-/// those files directly with that command line (an arm64 network boot program is not part of
-/// this test). baas runs in a network namespace with nothing but loopback, which the VM's user
-/// network reaches as 10.0.2.2; the machine's fixed address is that loopback, where both the
-/// script fetch and the enrolment come from.
-#[test]
-fn the_arm64_management_os_boots_on_an_arm64_vm_and_its_agent_enrols() {
-    if !have("qemu-system-aarch64") || !have("ip") || !have("curl") {
-        skipped("qemu-system-aarch64 (qemu-system-arm), ip or curl is missing (./dev test installs them)");
-        return;
-    }
-    let mac = "52:54:00:12:34:a1";
-    let work = tempfile::tempdir().unwrap();
-    let mgmt = work.path().join("mgmt-arm64");
-    let started = Instant::now();
-    assert!(
-        Command::new(repository().join("mgmt/build.sh"))
-            .arg(&mgmt)
-            .args(["--arch", "arm64"])
-            .status()
-            .unwrap()
-            .success(),
-        "mgmt/build.sh --arch arm64 failed"
-    );
-    eprintln!(
-        "arm64 management OS ready in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    let namespace = format!("baas-arm64-{}", std::process::id());
-    assert!(sh(&format!(
-        "ip netns add {namespace} && ip -n {namespace} link set lo up"
-    )));
-    let _namespaces = Namespaces(vec![namespace.clone()]);
-
-    let data = work.path().join("data");
-    let beside = LabBeside::open(&data);
-    let shell = lab::Actor::shell();
-    let (machine, job) = beside.runtime.block_on(async {
-        let input = lab::model::MachineInput {
-            ip_address: "127.0.0.1".into(),
-            ..common::machine_input("arm-vm", mac, "arm64-uefi")
-        };
-        let machine = beside.lab.create_machine(&shell, input).await.unwrap();
-        let job = beside
-            .lab
-            .request_management_boot(&shell, machine.id)
-            .await
-            .unwrap();
-        (machine.id, job.id)
-    });
-    let (kernel, initrd) = (mgmt.join("vmlinuz"), mgmt.join("initrd.img"));
-    let (kernel_path, initrd_path, data_dir) = (
-        kernel.display().to_string(),
-        initrd.display().to_string(),
-        data.display().to_string(),
-    );
-    let (_baas, log) = baas_in(
-        &namespace,
-        &[
-            ("BAAS_HTTP_ADDR", "127.0.0.1:3000"),
-            ("BAAS_PUBLIC_URL", "http://10.0.2.2:3000"),
-            ("BAAS_DATA_DIR", &data_dir),
-            ("BAAS_TFTP_ADDR", "off"),
-            ("BAAS_MGMT_KERNEL", ""),
-            ("BAAS_MGMT_ARM64_KERNEL", &kernel_path),
-            ("BAAS_MGMT_ARM64_INITRD", &initrd_path),
-        ],
-    );
-    assert!(
-        log.wait_for("baas listening", Duration::from_secs(20))
-            .is_some(),
-        "baas did not start"
-    );
-    let fetch = |path: &str, out: &std::path::Path| {
-        let fetched = Command::new("ip")
-            .args(["netns", "exec", &namespace, "curl", "-sf", "-o"])
-            .arg(out)
-            .arg(format!("http://127.0.0.1:3000{path}"))
-            .status()
-            .unwrap();
-        assert!(fetched.success(), "GET {path}");
-    };
-    let script_file = work.path().join("script");
-    fetch(
-        &format!("/boot/{mac}.ipxe?arch=arm64&platform=efi"),
-        &script_file,
-    );
-    let script = std::fs::read_to_string(&script_file).unwrap();
-    let kernel_line = script
-        .lines()
-        .find(|line| line.starts_with("kernel mgmt/arm64/kernel initrd=initrd "))
-        .unwrap_or_else(|| panic!("no arm64 kernel in the script:\n{script}"));
-    let cmdline = kernel_line
-        .trim_start_matches("kernel mgmt/arm64/kernel ")
-        .trim_end_matches(" || goto failed");
-    assert!(
-        cmdline.contains("console=ttyAMA0") && cmdline.contains("baas.token="),
-        "{cmdline}"
-    );
-    // What the VM boots is what baas serves at the script's URLs.
-    let (served_kernel, served_initrd) = (work.path().join("kernel"), work.path().join("initrd"));
-    fetch("/boot/mgmt/arm64/kernel", &served_kernel);
-    fetch("/boot/mgmt/arm64/initrd", &served_initrd);
-    assert_eq!(
-        std::fs::read(&served_kernel).unwrap(),
-        std::fs::read(&kernel).unwrap()
-    );
-    assert_eq!(
-        std::fs::read(&served_initrd).unwrap(),
-        std::fs::read(&initrd).unwrap()
-    );
-
-    let console = work.path().join("console.log");
-    let booted = Instant::now();
-    let _vm = Killed(
-        Command::new("ip")
-            .args(["netns", "exec", &namespace, "qemu-system-aarch64"])
-            .args([
-                "-M",
-                "virt",
-                "-cpu",
-                "cortex-a57",
-                "-m",
-                "512",
-                "-accel",
-                "tcg",
-            ])
-            .args([
-                "-nodefaults",
-                "-nographic",
-                "-monitor",
-                "none",
-                "-no-reboot",
-            ])
-            .arg("-serial")
-            .arg(format!("file:{}", console.display()))
-            .arg("-kernel")
-            .arg(&served_kernel)
-            .arg("-initrd")
-            .arg(&served_initrd)
-            .args(["-append", cmdline])
-            .args(["-netdev", "user,id=n0"])
-            .args(["-device", &format!("virtio-net-pci,netdev=n0,mac={mac}")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(420);
-    loop {
-        let now = beside.job(job);
-        if now
-            .phases
-            .iter()
-            .any(|p| p.state == lab::model::JobState::Enrolled)
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline && !now.state.is_final(),
-            "the arm64 agent did not enrol: job {:?} {}\nconsole:\n{}",
-            now.state,
-            now.reason,
-            String::from_utf8_lossy(&std::fs::read(&console).unwrap_or_default())
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    eprintln!(
-        "arm64 management OS: QEMU start to the agent enrolled in {:.1} s",
-        booted.elapsed().as_secs_f64()
-    );
-    let shown = String::from_utf8_lossy(&std::fs::read(&console).unwrap_or_default()).into_owned();
-    assert!(shown.contains("baas-agent: enrolled"), "{shown}");
-    let events = beside.boot_events(machine);
-    assert!(
-        events
-            .iter()
-            .any(|e| e.contains("management OS for boot job")),
-        "{events:?}"
-    );
 }

@@ -142,14 +142,14 @@ pub async fn boot_programs() -> Result<BootProgramsView, AppError> {
     admin().await?;
     let lab = lab()?;
     let programs = lab.boot_programs().await?;
-    let root = use_context::<crate::api::machines::NetbootSettings>()
-        .map(|settings| settings.firmware_dir)
-        .unwrap_or_default();
+    let settings = use_context::<crate::api::machines::NetbootSettings>().unwrap_or_default();
+    let root = settings.firmware_dir;
     // Names are plain file names (checked when stored): they stay inside the root.
     let missing = lab
         .boot_program_book()
         .named()
         .into_iter()
+        .filter(|name| !settings.made_programs.iter().any(|made| made == name))
         .filter(|name| !root.join(name).is_file())
         .map(str::to_string)
         .collect();

@@ -37,6 +37,8 @@ pub struct NetbootSettings {
     pub management_os: lab::boot::ManagementOsBuilds,
     /// The TFTP root, where the boot programs are (also served over HTTP).
     pub firmware_dir: std::sync::Arc<std::path::PathBuf>,
+    /// The boot programs baas made itself (served ahead of the root's).
+    pub made_programs: std::sync::Arc<Vec<String>>,
 }
 
 /// The admin's view of network discovery: the policy and the DHCP leases handed out.

@@ -63,12 +63,12 @@ pub struct BootFiles {
 }
 
 impl Default for BootFiles {
-    /// Debian's `ipxe` package (`/usr/lib/ipxe`).
+    /// Debian's `ipxe` package (`/usr/lib/ipxe`) for x86, baas' GRUB image for arm64.
     fn default() -> Self {
         BootFiles {
             bios: "undionly.kpxe".into(),
             x86_64_efi: "ipxe.efi".into(),
-            arm64_efi: "ipxe-arm64.efi".into(),
+            arm64_efi: "baas-grubnetaa64.efi".into(),
             unknown: "ipxe.efi".into(),
         }
     }

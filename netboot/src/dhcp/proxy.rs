@@ -298,7 +298,7 @@ mod tests {
             (
                 "HTTPClient:Arch:00019:UNDI:003001",
                 Some(19),
-                "http://10.99.0.2:3000/boot/firmware/ipxe-arm64.efi",
+                "http://10.99.0.2:3000/boot/firmware/baas-grubnetaa64.efi",
             ),
         ] {
             let request = pxe_request(MessageType::Discover, class, arch, None);
@@ -403,7 +403,7 @@ mod tests {
             (
                 "PXEClient:Arch:00011:UNDI:003000",
                 Some(11),
-                "ipxe-arm64.efi",
+                "baas-grubnetaa64.efi",
             ),
         ] {
             let request = pxe_request(MessageType::Discover, class, arch, None);

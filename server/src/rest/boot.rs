@@ -1,6 +1,7 @@
 //! `GET /boot/{mac}.ipxe`: the iPXE script for the machine with that MAC (any notation), as the
-//! lab decides. Machines cannot log in, so this route is open; it tells nothing but what the
-//! machine should boot, and records the request.
+//! lab decides; `GET /boot/{mac}.grub` the same decision for baas' arm64 GRUB image, which reads
+//! `/boot/grub/grub.cfg` first. Machines cannot log in, so these routes are open; they tell
+//! nothing but what the machine should boot, and record the request.
 //!
 //! iPXE asks `/boot/${net0/mac}.ipxe?arch=${buildarch}&platform=${platform}`. A machine with a
 //! boot job (or an unknown one, when the discovery policy enlists) gets the management OS,
@@ -9,7 +10,7 @@
 //! machine's fixed address): anyone else asking for the script gets no token.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use conductor::session::ClientAddress;
@@ -17,6 +18,7 @@ use lab::boot::{BootPlan, BootRequest, Purpose};
 use netboot::ipxe::Script;
 use serde::Deserialize;
 
+use super::content::serve_boot_file;
 use super::{ApiError, ApiResult};
 use crate::state::AppState;
 use lab::ErrorKind;
@@ -29,7 +31,26 @@ pub struct BootQuery {
     platform: String,
 }
 
-#[utoipa::path(get, path = "/boot/{file}", tag = "network boot", security(()), params(("file" = String, Path, description = "`<mac>.ipxe`"), BootQuery), responses((status = 200, description = "The machine's iPXE script", content_type = "text/plain", body = String), (status = 404, description = "Not a boot script name", content_type = "text/plain", body = String)))]
+/// Which boot program asks, by the script name's suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Program {
+    /// `<mac>.ipxe`: iPXE, any platform.
+    Ipxe,
+    /// `<mac>.grub`: baas' GRUB image, which is arm64 only.
+    Grub,
+}
+
+impl Program {
+    /// A script that only says `message` and leaves the machine to its firmware.
+    fn failure(self, status: StatusCode, message: &str) -> Response {
+        match self {
+            Program::Ipxe => plain(status, &format!("#!ipxe\necho baas: {message}\nexit 1\n")),
+            Program::Grub => plain(status, &format!("echo 'baas: {message}'\nsleep 10\nexit\n")),
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/boot/{file}", tag = "network boot", security(()), params(("file" = String, Path, description = "`<mac>.ipxe` (iPXE) or `<mac>.grub` (baas' arm64 GRUB)"), BootQuery), responses((status = 200, description = "The machine's script", content_type = "text/plain", body = String), (status = 404, description = "Not a boot script name", content_type = "text/plain", body = String)))]
 pub async fn boot_script(
     State(state): State<AppState>,
     Path(file): Path<String>,
@@ -37,11 +58,20 @@ pub async fn boot_script(
     address: Option<Extension<ClientAddress>>,
 ) -> Response {
     // A machine's firmware sends what it sends: an odd query is no reason not to boot it.
-    let Query(query) = query.unwrap_or_default();
-    let Some(mac) = file.strip_suffix(".ipxe") else {
-        return plain(
+    let Query(mut query) = query.unwrap_or_default();
+    let (mac, program) = if let Some(mac) = file.strip_suffix(".ipxe") {
+        (mac, Program::Ipxe)
+    } else if let Some(mac) = file.strip_suffix(".grub") {
+        // Only arm64 machines run baas' GRUB image, and it asks without a query.
+        if query.arch.is_empty() {
+            query.arch = "arm64".into();
+            query.platform = "efi".into();
+        }
+        (mac, Program::Grub)
+    } else {
+        return Program::Ipxe.failure(
             StatusCode::NOT_FOUND,
-            "#!ipxe\necho baas: boot scripts are /boot/<mac>.ipxe\nexit 1\n",
+            "boot scripts are /boot/<mac>.ipxe or /boot/<mac>.grub",
         );
     };
     let dhcp_address = lab::validate::parse_mac(mac)
@@ -76,6 +106,17 @@ pub async fn boot_script(
                 }
                 _ => (state.management_os.as_deref(), "mgmt"),
             };
+            // iPXE: relative URLs (under ProxyDHCP `${next-server}` is the address server, not
+            // baas). GRUB: paths on the server its image names as root.
+            let files = match program {
+                Program::Ipxe => files.to_string(),
+                Program::Grub => {
+                    let base = netboot::grub::GrubServer::from_url(&state.public_url)
+                        .map(|server| server.base)
+                        .unwrap_or_default();
+                    format!("{base}/boot/{files}")
+                }
+            };
             let extra = os.map(|os| os.cmdline.as_str()).unwrap_or_default();
             let note = match (&machine, purpose) {
                 (Some(name), Purpose::Job(id)) => {
@@ -83,7 +124,6 @@ pub async fn boot_script(
                 }
                 _ => format!("{mac} is new here: the management OS takes its inventory"),
             };
-            // Relative URLs: under ProxyDHCP `${next-server}` is the address server, not baas.
             Script::Kernel {
                 kernel: format!("{files}/kernel"),
                 initrd: os
@@ -109,17 +149,11 @@ pub async fn boot_script(
             Script::LocalDisk { uefi, note: reason }
         }
         Err(lab::Error::Invalid(_)) => {
-            return plain(
-                StatusCode::BAD_REQUEST,
-                "#!ipxe\necho baas: not a MAC address\nexit 1\n",
-            )
+            return program.failure(StatusCode::BAD_REQUEST, "not a MAC address")
         }
         Err(e) => {
             tracing::error!(error = %e, "boot script");
-            return plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "#!ipxe\necho baas: internal error\nexit 1\n",
-            );
+            return program.failure(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
     };
     // The script carries the enrolment token: the log names what was served, not the token.
@@ -127,62 +161,68 @@ pub async fn boot_script(
         Script::LocalDisk { .. } => "local disk",
         Script::Kernel { .. } => "management OS",
     };
-    tracing::info!(mac, client = %request.address, served, "boot script served");
-    plain(StatusCode::OK, &script.render())
+    tracing::info!(mac, client = %request.address, served, ?program, "boot script served");
+    let text = match program {
+        Program::Ipxe => script.render(),
+        Program::Grub => script.grub(),
+    };
+    plain(StatusCode::OK, &text)
+}
+
+/// `GET /boot/grub/grub.cfg`: the first configuration baas' GRUB image reads, the same for
+/// every machine: it asks for the machine's own script by MAC.
+#[utoipa::path(get, path = "/boot/grub/grub.cfg", tag = "network boot", security(()), responses((status = 200, description = "GRUB's first configuration", content_type = "text/plain", body = String), super::Failures))]
+pub async fn grub_config(State(state): State<AppState>) -> ApiResult<Response> {
+    let server = netboot::grub::GrubServer::from_url(&state.public_url)
+        .map_err(|reason| ApiError::new(ErrorKind::NotFound, reason))?;
+    Ok(plain(StatusCode::OK, &netboot::grub::first_config(&server)))
 }
 
 /// `GET /boot/mgmt/kernel` and `/boot/mgmt/initrd`: the configured management OS files.
-#[utoipa::path(get, path = "/boot/mgmt/{file}", tag = "network boot", security(()), params(("file" = String, Path, description = "`kernel` or `initrd`")), responses((status = 200, description = "The management OS file", content_type = "application/octet-stream", body = Vec<u8>), super::Failures))]
+#[utoipa::path(get, path = "/boot/mgmt/{file}", tag = "network boot", security(()), params(("file" = String, Path, description = "`kernel` or `initrd`"), ("Range" = Option<String>, Header)), responses((status = 200, description = "The management OS file", content_type = "application/octet-stream", body = Vec<u8>), (status = 206, description = "A range of it", body = Vec<u8>), (status = 416, description = "A range outside the file"), super::Failures))]
 pub async fn management_os_file(
     State(state): State<AppState>,
     Path(file): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    serve_management_os_file(state.management_os.as_deref(), &file).await
+    serve_management_os_file(state.management_os.as_deref(), &file, &headers)
 }
 
 /// `GET /boot/mgmt/arm64/kernel` and `…/initrd`: the arm64 build's files.
-#[utoipa::path(get, path = "/boot/mgmt/arm64/{file}", tag = "network boot", security(()), params(("file" = String, Path, description = "`kernel` or `initrd`")), responses((status = 200, description = "The arm64 management OS file", content_type = "application/octet-stream", body = Vec<u8>), super::Failures))]
+#[utoipa::path(get, path = "/boot/mgmt/arm64/{file}", tag = "network boot", security(()), params(("file" = String, Path, description = "`kernel` or `initrd`"), ("Range" = Option<String>, Header)), responses((status = 200, description = "The arm64 management OS file", content_type = "application/octet-stream", body = Vec<u8>), (status = 206, description = "A range of it", body = Vec<u8>), (status = 416, description = "A range outside the file"), super::Failures))]
 pub async fn arm64_management_os_file(
     State(state): State<AppState>,
     Path(file): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    serve_management_os_file(state.management_os_arm64.as_deref(), &file).await
+    serve_management_os_file(state.management_os_arm64.as_deref(), &file, &headers)
 }
 
-async fn serve_management_os_file(
+fn serve_management_os_file(
     os: Option<&crate::config::ManagementOs>,
     file: &str,
+    headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let path = match (file, os) {
         ("kernel", Some(os)) => Some(os.kernel.clone()),
         ("initrd", Some(os)) => os.initrd.clone(),
         _ => None,
     };
-    let Some(path) = path else {
-        return Err(ApiError::new(
+    let not_found = || {
+        ApiError::new(
             ErrorKind::NotFound,
             "no such management OS file (BAAS_MGMT_KERNEL, BAAS_MGMT_INITRD)",
-        ));
+        )
     };
-    let opened = match tokio::fs::File::open(&path).await {
-        Ok(file) => file.metadata().await.map(|meta| (file, meta.len())),
-        Err(e) => Err(e),
+    let Some(path) = path else {
+        return Err(not_found());
     };
-    match opened {
-        Ok((reader, length)) => {
-            tracing::info!(file, bytes = length, "management OS file served");
-            Ok((
-                [
-                    (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-                    (header::CONTENT_LENGTH, length.to_string()),
-                ],
-                axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-                    reader,
-                    256 << 10,
-                )),
-            )
-                .into_response())
+    match serve_boot_file(&path, "application/octet-stream", headers) {
+        Ok(Some(response)) => {
+            tracing::info!(file, range = ?headers.get(header::RANGE), "management OS file served");
+            Ok(response)
         }
+        Ok(None) => Err(not_found()),
         Err(e) => {
             tracing::error!(path = %path.display(), error = %e, "management OS file unreadable");
             Err(ApiError::new(
@@ -193,50 +233,38 @@ async fn serve_management_os_file(
     }
 }
 
-/// `GET /boot/firmware/{file}`: a network-boot binary (iPXE) for UEFI HTTP boot, which takes
-/// by URL what PXE firmware takes by TFTP — the same files, from the same directory. Only a
-/// plain file name directly in it is served (no path, no hidden file).
-#[utoipa::path(get, path = "/boot/firmware/{file}", tag = "network boot", security(()), params(("file" = String, Path, description = "A file of the TFTP root, e.g. `ipxe.efi`")), responses((status = 200, description = "The binary", content_type = "application/octet-stream", body = Vec<u8>), super::Failures))]
+/// `GET /boot/firmware/{file}`: a network-boot program (iPXE, baas' GRUB) for UEFI HTTP boot,
+/// which takes by URL what PXE firmware takes by TFTP — the same files. Only a plain file name
+/// directly in the TFTP root, or one baas made, is served (no path, no hidden file).
+#[utoipa::path(get, path = "/boot/firmware/{file}", tag = "network boot", security(()), params(("file" = String, Path, description = "A file of the TFTP root, e.g. `ipxe.efi`"), ("Range" = Option<String>, Header)), responses((status = 200, description = "The binary", content_type = "application/octet-stream", body = Vec<u8>), (status = 206, description = "A range of it", body = Vec<u8>), (status = 416, description = "A range outside the file"), super::Failures))]
 pub async fn firmware_file(
     State(state): State<AppState>,
     Path(file): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let not_found = || ApiError::new(ErrorKind::NotFound, "no such network-boot file");
     if !lab::validate::is_plain_file_name(&file) {
         return Err(not_found());
     }
-    let path = state.firmware_dir.join(&file);
-    let opened = async {
-        let reader = tokio::fs::File::open(&path).await?;
-        let meta = reader.metadata().await?;
-        Ok::<_, std::io::Error>((reader, meta))
-    }
-    .await;
-    let (reader, meta) = match opened {
-        Ok((reader, meta)) if meta.is_file() => (reader, meta),
-        _ => return Err(not_found()),
+    let Some(path) = state.netboot_files.resolve(&file) else {
+        return Err(not_found());
     };
-    tracing::info!(
-        file,
-        bytes = meta.len(),
-        "network-boot file served over HTTP"
-    );
     let content_type = if file.ends_with(".efi") {
         "application/efi"
     } else {
         "application/octet-stream"
     };
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type.to_string()),
-            (header::CONTENT_LENGTH, meta.len().to_string()),
-        ],
-        axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-            reader,
-            256 << 10,
-        )),
-    )
-        .into_response())
+    match serve_boot_file(&path, content_type, &headers) {
+        Ok(Some(response)) => {
+            tracing::info!(file, "network-boot file served over HTTP");
+            Ok(response)
+        }
+        Ok(None) => Err(not_found()),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "network-boot file unreadable");
+            Err(not_found())
+        }
+    }
 }
 
 fn plain(status: StatusCode, body: &str) -> Response {

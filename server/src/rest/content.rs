@@ -129,6 +129,64 @@ pub(super) async fn serve(file: &lab::ImageFile, headers: &HeaderMap) -> ApiResu
     Ok(response)
 }
 
+/// A file of the boot plane (a management OS's kernel or initrd, a boot program), honouring
+/// Range: GRUB's HTTP seeks by asking again for a range (its gzip reader reads a compressed
+/// kernel's trailer first, then goes back). Sent like image bytes (sendfile where it can).
+/// `None` when there is no such regular file.
+pub(super) fn serve_boot_file(
+    path: &std::path::Path,
+    content_type: &'static str,
+    headers: &HeaderMap,
+) -> std::io::Result<Option<Response>> {
+    let reader = match std::fs::File::open(path) {
+        Ok(reader) => reader,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = reader.metadata()?;
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    let length = meta.len();
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(spec) => match parse_range(spec, length) {
+            Some(range) => Some(range),
+            None => {
+                let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{length}")) {
+                    response.headers_mut().insert(header::CONTENT_RANGE, value);
+                }
+                return Ok(Some(response));
+            }
+        },
+        None => None,
+    };
+    let (start, end) = range.unwrap_or((0, length.saturating_sub(1)));
+    let count = if length == 0 { 0 } else { end - start + 1 };
+    let span = FileSpan {
+        file: Arc::new(reader),
+        start,
+        count,
+    };
+    let status = if range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let mut response = (status, file_body(span.clone())).into_response();
+    response.extensions_mut().insert(span);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if range.is_some() {
+        if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{length}")) {
+            headers.insert(header::CONTENT_RANGE, value);
+        }
+    }
+    Ok(Some(response))
+}
+
 /// Blocks in flight between a file's reader and its connection.
 const BLOCKS_IN_FLIGHT: usize = 2;
 

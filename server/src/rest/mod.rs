@@ -190,6 +190,7 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (M::GET, "/images/{id}/content", get(content::image_content)),
         (M::GET, "/media/{token}/{file}", get(content::media_content)),
         (M::GET, "/boot/{file}", get(boot::boot_script)),
+        (M::GET, "/boot/grub/grub.cfg", get(boot::grub_config)),
         (M::GET, "/boot/mgmt/{file}", get(boot::management_os_file)),
         (
             M::GET,

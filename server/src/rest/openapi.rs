@@ -155,6 +155,7 @@ impl Modify for Security {
         super::content::image_content,
         super::content::media_content,
         super::boot::boot_script,
+        super::boot::grub_config,
         super::boot::management_os_file,
         super::boot::arm64_management_os_file,
         super::boot::firmware_file,

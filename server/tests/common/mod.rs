@@ -49,6 +49,7 @@ pub fn config_in(dir: &std::path::Path, session_ttl_seconds: i64) -> Config {
         dhcp_authoritative: None,
         management_os: None,
         management_os_arm64: None,
+        grub_arm64_modules: None,
     }
 }
 
@@ -82,9 +83,11 @@ impl TestServer {
         lab.bootstrap_admin(Some(ADMIN_PASSWORD)).await.unwrap();
         let conductor = conductor::Conductor::new(lab.clone(), config.bmc_settings());
         let boot_clients = server::boot_clients::BootClients::default();
-        let router = server::http::router_with(conductor.clone(), &config, boot_clients.clone())
-            .await
-            .unwrap();
+        let files = server::grub_image::netboot_files(&config).await;
+        let router =
+            server::http::router_with(conductor.clone(), &config, boot_clients.clone(), files)
+                .await
+                .unwrap();
         TestServer {
             router,
             conductor,
