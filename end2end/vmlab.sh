@@ -14,14 +14,14 @@
 #       (x.2) VMLAB_SERVER_IP6 (fdNN::2; the server side takes no router advertisements)
 #       VMLAB_SUBNET (x.0/24) VMLAB_BMC (x.1:623) VMLAB_VM_DIR (DIR/vm) VMLAB_CONSOLE
 #       (DIR/vm/console.log). A failed up undoes what it made.
-#   vmlab.sh bmc DIR --mac MAC --disk FILE [--firmware bios|uefi|uefi-http|arm64-uefi] [--port 623] [--nic MODEL]
+#   vmlab.sh bmc DIR --mac MAC --disk FILE [--firmware bios|uefi|uefi-http|arm64-uefi[-http]] [--port 623] [--nic MODEL]
 #                    [--memory MIB]
 #       ipmi_sim in the lab namespace on x.1:PORT (VMLAB_BMC follows PORT), user admin/password.
 #       Power on starts the VM (the options given here; boot order n after "boot pxe", else cn),
 #       power off stops it. Its events go to DIR/vm/events.log. Serial-over-LAN serves the VM's
 #       serial port (QEMU listens on 127.0.0.1:9003 in the lab namespace, ipmi_sim connects;
 #       the console is still copied to VMLAB_CONSOLE).
-#   vmlab.sh vm DIR [--mac MAC] [--disk FILE] [--firmware bios|uefi|uefi-http|arm64-uefi] [--boot ORDER] [--nic MODEL]
+#   vmlab.sh vm DIR [--mac MAC] [--disk FILE] [--firmware bios|uefi|uefi-http|arm64-uefi[-http]] [--boot ORDER] [--nic MODEL]
 #                   [--memory MIB] [--console FILE] [--serial-port PORT] [--pid-file FILE]
 #                   [--foreground] [--extra "QEMU ARGS"] [-- QEMU ARGS...]
 #       QEMU in the lab namespace: -accel tcg -m MIB (512) -nodefaults -nographic -monitor none,
@@ -30,7 +30,8 @@
 #       OVMF (pflash, a copy of the variables in DIR/vm) for --firmware uefi — the boot ORDER then
 #       given as bootindex of the disk (c) and the NIC (n), which OVMF follows —, the same with
 #       OVMF's PXE switched off for --firmware uefi-http (its network boot is UEFI HTTP boot),
-#       qemu-system-aarch64 -M virt -cpu cortex-a57 with AAVMF for --firmware arm64-uefi, and unless
+#       qemu-system-aarch64 -M virt -cpu cortex-a57 with AAVMF for --firmware arm64-uefi (and
+#       arm64-uefi-http, its PXE switched off the same way), and unless
 #       --nic none (then --mac is not needed) tap0 with "-device MODEL,netdev=n0,mac=MAC" (MODEL
 #       virtio-net-pci by default; it may carry properties: "virtio-net-pci,romfile=").
 #       --extra is split on blanks; arguments after -- go to QEMU as they are. In the background
@@ -248,7 +249,7 @@ parse_vm_options() {
       *) die "vm: unknown option $1" ;;
     esac
   done
-  case $FIRMWARE in bios|uefi|uefi-http|arm64-uefi) ;; *) die "vm: --firmware is bios, uefi, uefi-http or arm64-uefi, not '$FIRMWARE'" ;; esac
+  case $FIRMWARE in bios|uefi|uefi-http|arm64-uefi|arm64-uefi-http) ;; *) die "vm: --firmware is bios, uefi, uefi-http, arm64-uefi or arm64-uefi-http, not '$FIRMWARE'" ;; esac
   case $BOOT in ''|*[!a-p]*) [ -z "$BOOT" ] || die "vm: --boot is an order like n or cn, not '$BOOT'" ;; esac
   case $MEMORY in ''|*[!0-9]*) die "vm: --memory is MiB, not '$MEMORY'" ;; esac
   case $SERIAL_PORT in *[!0-9]*) die "vm: --serial-port is a number, not '$SERIAL_PORT'" ;; esac
@@ -257,7 +258,7 @@ parse_vm_options() {
 
   # arm64: QEMU's virt board with a Cortex-A57 (cheaper to emulate than "max") and AAVMF.
   FIRMWARE_CODE=$OVMF_CODE FIRMWARE_VARS=$OVMF_VARS QEMU=qemu-system-x86_64 MACHINE=()
-  if [ "$FIRMWARE" = arm64-uefi ]; then
+  if [ "${FIRMWARE#arm64-}" != "$FIRMWARE" ]; then
     FIRMWARE_CODE=$AAVMF_CODE FIRMWARE_VARS=$AAVMF_VARS QEMU=qemu-system-aarch64 MACHINE=(-M virt -cpu cortex-a57)
     # AAVMF drives virtio-net itself; QEMU's option ROMs are x86 iPXE.
     [ "$NIC" != virtio-net-pci ] || NIC=virtio-net-pci,romfile=
@@ -282,7 +283,7 @@ parse_vm_options() {
       *c*) disk_index=,bootindex=1 ;;
     esac
   fi
-  if [ "$FIRMWARE" = uefi-http ]; then
+  if [ "${FIRMWARE%-http}" != "$FIRMWARE" ]; then
     QEMU_CMD+=(-fw_cfg name=opt/org.tianocore/IPv4PXESupport,string=n
       -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n)
   fi

@@ -843,6 +843,15 @@ enum NetworkBoot {
     /// An arm64 VM (`-M virt`, AAVMF): UEFI PXE to baas' GRUB image, GRUB over HTTP to the
     /// arm64 management OS.
     Arm64Pxe,
+    /// The same VM with AAVMF's PXE switched off: UEFI HTTP boot of baas' GRUB image, and TFTP
+    /// off in baas.
+    Arm64Http,
+}
+
+impl NetworkBoot {
+    fn arm64(self) -> bool {
+        matches!(self, NetworkBoot::Arm64Pxe | NetworkBoot::Arm64Http)
+    }
 }
 
 impl IpmiDeploy {
@@ -898,7 +907,9 @@ fn deploy_under_ipmi(
     let uefi_firmware = match network_boot {
         NetworkBoot::BiosPxe => None,
         NetworkBoot::UefiHttp => Some(("/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf")),
-        NetworkBoot::Arm64Pxe => Some(("/usr/share/AAVMF/AAVMF_CODE.fd", "qemu-efi-aarch64")),
+        NetworkBoot::Arm64Pxe | NetworkBoot::Arm64Http => {
+            Some(("/usr/share/AAVMF/AAVMF_CODE.fd", "qemu-efi-aarch64"))
+        }
     };
     if let Some((file, package)) = uefi_firmware {
         if !std::path::Path::new(file).exists() {
@@ -908,12 +919,13 @@ fn deploy_under_ipmi(
             return None;
         }
     }
-    if network_boot == NetworkBoot::Arm64Pxe && !have("qemu-system-aarch64") {
+    if network_boot.arm64() && !have("qemu-system-aarch64") {
         return None;
     }
-    let arch = match network_boot {
-        NetworkBoot::Arm64Pxe => "arm64",
-        _ => "amd64",
+    let arch = if network_boot.arm64() {
+        "arm64"
+    } else {
+        "amd64"
     };
     let work = tempfile::tempdir().unwrap();
     let (mgmt, image) = deploy_inputs_as(work.path(), marker, mode, arch);
@@ -923,21 +935,23 @@ fn deploy_under_ipmi(
         mgmt.join("initrd.img").display().to_string(),
     );
     let grub_modules = mgmt.join("grub/arm64-efi").display().to_string();
+    let arm64_env = vec![
+        ("BAAS_MGMT_ARM64_KERNEL", kernel.as_str()),
+        ("BAAS_MGMT_ARM64_INITRD", initrd.as_str()),
+        ("BAAS_MGMT_ARM64_CMDLINE", "console=ttyAMA0,115200"),
+        ("BAAS_GRUB_ARM64_MODULES", grub_modules.as_str()),
+    ];
     let (firmware, platform, env) = match network_boot {
         NetworkBoot::BiosPxe => ("bios", "x86_64-bios", vec![]),
         NetworkBoot::UefiHttp => ("uefi-http", "x86_64-uefi", vec![("BAAS_TFTP_ADDR", "off")]),
-        NetworkBoot::Arm64Pxe => (
+        NetworkBoot::Arm64Pxe => ("arm64-uefi", "arm64-uefi", arm64_env),
+        NetworkBoot::Arm64Http => (
+            "arm64-uefi-http",
             "arm64-uefi",
-            "arm64-uefi",
-            vec![
-                ("BAAS_MGMT_ARM64_KERNEL", kernel.as_str()),
-                ("BAAS_MGMT_ARM64_INITRD", initrd.as_str()),
-                ("BAAS_MGMT_ARM64_CMDLINE", "console=ttyAMA0,115200"),
-                ("BAAS_GRUB_ARM64_MODULES", grub_modules.as_str()),
-            ],
+            [arm64_env, vec![("BAAS_TFTP_ADDR", "off")]].concat(),
         ),
     };
-    let x86 = network_boot != NetworkBoot::Arm64Pxe;
+    let x86 = !network_boot.arm64();
     let port = bmc::testing::free_udp_port();
     let bmc_address = format!("{SUBNET}.1:{port}");
     let vm = Inventory {
@@ -1137,6 +1151,39 @@ fn an_arm64_vm_network_boots_grub_and_is_deployed_to_booted() {
         run.console
     );
     run.report("arm64 GRUB deploy");
+}
+
+/// arm64 by UEFI HTTP boot alone, with no TFTP anywhere: AAVMF's PXE is switched off and baas
+/// serves no TFTP. baas' ProxyDHCP answers AAVMF's `HTTPClient` request (architecture 19) with
+/// the URL of its GRUB image, AAVMF downloads it over HTTP, and from there the deploy goes as
+/// by PXE, to *booted*.
+#[test]
+fn an_arm64_vm_that_only_http_boots_grub_is_deployed_to_booted_with_no_tftp() {
+    let marker = format!("BAAS-ARM64-HTTP-DEPLOYED-{}", std::process::id());
+    let Some(run) = deploy_under_ipmi(
+        "arm64-http-vm",
+        "52:54:00:12:34:a3",
+        &marker,
+        "marker",
+        &marker,
+        NetworkBoot::Arm64Http,
+    ) else {
+        return;
+    };
+    run.assert_booted_on(&marker);
+    assert!(
+        run.boot_events.iter().any(|e| e.starts_with("dhcp: ")
+            && e.contains("boot http://")
+            && e.contains("/boot/firmware/baas-grubnetaa64.efi")),
+        "no HTTP boot answer among {:?}",
+        run.boot_events
+    );
+    assert!(
+        !run.boot_events.iter().any(|e| e.starts_with("tftp: ")),
+        "{:?}",
+        run.boot_events
+    );
+    run.report("arm64 UEFI HTTP boot deploy");
 }
 
 /// The written image's kernel cannot find its root file system and panics: the deploy fails at

@@ -339,6 +339,12 @@ fn BootProgramSettings() -> impl IntoView {
                             ];
                             let missing = view.missing;
                             let root = view.tftp_root;
+                            // baas makes its arm64 GRUB image itself, when it finds GRUB's modules.
+                            let grub_hint = missing.iter().any(|name| name == "baas-grubnetaa64.efi").then(|| view! {
+                                <p class="mt-1 text-sm text-amber-700">
+                                    "baas makes baas-grubnetaa64.efi at start from GRUB's arm64 modules: build the arm64 management OS (mgmt/build.sh <data_dir>/mgmt-arm64 --arch arm64) and restart baas."
+                                </p>
+                            });
                             view! {
                                 <ActionForm action=save attr:class="space-y-2 mt-2">
                                     {rows.into_iter().map(|(field, label, value)| view! {
@@ -354,6 +360,7 @@ fn BootProgramSettings() -> impl IntoView {
                                         {format!("Not in the TFTP root {root}: {}. Machines told to fetch them will not boot.", missing.join(", "))}
                                     </p>
                                 })}
+                                {grub_hint}
                             }.into_any()
                         }
                     }
