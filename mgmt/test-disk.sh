@@ -70,7 +70,7 @@ else
 fi
 # UEFI firmware starts EFI/BOOT/BOOTX64.EFI (BOOTAA64.EFI) from the FAT partition: a GRUB whose
 # built-in configuration finds that partition by its kernel and boots the same kernel and
-# initramfs (gzio: Debian's arm64 kernel is compressed).
+# initramfs (gzio, for a compressed kernel).
 { echo 'search --no-floppy --file --set=root /vmlinuz'; echo 'set timeout=0'; cat "$work/boot.cfg"; } > "$work/grub.cfg"
 grub-mkstandalone -O "$GRUB_TARGET" "${GRUB_MODULES[@]}" -o "$work/$LOADER" --locales= --fonts= --themes= \
   --install-modules="normal search search_fs_file part_msdos fat linux echo configfile gzio" \

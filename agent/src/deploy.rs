@@ -376,6 +376,8 @@ const PAGE: usize = 4096;
 const O_DIRECT: i32 = 0o40000;
 #[cfg(target_arch = "aarch64")]
 const O_DIRECT: i32 = 0o200000;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("baas-agent knows O_DIRECT for x86_64 and aarch64 only");
 
 /// Where the image goes. A block device is written and read back with O_DIRECT in large
 /// aligned blocks, like `dd oflag=direct`: no page cache in between, so what is read back is

@@ -284,6 +284,48 @@ mod tests {
         }
     }
 
+    /// A lab whose Settings table stored the old arm64 default (a file Debian does not ship)
+    /// boots arm64 machines with baas' GRUB image after the upgrade (migration 0021); a program
+    /// an admin chose stays.
+    #[tokio::test]
+    async fn the_old_arm64_default_gives_way_to_baas_grub_and_a_chosen_program_stays() {
+        for (stored, after) in [
+            ("ipxe-arm64.efi", "baas-grubnetaa64.efi"),
+            ("my-arm64.efi", "my-arm64.efi"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("lab.db");
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .connect_with(options)
+                .await
+                .unwrap();
+            let mut before = sqlx::migrate!("../migrations");
+            before.migrations = std::borrow::Cow::Owned(
+                before
+                    .migrations
+                    .iter()
+                    .filter(|migration| migration.version <= 20)
+                    .cloned()
+                    .collect(),
+            );
+            before.run(&pool).await.unwrap();
+            sqlx::query("INSERT INTO settings (key, value) VALUES ('boot.program.arm64_uefi', ?)")
+                .bind(stored)
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            let url = format!("sqlite://{}", path.display());
+            let lab = crate::Lab::open(&url, crate::SecretBox::new([1; 32]), dir.path().join("i"))
+                .await
+                .unwrap();
+            assert_eq!(lab.boot_programs().await.unwrap().arm64_uefi, after);
+        }
+    }
+
     /// Several instances (or the server and `baas user`) opening a new database at once: all of
     /// them open it, and each migration is applied once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,13 +20,22 @@ pub struct GrubServer {
     pub base: String,
 }
 
+/// Why a public URL gives GRUB no server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrubUrlError {
+    #[error("GRUB fetches over plain HTTP only, and '{0}' is not an http:// URL")]
+    NotHttp(String),
+    #[error("'{0}' has no host GRUB can reach")]
+    Host(String),
+    #[error("the path of '{0}' is not one GRUB can ask for")]
+    Path(String),
+}
+
 impl GrubServer {
     /// From baas' public URL. GRUB speaks plain HTTP only: an `https://` URL has no GRUB server.
-    pub fn from_url(url: &str) -> Result<GrubServer, String> {
+    pub fn from_url(url: &str) -> Result<GrubServer, GrubUrlError> {
         let Some(rest) = url.strip_prefix("http://") else {
-            return Err(format!(
-                "GRUB fetches over plain HTTP only, and '{url}' is not an http:// URL"
-            ));
+            return Err(GrubUrlError::NotHttp(url.into()));
         };
         let (authority, path) = match rest.find('/') {
             Some(slash) => (&rest[..slash], rest[slash..].trim_end_matches('/')),
@@ -39,13 +48,13 @@ impl GrubServer {
                     .all(|c| c.is_ascii_alphanumeric() || "-._:[]".contains(c))
         };
         if !plain(authority) {
-            return Err(format!("'{url}' has no host GRUB can reach"));
+            return Err(GrubUrlError::Host(url.into()));
         }
         if !path
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-._~/".contains(c))
         {
-            return Err(format!("the path of '{url}' is not one GRUB can ask for"));
+            return Err(GrubUrlError::Path(url.into()));
         }
         // GRUB reads `host:port`, `[v6]:port` and a bare host (port 80).
         Ok(GrubServer {
@@ -174,6 +183,7 @@ mod tests {
         );
         assert!(GrubServer::from_url("https://10.0.0.2")
             .unwrap_err()
+            .to_string()
             .contains("plain HTTP"));
         assert!(GrubServer::from_url("http://a b/").is_err());
         assert!(GrubServer::from_url("http://host/$(evil)").is_err());

@@ -20,9 +20,8 @@ use crate::files::NetbootFiles;
 #[derive(Debug, Clone)]
 pub struct TftpConfig {
     pub addr: SocketAddr,
-    pub root: PathBuf,
-    /// What the server made itself (the root in it is not read: `root` is).
-    pub made: NetbootFiles,
+    /// The root directory, and the files the server made itself.
+    pub files: NetbootFiles,
     /// Largest block size granted to a client that asks for one (RFC 2348).
     pub max_block_size: u16,
     /// Largest window granted to a client that asks for one (RFC 7440).
@@ -33,8 +32,7 @@ impl TftpConfig {
     pub fn new(addr: SocketAddr, root: impl Into<PathBuf>) -> Self {
         TftpConfig {
             addr,
-            root: root.into(),
-            made: NetbootFiles::default(),
+            files: NetbootFiles::new(root),
             max_block_size: 65464,
             max_window_size: 64,
         }
@@ -90,16 +88,16 @@ impl TftpServer {
         config: TftpConfig,
         report: impl Fn(TransferReport) + Send + Sync + 'static,
     ) -> Result<TftpServer, TftpError> {
-        let inner = DirHandler::new(&config.root, DirHandlerMode::ReadOnly).map_err(|e| {
+        let inner = DirHandler::new(&config.files.root, DirHandlerMode::ReadOnly).map_err(|e| {
             TftpError::Root {
-                path: config.root.clone(),
+                path: config.files.root.clone(),
                 reason: e.to_string(),
             }
         })?;
         let counters = Arc::new(TftpCounters::default());
         let handler = ReportingHandler {
             inner,
-            made: config.made.clone(),
+            made: config.files.clone(),
             report: Arc::new(report),
             counters: counters.clone(),
         };
@@ -144,7 +142,7 @@ impl TftpServer {
                 addr: config.addr,
                 reason: format!("starting the TFTP thread: {e}"),
             })?;
-        tracing::info!(%local_addr, root = %config.root.display(), "TFTP serving");
+        tracing::info!(%local_addr, root = %config.files.root.display(), "TFTP serving");
         Ok(TftpServer {
             local_addr,
             counters,

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use netboot::grub::{embedded_config, GrubServer};
+use netboot::grub::{embedded_config, GrubServer, GrubUrlError};
 use netboot::NetbootFiles;
 
 use crate::config::Config;
@@ -14,8 +14,8 @@ use crate::config::Config;
 pub const NAME: &str = "baas-grubnetaa64.efi";
 
 /// What the image holds: the network (UEFI's NIC driver, HTTP, TFTP), Linux and EFI loaders,
-/// gzip (Debian's arm64 kernel is compressed), and what the scripts use to find a disk's EFI
-/// loader. `grub-mkimage` adds their dependencies.
+/// gzip (for a management OS kernel given compressed; Debian's arm64 one is not), and what the
+/// scripts use to find a disk's EFI loader. `grub-mkimage` adds their dependencies.
 const MODULES: &[&str] = &[
     "normal",
     "configfile",
@@ -63,13 +63,32 @@ pub async fn netboot_files(config: &Config) -> NetbootFiles {
     files
 }
 
+/// Why the GRUB image could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum GrubImageError {
+    #[error(transparent)]
+    Url(#[from] GrubUrlError),
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("running grub-mkimage (grub-common): {0}")]
+    Run(std::io::Error),
+    #[error("grub-mkimage failed: {0}")]
+    Failed(String),
+}
+
 /// Makes `out_dir/NAME` (and, beside it, the configuration built in, for the admin to read).
-pub fn make(modules: &Path, public_url: &str, out_dir: &Path) -> Result<PathBuf, String> {
+pub fn make(modules: &Path, public_url: &str, out_dir: &Path) -> Result<PathBuf, GrubImageError> {
     let server = GrubServer::from_url(public_url)?;
-    std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let file_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| GrubImageError::File { path, source }
+    };
+    std::fs::create_dir_all(out_dir).map_err(file_error(out_dir))?;
     let config = out_dir.join("grub-embedded.cfg");
-    std::fs::write(&config, embedded_config(&server))
-        .map_err(|e| format!("{}: {e}", config.display()))?;
+    std::fs::write(&config, embedded_config(&server)).map_err(file_error(&config))?;
     let image = out_dir.join(NAME);
     let partial = out_dir.join(format!(".{NAME}.partial"));
     let output = std::process::Command::new("grub-mkimage")
@@ -82,15 +101,14 @@ pub fn make(modules: &Path, public_url: &str, out_dir: &Path) -> Result<PathBuf,
         .arg(&partial)
         .args(MODULES)
         .output()
-        .map_err(|e| format!("running grub-mkimage (grub-common): {e}"))?;
+        .map_err(GrubImageError::Run)?;
     if !output.status.success() {
         let _ = std::fs::remove_file(&partial);
-        return Err(format!(
-            "grub-mkimage failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
+        return Err(GrubImageError::Failed(
+            String::from_utf8_lossy(&output.stderr).trim().to_string(),
         ));
     }
-    std::fs::rename(&partial, &image).map_err(|e| format!("{}: {e}", image.display()))?;
+    std::fs::rename(&partial, &image).map_err(file_error(&image))?;
     Ok(image)
 }
 
@@ -125,6 +143,7 @@ mod tests {
         assert!(bytes.windows(needle.len()).any(|w| w == needle));
         assert!(make(&modules, "https://10.99.0.2", out.path())
             .unwrap_err()
+            .to_string()
             .contains("plain HTTP"));
     }
 }

@@ -122,8 +122,10 @@ async fn start_tftp(
     events: &boot_events::BootEvents,
     clients: &boot_clients::BootClients,
 ) -> anyhow::Result<netboot::TftpServer> {
-    let mut config = netboot::TftpConfig::new(addr, &files.root);
-    config.made = files.clone();
+    let config = netboot::TftpConfig {
+        files: files.clone(),
+        ..netboot::TftpConfig::new(addr, &files.root)
+    };
     let (events, clients) = (events.clone(), clients.clone());
     netboot::TftpServer::start(config, move |report| {
         let detail = match &report.refused {

@@ -227,8 +227,8 @@ async fn answer(
     router: &Router,
 ) -> Option<TcpStream> {
     let head_only = request.method() == Method::HEAD;
-    let boot_plane = request.uri().path().starts_with("/boot/");
-    let close = wants_close(request.headers()) || boot_plane;
+    let reuses_ports = reuses_ports(&request);
+    let close = wants_close(request.headers()) || reuses_ports;
     request.extensions_mut().insert(ConnectInfo(peer));
     let response = match router.clone().oneshot(request).await {
         Ok(response) => response,
@@ -262,19 +262,31 @@ async fn answer(
             stream
         }
     };
-    if boot_plane {
+    if reuses_ports {
         tokio::spawn(reset_when_delivered(stream));
         return None;
     }
     (!close).then_some(stream)
 }
 
-/// Boot loaders reuse their TCP ports from one boot to the next (GRUB numbers its connections
-/// from 21550 every time) and leave some of them open: a connection baas still holds for that
-/// port — open, or closed and waiting for the loader's FIN — makes the same machine's next SYN
-/// fail, and GRUB then finds no configuration. So a boot-plane answer ends its connection
-/// (`Connection: close`) and, once the loader has acknowledged every byte (or after
-/// [`STALLED`]), resets it: no state for that port is left behind.
+/// GRUB numbers its TCP connections from port 21550 at every boot and leaves some of them
+/// open (a configuration file it sourced): a connection baas still holds for that port — open,
+/// or closed and waiting for GRUB's FIN — makes the same machine's next SYN on it fail, and
+/// GRUB then finds no configuration. Its boot-plane requests are answered with
+/// `Connection: close` and [`reset_when_delivered`]. GRUB keeps what its TCP stack
+/// acknowledged even after a reset; other clients (iPXE, UEFI HTTP boot) pick fresh ports and
+/// are answered as any client.
+fn reuses_ports(request: &Request<Body>) -> bool {
+    request.uri().path().starts_with("/boot/")
+        && request
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|agent| agent.to_str().ok())
+            .is_some_and(|agent| agent.starts_with("GRUB"))
+}
+
+/// Resets the connection once the peer has acknowledged every byte (or after [`STALLED`]), so
+/// that no state for its port is left behind.
 async fn reset_when_delivered(stream: TcpStream) {
     use std::os::fd::AsRawFd;
     let unacknowledged = |stream: &TcpStream| {
@@ -285,8 +297,10 @@ async fn reset_when_delivered(stream: TcpStream) {
         done == 0 && queued > 0
     };
     let deadline = tokio::time::Instant::now() + STALLED;
+    let mut pause = Duration::from_millis(2);
     while unacknowledged(&stream) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(250));
     }
     // A zero linger time makes close send a reset instead of a FIN.
     let reset = libc::linger {

@@ -321,12 +321,12 @@ fn kernel_knows(server_port: u16, client_port: u16) -> bool {
     })
 }
 
-/// Boot loaders reuse their ports on the next boot (GRUB counts from 21550 every time) and
-/// leave files open: a boot-plane answer must leave no server socket for that port, or the
-/// machine's next SYN on it fails. The loader gets its whole file, then a reset, and the
-/// kernel keeps nothing for the pair although the loader never closed its end.
+/// GRUB reuses its ports on the next boot (it counts from 21550 every time) and leaves files
+/// open: an answer to GRUB must leave no server socket for that port, or the machine's next SYN
+/// on it fails. GRUB gets its whole file, then a reset, and the kernel keeps nothing for the
+/// pair although GRUB never closed its end. Other clients keep their connection.
 #[tokio::test(flavor = "multi_thread")]
-async fn boot_plane_answers_leave_no_connection_state_behind() {
+async fn answers_to_grub_leave_no_connection_state_behind() {
     let disk = raw_disk(1 << 12);
     let (_server, addr, _, _) = serving(&disk).await;
     let mut loader = TcpStream::connect(addr).await.unwrap();
@@ -365,4 +365,25 @@ async fn boot_plane_answers_leave_no_connection_state_behind() {
         "a socket for port {client_port} outlived the answer"
     );
     drop(loader);
+
+    // iPXE (or any other client) keeps its connection open for the next request.
+    let mut ipxe = TcpStream::connect(addr).await.unwrap();
+    let client_port = ipxe.local_addr().unwrap().port();
+    ipxe.write_all(
+        b"GET /boot/grub/grub.cfg HTTP/1.1\r\nHost: baas\r\nUser-Agent: iPXE/1.0\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), ipxe.read(&mut block))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&block[..n]);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(!text.contains("Connection: close"), "{text}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        kernel_knows(addr.port(), client_port),
+        "iPXE's connection stays open"
+    );
 }

@@ -41,7 +41,8 @@ enum Program {
 }
 
 impl Program {
-    /// A script that only says `message` and leaves the machine to its firmware.
+    /// An error answer; its text is for people reading the response, since neither iPXE nor
+    /// GRUB runs the body of an answer that is not 200.
     fn failure(self, status: StatusCode, message: &str) -> Response {
         match self {
             Program::Ipxe => plain(status, &format!("#!ipxe\necho baas: {message}\nexit 1\n")),
@@ -174,7 +175,7 @@ pub async fn boot_script(
 #[utoipa::path(get, path = "/boot/grub/grub.cfg", tag = "network boot", security(()), responses((status = 200, description = "GRUB's first configuration", content_type = "text/plain", body = String), super::Failures))]
 pub async fn grub_config(State(state): State<AppState>) -> ApiResult<Response> {
     let server = netboot::grub::GrubServer::from_url(&state.public_url)
-        .map_err(|reason| ApiError::new(ErrorKind::NotFound, reason))?;
+        .map_err(|reason| ApiError::new(ErrorKind::NotFound, reason.to_string()))?;
     Ok(plain(StatusCode::OK, &netboot::grub::first_config(&server)))
 }
 
