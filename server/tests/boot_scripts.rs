@@ -284,27 +284,29 @@ async fn network_boot_binaries_are_served_over_http_from_the_tftp_root_only() {
     }
 }
 
+/// A management OS build for `arch` in `dir`: a kernel file holding `<arch> kernel`, an initrd
+/// holding `<arch> initrd`.
+fn management_os(dir: &std::path::Path, arch: &str, cmdline: &str) -> server::config::ManagementOs {
+    let write = |what: &str| {
+        let path = dir.join(format!("{arch}-{what}"));
+        std::fs::write(&path, format!("{arch} {what}")).unwrap();
+        path
+    };
+    server::config::ManagementOs {
+        kernel: write("kernel"),
+        initrd: Some(write("initrd")),
+        cmdline: cmdline.into(),
+    }
+}
+
 /// An arm64 machine boots the arm64 build of the management OS, from its own URLs; with only
 /// the x86-64 build configured, its boot job waits and it is sent to its disk, never to the
 /// x86-64 kernel.
 #[tokio::test]
 async fn an_arm64_machine_gets_the_arm64_management_os_and_never_the_x86_64_one() {
     let files = tempfile::tempdir().unwrap();
-    let write = |name: &str, bytes: &[u8]| {
-        let path = files.path().join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
-    };
-    let x86 = server::config::ManagementOs {
-        kernel: write("x86-vmlinuz", b"x86-64 kernel"),
-        initrd: Some(write("x86-initrd", b"x86-64 initrd")),
-        cmdline: "console=ttyS0".into(),
-    };
-    let arm64 = server::config::ManagementOs {
-        kernel: write("arm64-vmlinuz", b"arm64 kernel"),
-        initrd: Some(write("arm64-initrd", b"arm64 initrd")),
-        cmdline: "console=ttyAMA0".into(),
-    };
+    let x86 = management_os(files.path(), "x86-64", "console=ttyS0");
+    let arm64 = management_os(files.path(), "arm64", "console=ttyAMA0");
     for with_arm64 in [false, true] {
         let server = TestServer::start_with(|config| {
             config.management_os = Some(x86.clone());
@@ -373,16 +375,7 @@ async fn an_arm64_machine_gets_the_arm64_management_os_and_never_the_x86_64_one(
 #[tokio::test]
 async fn arm64_machines_running_baas_grub_get_grub_scripts_for_the_same_decisions() {
     let files = tempfile::tempdir().unwrap();
-    let write = |name: &str, bytes: &[u8]| {
-        let path = files.path().join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
-    };
-    let arm64 = server::config::ManagementOs {
-        kernel: write("arm64-vmlinuz", b"arm64 kernel"),
-        initrd: Some(write("arm64-initrd", b"arm64 initrd")),
-        cmdline: "console=ttyAMA0".into(),
-    };
+    let arm64 = management_os(files.path(), "arm64", "console=ttyAMA0");
     let modules = std::env::var_os("BAAS_TEST_GRUB_ARM64_MODULES")
         .map(std::path::PathBuf::from)
         .filter(|dir| dir.join("linux.mod").is_file());

@@ -246,28 +246,16 @@ async fn connection_close_ends_the_connection_after_the_file() {
         &format!("/images/{id}/content"),
         &format!("authorization: {token}\r\nconnection: close\r\n"),
     );
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut everything = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        stream.read_to_end(&mut everything),
-    )
-    .await
-    .expect("the server closes the connection")
-    .unwrap();
-    let head_end = everything
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap();
-    let text = String::from_utf8_lossy(&everything[..head_end]).to_lowercase();
+    let (head, everything) = until_closed(addr, &request).await;
+    let text = head.to_lowercase();
     assert!(text.starts_with("http/1.1 200"), "{text}");
     assert!(text.contains("connection: close"), "{text}");
     assert!(everything.ends_with(&disk[disk.len() - 1000..]));
 }
 
-/// The raw head of the first response to `request` on a new connection.
-async fn raw_head(addr: std::net::SocketAddr, request: &str) -> String {
+/// Sends `request` on a new connection and reads until the server closes it: the raw head of
+/// the first response, and every byte received.
+async fn until_closed(addr: std::net::SocketAddr, request: &str) -> (String, Vec<u8>) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut everything = Vec::new();
@@ -282,7 +270,13 @@ async fn raw_head(addr: std::net::SocketAddr, request: &str) -> String {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .unwrap();
-    String::from_utf8_lossy(&everything[..head_end]).into_owned()
+    let head = String::from_utf8_lossy(&everything[..head_end]).into_owned();
+    (head, everything)
+}
+
+/// The raw head of the first response to `request` on a new connection.
+async fn raw_head(addr: std::net::SocketAddr, request: &str) -> String {
+    until_closed(addr, request).await.0
 }
 
 /// GRUB matches `Content-Length: ` exactly and ignores a lower-case field (then waits for the

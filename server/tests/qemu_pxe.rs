@@ -879,6 +879,17 @@ impl IpmiDeploy {
         assert!(self.disk_holds_image);
     }
 
+    /// The firmware was handed the URL of `program` (UEFI HTTP boot), not a TFTP file name.
+    fn assert_http_boot_of(&self, program: &str) {
+        assert!(
+            self.boot_events.iter().any(|e| e.starts_with("dhcp: ")
+                && e.contains("boot http://")
+                && e.contains(&format!("/boot/firmware/{program}"))),
+            "no HTTP boot answer for {program} among {:?}",
+            self.boot_events
+        );
+    }
+
     /// Prints how long the job took and when each phase began.
     fn report(&self, what: &str) {
         let phases = &self.finished.phases;
@@ -1094,13 +1105,7 @@ fn a_uefi_vm_that_only_http_boots_is_deployed_to_booted_with_no_tftp() {
     };
     run.assert_booted_on(&marker);
     // The firmware was handed the binary's URL (HTTP boot), not a TFTP file name.
-    assert!(
-        run.boot_events.iter().any(|e| e.starts_with("dhcp: ")
-            && e.contains("boot http://")
-            && e.contains("/boot/firmware/ipxe.efi")),
-        "no HTTP boot answer among {:?}",
-        run.boot_events
-    );
+    run.assert_http_boot_of("ipxe.efi");
     run.report("UEFI HTTP boot deploy");
 }
 
@@ -1171,13 +1176,7 @@ fn an_arm64_vm_that_only_http_boots_grub_is_deployed_to_booted_with_no_tftp() {
         return;
     };
     run.assert_booted_on(&marker);
-    assert!(
-        run.boot_events.iter().any(|e| e.starts_with("dhcp: ")
-            && e.contains("boot http://")
-            && e.contains("/boot/firmware/baas-grubnetaa64.efi")),
-        "no HTTP boot answer among {:?}",
-        run.boot_events
-    );
+    run.assert_http_boot_of("baas-grubnetaa64.efi");
     assert!(
         !run.boot_events.iter().any(|e| e.starts_with("tftp: ")),
         "{:?}",

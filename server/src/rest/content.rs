@@ -73,57 +73,27 @@ pub(super) async fn serve(file: &lab::ImageFile, headers: &HeaderMap) -> ApiResu
         .get(header::IF_RANGE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|tag| tag.trim() == etag);
-    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(spec) if range_applies => match parse_range(spec, length) {
-            Some(range) => Some(range),
-            None => {
-                let mut response =
-                    fixed_headers(StatusCode::RANGE_NOT_SATISFIABLE.into_response(), &etag);
-                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{length}")) {
-                    response.headers_mut().insert(header::CONTENT_RANGE, value);
-                }
-                return Ok(response);
-            }
-        },
-        _ => None,
-    };
-    let (start, end) = range.unwrap_or((0, length.saturating_sub(1)));
-    let count = if length == 0 { 0 } else { end - start + 1 };
-
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| range_applies);
     let reader =
         std::fs::File::open(&file.path).map_err(|e| ApiError::from(lab::Error::from(e)))?;
-    let span = FileSpan {
-        file: Arc::new(reader),
-        start,
-        count,
-    };
-    let body = file_body(span.clone());
-    let status = if range.is_some() {
-        StatusCode::PARTIAL_CONTENT
-    } else {
-        StatusCode::OK
-    };
-    let mut response = fixed_headers((status, body).into_response(), &etag);
-    let disposition = format!(
-        "attachment; filename=\"{}-v{}.{}\"",
-        image.name,
-        image.version,
-        extension(image)
+    let mut response = fixed_headers(
+        span_response(reader, length, range, "application/octet-stream"),
+        &etag,
     );
-    // The listener sends the span itself with sendfile where it can.
-    response.extensions_mut().insert(span);
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    if range.is_some() {
-        if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{length}")) {
-            headers.insert(header::CONTENT_RANGE, value);
+    if response.status() != StatusCode::RANGE_NOT_SATISFIABLE {
+        let disposition = format!(
+            "attachment; filename=\"{}-v{}.{}\"",
+            image.name,
+            image.version,
+            extension(image)
+        );
+        if let Ok(value) = HeaderValue::from_str(&disposition) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_DISPOSITION, value);
         }
     }
     Ok(response)
@@ -147,18 +117,28 @@ pub(super) fn serve_boot_file(
     if !meta.is_file() {
         return Ok(None);
     }
-    let length = meta.len();
-    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(spec) => match parse_range(spec, length) {
-            Some(range) => Some(range),
-            None => {
-                let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{length}")) {
-                    response.headers_mut().insert(header::CONTENT_RANGE, value);
-                }
-                return Ok(Some(response));
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    Ok(Some(span_response(reader, meta.len(), range, content_type)))
+}
+
+/// The bytes of `reader` (`length` long) that the Range header `range` asks for, or all of
+/// them: 200 or 206 with Content-Type, Content-Length, Accept-Ranges and Content-Range, and the
+/// span for the listener to send with sendfile; 416 when the range cannot be satisfied.
+fn span_response(
+    reader: std::fs::File,
+    length: u64,
+    range: Option<&str>,
+    content_type: &'static str,
+) -> Response {
+    let range = match range.map(|spec| parse_range(spec, length)) {
+        Some(None) => {
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{length}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, value);
             }
-        },
+            return response;
+        }
+        Some(range) => range,
         None => None,
     };
     let (start, end) = range.unwrap_or((0, length.saturating_sub(1)));
@@ -174,6 +154,7 @@ pub(super) fn serve_boot_file(
         StatusCode::OK
     };
     let mut response = (status, file_body(span.clone())).into_response();
+    // The listener sends the span itself with sendfile where it can.
     response.extensions_mut().insert(span);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -184,7 +165,7 @@ pub(super) fn serve_boot_file(
             headers.insert(header::CONTENT_RANGE, value);
         }
     }
-    Ok(Some(response))
+    response
 }
 
 /// Blocks in flight between a file's reader and its connection.
