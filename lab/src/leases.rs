@@ -1,10 +1,14 @@
-//! DHCP leases for when baas is the lab subnet's DHCP server: machines of the inventory get
-//! their fixed address, other clients one from the dynamic pool (when the admin configured
-//! one), and every lease lives in the database so a restart hands out the same addresses.
-//! The DHCP protocol itself is `netboot`'s; it asks here.
+//! DHCP leases for when baas is the lab subnet's DHCP server (DHCPv4, and DHCPv6's IA_NA
+//! addresses): machines of the inventory get their fixed address, other clients one from the
+//! dynamic pool (when the admin configured one), and every lease lives in the database so a
+//! restart hands out the same addresses. Both families share one table; a client's IPv4 and
+//! IPv6 leases never touch each other. The DHCP protocols themselves are `netboot`'s; they
+//! ask here.
 
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::hash::Hash;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
 
 use crate::model::DhcpLease;
 use crate::{Actor, Lab, Result};
@@ -14,51 +18,91 @@ const OFFER_HOLD_SECONDS: i64 = 60;
 /// How long an address a client declined (someone else answers ARP for it) stays unused.
 const DECLINE_QUARANTINE_SECONDS: i64 = 600;
 
-/// The subnet baas hands out addresses on.
+/// An address family baas leases: IPv4 (DHCPv4) or IPv6 (DHCPv6 IA_NA).
+pub trait LeaseAddress:
+    Copy + Eq + Hash + std::fmt::Display + std::fmt::Debug + FromStr + Send + Sync + 'static
+{
+    const BITS: u32;
+    /// The SQL condition that keeps a query of `dhcp_leases` to this family's rows.
+    const FAMILY: &'static str;
+    fn to_bits(self) -> u128;
+    fn from_bits(bits: u128) -> Self;
+}
+
+impl LeaseAddress for Ipv4Addr {
+    const BITS: u32 = 32;
+    const FAMILY: &'static str = "address NOT LIKE '%:%'";
+    fn to_bits(self) -> u128 {
+        u128::from(u32::from(self))
+    }
+    fn from_bits(bits: u128) -> Self {
+        Ipv4Addr::from(bits as u32)
+    }
+}
+
+impl LeaseAddress for Ipv6Addr {
+    const BITS: u32 = 128;
+    const FAMILY: &'static str = "address LIKE '%:%'";
+    fn to_bits(self) -> u128 {
+        u128::from(self)
+    }
+    fn from_bits(bits: u128) -> Self {
+        Ipv6Addr::from(bits)
+    }
+}
+
+/// The subnet (or IPv6 prefix) baas hands out addresses on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddressPlan {
-    pub network: Ipv4Addr,
+pub struct AddressPlan<A = Ipv4Addr> {
+    pub network: A,
     pub prefix_len: u8,
     /// First and last address of the dynamic pool; `None`: only machines with a fixed address
     /// get one.
-    pub pool: Option<(Ipv4Addr, Ipv4Addr)>,
+    pub pool: Option<(A, A)>,
     pub lease_seconds: i64,
     /// Addresses never handed out (this server, the router).
-    pub reserved: Vec<Ipv4Addr>,
+    pub reserved: Vec<A>,
 }
 
-impl AddressPlan {
+impl AddressPlan<Ipv4Addr> {
     pub fn netmask(&self) -> Ipv4Addr {
-        Ipv4Addr::from(mask(self.prefix_len))
+        Ipv4Addr::from(mask(32, self.prefix_len) as u32)
     }
+}
 
-    /// A host address of the subnet (not its network or broadcast address).
-    pub fn contains(&self, address: Ipv4Addr) -> bool {
-        let (address, mask) = (u32::from(address), mask(self.prefix_len));
-        let network = u32::from(self.network) & mask;
+impl<A: LeaseAddress> AddressPlan<A> {
+    /// A host address of the subnet: not its network address (IPv6's subnet-router anycast)
+    /// nor IPv4's broadcast address.
+    pub fn contains(&self, address: A) -> bool {
+        let (address, mask) = (address.to_bits(), mask(A::BITS, self.prefix_len));
+        let network = self.network.to_bits() & mask;
+        let last = network | (!mask & (u128::MAX >> (128 - A::BITS)));
+        let point_to_point = A::BITS == 32 && self.prefix_len >= 31;
         address & mask == network
-            && (self.prefix_len >= 31 || (address != network && address != network | !mask))
+            && (point_to_point || (address != network && (A::BITS != 32 || address != last)))
     }
 
-    fn in_pool(&self, address: Ipv4Addr) -> bool {
+    fn in_pool(&self, address: A) -> bool {
         self.pool.is_some_and(|(first, last)| {
-            (u32::from(first)..=u32::from(last)).contains(&u32::from(address))
+            (first.to_bits()..=last.to_bits()).contains(&address.to_bits())
         }) && self.contains(address)
             && !self.reserved.contains(&address)
     }
 }
 
-fn mask(prefix_len: u8) -> u32 {
-    match prefix_len {
+/// The `prefix_len` leading bits of a `bits`-bit address, as the low bits of a u128.
+fn mask(bits: u32, prefix_len: u8) -> u128 {
+    let all = u128::MAX >> (128 - bits);
+    match u32::from(prefix_len).min(bits) {
         0 => 0,
-        n => u32::MAX << (32 - u32::from(n.min(32))),
+        n => (all << (bits - n)) & all,
     }
 }
 
 /// An address given to a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Leased {
-    pub address: Ipv4Addr,
+pub struct Leased<A = Ipv4Addr> {
+    pub address: A,
     /// The inventory machine it is fixed for, if any.
     pub machine: Option<String>,
     pub lease_seconds: i64,
@@ -68,14 +112,14 @@ impl Lab {
     /// The address to offer `mac` (canonical): its machine's fixed address, the lease it already
     /// has, the address it asks for if free, or the first free one of the pool; held for a
     /// minute. `None` when there is nothing to give.
-    pub async fn offer_lease(
+    pub async fn offer_lease<A: LeaseAddress>(
         &self,
-        plan: &AddressPlan,
+        plan: &AddressPlan<A>,
         mac: &str,
-        requested: Option<Ipv4Addr>,
-    ) -> Result<Option<Leased>> {
+        requested: Option<A>,
+    ) -> Result<Option<Leased<A>>> {
         let now = crate::now();
-        if let Some((address, machine)) = self.fixed_address(mac).await? {
+        if let Some((address, machine)) = self.fixed_address::<A>(mac).await? {
             if !plan.contains(address) {
                 tracing::warn!(%mac, %address, "the machine's fixed address is outside the DHCP subnet");
                 return Ok(None);
@@ -104,30 +148,34 @@ impl Lab {
     }
 
     /// One try at choosing a free pool address for `mac` and holding it.
-    async fn offer_from_pool(
+    async fn offer_from_pool<A: LeaseAddress>(
         &self,
-        plan: &AddressPlan,
+        plan: &AddressPlan<A>,
         mac: &str,
-        requested: Option<Ipv4Addr>,
+        requested: Option<A>,
         now: i64,
-    ) -> Result<Offer> {
-        let taken = self.taken_addresses(mac, now, None).await?;
-        let own: Option<String> = sqlx::query_scalar(
+    ) -> Result<Offer<A>> {
+        let taken = self.taken_addresses::<A>(mac, now, None).await?;
+        let own: Option<String> = sqlx::query_scalar(&format!(
             "SELECT address FROM dhcp_leases WHERE mac = $1 AND state IN ('offered', 'bound')
+                AND {}
              ORDER BY updated_at DESC LIMIT 1",
-        )
+            A::FAMILY
+        ))
         .bind(mac)
         .fetch_optional(&self.db)
         .await?;
-        let usable = |address: Ipv4Addr| plan.in_pool(address) && !taken.contains(&address);
+        let usable = |address: A| plan.in_pool(address) && !taken.contains(&address);
         let chosen = own
             .and_then(|text| text.parse().ok())
             .filter(|address| usable(*address))
             .or(requested.filter(|address| usable(*address)))
             .or_else(|| {
+                // The first free one: the search ends within one more than the pool's taken
+                // addresses, however large an IPv6 pool is.
                 plan.pool.and_then(|(first, last)| {
-                    (u32::from(first)..=u32::from(last))
-                        .map(Ipv4Addr::from)
+                    (first.to_bits()..=last.to_bits())
+                        .map(A::from_bits)
                         .find(|address| usable(*address))
                 })
             });
@@ -147,14 +195,14 @@ impl Lab {
 
     /// Binds `address` to `mac` for a lease time when it may have it (a REQUEST); `None` means
     /// the client must be told no (NAK).
-    pub async fn bind_lease(
+    pub async fn bind_lease<A: LeaseAddress>(
         &self,
-        plan: &AddressPlan,
+        plan: &AddressPlan<A>,
         mac: &str,
-        address: Ipv4Addr,
-    ) -> Result<Option<Leased>> {
+        address: A,
+    ) -> Result<Option<Leased<A>>> {
         let now = crate::now();
-        let machine = match self.fixed_address(mac).await? {
+        let machine = match self.fixed_address::<A>(mac).await? {
             Some((fixed, machine)) if fixed == address && plan.contains(address) => Some(machine),
             Some(_) => return Ok(None),
             None if plan.in_pool(address)
@@ -173,11 +221,14 @@ impl Lab {
         if machine.is_none() && held_by_another(&mut tx, &address, mac, now).await? {
             return Ok(None);
         }
-        sqlx::query("DELETE FROM dhcp_leases WHERE mac = $1 AND address <> $2")
-            .bind(mac)
-            .bind(address.to_string())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "DELETE FROM dhcp_leases WHERE mac = $1 AND address <> $2 AND {}",
+            A::FAMILY
+        ))
+        .bind(mac)
+        .bind(address.to_string())
+        .execute(&mut *tx)
+        .await?;
         upsert(
             &mut tx,
             &address,
@@ -197,7 +248,11 @@ impl Lab {
 
     /// The client gave its address back (RELEASE), or chose another server's offer (`address`
     /// `None`: its outstanding offers are dropped).
-    pub async fn release_lease(&self, mac: &str, address: Option<Ipv4Addr>) -> Result<bool> {
+    pub async fn release_lease<A: LeaseAddress>(
+        &self,
+        mac: &str,
+        address: Option<A>,
+    ) -> Result<bool> {
         let done = match address {
             Some(address) => {
                 sqlx::query("DELETE FROM dhcp_leases WHERE mac = $1 AND address = $2")
@@ -207,17 +262,20 @@ impl Lab {
                     .await?
             }
             None => {
-                sqlx::query("DELETE FROM dhcp_leases WHERE mac = $1 AND state = 'offered'")
-                    .bind(mac)
-                    .execute(&self.db)
-                    .await?
+                sqlx::query(&format!(
+                    "DELETE FROM dhcp_leases WHERE mac = $1 AND state = 'offered' AND {}",
+                    A::FAMILY
+                ))
+                .bind(mac)
+                .execute(&self.db)
+                .await?
             }
         };
         Ok(done.rows_affected() > 0)
     }
 
     /// The client found `address` in use (DECLINE): nobody gets it for ten minutes.
-    pub async fn decline_lease(&self, mac: &str, address: Ipv4Addr) -> Result<bool> {
+    pub async fn decline_lease<A: LeaseAddress>(&self, mac: &str, address: A) -> Result<bool> {
         let now = crate::now();
         let done = sqlx::query(
             "UPDATE dhcp_leases SET mac = '', state = 'declined', expires_at = $3, updated_at = $4
@@ -254,11 +312,13 @@ impl Lab {
                 machine,
             })
             .collect();
-        leases.sort_by_key(|lease| lease.address.parse::<Ipv4Addr>().map(u32::from).ok());
+        // IPv4 before IPv6, each in numeric order.
+        leases.sort_by_key(|lease| lease.address.parse::<std::net::IpAddr>().ok());
         Ok(leases)
     }
 
-    async fn fixed_address(&self, mac: &str) -> Result<Option<(Ipv4Addr, String)>> {
+    /// The machine's fixed address of this family (an inventory address is IPv4 or IPv6).
+    async fn fixed_address<A: LeaseAddress>(&self, mac: &str) -> Result<Option<(A, String)>> {
         let row: Option<(String, String)> = sqlx::query_as(
             "SELECT m.ip_address, m.name FROM machine_macs a JOIN machines m ON m.id = a.machine_id
              WHERE a.mac = $1 AND m.ip_address <> ''",
@@ -271,12 +331,12 @@ impl Lab {
 
     /// Addresses `mac` may not have: live leases of other clients, quarantined ones, and every
     /// machine's fixed address; with `only`, just whether that one is among them.
-    async fn taken_addresses(
+    async fn taken_addresses<A: LeaseAddress>(
         &self,
         mac: &str,
         now: i64,
-        only: Option<Ipv4Addr>,
-    ) -> Result<HashSet<Ipv4Addr>> {
+        only: Option<A>,
+    ) -> Result<HashSet<A>> {
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT address FROM dhcp_leases WHERE expires_at > $1 AND mac <> $2
                 AND ($3 IS NULL OR address = $3)
@@ -293,7 +353,7 @@ impl Lab {
 
     /// Records an offer, keeping a lease the client already holds on that address. False when
     /// another client's live lease holds the address by now (it was chosen from an older view).
-    async fn hold(&self, address: &Ipv4Addr, mac: &str, now: i64) -> Result<bool> {
+    async fn hold<A: LeaseAddress>(&self, address: &A, mac: &str, now: i64) -> Result<bool> {
         let mut tx = self.write().await?;
         if held_by_another(&mut tx, address, mac, now).await? {
             return Ok(false);
@@ -327,16 +387,16 @@ impl Lab {
 const MAX_OFFER_RACES: usize = 64;
 
 /// The outcome of one try at a pool offer.
-enum Offer {
-    Made(Leased),
+enum Offer<A> {
+    Made(Leased<A>),
     PoolFull,
     LostRace,
 }
 
 /// Whether another client's live lease (or offer) holds `address` at `now`.
-async fn held_by_another(
+async fn held_by_another<A: LeaseAddress>(
     conn: &mut sqlx::AnyConnection,
-    address: &Ipv4Addr,
+    address: &A,
     mac: &str,
     now: i64,
 ) -> Result<bool> {
@@ -351,9 +411,9 @@ async fn held_by_another(
     Ok(someone_else.is_some())
 }
 
-async fn upsert(
+async fn upsert<A: LeaseAddress>(
     conn: &mut sqlx::AnyConnection,
-    address: &Ipv4Addr,
+    address: &A,
     mac: &str,
     state: &str,
     expires_at: i64,
@@ -459,7 +519,7 @@ mod tests {
         );
 
         // b chose another server: its offer is dropped and c can have the address.
-        assert!(lab.release_lease(b, None).await.unwrap());
+        assert!(lab.release_lease::<Ipv4Addr>(b, None).await.unwrap());
         let to_c = lab.offer_lease(&plan, c, None).await.unwrap().unwrap();
         assert_eq!(to_c.address, ip("10.99.0.102"));
         // c finds it in use: quarantined, so nobody gets it.
@@ -480,6 +540,102 @@ mod tests {
             states,
             [("10.99.0.100", "offered"), ("10.99.0.102", "declined")]
         );
+    }
+
+    fn plan6() -> AddressPlan<Ipv6Addr> {
+        AddressPlan {
+            network: "fd99::".parse().unwrap(),
+            prefix_len: 64,
+            pool: Some(("fd99::100".parse().unwrap(), "fd99::101".parse().unwrap())),
+            lease_seconds: 3600,
+            reserved: vec!["fd99::2".parse().unwrap()],
+        }
+    }
+
+    #[test]
+    fn an_ipv6_plan_knows_its_prefix() {
+        let plan = plan6();
+        let v6 = |text: &str| text.parse::<Ipv6Addr>().unwrap();
+        assert!(
+            plan.contains(v6("fd99::ffff:ffff:ffff:ffff")),
+            "no broadcast address"
+        );
+        assert!(
+            !plan.contains(v6("fd99::")),
+            "the subnet-router anycast address"
+        );
+        assert!(!plan.contains(v6("fd98::5")));
+        assert!(plan.in_pool(v6("fd99::101")));
+        assert!(!plan.in_pool(v6("fd99::2")));
+    }
+
+    #[tokio::test]
+    async fn a_clients_ipv6_and_ipv4_leases_live_side_by_side() {
+        let (lab, _dir) = crate::testing::lab().await;
+        let admin = crate::testing::admin();
+        let mut input = machine_input("node6", "52:54:00:00:00:06");
+        input.ip_address = "fd99::21".into();
+        lab.create_machine(&admin, input).await.unwrap();
+        let (plan4, plan6) = (plan(), plan6());
+        let v6 = |text: &str| text.parse::<Ipv6Addr>().unwrap();
+
+        // A machine's fixed IPv6 address is its IA_NA; it has no fixed IPv4 address then.
+        let fixed = lab
+            .offer_lease(&plan6, "52:54:00:00:00:06", None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(fixed.address, v6("fd99::21"));
+        assert_eq!(fixed.machine.as_deref(), Some("node6"));
+
+        let mac = "52:54:00:00:00:0a";
+        let four = lab.offer_lease(&plan4, mac, None).await.unwrap().unwrap();
+        let six = lab.offer_lease(&plan6, mac, None).await.unwrap().unwrap();
+        assert_eq!(six.address, v6("fd99::100"));
+        assert!(lab
+            .bind_lease(&plan4, mac, four.address)
+            .await
+            .unwrap()
+            .is_some());
+        assert!(lab
+            .bind_lease(&plan6, mac, six.address)
+            .await
+            .unwrap()
+            .is_some());
+        // Binding one family's address leaves the other's lease alone.
+        let leases = lab.dhcp_leases(&admin).await.unwrap();
+        let bound: Vec<&str> = leases
+            .iter()
+            .filter(|lease| lease.mac == mac)
+            .map(|lease| lease.address.as_str())
+            .collect();
+        assert_eq!(bound, ["10.99.0.100", "fd99::100"]);
+        // Another client gets the next pool address, then nothing.
+        let other = "52:54:00:00:00:0b";
+        let next = lab.offer_lease(&plan6, other, None).await.unwrap().unwrap();
+        assert_eq!(next.address, v6("fd99::101"));
+        assert_eq!(
+            lab.bind_lease(&plan6, other, v6("fd99::100"))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            lab.offer_lease(&plan6, "52:54:00:00:00:0c", None)
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(lab.release_lease(mac, Some(v6("fd99::100"))).await.unwrap());
+        let left: Vec<String> = lab
+            .dhcp_leases(&admin)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|lease| lease.mac == mac)
+            .map(|lease| lease.address)
+            .collect();
+        assert_eq!(left, ["10.99.0.100"]);
     }
 
     #[tokio::test]

@@ -137,14 +137,26 @@ fn validate_input(input: &MachineInput) -> Result<ValidMachine> {
     };
     let ip_address = match input.ip_address.trim() {
         "" => String::new(),
-        text => match text.parse::<std::net::Ipv4Addr>() {
-            Ok(ip) if !ip.is_unspecified() && !ip.is_broadcast() && !ip.is_multicast() => {
+        // Either family: a machine on an IPv6-only network has its fixed address there.
+        text => match text.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(ip))
+                if !ip.is_unspecified() && !ip.is_broadcast() && !ip.is_multicast() =>
+            {
+                ip.to_string()
+            }
+            Ok(std::net::IpAddr::V6(ip))
+                if !ip.is_unspecified()
+                    && !ip.is_multicast()
+                    && !ip.is_loopback()
+                    && !ip.is_unicast_link_local()
+                    && ip.to_ipv4_mapped().is_none() =>
+            {
                 ip.to_string()
             }
             _ => {
                 errors.add(
                     "ip_address",
-                    "must be an IPv4 address like 10.0.0.21 (or empty)",
+                    "must be an IPv4 address like 10.0.0.21 or a global or unique-local IPv6 address like fd00::21 (or empty)",
                 );
                 String::new()
             }

@@ -27,6 +27,13 @@ struct FileConfig {
     pxe_addr: Option<String>,
     dhcp_interfaces: Option<String>,
     boot_server_ip: Option<String>,
+    boot_server_ip6: Option<String>,
+    dhcp6_mode: Option<String>,
+    dhcp6_addr: Option<String>,
+    pxe6_addr: Option<String>,
+    dhcp6_subnet: Option<String>,
+    dhcp6_pool: Option<String>,
+    dhcp6_dns: Option<String>,
     dhcp_subnet: Option<String>,
     dhcp_pool: Option<String>,
     dhcp_router: Option<String>,
@@ -61,6 +68,30 @@ pub struct AuthoritativeDhcp {
     pub plan: lab::leases::AddressPlan,
     pub router: Option<std::net::Ipv4Addr>,
     pub dns: Vec<std::net::Ipv4Addr>,
+}
+
+/// DHCPv6: where it listens and what it hands out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dhcp6 {
+    /// UDP 547 on each of `dhcp_interfaces`.
+    pub addr: SocketAddr,
+    /// The PXE boot server's UDP 4011 (`None`: off).
+    pub pxe: Option<SocketAddr>,
+    /// The IPv6 address clients reach baas at: the host of `tftp://` boot file URLs.
+    pub server: std::net::Ipv6Addr,
+    /// The base of the HTTP URLs handed to IPv6 clients: the public URL, with its host
+    /// replaced by `[server]` when it is an IPv4 address.
+    pub http_base: String,
+    /// Set when baas hands out IPv6 addresses (IA_NA); boot information only otherwise.
+    pub authoritative: Option<AuthoritativeDhcp6>,
+}
+
+/// What baas hands out as the provisioning network's DHCPv6 server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthoritativeDhcp6 {
+    /// Prefix, pool, lease time; the boot server's address is reserved.
+    pub plan: lab::leases::AddressPlan<std::net::Ipv6Addr>,
+    pub dns: Vec<std::net::Ipv6Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -100,8 +131,10 @@ pub struct Config {
     /// or an office server never answers PXE clients on a network nobody chose.
     pub dhcp_interfaces: Vec<String>,
     /// The IPv4 address PXE clients reach baas at (siaddr), from `boot_server_ip` or the
-    /// public URL's host.
-    pub boot_server_ip: std::net::Ipv4Addr,
+    /// public URL's host; needed only when DHCPv4 runs (an IPv6-only lab has none).
+    pub boot_server_ip: Option<std::net::Ipv4Addr>,
+    /// DHCPv6 (`None`: off).
+    pub dhcp6: Option<Dhcp6>,
     /// Set in authoritative DHCP mode: UDP 67 hands out addresses.
     pub dhcp_authoritative: Option<AuthoritativeDhcp>,
     /// `None` until a kernel is configured: boot jobs then wait.
@@ -164,6 +197,18 @@ Configuration (file keys in baas.toml, overridden by the environment):
   BAAS_DHCP_ROUTER          dhcp_router: authoritative mode: default gateway handed out (default none)
   BAAS_DHCP_DNS             dhcp_dns: authoritative mode: DNS servers, comma separated (default none)
   BAAS_DHCP_LEASE_SECONDS   dhcp_lease_seconds: authoritative mode: lease time (default 3600)
+  BAAS_DHCP6_MODE           dhcp6_mode: DHCPv6 on dhcp_interfaces: proxy (boot information only,
+                            beside the site's DHCPv6 server or on a SLAAC network), authoritative
+                            (baas hands out IPv6 addresses) or off (default: proxy when DHCP is on
+                            and baas has an IPv6 address, off otherwise)
+  BAAS_DHCP6_ADDR           dhcp6_addr: DHCPv6 listen address (default [::]:547)
+  BAAS_PXE6_ADDR            pxe6_addr: the IPv6 PXE boot server port, or off (default [::]:4011)
+  BAAS_BOOT_SERVER_IP6      boot_server_ip6: IPv6 address clients reach baas at (default: the host
+                            of BAAS_PUBLIC_URL when it is an IPv6 address)
+  BAAS_DHCP6_SUBNET         dhcp6_subnet: authoritative DHCPv6: the prefix served, like fd00::/64
+  BAAS_DHCP6_POOL           dhcp6_pool: authoritative DHCPv6: dynamic addresses, like
+                            fd00::1000-fd00::1fff (default: none, only machines' fixed addresses)
+  BAAS_DHCP6_DNS            dhcp6_dns: authoritative DHCPv6: DNS servers, comma separated
   BAAS_MGMT_KERNEL          mgmt_kernel: kernel of the management OS that jobs boot (default
                             <data_dir>/mgmt/vmlinuz, built by mgmt/build.sh; empty: none, jobs
                             wait and unknown machines are not enlisted)
@@ -389,24 +434,98 @@ impl Config {
                 })
             }
         };
-        let url_host = public_url
-            .split_once("://")
-            .map(|(_, rest)| {
-                rest.split(['/', ':'])
-                    .next()
-                    .unwrap_or_default()
-                    .to_string()
-            })
-            .unwrap_or_default();
-        let boot_server_ip = env("BAAS_BOOT_SERVER_IP")
-            .or(from_file.boot_server_ip)
-            .unwrap_or(url_host);
-        let boot_server_ip = boot_server_ip.trim().parse().map_err(|_| ConfigError::Value {
-            name: "boot_server_ip",
-            message: format!(
-                "'{boot_server_ip}' is not an IPv4 address; set BAAS_BOOT_SERVER_IP or give BAAS_PUBLIC_URL an IPv4 host"
+        let url_host = url_host(&public_url);
+        let dhcp4_on = dhcp_addr.is_some() || pxe_addr.is_some();
+        let boot_server_ip = match env("BAAS_BOOT_SERVER_IP").or(from_file.boot_server_ip) {
+            Some(text) => Some(text.trim().parse().map_err(|_| ConfigError::Value {
+                name: "boot_server_ip",
+                message: format!("'{text}' is not an IPv4 address"),
+            })?),
+            None => url_host.parse().ok(),
+        };
+        if dhcp4_on && boot_server_ip.is_none() {
+            return Err(ConfigError::Value {
+                name: "boot_server_ip",
+                message: format!(
+                    "'{url_host}' is not an IPv4 address; set BAAS_BOOT_SERVER_IP or give BAAS_PUBLIC_URL an IPv4 host (or BAAS_DHCP_MODE=off on an IPv6-only network)"
+                ),
+            });
+        }
+        let boot_server_ip6: Option<std::net::Ipv6Addr> = match env("BAAS_BOOT_SERVER_IP6")
+            .or(from_file.boot_server_ip6)
+        {
+            Some(text) => Some(
+                text.trim()
+                    .parse()
+                    .ok()
+                    .filter(|ip: &std::net::Ipv6Addr| !ip.is_unspecified() && !ip.is_multicast())
+                    .ok_or_else(|| ConfigError::Value {
+                        name: "boot_server_ip6",
+                        message: format!("'{text}' is not an IPv6 unicast address"),
+                    })?,
             ),
-        })?;
+            None => url_host
+                .strip_prefix('[')
+                .and_then(|host| host.strip_suffix(']'))
+                .and_then(|host| host.parse().ok()),
+        };
+        let explicit_dhcp6 = env("BAAS_DHCP6_MODE").or(from_file.dhcp6_mode);
+        let dhcp6_mode = match explicit_dhcp6.as_deref().map(str::trim) {
+            Some(mode @ ("proxy" | "authoritative" | "off")) => mode.to_string(),
+            Some(other) => {
+                return Err(ConfigError::Value {
+                    name: "dhcp6_mode",
+                    message: format!("'{other}' is not proxy, authoritative or off"),
+                })
+            }
+            None if dhcp4_on && boot_server_ip6.is_some() => "proxy".into(),
+            None => "off".into(),
+        };
+        let dhcp6 = if dhcp6_mode == "off" || dhcp_interfaces.is_empty() {
+            None
+        } else {
+            let server = boot_server_ip6.ok_or_else(|| ConfigError::Value {
+                name: "boot_server_ip6",
+                message: "DHCPv6 needs baas' IPv6 address: set BAAS_BOOT_SERVER_IP6 or give BAAS_PUBLIC_URL an IPv6 host like http://[fd00::2]:8080".into(),
+            })?;
+            let addr = listen(
+                "dhcp6_addr",
+                "BAAS_DHCP6_ADDR",
+                from_file.dhcp6_addr,
+                "[::]:547",
+            )?
+            .ok_or_else(|| ConfigError::Value {
+                name: "dhcp6_addr",
+                message: "is off; turn DHCPv6 off with BAAS_DHCP6_MODE=off".into(),
+            })?;
+            let pxe = listen(
+                "pxe6_addr",
+                "BAAS_PXE6_ADDR",
+                from_file.pxe6_addr,
+                "[::]:4011",
+            )?;
+            let authoritative = if dhcp6_mode == "authoritative" {
+                Some(resolve_dhcp6(
+                    env("BAAS_DHCP6_SUBNET").or(from_file.dhcp6_subnet),
+                    env("BAAS_DHCP6_POOL").or(from_file.dhcp6_pool),
+                    env("BAAS_DHCP6_DNS").or(from_file.dhcp6_dns),
+                    env("BAAS_DHCP_LEASE_SECONDS")
+                        .and_then(|value| value.trim().parse().ok())
+                        .or(from_file.dhcp_lease_seconds)
+                        .unwrap_or(3600),
+                    server,
+                )?)
+            } else {
+                None
+            };
+            Some(Dhcp6 {
+                addr,
+                pxe,
+                server,
+                http_base: http_base_for(&public_url, &url_host, server),
+                authoritative,
+            })
+        };
         let dhcp_authoritative = if dhcp_mode.trim() == "authoritative" {
             let settings = AuthoritativeSettings {
                 subnet: env("BAAS_DHCP_SUBNET").or(from_file.dhcp_subnet),
@@ -421,7 +540,9 @@ impl Config {
                     None => from_file.dhcp_lease_seconds,
                 },
             };
-            Some(settings.resolve(boot_server_ip)?)
+            // Checked above: DHCPv4 is on, so its address is known.
+            let server = boot_server_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+            Some(settings.resolve(server)?)
         } else {
             None
         };
@@ -521,6 +642,7 @@ impl Config {
             pxe_addr,
             dhcp_interfaces,
             boot_server_ip,
+            dhcp6,
             tftp_addr,
             tftp_root,
             public_url: public_url.trim_end_matches('/').to_string(),
@@ -536,6 +658,124 @@ impl Config {
             site_root,
         })
     }
+}
+
+/// The host of a URL as written: `10.0.0.2`, `[fd00::2]`, `baas.lab`.
+fn url_host(url: &str) -> String {
+    let rest = url
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let authority = rest.split('/').next().unwrap_or_default();
+    match authority.strip_prefix('[') {
+        Some(v6) => format!("[{}]", v6.split(']').next().unwrap_or_default()),
+        None => authority.split(':').next().unwrap_or_default().to_string(),
+    }
+}
+
+/// The public URL as IPv6 clients must see it: unchanged unless its host is an IPv4 address,
+/// which they cannot reach; then `[server]` in its place.
+fn http_base_for(public_url: &str, host: &str, server: std::net::Ipv6Addr) -> String {
+    let public_url = public_url.trim_end_matches('/');
+    if host.parse::<Ipv4Addr>().is_err() {
+        return public_url.to_string();
+    }
+    public_url.replacen(host, &format!("[{server}]"), 1)
+}
+
+/// Authoritative DHCPv6's prefix, pool and DNS servers, checked.
+fn resolve_dhcp6(
+    subnet: Option<String>,
+    pool: Option<String>,
+    dns: Option<String>,
+    lease_seconds: i64,
+    server: std::net::Ipv6Addr,
+) -> Result<AuthoritativeDhcp6, ConfigError> {
+    use std::net::Ipv6Addr;
+    let value = |name: &'static str, message: String| ConfigError::Value { name, message };
+    let subnet = subnet.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+        value(
+            "dhcp6_subnet",
+            "authoritative DHCPv6 needs the prefix to serve, like fd00::/64 (BAAS_DHCP6_SUBNET)"
+                .into(),
+        )
+    })?;
+    let (network, prefix_len) = subnet
+        .trim()
+        .split_once('/')
+        .and_then(|(network, len)| {
+            Some((network.parse::<Ipv6Addr>().ok()?, len.parse::<u8>().ok()?))
+        })
+        .filter(|(_, len)| (48..=120).contains(len))
+        .ok_or_else(|| {
+            value(
+                "dhcp6_subnet",
+                format!("'{subnet}' is not a prefix like fd00::/64 (length 48 to 120)"),
+            )
+        })?;
+    let mut plan = lab::leases::AddressPlan {
+        network,
+        prefix_len,
+        pool: None,
+        lease_seconds,
+        reserved: vec![server],
+    };
+    if !(60..=7 * 86_400).contains(&plan.lease_seconds) {
+        return Err(value(
+            "dhcp_lease_seconds",
+            "must be between 60 and 604800".into(),
+        ));
+    }
+    if !plan.contains(server) {
+        return Err(value(
+            "dhcp6_subnet",
+            format!(
+                "{subnet} does not contain the boot server address {server} (BAAS_BOOT_SERVER_IP6)"
+            ),
+        ));
+    }
+    if let Some(pool) = pool.filter(|p| !p.trim().is_empty()) {
+        let address = |text: &str| {
+            text.trim()
+                .parse::<Ipv6Addr>()
+                .ok()
+                .filter(|a| plan.contains(*a))
+                .ok_or_else(|| {
+                    value(
+                        "dhcp6_pool",
+                        format!("'{}' is not an address in {subnet}", text.trim()),
+                    )
+                })
+        };
+        let (first, last) = pool.split_once('-').ok_or_else(|| {
+            value(
+                "dhcp6_pool",
+                format!("'{pool}' is not a range like fd00::1000-fd00::1fff"),
+            )
+        })?;
+        let (first, last) = (address(first)?, address(last)?);
+        if u128::from(first) > u128::from(last) {
+            return Err(value(
+                "dhcp6_pool",
+                format!("'{pool}' ends before it starts"),
+            ));
+        }
+        plan.pool = Some((first, last));
+    }
+    let dns = dns
+        .unwrap_or_default()
+        .split(',')
+        .filter(|a| !a.trim().is_empty())
+        .map(|a| {
+            a.trim().parse::<Ipv6Addr>().map_err(|_| {
+                value(
+                    "dhcp6_dns",
+                    format!("'{}' is not an IPv6 address", a.trim()),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(AuthoritativeDhcp6 { plan, dns })
 }
 
 /// The authoritative DHCP settings as written, before checking.
@@ -797,7 +1037,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.dhcp_addr, Some("0.0.0.0:67".parse().unwrap()));
         assert_eq!(config.pxe_addr, Some("0.0.0.0:4011".parse().unwrap()));
-        assert_eq!(config.boot_server_ip, std::net::Ipv4Addr::LOCALHOST);
+        assert_eq!(config.boot_server_ip, Some(std::net::Ipv4Addr::LOCALHOST));
         let config = Config::load_with(None, |name| match name {
             "BAAS_DHCP_MODE" => Some("off".into()),
             "BAAS_PUBLIC_URL" => Some("http://10.99.0.2:3000".into()),
@@ -805,7 +1045,10 @@ mod tests {
         })
         .unwrap();
         assert_eq!((config.dhcp_addr, config.pxe_addr), (None, None));
-        assert_eq!(config.boot_server_ip, std::net::Ipv4Addr::new(10, 99, 0, 2));
+        assert_eq!(
+            config.boot_server_ip,
+            Some(std::net::Ipv4Addr::new(10, 99, 0, 2))
+        );
         let err = Config::load_with(None, |name| {
             (name == "BAAS_DHCP_MODE").then(|| "authoritative".to_string())
         })

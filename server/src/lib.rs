@@ -97,13 +97,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let dhcp = start_dhcp(&config, &lab, &events, &clients).await?;
-    if let Some(dhcp) = &dhcp {
-        tokio::spawn(answer_dhcp_while_leading(dhcp.answering(), leader.clone()));
+    let dhcp6 = start_dhcp6(&config, &lab, &events, &clients).await?;
+    for server in dhcp.iter().chain(dhcp6.iter()) {
+        tokio::spawn(answer_dhcp_while_leading(
+            server.answering(),
+            leader.clone(),
+        ));
+    }
+    if dhcp.is_some() || dhcp6.is_some() {
         tokio::spawn(boot_programs::keep_reloading(lab.clone()));
     }
     tokio::spawn(log_boot_counters(
         tftp.as_ref().map(|tftp| tftp.counters.clone()),
         dhcp.as_ref().map(|dhcp| dhcp.counters.clone()),
+        dhcp6.as_ref().map(|dhcp| dhcp.counters.clone()),
     ));
     let router = http::router_with(conductor, &config, clients.clone(), netboot_files).await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
@@ -174,8 +181,11 @@ async fn start_dhcp(
         pxe: config.pxe_addr,
         interfaces: config.dhcp_interfaces.clone(),
     };
+    let Some(server_ip) = config.boot_server_ip else {
+        anyhow::bail!("DHCP needs baas' IPv4 address (BAAS_BOOT_SERVER_IP)");
+    };
     let boot = netboot::dhcp::ProxyConfig {
-        server: config.boot_server_ip,
+        server: server_ip,
         http_base: config.public_url.clone(),
         files: std::sync::Arc::new(boot_programs::LabBootPrograms(lab.clone())),
     };
@@ -199,9 +209,82 @@ async fn start_dhcp(
             )
         }
     };
+    let server = netboot::dhcp::DhcpServer::start(listen, mode, record_dhcp(events, clients))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "starting {name}: {e} (ports below 1024 need root or CAP_NET_BIND_SERVICE; \
+                 BAAS_DHCP_MODE=off turns DHCP off)"
+            )
+        })?;
+    tracing::info!(addresses = ?server.local_addrs, %server_ip, "{name} listening");
+    Ok(Some(server))
+}
+
+/// DHCPv6 on UDP 547 (and the IPv6 PXE boot server on 4011) of the named interfaces, when
+/// configured; every answer becomes a boot event of its MAC, as for DHCPv4.
+async fn start_dhcp6(
+    config: &Config,
+    lab: &Lab,
+    events: &boot_events::BootEvents,
+    clients: &boot_clients::BootClients,
+) -> anyhow::Result<Option<netboot::dhcp::DhcpServer>> {
+    let Some(dhcp6) = &config.dhcp6 else {
+        return Ok(None);
+    };
+    let boot = netboot::dhcp::BootConfig6 {
+        server: dhcp6.server,
+        http_base: dhcp6.http_base.clone(),
+        files: std::sync::Arc::new(boot_programs::LabBootPrograms(lab.clone())),
+    };
+    let (mode, name) = match &dhcp6.authoritative {
+        None => (
+            netboot::dhcp::Mode6::Proxy(boot),
+            "DHCPv6 (boot information)",
+        ),
+        Some(authoritative) => {
+            let network = netboot::dhcp::NetworkConfig6 {
+                boot,
+                prefix: (authoritative.plan.network, authoritative.plan.prefix_len),
+                dns: authoritative.dns.clone(),
+                lease_seconds: u32::try_from(authoritative.plan.lease_seconds).unwrap_or(3600),
+            };
+            let leases = lease_book::LabLeases {
+                lab: lab.clone(),
+                plan: authoritative.plan.clone(),
+            };
+            (
+                netboot::dhcp::Mode6::Authoritative(network, std::sync::Arc::new(leases)),
+                "DHCPv6 (authoritative)",
+            )
+        }
+    };
+    let listen = netboot::dhcp::Dhcp6Listen {
+        addr: dhcp6.addr,
+        pxe: dhcp6.pxe,
+        interfaces: config.dhcp_interfaces.clone(),
+    };
+    let server = netboot::dhcp::DhcpServer::start_v6(listen, mode, record_dhcp(events, clients))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "starting {name}: {e} (ports below 1024 need root or CAP_NET_BIND_SERVICE; \
+                 BAAS_DHCP6_MODE=off turns DHCPv6 off)"
+            )
+        })?;
+    tracing::info!(addresses = ?server.local_addrs, server_ip = %dhcp6.server, http = %dhcp6.http_base, "{name} listening");
+    Ok(Some(server))
+}
+
+/// What becomes of one DHCP (or DHCPv6) answer: the client's address learnt for the boot
+/// plane's later requests, a log line, and a boot event of its MAC.
+fn record_dhcp(
+    events: &boot_events::BootEvents,
+    clients: &boot_clients::BootClients,
+) -> impl Fn(netboot::dhcp::DhcpReport) + Send + Sync + 'static {
     let (events, clients) = (events.clone(), clients.clone());
-    let server = netboot::dhcp::DhcpServer::start(listen, mode, move |report| {
-        let seen_at = report.leased.map(std::net::IpAddr::V4).unwrap_or(report.client.ip());
+    move |report| {
+        let seen_at = report.leased.unwrap_or(report.client.ip());
         clients.learn(seen_at, &report.mac);
         tracing::info!(mac = %report.mac, kind = %report.kind, boot = %report.boot, leased = ?report.leased, client = %report.client, "DHCP answered");
         let mut detail = report.kind.clone();
@@ -213,47 +296,46 @@ async fn start_dhcp(
         }
         detail.push_str(&format!(" (from {})", report.client));
         events.record(&report.mac, "dhcp", detail);
-    })
-    .await
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "starting {name}: {e} (ports below 1024 need root or CAP_NET_BIND_SERVICE; \
-             BAAS_DHCP_MODE=off turns DHCP off)"
-        )
-    })?;
-    tracing::info!(addresses = ?server.local_addrs, server_ip = %config.boot_server_ip, "{name} listening");
-    Ok(Some(server))
+    }
 }
 
 /// Every minute in which anything happened: the boot services' counters since start.
 async fn log_boot_counters(
     tftp: Option<std::sync::Arc<netboot::tftp::TftpCounters>>,
     dhcp: Option<std::sync::Arc<netboot::dhcp::DhcpCounters>>,
+    dhcp6: Option<std::sync::Arc<netboot::dhcp::DhcpCounters>>,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
+    let snapshot = |counters: &Option<std::sync::Arc<netboot::dhcp::DhcpCounters>>| {
+        counters
+            .as_ref()
+            .map(|c| {
+                (
+                    c.received.load(Relaxed),
+                    c.answered.load(Relaxed),
+                    c.malformed.load(Relaxed),
+                    c.ignored.load(Relaxed),
+                    c.rate_limited.load(Relaxed),
+                    c.standby.load(Relaxed),
+                )
+            })
+            .unwrap_or_default()
+    };
     let mut last = None;
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(60)).await;
         let tftp = tftp
             .as_ref()
-            .map(|c| (c.served.load(Relaxed), c.refused.load(Relaxed)));
-        let dhcp = dhcp.as_ref().map(|c| {
-            (
-                c.received.load(Relaxed),
-                c.answered.load(Relaxed),
-                c.malformed.load(Relaxed),
-                c.ignored.load(Relaxed),
-                c.rate_limited.load(Relaxed),
-                c.standby.load(Relaxed),
-            )
-        });
-        if last == Some((tftp, dhcp)) {
+            .map(|c| (c.served.load(Relaxed), c.refused.load(Relaxed)))
+            .unwrap_or_default();
+        let (four, six) = (snapshot(&dhcp), snapshot(&dhcp6));
+        if last == Some((tftp, four, six)) {
             continue;
         }
-        last = Some((tftp, dhcp));
-        let (served, refused) = tftp.unwrap_or_default();
-        let (received, answered, malformed, ignored, rate_limited, standby) =
-            dhcp.unwrap_or_default();
+        last = Some((tftp, four, six));
+        let (served, refused) = tftp;
+        let (received, answered, malformed, ignored, rate_limited, standby) = four;
+        let (received6, answered6, malformed6, ignored6, rate_limited6, standby6) = six;
         tracing::info!(
             tftp_served = served,
             tftp_refused = refused,
@@ -263,6 +345,12 @@ async fn log_boot_counters(
             dhcp_ignored = ignored,
             dhcp_rate_limited = rate_limited,
             dhcp_standby = standby,
+            dhcp6_received = received6,
+            dhcp6_answered = answered6,
+            dhcp6_malformed = malformed6,
+            dhcp6_ignored = ignored6,
+            dhcp6_rate_limited = rate_limited6,
+            dhcp6_standby = standby6,
             "boot service counters"
         );
     }

@@ -21,20 +21,18 @@ pub type LeaseFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, LeaseError>>
 #[error("lease store: {0}")]
 pub struct LeaseError(pub String);
 
-/// Who gets which address. MACs are `aa:bb:cc:dd:ee:ff`.
-pub trait LeaseBook: Send + Sync {
-    /// The address to offer, if any; `requested` is the client's wish (option 50).
-    fn offer<'a>(
-        &'a self,
-        mac: &'a str,
-        requested: Option<Ipv4Addr>,
-    ) -> LeaseFuture<'a, Option<Ipv4Addr>>;
+/// Who gets which address (`A`: IPv4 for DHCPv4, IPv6 for DHCPv6's IA_NA). MACs are
+/// `aa:bb:cc:dd:ee:ff`.
+pub trait LeaseBook<A = Ipv4Addr>: Send + Sync {
+    /// The address to offer, if any; `requested` is the client's wish (option 50, or the
+    /// address in its IA_NA).
+    fn offer<'a>(&'a self, mac: &'a str, requested: Option<A>) -> LeaseFuture<'a, Option<A>>;
     /// Binds `address` to the client; `false` means it may not have it (NAK).
-    fn bind<'a>(&'a self, mac: &'a str, address: Ipv4Addr) -> LeaseFuture<'a, bool>;
+    fn bind<'a>(&'a self, mac: &'a str, address: A) -> LeaseFuture<'a, bool>;
     /// The client gave `address` back, or (`None`) took another server's offer.
-    fn release<'a>(&'a self, mac: &'a str, address: Option<Ipv4Addr>) -> LeaseFuture<'a, ()>;
+    fn release<'a>(&'a self, mac: &'a str, address: Option<A>) -> LeaseFuture<'a, ()>;
     /// The client found `address` in use.
-    fn decline<'a>(&'a self, mac: &'a str, address: Ipv4Addr) -> LeaseFuture<'a, ()>;
+    fn decline<'a>(&'a self, mac: &'a str, address: A) -> LeaseFuture<'a, ()>;
 }
 
 /// What the server tells clients besides their address.

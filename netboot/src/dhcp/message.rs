@@ -227,10 +227,44 @@ pub(crate) fn boot_target(
     };
     let is_ipxe = matches!(opts.get(OptionCode::UserClass), Some(DhcpOption::UserClass(class)) if class.windows(4).any(|w| w == b"iPXE"))
         || opts.get(OptionCode::Unknown(175)).is_some();
+    Ok(
+        match choose_boot(
+            architecture,
+            is_ipxe,
+            is_http_client(request),
+            mac,
+            &config.http_base,
+            config.files.as_ref(),
+        ) {
+            BootTarget::Url(url) => url,
+            BootTarget::TftpFile(file) => file,
+        },
+    )
+}
+
+/// What a network-boot client gets, whichever DHCP it asked by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BootTarget {
+    /// A whole URL: iPXE's boot script, or a boot program for UEFI HTTP boot.
+    Url(String),
+    /// A file of the TFTP root, for PXE firmware.
+    TftpFile(String),
+}
+
+/// The one decision both DHCPs share: iPXE gets its boot script, firmware the boot program
+/// for its architecture (by URL for UEFI HTTP boot, by TFTP otherwise).
+pub(crate) fn choose_boot(
+    architecture: Architecture,
+    is_ipxe: bool,
+    is_http: bool,
+    mac: &str,
+    http_base: &str,
+    files: &dyn ChooseBootFile,
+) -> BootTarget {
+    let http_base = http_base.trim_end_matches('/');
     if is_ipxe {
-        return Ok(format!(
-            "{}/boot/{mac}.ipxe?arch={}&platform={}",
-            config.http_base.trim_end_matches('/'),
+        return BootTarget::Url(format!(
+            "{http_base}/boot/{mac}.ipxe?arch={}&platform={}",
             arch_name(architecture),
             if architecture == Architecture::X86_Bios {
                 "pcbios"
@@ -241,7 +275,7 @@ pub(crate) fn boot_target(
     }
     let code = u16::from(architecture);
     let firmware = Firmware::of(code);
-    let file = config.files.boot_file(mac, firmware);
+    let file = files.boot_file(mac, firmware);
     if firmware.is_none() {
         tracing::warn!(
             mac,
@@ -250,14 +284,11 @@ pub(crate) fn boot_target(
             "a network-boot client of an unknown architecture gets the lab's default boot program"
         );
     }
-    if is_http_client(request) {
+    if is_http {
         // UEFI HTTP boot takes a whole URL: the same binaries TFTP serves, over HTTP.
-        return Ok(format!(
-            "{}/boot/firmware/{file}",
-            config.http_base.trim_end_matches('/')
-        ));
+        return BootTarget::Url(format!("{http_base}/boot/firmware/{file}"));
     }
-    Ok(file.to_string())
+    BootTarget::TftpFile(file)
 }
 
 /// A BOOTREPLY to `request` from `server`: its transaction, client hardware address, flags and
@@ -299,7 +330,7 @@ pub fn encode(reply: &Reply) -> Vec<u8> {
 }
 
 /// `PXEClient:Arch:00007:UNDI:003000` → 7, for clients that send no option 93.
-fn architecture_from_class(class: &[u8]) -> Architecture {
+pub(crate) fn architecture_from_class(class: &[u8]) -> Architecture {
     std::str::from_utf8(class)
         .ok()
         .and_then(|text| text.split(':').skip_while(|p| *p != "Arch").nth(1))

@@ -1,9 +1,10 @@
 //! The DHCP listeners: UDP 67 — as ProxyDHCP beside the site's DHCP server (so the socket
-//! shares the port), or as the subnet's authoritative server — and the PXE boot server port
-//! 4011. Malformed, uninteresting and over-rate datagrams are dropped and counted; one bad
-//! packet never stops the loop.
+//! shares the port), or as the subnet's authoritative server —, the PXE boot server port
+//! 4011, and DHCPv6's UDP 547 (joined to All_DHCP_Relay_Agents_and_Servers, ff02::1:2).
+//! Malformed, uninteresting and over-rate datagrams are dropped and counted; one bad packet
+//! never stops the loop.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use super::authoritative::{self, LeaseBook, NetworkConfig};
 use super::limiter::ClientLimiter;
 use super::message::{self, Destination, Ignored, Outcome, ProxyConfig, ServerPort};
 use super::proxy;
+use super::v6::{self, Mode6};
 
 /// Where to listen.
 #[derive(Debug, Clone)]
@@ -56,7 +58,7 @@ pub struct DhcpReport {
     pub boot: String,
     /// The client's address: leased here (authoritative mode), or asked of the site's server
     /// (a PXE client's REQUEST that ProxyDHCP noted).
-    pub leased: Option<Ipv4Addr>,
+    pub leased: Option<IpAddr>,
     pub client: SocketAddr,
 }
 
@@ -160,6 +162,193 @@ impl DhcpServer {
     }
 }
 
+/// Where DHCPv6 listens.
+#[derive(Debug, Clone)]
+pub struct Dhcp6Listen {
+    /// UDP 547, normally `[::]:547`.
+    pub addr: SocketAddr,
+    /// The PXE boot server's UDP 4011 (`[::]:4011`); `None` turns it off.
+    pub pxe: Option<SocketAddr>,
+    /// The lab networks answered on, one socket each, as for DHCPv4.
+    pub interfaces: Vec<String>,
+}
+
+/// DHCPv6 servers and relay agents (RFC 8415): clients send to it from their link-local address.
+const ALL_DHCP_RELAY_AGENTS_AND_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+
+impl DhcpServer {
+    /// DHCPv6 on `listen.addr` of each named interface, answering as `mode` says; its own
+    /// counters and standby switch.
+    pub async fn start_v6(
+        listen: Dhcp6Listen,
+        mode: Mode6,
+        report: impl Fn(DhcpReport) + Send + Sync + 'static,
+    ) -> Result<DhcpServer, DhcpError> {
+        let counters = Arc::new(DhcpCounters::default());
+        let answering = Arc::new(AtomicBool::new(true));
+        let shared = Arc::new(Shared6 {
+            mode,
+            counters: counters.clone(),
+            answering: answering.clone(),
+            limiter: ClientLimiter::default(),
+            report: Arc::new(report),
+        });
+        if listen.interfaces.is_empty() {
+            return Err(DhcpError {
+                addr: listen.addr,
+                reason: "no network interface named to answer on".into(),
+            });
+        }
+        let mut tasks = Vec::new();
+        let mut local_addrs = Vec::new();
+        for (addr, port) in [
+            (Some(listen.addr), ServerPort::Dhcp),
+            (listen.pxe, ServerPort::Pxe),
+        ] {
+            let Some(addr) = addr else { continue };
+            for device in &listen.interfaces {
+                let socket = bind6(addr, device, port == ServerPort::Dhcp)?;
+                local_addrs.push(socket.local_addr().map_err(|e| DhcpError {
+                    addr,
+                    reason: e.to_string(),
+                })?);
+                tasks.push(tokio::spawn(serve6(socket, port, shared.clone())));
+            }
+        }
+        Ok(DhcpServer {
+            counters,
+            answering,
+            local_addrs,
+            tasks,
+        })
+    }
+}
+
+/// What every DHCPv6 listener task shares.
+struct Shared6 {
+    mode: Mode6,
+    counters: Arc<DhcpCounters>,
+    answering: Arc<AtomicBool>,
+    limiter: ClientLimiter,
+    report: Reporter,
+}
+
+fn bind6(
+    addr: SocketAddr,
+    interface: &str,
+    multicast: bool,
+) -> Result<tokio::net::UdpSocket, DhcpError> {
+    let error = |e: std::io::Error| DhcpError {
+        addr,
+        reason: format!("on interface {interface}: {e}"),
+    };
+    // The interface's index, for the multicast group; sysfs spares a libc call.
+    let index: u32 = std::fs::read_to_string(format!("/sys/class/net/{interface}/ifindex"))
+        .map_err(error)?
+        .trim()
+        .parse()
+        .map_err(|_| DhcpError {
+            addr,
+            reason: format!("interface {interface} has no index"),
+        })?;
+    let socket = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP)).map_err(error)?;
+    socket.set_only_v6(true).map_err(error)?;
+    // The site's DHCPv6 server may hold port 547 too; multicasts reach both sockets.
+    socket.set_reuse_address(true).map_err(error)?;
+    socket
+        .bind_device(Some(interface.as_bytes()))
+        .map_err(error)?;
+    socket.set_nonblocking(true).map_err(error)?;
+    socket.bind(&addr.into()).map_err(error)?;
+    if multicast {
+        socket
+            .join_multicast_v6(&ALL_DHCP_RELAY_AGENTS_AND_SERVERS, index)
+            .map_err(error)?;
+    }
+    tokio::net::UdpSocket::from_std(socket.into()).map_err(error)
+}
+
+async fn serve6(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shared6>) {
+    let counters = &shared.counters;
+    let mut buffer = vec![0u8; 1500];
+    loop {
+        let (len, source) = match socket.recv_from(&mut buffer).await {
+            Ok(received) => received,
+            Err(e) => {
+                tracing::warn!(error = %e, "DHCPv6 receive failed");
+                continue;
+            }
+        };
+        counters.received.fetch_add(1, Ordering::Relaxed);
+        if !shared.answering.load(Ordering::Relaxed) {
+            counters.standby.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let SocketAddr::V6(source) = source else {
+            counters.ignored.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        let request = match v6::decode(&buffer[..len]) {
+            Ok(request) => request,
+            Err(Ignored::Malformed(reason)) => {
+                counters.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%source, %reason, "DHCPv6 dropped a malformed datagram");
+                continue;
+            }
+            Err(reason) => {
+                counters.ignored.fetch_add(1, Ordering::Relaxed);
+                tracing::trace!(%source, %reason, "DHCPv6 ignored a datagram");
+                continue;
+            }
+        };
+        // Fairness by client: its MAC when it has one to tell (the answer needs it anyway).
+        if let Some(mac) = v6::client_mac(&request, source.ip()) {
+            if !shared.limiter.allow(mac) {
+                counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        }
+        let answer = match v6::answer(&request, port, source.ip(), &shared.mode).await {
+            Ok(answer) => answer,
+            Err(Ignored::Malformed(reason)) => {
+                counters.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%source, %reason, "DHCPv6 dropped a malformed datagram");
+                continue;
+            }
+            Err(Ignored::Unavailable(reason)) => {
+                counters.ignored.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%source, %reason, "DHCPv6 could not answer");
+                continue;
+            }
+            Err(reason) => {
+                counters.ignored.fetch_add(1, Ordering::Relaxed);
+                tracing::trace!(%source, %reason, "DHCPv6 ignored a datagram");
+                continue;
+            }
+        };
+        let report = DhcpReport {
+            mac: answer.mac,
+            kind: answer.kind,
+            boot: answer.boot,
+            leased: answer.leased.map(IpAddr::V6),
+            client: SocketAddr::V6(source),
+        };
+        let Some(reply) = answer.reply else {
+            (shared.report)(report);
+            continue;
+        };
+        // Back to the client's link-local address and port, on the interface it came in on.
+        let destination = SocketAddrV6::new(*source.ip(), source.port(), 0, source.scope_id());
+        match socket.send_to(&v6::encode(&reply), destination).await {
+            Ok(_) => {
+                counters.answered.fetch_add(1, Ordering::Relaxed);
+                (shared.report)(report);
+            }
+            Err(e) => tracing::warn!(%destination, error = %e, "DHCPv6 send failed"),
+        }
+    }
+}
+
 impl DhcpServer {
     /// The switch between answering and standing by (answering from the start).
     pub fn answering(&self) -> Arc<AtomicBool> {
@@ -234,7 +423,7 @@ async fn serve(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shar
                     mac,
                     kind: what,
                     boot: String::new(),
-                    leased: seen,
+                    leased: seen.map(IpAddr::V4),
                     client: SocketAddr::V4(source),
                 });
                 continue;
@@ -272,7 +461,7 @@ async fn serve(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shar
                     mac: reply.mac,
                     kind: kind.to_string(),
                     boot: reply.boot,
-                    leased,
+                    leased: leased.map(IpAddr::V4),
                     client: SocketAddr::V4(source),
                 });
             }

@@ -607,78 +607,54 @@ impl Decodable for DhcpOption {
     fn decode(decoder: &mut Decoder<'_>) -> DecodeResult<Self> {
         let code = decoder.read_u16()?.into();
         let len = decoder.read_u16()? as usize;
+        // baas: every option is decoded from its own `len` bytes, so a fixed-size option with
+        // another length cannot read into the next one, and a length shorter than an option's
+        // fixed part is an error rather than an underflow.
+        let body = decoder.read_slice(len)?;
+        let mut dec = Decoder::new(body);
+        let short = || crate::error::DecodeError::NotEnoughBytes;
         Ok(match code {
-            OptionCode::ClientId => DhcpOption::ClientId(decoder.read_slice(len)?.to_vec()),
-            OptionCode::ServerId => DhcpOption::ServerId(decoder.read_slice(len)?.to_vec()),
-            OptionCode::IANA => {
-                let mut dec = Decoder::new(decoder.read_slice(len)?);
-                DhcpOption::IANA(IANA::decode(&mut dec)?)
-            }
-            OptionCode::IATA => {
-                let mut dec = Decoder::new(decoder.read_slice(len)?);
-                DhcpOption::IATA(IATA::decode(&mut dec)?)
-            }
-            OptionCode::IAAddr => {
-                let mut dec = Decoder::new(decoder.read_slice(len)?);
-                DhcpOption::IAAddr(IAAddr::decode(&mut dec)?)
-            }
-            OptionCode::ORO => {
-                let mut dec = Decoder::new(decoder.read_slice(len)?);
-                DhcpOption::ORO(ORO::decode(&mut dec)?)
-            }
-            OptionCode::Preference => DhcpOption::Preference(decoder.read_u8()?),
-            OptionCode::ElapsedTime => DhcpOption::ElapsedTime(decoder.read_u16()?),
-            OptionCode::RelayMsg => {
-                let mut relay_dec = Decoder::new(decoder.read_slice(len)?);
-                DhcpOption::RelayMsg(RelayMessage::decode(&mut relay_dec)?)
-            }
+            OptionCode::ClientId => DhcpOption::ClientId(body.to_vec()),
+            OptionCode::ServerId => DhcpOption::ServerId(body.to_vec()),
+            OptionCode::IANA => DhcpOption::IANA(IANA::decode(&mut dec)?),
+            OptionCode::IATA => DhcpOption::IATA(IATA::decode(&mut dec)?),
+            OptionCode::IAAddr => DhcpOption::IAAddr(IAAddr::decode(&mut dec)?),
+            OptionCode::ORO => DhcpOption::ORO(ORO::decode(&mut dec)?),
+            OptionCode::Preference => DhcpOption::Preference(dec.read_u8()?),
+            OptionCode::ElapsedTime => DhcpOption::ElapsedTime(dec.read_u16()?),
+            OptionCode::RelayMsg => DhcpOption::RelayMsg(RelayMessage::decode(&mut dec)?),
             OptionCode::Authentication => {
-                let mut dec = Decoder::new(decoder.read_slice(len)?);
+                len.checked_sub(11).ok_or_else(short)?;
                 DhcpOption::Authentication(Authentication::decode(&mut dec)?)
             }
-            OptionCode::ServerUnicast => DhcpOption::ServerUnicast(decoder.read::<16>()?.into()),
+            OptionCode::ServerUnicast => DhcpOption::ServerUnicast(dec.read::<16>()?.into()),
             OptionCode::StatusCode => DhcpOption::StatusCode(StatusCode {
-                status: decoder.read_u16()?.into(),
-                msg: decoder.read_string(len - core::mem::size_of::<u16>())?,
+                status: dec.read_u16()?.into(),
+                msg: dec.read_string(len.checked_sub(2).ok_or_else(short)?)?,
             }),
             OptionCode::RapidCommit => DhcpOption::RapidCommit,
-            OptionCode::UserClass => {
-                let buf = decoder.read_slice(len)?;
-                DhcpOption::UserClass(UserClass {
-                    data: decode_data(&mut Decoder::new(buf)),
-                })
-            }
+            OptionCode::UserClass => DhcpOption::UserClass(UserClass {
+                data: decode_data(&mut dec),
+            }),
             OptionCode::VendorClass => {
-                let num = decoder.read_u32()?;
-                let buf = decoder.read_slice(len - 4)?;
+                let num = dec.read_u32()?;
                 DhcpOption::VendorClass(VendorClass {
                     num,
-                    data: decode_data(&mut Decoder::new(buf)),
+                    data: decode_data(&mut dec),
                 })
             }
             OptionCode::VendorOpts => DhcpOption::VendorOpts(VendorOpts {
-                num: decoder.read_u32()?,
-                opts: {
-                    let mut opt_decoder = Decoder::new(decoder.read_slice(len - 4)?);
-                    DhcpOptions::decode(&mut opt_decoder)?
-                },
+                num: dec.read_u32()?,
+                opts: DhcpOptions::decode(&mut dec)?,
             }),
-            OptionCode::InterfaceId => DhcpOption::InterfaceId(decoder.read_slice(len)?.to_vec()),
-            OptionCode::ReconfMsg => DhcpOption::ReconfMsg(decoder.read_u8()?.into()),
+            OptionCode::InterfaceId => DhcpOption::InterfaceId(body.to_vec()),
+            OptionCode::ReconfMsg => DhcpOption::ReconfMsg(dec.read_u8()?.into()),
             OptionCode::ReconfAccept => DhcpOption::ReconfAccept,
-            OptionCode::DomainNameServers => {
-                DhcpOption::DomainNameServers(decoder.read_ipv6s(len)?)
-            }
-            OptionCode::IAPD => {
-                let mut dec = Decoder::new(decoder.read_slice(len)?);
-                DhcpOption::IAPD(IAPD::decode(&mut dec)?)
-            }
-            OptionCode::IAPrefix => {
-                let mut dec = Decoder::new(decoder.read_slice(len)?);
-                DhcpOption::IAPrefix(IAPrefix::decode(&mut dec)?)
-            }
+            OptionCode::DomainNameServers => DhcpOption::DomainNameServers(dec.read_ipv6s(len)?),
+            OptionCode::IAPD => DhcpOption::IAPD(IAPD::decode(&mut dec)?),
+            OptionCode::IAPrefix => DhcpOption::IAPrefix(IAPrefix::decode(&mut dec)?),
             OptionCode::DomainSearchList => {
-                let mut name_decoder = BinDecoder::new(decoder.read_slice(len)?);
+                let mut name_decoder = BinDecoder::new(body);
                 let mut names = Vec::new();
                 while let Ok(name) = Name::read(&mut name_decoder) {
                     names.push(name);
@@ -687,7 +663,6 @@ impl Decodable for DhcpOption {
                 DhcpOption::DomainSearchList(names)
             }
             OptionCode::NtpServer => {
-                let mut dec = Decoder::new(decoder.read_slice(len)?);
                 let mut suboptions = Vec::new();
                 while !dec.buffer().is_empty() {
                     suboptions.push(NtpSuboption::decode(&mut dec)?);
@@ -696,7 +671,6 @@ impl Decodable for DhcpOption {
                 DhcpOption::NtpServer(suboptions)
             }
             OptionCode::ClientArchType => {
-                let mut dec = Decoder::new(decoder.read_slice(len)?);
                 let num_types = len / 2;
                 let mut types = Vec::with_capacity(num_types);
                 for _ in 0..num_types {
@@ -707,11 +681,11 @@ impl Decodable for DhcpOption {
             // not yet implemented
             OptionCode::Unknown(code) => DhcpOption::Unknown(UnknownOption {
                 code,
-                data: decoder.read_slice(len)?.to_vec(),
+                data: body.to_vec(),
             }),
             _ => DhcpOption::Unknown(UnknownOption {
                 code: code.into(),
-                data: decoder.read_slice(len)?.to_vec(),
+                data: body.to_vec(),
             }),
         })
     }
@@ -819,14 +793,16 @@ impl Encodable for DhcpOption {
                 e.write_u16(0)?;
             }
             DhcpOption::UserClass(UserClass { data }) => {
-                e.write_u16(data.len() as u16)?;
+                // baas: the option's length is its bytes (each item with its 2-byte length),
+                // not its number of items.
+                e.write_u16(data.iter().map(|s| 2 + s.len()).sum::<usize>() as u16)?;
                 for s in data {
                     e.write_u16(s.len() as u16)?;
                     e.write_slice(s)?;
                 }
             }
             DhcpOption::VendorClass(VendorClass { num, data }) => {
-                e.write_u16(4 + data.len() as u16)?;
+                e.write_u16((4 + data.iter().map(|s| 2 + s.len()).sum::<usize>()) as u16)?;
                 e.write_u32(*num)?;
                 for s in data {
                     e.write_u16(s.len() as u16)?;
