@@ -7,21 +7,25 @@
 # starts QEMU at power-on and stops it at power-off; and QEMU itself. Used by
 # server/tests/qemu_pxe.rs, end2end/vm_deploy.test.mjs and bench/vm-deploy.sh. Needs root.
 #
-#   vmlab.sh up DIR --subnet 10.98.0 [--no-site-dhcp]
+#   vmlab.sh up DIR --subnet 10.98.0 [--no-site-dhcp | --ipv6-only]
 #       Makes DIR (absolute or relative; no spaces), the namespaces (unique names), the links and,
-#       unless --no-site-dhcp, dnsmasq (range x.100-x.150). Writes DIR/env, shell-sourceable
+#       unless --no-site-dhcp, dnsmasq (range x.100-x.150). --ipv6-only: the machines' network
+#       has no IPv4 service at all — no dnsmasq; radvd is its router, advertising fdNN::/64 for
+#       address autoconfiguration with the "other configuration" flag (DHCPv6 is the caller's
+#       to serve: baas). The x.1/x.2 IPv4 addresses stay, for the BMC's management network only.
+#       Writes DIR/env, shell-sourceable
 #       KEY=VALUE lines: VMLAB_DIR VMLAB_LAB_NS VMLAB_SRV_NS VMLAB_GATEWAY (x.1) VMLAB_SERVER_IP
 #       (x.2) VMLAB_SERVER_IP6 (fdNN::2; the server side takes no router advertisements)
 #       VMLAB_SUBNET (x.0/24) VMLAB_BMC (x.1:623) VMLAB_VM_DIR (DIR/vm) VMLAB_CONSOLE
 #       (DIR/vm/console.log). A failed up undoes what it made.
-#   vmlab.sh bmc DIR --mac MAC --disk FILE [--firmware bios|uefi|uefi-http|arm64-uefi[-http]] [--port 623] [--nic MODEL]
+#   vmlab.sh bmc DIR --mac MAC --disk FILE [--firmware bios|uefi|uefi-http|uefi-ipv6|arm64-uefi[-http]] [--port 623] [--nic MODEL]
 #                    [--memory MIB]
 #       ipmi_sim in the lab namespace on x.1:PORT (VMLAB_BMC follows PORT), user admin/password.
 #       Power on starts the VM (the options given here; boot order n after "boot pxe", else cn),
 #       power off stops it. Its events go to DIR/vm/events.log. Serial-over-LAN serves the VM's
 #       serial port (QEMU listens on 127.0.0.1:9003 in the lab namespace, ipmi_sim connects;
 #       the console is still copied to VMLAB_CONSOLE).
-#   vmlab.sh vm DIR [--mac MAC] [--disk FILE] [--firmware bios|uefi|uefi-http|arm64-uefi[-http]] [--boot ORDER] [--nic MODEL]
+#   vmlab.sh vm DIR [--mac MAC] [--disk FILE] [--firmware bios|uefi|uefi-http|uefi-ipv6|arm64-uefi[-http]] [--boot ORDER] [--nic MODEL]
 #                   [--memory MIB] [--console FILE] [--serial-port PORT] [--pid-file FILE]
 #                   [--foreground] [--extra "QEMU ARGS"] [-- QEMU ARGS...]
 #       QEMU in the lab namespace: -accel tcg -m MIB (512) -nodefaults -nographic -monitor none,
@@ -30,6 +34,8 @@
 #       OVMF (pflash, a copy of the variables in DIR/vm) for --firmware uefi — the boot ORDER then
 #       given as bootindex of the disk (c) and the NIC (n), which OVMF follows —, the same with
 #       OVMF's PXE switched off for --firmware uefi-http (its network boot is UEFI HTTP boot),
+#       only its IPv4 PXE switched off for --firmware uefi-ipv6 (EDK2's own PXE over IPv6: the
+#       NIC without QEMU's iPXE ROM),
 #       qemu-system-aarch64 -M virt -cpu cortex-a57 with AAVMF for --firmware arm64-uefi (and
 #       arm64-uefi-http, its PXE switched off the same way), and unless
 #       --nic none (then --mac is not needed) tap0 with "-device MODEL,netdev=n0,mac=MAC" (MODEL
@@ -130,12 +136,13 @@ wait_for_udp() {
 }
 
 cmd_up() {
-  local dir=${1:-} subnet='' site_dhcp=1
+  local dir=${1:-} subnet='' site_dhcp=1 ipv6_only=0
   [ $# -gt 0 ] && shift
   while [ $# -gt 0 ]; do
     case $1 in
       --subnet) subnet=${2:-}; shift 2 || usage ;;
       --no-site-dhcp) site_dhcp=0; shift ;;
+      --ipv6-only) site_dhcp=0 ipv6_only=1; shift ;;
       *) die "up: unknown option $1" ;;
     esac
   done
@@ -150,6 +157,7 @@ cmd_up() {
   [ "$(id -u)" -eq 0 ] || die "up needs root (network namespaces and tap devices)"
   need ip ss
   [ "$site_dhcp" -eq 0 ] || need dnsmasq
+  [ "$ipv6_only" -eq 0 ] || need radvd
   DIR=$(lab_dir "$dir" make)
   if [ -f "$DIR/namespaces" ]; then
     local ns
@@ -209,6 +217,29 @@ cmd_up() {
       || die "starting dnsmasq (the site's DHCP) failed: $(tail -3 "$DIR/dnsmasq.log" 2>/dev/null)"
   fi
 
+  if [ "$ipv6_only" -eq 1 ]; then
+    # The router a lab's IPv6 network has: advertisements every few seconds and on request, a
+    # prefix for autoconfiguration, "ask DHCPv6 for the rest" (iPXE then sends an
+    # Information-request for its boot file), and no default route (lifetime 0).
+    cat > "$DIR/radvd.conf" <<EOF
+interface br0 {
+  AdvSendAdvert on;
+  MinRtrAdvInterval 3;
+  MaxRtrAdvInterval 4;
+  AdvManagedFlag off;
+  AdvOtherConfigFlag on;
+  AdvDefaultLifetime 0;
+  prefix ${v6%::1/64}::/64 { AdvOnLink on; AdvAutonomous on; };
+};
+EOF
+    ip netns exec "$lab" radvd --nodaemon --config "$DIR/radvd.conf" --pidfile "$DIR/radvd.pid" \
+      --logmethod stderr < /dev/null > "$DIR/radvd.log" 2>&1 &
+    local radvd=$!
+    record_pid "$radvd"
+    sleep 0.5
+    alive "$radvd" || die "starting radvd (the IPv6 router) failed: $(tail -3 "$DIR/radvd.log" 2>/dev/null)"
+  fi
+
   cat > "$DIR/env" <<EOF
 VMLAB_DIR=$DIR
 VMLAB_LAB_NS=$lab
@@ -216,6 +247,7 @@ VMLAB_SRV_NS=$srv
 VMLAB_GATEWAY=$x.1
 VMLAB_SERVER_IP=$x.2
 VMLAB_SERVER_IP6=${v6%::1/64}::2
+VMLAB_PREFIX6=${v6%::1/64}::/64
 VMLAB_SUBNET=$x.0/24
 VMLAB_BMC=$x.1:623
 VMLAB_VM_DIR=$DIR/vm
@@ -249,7 +281,7 @@ parse_vm_options() {
       *) die "vm: unknown option $1" ;;
     esac
   done
-  case $FIRMWARE in bios|uefi|uefi-http|arm64-uefi|arm64-uefi-http) ;; *) die "vm: --firmware is bios, uefi, uefi-http, arm64-uefi or arm64-uefi-http, not '$FIRMWARE'" ;; esac
+  case $FIRMWARE in bios|uefi|uefi-http|uefi-ipv6|arm64-uefi|arm64-uefi-http) ;; *) die "vm: --firmware is bios, uefi, uefi-http, uefi-ipv6, arm64-uefi or arm64-uefi-http, not '$FIRMWARE'" ;; esac
   case $BOOT in ''|*[!a-p]*) [ -z "$BOOT" ] || die "vm: --boot is an order like n or cn, not '$BOOT'" ;; esac
   case $MEMORY in ''|*[!0-9]*) die "vm: --memory is MiB, not '$MEMORY'" ;; esac
   case $SERIAL_PORT in *[!0-9]*) die "vm: --serial-port is a number, not '$SERIAL_PORT'" ;; esac
@@ -263,6 +295,8 @@ parse_vm_options() {
     # AAVMF drives virtio-net itself; QEMU's option ROMs are x86 iPXE.
     [ "$NIC" != virtio-net-pci ] || NIC=virtio-net-pci,romfile=
   fi
+  # EDK2's PXE over IPv6, not QEMU's iPXE ROM.
+  if [ "$FIRMWARE" = uefi-ipv6 ] && [ "$NIC" = virtio-net-pci ]; then NIC=virtio-net-pci,romfile=; fi
   QEMU_CMD=("$QEMU" "${MACHINE[@]}" -accel tcg -m "$MEMORY" -nodefaults -nographic -monitor none)
   if [ -n "$SERIAL_PORT" ]; then
     QEMU_CMD+=(-chardev "socket,id=serial0,host=127.0.0.1,port=$SERIAL_PORT,server=on,wait=off,logfile=$CONSOLE"
@@ -286,6 +320,9 @@ parse_vm_options() {
   if [ "${FIRMWARE%-http}" != "$FIRMWARE" ]; then
     QEMU_CMD+=(-fw_cfg name=opt/org.tianocore/IPv4PXESupport,string=n
       -fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n)
+  fi
+  if [ "$FIRMWARE" = uefi-ipv6 ]; then
+    QEMU_CMD+=(-fw_cfg name=opt/org.tianocore/IPv4PXESupport,string=n)
   fi
   [ -z "$DISK" ] || QEMU_CMD+=(-drive "file=$DISK,format=raw,if=none,id=disk0" -device "virtio-blk-pci,drive=disk0$disk_index")
   [ -z "$BOOT" ] || [ "$FIRMWARE" != bios ] || QEMU_CMD+=(-boot "order=$BOOT")

@@ -24,6 +24,9 @@ enum AddressServer {
     SiteDnsmasq,
     /// baas itself, authoritative for 10.99.0.0/24.
     Baas,
+    /// An IPv6-only network: radvd as its router (autoconfiguration, "other configuration"),
+    /// baas its authoritative DHCPv6 server, reached at `http://[fd99::2]:3000`; no DHCPv4.
+    Ipv6Only,
 }
 
 /// The lab network's first three octets: baas is .2, the bridge (and the BMC) .1.
@@ -42,12 +45,18 @@ impl VmLab {
     }
 
     /// `vmlab.sh up`; what it said when it failed.
-    fn up(subnet: &str, site_dhcp: bool) -> Result<VmLab, String> {
+    fn up(subnet: &str, addresses: &AddressServer) -> Result<VmLab, String> {
         let dir = tempfile::tempdir().unwrap();
         let mut up = Command::new(Self::script());
         up.arg("up").arg(dir.path()).args(["--subnet", subnet]);
-        if !site_dhcp {
-            up.arg("--no-site-dhcp");
+        match addresses {
+            AddressServer::SiteDnsmasq => {}
+            AddressServer::Baas => {
+                up.arg("--no-site-dhcp");
+            }
+            AddressServer::Ipv6Only => {
+                up.arg("--ipv6-only");
+            }
         }
         let out = up
             .stdin(Stdio::null())
@@ -131,6 +140,8 @@ struct Inventory<'a> {
     env: Vec<(&'a str, &'a str)>,
     /// The address of the machine's IPMI BMC; the test starts its job itself.
     bmc: Option<&'a str>,
+    /// The machine's own network boot program (default: the lab's).
+    boot_program: &'a str,
 }
 
 /// dnsmasq as the site's DHCP, baas in its own namespace, a tap for the VM. Torn down on drop
@@ -153,14 +164,15 @@ struct PxeLab {
 
 impl PxeLab {
     fn start(addresses: AddressServer, vm: Inventory) -> Option<PxeLab> {
-        if !["ip", "qemu-system-x86_64", "dnsmasq"]
-            .into_iter()
-            .all(have)
-        {
+        let router = match addresses {
+            AddressServer::Ipv6Only => "radvd",
+            _ => "dnsmasq",
+        };
+        if !["ip", "qemu-system-x86_64", router].into_iter().all(have) {
             return None;
         }
         // With dnsmasq as the site's DHCP, or without any (baas is the subnet's DHCP server).
-        let vmlab = match VmLab::up(SUBNET, addresses == AddressServer::SiteDnsmasq) {
+        let vmlab = match VmLab::up(SUBNET, &addresses) {
             Ok(vmlab) => vmlab,
             Err(why) => {
                 skipped(&format!(
@@ -173,7 +185,9 @@ impl PxeLab {
         let dir = tempfile::tempdir().unwrap();
         let beside = LabBeside::open(&dir.path().join("data"));
         let machine = match vm.bmc {
-            Some(bmc) => beside.add_ipmi_machine(vm.name, vm.mac, vm.platform, bmc),
+            Some(bmc) => {
+                beside.add_ipmi_machine_booting(vm.name, vm.mac, vm.platform, bmc, vm.boot_program)
+            }
             None => beside.add_machine(vm.name, vm.mac, vm.platform, vm.ip_address),
         };
         let job = match (vm.boot_job_kernel, vm.deploy) {
@@ -188,23 +202,51 @@ impl PxeLab {
         let mode = match addresses {
             AddressServer::SiteDnsmasq => "proxy",
             AddressServer::Baas => "authoritative",
+            AddressServer::Ipv6Only => "off",
         };
         let data_dir = dir.path().join("data").display().to_string();
-        let public_url = format!("http://{}:3000", vmlab.var("VMLAB_SERVER_IP"));
+        let ipv6 = addresses == AddressServer::Ipv6Only;
+        let public_url = if ipv6 {
+            format!("http://[{}]:3000", vmlab.var("VMLAB_SERVER_IP6"))
+        } else {
+            format!("http://{}:3000", vmlab.var("VMLAB_SERVER_IP"))
+        };
+        let prefix = vmlab.var("VMLAB_PREFIX6").to_string();
+        let pool = format!(
+            "{0}1000-{0}10ff",
+            prefix
+                .trim_end_matches("/64")
+                .trim_end_matches(':')
+                .to_string()
+                + "::"
+        );
         let mut env = vec![
-            ("BAAS_HTTP_ADDR", "0.0.0.0:3000"),
+            (
+                "BAAS_HTTP_ADDR",
+                if ipv6 { "[::]:3000" } else { "0.0.0.0:3000" },
+            ),
             ("BAAS_PUBLIC_URL", &public_url),
             ("BAAS_DATA_DIR", &data_dir),
             ("BAAS_DHCP_MODE", mode),
             ("BAAS_DHCP_INTERFACES", "eth0"),
             ("BAAS_DHCP_SUBNET", vmlab.var("VMLAB_SUBNET")),
             ("BAAS_DHCP_ROUTER", vmlab.var("VMLAB_GATEWAY")),
-            ("BAAS_TFTP_ADDR", "0.0.0.0:69"),
+            (
+                "BAAS_TFTP_ADDR",
+                if ipv6 { "[::]:69" } else { "0.0.0.0:69" },
+            ),
             ("BAAS_MGMT_KERNEL", vm.boot_job_kernel.unwrap_or_default()),
             ("BAAS_MGMT_INITRD", vm.initrd.unwrap_or_default()),
             // ipxe.lkrn runs its command line as a script: network-boot again.
             ("BAAS_MGMT_CMDLINE", vm.cmdline.unwrap_or("autoboot ||")),
         ];
+        if ipv6 {
+            env.extend([
+                ("BAAS_DHCP6_MODE", "authoritative"),
+                ("BAAS_DHCP6_SUBNET", prefix.as_str()),
+                ("BAAS_DHCP6_POOL", pool.as_str()),
+            ]);
+        }
         env.extend(vm.env.iter().copied());
         let (baas, log) = baas_in(&srv, &env);
         let settings = env
@@ -846,6 +888,10 @@ enum NetworkBoot {
     /// The same VM with AAVMF's PXE switched off: UEFI HTTP boot of baas' GRUB image, and TFTP
     /// off in baas.
     Arm64Http,
+    /// OVMF's PXE over IPv6 on an IPv6-only network (`AddressServer::Ipv6Only`): DHCPv6 and
+    /// TFTP over IPv6 to `ipxe.efi`, iPXE's Information-request to its script, the management
+    /// OS autoconfigured.
+    UefiIpv6,
 }
 
 impl NetworkBoot {
@@ -917,7 +963,9 @@ fn deploy_under_ipmi(
     }
     let uefi_firmware = match network_boot {
         NetworkBoot::BiosPxe => None,
-        NetworkBoot::UefiHttp => Some(("/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf")),
+        NetworkBoot::UefiHttp | NetworkBoot::UefiIpv6 => {
+            Some(("/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf"))
+        }
         NetworkBoot::Arm64Pxe | NetworkBoot::Arm64Http => {
             Some(("/usr/share/AAVMF/AAVMF_CODE.fd", "qemu-efi-aarch64"))
         }
@@ -955,6 +1003,7 @@ fn deploy_under_ipmi(
     let (firmware, platform, env) = match network_boot {
         NetworkBoot::BiosPxe => ("bios", "x86_64-bios", vec![]),
         NetworkBoot::UefiHttp => ("uefi-http", "x86_64-uefi", vec![("BAAS_TFTP_ADDR", "off")]),
+        NetworkBoot::UefiIpv6 => ("uefi-ipv6", "x86_64-uefi", vec![]),
         NetworkBoot::Arm64Pxe => ("arm64-uefi", "arm64-uefi", arm64_env),
         NetworkBoot::Arm64Http => (
             "arm64-uefi-http",
@@ -974,9 +1023,21 @@ fn deploy_under_ipmi(
         cmdline: Some("console=ttyS0,115200"),
         bmc: Some(&bmc_address),
         env,
+        // iPXE's SNP-only build for PXE over IPv6, as Ironic uses it: Debian's ipxe.efi, which
+        // drives the NIC itself, leaves OVMF hanging when it exits back to it after an IPv6
+        // boot (to let the disk boot), snponly.efi hands the firmware's driver back intact.
+        boot_program: if network_boot == NetworkBoot::UefiIpv6 {
+            "snponly.efi"
+        } else {
+            ""
+        },
         ..Default::default()
     };
-    let pxe = PxeLab::start(AddressServer::SiteDnsmasq, vm)?;
+    let addresses = match network_boot {
+        NetworkBoot::UefiIpv6 => AddressServer::Ipv6Only,
+        _ => AddressServer::SiteDnsmasq,
+    };
+    let pxe = PxeLab::start(addresses, vm)?;
     // ipmi_sim beside the VM's network (where its tap is), answering baas on the bridge; its
     // chassis hook starts the VM (vmlab.sh's QEMU) at power-on, and its SOL serves the VM's
     // serial port.
@@ -1107,6 +1168,45 @@ fn a_uefi_vm_that_only_http_boots_is_deployed_to_booted_with_no_tftp() {
     // The firmware was handed the binary's URL (HTTP boot), not a TFTP file name.
     run.assert_http_boot_of("ipxe.efi");
     run.report("UEFI HTTP boot deploy");
+}
+
+/// The same deploy to *booted* on an IPv6-only network: no DHCPv4 and no IPv4 address for the
+/// machine; radvd is the router (address autoconfiguration, "ask DHCPv6 for the rest") and baas
+/// the DHCPv6 server, reached at `http://[fd99::2]:3000`. OVMF's PXE over IPv6 leases an
+/// address by DHCPv6 with `tftp://[fd99::2]/ipxe.efi` in the answer and fetches it over TFTP,
+/// iPXE asks for its script URL by Information-request, the management OS autoconfigures the
+/// same address iPXE had, its agent enrols over IPv6 (the token bound to that address), writes
+/// the disk, and the written system's marker makes the job booted.
+#[test]
+fn a_uefi_vm_on_an_ipv6_only_network_is_deployed_to_booted() {
+    let marker = format!("BAAS-IPV6-DEPLOYED-{}", std::process::id());
+    let Some(run) = deploy_under_ipmi(
+        "ipv6-vm",
+        "52:54:00:12:34:6a",
+        &marker,
+        "marker",
+        &marker,
+        NetworkBoot::UefiIpv6,
+    ) else {
+        return;
+    };
+    run.assert_booted_on(&marker);
+    let dhcp = |needle: &str| {
+        run.boot_events
+            .iter()
+            .any(|e| e.starts_with("dhcp: ") && e.contains(needle))
+    };
+    assert!(
+        dhcp("boot tftp://[fd99::2]/snponly.efi") && dhcp(" fd99::10"),
+        "EDK2 leased an address with the boot file's URL: {:?}",
+        run.boot_events
+    );
+    assert!(
+        dhcp("boot http://[fd99::2]:3000/boot/52:54:00:12:34:6a.ipxe"),
+        "iPXE got its script URL by DHCPv6: {:?}",
+        run.boot_events
+    );
+    run.report("IPv6-only deploy");
 }
 
 /// The same deploy to *booted* on an arm64 machine: `qemu-system-aarch64 -M virt` with AAVMF

@@ -176,7 +176,7 @@ fn MachineFields(
             {field_error(errors, "ipmi_cipher_suite")}
         </div>
         <div>
-            <label class=LABEL>"Fixed IP address (leased when baas is the lab's DHCP server; vouches for the machine's boot requests)"<input class=INPUT name="input[ip_address]" value=m.ip_address placeholder="10.0.0.21"/></label>
+            <label class=LABEL>"Fixed IP address, IPv4 or IPv6 (leased when baas is the lab's DHCP or DHCPv6 server; vouches for the machine's boot requests)"<input class=INPUT name="input[ip_address]" value=m.ip_address placeholder="10.0.0.21 or fd00::21"/></label>
             {field_error(errors, "ip_address")}
         </div>
         <div>

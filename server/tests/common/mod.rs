@@ -367,11 +367,24 @@ impl LabBeside {
 
     /// Adds a machine whose BMC is the IPMI one at `bmc` (user admin, password `password`).
     pub fn add_ipmi_machine(&self, name: &str, mac: &str, platform: &str, bmc: &str) -> i64 {
+        self.add_ipmi_machine_booting(name, mac, platform, bmc, "")
+    }
+
+    /// The same with the machine's own network boot program (empty: the lab's).
+    pub fn add_ipmi_machine_booting(
+        &self,
+        name: &str,
+        mac: &str,
+        platform: &str,
+        bmc: &str,
+        boot_program: &str,
+    ) -> i64 {
         let input = lab::model::MachineInput {
             bmc_kind: "ipmi".into(),
             bmc_address: bmc.into(),
             bmc_username: "admin".into(),
             bmc_password: "password".into(),
+            boot_program: boot_program.into(),
             ..machine_input(name, mac, platform)
         };
         let created = self
