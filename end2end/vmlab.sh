@@ -7,12 +7,14 @@
 # starts QEMU at power-on and stops it at power-off; and QEMU itself. Used by
 # server/tests/qemu_pxe.rs, end2end/vm_deploy.test.mjs and bench/vm-deploy.sh. Needs root.
 #
-#   vmlab.sh up DIR --subnet 10.98.0 [--no-site-dhcp | --ipv6-only]
+#   vmlab.sh up DIR --subnet 10.98.0 [--no-site-dhcp | --ipv6-only [--site-dhcpv6]]
 #       Makes DIR (absolute or relative; no spaces), the namespaces (unique names), the links and,
 #       unless --no-site-dhcp, dnsmasq (range x.100-x.150). --ipv6-only: the machines' network
 #       has no IPv4 service at all — no dnsmasq; radvd is its router, advertising fdNN::/64 for
 #       address autoconfiguration with the "other configuration" flag (DHCPv6 is the caller's
 #       to serve: baas). The x.1/x.2 IPv4 addresses stay, for the BMC's management network only.
+#       --site-dhcpv6: dnsmasq as the site's DHCPv6 server too (addresses fdNN::100-1ff, no boot
+#       information, and not answering iPXE, whose Information-request is the boot server's).
 #       Writes DIR/env, shell-sourceable
 #       KEY=VALUE lines: VMLAB_DIR VMLAB_LAB_NS VMLAB_SRV_NS VMLAB_GATEWAY (x.1) VMLAB_SERVER_IP
 #       (x.2) VMLAB_SERVER_IP6 (fdNN::2; the server side takes no router advertisements)
@@ -136,13 +138,14 @@ wait_for_udp() {
 }
 
 cmd_up() {
-  local dir=${1:-} subnet='' site_dhcp=1 ipv6_only=0
+  local dir=${1:-} subnet='' site_dhcp=1 ipv6_only=0 site_dhcpv6=0
   [ $# -gt 0 ] && shift
   while [ $# -gt 0 ]; do
     case $1 in
       --subnet) subnet=${2:-}; shift 2 || usage ;;
       --no-site-dhcp) site_dhcp=0; shift ;;
       --ipv6-only) site_dhcp=0 ipv6_only=1; shift ;;
+      --site-dhcpv6) site_dhcpv6=1; shift ;;
       *) die "up: unknown option $1" ;;
     esac
   done
@@ -158,6 +161,8 @@ cmd_up() {
   need ip ss
   [ "$site_dhcp" -eq 0 ] || need dnsmasq
   [ "$ipv6_only" -eq 0 ] || need radvd
+  [ "$site_dhcpv6" -eq 0 ] || [ "$ipv6_only" -eq 1 ] || die "up: --site-dhcpv6 goes with --ipv6-only"
+  [ "$site_dhcpv6" -eq 0 ] || need dnsmasq
   DIR=$(lab_dir "$dir" make)
   if [ -f "$DIR/namespaces" ]; then
     local ns
@@ -238,6 +243,16 @@ EOF
     record_pid "$radvd"
     sleep 0.5
     alive "$radvd" || die "starting radvd (the IPv6 router) failed: $(tail -3 "$DIR/radvd.log" 2>/dev/null)"
+  fi
+  if [ "$site_dhcpv6" -eq 1 ]; then
+    ip netns exec "$lab" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --interface=br0 --bind-interfaces \
+      "--dhcp-range=${v6%::1/64}::100,${v6%::1/64}::1ff,64,1h" --dhcp-userclass=set:ipxe,iPXE --dhcp-ignore=tag:ipxe \
+      "--dhcp-leasefile=$DIR/leases6" "--pid-file=$DIR/dnsmasq.pid" \
+      < /dev/null > "$DIR/dnsmasq.log" 2>&1 &
+    local dnsmasq6=$!
+    record_pid "$dnsmasq6"
+    wait_for_udp 50 547 "$dnsmasq6" \
+      || die "starting dnsmasq (the site's DHCPv6) failed: $(tail -3 "$DIR/dnsmasq.log" 2>/dev/null)"
   fi
 
   cat > "$DIR/env" <<EOF

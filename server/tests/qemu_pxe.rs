@@ -27,6 +27,9 @@ enum AddressServer {
     /// An IPv6-only network: radvd as its router (autoconfiguration, "other configuration"),
     /// baas its authoritative DHCPv6 server, reached at `http://[fd99::2]:3000`; no DHCPv4.
     Ipv6Only,
+    /// The same network with dnsmasq as the site's DHCPv6 server (addresses only); baas answers
+    /// boot information beside it.
+    Ipv6Site,
 }
 
 /// The lab network's first three octets: baas is .2, the bridge (and the BMC) .1.
@@ -56,6 +59,9 @@ impl VmLab {
             }
             AddressServer::Ipv6Only => {
                 up.arg("--ipv6-only");
+            }
+            AddressServer::Ipv6Site => {
+                up.args(["--ipv6-only", "--site-dhcpv6"]);
             }
         }
         let out = up
@@ -165,10 +171,13 @@ struct PxeLab {
 impl PxeLab {
     fn start(addresses: AddressServer, vm: Inventory) -> Option<PxeLab> {
         let router = match addresses {
-            AddressServer::Ipv6Only => "radvd",
+            AddressServer::Ipv6Only | AddressServer::Ipv6Site => "radvd",
             _ => "dnsmasq",
         };
-        if !["ip", "qemu-system-x86_64", router].into_iter().all(have) {
+        if !["ip", "qemu-system-x86_64", "dnsmasq", router]
+            .into_iter()
+            .all(have)
+        {
             return None;
         }
         // With dnsmasq as the site's DHCP, or without any (baas is the subnet's DHCP server).
@@ -202,10 +211,10 @@ impl PxeLab {
         let mode = match addresses {
             AddressServer::SiteDnsmasq => "proxy",
             AddressServer::Baas => "authoritative",
-            AddressServer::Ipv6Only => "off",
+            AddressServer::Ipv6Only | AddressServer::Ipv6Site => "off",
         };
         let data_dir = dir.path().join("data").display().to_string();
-        let ipv6 = addresses == AddressServer::Ipv6Only;
+        let ipv6 = matches!(addresses, AddressServer::Ipv6Only | AddressServer::Ipv6Site);
         let public_url = if ipv6 {
             format!("http://[{}]:3000", vmlab.var("VMLAB_SERVER_IP6"))
         } else {
@@ -240,7 +249,10 @@ impl PxeLab {
             // ipxe.lkrn runs its command line as a script: network-boot again.
             ("BAAS_MGMT_CMDLINE", vm.cmdline.unwrap_or("autoboot ||")),
         ];
-        if ipv6 {
+        if addresses == AddressServer::Ipv6Site {
+            env.push(("BAAS_DHCP6_MODE", "proxy"));
+        }
+        if addresses == AddressServer::Ipv6Only {
             env.extend([
                 ("BAAS_DHCP6_MODE", "authoritative"),
                 ("BAAS_DHCP6_SUBNET", prefix.as_str()),
@@ -1168,6 +1180,56 @@ fn a_uefi_vm_that_only_http_boots_is_deployed_to_booted_with_no_tftp() {
     // The firmware was handed the binary's URL (HTTP boot), not a TFTP file name.
     run.assert_http_boot_of("ipxe.efi");
     run.report("UEFI HTTP boot deploy");
+}
+
+/// PXE over IPv6 beside the site's DHCPv6 server: dnsmasq leases OVMF its address, baas (boot
+/// information only) offers itself as the boot server — an Advertise without an address but
+/// with vendor class `PXEClient` —, EDK2 asks baas' port 4011 for the boot file after taking
+/// dnsmasq's address, fetches `ipxe.efi` over TFTP (IPv6), and iPXE's Information-request
+/// gets its script's URL from baas. Each step is a boot event of the machine, in order.
+#[test]
+fn a_uefi_vm_beside_the_sites_dhcpv6_server_gets_its_boot_file_from_baas_port_4011() {
+    if !std::path::Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd").exists() {
+        skipped("OVMF (ovmf) is not installed (./dev test installs it)");
+        return;
+    }
+    let mac = "52:54:00:12:34:6c";
+    let vm = Inventory {
+        name: "ipv6-proxy-vm",
+        mac,
+        platform: "x86_64-uefi",
+        ..Default::default()
+    };
+    let Some(pxe) = PxeLab::start(AddressServer::Ipv6Site, vm) else {
+        return;
+    };
+    let started = Instant::now();
+    let _vm = pxe.boot("uefi-ipv6", "virtio-net-pci,romfile=", mac);
+    let served = pxe
+        .wait_for("boot script served", Duration::from_secs(240))
+        .expect("iPXE never fetched its boot script over IPv6");
+    assert!(served.contains(mac), "{served}");
+    eprintln!(
+        "UEFI VM beside the site's DHCPv6: QEMU start to boot script in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let advertise = pxe.boot_event("dhcp: advertise boot tftp://[fd99::2]/ipxe.efi");
+    let boot_reply = pxe.boot_event("dhcp: boot reply boot tftp://[fd99::2]/ipxe.efi");
+    let tftp = pxe.boot_event("tftp: sent ipxe.efi");
+    let script_url =
+        pxe.boot_event("dhcp: reply boot http://[fd99::2]:3000/boot/52:54:00:12:34:6c.ipxe");
+    let script = pxe.boot_event("script: boot from local disk");
+    assert!(
+        advertise < boot_reply && boot_reply < tftp && tftp < script_url && script_url < script,
+        "out of order: advertise {advertise}, port 4011 {boot_reply}, tftp {tftp}, script URL {script_url}, script {script}"
+    );
+    // The address came from dnsmasq: baas saw EDK2 ask dnsmasq for one of its range, between
+    // its offer and the port-4011 request.
+    let elsewhere = pxe.boot_event("dhcp: request to another server for fd99::1");
+    assert!(
+        advertise < elsewhere && elsewhere < boot_reply,
+        "out of order: advertise {advertise}, request to dnsmasq {elsewhere}, port 4011 {boot_reply}"
+    );
 }
 
 /// The same deploy to *booted* on an IPv6-only network: no DHCPv4 and no IPv4 address for the

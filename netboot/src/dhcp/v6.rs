@@ -331,9 +331,7 @@ pub async fn answer(
         MessageType::Request | MessageType::Renew | MessageType::Release | MessageType::Decline
             if server_id != Some(ours.as_slice()) =>
         {
-            return Err(Ignored::Uninteresting(format!(
-                "{kind:?} for another server"
-            )));
+            return noted_elsewhere(request, kind, source);
         }
         MessageType::InformationRequest if server_id.is_some_and(|id| id != ours) => {
             return Err(Ignored::Uninteresting(format!(
@@ -397,6 +395,32 @@ fn boot_server(
         kind: "boot reply".into(),
         boot,
         leased: None,
+    })
+}
+
+/// A boot client's Request for the site's server's address: not ours to answer, but it says
+/// which address that MAC boots from (its TFTP transfer comes from there), as DHCPv4's proxy
+/// notes a REQUEST to another server.
+fn noted_elsewhere(
+    request: &Message,
+    kind: MessageType,
+    source: &Ipv6Addr,
+) -> Result<Answer6, Ignored> {
+    let uninteresting = || Ignored::Uninteresting(format!("{kind:?} for another server"));
+    if kind != MessageType::Request || !is_boot_client(request) {
+        return Err(uninteresting());
+    }
+    let address = identity_associations(request)
+        .into_iter()
+        .find_map(|(_, address)| address)
+        .ok_or_else(uninteresting)?;
+    let mac = client_mac(request, source).ok_or_else(uninteresting)?;
+    Ok(Answer6 {
+        reply: None,
+        mac: format_mac(&mac),
+        kind: "request to another server for".into(),
+        boot: String::new(),
+        leased: Some(address),
     })
 }
 
@@ -702,13 +726,36 @@ mod tests {
             DhcpOption::ServerId(vec![0, 3, 0, 1, 1, 2, 3, 4, 5, 6]),
         );
         assert!(matches!(
-            ask(&request, ServerPort::Dhcp, &mode).await,
-            Err(Ignored::Uninteresting(_))
-        ));
-        assert!(matches!(
             ask(&request, ServerPort::Pxe, &mode).await,
             Err(Ignored::Uninteresting(_))
         ));
+        // Without the address it asks for, nothing to note; with it, the address is noted
+        // (its TFTP transfer will come from there) and nothing is sent.
+        assert!(matches!(
+            ask(&request, ServerPort::Dhcp, &mode).await,
+            Err(Ignored::Uninteresting(_))
+        ));
+        let mut with_address = request.clone();
+        let mut ia_opts = DhcpOptions::new();
+        ia_opts.insert(DhcpOption::IAAddr(IAAddr {
+            addr: "fd99::123".parse().unwrap(),
+            preferred_life: 0,
+            valid_life: 0,
+            opts: DhcpOptions::new(),
+        }));
+        set(
+            &mut with_address,
+            DhcpOption::IANA(IANA {
+                id: 0x1234,
+                t1: 0,
+                t2: 0,
+                opts: ia_opts,
+            }),
+        );
+        let noted = ask(&with_address, ServerPort::Dhcp, &mode).await.unwrap();
+        assert_eq!(noted.reply, None);
+        assert_eq!(noted.leased, Some("fd99::123".parse().unwrap()));
+        assert_eq!(noted.mac, MAC);
         // Then it asks the boot server, port 4011, with our DUID.
         let mut binl = edk2(MessageType::Request);
         set(&mut binl, DhcpOption::ServerId(boot().duid()));
