@@ -147,6 +147,73 @@ impl Lab {
         Ok(None)
     }
 
+    /// The address `mac` would be offered, chosen without holding it: DHCPv6's Advertise (RFC
+    /// 8415 lets a server not reserve what it advertises; the Request binds, checked again).
+    /// Pool addresses are tried one by one from a place derived from the MAC, each by a point
+    /// query: a large IPv6 pool is never scanned, and its addresses are not handed out in
+    /// sequence (RFC 7707). `None` when the machine's fixed address is outside the plan, or the
+    /// pool has nothing free among the addresses tried.
+    pub async fn propose_lease<A: LeaseAddress>(
+        &self,
+        plan: &AddressPlan<A>,
+        mac: &str,
+        requested: Option<A>,
+    ) -> Result<Option<A>> {
+        let now = crate::now();
+        if let Some((address, _)) = self.fixed_address::<A>(mac).await? {
+            return Ok(plan.contains(address).then_some(address));
+        }
+        let Some((first, last)) = plan.pool else {
+            return Ok(None);
+        };
+        let own: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT address FROM dhcp_leases WHERE mac = $1 AND state IN ('offered', 'bound')
+                AND expires_at > $2 AND {}
+             ORDER BY updated_at DESC LIMIT 1",
+            A::FAMILY
+        ))
+        .bind(mac)
+        .bind(now)
+        .fetch_optional(&self.db)
+        .await?;
+        let own = own.and_then(|text| text.parse::<A>().ok());
+        for wanted in [own, requested].into_iter().flatten() {
+            if plan.in_pool(wanted) && self.free_for(wanted, mac, now).await? {
+                return Ok(Some(wanted));
+            }
+        }
+        let (first, size) = (first.to_bits(), last.to_bits() - first.to_bits() + 1);
+        let start = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            mac.hash(&mut hasher);
+            u128::from(hasher.finish()) % size
+        };
+        for step in 0..size.min(PROPOSE_PROBES) {
+            let candidate = A::from_bits(first + (start + step) % size);
+            if plan.in_pool(candidate) && self.free_for(candidate, mac, now).await? {
+                return Ok(Some(candidate));
+            }
+        }
+        tracing::warn!(%mac, "no free pool address among those tried");
+        Ok(None)
+    }
+
+    /// Whether `address` is free for `mac`: no live lease of another client, no machine's fixed
+    /// address.
+    async fn free_for<A: LeaseAddress>(&self, address: A, mac: &str, now: i64) -> Result<bool> {
+        let taken: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM dhcp_leases WHERE address = $1 AND mac <> $2 AND expires_at > $3
+             UNION ALL SELECT 1 FROM machines WHERE ip_address = $1",
+        )
+        .bind(address.to_string())
+        .bind(mac)
+        .bind(now)
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(taken.is_none())
+    }
+
     /// One try at choosing a free pool address for `mac` and holding it.
     async fn offer_from_pool<A: LeaseAddress>(
         &self,
@@ -382,6 +449,9 @@ impl Lab {
         Ok(true)
     }
 }
+
+/// How many pool addresses one proposal tries before saying the pool is full.
+const PROPOSE_PROBES: u128 = 64;
 
 /// How many times one offer may lose the race for a chosen address before giving up.
 const MAX_OFFER_RACES: usize = 64;
@@ -625,6 +695,25 @@ mod tests {
                 .await
                 .unwrap(),
             None
+        );
+        // A proposal holds nothing: the client's own lease, else a free one, never a taken one.
+        assert_eq!(
+            lab.propose_lease(&plan6, mac, None).await.unwrap(),
+            Some(v6("fd99::100"))
+        );
+        assert_eq!(
+            lab.propose_lease(&plan6, "52:54:00:00:00:0d", Some(v6("fd99::100")))
+                .await
+                .unwrap(),
+            None,
+            "both pool addresses are held by others"
+        );
+        assert_eq!(
+            lab.propose_lease(&plan6, "52:54:00:00:00:06", None)
+                .await
+                .unwrap(),
+            Some(v6("fd99::21")),
+            "a machine's fixed address"
         );
         assert!(lab.release_lease(mac, Some(v6("fd99::100"))).await.unwrap());
         let left: Vec<String> = lab

@@ -1130,6 +1130,122 @@ mod tests {
     }
 
     #[test]
+    fn dhcpv6_follows_the_public_url_and_reads_its_prefix_pool_and_dns() {
+        let load = |pairs: &'static [(&'static str, &'static str)]| {
+            Config::load_with(None, move |name| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| value.to_string())
+            })
+        };
+        // An IPv6-only lab: no DHCPv4 (and no IPv4 address needed), DHCPv6 authoritative.
+        let config = load(&[
+            ("BAAS_DHCP_MODE", "off"),
+            ("BAAS_DHCP_INTERFACES", "lab0"),
+            ("BAAS_PUBLIC_URL", "http://[fd99::2]:3000"),
+            ("BAAS_DHCP6_MODE", "authoritative"),
+            ("BAAS_DHCP6_SUBNET", "fd99::/64"),
+            ("BAAS_DHCP6_POOL", "fd99::1000-fd99::10ff"),
+            ("BAAS_DHCP6_DNS", "fd99::53"),
+        ])
+        .unwrap();
+        assert_eq!(config.boot_server_ip, None);
+        let dhcp6 = config.dhcp6.unwrap();
+        assert_eq!(
+            dhcp6.server,
+            "fd99::2".parse::<std::net::Ipv6Addr>().unwrap()
+        );
+        assert_eq!(dhcp6.http_base, "http://[fd99::2]:3000");
+        assert_eq!(dhcp6.addr, "[::]:547".parse().unwrap());
+        assert_eq!(dhcp6.pxe, Some("[::]:4011".parse().unwrap()));
+        let authoritative = dhcp6.authoritative.unwrap();
+        assert_eq!(authoritative.plan.prefix_len, 64);
+        assert_eq!(
+            authoritative.plan.reserved,
+            ["fd99::2".parse::<std::net::Ipv6Addr>().unwrap()]
+        );
+        assert_eq!(authoritative.dns.len(), 1);
+        // Dual stack: ProxyDHCP on IPv4 brings DHCPv6 boot answers once baas has an IPv6
+        // address, handing IPv6 clients the public URL with that address as its host.
+        let config = load(&[
+            ("BAAS_DHCP_INTERFACES", "lab0"),
+            ("BAAS_PUBLIC_URL", "http://10.99.0.2:3000/"),
+            ("BAAS_BOOT_SERVER_IP6", "fd99::2"),
+        ])
+        .unwrap();
+        let dhcp6 = config.dhcp6.unwrap();
+        assert_eq!(dhcp6.http_base, "http://[fd99::2]:3000");
+        assert!(dhcp6.authoritative.is_none());
+        // Without an IPv6 address, DHCPv6 stays off unless asked for, and then says why.
+        let v4_only = load(&[
+            ("BAAS_DHCP_INTERFACES", "lab0"),
+            ("BAAS_PUBLIC_URL", "http://10.99.0.2:3000"),
+        ])
+        .unwrap();
+        assert_eq!(v4_only.dhcp6, None);
+        for (bad, setting) in [
+            (
+                &[
+                    ("BAAS_DHCP6_MODE", "proxy"),
+                    ("BAAS_PUBLIC_URL", "http://10.99.0.2:3000"),
+                ][..],
+                "boot_server_ip6:",
+            ),
+            (&[("BAAS_DHCP6_MODE", "sometimes")][..], "dhcp6_mode:"),
+            (
+                &[("BAAS_BOOT_SERVER_IP6", "ff02::1")][..],
+                "boot_server_ip6:",
+            ),
+            (&[("BAAS_DHCP6_MODE", "authoritative")][..], "dhcp6_subnet:"),
+            (
+                &[
+                    ("BAAS_DHCP6_MODE", "authoritative"),
+                    ("BAAS_DHCP6_SUBNET", "fd42::/64"),
+                ][..],
+                "dhcp6_subnet:",
+            ),
+            (
+                &[
+                    ("BAAS_DHCP6_MODE", "authoritative"),
+                    ("BAAS_DHCP6_SUBNET", "fd99::/64"),
+                    ("BAAS_DHCP6_POOL", "fd99::ff-fd99::1"),
+                ][..],
+                "dhcp6_pool:",
+            ),
+            (
+                &[
+                    ("BAAS_DHCP6_MODE", "authoritative"),
+                    ("BAAS_DHCP6_SUBNET", "fd99::/64"),
+                    ("BAAS_DHCP6_DNS", "10.0.0.1"),
+                ][..],
+                "dhcp6_dns:",
+            ),
+            // DHCPv4 needs an IPv4 address to name itself by.
+            (
+                &[("BAAS_DHCP_MODE", "proxy"), ("BAAS_DHCP6_MODE", "off")][..],
+                "boot_server_ip:",
+            ),
+        ] {
+            let err = Config::load_with(None, |name| {
+                bad.iter()
+                    .chain(
+                        [
+                            ("BAAS_DHCP_INTERFACES", "lab0"),
+                            ("BAAS_DHCP_MODE", "off"),
+                            ("BAAS_PUBLIC_URL", "http://[fd99::2]:3000"),
+                        ]
+                        .iter(),
+                    )
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| value.to_string())
+            })
+            .unwrap_err();
+            assert!(err.to_string().starts_with(setting), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
     fn bad_values_name_the_setting() {
         let err = Config::load_with(None, |name| {
             (name == "BAAS_HTTP_ADDR").then(|| "nowhere".into())

@@ -25,6 +25,13 @@ impl<A: LeaseAddress> LeaseBook<A> for LabLeases<A> {
         })
     }
 
+    fn propose<'a>(&'a self, mac: &'a str, requested: Option<A>) -> LeaseFuture<'a, Option<A>> {
+        Box::pin(async move {
+            let proposed = self.lab.propose_lease(&self.plan, mac, requested).await;
+            proposed.map_err(store)
+        })
+    }
+
     fn bind<'a>(&'a self, mac: &'a str, address: A) -> LeaseFuture<'a, bool> {
         Box::pin(async move {
             let bound = self.lab.bind_lease(&self.plan, mac, address).await;

@@ -27,6 +27,10 @@ pub trait LeaseBook<A = Ipv4Addr>: Send + Sync {
     /// The address to offer, if any; `requested` is the client's wish (option 50, or the
     /// address in its IA_NA).
     fn offer<'a>(&'a self, mac: &'a str, requested: Option<A>) -> LeaseFuture<'a, Option<A>>;
+    /// The address to advertise, without holding it (DHCPv6's Solicit; the Request binds).
+    fn propose<'a>(&'a self, mac: &'a str, requested: Option<A>) -> LeaseFuture<'a, Option<A>> {
+        self.offer(mac, requested)
+    }
     /// Binds `address` to the client; `false` means it may not have it (NAK).
     fn bind<'a>(&'a self, mac: &'a str, address: A) -> LeaseFuture<'a, bool>;
     /// The client gave `address` back, or (`None`) took another server's offer.

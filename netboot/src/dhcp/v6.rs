@@ -488,10 +488,13 @@ async fn authoritative(
                 opts.insert(DhcpOption::RapidCommit);
             }
             for (id, wanted) in identity_associations(request) {
-                let offered = leases.offer(&mac, wanted).await?;
-                let bound = match offered {
-                    Some(address) if rapid => leases.bind(&mac, address).await?.then_some(address),
-                    other => other,
+                let bound = if rapid {
+                    match leases.offer(&mac, wanted).await? {
+                        Some(address) => leases.bind(&mac, address).await?.then_some(address),
+                        None => None,
+                    }
+                } else {
+                    leases.propose(&mac, wanted).await?
                 };
                 match bound {
                     Some(address) => {
