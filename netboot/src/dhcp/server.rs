@@ -268,7 +268,13 @@ fn bind6(
     tokio::net::UdpSocket::from_std(socket.into()).map_err(error)
 }
 
+/// How many DHCPv6 requests one socket answers at once: an authoritative answer waits on the
+/// lease store, and one request's queries need not hold up the next client's.
+const DHCP6_IN_FLIGHT: usize = 64;
+
 async fn serve6(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shared6>) {
+    let socket = Arc::new(socket);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(DHCP6_IN_FLIGHT));
     let counters = &shared.counters;
     let mut buffer = vec![0u8; 1500];
     loop {
@@ -308,44 +314,65 @@ async fn serve6(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Sha
                 continue;
             }
         }
-        let answer = match v6::answer(&request, port, source.ip(), &shared.mode).await {
-            Ok(answer) => answer,
-            Err(Ignored::Malformed(reason)) => {
-                counters.malformed.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%source, %reason, "DHCPv6 dropped a malformed datagram");
-                continue;
-            }
-            Err(Ignored::Unavailable(reason)) => {
-                counters.ignored.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%source, %reason, "DHCPv6 could not answer");
-                continue;
-            }
-            Err(reason) => {
-                counters.ignored.fetch_add(1, Ordering::Relaxed);
-                tracing::trace!(%source, %reason, "DHCPv6 ignored a datagram");
-                continue;
-            }
+        // Waits here when the socket already answers its share: the kernel's receive buffer,
+        // not an unbounded queue of tasks, holds what comes meanwhile.
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
         };
-        let report = DhcpReport {
-            mac: answer.mac,
-            kind: answer.kind,
-            boot: answer.boot,
-            leased: answer.leased.map(IpAddr::V6),
-            client: SocketAddr::V6(source),
-        };
-        let Some(reply) = answer.reply else {
-            (shared.report)(report);
-            continue;
-        };
-        // Back to the client's link-local address and port, on the interface it came in on.
-        let destination = SocketAddrV6::new(*source.ip(), source.port(), 0, source.scope_id());
-        match socket.send_to(&v6::encode(&reply), destination).await {
-            Ok(_) => {
-                counters.answered.fetch_add(1, Ordering::Relaxed);
-                (shared.report)(report);
-            }
-            Err(e) => tracing::warn!(%destination, error = %e, "DHCPv6 send failed"),
+        let (socket, shared) = (socket.clone(), shared.clone());
+        tokio::spawn(async move {
+            answer6(&socket, port, source, request, &shared).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Answers one DHCPv6 request and sends the reply back where it came from.
+async fn answer6(
+    socket: &tokio::net::UdpSocket,
+    port: ServerPort,
+    source: SocketAddrV6,
+    request: dhcproto::v6::Message,
+    shared: &Shared6,
+) {
+    let counters = &shared.counters;
+    let answer = match v6::answer(&request, port, source.ip(), &shared.mode).await {
+        Ok(answer) => answer,
+        Err(Ignored::Malformed(reason)) => {
+            counters.malformed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%source, %reason, "DHCPv6 dropped a malformed datagram");
+            return;
         }
+        Err(Ignored::Unavailable(reason)) => {
+            counters.ignored.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%source, %reason, "DHCPv6 could not answer");
+            return;
+        }
+        Err(reason) => {
+            counters.ignored.fetch_add(1, Ordering::Relaxed);
+            tracing::trace!(%source, %reason, "DHCPv6 ignored a datagram");
+            return;
+        }
+    };
+    let report = DhcpReport {
+        mac: answer.mac,
+        kind: answer.kind,
+        boot: answer.boot,
+        leased: answer.leased.map(IpAddr::V6),
+        client: SocketAddr::V6(source),
+    };
+    let Some(reply) = answer.reply else {
+        (shared.report)(report);
+        return;
+    };
+    // Back to the client's link-local address and port, on the interface it came in on.
+    let destination = SocketAddrV6::new(*source.ip(), source.port(), 0, source.scope_id());
+    match socket.send_to(&v6::encode(&reply), destination).await {
+        Ok(_) => {
+            counters.answered.fetch_add(1, Ordering::Relaxed);
+            (shared.report)(report);
+        }
+        Err(e) => tracing::warn!(%destination, error = %e, "DHCPv6 send failed"),
     }
 }
 
