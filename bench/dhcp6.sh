@@ -111,8 +111,8 @@ for baas in baas_authoritative baas_proxy; do
   for rate in $RATES; do
     read -r d_ops d_drop d_avg d_p99 <<<"${RESULT[dnsmasq,$rate]}"
     read -r b_ops b_drop b_avg b_p99 <<<"${RESULT[$baas,$rate]}"
-    ratio=$(awk -v b="$b_ops" -v d="$d_ops" 'BEGIN { printf (d > 0) ? "%.2f" : "n/a", b / d }')
-    p99ratio=$(awk -v b="$b_p99" -v d="$d_p99" 'BEGIN { printf (b > 0) ? "%.2f" : "n/a", d / b }')
+    ratio=$(awk -v b="$b_ops" -v d="$d_ops" 'BEGIN { if (d > 0) printf "%.2f", b / d; else printf "n/a" }')
+    p99ratio=$(awk -v b="$b_p99" -v d="$d_p99" 'BEGIN { if (b > 0) printf "%.2f", d / b; else printf "n/a" }')
     printf '%-8s | %8s %6s %6s %7s        | %8s %6s %6s %7s        | %sx, %sx\n' \
       "$rate" "$d_ops" "$d_drop" "$d_avg" "$d_p99" "$b_ops" "$b_drop" "$b_avg" "$b_p99" "$ratio" "$p99ratio"
   done

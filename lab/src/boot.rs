@@ -107,11 +107,6 @@ pub enum BootPlan {
 fn vouch(address: &str, vouched: Option<&str>, mac: &str) -> std::result::Result<(), String> {
     match vouched.map(canonical_ip) {
         Some(Some(expected)) if canonical_ip(address) == Some(expected) => Ok(()),
-        Some(Some(std::net::IpAddr::V6(link_local)))
-            if canonical_ip(address).is_some_and(|asked| same_interface(asked, link_local)) =>
-        {
-            Ok(())
-        }
         Some(Some(expected)) => Err(format!(
             "{mac} asked from {address}, but its address is {expected}: no enrolment token"
         )),
@@ -120,21 +115,6 @@ fn vouch(address: &str, vouched: Option<&str>, mac: &str) -> std::result::Result
              in the inventory): no enrolment token"
         )),
     }
-}
-
-/// Whether `asked` is an address the interface behind the link-local address `link_local`
-/// gave itself by autoconfiguration: DHCPv6 hears a client from its link-local address, and on
-/// a SLAAC network the client fetches its script from an address of the advertised prefix with
-/// the same interface identifier (the EUI-64 of its MAC, as iPXE and Linux make it).
-fn same_interface(asked: std::net::IpAddr, link_local: std::net::Ipv6Addr) -> bool {
-    let std::net::IpAddr::V6(asked) = asked else {
-        return false;
-    };
-    let interface_id = |address: std::net::Ipv6Addr| u128::from(address) & u128::from(u64::MAX);
-    link_local.is_unicast_link_local()
-        && !asked.is_unicast_link_local()
-        && asked.to_ipv4_mapped().is_none()
-        && interface_id(asked) == interface_id(link_local)
 }
 
 /// Why the management OS boots.
@@ -816,8 +796,7 @@ mod tests {
         // machine boots its disk and the job keeps waiting for the real one.
         for (from, dhcp, why) in [
             ("10.0.0.66", Some("10.0.0.7"), "its address is 10.0.0.7"),
-            // Another interface identifier than the one DHCPv6 heard, or a global address
-            // DHCPv6 did not hear from: no token.
+            // Not the address vouched for, whatever it shares with it: no token.
             (
                 "fd99::5054:ff:fe00:2",
                 Some("fe80::5054:ff:fe00:1"),
@@ -860,9 +839,10 @@ mod tests {
             .unwrap();
         assert!(matches!(plan, BootPlan::ManagementOs { .. }), "{plan:?}");
         assert_eq!(lab.enrolment_address(job.id).await, "::ffff:10.0.0.7");
-        // DHCPv6 heard it from its link-local address; it asks from its autoconfigured one.
+        // An IPv6 address vouched for exactly (the server vouches for the autoconfigured
+        // address of the interface DHCPv6 heard, see server/src/boot_clients.rs).
         let plan = lab
-            .boot_plan(&asked("fd99::5054:ff:fe00:1", Some("fe80::5054:ff:fe00:1")))
+            .boot_plan(&asked("fd99::5054:ff:fe00:1", Some("fd99::5054:ff:fe00:1")))
             .await
             .unwrap();
         assert!(matches!(plan, BootPlan::ManagementOs { .. }), "{plan:?}");

@@ -182,7 +182,14 @@ impl Lab {
                 return Ok(Some(wanted));
             }
         }
-        let (first, size) = (first.to_bits(), last.to_bits() - first.to_bits() + 1);
+        let Some(size) = last
+            .to_bits()
+            .checked_sub(first.to_bits())
+            .and_then(|span| span.checked_add(1))
+        else {
+            return Ok(None);
+        };
+        let first = first.to_bits();
         let start = {
             use std::hash::{Hash, Hasher};
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -195,8 +202,15 @@ impl Lab {
                 return Ok(Some(candidate));
             }
         }
-        tracing::warn!(%mac, "no free pool address among those tried");
-        Ok(None)
+        // A crowded stretch of the pool: one read of what is taken, and the first free address.
+        let taken = self.taken_addresses::<A>(mac, now, None).await?;
+        let free = (first..=first + (size - 1))
+            .map(A::from_bits)
+            .find(|address| plan.in_pool(*address) && !taken.contains(address));
+        if free.is_none() {
+            tracing::warn!(%mac, "the DHCP pool has no free address");
+        }
+        Ok(free)
     }
 
     /// Whether `address` is free for `mac`: no live lease of another client, no machine's fixed

@@ -84,6 +84,9 @@ pub struct Dhcp6 {
     pub http_base: String,
     /// Set when baas hands out IPv6 addresses (IA_NA); boot information only otherwise.
     pub authoritative: Option<AuthoritativeDhcp6>,
+    /// Asked for by `dhcp6_mode` (a failure to listen stops the start), rather than on by
+    /// default beside DHCPv4 (a failure is logged and DHCPv4 goes on).
+    pub explicit: bool,
 }
 
 /// What baas hands out as the provisioning network's DHCPv6 server.
@@ -509,16 +512,20 @@ impl Config {
                     env("BAAS_DHCP6_SUBNET").or(from_file.dhcp6_subnet),
                     env("BAAS_DHCP6_POOL").or(from_file.dhcp6_pool),
                     env("BAAS_DHCP6_DNS").or(from_file.dhcp6_dns),
-                    env("BAAS_DHCP_LEASE_SECONDS")
-                        .and_then(|value| value.trim().parse().ok())
-                        .or(from_file.dhcp_lease_seconds)
-                        .unwrap_or(3600),
+                    match env("BAAS_DHCP_LEASE_SECONDS") {
+                        Some(value) => value.trim().parse().map_err(|_| ConfigError::Value {
+                            name: "dhcp_lease_seconds",
+                            message: format!("'{value}' is not a whole number of seconds"),
+                        })?,
+                        None => from_file.dhcp_lease_seconds.unwrap_or(3600),
+                    },
                     server,
                 )?)
             } else {
                 None
             };
             Some(Dhcp6 {
+                explicit: explicit_dhcp6.is_some(),
                 addr,
                 pxe,
                 server,
@@ -667,6 +674,7 @@ fn url_host(url: &str) -> String {
         .map(|(_, rest)| rest)
         .unwrap_or_default();
     let authority = rest.split('/').next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
     match authority.strip_prefix('[') {
         Some(v6) => format!("[{}]", v6.split(']').next().unwrap_or_default()),
         None => authority.split(':').next().unwrap_or_default().to_string(),
@@ -680,7 +688,18 @@ fn http_base_for(public_url: &str, host: &str, server: std::net::Ipv6Addr) -> St
     if host.parse::<Ipv4Addr>().is_err() {
         return public_url.to_string();
     }
-    public_url.replacen(host, &format!("[{server}]"), 1)
+    // The host follows the scheme (and any user information): replaced there, not in a path.
+    let Some((scheme, rest)) = public_url.split_once("://") else {
+        return public_url.to_string();
+    };
+    let (user, hostport) = match rest.split('/').next().unwrap_or_default().rsplit_once('@') {
+        Some((user, _)) => (format!("{user}@"), &rest[user.len() + 1..]),
+        None => (String::new(), rest),
+    };
+    format!(
+        "{scheme}://{user}{}",
+        hostport.replacen(host, &format!("[{server}]"), 1)
+    )
 }
 
 /// Authoritative DHCPv6's prefix, pool and DNS servers, checked.

@@ -209,7 +209,7 @@ async fn start_dhcp(
             )
         }
     };
-    let server = netboot::dhcp::DhcpServer::start(listen, mode, record_dhcp(events, clients))
+    let server = netboot::dhcp::DhcpServer::start(listen, mode, record_dhcp(events, clients, None))
         .await
         .map_err(|e| {
             anyhow::anyhow!(
@@ -264,14 +264,22 @@ async fn start_dhcp6(
         pxe: dhcp6.pxe,
         interfaces: config.dhcp_interfaces.clone(),
     };
-    let server = netboot::dhcp::DhcpServer::start_v6(listen, mode, record_dhcp(events, clients))
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "starting {name}: {e} (ports below 1024 need root or CAP_NET_BIND_SERVICE; \
-                 BAAS_DHCP6_MODE=off turns DHCPv6 off)"
-            )
-        })?;
+    // Clients heard from their link-local address fetch from their autoconfigured one on the
+    // lab's /64, which is baas' own.
+    let record = record_dhcp(events, clients, Some(dhcp6.server));
+    let server = match netboot::dhcp::DhcpServer::start_v6(listen, mode, record).await {
+        Ok(server) => server,
+        // Asked for, a failure stops the start; on by default beside DHCPv4, it is said and
+        // DHCPv4 goes on alone.
+        Err(e) if !dhcp6.explicit => {
+            tracing::warn!(error = %e, "{name} is off: it could not listen (BAAS_DHCP6_MODE=off says so for good)");
+            return Ok(None);
+        }
+        Err(e) => anyhow::bail!(
+            "starting {name}: {e} (ports below 1024 need root or CAP_NET_BIND_SERVICE; \
+             BAAS_DHCP6_MODE=off turns DHCPv6 off)"
+        ),
+    };
     tracing::info!(addresses = ?server.local_addrs, server_ip = %dhcp6.server, http = %dhcp6.http_base, "{name} listening");
     Ok(Some(server))
 }
@@ -281,11 +289,21 @@ async fn start_dhcp6(
 fn record_dhcp(
     events: &boot_events::BootEvents,
     clients: &boot_clients::BootClients,
+    autoconfigured_on: Option<std::net::Ipv6Addr>,
 ) -> impl Fn(netboot::dhcp::DhcpReport) + Send + Sync + 'static {
     let (events, clients) = (events.clone(), clients.clone());
     move |report| {
         let seen_at = report.leased.unwrap_or(report.client.ip());
         clients.learn(seen_at, &report.mac);
+        if let (Some(prefix), std::net::IpAddr::V6(link_local)) =
+            (autoconfigured_on, report.client.ip())
+        {
+            if let Some(address) =
+                boot_clients::autoconfigured_address(prefix, link_local, &report.mac)
+            {
+                clients.learn(std::net::IpAddr::V6(address), &report.mac);
+            }
+        }
         tracing::info!(mac = %report.mac, kind = %report.kind, boot = %report.boot, leased = ?report.leased, client = %report.client, "DHCP answered");
         let mut detail = report.kind.clone();
         if let Some(address) = report.leased {

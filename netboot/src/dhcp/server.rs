@@ -307,12 +307,15 @@ async fn serve6(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Sha
                 continue;
             }
         };
-        // Fairness by client: its MAC when it has one to tell (the answer needs it anyway).
-        if let Some(mac) = v6::client_mac(&request, source.ip()) {
-            if !shared.limiter.allow(mac) {
-                counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
+        // Fairness by client. A client without a MAC to tell gets no answer anyway: dropped
+        // before it takes a place among the answers in flight.
+        let Some(mac) = v6::client_mac(&request, source.ip()) else {
+            counters.ignored.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        if !shared.limiter.allow(mac) {
+            counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            continue;
         }
         // Waits here when the socket already answers its share: the kernel's receive buffer,
         // not an unbounded queue of tasks, holds what comes meanwhile.
@@ -367,7 +370,12 @@ async fn answer6(
     };
     // Back to the client's link-local address and port, on the interface it came in on.
     let destination = SocketAddrV6::new(*source.ip(), source.port(), 0, source.scope_id());
-    match socket.send_to(&v6::encode(&reply), destination).await {
+    let wire = v6::encode(&reply);
+    if wire.is_empty() {
+        tracing::warn!(%destination, "DHCPv6 could not encode its answer");
+        return;
+    }
+    match socket.send_to(&wire, destination).await {
         Ok(_) => {
             counters.answered.fetch_add(1, Ordering::Relaxed);
             (shared.report)(report);

@@ -75,8 +75,14 @@ pub async fn boot_script(
             "boot scripts are /boot/<mac>.ipxe or /boot/<mac>.grub",
         );
     };
+    let asking = address
+        .as_ref()
+        .and_then(|Extension(a)| a.0.parse::<std::net::IpAddr>().ok());
     let dhcp_address = lab::validate::parse_mac(mac)
-        .and_then(|mac| state.boot_clients.address_of(&mac))
+        .and_then(|mac| match asking {
+            Some(asking) => state.boot_clients.vouching_address(&mac, asking),
+            None => state.boot_clients.address_of(&mac),
+        })
         .map(|ip| ip.to_string());
     let request = BootRequest {
         mac: mac.to_string(),
