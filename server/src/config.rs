@@ -472,6 +472,14 @@ impl Config {
                 .and_then(|host| host.strip_suffix(']'))
                 .and_then(|host| host.parse().ok()),
         };
+        // One lease time for both families.
+        let dhcp_lease_seconds = match env("BAAS_DHCP_LEASE_SECONDS") {
+            Some(value) => Some(value.trim().parse().map_err(|_| ConfigError::Value {
+                name: "dhcp_lease_seconds",
+                message: format!("'{value}' is not a whole number of seconds"),
+            })?),
+            None => from_file.dhcp_lease_seconds,
+        };
         let explicit_dhcp6 = env("BAAS_DHCP6_MODE").or(from_file.dhcp6_mode);
         let dhcp6_mode = match explicit_dhcp6.as_deref().map(str::trim) {
             Some(mode @ ("proxy" | "authoritative" | "off")) => mode.to_string(),
@@ -508,19 +516,15 @@ impl Config {
                 "[::]:4011",
             )?;
             let authoritative = if dhcp6_mode == "authoritative" {
-                Some(resolve_dhcp6(
+                let (plan, dns) = address_plan(
+                    &PLAN_V6,
                     env("BAAS_DHCP6_SUBNET").or(from_file.dhcp6_subnet),
                     env("BAAS_DHCP6_POOL").or(from_file.dhcp6_pool),
                     env("BAAS_DHCP6_DNS").or(from_file.dhcp6_dns),
-                    match env("BAAS_DHCP_LEASE_SECONDS") {
-                        Some(value) => value.trim().parse().map_err(|_| ConfigError::Value {
-                            name: "dhcp_lease_seconds",
-                            message: format!("'{value}' is not a whole number of seconds"),
-                        })?,
-                        None => from_file.dhcp_lease_seconds.unwrap_or(3600),
-                    },
+                    dhcp_lease_seconds.unwrap_or(3600),
                     server,
-                )?)
+                )?;
+                Some(AuthoritativeDhcp6 { plan, dns })
             } else {
                 None
             };
@@ -539,13 +543,7 @@ impl Config {
                 pool: env("BAAS_DHCP_POOL").or(from_file.dhcp_pool),
                 router: env("BAAS_DHCP_ROUTER").or(from_file.dhcp_router),
                 dns: env("BAAS_DHCP_DNS").or(from_file.dhcp_dns),
-                lease_seconds: match env("BAAS_DHCP_LEASE_SECONDS") {
-                    Some(value) => Some(value.trim().parse().map_err(|_| ConfigError::Value {
-                        name: "dhcp_lease_seconds",
-                        message: format!("'{value}' is not a whole number of seconds"),
-                    })?),
-                    None => from_file.dhcp_lease_seconds,
-                },
+                lease_seconds: dhcp_lease_seconds,
             };
             // Checked above: DHCPv4 is on, so its address is known.
             let server = boot_server_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
@@ -702,34 +700,68 @@ fn http_base_for(public_url: &str, host: &str, server: std::net::Ipv6Addr) -> St
     )
 }
 
-/// Authoritative DHCPv6's prefix, pool and DNS servers, checked.
-fn resolve_dhcp6(
+/// What one address family's authoritative settings are called, and what they look like.
+struct PlanSettings {
+    subnet: &'static str,
+    pool: &'static str,
+    dns: &'static str,
+    server: &'static str,
+    family: &'static str,
+    prefix_lengths: std::ops::RangeInclusive<u8>,
+    /// `a subnet like 10.0.0.0/24 (prefix 8 to 30)`
+    subnet_example: &'static str,
+    /// `10.0.0.100-10.0.0.199`
+    pool_example: &'static str,
+    missing: &'static str,
+}
+
+const PLAN_V4: PlanSettings = PlanSettings {
+    subnet: "dhcp_subnet",
+    pool: "dhcp_pool",
+    dns: "dhcp_dns",
+    server: "BAAS_BOOT_SERVER_IP",
+    family: "IPv4",
+    prefix_lengths: 8..=30,
+    subnet_example: "a subnet like 10.0.0.0/24 (prefix 8 to 30)",
+    pool_example: "10.0.0.100-10.0.0.199",
+    missing: "authoritative DHCP needs the subnet to serve, like 10.0.0.0/24 (BAAS_DHCP_SUBNET)",
+};
+
+const PLAN_V6: PlanSettings = PlanSettings {
+    subnet: "dhcp6_subnet",
+    pool: "dhcp6_pool",
+    dns: "dhcp6_dns",
+    server: "BAAS_BOOT_SERVER_IP6",
+    family: "IPv6",
+    prefix_lengths: 48..=120,
+    subnet_example: "a prefix like fd00::/64 (length 48 to 120)",
+    pool_example: "fd00::1000-fd00::1fff",
+    missing: "authoritative DHCPv6 needs the prefix to serve, like fd00::/64 (BAAS_DHCP6_SUBNET)",
+};
+
+/// One family's address plan from its settings as written: the subnet (which must hold the
+/// boot server's address, reserved), the pool inside it, the lease time; and its DNS servers.
+fn address_plan<A: lab::leases::LeaseAddress>(
+    names: &PlanSettings,
     subnet: Option<String>,
     pool: Option<String>,
     dns: Option<String>,
     lease_seconds: i64,
-    server: std::net::Ipv6Addr,
-) -> Result<AuthoritativeDhcp6, ConfigError> {
-    use std::net::Ipv6Addr;
+    server: A,
+) -> Result<(lab::leases::AddressPlan<A>, Vec<A>), ConfigError> {
     let value = |name: &'static str, message: String| ConfigError::Value { name, message };
-    let subnet = subnet.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
-        value(
-            "dhcp6_subnet",
-            "authoritative DHCPv6 needs the prefix to serve, like fd00::/64 (BAAS_DHCP6_SUBNET)"
-                .into(),
-        )
-    })?;
+    let subnet = subnet
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| value(names.subnet, names.missing.into()))?;
     let (network, prefix_len) = subnet
         .trim()
         .split_once('/')
-        .and_then(|(network, len)| {
-            Some((network.parse::<Ipv6Addr>().ok()?, len.parse::<u8>().ok()?))
-        })
-        .filter(|(_, len)| (48..=120).contains(len))
+        .and_then(|(network, len)| Some((network.parse::<A>().ok()?, len.parse::<u8>().ok()?)))
+        .filter(|(_, len)| names.prefix_lengths.contains(len))
         .ok_or_else(|| {
             value(
-                "dhcp6_subnet",
-                format!("'{subnet}' is not a prefix like fd00::/64 (length 48 to 120)"),
+                names.subnet,
+                format!("'{subnet}' is not {}", names.subnet_example),
             )
         })?;
     let mut plan = lab::leases::AddressPlan {
@@ -747,37 +779,26 @@ fn resolve_dhcp6(
     }
     if !plan.contains(server) {
         return Err(value(
-            "dhcp6_subnet",
+            names.subnet,
             format!(
-                "{subnet} does not contain the boot server address {server} (BAAS_BOOT_SERVER_IP6)"
+                "{subnet} does not contain the boot server address {server} ({})",
+                names.server
             ),
         ));
     }
     if let Some(pool) = pool.filter(|p| !p.trim().is_empty()) {
-        let address = |text: &str| {
-            text.trim()
-                .parse::<Ipv6Addr>()
-                .ok()
-                .filter(|a| plan.contains(*a))
-                .ok_or_else(|| {
-                    value(
-                        "dhcp6_pool",
-                        format!("'{}' is not an address in {subnet}", text.trim()),
-                    )
-                })
-        };
         let (first, last) = pool.split_once('-').ok_or_else(|| {
             value(
-                "dhcp6_pool",
-                format!("'{pool}' is not a range like fd00::1000-fd00::1fff"),
+                names.pool,
+                format!("'{pool}' is not a range like {}", names.pool_example),
             )
         })?;
-        let (first, last) = (address(first)?, address(last)?);
-        if u128::from(first) > u128::from(last) {
-            return Err(value(
-                "dhcp6_pool",
-                format!("'{pool}' ends before it starts"),
-            ));
+        let (first, last) = (
+            address_in(&plan, &subnet, names.pool, first)?,
+            address_in(&plan, &subnet, names.pool, last)?,
+        );
+        if first.to_bits() > last.to_bits() {
+            return Err(value(names.pool, format!("'{pool}' ends before it starts")));
         }
         plan.pool = Some((first, last));
     }
@@ -786,15 +807,32 @@ fn resolve_dhcp6(
         .split(',')
         .filter(|a| !a.trim().is_empty())
         .map(|a| {
-            a.trim().parse::<Ipv6Addr>().map_err(|_| {
+            a.trim().parse::<A>().map_err(|_| {
                 value(
-                    "dhcp6_dns",
-                    format!("'{}' is not an IPv6 address", a.trim()),
+                    names.dns,
+                    format!("'{}' is not an {} address", a.trim(), names.family),
                 )
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(AuthoritativeDhcp6 { plan, dns })
+    Ok((plan, dns))
+}
+
+/// An address of the plan's subnet, as setting `name` must give it.
+fn address_in<A: lab::leases::LeaseAddress>(
+    plan: &lab::leases::AddressPlan<A>,
+    subnet: &str,
+    name: &'static str,
+    text: &str,
+) -> Result<A, ConfigError> {
+    text.trim()
+        .parse::<A>()
+        .ok()
+        .filter(|a| plan.contains(*a))
+        .ok_or_else(|| ConfigError::Value {
+            name,
+            message: format!("'{}' is not an address in {subnet}", text.trim()),
+        })
 }
 
 /// The authoritative DHCP settings as written, before checking.
@@ -808,91 +846,24 @@ struct AuthoritativeSettings {
 
 impl AuthoritativeSettings {
     fn resolve(self, server: Ipv4Addr) -> Result<AuthoritativeDhcp, ConfigError> {
-        let value = |name: &'static str, message: String| ConfigError::Value { name, message };
-        let subnet = self.subnet.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
-            value(
-                "dhcp_subnet",
-                "authoritative DHCP needs the subnet to serve, like 10.0.0.0/24 (BAAS_DHCP_SUBNET)".into(),
-            )
-        })?;
-        let (network, prefix_len) = subnet
-            .trim()
-            .split_once('/')
-            .and_then(|(network, len)| {
-                Some((network.parse::<Ipv4Addr>().ok()?, len.parse::<u8>().ok()?))
-            })
-            .filter(|(_, len)| (8..=30).contains(len))
-            .ok_or_else(|| {
-                value(
-                    "dhcp_subnet",
-                    format!("'{subnet}' is not a subnet like 10.0.0.0/24 (prefix 8 to 30)"),
-                )
-            })?;
-        let mut plan = lab::leases::AddressPlan {
-            network,
-            prefix_len,
-            pool: None,
-            lease_seconds: self.lease_seconds.unwrap_or(3600),
-            reserved: vec![server],
-        };
-        if !(60..=7 * 86_400).contains(&plan.lease_seconds) {
-            return Err(value(
-                "dhcp_lease_seconds",
-                "must be between 60 and 604800".into(),
-            ));
-        }
-        if !plan.contains(server) {
-            return Err(value(
-                "dhcp_subnet",
-                format!("{subnet} does not contain the boot server address {server} (BAAS_BOOT_SERVER_IP)"),
-            ));
-        }
-        let subnet_plan = plan.clone();
-        let address = |name: &'static str, text: &str| {
-            text.trim()
-                .parse::<Ipv4Addr>()
-                .ok()
-                .filter(|a| subnet_plan.contains(*a))
-                .ok_or_else(|| {
-                    value(
-                        name,
-                        format!("'{}' is not an address in {subnet}", text.trim()),
-                    )
-                })
-        };
-        if let Some(pool) = self.pool.filter(|p| !p.trim().is_empty()) {
-            let (first, last) = pool.split_once('-').ok_or_else(|| {
-                value(
-                    "dhcp_pool",
-                    format!("'{pool}' is not a range like 10.0.0.100-10.0.0.199"),
-                )
-            })?;
-            let (first, last) = (address("dhcp_pool", first)?, address("dhcp_pool", last)?);
-            if u32::from(first) > u32::from(last) {
-                return Err(value(
-                    "dhcp_pool",
-                    format!("'{pool}' ends before it starts"),
-                ));
-            }
-            plan.pool = Some((first, last));
-        }
+        let (mut plan, dns) = address_plan(
+            &PLAN_V4,
+            self.subnet.clone(),
+            self.pool,
+            self.dns,
+            self.lease_seconds.unwrap_or(3600),
+            server,
+        )?;
         let router = match self.router.filter(|r| !r.trim().is_empty()) {
-            Some(router) => Some(address("dhcp_router", &router)?),
+            Some(router) => Some(address_in(
+                &plan,
+                self.subnet.as_deref().unwrap_or_default().trim(),
+                "dhcp_router",
+                &router,
+            )?),
             None => None,
         };
         plan.reserved.extend(router);
-        let dns = match self.dns {
-            Some(list) => list
-                .split(',')
-                .filter(|a| !a.trim().is_empty())
-                .map(|a| {
-                    a.trim().parse::<Ipv4Addr>().map_err(|_| {
-                        value("dhcp_dns", format!("'{}' is not an IPv4 address", a.trim()))
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            None => Vec::new(),
-        };
         Ok(AuthoritativeDhcp { plan, router, dns })
     }
 }

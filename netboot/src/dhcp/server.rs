@@ -102,9 +102,9 @@ impl Drop for DhcpServer {
 
 type Reporter = Arc<dyn Fn(DhcpReport) + Send + Sync>;
 
-/// What every listener task shares.
-struct Shared {
-    mode: DhcpMode,
+/// What every listener task shares (`M`: DHCPv4's or DHCPv6's mode).
+struct Shared<M> {
+    mode: M,
     counters: Arc<DhcpCounters>,
     answering: Arc<AtomicBool>,
     limiter: ClientLimiter,
@@ -117,49 +117,75 @@ impl DhcpServer {
         mode: DhcpMode,
         report: impl Fn(DhcpReport) + Send + Sync + 'static,
     ) -> Result<DhcpServer, DhcpError> {
-        let counters = Arc::new(DhcpCounters::default());
-        let answering = Arc::new(AtomicBool::new(true));
-        let shared = Arc::new(Shared {
-            mode,
-            counters: counters.clone(),
-            answering: answering.clone(),
-            limiter: ClientLimiter::default(),
-            report: Arc::new(report),
-        });
-        let mut tasks = Vec::new();
-        let mut local_addrs = Vec::new();
-        // A broadcast reply must leave through the interface its request came in on, and a
-        // socket bound to 0.0.0.0 cannot say which that was: so one socket per interface.
-        if listen.interfaces.is_empty() {
-            return Err(DhcpError {
-                addr: listen
-                    .dhcp
-                    .or(listen.pxe)
-                    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 67))),
-                reason: "no network interface named to answer on".into(),
-            });
-        }
-        for (addr, port) in [
+        let ports = [
             (listen.dhcp, ServerPort::Dhcp),
             (listen.pxe, ServerPort::Pxe),
-        ] {
-            let Some(addr) = addr else { continue };
-            for device in &listen.interfaces {
-                let socket = bind(addr, device)?;
-                local_addrs.push(socket.local_addr().map_err(|e| DhcpError {
-                    addr,
-                    reason: e.to_string(),
-                })?);
-                tasks.push(tokio::spawn(serve(socket, port, shared.clone())));
-            }
-        }
-        Ok(DhcpServer {
-            counters,
-            answering,
-            local_addrs,
-            tasks,
-        })
+        ];
+        let fallback = SocketAddr::from(([0, 0, 0, 0], 67));
+        launch(
+            mode,
+            report,
+            ports,
+            &listen.interfaces,
+            fallback,
+            |addr, device, _| bind(addr, device),
+            serve,
+        )
     }
+}
+
+/// Binds each port on each named interface and starts its listener. A broadcast (or
+/// link-local) reply must leave through the interface its request came in on, and a socket
+/// bound to every interface cannot say which that was: so one socket per interface.
+fn launch<M, F>(
+    mode: M,
+    report: impl Fn(DhcpReport) + Send + Sync + 'static,
+    ports: [(Option<SocketAddr>, ServerPort); 2],
+    interfaces: &[String],
+    named_in_errors: SocketAddr,
+    bind: impl Fn(SocketAddr, &str, ServerPort) -> Result<tokio::net::UdpSocket, DhcpError>,
+    serve: impl Fn(tokio::net::UdpSocket, ServerPort, Arc<Shared<M>>) -> F,
+) -> Result<DhcpServer, DhcpError>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    if interfaces.is_empty() {
+        return Err(DhcpError {
+            addr: ports
+                .iter()
+                .find_map(|(addr, _)| *addr)
+                .unwrap_or(named_in_errors),
+            reason: "no network interface named to answer on".into(),
+        });
+    }
+    let counters = Arc::new(DhcpCounters::default());
+    let answering = Arc::new(AtomicBool::new(true));
+    let shared = Arc::new(Shared {
+        mode,
+        counters: counters.clone(),
+        answering: answering.clone(),
+        limiter: ClientLimiter::default(),
+        report: Arc::new(report),
+    });
+    let mut tasks = Vec::new();
+    let mut local_addrs = Vec::new();
+    for (addr, port) in ports {
+        let Some(addr) = addr else { continue };
+        for device in interfaces {
+            let socket = bind(addr, device, port)?;
+            local_addrs.push(socket.local_addr().map_err(|e| DhcpError {
+                addr,
+                reason: e.to_string(),
+            })?);
+            tasks.push(tokio::spawn(serve(socket, port, shared.clone())));
+        }
+    }
+    Ok(DhcpServer {
+        counters,
+        answering,
+        local_addrs,
+        tasks,
+    })
 }
 
 /// Where DHCPv6 listens.
@@ -184,53 +210,20 @@ impl DhcpServer {
         mode: Mode6,
         report: impl Fn(DhcpReport) + Send + Sync + 'static,
     ) -> Result<DhcpServer, DhcpError> {
-        let counters = Arc::new(DhcpCounters::default());
-        let answering = Arc::new(AtomicBool::new(true));
-        let shared = Arc::new(Shared6 {
-            mode,
-            counters: counters.clone(),
-            answering: answering.clone(),
-            limiter: ClientLimiter::default(),
-            report: Arc::new(report),
-        });
-        if listen.interfaces.is_empty() {
-            return Err(DhcpError {
-                addr: listen.addr,
-                reason: "no network interface named to answer on".into(),
-            });
-        }
-        let mut tasks = Vec::new();
-        let mut local_addrs = Vec::new();
-        for (addr, port) in [
+        let ports = [
             (Some(listen.addr), ServerPort::Dhcp),
             (listen.pxe, ServerPort::Pxe),
-        ] {
-            let Some(addr) = addr else { continue };
-            for device in &listen.interfaces {
-                let socket = bind6(addr, device, port == ServerPort::Dhcp)?;
-                local_addrs.push(socket.local_addr().map_err(|e| DhcpError {
-                    addr,
-                    reason: e.to_string(),
-                })?);
-                tasks.push(tokio::spawn(serve6(socket, port, shared.clone())));
-            }
-        }
-        Ok(DhcpServer {
-            counters,
-            answering,
-            local_addrs,
-            tasks,
-        })
+        ];
+        launch(
+            mode,
+            report,
+            ports,
+            &listen.interfaces,
+            listen.addr,
+            |addr, device, port| bind6(addr, device, port == ServerPort::Dhcp),
+            serve6,
+        )
     }
-}
-
-/// What every DHCPv6 listener task shares.
-struct Shared6 {
-    mode: Mode6,
-    counters: Arc<DhcpCounters>,
-    answering: Arc<AtomicBool>,
-    limiter: ClientLimiter,
-    report: Reporter,
 }
 
 fn bind6(
@@ -272,7 +265,7 @@ fn bind6(
 /// lease store, and one request's queries need not hold up the next client's.
 const DHCP6_IN_FLIGHT: usize = 64;
 
-async fn serve6(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shared6>) {
+async fn serve6(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shared<Mode6>>) {
     let socket = Arc::new(socket);
     let in_flight = Arc::new(tokio::sync::Semaphore::new(DHCP6_IN_FLIGHT));
     let counters = &shared.counters;
@@ -336,7 +329,7 @@ async fn answer6(
     port: ServerPort,
     source: SocketAddrV6,
     request: dhcproto::v6::Message,
-    shared: &Shared6,
+    shared: &Shared<Mode6>,
 ) {
     let counters = &shared.counters;
     let answer = match v6::answer(&request, port, source.ip(), &shared.mode).await {
@@ -408,7 +401,7 @@ fn bind(addr: SocketAddr, interface: &str) -> Result<tokio::net::UdpSocket, Dhcp
     tokio::net::UdpSocket::from_std(socket.into()).map_err(error)
 }
 
-async fn serve(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shared>) {
+async fn serve(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shared<DhcpMode>>) {
     let counters = &shared.counters;
     let mut buffer = vec![0u8; 1500];
     loop {
