@@ -14,35 +14,12 @@ SECONDS_PER_RATE=${SECONDS_PER_RATE:-10}
 # Enough simulated clients that none of them exceeds baas' per-client share (2/s after a burst).
 CLIENTS=${CLIENTS:-1000000}
 WORK=$(mktemp -d /tmp/baas-bench-dhcp.XXXXXX)
-NS_SERVER=bdhcp-srv$$
-NS_CLIENT=bdhcp-cli$$
-
 source "$ROOT/bench/lib.sh"
 install_missing perfdhcp=kea-admin dnsmasq=dnsmasq
 release_baas
-
-SERVER_PID=""
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  SERVER_PID=""
-}
-cleanup() {
-  stop_server
-  ip netns del "$NS_SERVER" 2>/dev/null || true
-  ip netns del "$NS_CLIENT" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-ip netns add "$NS_SERVER"
-ip netns add "$NS_CLIENT"
-ip link add bds$$ type veth peer name bdc$$
-ip link set bds$$ netns "$NS_SERVER"
-ip link set bdc$$ netns "$NS_CLIENT"
+namespace_pair bdhcp
 ip -n "$NS_SERVER" addr add 10.234.0.1/24 dev bds$$
 ip -n "$NS_CLIENT" addr add 10.234.0.9/24 dev bdc$$
-for ns in "$NS_SERVER" "$NS_CLIENT"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_SERVER" link set bds$$ up
-ip -n "$NS_CLIENT" link set bdc$$ up
 
 start_baas() {
   rm -rf "$WORK/data"
@@ -71,18 +48,7 @@ load() {
   local rate=$1 out="$WORK/perfdhcp.out"
   ip netns exec "$NS_CLIENT" perfdhcp -4 -l bdc$$ -r "$rate" -p "$SECONDS_PER_RATE" -R "$CLIENTS" -i \
     -o "60,$VENDOR" -o 93,0000 -o 94,010201 -x t 10.234.0.1 >"$out" 2>&1 || true
-  # -x t lists every answered exchange as "sent / received: <s> / <s>".
-  grep '^sent / received:' "$out" | awk '{ printf "%.6f\n", ($6 - $4) * 1000 }' | sort -g >"$WORK/delays"
-  local n p99=-1
-  n=$(wc -l <"$WORK/delays")
-  if [ "$n" -gt 0 ]; then
-    p99=$(sed -n "$(( (99 * n + 99) / 100 ))p" "$WORK/delays")
-  fi
-  awk -v secs="$SECONDS_PER_RATE" -v p99="$p99" '
-    /^sent packets:/ { sent = $3 }
-    /^received packets:/ { received = $3 }
-    /^avg delay:/ { avg = $3 }
-    END { printf "%.0f %.2f %s %.3f\n", received / secs, (sent > 0 ? 100 * (sent - received) / sent : 0), avg, p99 }' "$out"
+  perfdhcp_summary "$out" "$SECONDS_PER_RATE"
 }
 
 declare -A RESULT
@@ -99,8 +65,7 @@ printf '%-8s | %-34s | %-34s | %s\n' "rate/s" "dnsmasq: offers/s drop% avg p99 m
 for rate in $RATES; do
   read -r d_ops d_drop d_avg d_p99 <<<"${RESULT[dnsmasq,$rate]}"
   read -r b_ops b_drop b_avg b_p99 <<<"${RESULT[baas,$rate]}"
-  ratio=$(awk -v b="$b_ops" -v d="$d_ops" 'BEGIN { printf (d > 0) ? "%.2f" : "n/a", b / d }')
-  p99ratio=$(awk -v b="$b_p99" -v d="$d_p99" 'BEGIN { printf (b > 0) ? "%.2f" : "n/a", d / b }')
-  printf '%-8s | %8s %6s %6s %7s        | %8s %6s %6s %7s        | %sx, %sx\n' \
-    "$rate" "$d_ops" "$d_drop" "$d_avg" "$d_p99" "$b_ops" "$b_drop" "$b_avg" "$b_p99" "$ratio" "$p99ratio"
+  printf '%-8s | %8s %6s %6s %7s        | %8s %6s %6s %7s        | %s\n' \
+    "$rate" "$d_ops" "$d_drop" "$d_avg" "$d_p99" "$b_ops" "$b_drop" "$b_avg" "$b_p99" \
+    "$(ratios "${RESULT[baas,$rate]}" "${RESULT[dnsmasq,$rate]}")"
 done

@@ -80,3 +80,50 @@ vm_lab_baas() {
   SESSION=$(awk 'NF >= 7 && !/^# / { printf "%s%s=%s", sep, $6, $7; sep = "; " }' "$JAR")
 }
 in_srv() { ip netns exec "$SRV" "$@"; }
+
+# A server namespace and a client namespace joined by a veth (bds$$ in NS_SERVER, bdc$$ in
+# NS_CLIENT), both up, removed on exit with the server started in SERVER_PID and WORK. For the
+# DHCP benchmarks; the caller addresses the ends.
+SERVER_PID=""
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  SERVER_PID=""
+}
+namespace_pair() {
+  NS_SERVER=$1-srv$$ NS_CLIENT=$1-cli$$
+  trap 'stop_server; ip netns del "$NS_SERVER" 2>/dev/null || true; ip netns del "$NS_CLIENT" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+  ip netns add "$NS_SERVER"
+  ip netns add "$NS_CLIENT"
+  ip link add bds$$ type veth peer name bdc$$
+  ip link set bds$$ netns "$NS_SERVER"
+  ip link set bdc$$ netns "$NS_CLIENT"
+  for ns in "$NS_SERVER" "$NS_CLIENT"; do ip -n "$ns" link set lo up; done
+  ip -n "$NS_SERVER" link set bds$$ up
+  ip -n "$NS_CLIENT" link set bdc$$ up
+}
+
+# perfdhcp's output ($1, run with -x t) over $2 seconds as "answers/s drops% avg_ms p99_ms"; p99
+# from its per-exchange timestamps ("sent / received: <s> / <s>").
+perfdhcp_summary() {
+  local out=$1 secs=$2 n p99=-1
+  grep '^sent / received:' "$out" | awk '{ printf "%.6f\n", ($6 - $4) * 1000 }' | sort -g >"$out.delays"
+  n=$(wc -l <"$out.delays")
+  if [ "$n" -gt 0 ]; then
+    p99=$(sed -n "$(( (99 * n + 99) / 100 ))p" "$out.delays")
+  fi
+  awk -v secs="$secs" -v p99="$p99" '
+    /^sent packets:/ { sent = $3 }
+    /^received packets:/ { received = $3 }
+    /^avg delay:/ { avg = $3 }
+    END { printf "%.0f %.2f %s %.3f\n", received / secs, (sent > 0 ? 100 * (sent - received) / sent : 0), avg, p99 }' "$out"
+}
+
+# "answers ratio, p99 ratio" of baas ($1: "ops drop avg p99") against the reference ($2).
+ratios() {
+  local b_ops d_ops b_p99 d_p99
+  read -r b_ops _ _ b_p99 <<<"$1"
+  read -r d_ops _ _ d_p99 <<<"$2"
+  awk -v b="$b_ops" -v d="$d_ops" -v bp="$b_p99" -v dp="$d_p99" 'BEGIN {
+    if (d > 0) printf "%.2fx, ", b / d; else printf "n/a, "
+    if (bp > 0) printf "%.2fx", dp / bp; else printf "n/a" }'
+}
