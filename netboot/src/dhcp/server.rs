@@ -75,6 +75,27 @@ pub struct DhcpCounters {
     pub standby: AtomicU64,
 }
 
+impl DhcpCounters {
+    /// Counts a datagram that gets no answer, and says why in the log: malformed ones at
+    /// debug, those the lease store could not answer as a warning, the rest at trace.
+    fn count_unanswered(&self, source: &dyn std::fmt::Display, reason: &Ignored) {
+        match reason {
+            Ignored::Malformed(_) => {
+                self.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%source, %reason, "DHCP dropped a malformed datagram");
+            }
+            Ignored::Unavailable(_) => {
+                self.ignored.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%source, %reason, "DHCP could not answer");
+            }
+            _ => {
+                self.ignored.fetch_add(1, Ordering::Relaxed);
+                tracing::trace!(%source, %reason, "DHCP ignored a datagram");
+            }
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("DHCP cannot listen on {addr}: {reason}")]
 pub struct DhcpError {
@@ -289,14 +310,8 @@ async fn serve6(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Sha
         };
         let request = match v6::decode(&buffer[..len]) {
             Ok(request) => request,
-            Err(Ignored::Malformed(reason)) => {
-                counters.malformed.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%source, %reason, "DHCPv6 dropped a malformed datagram");
-                continue;
-            }
             Err(reason) => {
-                counters.ignored.fetch_add(1, Ordering::Relaxed);
-                tracing::trace!(%source, %reason, "DHCPv6 ignored a datagram");
+                counters.count_unanswered(&source, &reason);
                 continue;
             }
         };
@@ -334,19 +349,8 @@ async fn answer6(
     let counters = &shared.counters;
     let answer = match v6::answer(&request, port, source.ip(), &shared.mode).await {
         Ok(answer) => answer,
-        Err(Ignored::Malformed(reason)) => {
-            counters.malformed.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(%source, %reason, "DHCPv6 dropped a malformed datagram");
-            return;
-        }
-        Err(Ignored::Unavailable(reason)) => {
-            counters.ignored.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%source, %reason, "DHCPv6 could not answer");
-            return;
-        }
         Err(reason) => {
-            counters.ignored.fetch_add(1, Ordering::Relaxed);
-            tracing::trace!(%source, %reason, "DHCPv6 ignored a datagram");
+            counters.count_unanswered(&source, &reason);
             return;
         }
     };
@@ -425,8 +429,7 @@ async fn serve(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shar
         let request = match message::decode(&buffer[..len]) {
             Ok(request) => request,
             Err(reason) => {
-                counters.malformed.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%source, %reason, "DHCP dropped a malformed datagram");
+                counters.count_unanswered(&source, &reason);
                 continue;
             }
         };
@@ -456,19 +459,8 @@ async fn serve(socket: tokio::net::UdpSocket, port: ServerPort, shared: Arc<Shar
                 });
                 continue;
             }
-            Err(Ignored::Malformed(reason)) => {
-                counters.malformed.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%source, %reason, "DHCP dropped a malformed datagram");
-                continue;
-            }
-            Err(Ignored::Unavailable(reason)) => {
-                counters.ignored.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%source, %reason, "DHCP could not answer");
-                continue;
-            }
             Err(reason) => {
-                counters.ignored.fetch_add(1, Ordering::Relaxed);
-                tracing::trace!(%source, %reason, "DHCP ignored a datagram");
+                counters.count_unanswered(&source, &reason);
                 continue;
             }
         };
