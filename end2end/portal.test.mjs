@@ -358,8 +358,11 @@ test('the holder of a running reservation powers the machine through baas; other
   await open(page, `/machines/${machine.id}`);
   // The badge says who holds the machine until when, with a space between "until" and the time
   // (a flex badge once trimmed it: "until2026-…").
+  // The machine streams in after hydration on a slow machine: wait for the badge first.
+  const holderBadge = () => [...document.querySelectorAll('span')].find((s) => /^held by carol until/.test(s.textContent) && s.querySelector('time'));
+  await page.waitForFunction(holderBadge, null, { timeout: 15_000 });
   const gap = await page.evaluate(() => {
-    const badge = [...document.querySelectorAll('span')].find((s) => /^held by carol until/.test(s.textContent));
+    const badge = [...document.querySelectorAll('span')].find((s) => /^held by carol until/.test(s.textContent) && s.querySelector('time'));
     const walker = document.createTreeWalker(badge, NodeFilter.SHOW_TEXT);
     const words = document.createRange();
     words.selectNodeContents(walker.nextNode());
