@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::client::Client;
 use crate::progress::Reporter;
-use crate::{hardware, Failure};
+use crate::{hardware, relay, Failure};
 
 /// Bytes per write (and per read-back): large aligned blocks keep disks at full speed.
 const BLOCK: usize = 4 << 20;
@@ -41,6 +41,13 @@ pub fn deploy(
         image.name, image.version, image.raw_size, image.compression
     );
     let target = Target::open(&disk, image.raw_size)?;
+    // In a batch, the agents stream the image to each other: this one serves what it receives.
+    let link = if order.relay {
+        Some(relay::Link::join(client, order.job_id, image)?)
+    } else {
+        None
+    };
+    let relay = link.as_ref().map(|link| link.relay.clone());
 
     let mut written: u64 = 0;
     // Bytes the writer has put on the disk.
@@ -54,7 +61,7 @@ pub fn deploy(
     // region, each flushed before it is read.
     let digest = std::thread::scope(|scope| -> Result<String, Failure> {
         let (chunks, arriving) = std::sync::mpsc::sync_channel(PIPELINE_DEPTH);
-        let downloader = scope.spawn(move || download(client, image, chunks));
+        let downloader = scope.spawn(move || download(client, image, link, chunks));
         let mut piped = Piped {
             arriving,
             current: Vec::new(),
@@ -182,6 +189,9 @@ pub fn deploy(
             .join()
             .unwrap_or_else(|_| Err(Failure::new("verify", "the read-back thread failed")))
     })?;
+    if let Some(relay) = &relay {
+        linger(relay, image.raw_size, reporter)?;
+    }
     if !digest.eq_ignore_ascii_case(&image.raw_sha256) {
         return Err(Failure::new(
             "verify",
@@ -198,6 +208,27 @@ pub fn deploy(
         reason: format!("{written} bytes written and read back"),
         ..Default::default()
     })
+}
+
+/// The longest an agent stays to serve the batch's agents still streaming from it.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Stays while the batch's agents below this one still stream from it (each is dropped when it
+/// stops reading), telling baas so: leaving now would send them up the pipeline for the rest.
+fn linger(relay: &relay::Relay, size: u64, reporter: &mut Reporter) -> Result<(), Failure> {
+    let started = Instant::now();
+    while relay.children() > 0 && started.elapsed() < LINGER {
+        let message = format!("relaying to {} machines of the batch", relay.children());
+        reporter.tick(AgentPhase::Verifying, size, size, started, &message)?;
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    if relay.served() > 0 {
+        eprintln!(
+            "baas-agent: relayed the image to {} machines of the batch",
+            relay.served()
+        );
+    }
+    Ok(())
 }
 
 /// Bytes written before the read-back flushes the disk and reads them: large enough that the
@@ -262,13 +293,23 @@ const PIPELINE_DEPTH: usize = 8;
 const CHUNK: usize = 1 << 20;
 
 /// Streams the image into `chunks` until its end, then checks its SHA-256 (an error is sent on
-/// and returned). Stops early when the receiving side is gone.
+/// and returned). Stops early when the receiving side is gone. In a batch, the stream comes
+/// from the relay `link` and is served on as it arrives.
 fn download(
     client: &Client,
     image: &OrderImage,
+    link: Option<relay::Link<'_>>,
     chunks: std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
 ) -> Result<(), String> {
-    let mut stream = ResumingStream::new(client, image);
+    let relay = link.as_ref().map(|link| link.relay.clone());
+    let mut stream = ResumingStream::new(client, image, link);
+    let failed = |reason: String| {
+        if let Some(relay) = &relay {
+            relay.fail();
+        }
+        let _ = chunks.send(Err(std::io::Error::other(reason.clone())));
+        Err(reason)
+    };
     loop {
         let mut chunk = vec![0u8; CHUNK];
         match fill(&mut stream, &mut chunk) {
@@ -279,11 +320,7 @@ fn download(
                     return Ok(());
                 }
             }
-            Err(e) => {
-                let reason = e.to_string();
-                let _ = chunks.send(Err(std::io::Error::other(reason.clone())));
-                return Err(reason);
-            }
+            Err(e) => return failed(e.to_string()),
         }
     }
 }
@@ -473,11 +510,16 @@ impl Aligned {
 }
 
 /// The image stream, resumed from where it broke (Range + If-Range) when the connection drops;
-/// checks the SHA-256 of everything received against the image's at the end.
+/// checks the SHA-256 of everything received against the image's at the end. In a batch it
+/// comes from the relay's upstream agent while there is one, and is handed to this agent's
+/// own relay as it arrives.
 struct ResumingStream<'a> {
     client: &'a Client,
     image: &'a OrderImage,
+    link: Option<relay::Link<'a>>,
     inner: Option<Box<dyn Read + Send>>,
+    /// The open stream comes from an upstream agent (not from baas).
+    relayed: bool,
     offset: u64,
     hasher: Sha256,
     resumes: u32,
@@ -485,11 +527,13 @@ struct ResumingStream<'a> {
 }
 
 impl<'a> ResumingStream<'a> {
-    fn new(client: &'a Client, image: &'a OrderImage) -> Self {
+    fn new(client: &'a Client, image: &'a OrderImage, link: Option<relay::Link<'a>>) -> Self {
         ResumingStream {
             client,
             image,
+            link,
             inner: None,
+            relayed: false,
             offset: 0,
             hasher: Sha256::new(),
             resumes: 0,
@@ -499,6 +543,14 @@ impl<'a> ResumingStream<'a> {
 
     fn broken(&mut self, why: String) -> std::io::Result<()> {
         self.inner = None;
+        if self.relayed {
+            // Another relay, or baas: that costs a question, not one of the resumes.
+            if let Some(link) = self.link.as_mut() {
+                return link
+                    .upstream_failed(&why)
+                    .map_err(|failure| std::io::Error::other(failure.reason));
+            }
+        }
         self.resumes += 1;
         if self.resumes > MAX_RESUMES {
             return Err(std::io::Error::other(format!(
@@ -511,6 +563,29 @@ impl<'a> ResumingStream<'a> {
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
         Ok(())
+    }
+
+    /// Opens the stream at the current offset: from the upstream agent, else from baas.
+    fn open(&mut self) -> std::io::Result<()> {
+        if let Some(opened) = self.link.as_mut().and_then(|link| link.open(self.offset)) {
+            self.relayed = true;
+            return match opened {
+                Ok(reader) => {
+                    self.inner = Some(reader);
+                    Ok(())
+                }
+                Err(why) => self.broken(why),
+            };
+        }
+        self.relayed = false;
+        let etag = format!("\"{}\"", self.image.stored_sha256);
+        match self.client.download("/agent/v1/image", self.offset, &etag) {
+            Ok(reader) => {
+                self.inner = Some(reader);
+                Ok(())
+            }
+            Err(failure) => self.broken(failure.reason),
+        }
     }
 }
 
@@ -530,17 +605,8 @@ impl Read for ResumingStream<'_> {
                 }
                 return Ok(0);
             }
-            if self.inner.is_none() {
-                let etag = format!("\"{}\"", self.image.stored_sha256);
-                match self.client.download("/agent/v1/image", self.offset, &etag) {
-                    Ok(reader) => self.inner = Some(reader),
-                    Err(failure) => {
-                        self.broken(failure.reason)?;
-                        continue;
-                    }
-                }
-            }
             let Some(inner) = self.inner.as_mut() else {
+                self.open()?;
                 continue;
             };
             let room = buf
@@ -550,6 +616,9 @@ impl Read for ResumingStream<'_> {
                 Ok(0) => self.broken("the connection closed early".into())?,
                 Ok(n) => {
                     self.hasher.update(&buf[..n]);
+                    if let Some(link) = &self.link {
+                        link.relay.publish(self.offset, &buf[..n]);
+                    }
                     self.offset += n as u64;
                     return Ok(n);
                 }

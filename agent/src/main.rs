@@ -8,6 +8,7 @@ mod client;
 mod deploy;
 mod hardware;
 mod progress;
+mod relay;
 mod save;
 
 use std::collections::HashMap;

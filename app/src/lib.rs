@@ -77,6 +77,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/reservations") view={Lazy::<Reservations>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/reservations/:id/extend") view={Lazy::<Extend>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/calendar") view={Lazy::<Calendar>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/batches/new") view={Lazy::<NewBatch>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/batches/:id") view={Lazy::<BatchView>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/notices") view={Lazy::<Notices>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/images") view={Lazy::<Images>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/images/upload") view={Lazy::<Upload>::new()} ssr=SsrMode::Async/>
@@ -121,6 +123,8 @@ lazy_page! {
     Reservations => ReservationsPage,
     Extend => ExtendPage,
     Calendar => CalendarPage,
+    NewBatch => NewBatchPage,
+    BatchView => BatchPage,
     Notices => NoticesPage,
     Images => ImagesPage,
     Upload => UploadPage,

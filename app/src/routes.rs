@@ -20,6 +20,8 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/reservations", Access::User),
     ("/reservations/:id/extend", Access::User),
     ("/calendar", Access::User),
+    ("/batches/new", Access::User),
+    ("/batches/:id", Access::User),
     ("/notices", Access::User),
     ("/images", Access::User),
     ("/images/upload", Access::User),

@@ -164,6 +164,9 @@ pub struct Order {
     /// Which disk: empty for the default rule (the first non-removable disk at least as large
     /// as the image), or a device path.
     pub disk: String,
+    /// A deploy of a batch whose agents relay the image to each other (`POST /agent/v1/relay`).
+    #[serde(default)]
+    pub relay: bool,
 }
 
 /// The image a deploy writes, and how to check it.
@@ -256,4 +259,106 @@ mod tests {
         let text = signed_text("POST", "/agent/v1/progress?x=1", 17, "n0", "ab");
         assert_eq!(text, "POST\n/agent/v1/progress?x=1\n17\nn0\nab");
     }
+}
+
+/// `POST /agent/v1/relay`: a batch's agent joins the relay with the port it serves on (its
+/// address is the one baas sees it at), or asks again after an upstream failed it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RelayRequest {
+    pub port: u16,
+    /// Jobs whose agents failed this one as upstream: never named again.
+    pub avoid: Vec<i64>,
+}
+
+/// Where a batch's agent streams the image from, and the key it checks its children's grants
+/// with.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayPlan {
+    /// Hex; the same for the whole job.
+    pub key: String,
+    /// The nearest agent before this one in the pipeline that is still streaming; none: baas.
+    pub upstream: Option<Upstream>,
+}
+
+/// An agent to stream the image from, and the grant it asks for.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upstream {
+    pub job_id: i64,
+    /// `http://address:port/relay/image`.
+    pub url: String,
+    /// `Authorization: Bearer` for that agent: `child.expires.mac`.
+    pub grant: String,
+    /// How many agents stream before it (0: it streams from baas).
+    pub depth: u32,
+}
+
+/// What a relay grant's MAC covers: the relay's job, the child's job, the image and the end of
+/// the grant's life.
+pub fn relay_grant_text(
+    parent_job: i64,
+    child_job: i64,
+    stored_sha256: &str,
+    expires_at: i64,
+) -> String {
+    format!(
+        "baas-relay\n{parent_job}\n{child_job}\n{}\n{expires_at}",
+        stored_sha256.to_ascii_lowercase()
+    )
+}
+
+/// A grant for the agent of `child_job` to stream the image `stored_sha256` from the relay of
+/// `parent_job`, whose key is `key`, until `expires_at`.
+#[cfg(any(feature = "signing", feature = "db"))]
+pub fn relay_grant(
+    key: &[u8],
+    parent_job: i64,
+    child_job: i64,
+    stored_sha256: &str,
+    expires_at: i64,
+) -> String {
+    use hmac::Mac;
+    let mut mac =
+        <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(relay_grant_text(parent_job, child_job, stored_sha256, expires_at).as_bytes());
+    format!(
+        "{child_job}.{expires_at}.{}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// Checks a grant at the relay of `parent_job` (key `key`) for the image `stored_sha256` at
+/// `now`; the child's job, or why not.
+#[cfg(any(feature = "signing", feature = "db"))]
+pub fn check_relay_grant(
+    key: &[u8],
+    grant: &str,
+    parent_job: i64,
+    stored_sha256: &str,
+    now: i64,
+) -> Result<i64, &'static str> {
+    use hmac::Mac;
+    let mut parts = grant.splitn(3, '.');
+    let (Some(child), Some(expires), Some(tag)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err("a relay grant is required");
+    };
+    let (Ok(child), Ok(expires), Ok(tag)) = (
+        child.parse::<i64>(),
+        expires.parse::<i64>(),
+        hex::decode(tag),
+    ) else {
+        return Err("the relay grant is malformed");
+    };
+    let mut mac =
+        <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(relay_grant_text(parent_job, child, stored_sha256, expires).as_bytes());
+    mac.verify_slice(&tag)
+        .map_err(|_| "the relay grant is not for this relay")?;
+    if expires < now {
+        return Err("the relay grant has expired");
+    }
+    Ok(child)
 }

@@ -225,12 +225,25 @@ impl Lab {
             }
             None => None,
         };
+        let relay = match job.batch_id {
+            Some(batch) if job.kind == JobKind::Deploy => {
+                let transfer: Option<String> =
+                    sqlx::query_scalar("SELECT transfer FROM batches WHERE id = $1")
+                        .bind(batch)
+                        .fetch_optional(&self.db)
+                        .await?;
+                transfer.as_deref().and_then(crate::model::Transfer::parse)
+                    == Some(crate::model::Transfer::Relay)
+            }
+            _ => false,
+        };
         Ok(Order {
             job_id,
             kind: job.kind,
             image,
             save_as: job.save_as,
             disk: String::new(),
+            relay,
         })
     }
 

@@ -18,6 +18,8 @@ pub mod agents;
 mod audit;
 
 #[cfg(feature = "db")]
+pub mod batches;
+#[cfg(feature = "db")]
 mod bmc_access;
 #[cfg(feature = "db")]
 pub mod boot;
@@ -49,7 +51,9 @@ pub mod password;
 #[cfg(feature = "db")]
 mod permissions;
 #[cfg(feature = "db")]
-mod reservations;
+pub mod relay;
+#[cfg(feature = "db")]
+pub mod reservations;
 #[cfg(feature = "db")]
 mod resets;
 #[cfg(all(test, feature = "db"))]

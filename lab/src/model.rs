@@ -341,6 +341,9 @@ pub struct Reservation {
     pub note: String,
     pub state: ReservationState,
     pub created_at: i64,
+    /// The set booked with it in one step (the id of the set's first reservation), if any.
+    #[serde(default)]
+    pub set_id: Option<i64>,
 }
 
 /// Booking limits set by admins; they bind everyone but admins.
@@ -779,6 +782,83 @@ pub struct Job {
     pub progress: JobProgress,
     /// Oldest first; filled in by [`crate::Lab::job`], empty in lists.
     pub phases: Vec<JobPhase>,
+    /// The batch the job is one machine of, if any.
+    #[serde(default)]
+    pub batch_id: Option<i64>,
+}
+
+string_enum!(
+    /// How a batch's machines get the image: each from baas (*direct*), or through the relay,
+    /// a pipeline of the batch's own agents, each streaming from the one before it (*relay*).
+    Transfer { Direct => "direct", Relay => "relay" }
+);
+
+/// One image deployed to many machines: one ordinary deploy job per machine.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    pub id: i64,
+    pub requested_by: Option<String>,
+    pub image: Option<JobImage>,
+    pub transfer: Transfer,
+    pub created_at: i64,
+    /// Each machine's latest job in the batch (a retry replaces a failed one), by machine name.
+    pub jobs: Vec<Job>,
+}
+
+/// How a batch's machines stand, counted.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchTally {
+    pub machines: usize,
+    pub booted: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+    pub active: usize,
+    /// Bytes written so far and in all, over the machines writing or done writing.
+    pub bytes_done: i64,
+    pub bytes_total: i64,
+    /// The machines' write rates together.
+    pub bytes_per_second: i64,
+}
+
+impl Batch {
+    pub fn tally(&self) -> BatchTally {
+        let mut tally = BatchTally {
+            machines: self.jobs.len(),
+            ..Default::default()
+        };
+        for job in &self.jobs {
+            match job.state {
+                JobState::Booted | JobState::BootUnobserved => tally.booted += 1,
+                JobState::Failed => tally.failed += 1,
+                JobState::Cancelled => tally.cancelled += 1,
+                _ => tally.active += 1,
+            }
+            let written = match job.state {
+                JobState::Writing => Some(job.progress.done),
+                JobState::Verifying
+                | JobState::Rebooting
+                | JobState::Booting
+                | JobState::Booted
+                | JobState::BootUnobserved => Some(job.progress.total),
+                _ => None,
+            };
+            if let Some(written) = written {
+                tally.bytes_done += written;
+                tally.bytes_total += job.progress.total;
+            }
+            if job.state == JobState::Writing {
+                tally.bytes_per_second += job.progress.bytes_per_second;
+            }
+        }
+        tally
+    }
+
+    /// Every machine's job has ended.
+    pub fn finished(&self) -> bool {
+        self.jobs.iter().all(|j| j.state.is_final())
+    }
 }
 
 /// One step of a network boot, as the boot services saw it.

@@ -10,6 +10,9 @@ use crate::{validate, Actor, Error, Lab, Result};
 /// How far in the past a start may lie (a "from now" booking submitted a little late).
 const START_GRACE_SECONDS: i64 = 5 * 60;
 
+/// The most machines one booking of a set may take.
+pub const MAX_SET: u32 = 256;
+
 #[derive(sqlx::FromRow)]
 struct ReservationRow {
     id: i64,
@@ -22,6 +25,7 @@ struct ReservationRow {
     note: String,
     state: String,
     created_at: i64,
+    set_id: Option<i64>,
 }
 
 impl From<ReservationRow> for Reservation {
@@ -37,13 +41,14 @@ impl From<ReservationRow> for Reservation {
             note: r.note,
             state: ReservationState::parse(&r.state).unwrap_or(ReservationState::Cancelled),
             created_at: r.created_at,
+            set_id: r.set_id,
         }
     }
 }
 
 const SELECT_RESERVATIONS: &str =
     "SELECT r.id, r.machine_id, m.name AS machine_name, r.user_id, u.username,
-        r.start_at, r.end_at, r.note, r.state, r.created_at
+        r.start_at, r.end_at, r.note, r.state, r.created_at, r.set_id
      FROM reservations r JOIN machines m ON m.id = r.machine_id JOIN users u ON u.id = r.user_id";
 
 /// A reservation's end that baas has just dealt with.
@@ -269,24 +274,32 @@ impl Lab {
         Ok(())
     }
 
-    /// Books the first machine tagged `tag` that the actor may use and that is free for
-    /// `[start, end)` (each attempt is the same atomic booking as [`Lab::reserve`]). When every
-    /// such machine is taken then, the error says when the first one frees up for that long.
-    pub async fn reserve_any(
+    /// Books `count` machines tagged `tag` that the actor may use and that are free for
+    /// `[start, end)`, all or none: one write transaction picks and books them, so two users
+    /// asking for more than is left at once cannot both win, nor each get half. The bookings
+    /// share a set id (the first one's id), by which the whole set is deployed to later. When
+    /// too few are free then, the error says how many are, and from when enough are free for
+    /// that long.
+    pub async fn reserve_set(
         &self,
         actor: &Actor,
         tag: &str,
+        count: u32,
         start: i64,
         end: i64,
         note: &str,
-    ) -> Result<Reservation> {
+    ) -> Result<Vec<Reservation>> {
         let tag = tag.trim();
+        let mut errors = FieldErrors::default();
         if tag.is_empty() {
-            let mut errors = FieldErrors::default();
-            errors.add("tag", "name the tag the machine must have");
-            return Err(Error::Invalid(errors));
+            errors.add("tag", "name the tag the machines must have");
         }
-        self.check_slot(actor, start, end, note, false).await?;
+        if !(1..=MAX_SET).contains(&count) {
+            errors.add("count", format!("book 1 to {MAX_SET} machines at once"));
+        }
+        errors.into_result()?;
+        let user_id = actor.user_id.ok_or(Error::Forbidden)?;
+        let note = self.check_slot(actor, start, end, note, false).await?;
         let filter = crate::model::MachineFilter {
             tag: tag.into(),
             state: MachineState::Available.as_str().into(),
@@ -294,48 +307,185 @@ impl Lab {
         };
         let mut usable = Vec::new();
         for machine in self.find_machines(actor, &filter).await? {
-            match self.reserve(actor, machine.id, start, end, note).await {
-                Ok(reservation) => return Ok(reservation),
-                Err(Error::Conflict(_)) => usable.push(machine),
+            match self.require(actor, machine.id, Level::Use).await {
+                Ok(_) => usable.push(machine),
                 Err(Error::Forbidden | Error::NotFound(_)) => {}
                 Err(other) => return Err(other),
             }
         }
-        let mut first_free: Option<(i64, String)> = None;
-        for machine in usable {
-            let free_at = self.next_free(machine.id, start, end - start).await?;
-            if first_free.as_ref().is_none_or(|(at, _)| free_at < *at) {
-                first_free = Some((free_at, machine.name));
+        if usable.is_empty() {
+            return Err(Error::NotFound(
+                "no available machine with that tag that you may use",
+            ));
+        }
+        let count = count as usize;
+        let ids: Vec<i64> = usable.iter().map(|m| m.id).collect();
+        let now = self.now();
+        let mut tx = self.write().await?;
+        // A write first, so SQLite takes the write lock before it reads: concurrent bookings
+        // queue, and what is read free here is still free at the inserts.
+        let placeholders = (0..ids.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT m.id FROM machines m
+             WHERE m.id IN ({placeholders}) AND m.state = 'available'
+               AND NOT EXISTS (SELECT 1 FROM reservations r
+                               WHERE r.machine_id = m.id AND r.state = 'active'
+                                 AND r.start_at < $2 AND r.end_at > $1)
+             ORDER BY m.name"
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(start).bind(end);
+        for id in &ids {
+            query = query.bind(*id);
+        }
+        let free = query.fetch_all(&mut *tx).await?;
+        if free.len() < count {
+            drop(tx);
+            return Err(self
+                .explain_too_few(&usable, tag, count, free.len(), start, end)
+                .await);
+        }
+        let mut booked = Vec::with_capacity(count);
+        let mut set_id: Option<i64> = None;
+        for machine_id in &free[..count] {
+            let inserted = sqlx::query_scalar::<_, i64>(
+                "INSERT INTO reservations (machine_id, user_id, start_at, end_at, note, state, created_at, updated_at, set_id)
+                 VALUES ($1, $2, $3, $4, $5, 'active', $6, $6, $7) RETURNING id",
+            )
+            .bind(machine_id)
+            .bind(user_id)
+            .bind(start)
+            .bind(end)
+            .bind(&note)
+            .bind(now)
+            .bind(set_id)
+            .fetch_one(&mut *tx)
+            .await;
+            let id = match inserted {
+                Ok(id) => id,
+                // The database's own guard: a booking that slipped past the write lock.
+                Err(e) if is_overlap_error(&e) => {
+                    drop(tx);
+                    return Err(self
+                        .explain_too_few(&usable, tag, count, 0, start, end)
+                        .await);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if count > 1 && set_id.is_none() {
+                sqlx::query("UPDATE reservations SET set_id = $1 WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                set_id = Some(id);
             }
+            booked.push(id);
         }
-        match first_free {
-            Some((at, name)) => Err(Error::Conflict(format!(
-                "every machine tagged {tag} that you may use is taken then; the first free for that long is {name} from {}",
-                format_utc(at)
-            ))),
-            None => Err(Error::NotFound("no available machine with that tag that you may use")),
+        let names: Vec<&str> = free[..count]
+            .iter()
+            .filter_map(|id| usable.iter().find(|m| m.id == *id))
+            .map(|m| m.name.as_str())
+            .collect();
+        record(
+            &mut tx,
+            actor,
+            "reservation.create",
+            &format!("tag:{tag}"),
+            &format!(
+                "#{} {} → {}: {}",
+                booked
+                    .iter()
+                    .map(|id| id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", #"),
+                format_utc(start),
+                format_utc(end),
+                names.join(", ")
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        let mut reservations = Vec::with_capacity(count);
+        for id in booked {
+            reservations.push(self.reservation(actor, id).await?);
         }
+        Ok(reservations)
     }
 
-    /// The earliest time from `from` at which the machine is free for `duration` seconds.
-    async fn next_free(&self, machine_id: i64, from: i64, duration: i64) -> Result<i64> {
-        let booked: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT start_at, end_at FROM reservations
-             WHERE machine_id = $1 AND state = 'active' AND end_at > $2
-             ORDER BY start_at",
-        )
-        .bind(machine_id)
-        .bind(from)
-        .fetch_all(&self.db)
-        .await?;
-        let mut at = from;
-        for (start, end) in booked {
-            if start >= at + duration {
-                break;
+    /// The conflict of a set that does not fit: how many of the usable machines are free for
+    /// `[start, end)`, and the earliest start from which `count` of them are free for as long
+    /// (the machines named), if ever.
+    async fn explain_too_few(
+        &self,
+        usable: &[crate::model::Machine],
+        tag: &str,
+        count: usize,
+        free: usize,
+        start: i64,
+        end: i64,
+    ) -> Error {
+        let duration = end - start;
+        let mut booked: Vec<Vec<(i64, i64)>> = Vec::with_capacity(usable.len());
+        for machine in usable {
+            match sqlx::query_as::<_, (i64, i64)>(
+                "SELECT start_at, end_at FROM reservations
+                 WHERE machine_id = $1 AND state = 'active' AND end_at > $2",
+            )
+            .bind(machine.id)
+            .bind(start)
+            .fetch_all(&self.db)
+            .await
+            {
+                Ok(slots) => booked.push(slots),
+                Err(e) => return Error::Database(e),
             }
-            at = at.max(end);
         }
-        Ok(at)
+        let wanted = if count == 1 {
+            "one".to_string()
+        } else {
+            count.to_string()
+        };
+        let now_free = format!(
+            "{free} of the {} machines tagged {tag} that you may use {} free then, {wanted} needed",
+            usable.len(),
+            if free == 1 { "is" } else { "are" }
+        );
+        if usable.len() < count {
+            return Error::Conflict(format!("{now_free}: there are not that many, at any time"));
+        }
+        // Enough are free first either at the start or when some booking ends.
+        let mut candidates: Vec<i64> = booked
+            .iter()
+            .flatten()
+            .map(|(_, until)| *until)
+            .filter(|at| *at > start)
+            .collect();
+        candidates.push(start);
+        candidates.sort_unstable();
+        candidates.dedup();
+        for at in candidates {
+            let free_then: Vec<&str> = usable
+                .iter()
+                .zip(&booked)
+                .filter(|(_, slots)| {
+                    slots
+                        .iter()
+                        .all(|(from, until)| *from >= at + duration || *until <= at)
+                })
+                .map(|(machine, _)| machine.name.as_str())
+                .collect();
+            if free_then.len() >= count {
+                return Error::Conflict(format!(
+                    "{now_free}; {wanted} {} free for that long from {} ({})",
+                    if count == 1 { "is" } else { "are" },
+                    format_utc(at),
+                    free_then[..count].join(", ")
+                ));
+            }
+        }
+        Error::Conflict(now_free)
     }
 
     /// Deals with every reservation that ended (its time came, or it was released or cancelled
@@ -742,10 +892,16 @@ mod tests {
         let t = crate::now() + HOUR;
 
         let first = lab
-            .reserve_any(&alice, "gpu", t, t + HOUR, "")
+            .reserve_set(&alice, "gpu", 1, t, t + HOUR, "")
             .await
-            .unwrap();
-        let second = lab.reserve_any(&bob, "gpu", t, t + HOUR, "").await.unwrap();
+            .unwrap()
+            .remove(0);
+        let second = lab
+            .reserve_set(&bob, "gpu", 1, t, t + HOUR, "")
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(first.set_id, None, "a single booking is no set");
         assert_ne!(
             first.machine_id, second.machine_id,
             "two machines, one each"
@@ -756,20 +912,141 @@ mod tests {
         lab.reserve(&alice, pool[0], t + HOUR, t + 3 * HOUR, "")
             .await
             .unwrap();
-        match lab.reserve_any(&bob, "gpu", t, t + HOUR, "").await {
+        match lab.reserve_set(&bob, "gpu", 1, t, t + HOUR, "").await {
             Err(Error::Conflict(why)) => {
                 assert!(why.contains("gpu2"), "{why}");
                 assert!(why.contains(&format_utc(t + HOUR)), "{why}");
             }
             other => panic!("{other:?}"),
         }
-        match lab.reserve_any(&carol, "gpu", t, t + HOUR, "").await {
+        match lab.reserve_set(&carol, "gpu", 1, t, t + HOUR, "").await {
             Err(Error::NotFound(_)) => {}
             other => panic!("carol may use none of them: {other:?}"),
         }
-        match lab.reserve_any(&alice, "  ", t, t + HOUR, "").await {
-            Err(Error::Invalid(fields)) => assert!(fields.to_string().contains("tag")),
+        match lab.reserve_set(&alice, "  ", 0, t, t + HOUR, "").await {
+            Err(Error::Invalid(fields)) => {
+                assert!(fields.to_string().contains("tag"), "{fields}");
+                assert!(fields.to_string().contains("count"), "{fields}");
+            }
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// `count` machines tagged `rack`, each usable by `users`.
+    async fn rack(lab: &Lab, count: usize, users: &[&Actor]) -> Vec<i64> {
+        let admin = testing::admin();
+        let mut ids = Vec::new();
+        for i in 0..count {
+            let machine = lab
+                .create_machine(
+                    &admin,
+                    crate::model::MachineInput {
+                        tags: "rack".into(),
+                        ..testing::machine_input(
+                            &format!("node-{i:02}"),
+                            &format!("52:54:00:00:01:{i:02x}"),
+                        )
+                    },
+                )
+                .await
+                .unwrap();
+            for user in users {
+                lab.grant(
+                    &admin,
+                    machine.id,
+                    Subject::User(user.user_id.unwrap()),
+                    Level::Use,
+                )
+                .await
+                .unwrap();
+            }
+            ids.push(machine.id);
+        }
+        ids
+    }
+
+    #[tokio::test]
+    async fn a_set_of_machines_is_booked_all_or_none_and_a_refusal_says_how_many_are_free_and_when_enough_are(
+    ) {
+        let (lab, _dir) = testing::lab().await;
+        let alice = testing::user(&lab, "alice").await;
+        let bob = testing::user(&lab, "bob").await;
+        let machines = rack(&lab, 4, &[&alice, &bob]).await;
+        let t = crate::now() + HOUR;
+
+        let set = lab
+            .reserve_set(&alice, "rack", 3, t, t + 2 * HOUR, "course")
+            .await
+            .unwrap();
+        assert_eq!(set.len(), 3);
+        let set_id = set[0].id;
+        assert!(set.iter().all(|r| r.set_id == Some(set_id)), "{set:?}");
+        assert!(set.iter().all(|r| machines.contains(&r.machine_id)));
+        let mut booked: Vec<i64> = set.iter().map(|r| r.machine_id).collect();
+        booked.dedup();
+        assert_eq!(booked.len(), 3, "three different machines");
+
+        // Two are asked for, one is free: nothing is booked, and the answer says how many are
+        // free now and from when two are (the end of alice's set).
+        let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reservations")
+            .fetch_one(&lab.db)
+            .await
+            .unwrap();
+        match lab
+            .reserve_set(&bob, "rack", 2, t + HOUR, t + 2 * HOUR, "")
+            .await
+        {
+            Err(Error::Conflict(why)) => {
+                assert!(why.contains("1 of the 4 machines tagged rack"), "{why}");
+                assert!(why.contains(&format_utc(t + 2 * HOUR)), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reservations")
+            .fetch_one(&lab.db)
+            .await
+            .unwrap();
+        assert_eq!(before, after, "a refused set books nothing");
+        match lab.reserve_set(&bob, "rack", 5, t, t + HOUR, "").await {
+            Err(Error::Conflict(why)) => assert!(why.contains("not that many"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // After the set, all four are free again.
+        let later = lab
+            .reserve_set(&bob, "rack", 4, t + 2 * HOUR, t + 3 * HOUR, "")
+            .await
+            .unwrap();
+        assert_eq!(later.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn two_users_asking_for_six_of_eight_machines_at_once_exactly_one_wins() {
+        let (lab, _dir) = testing::lab().await;
+        let alice = testing::user(&lab, "alice").await;
+        let bob = testing::user(&lab, "bob").await;
+        rack(&lab, 8, &[&alice, &bob]).await;
+        let t = crate::now() + HOUR;
+        for round in 0..5 {
+            let at = t + round * 10 * HOUR;
+            let (a, b) = tokio::join!(
+                lab.reserve_set(&alice, "rack", 6, at, at + HOUR, ""),
+                lab.reserve_set(&bob, "rack", 6, at, at + HOUR, ""),
+            );
+            let won = [&a, &b].iter().filter(|r| r.is_ok()).count();
+            assert_eq!(won, 1, "round {round}: {a:?} / {b:?}");
+            let lost = if a.is_ok() { b } else { a };
+            assert!(
+                matches!(lost, Err(Error::Conflict(ref why)) if why.contains("2 of the 8")),
+                "{lost:?}"
+            );
+            let booked: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM reservations WHERE start_at = $1 AND state = 'active'",
+            )
+            .bind(at)
+            .fetch_one(&lab.db)
+            .await
+            .unwrap();
+            assert_eq!(booked, 6, "round {round}");
         }
     }
 

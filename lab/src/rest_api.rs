@@ -65,15 +65,28 @@ pub struct NewReservation {
     pub note: String,
 }
 
-/// `POST /api/v1/reservations/any`: the first free machine with `tag` that the caller may use.
+/// `POST /api/v1/reservations/any`: `count` free machines with `tag` that the caller may use,
+/// all or none.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnyReservation {
     pub tag: String,
+    /// How many machines (1 when left out).
+    #[serde(default)]
+    pub count: Option<u32>,
     pub start_at: i64,
     pub end_at: i64,
     #[serde(default)]
     pub note: String,
+}
+
+/// Machines booked together in one step: one reservation each, sharing `set_id`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReservationSet {
+    /// The id by which the set is deployed to (`--reservation`): its first reservation's.
+    pub set_id: i64,
+    pub reservations: Vec<crate::model::Reservation>,
 }
 
 /// `PATCH /api/v1/reservations/{id}`: a new end (extend or shorten) and, before the
@@ -294,3 +307,19 @@ crate::model::string_enum!(
     /// Whom a grant is for.
     SubjectKind { User => "user", Group => "group" }
 );
+
+/// `POST /api/v1/batches`: one image to many machines, all or none.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewBatch {
+    pub image_id: i64,
+    /// The machines (ids); or leave empty and name a reservation.
+    #[serde(default)]
+    pub machines: Vec<i64>,
+    /// Every machine of this reservation of the caller's, or of the set it was booked with.
+    #[serde(default)]
+    pub reservation: Option<i64>,
+    /// `auto` (the relay from three machines on), `relay` or `direct`.
+    #[serde(default)]
+    pub transfer: Option<String>,
+}

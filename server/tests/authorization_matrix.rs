@@ -47,6 +47,11 @@ struct Fixture {
     tokens: Vec<i64>,
     /// One open boot job per role, on the spare machines.
     boot_jobs: Vec<i64>,
+    /// A reservation of the permitted user running now, on a machine without jobs, for the
+    /// batch form; and a batch of theirs for each side (server functions, REST), on machines
+    /// they hold now.
+    batch_reservations: [i64; 2],
+    batches: [i64; 2],
     /// A live virtual-media attachment for each detach case (Redfish machines the use holder
     /// holds no reservation on now).
     media: [i64; 2],
@@ -298,6 +303,38 @@ fn server_function_cases() -> Vec<Case> {
             [401, 403, 403, 200],
         ),
         (
+            "/api/batches/form",
+            |_, _| String::new(),
+            [401, 200, 200, 200],
+        ),
+        // The permitted user deploys to what they hold; the admin then meets its active job.
+        (
+            "/api/batches/create",
+            |f, _| {
+                format!(
+                    "reservation={}&image_id={}&transfer=auto",
+                    f.batch_reservations[0], f.image
+                )
+            },
+            [401, 404, 200, 409],
+        ),
+        (
+            "/api/batches/show",
+            |f, _| format!("id={}", f.batches[0]),
+            [401, 404, 200, 200],
+        ),
+        // Each cancel ends the job the retry before it started.
+        (
+            "/api/batches/cancel",
+            |f, _| format!("id={}", f.batches[0]),
+            [401, 404, 200, 200],
+        ),
+        (
+            "/api/batches/retry",
+            |f, _| format!("id={}", f.batches[0]),
+            [401, 404, 200, 200],
+        ),
+        (
             "/api/jobs/panel",
             |f, _| format!("machine_id={}", f.machine),
             [401, 404, 200, 200],
@@ -413,7 +450,7 @@ fn server_function_cases() -> Vec<Case> {
             |f, role| {
                 let start = f.slot_base + 200 * 3600 + role as i64 * 7200;
                 format!(
-                    "tag=pool&start={}&end={}&note=",
+                    "tag=pool&count=1&start={}&end={}&note=",
                     datetime(start),
                     datetime(start + 3600)
                 )
@@ -465,6 +502,16 @@ fn rest_reservation_body(f: &Fixture, role: usize) -> Vec<u8> {
 }
 
 /// An inventory job at a time inside the use holder's reservation of the jobs machine.
+/// A batch of the second machine the permitted user holds now (the server functions' is the
+/// first's).
+fn rest_batch_body(f: &Fixture, _: usize) -> Vec<u8> {
+    format!(
+        r#"{{"image_id":{},"reservation":{}}}"#,
+        f.image, f.batch_reservations[1]
+    )
+    .into_bytes()
+}
+
 fn rest_job_body(f: &Fixture, _: usize) -> Vec<u8> {
     format!(
         r#"{{"machine_id":{},"kind":"inventory","at":{}}}"#,
@@ -763,6 +810,47 @@ fn rest_cases() -> Vec<RestCase> {
             &[],
             |_, _| Vec::new(),
             [401, 404, 204, 204],
+        ),
+        (
+            "GET",
+            "/api/v1/batches",
+            |_, _| "/api/v1/batches".into(),
+            &[],
+            |_, _| Vec::new(),
+            [401, 200, 200, 200],
+        ),
+        // On a machine the permitted user holds now: the admin then meets its active job.
+        (
+            "POST",
+            "/api/v1/batches",
+            |_, _| "/api/v1/batches".into(),
+            JSON,
+            rest_batch_body,
+            [401, 404, 201, 409],
+        ),
+        (
+            "GET",
+            "/api/v1/batches/{id}",
+            |f, _| format!("/api/v1/batches/{}", f.batches[1]),
+            &[],
+            |_, _| Vec::new(),
+            [401, 404, 200, 200],
+        ),
+        (
+            "DELETE",
+            "/api/v1/batches/{id}",
+            |f, _| format!("/api/v1/batches/{}", f.batches[1]),
+            &[],
+            |_, _| Vec::new(),
+            [401, 404, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/batches/{id}/retry",
+            |f, _| format!("/api/v1/batches/{}/retry", f.batches[1]),
+            JSON,
+            |_, _| Vec::new(),
+            [401, 404, 200, 200],
         ),
         (
             "GET",
@@ -1149,6 +1237,14 @@ fn rest_cases() -> Vec<RestCase> {
         ),
         (
             "POST",
+            "/agent/v1/relay",
+            |_, _| "/agent/v1/relay".into(),
+            JSON,
+            |_, _| b"{}".to_vec(),
+            [401; 4],
+        ),
+        (
+            "POST",
             "/agent/v1/save",
             |_, _| "/agent/v1/save".into(),
             JSON,
@@ -1198,6 +1294,9 @@ fn page_cases() -> Vec<(&'static str, [u16; 4])> {
         // The fixture reservation is the permitted user's.
         ("/reservations/:id/extend", [303, 404, 200, 200]),
         ("/calendar", [303, 200, 200, 200]),
+        ("/batches/new", [303, 200, 200, 200]),
+        // The fixture batch is the permitted user's.
+        ("/batches/:id", [303, 404, 200, 200]),
         ("/notices", [303, 200, 200, 200]),
         ("/images", [303, 200, 200, 200]),
         ("/images/upload", [303, 200, 200, 200]),
@@ -1424,7 +1523,38 @@ async fn fixture(server: &TestServer) -> Fixture {
             .unwrap();
         *attachment = grant.attachment.id;
     }
+    let now = lab::now();
+    let mut held_now = Vec::new();
+    for n in 0..4 {
+        let machine = server
+            .add_machine(&format!("batch{n}"), &format!("52:54:00:00:07:0{n}"), None)
+            .await;
+        lab.grant(&shell, machine, Subject::User(permitted), Level::Use)
+            .await
+            .unwrap();
+        let reservation = lab
+            .reserve(&permitted_actor, machine, now, now + 4 * 3600, "")
+            .await
+            .unwrap();
+        held_now.push((machine, reservation.id));
+    }
+    let batch_reservations = [held_now[0].1, held_now[1].1];
+    let mut batches = [0; 2];
+    for (n, batch) in batches.iter_mut().enumerate() {
+        *batch = lab
+            .create_batch(
+                &permitted_actor,
+                image,
+                lab::batches::BatchTargets::Machines(vec![held_now[n + 2].0]),
+                None,
+            )
+            .await
+            .unwrap()
+            .id;
+    }
     Fixture {
+        batch_reservations,
+        batches,
         media,
         tokens,
         boot_jobs,
@@ -1546,6 +1676,8 @@ async fn every_route_and_server_function_answers_each_role_as_designed() {
                 fixture.image
             } else if pattern.starts_with("/reservations/") {
                 fixture.reservation
+            } else if pattern.starts_with("/batches/") {
+                fixture.batches[0]
             } else {
                 fixture.machine
             };

@@ -166,7 +166,10 @@ fn reserving_by_tag_books_the_first_free_machine_and_then_says_when_one_frees_up
     log_in_as_admin(&cli);
     let first = cli.json(&["reserve", "--tag", "gpu", "--for", "2h"]);
     let second = cli.json(&["reserve", "--tag", "gpu", "--for", "1h"]);
-    let names = [&first["machine_name"], &second["machine_name"]];
+    let names = [
+        &first["reservations"][0]["machine_name"],
+        &second["reservations"][0]["machine_name"],
+    ];
     assert!(names.contains(&&serde_json::json!("gpu-a")), "{names:?}");
     assert!(names.contains(&&serde_json::json!("gpu-b")), "{names:?}");
     // Both taken: a conflict (exit code 4) naming the first to free up for that long.
@@ -174,12 +177,58 @@ fn reserving_by_tag_books_the_first_free_machine_and_then_says_when_one_frees_up
     assert_eq!(third.status.code(), Some(4), "{third:?}");
     let why = String::from_utf8_lossy(&third.stderr);
     assert!(
-        why.contains(second["machine_name"].as_str().unwrap()),
+        why.contains(second["reservations"][0]["machine_name"].as_str().unwrap()),
         "{why}"
     );
     // Neither a machine nor a tag: a usage error.
     let neither = cli.run(&["reserve", "--for", "1h"]);
     assert_eq!(neither.status.code(), Some(2), "{neither:?}");
+}
+
+#[test]
+fn reserving_a_set_by_tag_books_all_of_it_or_nothing_and_names_the_set_to_deploy_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let beside = LabBeside::open(&data);
+        for n in 1..=3 {
+            beside.add_tagged_machine(
+                &format!("rack-{n}"),
+                &format!("52:54:00:00:11:0{n}"),
+                "rack",
+            );
+        }
+    }
+    let (_server, server) = serve(dir.path(), &data);
+    let cli = Cli {
+        server,
+        config: dir.path().join("cli/cli.toml"),
+    };
+    log_in_as_admin(&cli);
+    // More than there are: refused, and nothing is booked.
+    let four = cli.run(&["reserve", "--tag", "rack", "--count", "4", "--for", "2h"]);
+    assert_eq!(four.status.code(), Some(4), "{four:?}");
+    assert!(
+        String::from_utf8_lossy(&four.stderr).contains("not that many"),
+        "{four:?}"
+    );
+    let set = cli.run(&["reserve", "--tag", "rack", "--count", "3", "--for", "2h"]);
+    assert!(set.status.success(), "{set:?}");
+    let out = String::from_utf8_lossy(&set.stdout);
+    for n in 1..=3 {
+        assert!(out.contains(&format!("rack-{n}")), "{out}");
+    }
+    assert!(out.contains("--reservation"), "{out}");
+    // All three are taken now: one more is refused, saying from when one is free.
+    let one = cli.run(&["reserve", "--tag", "rack", "--for", "1h"]);
+    assert_eq!(one.status.code(), Some(4), "{one:?}");
+    assert!(
+        String::from_utf8_lossy(&one.stderr).contains("0 of the 3 machines tagged rack"),
+        "{one:?}"
+    );
+    // --count without --tag is a usage error.
+    let usage = cli.run(&["reserve", "rack-1", "--count", "2", "--for", "1h"]);
+    assert_eq!(usage.status.code(), Some(2), "{usage:?}");
 }
 
 #[test]

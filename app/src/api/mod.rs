@@ -2,6 +2,7 @@
 //! hand is held to the same rules as a click.
 
 pub mod admin;
+pub mod batches;
 pub mod bmc;
 pub mod images;
 pub mod jobs;

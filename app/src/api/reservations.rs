@@ -78,18 +78,25 @@ pub async fn calendar(
     })
 }
 
-/// Books any free machine with the tag for the chosen time.
+/// Books `count` free machines with the tag for the chosen time, all or none.
 #[server(endpoint = "reserve_any")]
 pub async fn reserve_any(
     tag: String,
+    count: String,
     start: String,
     end: String,
     note: String,
-) -> Result<Reservation, AppError> {
+) -> Result<Vec<Reservation>, AppError> {
     use crate::auth::{actor, lab};
+    let count = match count.trim() {
+        "" => 1,
+        text => text
+            .parse::<u32>()
+            .map_err(|_| AppError::invalid("count", "is not a whole number of machines"))?,
+    };
     let start = parse_time("start", &start)?;
     let end = parse_time("end", &end)?;
     Ok(lab()?
-        .reserve_any(&actor().await?, &tag, start, end, &note)
+        .reserve_set(&actor().await?, &tag, count, start, end, &note)
         .await?)
 }

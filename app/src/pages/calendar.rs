@@ -187,25 +187,42 @@ fn calendar_row(
 #[component]
 pub fn ReserveAnyForm(action: ServerAction<ReserveAny>, now: i64) -> impl IntoView {
     let booked = move || {
-        action.value().get().and_then(Result::ok).map(|r| view! {
-            <p role="status" class="mb-2 text-sm text-emerald-700 dark:text-emerald-300">
-                "Reserved "<a class="underline" href=format!("/machines/{}", r.machine_id)>{r.machine_name}</a>"."
-            </p>
+        action.value().get().and_then(Result::ok).map(|booked| {
+            let set = booked.first().map(|r| r.set_id.unwrap_or(r.id)).unwrap_or_default();
+            let several = booked.len() > 1;
+            let machines = booked
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| view! {
+                    {if i > 0 { ", " } else { "" }}
+                    <a class="underline" href=format!("/machines/{}", r.machine_id)>{r.machine_name}</a>
+                })
+                .collect_view();
+            view! {
+                <p role="status" class="mb-2 text-sm text-emerald-700 dark:text-emerald-300" data-testid="reserved-set">
+                    "Reserved "{machines}"."
+                    {several.then(|| view! {
+                        " "<a class="underline" href=format!("/batches/new?reservation={set}")>"Deploy to all of them"</a>
+                    })}
+                </p>
+            }
         })
     };
     view! {
         <div class=format!("{CARD} mt-4 max-w-2xl")>
-            <h2 class=H2>"Reserve any free machine with a tag"</h2>
+            <h2 class=H2>"Reserve free machines with a tag"</h2>
             {booked}
             {form_status(action.value(), "")}
             <ActionForm action=action attr:class="flex flex-wrap items-end gap-2">
                 <label class=LABEL>"Tag"<input class=INPUT name="tag" required placeholder="gpu"/></label>
+                <label class=LABEL>"Machines"<input class=INPUT name="count" type="number" min="1" max="256" value="1" required/></label>
                 <label class=LABEL>"Start"<LocalDateTime name="start" at=now label="start"/></label>
                 <label class=LABEL>"End"<LocalDateTime name="end" at=now + 4 * 3600 label="end"/></label>
                 <input type="hidden" name="note" value=""/>
-                <button class=BUTTON type="submit">"Reserve one"</button>
+                <button class=BUTTON type="submit">"Reserve all or none"</button>
             </ActionForm>
             {field_error(action.value(), "tag")}
+            {field_error(action.value(), "count")}
             {field_error(action.value(), "start")}
             {field_error(action.value(), "end")}
         </div>

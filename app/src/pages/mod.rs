@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod batches;
 mod calendar;
 mod dashboard;
 mod images;
@@ -13,6 +14,7 @@ mod reservations;
 
 pub use account::AccountPage;
 pub use admin::{AuditPage, DiscoveredPage, GroupsPage, SettingsPage, UsersPage};
+pub use batches::{BatchPage, NewBatchPage};
 pub use calendar::CalendarPage;
 pub use dashboard::DashboardPage;
 pub use images::{ImagePage, ImagesPage, UploadPage};

@@ -34,6 +34,17 @@ pub struct JobRequest {
     pub at: Option<i64>,
 }
 
+/// A job request that passed its checks; the insert still refuses a second active job.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckedJob {
+    pub(crate) request: JobRequest,
+    /// When it is due, and when it was asked for.
+    pub(crate) at: i64,
+    pub(crate) now: i64,
+    pub(crate) image: Option<crate::model::Image>,
+    pub(crate) save_as: String,
+}
+
 /// How long each phase may take before the job fails with the reason. The progress timeout
 /// counts from the agent's last report, so a long write never times out while it moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +126,20 @@ impl Lab {
     /// Asks for a job. The caller must be allowed to control the machine's power, at the job's
     /// time: admins and managers always, *use* holders inside their own reservation.
     pub async fn create_job(&self, actor: &Actor, request: &JobRequest) -> Result<Job> {
+        let checked = self.check_job(actor, request).await?;
+        let mut tx = self.write().await?;
+        let id = self.insert_job(&mut tx, actor, &checked, None).await?;
+        tx.commit().await?;
+        self.events.announce("job", request.machine_id, Some(id));
+        self.load_job(id).await
+    }
+
+    /// Checks a job request (permission at its time, its image, its save) without writing.
+    pub(crate) async fn check_job(
+        &self,
+        actor: &Actor,
+        request: &JobRequest,
+    ) -> Result<CheckedJob> {
         let now = self.now();
         let at = request.at.filter(|at| *at > now).unwrap_or(now);
         let level = self.require(actor, request.machine_id, Level::View).await?;
@@ -182,13 +207,36 @@ impl Lab {
             );
         }
         errors.into_result()?;
+        Ok(CheckedJob {
+            request: request.clone(),
+            at,
+            now,
+            image,
+            save_as,
+        })
+    }
 
-        let mut tx = self.write().await?;
+    /// Inserts a checked job in `tx`, unless the machine has an active job (a conflict).
+    pub(crate) async fn insert_job(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        actor: &Actor,
+        checked: &CheckedJob,
+        batch_id: Option<i64>,
+    ) -> Result<i64> {
+        let CheckedJob {
+            request,
+            at,
+            now,
+            image,
+            save_as,
+        } = checked;
+        let (at, now) = (*at, *now);
         let open: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT id FROM boot_jobs WHERE machine_id = $1 AND state IN {ACTIVE}"
         ))
         .bind(request.machine_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         if let Some(open) = open {
             return Err(Error::Conflict(format!(
@@ -197,17 +245,18 @@ impl Lab {
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO boot_jobs (machine_id, requested_by, kind, state, image_id, save_as,
-                created_at, scheduled_at, state_at)
-             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $6) RETURNING id",
+                created_at, scheduled_at, state_at, batch_id)
+             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $6, $8) RETURNING id",
         )
         .bind(request.machine_id)
         .bind(actor.user_id)
         .bind(request.kind.as_str())
         .bind(image.as_ref().map(|i| i.id))
-        .bind(&save_as)
+        .bind(save_as)
         .bind(now)
         .bind(at)
-        .fetch_one(&mut *tx)
+        .bind(batch_id)
+        .fetch_one(&mut **tx)
         .await
         .map_err(|e| match e {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
@@ -237,19 +286,17 @@ impl Lab {
         .bind(id)
         .bind(now)
         .bind(format!("{what}{when}"))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         record(
-            &mut tx,
+            tx,
             actor,
             "job.create",
             &format!("machine:{}", request.machine_id),
             &format!("job {id}: {what}{when}"),
         )
         .await?;
-        tx.commit().await?;
-        self.events.announce("job", request.machine_id, Some(id));
-        self.load_job(id).await
+        Ok(id)
     }
 
     /// Asks for the management OS at the machine's next network boot, and nothing else.
@@ -830,7 +877,8 @@ const JOB_COLUMNS: &str = "SELECT j.id, j.machine_id, m.name AS machine, j.kind,
         j.save_as, j.saved_image_id AS saved_id, s.name AS saved_name, s.version AS saved_version,
         j.created_at, COALESCE(j.scheduled_at, j.created_at) AS scheduled_at,
         COALESCE(j.state_at, j.created_at) AS state_at, j.started_at, j.ended_at, j.failed_step,
-        j.reason, j.agent_said, j.bytes_done, j.bytes_total, j.bytes_per_second, j.progress_at
+        j.reason, j.agent_said, j.bytes_done, j.bytes_total, j.bytes_per_second, j.progress_at,
+        j.batch_id
      FROM boot_jobs j JOIN machines m ON m.id = j.machine_id
      LEFT JOIN users u ON u.id = j.requested_by
      LEFT JOIN images i ON i.id = j.image_id
@@ -863,6 +911,7 @@ struct JobRow {
     bytes_total: i64,
     bytes_per_second: i64,
     progress_at: Option<i64>,
+    batch_id: Option<i64>,
 }
 
 impl JobRow {
@@ -899,6 +948,7 @@ impl JobRow {
                 at: self.progress_at,
             },
             phases: Vec::new(),
+            batch_id: self.batch_id,
         }
     }
 }

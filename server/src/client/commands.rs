@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use lab::model::{Image, Machine};
 use lab::rest_api::Paged;
 
-use super::{admin, console, events, images, jobs, machines, reservations, session};
+use super::{admin, batches, console, events, images, jobs, machines, reservations, session};
 use super::{Client, ClientError, Failure, Result, Saved};
 
 /// Where the client connects, beside every command.
@@ -70,12 +70,16 @@ pub enum ClientCommand {
     ///
     /// Example: baas reserve node-07 --for 2h --note "kernel CI"
     /// Example: baas reserve --tag gpu --for 4h
+    /// Example: baas reserve --tag gpu --count 8 --for 4h
     Reserve {
         #[arg(required_unless_present = "tag", conflicts_with = "tag")]
         machine: Option<String>,
         /// Any free machine with this tag.
         #[arg(long)]
         tag: Option<String>,
+        /// With --tag: this many machines, all or none.
+        #[arg(long)]
+        count: Option<u32>,
         #[arg(long = "for", conflicts_with = "until")]
         duration: Option<String>,
         #[arg(long, default_value = "now")]
@@ -107,17 +111,29 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: Option<ImageCommand>,
     },
-    /// Write an image to a machine's disk (within your reservation).
+    /// Write an image to a machine's disk (within your reservation), or to many at once.
     ///
     /// Example: baas deploy debian-12 node-07 --wait
+    /// Example: baas deploy debian-12 node-01 node-02 node-03 --wait
+    /// Example: baas deploy debian-12 --reservation 42 --wait
     Deploy {
         /// An image name (its newest version), name:vN, or an id.
         image: String,
-        machine: String,
-        /// Save the current disk first as the next version of this image name.
+        /// One machine, or several (a batch: one job each, all or none).
+        #[arg(required_unless_present = "reservation")]
+        machines: Vec<String>,
+        /// Every machine of this reservation of yours, or of the set it was booked with.
+        #[arg(long, conflicts_with = "machines")]
+        reservation: Option<i64>,
+        /// For several machines: auto (the machines relay the image to each other from three
+        /// on), relay or direct.
+        #[arg(long)]
+        transfer: Option<String>,
+        /// Save the current disk first as the next version of this image name (one machine).
         #[arg(long, default_value = "")]
         save_as: String,
-        /// Follow the job until it ends; exit 0 only when the machine booted the image.
+        /// Follow the job (or batch) until it ends; exit 0 only when every machine booted the
+        /// image.
         #[arg(long)]
         wait: bool,
     },
@@ -319,11 +335,27 @@ pub async fn run(connection: Connection, command: ClientCommand) -> Result<()> {
         ClientCommand::Reserve {
             machine,
             tag,
+            count,
             duration,
             from,
             until,
             note,
-        } => reservations::reserve(&client, json, machine, tag, duration, from, until, note).await,
+        } => {
+            let what = match machine {
+                Some(_) if count.is_some() => {
+                    return Err(ClientError::new(
+                        Failure::Usage,
+                        "--count books machines by --tag, not a named one",
+                    ))
+                }
+                Some(machine) => reservations::Booking::Machine(machine),
+                None => reservations::Booking::Tagged {
+                    tag: tag.unwrap_or_default(),
+                    count: count.unwrap_or(1),
+                },
+            };
+            reservations::reserve(&client, json, what, duration, from, until, note).await
+        }
         ClientCommand::Extend {
             reservation,
             by,
@@ -336,10 +368,24 @@ pub async fn run(connection: Connection, command: ClientCommand) -> Result<()> {
         ClientCommand::Images { command } => images::run(&client, json, command).await,
         ClientCommand::Deploy {
             image,
-            machine,
+            mut machines,
+            reservation,
+            transfer,
             save_as,
             wait,
-        } => jobs::deploy(&client, json, image, machine, save_as, wait).await,
+        } => {
+            if machines.len() == 1 && reservation.is_none() && transfer.is_none() {
+                let machine = machines.remove(0);
+                jobs::deploy(&client, json, image, machine, save_as, wait).await
+            } else if !save_as.is_empty() {
+                Err(ClientError::new(
+                    Failure::Usage,
+                    "--save-as saves one machine's disk: deploy to one machine to use it",
+                ))
+            } else {
+                batches::deploy(&client, json, image, machines, reservation, transfer, wait).await
+            }
+        }
         ClientCommand::Save {
             machine,
             name,

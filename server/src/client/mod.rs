@@ -3,6 +3,7 @@
 //! REST API with the API's own request and response types, and errors that know their exit code.
 
 mod admin;
+mod batches;
 pub mod commands;
 mod console;
 mod events;

@@ -1,19 +1,23 @@
 //! `baas reserve`, `extend`, `release`, `reservations`: bookings.
 
 use lab::model::Reservation;
-use lab::rest_api::{AnyReservation, NewReservation, Paged, ReservationChange};
+use lab::rest_api::{AnyReservation, NewReservation, Paged, ReservationChange, ReservationSet};
 use reqwest::Method;
 
 use super::commands::machine_id;
 use super::output::{parse_duration, parse_time, show, when};
 use super::{Client, ClientError, Failure, Result};
 
-#[allow(clippy::too_many_arguments)] // one per flag of `baas reserve`
+/// What `baas reserve` books: one named machine, or `count` machines with a tag.
+pub(super) enum Booking {
+    Machine(String),
+    Tagged { tag: String, count: u32 },
+}
+
 pub(super) async fn reserve(
     client: &Client,
     json: bool,
-    machine: Option<String>,
-    tag: Option<String>,
+    what: Booking,
     duration: Option<String>,
     from: String,
     until: Option<String>,
@@ -30,8 +34,8 @@ pub(super) async fn reserve(
             ))
         }
     };
-    let reservation: Reservation = match (machine, tag) {
-        (Some(machine), _) => {
+    match what {
+        Booking::Machine(machine) => {
             let machine_id = machine_id(client, &machine).await?;
             let new = NewReservation {
                 machine_id,
@@ -39,23 +43,31 @@ pub(super) async fn reserve(
                 end_at,
                 note,
             };
-            client
+            let reservation: Reservation = client
                 .call(Method::POST, "/api/v1/reservations", &new)
-                .await?
+                .await?;
+            show_reservations(json, &reservation, std::slice::from_ref(&reservation));
         }
-        (None, tag) => {
+        Booking::Tagged { tag, count } => {
             let new = AnyReservation {
-                tag: tag.unwrap_or_default(),
+                tag,
+                count: Some(count),
                 start_at,
                 end_at,
                 note,
             };
-            client
+            let set: ReservationSet = client
                 .call(Method::POST, "/api/v1/reservations/any", &new)
-                .await?
+                .await?;
+            show_reservations(json, &set, &set.reservations);
+            if !json && set.reservations.len() > 1 {
+                println!(
+                    "set {}: deploy to all of it with baas deploy IMAGE --reservation {}",
+                    set.set_id, set.set_id
+                );
+            }
         }
-    };
-    show_reservations(json, &reservation, std::slice::from_ref(&reservation));
+    }
     Ok(())
 }
 

@@ -16,8 +16,8 @@ use axum::Json;
 use conductor::session::ClientAddress;
 use ed25519_dalek::{Signature, VerifyingKey};
 use lab::agent_protocol::{
-    signed_text, EnrolRequest, Enrolled, Heartbeat, Order, Outcome, Progress, SaveTarget,
-    CLOCK_SKEW_SECONDS, SCHEME,
+    signed_text, EnrolRequest, Enrolled, Heartbeat, Order, Outcome, Progress, RelayPlan,
+    RelayRequest, SaveTarget, CLOCK_SKEW_SECONDS, SCHEME,
 };
 use lab::agents::{Agent, HEARTBEAT_SECONDS};
 use lab::ErrorKind;
@@ -245,6 +245,20 @@ pub async fn result(State(state): State<AppState>, signed: Signed) -> ApiResult<
     let job = state.lab.agent_result(&agent, &outcome).await?;
     tracing::info!(job = job.id, state = %job.state, reason = %job.reason, "agent reported its result");
     Ok(Json(serde_json::json!({ "job": job.id, "state": job.state })).into_response())
+}
+
+/// `POST /agent/v1/relay`: joins the batch's relay (the agent's address as baas sees it, with
+/// the port it serves on) and names the agent to stream from, with a grant for it.
+#[utoipa::path(post, path = "/agent/v1/relay", tag = "agent", security(("agent" = [])), request_body = lab::agent_protocol::RelayRequest, responses((status = 200, description = "Where to stream the image from", body = lab::agent_protocol::RelayPlan), super::Failures))]
+pub async fn relay(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<RelayPlan>> {
+    let agent = signed.agent(&state).await?;
+    let request: RelayRequest = signed.json()?;
+    Ok(Json(
+        state
+            .lab
+            .agent_relay(&agent, &signed.address, &request)
+            .await?,
+    ))
 }
 
 /// `POST /agent/v1/save`: the save's upload, and how much of it baas has.

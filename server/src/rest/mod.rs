@@ -5,6 +5,7 @@
 
 mod admin;
 mod agents;
+mod batches;
 mod boot;
 mod caller;
 mod console;
@@ -99,6 +100,11 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         ),
         (M::GET, "/api/v1/calendar", get(reservations::calendar)),
         (M::GET, "/api/v1/notices", get(reservations::notices)),
+        (M::GET, "/api/v1/batches", get(batches::list)),
+        (M::POST, "/api/v1/batches", post(batches::create)),
+        (M::GET, "/api/v1/batches/{id}", get(batches::show)),
+        (M::DELETE, "/api/v1/batches/{id}", delete(batches::cancel)),
+        (M::POST, "/api/v1/batches/{id}/retry", post(batches::retry)),
         (M::GET, "/api/v1/jobs", get(jobs::list)),
         (M::POST, "/api/v1/jobs", post(jobs::create)),
         (M::GET, "/api/v1/jobs/{id}", get(jobs::show)),
@@ -204,6 +210,7 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (M::GET, "/agent/v1/image", get(agents::image)),
         (M::POST, "/agent/v1/progress", post(agents::progress)),
         (M::POST, "/agent/v1/result", post(agents::result)),
+        (M::POST, "/agent/v1/relay", post(agents::relay)),
         (M::POST, "/agent/v1/save", post(agents::save_target)),
         (M::PATCH, "/agent/v1/save", patch(agents::save_piece)),
     ]

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use lab::model::{Reservation, ReservationState};
-use lab::rest_api::{AnyReservation, NewReservation, Paged, ReservationChange};
+use lab::rest_api::{AnyReservation, NewReservation, Paged, ReservationChange, ReservationSet};
 use serde::Deserialize;
 
 use super::{ApiResult, Body, Caller, Id, Params};
@@ -49,19 +49,37 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(reservation)))
 }
 
-/// `POST /api/v1/reservations/any`: books the first free machine with the tag that the caller
-/// may use; when all are taken then, the 409 says which frees up first and when.
-#[utoipa::path(post, operation_id = "reserve_any", path = "/api/v1/reservations/any", tag = "reservations", request_body = AnyReservation, responses((status = 201, description = "Booked on the first free machine with the tag", body = Reservation), super::Failures))]
+/// `POST /api/v1/reservations/any`: books `count` free machines with the tag that the caller
+/// may use, all or none; when too few are free then, the 409 says how many are and from when
+/// enough are.
+#[utoipa::path(post, operation_id = "reserve_any", path = "/api/v1/reservations/any", tag = "reservations", request_body = AnyReservation, responses((status = 201, description = "Booked on free machines with the tag, all at once", body = ReservationSet), super::Failures))]
 pub async fn create_any(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Body(new): Body<AnyReservation>,
-) -> ApiResult<(StatusCode, Json<Reservation>)> {
-    let reservation = state
+) -> ApiResult<(StatusCode, Json<ReservationSet>)> {
+    let reservations = state
         .lab
-        .reserve_any(&actor, &new.tag, new.start_at, new.end_at, &new.note)
+        .reserve_set(
+            &actor,
+            &new.tag,
+            new.count.unwrap_or(1),
+            new.start_at,
+            new.end_at,
+            &new.note,
+        )
         .await?;
-    Ok((StatusCode::CREATED, Json(reservation)))
+    let set_id = reservations
+        .first()
+        .map(|r| r.set_id.unwrap_or(r.id))
+        .unwrap_or_default();
+    Ok((
+        StatusCode::CREATED,
+        Json(ReservationSet {
+            set_id,
+            reservations,
+        }),
+    ))
 }
 
 #[utoipa::path(get, operation_id = "show_reservation", path = "/api/v1/reservations/{id}", tag = "reservations", params(("id" = i64, Path)), responses((status = 200, description = "One reservation", body = Reservation), super::Failures))]

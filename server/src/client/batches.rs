@@ -1,0 +1,167 @@
+//! `baas deploy IMAGE node-01 node-02 …` and `--reservation R`: one image to many machines as a
+//! batch, followed with `--wait` as one line per change and a summary, exiting 0 only when
+//! every machine booted the image.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use lab::model::{Batch, JobState};
+use lab::rest_api::NewBatch;
+use reqwest::Method;
+
+use super::commands::{image_id, machine_id};
+use super::output::{bytes, show};
+use super::{Client, ClientError, Failure, Result};
+
+/// How often the batch is read while waiting, and how often the summary line is repeated.
+const POLL: Duration = Duration::from_secs(2);
+const SUMMARY_EVERY: Duration = Duration::from_secs(10);
+
+pub(super) async fn deploy(
+    client: &Client,
+    json: bool,
+    image: String,
+    machines: Vec<String>,
+    reservation: Option<i64>,
+    transfer: Option<String>,
+    wait: bool,
+) -> Result<()> {
+    let mut ids = Vec::with_capacity(machines.len());
+    for machine in &machines {
+        ids.push(machine_id(client, machine).await?);
+    }
+    let new = NewBatch {
+        image_id: image_id(client, &image).await?,
+        machines: ids,
+        reservation,
+        transfer,
+    };
+    let batch: Batch = client.call(Method::POST, "/api/v1/batches", &new).await?;
+    if !wait {
+        show_batch(json, &batch);
+        return Ok(());
+    }
+    if !json {
+        eprintln!(
+            "batch {}: {} to {} machines ({})",
+            batch.id,
+            image,
+            batch.jobs.len(),
+            batch.transfer
+        );
+    }
+    follow(client, json, batch.id).await
+}
+
+/// Follows a batch to its end: a line whenever a machine changes phase, a summary now and then.
+async fn follow(client: &Client, json: bool, id: i64) -> Result<()> {
+    let path = format!("/api/v1/batches/{id}");
+    let mut seen: HashMap<i64, JobState> = HashMap::new();
+    let mut summarised = Instant::now();
+    let mut errors_in_a_row = 0;
+    loop {
+        let batch: Batch = match client.get(&path).await {
+            Ok(batch) => {
+                errors_in_a_row = 0;
+                batch
+            }
+            // baas restarting: the jobs go on; so does the waiting, for a while.
+            Err(error) if error.failure == Failure::Server && errors_in_a_row < 60 => {
+                errors_in_a_row += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        if !json {
+            for job in &batch.jobs {
+                if seen.insert(job.id, job.state) != Some(job.state) {
+                    let why = if job.state == JobState::Failed {
+                        format!("  {}: {}", job.failed_step, job.reason)
+                    } else {
+                        String::new()
+                    };
+                    eprintln!("{:<16} {}{why}", job.machine, job.state);
+                }
+            }
+            if summarised.elapsed() >= SUMMARY_EVERY || batch.finished() {
+                eprintln!("{}", summary(&batch));
+                summarised = Instant::now();
+            }
+        }
+        if batch.finished() {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&batch).unwrap_or_default()
+                );
+            }
+            let failures: Vec<String> = batch
+                .jobs
+                .iter()
+                .filter(|j| j.state != JobState::Booted)
+                .map(|j| {
+                    format!("{} {} {} {}", j.machine, j.state, j.failed_step, j.reason)
+                        .trim_end()
+                        .to_string()
+                })
+                .collect();
+            if failures.is_empty() {
+                return Ok(());
+            }
+            return Err(ClientError::new(
+                Failure::Other,
+                format!(
+                    "batch {id}: {} of {} machines did not boot the image:\n  {}",
+                    failures.len(),
+                    batch.jobs.len(),
+                    failures.join("\n  ")
+                ),
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// `3/8 booted, 1 failed, 4 running; 1.2 GiB of 2.0 GiB written at 80 MiB/s, about 10 s left`.
+fn summary(batch: &Batch) -> String {
+    let tally = batch.tally();
+    let mut line = format!(
+        "{}/{} booted, {} failed, {} running",
+        tally.booted, tally.machines, tally.failed, tally.active
+    );
+    if tally.cancelled > 0 {
+        line.push_str(&format!(", {} cancelled", tally.cancelled));
+    }
+    if tally.bytes_total > 0 {
+        line.push_str(&format!(
+            "; {} of {} written",
+            bytes(tally.bytes_done as u64),
+            bytes(tally.bytes_total as u64)
+        ));
+        if tally.bytes_per_second > 0 {
+            let left = (tally.bytes_total - tally.bytes_done).max(0) / tally.bytes_per_second;
+            line.push_str(&format!(
+                " at {}/s, about {left} s left",
+                bytes(tally.bytes_per_second as u64)
+            ));
+        }
+    }
+    line
+}
+
+fn show_batch(json: bool, batch: &Batch) {
+    let rows = batch
+        .jobs
+        .iter()
+        .map(|j| {
+            vec![
+                batch.id.to_string(),
+                j.machine.clone(),
+                j.id.to_string(),
+                j.state.to_string(),
+            ]
+        })
+        .collect();
+    show(json, batch, &["batch", "machine", "job", "state"], rows);
+}
