@@ -103,11 +103,13 @@ cpu_seconds() { awk '{ printf "%.2f\n", ($14 + $15) / 100 }' "/proc/$BAAS_PID/st
 # One batch of the first $1 machines with transfer $2; the agents start as their machines would
 # boot, all at once. Prints the seconds from the batch's creation to the last verified disk.
 batch_run() {
-  local n=$1 transfer=$2 i mac token start ids pids=()
+  local n=$1 transfer=$2 i mac token start ids batch pids=()
   ids=$(printf '%s,' "${MACHINES[@]:0:$n}")
   start=$(now)
-  in_srv curl -sf -b "$JAR" -o /dev/null -H 'content-type: application/json' \
-    -d "{\"image_id\": $IMAGE, \"machines\": [${ids%,}], \"transfer\": \"$transfer\"}" "$BASE/api/v1/batches"
+  batch=$(in_srv curl -sS --fail-with-body -b "$JAR" -H 'content-type: application/json' \
+    -d "{\"image_id\": $IMAGE, \"machines\": [${ids%,}], \"transfer\": \"$transfer\"}" "$BASE/api/v1/batches") \
+    || { echo "the batch was refused: $batch" >&2; exit 1; }
+  batch=$(echo "$batch" | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)
   for i in $(seq 1 "$n"); do
     mac=$(printf '52:54:00:be:%02x:%02x' $(( i / 256 )) $(( i % 256 )))
     token=$(ip netns exec "${NS}a$i" curl -sf "$BASE/boot/$mac.ipxe" | grep -o 'baas.token=[^ ]*' | cut -d= -f2)
@@ -120,7 +122,12 @@ batch_run() {
   echo "$(now) - $start" | bc
   for i in $(seq 1 "$n"); do
     mac=$(printf '52:54:00:be:%02x:%02x' $(( i / 256 )) $(( i % 256 )))
-    ip netns exec "${NS}a$i" curl -sf -o /dev/null "$BASE/boot/$mac.ipxe"  # the local boot ends the job
+    ip netns exec "${NS}a$i" curl -sf -o /dev/null "$BASE/boot/$mac.ipxe"  # the local boot: the job ends
+  done
+  # Without a console the job runner ends each job boot-unobserved; the next run needs them ended.
+  for _ in $(seq 1 100); do
+    in_srv curl -sf -b "$JAR" "$BASE/api/v1/batches/$batch" | grep -q '"state":"\(queued\|powering\|netbooting\|enrolled\|writing\|verifying\|rebooting\|booting\)"' || break
+    sleep 0.2
   done
   [ "$(sha256sum "$DISKS/$n" | cut -d' ' -f1)" = "$RAW_SHA" ] || { echo "wrong bytes on disk $n" >&2; exit 1; }
   if [ "$transfer" = relay ] && [ "$n" -gt 1 ]; then

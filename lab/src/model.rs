@@ -812,6 +812,8 @@ pub struct Batch {
 pub struct BatchTally {
     pub machines: usize,
     pub booted: usize,
+    /// Written, verified and rebooted, but their boot could not be watched (no console).
+    pub unobserved: usize,
     pub failed: usize,
     pub cancelled: usize,
     pub active: usize,
@@ -822,6 +824,24 @@ pub struct BatchTally {
     pub bytes_per_second: i64,
 }
 
+impl BatchTally {
+    /// `3 booted, 1 failed, 4 running` (with the unobserved and cancelled ones when there are).
+    pub fn summary(&self) -> String {
+        let mut line = format!("{} booted", self.booted);
+        if self.unobserved > 0 {
+            line.push_str(&format!(", {} boot unobserved", self.unobserved));
+        }
+        line.push_str(&format!(
+            ", {} failed, {} running",
+            self.failed, self.active
+        ));
+        if self.cancelled > 0 {
+            line.push_str(&format!(", {} cancelled", self.cancelled));
+        }
+        line
+    }
+}
+
 impl Batch {
     pub fn tally(&self) -> BatchTally {
         let mut tally = BatchTally {
@@ -830,7 +850,8 @@ impl Batch {
         };
         for job in &self.jobs {
             match job.state {
-                JobState::Booted | JobState::BootUnobserved => tally.booted += 1,
+                JobState::Booted => tally.booted += 1,
+                JobState::BootUnobserved => tally.unobserved += 1,
                 JobState::Failed => tally.failed += 1,
                 JobState::Cancelled => tally.cancelled += 1,
                 _ => tally.active += 1,

@@ -66,9 +66,9 @@ pub fn NewBatchPage() -> impl IntoView {
                             view! {
                                 <li>
                                     <a class="underline" href=format!("/batches/{}", b.id)>{format!("Batch {}", b.id)}</a>
-                                    {format!(": {} to {} machines, {} booted, {} failed, {} running",
+                                    {format!(": {} to {} machines, {}",
                                         b.image.as_ref().map(|i| format!("{} v{}", i.name, i.version)).unwrap_or_default(),
-                                        tally.machines, tally.booted, tally.failed, tally.active)}
+                                        tally.machines, tally.summary())}
                                 </li>
                             }
                         }).collect_view();
@@ -157,13 +157,7 @@ fn batch_view(
     } else {
         0.0
     };
-    let mut written = format!(
-        "{} booted, {} failed, {} running",
-        tally.booted, tally.failed, tally.active
-    );
-    if tally.cancelled > 0 {
-        written.push_str(&format!(", {} cancelled", tally.cancelled));
-    }
+    let mut written = tally.summary();
     if tally.bytes_total > 0 {
         written.push_str(&format!(
             " · {} of {} written",

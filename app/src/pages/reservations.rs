@@ -20,6 +20,9 @@ pub fn ReservationsPage() -> impl IntoView {
     view! {
         <Title text="My reservations · baas"/>
         <h1 class=H1>"My reservations"</h1>
+        <p class="mb-3 text-sm">
+            <a class="underline" href="/batches/new">"Deploy one image to several of the machines you hold"</a>
+        </p>
         {form_status(release.value(), "Reservation released.")}
         {form_status(reschedule.value(), "Reservation changed.")}
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>

@@ -99,40 +99,50 @@ async fn follow(client: &Client, json: bool, id: i64) -> Result<()> {
             let failures: Vec<String> = batch
                 .jobs
                 .iter()
-                .filter(|j| j.state != JobState::Booted)
+                .filter(|j| !matches!(j.state, JobState::Booted | JobState::BootUnobserved))
                 .map(|j| {
                     format!("{} {} {} {}", j.machine, j.state, j.failed_step, j.reason)
                         .trim_end()
                         .to_string()
                 })
                 .collect();
-            if failures.is_empty() {
-                return Ok(());
+            let unobserved: Vec<&str> = batch
+                .jobs
+                .iter()
+                .filter(|j| j.state == JobState::BootUnobserved)
+                .map(|j| j.machine.as_str())
+                .collect();
+            if !failures.is_empty() {
+                return Err(ClientError::new(
+                    Failure::Other,
+                    format!(
+                        "batch {id}: {} of {} machines did not boot the image:\n  {}",
+                        failures.len(),
+                        batch.jobs.len(),
+                        failures.join("\n  ")
+                    ),
+                ));
             }
-            return Err(ClientError::new(
-                Failure::Other,
-                format!(
-                    "batch {id}: {} of {} machines did not boot the image:\n  {}",
-                    failures.len(),
-                    batch.jobs.len(),
-                    failures.join("\n  ")
-                ),
-            ));
+            if !unobserved.is_empty() {
+                // As for one deploy: written, verified and rebooted, but nobody saw the boot.
+                return Err(ClientError::new(
+                    Failure::Unobserved,
+                    format!(
+                        "batch {id}: written, verified and rebooted everywhere; the boot of {} could not be watched",
+                        unobserved.join(", ")
+                    ),
+                ));
+            }
+            return Ok(());
         }
         tokio::time::sleep(POLL).await;
     }
 }
 
-/// `3/8 booted, 1 failed, 4 running; 1.2 GiB of 2.0 GiB written at 80 MiB/s, about 10 s left`.
+/// `8 machines: 3 booted, 1 failed, 4 running; 1.2 GiB of 2.0 GiB written at 80 MiB/s, about 10 s left`.
 fn summary(batch: &Batch) -> String {
     let tally = batch.tally();
-    let mut line = format!(
-        "{}/{} booted, {} failed, {} running",
-        tally.booted, tally.machines, tally.failed, tally.active
-    );
-    if tally.cancelled > 0 {
-        line.push_str(&format!(", {} cancelled", tally.cancelled));
-    }
+    let mut line = format!("{} machines: {}", tally.machines, tally.summary());
     if tally.bytes_total > 0 {
         line.push_str(&format!(
             "; {} of {} written",

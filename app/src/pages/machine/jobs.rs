@@ -118,6 +118,14 @@ fn panel_view(machine_id: i64, panel: JobOverview, actions: Actions) -> impl Int
         }
     });
     let console_tail = panel.console_tail.clone();
+    // A job of a batch: the way to the batch's other machines.
+    let batch = panel.latest.as_ref().and_then(|job| job.batch_id).map(|batch| view! {
+        <p class="mb-2 text-sm" data-testid="batch-link">
+            "This job is one machine of "
+            <a class="underline" href=format!("/batches/{batch}")>{format!("batch {batch}")}</a>
+            ": its other machines, their progress and the batch's actions are there."
+        </p>
+    });
     let latest = panel
         .latest
         .map(|job| job_view(job, panel.can_start, cancel, console_tail));
@@ -141,6 +149,7 @@ fn panel_view(machine_id: i64, panel: JobOverview, actions: Actions) -> impl Int
     view! {
         {unconfigured}
         {form}
+        {batch}
         {latest}
         {silent}
         <dl class="mt-4 grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1 text-sm" data-testid="disk-and-hardware">
