@@ -189,9 +189,6 @@ pub fn deploy(
             .join()
             .unwrap_or_else(|_| Err(Failure::new("verify", "the read-back thread failed")))
     })?;
-    if let Some(relay) = &relay {
-        linger(relay, image.raw_size, reporter)?;
-    }
     if !digest.eq_ignore_ascii_case(&image.raw_sha256) {
         return Err(Failure::new(
             "verify",
@@ -200,6 +197,9 @@ pub fn deploy(
                 image.raw_sha256
             ),
         ));
+    }
+    if let Some(relay) = &relay {
+        linger(relay, image.raw_size, reporter)?;
     }
     Ok(Outcome {
         ok: true,
@@ -301,19 +301,20 @@ fn download(
     link: Option<relay::Link<'_>>,
     chunks: std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
 ) -> Result<(), String> {
-    let relay = link.as_ref().map(|link| link.relay.clone());
+    // Children are cut off on every way out but a whole, checked stream.
+    let mut guard = FailOnDrop(link.as_ref().map(|link| link.relay.clone()));
     let mut stream = ResumingStream::new(client, image, link);
     let failed = |reason: String| {
-        if let Some(relay) = &relay {
-            relay.fail();
-        }
         let _ = chunks.send(Err(std::io::Error::other(reason.clone())));
         Err(reason)
     };
     loop {
         let mut chunk = vec![0u8; CHUNK];
         match fill(&mut stream, &mut chunk) {
-            Ok(0) => return Ok(()),
+            Ok(0) => {
+                guard.0 = None;
+                return Ok(());
+            }
             Ok(n) => {
                 chunk.truncate(n);
                 if chunks.send(Ok(chunk)).is_err() {
@@ -321,6 +322,17 @@ fn download(
                 }
             }
             Err(e) => return failed(e.to_string()),
+        }
+    }
+}
+
+/// Fails the relay it holds when dropped: the download ended without the whole stream.
+struct FailOnDrop(Option<std::sync::Arc<relay::Relay>>);
+
+impl Drop for FailOnDrop {
+    fn drop(&mut self) {
+        if let Some(relay) = &self.0 {
+            relay.fail();
         }
     }
 }

@@ -22,8 +22,12 @@ use crate::Failure;
 
 /// The largest request head a child may send.
 const MAX_HEAD: usize = 8 << 10;
-/// A child that sends no request, or reads nothing, for this long is dropped.
+/// A child that reads nothing for this long is dropped.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may take to send its request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; more are refused (a pipeline sends one or two children).
+const MAX_CONNECTIONS: usize = 32;
 
 /// What a relay holds and who may read it.
 struct Held {
@@ -47,6 +51,8 @@ struct Held {
 pub struct Relay {
     held: Mutex<Held>,
     arrived: Condvar,
+    /// Open connections, and those of them that showed a valid grant (the children).
+    connections: AtomicUsize,
     children: AtomicUsize,
     served: AtomicUsize,
     port: u16,
@@ -71,6 +77,7 @@ impl Relay {
                 failed: false,
             }),
             arrived: Condvar::new(),
+            connections: AtomicUsize::new(0),
             children: AtomicUsize::new(0),
             served: AtomicUsize::new(0),
             port: listener.local_addr()?.port(),
@@ -137,27 +144,34 @@ impl Relay {
         self.served.load(Ordering::SeqCst)
     }
 
-    fn serve(&self, stream: TcpStream) {
-        self.children.fetch_add(1, Ordering::SeqCst);
-        let peer = stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        match self.answer(stream) {
-            Ok(true) => {
-                self.served.fetch_add(1, Ordering::SeqCst);
+    fn serve(&self, mut stream: TcpStream) {
+        if self.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            let _ = refuse(&mut stream, 503, "this relay serves enough children");
+        } else {
+            let peer = stream
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            match self.answer(stream) {
+                Ok(true) => {
+                    self.served.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok(false) => {}
+                Err(e) => eprintln!("baas-agent: relay to {peer}: {e}"),
             }
-            Ok(false) => {}
-            Err(e) => eprintln!("baas-agent: relay to {peer}: {e}"),
         }
-        self.children.fetch_sub(1, Ordering::SeqCst);
+        self.connections.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Answers one request; true when the stream was served to its end.
     fn answer(&self, stream: TcpStream) -> std::io::Result<bool> {
-        stream.set_read_timeout(Some(CHILD_TIMEOUT))?;
+        // The whole head within HEAD_TIMEOUT: a read may wait at most what is left of it.
+        stream.set_read_timeout(Some(HEAD_TIMEOUT))?;
         stream.set_write_timeout(Some(CHILD_TIMEOUT))?;
-        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut reader = BufReader::new(Deadline {
+            stream: stream.try_clone()?,
+            until: std::time::Instant::now() + HEAD_TIMEOUT,
+        });
         let mut writer = stream;
         let head = match read_head(&mut reader) {
             Ok(head) => head,
@@ -221,6 +235,8 @@ impl Relay {
             )
             .map(|()| false);
         }
+        // A child from here on: the relay's agent stays while it is served.
+        let _child = Counted::new(&self.children);
         let last = total.saturating_sub(1);
         write!(
             writer,
@@ -267,6 +283,45 @@ impl Relay {
         self.held
             .lock()
             .map_err(|_| std::io::Error::other("relay lock poisoned"))
+    }
+}
+
+/// A socket whose reads fail once `until` has passed.
+struct Deadline {
+    stream: TcpStream,
+    until: std::time::Instant,
+}
+
+impl Read for Deadline {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self
+            .until
+            .checked_duration_since(std::time::Instant::now())
+            .filter(|left| !left.is_zero())
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the request head took too long",
+                )
+            })?;
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
+}
+
+/// Holds one count up for as long as it lives.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Counted(counter)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -414,7 +469,7 @@ impl<'a> Link<'a> {
         let up = self.upstream.as_ref()?;
         // Deeper agents wait longer, so that the one right below a stalled agent notices
         // first, and reconnects, before the ones below it give up on it.
-        let stall = STALL + STALL_PER_HOP * up.depth;
+        let stall = STALL + STALL_PER_HOP * up.depth.min(MAX_STALL_HOPS);
         Some(fetch(&up.url, &up.grant, offset, stall).map(|r| Box::new(r) as Box<dyn Read + Send>))
     }
 
@@ -447,9 +502,11 @@ impl<'a> Link<'a> {
     }
 }
 
-/// How long a child waits for a byte from its upstream, plus this per hop of depth.
+/// How long a child waits for a byte from its upstream, plus this per hop of depth, counted for
+/// at most MAX_STALL_HOPS hops: 40 s at most, well inside the job's progress timeout (2 min).
 const STALL: Duration = Duration::from_secs(8);
 const STALL_PER_HOP: Duration = Duration::from_secs(2);
+const MAX_STALL_HOPS: u32 = 16;
 
 /// The window a relay keeps: the whole stream when it fits in a quarter of the free memory
 /// (the management OS runs from RAM), else that quarter, at least 64 MiB.

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::audit::record;
-use crate::jobs::{JobRequest, Refusal};
+use crate::jobs::{CheckedJob, JobRequest, Refusal};
 use crate::model::{Batch, JobKind, JobState, Level, Transfer};
 use crate::reservations::MAX_SET;
 use crate::{Actor, Error, Lab, Result};
@@ -56,43 +56,7 @@ impl Lab {
                 format!("deploy to 1 to {MAX_SET} machines at once"),
             ));
         }
-        // Every machine is checked before anything is written; the refusals are told together.
-        let mut checked = Vec::with_capacity(machines.len());
-        let mut refusals = Vec::new();
-        let mut not_now = false;
-        for machine_id in &machines {
-            let request = JobRequest {
-                machine_id: *machine_id,
-                kind: JobKind::Deploy,
-                image_id: Some(image_id),
-                save_as: String::new(),
-                at: None,
-            };
-            match self.check_job(actor, &request).await {
-                Ok(job) => checked.push(job),
-                // The image is the same for all: its error once, with the field named. A
-                // machine the caller may not see or use is refused as for one job.
-                Err(refused @ (Error::Invalid(_) | Error::NotFound(_) | Error::Forbidden)) => {
-                    return Err(refused)
-                }
-                Err(Error::NotNow(why)) => {
-                    not_now = true;
-                    refusals.push(format!("{}: {why}", self.machine_name(*machine_id).await?));
-                }
-                Err(Error::Conflict(why)) => {
-                    refusals.push(format!("{}: {why}", self.machine_name(*machine_id).await?));
-                }
-                Err(other) => return Err(other),
-            }
-        }
-        if !refusals.is_empty() {
-            let why = format!("nothing was deployed; {}", refusals.join("; "));
-            return Err(if not_now {
-                Error::NotNow(why)
-            } else {
-                Error::Conflict(why)
-            });
-        }
+        let checked = self.check_deploys(actor, image_id, &machines).await?;
         let transfer = transfer.unwrap_or(if machines.len() >= RELAY_MIN_MACHINES {
             Transfer::Relay
         } else {
@@ -110,20 +74,9 @@ impl Lab {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        let mut jobs = Vec::with_capacity(checked.len());
-        for job in &checked {
-            match self.insert_job(&mut tx, actor, job, Some(batch_id)).await {
-                Ok(id) => jobs.push((job.request.machine_id, id)),
-                Err(Error::Conflict(why)) => {
-                    drop(tx);
-                    let name = self.machine_name(job.request.machine_id).await?;
-                    return Err(Error::Conflict(format!(
-                        "nothing was deployed; {name}: {why}"
-                    )));
-                }
-                Err(other) => return Err(other),
-            }
-        }
+        let jobs = self
+            .insert_deploys(&mut tx, actor, &checked, batch_id)
+            .await?;
         record(
             &mut tx,
             actor,
@@ -196,26 +149,37 @@ impl Lab {
     /// Calls off every active job of the batch the caller may control.
     pub async fn cancel_batch(&self, actor: &Actor, id: i64) -> Result<Batch> {
         let batch = self.batch(actor, id).await?;
-        let mut cancelled = 0;
+        let (mut active, mut forbidden) = (0, 0);
         for job in batch.jobs.iter().filter(|j| !j.state.is_final()) {
+            active += 1;
             match self.cancel_job(actor, job.id).await {
-                Ok(_) => cancelled += 1,
-                // Ended meanwhile, or not the caller's to stop: the others still are.
-                Err(Error::NotNow(_) | Error::Forbidden) => {}
-                Err(Error::Refused(Refusal::Ended(_))) => {}
+                Ok(_) => {}
+                // Not the caller's to stop: the others still are.
+                Err(Error::Forbidden) => forbidden += 1,
+                // Ended meanwhile.
+                Err(Error::NotNow(_) | Error::Refused(Refusal::Ended(_))) => {}
                 Err(other) => return Err(other),
             }
         }
-        if cancelled == 0 && !batch.finished() {
+        if active > 0 && forbidden == active {
             return Err(Error::Forbidden);
         }
         self.batch(actor, id).await
     }
 
     /// Deploys again to the batch's machines whose job failed or was cancelled, as new jobs of
-    /// the same batch, all or none.
+    /// the same batch, all or none. The requester's (or an admin's) to do: the jobs join the
+    /// batch's relay.
     pub async fn retry_batch(&self, actor: &Actor, id: i64) -> Result<Batch> {
         let batch = self.batch(actor, id).await?;
+        let requester: Option<i64> =
+            sqlx::query_scalar("SELECT requested_by FROM batches WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.db)
+                .await?;
+        if !actor.is_admin && (requester.is_none() || requester != actor.user_id) {
+            return Err(Error::Forbidden);
+        }
         let image_id = batch
             .image
             .as_ref()
@@ -232,25 +196,9 @@ impl Lab {
                 "no machine of this batch failed or was cancelled".into(),
             ));
         }
-        let mut checked = Vec::with_capacity(again.len());
-        for machine_id in again {
-            let request = JobRequest {
-                machine_id,
-                kind: JobKind::Deploy,
-                image_id: Some(image_id),
-                save_as: String::new(),
-                at: None,
-            };
-            checked.push(self.check_job(actor, &request).await?);
-        }
+        let checked = self.check_deploys(actor, image_id, &again).await?;
         let mut tx = self.write().await?;
-        let mut jobs = Vec::with_capacity(checked.len());
-        for job in &checked {
-            jobs.push((
-                job.request.machine_id,
-                self.insert_job(&mut tx, actor, job, Some(id)).await?,
-            ));
-        }
+        let jobs = self.insert_deploys(&mut tx, actor, &checked, id).await?;
         record(
             &mut tx,
             actor,
@@ -264,6 +212,81 @@ impl Lab {
             self.events.announce("job", machine_id, Some(job_id));
         }
         self.batch(actor, id).await
+    }
+
+    /// Checks a deploy of the image to each machine before anything is written; the refusals
+    /// are told together, each naming its machine.
+    async fn check_deploys(
+        &self,
+        actor: &Actor,
+        image_id: i64,
+        machines: &[i64],
+    ) -> Result<Vec<CheckedJob>> {
+        let mut checked = Vec::with_capacity(machines.len());
+        let mut refusals = Vec::new();
+        let mut not_now = false;
+        for machine_id in machines {
+            let request = JobRequest {
+                machine_id: *machine_id,
+                kind: JobKind::Deploy,
+                image_id: Some(image_id),
+                save_as: String::new(),
+                at: None,
+            };
+            match self.check_job(actor, &request).await {
+                Ok(job) => checked.push(job),
+                // The image is the same for all: its error once, with the field named. A
+                // machine the caller may not see is not named.
+                Err(refused @ (Error::Invalid(_) | Error::NotFound(_))) => return Err(refused),
+                Err(Error::Forbidden) => {
+                    not_now = true;
+                    let name = self.machine_name(*machine_id).await?;
+                    refusals.push(format!("{name}: you may not deploy to it"));
+                }
+                Err(Error::NotNow(why)) => {
+                    not_now = true;
+                    refusals.push(format!("{}: {why}", self.machine_name(*machine_id).await?));
+                }
+                Err(Error::Conflict(why)) => {
+                    refusals.push(format!("{}: {why}", self.machine_name(*machine_id).await?));
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        if refusals.is_empty() {
+            return Ok(checked);
+        }
+        let why = format!("nothing was deployed; {}", refusals.join("; "));
+        Err(if not_now {
+            Error::NotNow(why)
+        } else {
+            Error::Conflict(why)
+        })
+    }
+
+    /// Inserts the checked jobs into the batch in `tx`; a machine that has an active job
+    /// meanwhile is named. Returns (machine, job) pairs.
+    async fn insert_deploys(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        actor: &Actor,
+        checked: &[CheckedJob],
+        batch_id: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        let mut jobs = Vec::with_capacity(checked.len());
+        for job in checked {
+            match self.insert_job(tx, actor, job, Some(batch_id)).await {
+                Ok(id) => jobs.push((job.request.machine_id, id)),
+                Err(Error::Conflict(why)) => {
+                    let name = self.machine_name(job.request.machine_id).await?;
+                    return Err(Error::Conflict(format!(
+                        "nothing was deployed; {name}: {why}"
+                    )));
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(jobs)
     }
 
     /// The caller's batches of the last month, newest first.
@@ -403,6 +426,22 @@ mod tests {
         let tally = batch.tally();
         assert_eq!((tally.machines, tally.active, tally.booted), (3, 3, 0));
 
+        // Someone who may use one of its machines sees that machine's part, and may not
+        // retry the batch (the requester's).
+        let carol = user(&lab, "carol").await;
+        lab.grant(
+            &admin(),
+            machines[0],
+            Subject::User(carol.user_id.unwrap()),
+            Level::Use,
+        )
+        .await
+        .unwrap();
+        assert_eq!(lab.batch(&carol, batch.id).await.unwrap().jobs.len(), 1);
+        assert!(matches!(
+            lab.retry_batch(&carol, batch.id).await,
+            Err(Error::Forbidden)
+        ));
         // Someone who may see none of its machines does not see the batch.
         let bob = user(&lab, "bob").await;
         assert!(matches!(

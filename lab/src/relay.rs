@@ -69,9 +69,10 @@ impl Lab {
         if request.port == 0 {
             return Err(Error::invalid("port", "name the port the relay serves on"));
         }
-        let ip: std::net::IpAddr = address
-            .parse()
-            .map_err(|_| Error::NotNow("baas cannot tell the agent's address".into()))?;
+        // Canonical: an IPv4 agent seen on a dual-stack socket is `::ffff:a.b.c.d`, which a
+        // management OS without IPv6 could not reach.
+        let ip = crate::validate::canonical_ip(address)
+            .ok_or_else(|| Error::NotNow("baas cannot tell the agent's address".into()))?;
         let relay_address = std::net::SocketAddr::new(ip, request.port).to_string();
 
         let mut tx = self.write().await?;

@@ -343,9 +343,7 @@ impl Lab {
         let free = query.fetch_all(&mut *tx).await?;
         if free.len() < count {
             drop(tx);
-            return Err(self
-                .explain_too_few(&usable, tag, count, free.len(), start, end)
-                .await);
+            return Err(self.explain_too_few(&usable, tag, count, start, end).await);
         }
         let mut booked = Vec::with_capacity(count);
         let mut set_id: Option<i64> = None;
@@ -368,9 +366,7 @@ impl Lab {
                 // The database's own guard: a booking that slipped past the write lock.
                 Err(e) if is_overlap_error(&e) => {
                     drop(tx);
-                    return Err(self
-                        .explain_too_few(&usable, tag, count, 0, start, end)
-                        .await);
+                    return Err(self.explain_too_few(&usable, tag, count, start, end).await);
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -422,7 +418,6 @@ impl Lab {
         usable: &[crate::model::Machine],
         tag: &str,
         count: usize,
-        free: usize,
         start: i64,
         end: i64,
     ) -> Error {
@@ -442,6 +437,14 @@ impl Lab {
                 Err(e) => return Error::Database(e),
             }
         }
+        let free = booked
+            .iter()
+            .filter(|slots| {
+                slots
+                    .iter()
+                    .all(|(from, until)| *from >= end || *until <= start)
+            })
+            .count();
         let wanted = if count == 1 {
             "one".to_string()
         } else {
