@@ -97,7 +97,11 @@ impl Cli {
 }
 
 fn boot_script(server: &str) -> String {
-    let url = format!("{server}/boot/{MAC}.ipxe");
+    boot_script_of(server, MAC)
+}
+
+fn boot_script_of(server: &str, mac: &str) -> String {
+    let url = format!("{server}/boot/{mac}.ipxe");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() })
 }
@@ -487,6 +491,92 @@ fn a_ci_pipeline_logs_in_reserves_uploads_with_a_resume_deploys_with_wait_and_re
 
 /// Reads `child`'s output until a line holds `needle` (then stops it), within 30 s; returns what
 /// it printed.
+#[test]
+fn deploying_to_several_machines_follows_the_batch_as_lines_and_a_cancel_ends_it_with_the_failures_listed(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let beside = LabBeside::open(&data);
+        for n in 0..3 {
+            beside.add_tagged_machine(&format!("row-{n}"), &format!("52:54:00:00:12:0{n}"), "row");
+        }
+    }
+    let (_server, server) = serve(dir.path(), &data);
+    let cli = Cli {
+        server,
+        config: dir.path().join("cli/cli.toml"),
+    };
+    log_in_as_admin(&cli);
+    let mut disk: Vec<u8> = (0..1 << 20).map(|i: usize| (i * 7 % 251) as u8).collect();
+    disk[510] = 0x55;
+    disk[511] = 0xaa;
+    let file = dir.path().join("row.img");
+    std::fs::write(&file, &disk).unwrap();
+    let upload = cli.run(&[
+        "images",
+        "upload",
+        &file.display().to_string(),
+        "--name",
+        "row",
+    ]);
+    assert!(upload.status.success(), "{upload:?}");
+    let set = cli.json(&["reserve", "--tag", "row", "--count", "3", "--for", "1h"]);
+    let set_id = set["set_id"].as_i64().unwrap().to_string();
+
+    // The whole set, followed: the machines wait for their network boot...
+    let deploy = cli
+        .command(&["deploy", "row", "--reservation", &set_id, "--wait"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let listed = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let batches = cli.json(&["batches"]);
+            if let Some(id) = batches["items"][0]["id"].as_i64() {
+                break id;
+            }
+            assert!(Instant::now() < deadline, "no batch: {batches}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let shown = cli.json(&["batches", "show", &listed.to_string()]);
+    assert_eq!(shown["transfer"], "relay", "three machines relay: {shown}");
+    assert_eq!(shown["jobs"].as_array().unwrap().len(), 3);
+    // ...until someone cancels the batch: --wait then exits 1, listing each machine.
+    let cancelled = cli.run(&["batches", "cancel", &listed.to_string()]);
+    assert!(cancelled.status.success(), "{cancelled:?}");
+    let followed = deploy.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&followed.stderr);
+    assert_eq!(followed.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("batch {listed}: row to 3 machines (relay)")),
+        "{said}"
+    );
+    assert!(
+        said.contains("3 machines: 0 booted, 0 failed, 0 running, 3 cancelled"),
+        "{said}"
+    );
+    assert!(
+        said.contains("3 of 3 machines did not boot the image"),
+        "{said}"
+    );
+    for n in 0..3 {
+        assert!(said.contains(&format!("row-{n} cancelled")), "{said}");
+    }
+    // Retried: the three are deployed to again, in the same batch.
+    let retried = cli.json(&["batches", "retry", &listed.to_string()]);
+    let states: Vec<&str> = retried["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["queued"; 3], "{retried}");
+}
+
 fn wait_for_line(mut child: std::process::Child, needle: &str) -> String {
     use std::io::BufRead;
     let stdout = child.stdout.take().unwrap();

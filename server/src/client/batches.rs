@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use lab::model::{Batch, JobState};
-use lab::rest_api::NewBatch;
+use lab::rest_api::{NewBatch, Paged};
 use reqwest::Method;
 
-use super::commands::{image_id, machine_id};
+use super::commands::{image_id, machine_id, BatchCommand};
 use super::output::{bytes, show};
 use super::{Client, ClientError, Failure, Result};
 
@@ -51,6 +51,60 @@ pub(super) async fn deploy(
         );
     }
     follow(client, json, batch.id).await
+}
+
+pub(super) async fn run(client: &Client, json: bool, command: Option<BatchCommand>) -> Result<()> {
+    match command {
+        None => {
+            let page: Paged<Batch> = client.get("/api/v1/batches").await?;
+            let rows = page
+                .items
+                .iter()
+                .map(|b| {
+                    vec![
+                        b.id.to_string(),
+                        b.image
+                            .as_ref()
+                            .map(|i| format!("{} v{}", i.name, i.version))
+                            .unwrap_or_default(),
+                        b.transfer.to_string(),
+                        b.tally().summary(),
+                    ]
+                })
+                .collect();
+            show(
+                json,
+                &page,
+                &["batch", "image", "transfer", "machines"],
+                rows,
+            );
+            Ok(())
+        }
+        Some(BatchCommand::Show { batch, wait: false }) => {
+            let batch: Batch = client.get(&format!("/api/v1/batches/{batch}")).await?;
+            show_batch(json, &batch);
+            Ok(())
+        }
+        Some(BatchCommand::Show { batch, wait: true }) => follow(client, json, batch).await,
+        Some(BatchCommand::Cancel { batch }) => {
+            let batch: Batch = client
+                .call(Method::DELETE, &format!("/api/v1/batches/{batch}"), &())
+                .await?;
+            show_batch(json, &batch);
+            Ok(())
+        }
+        Some(BatchCommand::Retry { batch, wait }) => {
+            let retried: Batch = client
+                .call(Method::POST, &format!("/api/v1/batches/{batch}/retry"), &())
+                .await?;
+            if wait {
+                follow(client, json, retried.id).await
+            } else {
+                show_batch(json, &retried);
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Follows a batch to its end: a line whenever a machine changes phase, a summary now and then.

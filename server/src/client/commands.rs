@@ -144,6 +144,11 @@ pub enum ClientCommand {
         #[arg(long)]
         wait: bool,
     },
+    /// Batches: your recent ones; `baas batches show ID [--wait]`, `cancel ID`, `retry ID`.
+    Batches {
+        #[command(subcommand)]
+        command: Option<BatchCommand>,
+    },
     /// Jobs: the latest of every machine, or one machine's; `baas jobs show ID`, `cancel ID`.
     Jobs {
         #[arg(long)]
@@ -246,6 +251,24 @@ pub enum ImageCommand {
     },
     /// Delete an image version.
     Rm { image: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BatchCommand {
+    /// One batch, each machine's job; with --wait, followed to its end.
+    Show {
+        batch: i64,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Cancel every active job of a batch.
+    Cancel { batch: i64 },
+    /// Deploy again to the machines of a batch that failed or were cancelled.
+    Retry {
+        batch: i64,
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -391,6 +414,7 @@ pub async fn run(connection: Connection, command: ClientCommand) -> Result<()> {
             name,
             wait,
         } => jobs::save(&client, json, machine, name, wait).await,
+        ClientCommand::Batches { command } => batches::run(&client, json, command).await,
         ClientCommand::Jobs { machine, command } => {
             jobs::run(&client, json, machine, command).await
         }
