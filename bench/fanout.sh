@@ -99,27 +99,41 @@ done
 
 now() { date +%s.%N; }
 cpu_seconds() { awk '{ printf "%.2f\n", ($14 + $15) / 100 }' "/proc/$BAAS_PID/stat"; }
+# "busy total" jiffies of the whole machine, to say how busy its cores were during a run.
+machine_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
 
 # One batch of the first $1 machines with transfer $2; the agents start as their machines would
 # boot, all at once. Prints the seconds from the batch's creation to the last verified disk.
 batch_run() {
-  local n=$1 transfer=$2 i mac token start ids batch pids=()
+  local n=$1 transfer=$2 i mac start ids batch busy_before all_before busy_after all_after pids=() tokens=()
   ids=$(printf '%s,' "${MACHINES[@]:0:$n}")
   start=$(now)
+  read -r busy_before all_before < <(machine_jiffies)
   batch=$(in_srv curl -sS --fail-with-body -b "$JAR" -H 'content-type: application/json' \
     -d "{\"image_id\": $IMAGE, \"machines\": [${ids%,}], \"transfer\": \"$transfer\"}" "$BASE/api/v1/batches") \
     || { echo "the batch was refused: $batch" >&2; exit 1; }
   batch=$(echo "$batch" | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)
+  # The machines' network boots (their boot scripts, with the tokens) together, then the agents.
   for i in $(seq 1 "$n"); do
     mac=$(printf '52:54:00:be:%02x:%02x' $(( i / 256 )) $(( i % 256 )))
-    token=$(ip netns exec "${NS}a$i" curl -sf "$BASE/boot/$mac.ipxe" | grep -o 'baas.token=[^ ]*' | cut -d= -f2)
-    ip netns exec "${NS}a$i" "$AGENT" --url "$BASE" --token "$token" --mac "$mac" --disk "$DISKS/$i" \
+    ip netns exec "${NS}a$i" curl -sf -o "$WORK/script-$i" "$BASE/boot/$mac.ipxe" &
+  done
+  wait
+  for i in $(seq 1 "$n"); do
+    mac=$(printf '52:54:00:be:%02x:%02x' $(( i / 256 )) $(( i % 256 )))
+    tokens[$i]=$(grep -o 'baas.token=[^ ]*' "$WORK/script-$i" | cut -d= -f2)
+  done
+  for i in $(seq 1 "$n"); do
+    mac=$(printf '52:54:00:be:%02x:%02x' $(( i / 256 )) $(( i % 256 )))
+    ip netns exec "${NS}a$i" "$AGENT" --url "$BASE" --token "${tokens[$i]}" --mac "$mac" --disk "$DISKS/$i" \
       --no-reboot --cmdline /dev/null 2>"$WORK/agent-$i.log" & pids+=($!)
   done
   for i in "${!pids[@]}"; do
     wait "${pids[$i]}" || { echo "agent $((i + 1)) failed:" >&2; tail -5 "$WORK/agent-$((i + 1)).log" >&2; exit 1; }
   done
   echo "$(now) - $start" | bc
+  read -r busy_after all_after < <(machine_jiffies)
+  calc "100 * ($busy_after - $busy_before) / ($all_after - $all_before)" >> "$WORK/busy"
   for i in $(seq 1 "$n"); do
     mac=$(printf '52:54:00:be:%02x:%02x' $(( i / 256 )) $(( i % 256 )))
     ip netns exec "${NS}a$i" curl -sf -o /dev/null "$BASE/boot/$mac.ipxe"  # the local boot: the job ends
@@ -135,20 +149,22 @@ batch_run() {
     relayed=$(cat "$WORK"/agent-*.log | grep -c 'streaming from the agent of job' || true)
     [ "$relayed" -ge $(( n - 1 )) ] || { echo "only $relayed of $n agents streamed from another" >&2; exit 1; }
   fi
-  rm -f "$DISKS"/* "$WORK"/agent-*.log
+  rm -f "$DISKS"/* "$WORK"/agent-*.log "$WORK"/script-*
 }
 
 declare -A MEDIAN
-echo "N mode min median max (s) | baas CPU s per run"
+echo "N mode min median max (s) | baas CPU s per run | the cores busy while the agents ran (median %)"
 for n in $COUNTS; do
   for transfer in direct relay; do
     [ "$n" -eq 1 ] && [ "$transfer" = relay ] && continue
     times=() cpu_before=$(cpu_seconds)
+    rm -f "$WORK/busy"
     for _ in $(seq 1 "$RUNS"); do times+=("$(batch_run "$n" "$transfer")"); done
     cpu=$(calc "($(cpu_seconds) - $cpu_before) / $RUNS")
+    busy=$(spread < "$WORK/busy" | awk '{ printf "%.0f", $2 }')
     read -r tmin tmed tmax < <(printf '%s\n' "${times[@]}" | spread)
     MEDIAN[$n-$transfer]=$tmed
-    echo "$n $transfer $tmin $tmed $tmax | $cpu"
+    echo "$n $transfer $tmin $tmed $tmax | $cpu | $busy %"
   done
 done
 one=${MEDIAN[1-direct]:-}
