@@ -6,11 +6,11 @@
 use std::process::Command;
 
 use lab::jobs::JobRequest;
-use lab::model::{JobKind, JobState, NewUpload, NewUser};
-use lab::{Actor, Ending};
+use lab::model::{JobKind, JobState, NewUser};
+use lab::Actor;
 
 mod common;
-use common::{raw_disk, start_baas, token_of, Baas};
+use common::{alices_public_image, raw_disk, start_baas, token_of, Baas};
 
 const MAC: &str = "52:54:00:12:34:56";
 
@@ -18,38 +18,7 @@ const MAC: &str = "52:54:00:12:34:56";
 /// vouches for the boot script's requester) with a deploy job of it; returns (machine, job).
 async fn deploy_job(baas: &Baas, bytes: &[u8]) -> (i64, i64) {
     let shell = Actor::shell();
-    let alice = baas
-        .lab
-        .create_user(
-            &shell,
-            NewUser {
-                username: "alice".into(),
-                display_name: "Alice".into(),
-                password: "password123".into(),
-                is_admin: false,
-            },
-        )
-        .await
-        .unwrap();
-    let alice = Actor::user(alice.id, "alice", false, "127.0.0.1");
-    let upload = baas
-        .lab
-        .create_upload(
-            &alice,
-            NewUpload {
-                name: "disk".into(),
-                visibility: "public".into(),
-                length: Some(bytes.len() as i64),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let done = baas
-        .lab
-        .append_upload(&alice, &upload.id, 0, bytes, Ending::Whole)
-        .await
-        .unwrap();
+    let image_id = alices_public_image(baas, bytes).await;
     let machine = baas
         .lab
         .create_machine(
@@ -73,7 +42,7 @@ async fn deploy_job(baas: &Baas, bytes: &[u8]) -> (i64, i64) {
             &JobRequest {
                 machine_id: machine.id,
                 kind: JobKind::Deploy,
-                image_id: done.image_id,
+                image_id: Some(image_id),
                 save_as: String::new(),
                 at: None,
             },

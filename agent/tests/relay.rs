@@ -7,11 +7,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lab::batches::BatchTargets;
-use lab::model::{JobState, NewUpload, NewUser, Transfer};
-use lab::{Actor, Ending};
+use lab::model::{JobState, Transfer};
+use lab::Actor;
 
 mod common;
-use common::{raw_disk, start_baas_on, token_of, Baas};
+use common::{alices_public_image, raw_disk, start_baas_on, token_of, Baas};
 
 /// A bridge in a namespace of its own, a veth from the test's namespace to it (baas listens
 /// there), and one namespace per agent on it. Removed on drop.
@@ -189,38 +189,7 @@ async fn eight_agents_relay_the_image_and_killing_the_middle_one_costs_only_its_
         chunk.copy_from_slice(&bytes[..chunk.len()]);
     }
     let compressed = zstd::encode_all(&raw[..], 1).unwrap();
-    let alice = baas
-        .lab
-        .create_user(
-            &shell,
-            NewUser {
-                username: "alice".into(),
-                display_name: "Alice".into(),
-                password: "password123".into(),
-                is_admin: false,
-            },
-        )
-        .await
-        .unwrap();
-    let alice = Actor::user(alice.id, "alice", false, "127.0.0.1");
-    let upload = baas
-        .lab
-        .create_upload(
-            &alice,
-            NewUpload {
-                name: "disk".into(),
-                visibility: "public".into(),
-                length: Some(compressed.len() as i64),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let done = baas
-        .lab
-        .append_upload(&alice, &upload.id, 0, &compressed[..], Ending::Whole)
-        .await
-        .unwrap();
+    let image_id = alices_public_image(&baas, &compressed).await;
     let mut machines = Vec::new();
     for i in 0..AGENTS {
         let machine = baas
@@ -245,7 +214,7 @@ async fn eight_agents_relay_the_image_and_killing_the_middle_one_costs_only_its_
         .lab
         .create_batch(
             &shell,
-            done.image_id.unwrap(),
+            image_id,
             BatchTargets::Machines(machines.clone()),
             None,
         )

@@ -289,3 +289,25 @@ pub fn now_mark(left: f64) -> impl IntoView {
         </rect>
     }
 }
+
+/// In the browser: listens to the changes on the event stream at `url` (EventSource reconnects
+/// by itself and resumes with Last-Event-ID) and bumps `changed` for each; `url` is read again
+/// when the signals it reads change.
+pub fn on_changes(url: impl Fn() -> String + Send + Sync + 'static, changed: RwSignal<u64>) {
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        use wasm_bindgen::closure::Closure;
+        use wasm_bindgen::JsCast;
+        let Ok(source) = web_sys::EventSource::new(&url()) else {
+            return;
+        };
+        let bump = Closure::<dyn Fn()>::new(move || changed.update(|n| *n += 1));
+        for kind in ["job", "resync"] {
+            let _ = source.add_event_listener_with_callback(kind, bump.as_ref().unchecked_ref());
+        }
+        let source = send_wrapper::SendWrapper::new((source, bump));
+        on_cleanup(move || source.0.close());
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (url, changed);
+}

@@ -848,6 +848,13 @@ impl Batch {
             machines: self.jobs.len(),
             ..Default::default()
         };
+        // Every machine writes the same image: its size is known once one of them writes.
+        let size = self
+            .jobs
+            .iter()
+            .map(|j| j.progress.total)
+            .max()
+            .unwrap_or(0);
         for job in &self.jobs {
             match job.state {
                 JobState::Booted => tally.booted += 1,
@@ -857,23 +864,32 @@ impl Batch {
                 _ => tally.active += 1,
             }
             let written = match job.state {
-                JobState::Writing => Some(job.progress.done),
+                JobState::Writing => job.progress.done,
                 JobState::Verifying
                 | JobState::Rebooting
                 | JobState::Booting
                 | JobState::Booted
-                | JobState::BootUnobserved => Some(job.progress.total),
-                _ => None,
+                | JobState::BootUnobserved => size,
+                // Failed or cancelled: nothing more will be written there.
+                JobState::Failed | JobState::Cancelled => continue,
+                _ => 0,
             };
-            if let Some(written) = written {
-                tally.bytes_done += written;
-                tally.bytes_total += job.progress.total;
-            }
+            tally.bytes_done += written;
+            tally.bytes_total += size;
             if job.state == JobState::Writing {
                 tally.bytes_per_second += job.progress.bytes_per_second;
             }
         }
         tally
+    }
+
+    /// Seconds until every machine has written the image at the current rates, if known.
+    pub fn seconds_left(&self) -> Option<i64> {
+        let tally = self.tally();
+        (tally.bytes_per_second > 0).then(|| {
+            let left = (tally.bytes_total - tally.bytes_done).max(0);
+            (left + tally.bytes_per_second - 1) / tally.bytes_per_second
+        })
     }
 
     /// Every machine's job has ended.

@@ -851,20 +851,20 @@ mod tests {
         machine.id
     }
 
-    /// Machines tagged `gpu` (and one untagged), usable by `users`.
-    async fn gpu_pool(lab: &Lab, users: &[&Actor]) -> Vec<i64> {
+    /// Machines (name, MAC, tags), each usable by `users`.
+    async fn tagged_machines(
+        lab: &Lab,
+        specs: &[(String, String, &str)],
+        users: &[&Actor],
+    ) -> Vec<i64> {
         let admin = testing::admin();
         let mut ids = Vec::new();
-        for (name, mac, tags) in [
-            ("gpu1", "52:54:00:00:00:11", "gpu, big"),
-            ("gpu2", "52:54:00:00:00:12", "gpu"),
-            ("plain", "52:54:00:00:00:13", ""),
-        ] {
+        for (name, mac, tags) in specs {
             let machine = lab
                 .create_machine(
                     &admin,
                     crate::model::MachineInput {
-                        tags: tags.into(),
+                        tags: (*tags).into(),
                         ..testing::machine_input(name, mac)
                     },
                 )
@@ -883,6 +883,17 @@ mod tests {
             ids.push(machine.id);
         }
         ids
+    }
+
+    /// Machines tagged `gpu` (and one untagged), usable by `users`.
+    async fn gpu_pool(lab: &Lab, users: &[&Actor]) -> Vec<i64> {
+        let specs = [
+            ("gpu1", "52:54:00:00:00:11", "gpu, big"),
+            ("gpu2", "52:54:00:00:00:12", "gpu"),
+            ("plain", "52:54:00:00:00:13", ""),
+        ]
+        .map(|(name, mac, tags)| (name.to_string(), mac.to_string(), tags));
+        tagged_machines(lab, &specs, users).await
     }
 
     #[tokio::test]
@@ -937,35 +948,16 @@ mod tests {
 
     /// `count` machines tagged `rack`, each usable by `users`.
     async fn rack(lab: &Lab, count: usize, users: &[&Actor]) -> Vec<i64> {
-        let admin = testing::admin();
-        let mut ids = Vec::new();
-        for i in 0..count {
-            let machine = lab
-                .create_machine(
-                    &admin,
-                    crate::model::MachineInput {
-                        tags: "rack".into(),
-                        ..testing::machine_input(
-                            &format!("node-{i:02}"),
-                            &format!("52:54:00:00:01:{i:02x}"),
-                        )
-                    },
+        let specs: Vec<_> = (0..count)
+            .map(|i| {
+                (
+                    format!("node-{i:02}"),
+                    format!("52:54:00:00:01:{i:02x}"),
+                    "rack",
                 )
-                .await
-                .unwrap();
-            for user in users {
-                lab.grant(
-                    &admin,
-                    machine.id,
-                    Subject::User(user.user_id.unwrap()),
-                    Level::Use,
-                )
-                .await
-                .unwrap();
-            }
-            ids.push(machine.id);
-        }
-        ids
+            })
+            .collect();
+        tagged_machines(lab, &specs, users).await
     }
 
     #[tokio::test]

@@ -4,7 +4,8 @@
 
 use std::net::SocketAddr;
 
-use lab::Lab;
+use lab::model::{NewUpload, NewUser};
+use lab::{Actor, Ending, Lab};
 
 pub struct Baas {
     pub lab: Lab,
@@ -109,4 +110,41 @@ pub fn token_of(script: &str) -> String {
         .find_map(|w| w.strip_prefix("baas.token="))
         .unwrap_or_else(|| panic!("no token in the boot script:\n{script}"))
         .to_string()
+}
+
+/// A new user alice's public image of `bytes` (stored as given); returns its id.
+pub async fn alices_public_image(baas: &Baas, bytes: &[u8]) -> i64 {
+    let alice = baas
+        .lab
+        .create_user(
+            &Actor::shell(),
+            NewUser {
+                username: "alice".into(),
+                display_name: "Alice".into(),
+                password: "password123".into(),
+                is_admin: false,
+            },
+        )
+        .await
+        .unwrap();
+    let alice = Actor::user(alice.id, "alice", false, "127.0.0.1");
+    let upload = baas
+        .lab
+        .create_upload(
+            &alice,
+            NewUpload {
+                name: "disk".into(),
+                visibility: "public".into(),
+                length: Some(bytes.len() as i64),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    baas.lab
+        .append_upload(&alice, &upload.id, 0, bytes, Ending::Whole)
+        .await
+        .unwrap()
+        .image_id
+        .unwrap()
 }

@@ -53,25 +53,7 @@ pub async fn batch_form() -> Result<BatchFormData, AppError> {
         });
     }
     targets.sort_by_key(|t| std::cmp::Reverse(t.machines));
-    let filter = lab::model::ImageFilter {
-        format: "raw".into(),
-        ..Default::default()
-    };
-    let images = lab
-        .images(&actor, &filter)
-        .await?
-        .into_iter()
-        .map(|image| DeployableImage {
-            id: image.id,
-            label: format!(
-                "{} v{} ({}, {})",
-                image.name,
-                image.version,
-                lab::model::format_bytes(image.content_size.unwrap_or(image.stored_size)),
-                image.compression
-            ),
-        })
-        .collect();
+    let images = crate::api::jobs::deployable_images(&lab, &actor).await?;
     let recent = lab.my_batches(&actor).await?;
     Ok(BatchFormData {
         targets,

@@ -42,6 +42,33 @@ pub struct JobOverview {
     pub console_tail: Vec<String>,
 }
 
+/// The raw images `actor` sees, as the deploy forms list them.
+#[cfg(feature = "ssr")]
+pub(crate) async fn deployable_images(
+    lab: &lab::Lab,
+    actor: &lab::Actor,
+) -> Result<Vec<DeployableImage>, AppError> {
+    let filter = lab::model::ImageFilter {
+        format: "raw".into(),
+        ..Default::default()
+    };
+    Ok(lab
+        .images(actor, &filter)
+        .await?
+        .into_iter()
+        .map(|image| DeployableImage {
+            id: image.id,
+            label: format!(
+                "{} v{} ({}, {})",
+                image.name,
+                image.version,
+                lab::model::format_bytes(image.content_size.unwrap_or(image.stored_size)),
+                image.compression
+            ),
+        })
+        .collect())
+}
+
 /// How many of the latest job's console lines the panel shows.
 pub const CONSOLE_TAIL_LINES: usize = 15;
 
@@ -52,24 +79,7 @@ pub async fn job_panel(machine_id: i64) -> Result<JobOverview, AppError> {
     let can_start = lab.may_control_power(&actor, machine_id).await?;
     let latest = lab.latest_job(&actor, machine_id).await?;
     let images = if can_start {
-        let filter = lab::model::ImageFilter {
-            format: "raw".into(),
-            ..Default::default()
-        };
-        lab.images(&actor, &filter)
-            .await?
-            .into_iter()
-            .map(|image| DeployableImage {
-                id: image.id,
-                label: format!(
-                    "{} v{} ({}, {})",
-                    image.name,
-                    image.version,
-                    lab::model::format_bytes(image.content_size.unwrap_or(image.stored_size)),
-                    image.compression
-                ),
-            })
-            .collect()
+        deployable_images(&lab, &actor).await?
     } else {
         Vec::new()
     };

@@ -165,8 +165,7 @@ fn batch_view(
             format_bytes(tally.bytes_total)
         ));
     }
-    if tally.bytes_per_second > 0 {
-        let left = (tally.bytes_total - tally.bytes_done).max(0) / tally.bytes_per_second;
+    if let Some(left) = batch.seconds_left() {
         written.push_str(&format!(
             " at {}/s, about {left} s left",
             format_bytes(tally.bytes_per_second)
@@ -264,20 +263,5 @@ fn machine_cell(job: Job) -> impl IntoView {
 /// In the browser: every change on `/api/v1/events` the caller may see bumps `changed` (the
 /// batch is read again; changes of other machines cost a read, never a wrong view).
 fn live_updates(changed: RwSignal<u64>) {
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        use wasm_bindgen::closure::Closure;
-        use wasm_bindgen::JsCast;
-        let Ok(source) = web_sys::EventSource::new("/api/v1/events") else {
-            return;
-        };
-        let bump = Closure::<dyn Fn()>::new(move || changed.update(|n| *n += 1));
-        for kind in ["job", "resync"] {
-            let _ = source.add_event_listener_with_callback(kind, bump.as_ref().unchecked_ref());
-        }
-        let source = send_wrapper::SendWrapper::new((source, bump));
-        on_cleanup(move || source.0.close());
-    });
-    #[cfg(not(feature = "hydrate"))]
-    let _ = changed;
+    crate::components::on_changes(|| "/api/v1/events".to_string(), changed);
 }

@@ -112,21 +112,8 @@ async fn follow(client: &Client, json: bool, id: i64) -> Result<()> {
     let path = format!("/api/v1/batches/{id}");
     let mut seen: HashMap<i64, JobState> = HashMap::new();
     let mut summarised = Instant::now();
-    let mut errors_in_a_row = 0;
     loop {
-        let batch: Batch = match client.get(&path).await {
-            Ok(batch) => {
-                errors_in_a_row = 0;
-                batch
-            }
-            // baas restarting: the jobs go on; so does the waiting, for a while.
-            Err(error) if error.failure == Failure::Server && errors_in_a_row < 60 => {
-                errors_in_a_row += 1;
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            Err(error) => return Err(error),
-        };
+        let batch: Batch = client.get_patiently(&path).await?;
         if !json {
             for job in &batch.jobs {
                 if seen.insert(job.id, job.state) != Some(job.state) {
@@ -203,8 +190,7 @@ fn summary(batch: &Batch) -> String {
             bytes(tally.bytes_done as u64),
             bytes(tally.bytes_total as u64)
         ));
-        if tally.bytes_per_second > 0 {
-            let left = (tally.bytes_total - tally.bytes_done).max(0) / tally.bytes_per_second;
+        if let Some(left) = batch.seconds_left() {
             line.push_str(&format!(
                 " at {}/s, about {left} s left",
                 bytes(tally.bytes_per_second as u64)

@@ -118,21 +118,8 @@ pub(super) async fn start_job(client: &Client, new: &NewJob, wait: bool, json: b
     }
     let path = format!("/api/v1/jobs/{}", job.id);
     let mut shown_phases = 0;
-    let mut errors_in_a_row = 0;
     loop {
-        let job: Job = match client.get(&path).await {
-            Ok(job) => {
-                errors_in_a_row = 0;
-                job
-            }
-            // baas restarting: the job goes on; so does the waiting, for a while.
-            Err(error) if error.failure == Failure::Server && errors_in_a_row < 60 => {
-                errors_in_a_row += 1;
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            Err(error) => return Err(error),
-        };
+        let job: Job = client.get_patiently(&path).await?;
         if !json {
             for phase in job.phases.iter().skip(shown_phases) {
                 eprintln!(

@@ -209,6 +209,21 @@ impl Client {
         json_of(response).await
     }
 
+    /// `GET path`, riding out a baas that restarts: server failures are retried once a second
+    /// for a minute (what is followed goes on meanwhile; so does the following).
+    pub async fn get_patiently<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let mut errors_in_a_row = 0;
+        loop {
+            match self.get(path).await {
+                Err(error) if error.failure == Failure::Server && errors_in_a_row < 60 => {
+                    errors_in_a_row += 1;
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                answer => return answer,
+            }
+        }
+    }
+
     pub async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,

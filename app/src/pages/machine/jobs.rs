@@ -348,24 +348,8 @@ fn progress_view(job: &Job) -> impl IntoView {
     }
 }
 
-/// In the browser: listens to the machine's changes on `/api/v1/events` (EventSource reconnects
-/// by itself and resumes with Last-Event-ID) and bumps `changed` for each.
+/// In the browser: listens to the machine's changes on `/api/v1/events` and bumps `changed`
+/// for each.
 fn live_updates(id: impl Fn() -> i64 + Copy + Send + Sync + 'static, changed: RwSignal<u64>) {
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        use wasm_bindgen::closure::Closure;
-        use wasm_bindgen::JsCast;
-        let url = format!("/api/v1/events?machine={}", id());
-        let Ok(source) = web_sys::EventSource::new(&url) else {
-            return;
-        };
-        let bump = Closure::<dyn Fn()>::new(move || changed.update(|n| *n += 1));
-        for kind in ["job", "resync"] {
-            let _ = source.add_event_listener_with_callback(kind, bump.as_ref().unchecked_ref());
-        }
-        let source = send_wrapper::SendWrapper::new((source, bump));
-        on_cleanup(move || source.0.close());
-    });
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (id, changed);
+    crate::components::on_changes(move || format!("/api/v1/events?machine={}", id()), changed);
 }
