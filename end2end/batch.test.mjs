@@ -33,6 +33,7 @@ const missing = (() => {
   }
   return null;
 })();
+// Under ./dev test (BAAS_TEST_STRICT=1, root, every tool installed) a skip is a failure.
 if (missing && process.env.BAAS_TEST_STRICT === '1') throw new Error(`the batch test cannot run: ${missing}`);
 
 let work, server, browser, screenshot, open, logIn, logOut;

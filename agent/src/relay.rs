@@ -614,6 +614,21 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_without_a_granted_request_is_no_child_to_wait_for() {
+        let relay = relay_of(b"abc", 1 << 20);
+        let silent = TcpStream::connect(("127.0.0.1", relay.port())).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            relay.children(),
+            0,
+            "a silent connection keeps no agent waiting"
+        );
+        drop(silent);
+        assert!(fetch(&url(&relay), "nonsense", 0, Duration::from_secs(5)).is_err());
+        assert_eq!(relay.children(), 0);
+    }
+
+    #[test]
     fn bytes_that_left_the_window_are_refused_so_the_child_goes_up_the_pipeline() {
         let relay = relay_of(&[0u8; 4 << 20], 1 << 20);
         for i in 0..4u64 {

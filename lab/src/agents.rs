@@ -226,15 +226,7 @@ impl Lab {
             None => None,
         };
         let relay = match job.batch_id {
-            Some(batch) if job.kind == JobKind::Deploy => {
-                let transfer: Option<String> =
-                    sqlx::query_scalar("SELECT transfer FROM batches WHERE id = $1")
-                        .bind(batch)
-                        .fetch_optional(&self.db)
-                        .await?;
-                transfer.as_deref().and_then(crate::model::Transfer::parse)
-                    == Some(crate::model::Transfer::Relay)
-            }
+            Some(batch) if job.kind == JobKind::Deploy => self.relays(batch).await?,
             _ => false,
         };
         Ok(Order {

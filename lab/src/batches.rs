@@ -113,15 +113,8 @@ impl Lab {
             created_at,
         } = row.ok_or(Error::NotFound("batch"))?;
         let sees_all = actor.is_admin || (requester_id.is_some() && requester_id == actor.user_id);
-        let latest: Vec<i64> = sqlx::query_scalar(
-            "SELECT MAX(id) FROM boot_jobs WHERE batch_id = $1 GROUP BY machine_id",
-        )
-        .bind(id)
-        .fetch_all(&self.db)
-        .await?;
-        let mut jobs = Vec::with_capacity(latest.len());
-        for job_id in latest {
-            let job = self.load_job(job_id).await?;
+        let mut jobs = Vec::new();
+        for job in self.batch_jobs(id).await? {
             if sees_all
                 || self
                     .require(actor, job.machine_id, Level::View)
@@ -134,7 +127,6 @@ impl Lab {
         if jobs.is_empty() && !sees_all {
             return Err(Error::NotFound("batch"));
         }
-        jobs.sort_by(|a, b| a.machine.cmp(&b.machine));
         let image = jobs.iter().find_map(|j| j.image.clone());
         Ok(Batch {
             id,
@@ -287,6 +279,16 @@ impl Lab {
             }
         }
         Ok(jobs)
+    }
+
+    /// Whether the batch's agents stream the image to each other.
+    pub(crate) async fn relays(&self, batch_id: i64) -> Result<bool> {
+        let transfer: Option<String> =
+            sqlx::query_scalar("SELECT transfer FROM batches WHERE id = $1")
+                .bind(batch_id)
+                .fetch_optional(&self.db)
+                .await?;
+        Ok(transfer.as_deref().and_then(Transfer::parse) == Some(Transfer::Relay))
     }
 
     /// The caller's batches of the last month, newest first.

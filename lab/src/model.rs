@@ -825,6 +825,14 @@ pub struct BatchTally {
 }
 
 impl BatchTally {
+    /// Seconds until every machine has written the image at the current rates, if known.
+    pub fn seconds_left(&self) -> Option<i64> {
+        (self.bytes_per_second > 0).then(|| {
+            let left = (self.bytes_total - self.bytes_done).max(0);
+            (left + self.bytes_per_second - 1) / self.bytes_per_second
+        })
+    }
+
     /// `3 booted, 1 failed, 4 running` (with the unobserved and cancelled ones when there are).
     pub fn summary(&self) -> String {
         let mut line = format!("{} booted", self.booted);
@@ -881,15 +889,6 @@ impl Batch {
             }
         }
         tally
-    }
-
-    /// Seconds until every machine has written the image at the current rates, if known.
-    pub fn seconds_left(&self) -> Option<i64> {
-        let tally = self.tally();
-        (tally.bytes_per_second > 0).then(|| {
-            let left = (tally.bytes_total - tally.bytes_done).max(0);
-            (left + tally.bytes_per_second - 1) / tally.bytes_per_second
-        })
     }
 
     /// Every machine's job has ended.

@@ -15,7 +15,7 @@
 
 use crate::agent_protocol::{relay_grant, RelayPlan, RelayRequest, Upstream};
 use crate::agents::Agent;
-use crate::model::{JobKind, JobState, Transfer};
+use crate::model::{JobKind, JobState};
 use crate::secrets::random_token;
 use crate::{Error, Lab, Result};
 
@@ -57,11 +57,7 @@ impl Lab {
                 job.state
             )));
         }
-        let transfer: String = sqlx::query_scalar("SELECT transfer FROM batches WHERE id = $1")
-            .bind(batch_id)
-            .fetch_one(&self.db)
-            .await?;
-        if Transfer::parse(&transfer) != Some(Transfer::Relay) {
+        if !self.relays(batch_id).await? {
             return Err(Error::NotNow(format!(
                 "batch {batch_id} streams directly from baas"
             )));
@@ -137,9 +133,17 @@ impl Lab {
                     && !request.avoid.contains(&job.id)
             })
             .collect();
-        let image = self.agent_order(agent).await?.image;
-        let upstream = match (streaming.first(), image) {
-            (Some(parent), Some(image)) => {
+        let image_sha256: Option<String> = match &job.image {
+            Some(image) => {
+                sqlx::query_scalar("SELECT sha256 FROM images WHERE id = $1")
+                    .bind(image.id)
+                    .fetch_optional(&self.db)
+                    .await?
+            }
+            None => None,
+        };
+        let upstream = match (streaming.first(), image_sha256) {
+            (Some(parent), Some(sha256)) => {
                 let parent_key = self.secrets.open(&parent.relay_key)?;
                 Some(Upstream {
                     job_id: parent.id,
@@ -148,7 +152,7 @@ impl Lab {
                         &parent_key,
                         parent.id,
                         job_id,
-                        &image.stored_sha256,
+                        &sha256,
                         now + GRANT_SECONDS,
                     ),
                     depth: (streaming.len() - 1) as u32,
@@ -177,6 +181,7 @@ mod tests {
     use crate::batches::BatchTargets;
     use crate::images::tests::{new_upload, upload_whole};
     use crate::jobs::tests::{netboot_as, raw_disk};
+    use crate::model::Transfer;
     use crate::testing::{admin, lab, machine_input};
 
     /// A batch of three machines (`transfer`), each netbooted and its agent enrolled from

@@ -165,7 +165,7 @@ fn batch_view(
             format_bytes(tally.bytes_total)
         ));
     }
-    if let Some(left) = batch.seconds_left() {
+    if let Some(left) = tally.seconds_left() {
         written.push_str(&format!(
             " at {}/s, about {left} s left",
             format_bytes(tally.bytes_per_second)

@@ -823,6 +823,20 @@ impl Lab {
         .await?)
     }
 
+    /// Each machine's latest job in the batch, by machine name, in one read (without phases,
+    /// as in every list).
+    pub(crate) async fn batch_jobs(&self, batch_id: i64) -> Result<Vec<Job>> {
+        let rows: Vec<JobRow> = sqlx::query_as(&format!(
+            "{JOB_COLUMNS} WHERE j.id IN
+                (SELECT MAX(id) FROM boot_jobs WHERE batch_id = $1 GROUP BY machine_id)
+             ORDER BY m.name"
+        ))
+        .bind(batch_id)
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows.into_iter().map(JobRow::into_job).collect())
+    }
+
     pub(crate) async fn load_job(&self, id: i64) -> Result<Job> {
         let row: Option<JobRow> = sqlx::query_as(&format!("{JOB_COLUMNS} WHERE j.id = $1"))
             .bind(id)

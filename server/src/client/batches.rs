@@ -190,7 +190,7 @@ fn summary(batch: &Batch) -> String {
             bytes(tally.bytes_done as u64),
             bytes(tally.bytes_total as u64)
         ));
-        if let Some(left) = batch.seconds_left() {
+        if let Some(left) = tally.seconds_left() {
             line.push_str(&format!(
                 " at {}/s, about {left} s left",
                 bytes(tally.bytes_per_second as u64)
